@@ -1,0 +1,533 @@
+//! The on-disk table format shared by every cache file.
+//!
+//! ```text
+//! header   96 bytes, little-endian:
+//!          magic "DIRCACHE" | format version u32 | table kind u32 | generation u64 |
+//!          record count u64 | records offset u64 | index count u32 | reserved u32 |
+//!          index offsets [u64; 4] | file length u64 | body crc32 u32 | header crc32 u32
+//! records  per record: length u32 | crc32 u32 | JSON bytes
+//! indexes  per index: `record count` entries of (key u64, record offset u64), sorted by key
+//! ```
+//! A lookup reads the header, binary-searches one index and reads the records it points at:
+//! O(log n) small reads, never the whole file. Integrity without a full read: the header has
+//! its own checksum and states the file length (a truncated file is refused), every record
+//! has a checksum, and every offset is bounds-checked. Whole-file loads (the writers) also
+//! check the body checksum.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+
+use thiserror::Error;
+
+pub const MAGIC: [u8; 8] = *b"DIRCACHE";
+pub const FORMAT_VERSION: u32 = 1;
+pub const HEADER_LEN: u64 = 96;
+pub const MAX_INDEXES: usize = 4;
+const INDEX_ENTRY_LEN: u64 = 16;
+const RECORD_PREFIX_LEN: u64 = 8;
+/// No single record may claim more than this; a larger length is corruption.
+const MAX_RECORD_LEN: u32 = 16 * 1024 * 1024;
+
+/// What a table file holds; stored in the header so a file cannot be read as another kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    PublicUsers = 1,
+    PrivateUsers = 2,
+    Groups = 3,
+}
+
+impl TableKind {
+    fn from_u32(value: u32) -> Option<TableKind> {
+        match value {
+            1 => Some(TableKind::PublicUsers),
+            2 => Some(TableKind::PrivateUsers),
+            3 => Some(TableKind::Groups),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum FormatError {
+    #[error("not a dircache file (bad magic)")]
+    BadMagic,
+    #[error("cache format version {found} is not supported (this build reads version {FORMAT_VERSION}); run `dircache-sync sync` to rebuild the cache")]
+    UnsupportedVersion { found: u32 },
+    #[error("the file holds table kind {found}, expected {expected:?}")]
+    WrongKind { expected: TableKind, found: u32 },
+    #[error("the header checksum does not match: the file is corrupt")]
+    HeaderChecksum,
+    #[error("the file is {actual} bytes but its header says {expected}: it is truncated or corrupt")]
+    LengthMismatch { expected: u64, actual: u64 },
+    #[error("the layout in the header is inconsistent: {0}")]
+    BadLayout(&'static str),
+    #[error("the body checksum does not match: the file is corrupt")]
+    BodyChecksum,
+    #[error("the record at offset {offset} is corrupt: {reason}")]
+    BadRecord { offset: u64, reason: String },
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Positioned reads, so one reader serves a file (pread) and a memory map (a slice).
+pub trait ByteSource {
+    fn size(&self) -> io::Result<u64>;
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+}
+
+impl ByteSource for File {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+impl<T: ByteSource + ?Sized> ByteSource for &T {
+    fn size(&self) -> io::Result<u64> {
+        (**self).size()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        (**self).read_exact_at(buf, offset)
+    }
+}
+
+impl ByteSource for [u8] {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.len() as u64)
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
+        let end = start.checked_add(buf.len()).ok_or(io::ErrorKind::UnexpectedEof)?;
+        let bytes = self.get(start..end).ok_or(io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub kind: TableKind,
+    pub generation: u64,
+    pub record_count: u64,
+    pub records_offset: u64,
+    pub index_count: u32,
+    pub index_offsets: [u64; MAX_INDEXES],
+    pub file_len: u64,
+    pub body_crc: u32,
+}
+
+impl Header {
+    fn encode(&self) -> [u8; HEADER_LEN as usize] {
+        let mut out = [0u8; HEADER_LEN as usize];
+        out[0..8].copy_from_slice(&MAGIC);
+        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[12..16].copy_from_slice(&(self.kind as u32).to_le_bytes());
+        out[16..24].copy_from_slice(&self.generation.to_le_bytes());
+        out[24..32].copy_from_slice(&self.record_count.to_le_bytes());
+        out[32..40].copy_from_slice(&self.records_offset.to_le_bytes());
+        out[40..44].copy_from_slice(&self.index_count.to_le_bytes());
+        for (i, offset) in self.index_offsets.iter().enumerate() {
+            out[48 + i * 8..56 + i * 8].copy_from_slice(&offset.to_le_bytes());
+        }
+        out[80..88].copy_from_slice(&self.file_len.to_le_bytes());
+        out[88..92].copy_from_slice(&self.body_crc.to_le_bytes());
+        let header_crc = crc32fast::hash(&out[0..92]);
+        out[92..96].copy_from_slice(&header_crc.to_le_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8; HEADER_LEN as usize], expected: TableKind) -> Result<Self, FormatError> {
+        if bytes[0..8] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let version = le_u32(bytes, 8);
+        if version != FORMAT_VERSION {
+            return Err(FormatError::UnsupportedVersion { found: version });
+        }
+        if crc32fast::hash(&bytes[0..92]) != le_u32(bytes, 92) {
+            return Err(FormatError::HeaderChecksum);
+        }
+        let found_kind = le_u32(bytes, 12);
+        let kind = TableKind::from_u32(found_kind)
+            .filter(|kind| *kind == expected)
+            .ok_or(FormatError::WrongKind { expected, found: found_kind })?;
+        let mut index_offsets = [0u64; MAX_INDEXES];
+        for (i, offset) in index_offsets.iter_mut().enumerate() {
+            *offset = le_u64(bytes, 48 + i * 8);
+        }
+        Ok(Header {
+            kind,
+            generation: le_u64(bytes, 16),
+            record_count: le_u64(bytes, 24),
+            records_offset: le_u64(bytes, 32),
+            index_count: le_u32(bytes, 40),
+            index_offsets,
+            file_len: le_u64(bytes, 80),
+            body_crc: le_u32(bytes, 88),
+        })
+    }
+
+    /// Records lie between `records_offset` and the first index; the indexes follow each
+    /// other and end the file. Anything else is corruption.
+    fn check_layout(&self) -> Result<(), FormatError> {
+        let count = self.index_count as usize;
+        if count == 0 || count > MAX_INDEXES {
+            return Err(FormatError::BadLayout("index count out of range"));
+        }
+        if self.records_offset != HEADER_LEN {
+            return Err(FormatError::BadLayout("records do not follow the header"));
+        }
+        let index_len = self
+            .record_count
+            .checked_mul(INDEX_ENTRY_LEN)
+            .ok_or(FormatError::BadLayout("record count too large"))?;
+        let mut expected_next = self.index_offsets[0];
+        if expected_next < self.records_offset {
+            return Err(FormatError::BadLayout("first index overlaps the header"));
+        }
+        for offset in &self.index_offsets[..count] {
+            if *offset != expected_next {
+                return Err(FormatError::BadLayout("indexes are not contiguous"));
+            }
+            expected_next = offset
+                .checked_add(index_len)
+                .ok_or(FormatError::BadLayout("index past the end"))?;
+        }
+        if expected_next != self.file_len {
+            return Err(FormatError::BadLayout("indexes do not end the file"));
+        }
+        Ok(())
+    }
+}
+
+fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    let mut raw = [0u8; 4];
+    raw.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(raw)
+}
+
+fn le_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(raw)
+}
+
+/// One record to write: its JSON bytes and its key in each index.
+pub struct RecordIn {
+    pub json: Vec<u8>,
+    pub keys: Vec<u64>,
+}
+
+/// Writes a complete table to `file` (which must be new and empty). Records are stored in
+/// the order given; each index is sorted by key.
+pub fn write_table(
+    file: &mut File,
+    kind: TableKind,
+    generation: u64,
+    index_count: usize,
+    records: impl IntoIterator<Item = RecordIn>,
+) -> Result<(), FormatError> {
+    if index_count == 0 || index_count > MAX_INDEXES {
+        return Err(FormatError::BadLayout("index count out of range"));
+    }
+    let mut out = BufWriter::new(&mut *file);
+    out.write_all(&[0u8; HEADER_LEN as usize])?;
+    let mut body_crc = crc32fast::Hasher::new();
+    let mut indexes: Vec<Vec<(u64, u64)>> = vec![Vec::new(); index_count];
+    let mut offset = HEADER_LEN;
+    for record in records {
+        if record.keys.len() != index_count {
+            return Err(FormatError::BadLayout("a record has the wrong number of keys"));
+        }
+        let len = u32::try_from(record.json.len())
+            .ok()
+            .filter(|len| *len <= MAX_RECORD_LEN)
+            .ok_or(FormatError::BadLayout("a record is too large"))?;
+        let mut prefix = [0u8; RECORD_PREFIX_LEN as usize];
+        prefix[0..4].copy_from_slice(&len.to_le_bytes());
+        prefix[4..8].copy_from_slice(&crc32fast::hash(&record.json).to_le_bytes());
+        for (index, key) in indexes.iter_mut().zip(&record.keys) {
+            index.push((*key, offset));
+        }
+        for chunk in [&prefix[..], &record.json[..]] {
+            out.write_all(chunk)?;
+            body_crc.update(chunk);
+        }
+        offset += RECORD_PREFIX_LEN + u64::from(len);
+    }
+    let record_count = indexes[0].len() as u64;
+    let mut index_offsets = [0u64; MAX_INDEXES];
+    for (i, index) in indexes.iter_mut().enumerate() {
+        index.sort_unstable();
+        index_offsets[i] = offset;
+        for (key, record_offset) in index.iter() {
+            let mut entry = [0u8; INDEX_ENTRY_LEN as usize];
+            entry[0..8].copy_from_slice(&key.to_le_bytes());
+            entry[8..16].copy_from_slice(&record_offset.to_le_bytes());
+            out.write_all(&entry)?;
+            body_crc.update(&entry);
+        }
+        offset += record_count * INDEX_ENTRY_LEN;
+    }
+    let header = Header {
+        kind,
+        generation,
+        record_count,
+        records_offset: HEADER_LEN,
+        index_count: index_count as u32,
+        index_offsets,
+        file_len: offset,
+        body_crc: body_crc.finalize(),
+    };
+    out.seek(SeekFrom::Start(0))?;
+    out.write_all(&header.encode())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads one table. Opening checks the header, the layout and the file length; each record
+/// read checks that record's checksum.
+pub struct TableReader<S> {
+    source: S,
+    header: Header,
+}
+
+impl<S: ByteSource> TableReader<S> {
+    pub fn open(source: S, kind: TableKind) -> Result<Self, FormatError> {
+        let actual = source.size()?;
+        if actual < HEADER_LEN {
+            return Err(FormatError::LengthMismatch { expected: HEADER_LEN, actual });
+        }
+        let mut raw = [0u8; HEADER_LEN as usize];
+        source.read_exact_at(&mut raw, 0)?;
+        let header = Header::decode(&raw, kind)?;
+        if header.file_len != actual {
+            return Err(FormatError::LengthMismatch { expected: header.file_len, actual });
+        }
+        header.check_layout()?;
+        Ok(TableReader { source, header })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.header.generation
+    }
+
+    pub fn len(&self) -> u64 {
+        self.header.record_count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.header.record_count == 0
+    }
+
+    /// The index entry at `position` (0-based) of index `index`: (key, record offset).
+    pub fn index_entry(&self, index: usize, position: u64) -> Result<(u64, u64), FormatError> {
+        if index >= self.header.index_count as usize || position >= self.header.record_count {
+            return Err(FormatError::BadLayout("index position out of range"));
+        }
+        let mut raw = [0u8; INDEX_ENTRY_LEN as usize];
+        let at = self.header.index_offsets[index] + position * INDEX_ENTRY_LEN;
+        self.source.read_exact_at(&mut raw, at)?;
+        Ok((le_u64(&raw, 0), le_u64(&raw, 8)))
+    }
+
+    /// Every record whose key in `index` equals `key` (several when keys collide).
+    pub fn lookup(&self, index: usize, key: u64) -> Result<Vec<Vec<u8>>, FormatError> {
+        let mut low = 0u64;
+        let mut high = self.header.record_count;
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if self.index_entry(index, mid)?.0 < key {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        let mut found = Vec::new();
+        let mut position = low;
+        while position < self.header.record_count {
+            let (entry_key, offset) = self.index_entry(index, position)?;
+            if entry_key != key {
+                break;
+            }
+            found.push(self.record_at(offset)?);
+            position += 1;
+        }
+        Ok(found)
+    }
+
+    /// The record at `offset`, its checksum verified.
+    pub fn record_at(&self, offset: u64) -> Result<Vec<u8>, FormatError> {
+        let records_end = self.header.index_offsets[0];
+        let bad = |reason: &str| FormatError::BadRecord { offset, reason: reason.to_string() };
+        if offset < self.header.records_offset
+            || offset > records_end.saturating_sub(RECORD_PREFIX_LEN)
+        {
+            return Err(bad("offset outside the record area"));
+        }
+        let mut prefix = [0u8; RECORD_PREFIX_LEN as usize];
+        self.source.read_exact_at(&mut prefix, offset)?;
+        let len = le_u32(&prefix, 0);
+        let room = records_end - offset - RECORD_PREFIX_LEN;
+        if len > MAX_RECORD_LEN || u64::from(len) > room {
+            return Err(bad("length runs past the record area"));
+        }
+        let mut json = vec![0u8; len as usize];
+        self.source.read_exact_at(&mut json, offset + RECORD_PREFIX_LEN)?;
+        if crc32fast::hash(&json) != le_u32(&prefix, 4) {
+            return Err(bad("checksum mismatch"));
+        }
+        Ok(json)
+    }
+
+    /// All records in file order, after checking the whole-file checksum.
+    pub fn read_all(&self) -> Result<Vec<Vec<u8>>, FormatError> {
+        self.verify_body()?;
+        let mut records = Vec::with_capacity(self.header.record_count as usize);
+        let mut offset = self.header.records_offset;
+        while offset < self.header.index_offsets[0] {
+            let json = self.record_at(offset)?;
+            offset += RECORD_PREFIX_LEN + json.len() as u64;
+            records.push(json);
+        }
+        if records.len() as u64 != self.header.record_count {
+            return Err(FormatError::BadLayout("record count does not match the records"));
+        }
+        Ok(records)
+    }
+
+    /// Checks the checksum over everything after the header.
+    pub fn verify_body(&self) -> Result<(), FormatError> {
+        let mut crc = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut offset = HEADER_LEN;
+        while offset < self.header.file_len {
+            let chunk = (self.header.file_len - offset).min(buf.len() as u64) as usize;
+            self.source.read_exact_at(&mut buf[..chunk], offset)?;
+            crc.update(&buf[..chunk]);
+            offset += chunk as u64;
+        }
+        if crc.finalize() != self.header.body_crc {
+            return Err(FormatError::BodyChecksum);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(n: u64) -> Vec<RecordIn> {
+        (0..n)
+            .map(|i| RecordIn {
+                json: format!("{{\"n\":{i}}}").into_bytes(),
+                keys: vec![i * 7 % 101, 1000 + i],
+            })
+            .collect()
+    }
+
+    fn table_bytes(n: u64) -> Vec<u8> {
+        let mut file = tempfile::tempfile().unwrap();
+        write_table(&mut file, TableKind::PublicUsers, 42, 2, records(n)).unwrap();
+        let mut bytes = Vec::new();
+        use std::io::Read;
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn round_trip_lookup_and_full_read() {
+        let bytes = table_bytes(50);
+        let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+        assert_eq!(table.generation(), 42);
+        assert_eq!(table.len(), 50);
+        assert_eq!(table.lookup(1, 1007).unwrap(), vec![b"{\"n\":7}".to_vec()]);
+        assert_eq!(table.lookup(0, 7 * 7 % 101).unwrap().len(), 1);
+        assert!(table.lookup(1, 999).unwrap().is_empty());
+        assert!(table.lookup(1, 5000).unwrap().is_empty());
+        assert_eq!(table.read_all().unwrap().len(), 50);
+    }
+
+    #[test]
+    fn colliding_keys_return_every_record() {
+        let mut file = tempfile::tempfile().unwrap();
+        let same_key = (0..3).map(|i| RecordIn { json: vec![b'0' + i], keys: vec![9] });
+        write_table(&mut file, TableKind::Groups, 1, 1, same_key).unwrap();
+        let table = TableReader::open(file, TableKind::Groups).unwrap();
+        assert_eq!(table.lookup(0, 9).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn empty_table_is_valid() {
+        let bytes = table_bytes(0);
+        let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+        assert!(table.is_empty());
+        assert!(table.lookup(0, 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn truncation_is_detected() {
+        let bytes = table_bytes(20);
+        for cut in [0, 10, 95, 96, bytes.len() / 2, bytes.len() - 1] {
+            let err = TableReader::open(&bytes[..cut], TableKind::PublicUsers).err();
+            assert!(matches!(err, Some(FormatError::LengthMismatch { .. })), "cut {cut}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn header_corruption_is_detected() {
+        let mut bytes = table_bytes(5);
+        bytes[20] ^= 1;
+        let err = TableReader::open(&bytes[..], TableKind::PublicUsers).err();
+        assert!(matches!(err, Some(FormatError::HeaderChecksum)), "{err:?}");
+    }
+
+    #[test]
+    fn wrong_magic_version_and_kind_are_refused() {
+        let bytes = table_bytes(1);
+        let err = TableReader::open(&bytes[..], TableKind::PrivateUsers).err();
+        assert!(matches!(err, Some(FormatError::WrongKind { found: 1, .. })), "{err:?}");
+        let mut bad = bytes.clone();
+        bad[0] = b'X';
+        assert!(matches!(
+            TableReader::open(&bad[..], TableKind::PublicUsers).err(),
+            Some(FormatError::BadMagic)
+        ));
+        let mut newer = bytes;
+        newer[8] = 2;
+        let err = TableReader::open(&newer[..], TableKind::PublicUsers).err().unwrap();
+        assert!(err.to_string().contains("version 2"), "{err}");
+    }
+
+    #[test]
+    fn record_corruption_is_detected_on_lookup_and_full_read() {
+        let mut bytes = table_bytes(10);
+        // Flip a byte inside the JSON of the first record.
+        bytes[HEADER_LEN as usize + RECORD_PREFIX_LEN as usize + 2] ^= 0x20;
+        let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+        assert!(matches!(table.lookup(1, 1000), Err(FormatError::BadRecord { .. })));
+        assert!(matches!(table.read_all(), Err(FormatError::BodyChecksum)));
+    }
+
+    #[test]
+    fn index_corruption_never_reads_outside_the_records() {
+        let mut bytes = table_bytes(10);
+        let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+        let index_at = table.header().index_offsets[1] as usize;
+        bytes[index_at + 8..index_at + 16].copy_from_slice(&u64::MAX.to_le_bytes());
+        let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+        assert!(matches!(table.lookup(1, 1000), Err(FormatError::BadRecord { .. })));
+    }
+}

@@ -1,0 +1,511 @@
+//! Reading and atomically replacing the cache directory.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io;
+use std::marker::PhantomData;
+use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::format::{ByteSource, FormatError, RecordIn, TableReader, FORMAT_VERSION};
+use super::records::{CacheRecord, PublicUser, ID_INDEX, INDEX_COUNT, NAME_INDEX};
+use crate::names::{name_key, same_name};
+use crate::user::{Group, User};
+
+const CURRENT_LINK: &str = "current";
+const LOCK_FILE: &str = "lock";
+const META_FILE: &str = "meta.json";
+const GENERATION_PREFIX: &str = "gen-";
+const TMP_SUFFIX: &str = ".tmp";
+
+#[derive(Debug, Error)]
+pub enum CacheError {
+    #[error("no user cache in {dir} yet: run `dircache-sync sync` or `dircache-sync user add` to create it")]
+    NotInitialized { dir: PathBuf },
+    #[error("{path} is corrupt: {source}; the previous generation is kept beside it, and `dircache-sync sync` rebuilds the cache")]
+    Corrupt { path: PathBuf, source: FormatError },
+    #[error("{path}: record {what} is not valid: {reason}")]
+    BadRecord { path: PathBuf, what: String, reason: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("timed out after {secs} s waiting for the cache lock {path}: another dircache-sync is running")]
+    LockTimeout { path: PathBuf, secs: u64 },
+    #[error("{path} has mode {mode:04o}; {why}. Fix it with `chmod {fix:04o} {path}`")]
+    Insecure { path: PathBuf, mode: u32, why: &'static str, fix: u32 },
+    #[error("the cache files in {dir} belong to different generations; retry, or run `dircache-sync sync`")]
+    MixedGenerations { dir: PathBuf },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
+    move |source| CacheError::Io { path: path.to_path_buf(), source }
+}
+
+/// Facts about the cache as a whole, kept beside the tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub format_version: u32,
+    pub generation: u64,
+    /// Seconds since the epoch when this generation was written.
+    pub written_at: u64,
+    /// Ids of deleted users and groups: never handed out again, so files they owned never
+    /// change hands.
+    #[serde(default)]
+    pub retired_ids: BTreeSet<u32>,
+}
+
+/// The whole cache in memory, as writers work on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Db {
+    pub meta: Meta,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+}
+
+impl Db {
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| same_name(&u.name, name))
+    }
+
+    pub fn user_mut(&mut self, name: &str) -> Option<&mut User> {
+        self.users.iter_mut().find(|u| same_name(&u.name, name))
+    }
+
+    /// Every uid and gid the cache uses or has used.
+    pub fn ids_in_use(&self) -> BTreeSet<u32> {
+        let users = self.users.iter().flat_map(|u| [u.uid, u.gid]);
+        let groups = self.groups.iter().map(|g| g.gid);
+        users.chain(groups).chain(self.meta.retired_ids.iter().copied()).collect()
+    }
+
+    fn supplementary_gids(&self, user: &User) -> Vec<u32> {
+        user.groups
+            .iter()
+            .filter_map(|name| self.groups.iter().find(|g| same_name(&g.name, name)))
+            .map(|g| g.gid)
+            .collect()
+    }
+}
+
+/// Holds the writers' lock until dropped.
+#[derive(Debug)]
+pub struct CacheLock {
+    _file: File,
+}
+
+/// Typed lookups in one table of the current generation.
+pub struct Lookup<T, S = File> {
+    path: PathBuf,
+    table: TableReader<S>,
+    _record: PhantomData<T>,
+}
+
+impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
+    pub fn from_source(path: PathBuf, source: S) -> Result<Self, CacheError> {
+        let table = TableReader::open(source, T::KIND)
+            .map_err(|source| CacheError::Corrupt { path: path.clone(), source })?;
+        Ok(Lookup { path, table, _record: PhantomData })
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.table.generation()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The record whose name matches `name` case-insensitively.
+    pub fn by_name(&self, name: &str) -> Result<Option<T>, CacheError> {
+        let candidates = self.table.lookup(NAME_INDEX, name_key(name)).map_err(|e| self.corrupt(e))?;
+        self.first_matching(candidates, |record| same_name(record.name(), name))
+    }
+
+    pub fn by_id(&self, id: u32) -> Result<Option<T>, CacheError> {
+        let candidates = self.table.lookup(ID_INDEX, u64::from(id)).map_err(|e| self.corrupt(e))?;
+        self.first_matching(candidates, |record| record.id() == id)
+    }
+
+    /// The record at `position` in id order, for enumeration.
+    pub fn at_position(&self, position: u64) -> Result<Option<T>, CacheError> {
+        if position >= self.table.len() {
+            return Ok(None);
+        }
+        let (_, offset) = self.table.index_entry(ID_INDEX, position).map_err(|e| self.corrupt(e))?;
+        let json = self.table.record_at(offset).map_err(|e| self.corrupt(e))?;
+        self.decode(&json).map(Some)
+    }
+
+    /// Every record, after checking the whole file.
+    pub fn read_all(&self) -> Result<Vec<T>, CacheError> {
+        let all = self.table.read_all().map_err(|e| self.corrupt(e))?;
+        all.iter().map(|json| self.decode(json)).collect()
+    }
+
+    fn first_matching(
+        &self,
+        candidates: Vec<Vec<u8>>,
+        matches: impl Fn(&T) -> bool,
+    ) -> Result<Option<T>, CacheError> {
+        for json in candidates {
+            let record = self.decode(&json)?;
+            if matches(&record) {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    fn decode(&self, json: &[u8]) -> Result<T, CacheError> {
+        serde_json::from_slice(json).map_err(|e| CacheError::BadRecord {
+            path: self.path.clone(),
+            what: String::from_utf8_lossy(json.get(..60).unwrap_or(json)).into_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn corrupt(&self, source: FormatError) -> CacheError {
+        CacheError::Corrupt { path: self.path.clone(), source }
+    }
+}
+
+/// The cache directory.
+#[derive(Debug, Clone)]
+pub struct CacheDir {
+    root: PathBuf,
+}
+
+impl CacheDir {
+    pub fn new(root: impl Into<PathBuf>) -> CacheDir {
+        CacheDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of the current generation, or None before the first write.
+    pub fn current_dir(&self) -> Result<Option<PathBuf>, CacheError> {
+        let link = self.root.join(CURRENT_LINK);
+        match fs::read_link(&link) {
+            Ok(target) => Ok(Some(self.root.join(target))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(CacheError::Io { path: link, source: e }),
+        }
+    }
+
+    /// Opens one table of the current generation for lookups.
+    pub fn open<T: CacheRecord>(&self) -> Result<Lookup<T>, CacheError> {
+        self.with_current(|dir| self.open_in::<T>(dir))
+    }
+
+    /// Loads everything, for a writer (checks every checksum). An uninitialized cache is an
+    /// empty database.
+    pub fn load(&self) -> Result<Db, CacheError> {
+        if self.current_dir()?.is_none() {
+            return Ok(Db::default());
+        }
+        self.with_current(|dir| {
+            let meta: Meta = read_meta(&dir.join(META_FILE))?;
+            let users = self.open_in::<User>(dir)?;
+            let groups = self.open_in::<Group>(dir)?;
+            if users.generation() != meta.generation || groups.generation() != meta.generation {
+                return Err(CacheError::MixedGenerations { dir: dir.to_path_buf() });
+            }
+            Ok(Db { meta, users: users.read_all()?, groups: groups.read_all()? })
+        })
+    }
+
+    /// Takes the writers' lock, waiting at most `timeout`. The lock is an flock(): it dies
+    /// with its process, so a killed writer never leaves a stale lock behind.
+    pub fn lock(&self, timeout: Duration) -> Result<CacheLock, CacheError> {
+        ensure_dir(&self.root, 0o755)?;
+        let path = self.root.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(CacheLock { _file: file }),
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(CacheError::LockTimeout { path, secs: timeout.as_secs() });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(CacheError::Io { path, source: e }),
+            }
+        }
+    }
+
+    /// Publishes `db` as a new generation. The caller holds the lock (the parameter proves
+    /// it). Files are written into a temporary directory, fsynced, read back and verified,
+    /// and only then published by renaming the `current` symlink.
+    pub fn commit(&self, _lock: &CacheLock, db: &Db, now: u64) -> Result<u64, CacheError> {
+        self.remove_leftovers()?;
+        let previous = self.current_generation()?;
+        let generation = previous.max(db.meta.generation) + 1;
+        let name = format!("{GENERATION_PREFIX}{generation:012}");
+        let tmp = self.root.join(format!("{name}{TMP_SUFFIX}"));
+        ensure_dir(&tmp, 0o755)?;
+
+        let meta = Meta {
+            format_version: FORMAT_VERSION,
+            generation,
+            written_at: now,
+            retired_ids: db.meta.retired_ids.clone(),
+        };
+        let mut users: Vec<&User> = db.users.iter().collect();
+        users.sort_by_key(|u| u.uid);
+        let public: Vec<PublicUser> =
+            users.iter().map(|u| PublicUser::from_user(u, db.supplementary_gids(u))).collect();
+        let mut groups: Vec<&Group> = db.groups.iter().collect();
+        groups.sort_by_key(|g| g.gid);
+
+        write_table_file(&tmp, generation, users.iter().copied())?;
+        write_table_file(&tmp, generation, public.iter())?;
+        write_table_file(&tmp, generation, groups.iter().copied())?;
+        write_meta(&tmp.join(META_FILE), &meta)?;
+        self.verify_written(&tmp, db, generation)?;
+        sync_dir(&tmp)?;
+
+        let final_dir = self.root.join(&name);
+        fs::rename(&tmp, &final_dir).map_err(io_error(&final_dir))?;
+        sync_dir(&self.root)?;
+        self.swap_current(&name)?;
+        self.remove_old_generations(generation)?;
+        Ok(generation)
+    }
+
+    /// Lock, load, change, commit: the one way `user` commands modify the cache.
+    pub fn update<T, E>(
+        &self,
+        lock_timeout: Duration,
+        now: u64,
+        change: impl FnOnce(&mut Db) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<CacheError>,
+    {
+        let lock = self.lock(lock_timeout)?;
+        let mut db = self.load()?;
+        let result = change(&mut db)?;
+        self.commit(&lock, &db, now)?;
+        Ok(result)
+    }
+
+    fn with_current<T>(
+        &self,
+        read: impl Fn(&Path) -> Result<T, CacheError>,
+    ) -> Result<T, CacheError> {
+        // A writer may remove the generation we just resolved; the retry reads the new one.
+        let mut attempts = 0;
+        loop {
+            let dir = self
+                .current_dir()?
+                .ok_or_else(|| CacheError::NotInitialized { dir: self.root.clone() })?;
+            match read(&dir) {
+                Err(CacheError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound && attempts < 3 =>
+                {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_in<T: CacheRecord>(&self, dir: &Path) -> Result<Lookup<T>, CacheError> {
+        let path = dir.join(T::FILE_NAME);
+        let file = File::open(&path).map_err(io_error(&path))?;
+        check_mode(&path, &file, T::PUBLIC)?;
+        Lookup::from_source(path, file)
+    }
+
+    fn current_generation(&self) -> Result<u64, CacheError> {
+        let Some(dir) = self.current_dir()? else {
+            return Ok(0);
+        };
+        Ok(generation_of(&dir).unwrap_or(0))
+    }
+
+    fn verify_written(&self, dir: &Path, db: &Db, generation: u64) -> Result<(), CacheError> {
+        let users = self.open_in::<User>(dir)?;
+        let public = self.open_in::<PublicUser>(dir)?;
+        let groups = self.open_in::<Group>(dir)?;
+        for (lookup_len, expected, body) in [
+            (users.len(), db.users.len(), users.table.verify_body()),
+            (public.len(), db.users.len(), public.table.verify_body()),
+            (groups.len(), db.groups.len(), groups.table.verify_body()),
+        ] {
+            body.map_err(|source| CacheError::Corrupt { path: dir.to_path_buf(), source })?;
+            if lookup_len != expected as u64 || users.generation() != generation {
+                return Err(CacheError::MixedGenerations { dir: dir.to_path_buf() });
+            }
+        }
+        Ok(())
+    }
+
+    fn swap_current(&self, generation_name: &str) -> Result<(), CacheError> {
+        let tmp_link = self.root.join(format!("{CURRENT_LINK}{TMP_SUFFIX}"));
+        remove_if_present(&tmp_link)?;
+        symlink(generation_name, &tmp_link).map_err(io_error(&tmp_link))?;
+        let link = self.root.join(CURRENT_LINK);
+        fs::rename(&tmp_link, &link).map_err(io_error(&link))?;
+        sync_dir(&self.root)
+    }
+
+    /// Temporary directories of writers that were killed mid-write.
+    fn remove_leftovers(&self) -> Result<(), CacheError> {
+        for entry in self.generation_entries()? {
+            if entry.to_string_lossy().ends_with(TMP_SUFFIX) {
+                let path = self.root.join(&entry);
+                fs::remove_dir_all(&path).map_err(io_error(&path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the new generation and the one before it (a reader may still be on it).
+    fn remove_old_generations(&self, current: u64) -> Result<(), CacheError> {
+        for entry in self.generation_entries()? {
+            let path = self.root.join(&entry);
+            let Some(generation) = generation_of(&path) else {
+                continue;
+            };
+            if generation + 1 < current {
+                fs::remove_dir_all(&path).map_err(io_error(&path))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn generation_entries(&self) -> Result<Vec<std::ffi::OsString>, CacheError> {
+        let entries = fs::read_dir(&self.root).map_err(io_error(&self.root))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let name = entry.map_err(io_error(&self.root))?.file_name();
+            if name.to_string_lossy().starts_with(GENERATION_PREFIX) {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+}
+
+fn generation_of(dir: &Path) -> Option<u64> {
+    dir.file_name()?.to_str()?.strip_prefix(GENERATION_PREFIX)?.parse().ok()
+}
+
+fn ensure_dir(dir: &Path, mode: u32) -> Result<(), CacheError> {
+    match fs::create_dir(dir) {
+        Ok(()) => fs::set_permissions(dir, Permissions::from_mode(mode)).map_err(io_error(dir)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(io_error(dir))?;
+            fs::set_permissions(dir, Permissions::from_mode(mode)).map_err(io_error(dir))
+        }
+        Err(e) => Err(CacheError::Io { path: dir.to_path_buf(), source: e }),
+    }
+}
+
+fn create_file(path: &Path, public: bool) -> Result<File, CacheError> {
+    let mode = if public { 0o644 } else { 0o600 };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io_error(path))?;
+    // The umask may have removed bits from a public file; set the mode exactly.
+    file.set_permissions(Permissions::from_mode(mode)).map_err(io_error(path))?;
+    Ok(file)
+}
+
+fn write_table_file<'a, T: CacheRecord + 'a>(
+    dir: &Path,
+    generation: u64,
+    records: impl Iterator<Item = &'a T>,
+) -> Result<(), CacheError> {
+    let path = dir.join(T::FILE_NAME);
+    let mut file = create_file(&path, T::PUBLIC)?;
+    let mut encoded = Vec::new();
+    for record in records {
+        let json = serde_json::to_vec(record).map_err(|e| CacheError::BadRecord {
+            path: path.clone(),
+            what: record.name().to_string(),
+            reason: e.to_string(),
+        })?;
+        encoded.push(RecordIn { json, keys: record.keys() });
+    }
+    super::format::write_table(&mut file, T::KIND, generation, INDEX_COUNT, encoded)
+        .map_err(|source| CacheError::Corrupt { path: path.clone(), source })?;
+    file.sync_all().map_err(io_error(&path))
+}
+
+fn write_meta(path: &Path, meta: &Meta) -> Result<(), CacheError> {
+    let file = create_file(path, false)?;
+    serde_json::to_writer_pretty(&file, meta).map_err(|e| CacheError::BadRecord {
+        path: path.to_path_buf(),
+        what: "meta".to_string(),
+        reason: e.to_string(),
+    })?;
+    file.sync_all().map_err(io_error(path))
+}
+
+fn read_meta(path: &Path) -> Result<Meta, CacheError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| CacheError::BadRecord {
+        path: path.to_path_buf(),
+        what: "meta".to_string(),
+        reason: e.to_string(),
+    })?;
+    if meta.format_version != FORMAT_VERSION {
+        return Err(CacheError::Corrupt {
+            path: path.to_path_buf(),
+            source: FormatError::UnsupportedVersion { found: meta.format_version },
+        });
+    }
+    Ok(meta)
+}
+
+/// Readers refuse a private file others can read and any file others can write: either
+/// would let a local user read hashes or forge accounts.
+fn check_mode(path: &Path, file: &File, public: bool) -> Result<(), CacheError> {
+    let mode = file.metadata().map_err(io_error(path))?.permissions().mode() & 0o7777;
+    let (forbidden, why, fix) = if public {
+        (0o022, "a cache file must not be writable by group or others", 0o644)
+    } else {
+        (0o077, "the private cache file must be readable by its owner only", 0o600)
+    };
+    if mode & forbidden != 0 {
+        return Err(CacheError::Insecure { path: path.to_path_buf(), mode, why, fix });
+    }
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> Result<(), CacheError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CacheError::Io { path: path.to_path_buf(), source: e }),
+        _ => Ok(()),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), CacheError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))
+}

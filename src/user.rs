@@ -1,0 +1,211 @@
+//! The user model: one account as the cache records it.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::privileges::Privilege;
+
+/// Who checks a user's password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// A password hash kept in the cache's private part.
+    Local,
+    /// The directory checks the password at each login.
+    Directory,
+}
+
+/// Where an account came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    Manual,
+    Icewarp,
+    ApplicationIntegration,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Local => "local",
+            AuthMethod::Directory => "directory",
+        }
+    }
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Manual => "manual",
+            Origin::Icewarp => "icewarp",
+            Origin::ApplicationIntegration => "application-integration",
+        }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("unknown authentication method {0:?}; use \"local\" or \"directory\"")]
+pub struct UnknownAuthMethod(pub String);
+
+impl FromStr for AuthMethod {
+    type Err = UnknownAuthMethod;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(AuthMethod::Local),
+            "directory" => Ok(AuthMethod::Directory),
+            other => Err(UnknownAuthMethod(other.to_string())),
+        }
+    }
+}
+
+/// One account, complete. This is what the cache's private part stores; the public part
+/// (what NSS reads) is derived from it by [`crate::cache::PublicUser::from_user`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    #[serde(default)]
+    pub full_name: String,
+    /// Primary address first.
+    #[serde(default)]
+    pub emails: Vec<String>,
+    pub auth: AuthMethod,
+    /// Argon2id PHC string; only for `local` users that have a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    pub privileges: BTreeSet<Privilege>,
+    pub enabled: bool,
+    pub origin: Origin,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
+    /// Names of the directory groups the user belongs to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinguished_name: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl User {
+    pub fn has_privilege(&self, privilege: Privilege) -> bool {
+        self.privileges.contains(&privilege)
+    }
+
+    /// The GECOS field: the full name with anything that would break a passwd line removed.
+    pub fn gecos(&self) -> String {
+        self.full_name
+            .chars()
+            .map(|c| if c == ':' || c.is_control() { ' ' } else { c })
+            .collect()
+    }
+}
+
+/// Never print the hash, even in debug output that might reach a log.
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("full_name", &self.full_name)
+            .field("emails", &self.emails)
+            .field("auth", &self.auth)
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field("privileges", &self.privileges)
+            .field("enabled", &self.enabled)
+            .field("origin", &self.origin)
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .field("home", &self.home)
+            .field("shell", &self.shell)
+            .field("groups", &self.groups)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+/// A Unix group from the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+    /// Member user names, as stored in the users' records.
+    #[serde(default)]
+    pub members: Vec<String>,
+    pub origin: Origin,
+}
+
+#[cfg(test)]
+pub(crate) fn sample_user(name: &str, uid: u32) -> User {
+    User {
+        name: name.to_string(),
+        full_name: format!("{name} Example"),
+        emails: vec![format!("{name}@example.com")],
+        auth: AuthMethod::Local,
+        password_hash: None,
+        privileges: Privilege::defaults().into_iter().collect(),
+        enabled: true,
+        origin: Origin::Manual,
+        uid,
+        gid: uid,
+        home: format!("/home/{name}"),
+        shell: "/bin/bash".to_string(),
+        groups: Vec::new(),
+        distinguished_name: None,
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gecos_never_breaks_a_passwd_line() {
+        let mut user = sample_user("alice", 200_001);
+        user.full_name = "Alice: the\nadmin".to_string();
+        assert_eq!(user.gecos(), "Alice  the admin");
+    }
+
+    #[test]
+    fn debug_output_hides_the_hash() {
+        let mut user = sample_user("alice", 200_001);
+        user.password_hash = Some("$argon2id$secret".to_string());
+        let shown = format!("{user:?}");
+        assert!(!shown.contains("argon2id"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn auth_and_origin_use_the_interface_spelling() {
+        assert_eq!(serde_json::to_string(&AuthMethod::Directory).unwrap(), "\"directory\"");
+        assert_eq!(
+            serde_json::to_string(&Origin::ApplicationIntegration).unwrap(),
+            "\"application-integration\""
+        );
+        assert_eq!("local".parse::<AuthMethod>(), Ok(AuthMethod::Local));
+        assert!("ldap".parse::<AuthMethod>().is_err());
+    }
+}
