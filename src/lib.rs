@@ -3,7 +3,11 @@
 //! All logic lives here; `pam_module`, `nss_module` and `sync_helper` are thin shells.
 
 pub mod cache;
-// pub mod config;
+pub mod config;
+pub mod ids;
+pub mod local_accounts;
+pub mod manage;
 pub mod names;
+pub mod passwords;
 pub mod privileges;
 pub mod user;

@@ -129,7 +129,10 @@ impl fmt::Debug for User {
             .field("full_name", &self.full_name)
             .field("emails", &self.emails)
             .field("auth", &self.auth)
-            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
             .field("privileges", &self.privileges)
             .field("enabled", &self.enabled)
             .field("origin", &self.origin)
@@ -200,12 +203,60 @@ mod tests {
 
     #[test]
     fn auth_and_origin_use_the_interface_spelling() {
-        assert_eq!(serde_json::to_string(&AuthMethod::Directory).unwrap(), "\"directory\"");
+        assert_eq!(
+            serde_json::to_string(&AuthMethod::Directory).unwrap(),
+            "\"directory\""
+        );
         assert_eq!(
             serde_json::to_string(&Origin::ApplicationIntegration).unwrap(),
             "\"application-integration\""
         );
         assert_eq!("local".parse::<AuthMethod>(), Ok(AuthMethod::Local));
         assert!("ldap".parse::<AuthMethod>().is_err());
+    }
+}
+
+/// What `user show --json` prints: everything but secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub name: String,
+    pub full_name: String,
+    pub emails: Vec<String>,
+    pub auth: AuthMethod,
+    pub has_password: bool,
+    pub privileges: Vec<Privilege>,
+    pub enabled: bool,
+    pub origin: Origin,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
+    pub groups: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinguished_name: Option<String>,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> UserView {
+        UserView {
+            name: user.name.clone(),
+            full_name: user.full_name.clone(),
+            emails: user.emails.clone(),
+            auth: user.auth,
+            has_password: user.password_hash.is_some(),
+            privileges: user.privileges.iter().copied().collect(),
+            enabled: user.enabled,
+            origin: user.origin,
+            uid: user.uid,
+            gid: user.gid,
+            home: user.home.clone(),
+            shell: user.shell.clone(),
+            groups: user.groups.clone(),
+            distinguished_name: user.distinguished_name.clone(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
     }
 }

@@ -58,7 +58,9 @@ pub enum FormatError {
     WrongKind { expected: TableKind, found: u32 },
     #[error("the header checksum does not match: the file is corrupt")]
     HeaderChecksum,
-    #[error("the file is {actual} bytes but its header says {expected}: it is truncated or corrupt")]
+    #[error(
+        "the file is {actual} bytes but its header says {expected}: it is truncated or corrupt"
+    )]
     LengthMismatch { expected: u64, actual: u64 },
     #[error("the layout in the header is inconsistent: {0}")]
     BadLayout(&'static str),
@@ -103,7 +105,9 @@ impl ByteSource for [u8] {
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
-        let end = start.checked_add(buf.len()).ok_or(io::ErrorKind::UnexpectedEof)?;
+        let end = start
+            .checked_add(buf.len())
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
         let bytes = self.get(start..end).ok_or(io::ErrorKind::UnexpectedEof)?;
         buf.copy_from_slice(bytes);
         Ok(())
@@ -156,7 +160,10 @@ impl Header {
         let found_kind = le_u32(bytes, 12);
         let kind = TableKind::from_u32(found_kind)
             .filter(|kind| *kind == expected)
-            .ok_or(FormatError::WrongKind { expected, found: found_kind })?;
+            .ok_or(FormatError::WrongKind {
+                expected,
+                found: found_kind,
+            })?;
         let mut index_offsets = [0u64; MAX_INDEXES];
         for (i, offset) in index_offsets.iter_mut().enumerate() {
             *offset = le_u64(bytes, 48 + i * 8);
@@ -243,7 +250,9 @@ pub fn write_table(
     let mut offset = HEADER_LEN;
     for record in records {
         if record.keys.len() != index_count {
-            return Err(FormatError::BadLayout("a record has the wrong number of keys"));
+            return Err(FormatError::BadLayout(
+                "a record has the wrong number of keys",
+            ));
         }
         let len = u32::try_from(record.json.len())
             .ok()
@@ -302,13 +311,19 @@ impl<S: ByteSource> TableReader<S> {
     pub fn open(source: S, kind: TableKind) -> Result<Self, FormatError> {
         let actual = source.size()?;
         if actual < HEADER_LEN {
-            return Err(FormatError::LengthMismatch { expected: HEADER_LEN, actual });
+            return Err(FormatError::LengthMismatch {
+                expected: HEADER_LEN,
+                actual,
+            });
         }
         let mut raw = [0u8; HEADER_LEN as usize];
         source.read_exact_at(&mut raw, 0)?;
         let header = Header::decode(&raw, kind)?;
         if header.file_len != actual {
-            return Err(FormatError::LengthMismatch { expected: header.file_len, actual });
+            return Err(FormatError::LengthMismatch {
+                expected: header.file_len,
+                actual,
+            });
         }
         header.check_layout()?;
         Ok(TableReader { source, header })
@@ -369,7 +384,10 @@ impl<S: ByteSource> TableReader<S> {
     /// The record at `offset`, its checksum verified.
     pub fn record_at(&self, offset: u64) -> Result<Vec<u8>, FormatError> {
         let records_end = self.header.index_offsets[0];
-        let bad = |reason: &str| FormatError::BadRecord { offset, reason: reason.to_string() };
+        let bad = |reason: &str| FormatError::BadRecord {
+            offset,
+            reason: reason.to_string(),
+        };
         if offset < self.header.records_offset
             || offset > records_end.saturating_sub(RECORD_PREFIX_LEN)
         {
@@ -383,7 +401,8 @@ impl<S: ByteSource> TableReader<S> {
             return Err(bad("length runs past the record area"));
         }
         let mut json = vec![0u8; len as usize];
-        self.source.read_exact_at(&mut json, offset + RECORD_PREFIX_LEN)?;
+        self.source
+            .read_exact_at(&mut json, offset + RECORD_PREFIX_LEN)?;
         if crc32fast::hash(&json) != le_u32(&prefix, 4) {
             return Err(bad("checksum mismatch"));
         }
@@ -401,7 +420,9 @@ impl<S: ByteSource> TableReader<S> {
             records.push(json);
         }
         if records.len() as u64 != self.header.record_count {
-            return Err(FormatError::BadLayout("record count does not match the records"));
+            return Err(FormatError::BadLayout(
+                "record count does not match the records",
+            ));
         }
         Ok(records)
     }
@@ -463,7 +484,10 @@ mod tests {
     #[test]
     fn colliding_keys_return_every_record() {
         let mut file = tempfile::tempfile().unwrap();
-        let same_key = (0..3).map(|i| RecordIn { json: vec![b'0' + i], keys: vec![9] });
+        let same_key = (0..3).map(|i| RecordIn {
+            json: vec![b'0' + i],
+            keys: vec![9],
+        });
         write_table(&mut file, TableKind::Groups, 1, 1, same_key).unwrap();
         let table = TableReader::open(file, TableKind::Groups).unwrap();
         assert_eq!(table.lookup(0, 9).unwrap().len(), 3);
@@ -482,7 +506,10 @@ mod tests {
         let bytes = table_bytes(20);
         for cut in [0, 10, 95, 96, bytes.len() / 2, bytes.len() - 1] {
             let err = TableReader::open(&bytes[..cut], TableKind::PublicUsers).err();
-            assert!(matches!(err, Some(FormatError::LengthMismatch { .. })), "cut {cut}: {err:?}");
+            assert!(
+                matches!(err, Some(FormatError::LengthMismatch { .. })),
+                "cut {cut}: {err:?}"
+            );
         }
     }
 
@@ -498,7 +525,10 @@ mod tests {
     fn wrong_magic_version_and_kind_are_refused() {
         let bytes = table_bytes(1);
         let err = TableReader::open(&bytes[..], TableKind::PrivateUsers).err();
-        assert!(matches!(err, Some(FormatError::WrongKind { found: 1, .. })), "{err:?}");
+        assert!(
+            matches!(err, Some(FormatError::WrongKind { found: 1, .. })),
+            "{err:?}"
+        );
         let mut bad = bytes.clone();
         bad[0] = b'X';
         assert!(matches!(
@@ -507,7 +537,9 @@ mod tests {
         ));
         let mut newer = bytes;
         newer[8] = 2;
-        let err = TableReader::open(&newer[..], TableKind::PublicUsers).err().unwrap();
+        let err = TableReader::open(&newer[..], TableKind::PublicUsers)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("version 2"), "{err}");
     }
 
@@ -517,7 +549,10 @@ mod tests {
         // Flip a byte inside the JSON of the first record.
         bytes[HEADER_LEN as usize + RECORD_PREFIX_LEN as usize + 2] ^= 0x20;
         let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
-        assert!(matches!(table.lookup(1, 1000), Err(FormatError::BadRecord { .. })));
+        assert!(matches!(
+            table.lookup(1, 1000),
+            Err(FormatError::BadRecord { .. })
+        ));
         assert!(matches!(table.read_all(), Err(FormatError::BodyChecksum)));
     }
 
@@ -528,6 +563,9 @@ mod tests {
         let index_at = table.header().index_offsets[1] as usize;
         bytes[index_at + 8..index_at + 16].copy_from_slice(&u64::MAX.to_le_bytes());
         let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
-        assert!(matches!(table.lookup(1, 1000), Err(FormatError::BadRecord { .. })));
+        assert!(matches!(
+            table.lookup(1, 1000),
+            Err(FormatError::BadRecord { .. })
+        ));
     }
 }

@@ -1,0 +1,355 @@
+//! User management: the changes `dircache-sync user …` makes, as pure functions on a
+//! [`Db`]. The caller loads and commits the database under the lock
+//! ([`crate::cache::CacheDir::update`]) and passes the clock in.
+
+use std::collections::BTreeSet;
+
+use thiserror::Error;
+
+use crate::cache::{CacheError, Db};
+use crate::config::Config;
+use crate::ids::{IdAllocator, IdsExhausted};
+use crate::local_accounts::LocalAccounts;
+use crate::names::{validate_name, NameError};
+use crate::privileges::Privilege;
+use crate::user::{AuthMethod, Origin, User};
+
+#[derive(Debug, Error)]
+pub enum ManageError {
+    #[error("invalid user name {name:?}: {source}")]
+    InvalidName { name: String, source: NameError },
+    #[error("user {0:?} already exists in the cache")]
+    Exists(String),
+    #[error("{0:?} is a local account in /etc/passwd or /etc/group; local accounts always win, so dircache will not create it")]
+    LocalAccount(String),
+    #[error("no user {0:?} in the cache")]
+    NotFound(String),
+    #[error(
+        "invalid e-mail address {0:?}: it needs one '@' and no spaces, ':' or control characters"
+    )]
+    InvalidEmail(String),
+    #[error("full name {0:?} contains a control character or ':'")]
+    InvalidFullName(String),
+    #[error("{0}")]
+    Ids(#[from] IdsExhausted),
+    #[error("{0}")]
+    Cache(#[from] CacheError),
+}
+
+/// What `user add` was given.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub full_name: Option<String>,
+    pub emails: Vec<String>,
+    pub auth: AuthMethod,
+    /// None: the configured default privileges.
+    pub privileges: Option<Vec<Privilege>>,
+    pub password_hash: Option<String>,
+}
+
+/// What `user set` was given; `None`/empty leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub full_name: Option<String>,
+    /// When given, replaces the whole list (primary first).
+    pub emails: Option<Vec<String>>,
+    pub auth: Option<AuthMethod>,
+    pub grant: Vec<Privilege>,
+    pub revoke: Vec<Privilege>,
+    pub enabled: Option<bool>,
+}
+
+pub fn validate_email(address: &str) -> Result<(), ManageError> {
+    let bad = address.matches('@').count() != 1
+        || address.starts_with('@')
+        || address.ends_with('@')
+        || address
+            .chars()
+            .any(|c| c == ':' || c == ',' || c.is_whitespace() || c.is_control());
+    if bad {
+        return Err(ManageError::InvalidEmail(address.to_string()));
+    }
+    Ok(())
+}
+
+fn validate_full_name(full_name: &str) -> Result<(), ManageError> {
+    if full_name.chars().any(|c| c == ':' || c.is_control()) {
+        return Err(ManageError::InvalidFullName(full_name.to_string()));
+    }
+    Ok(())
+}
+
+/// Creates a manual user. Its uid is derived from its name and kept forever; its primary
+/// group is a private group with the same id.
+pub fn add_user<'a>(
+    db: &'a mut Db,
+    config: &Config,
+    local: &LocalAccounts,
+    new: NewUser,
+    now: u64,
+) -> Result<&'a User, ManageError> {
+    validate_name(&new.name).map_err(|source| ManageError::InvalidName {
+        name: new.name.clone(),
+        source,
+    })?;
+    if local.has_name(&new.name) {
+        return Err(ManageError::LocalAccount(new.name));
+    }
+    if db.user(&new.name).is_some()
+        || db
+            .groups
+            .iter()
+            .any(|g| crate::names::same_name(&g.name, &new.name))
+    {
+        return Err(ManageError::Exists(new.name));
+    }
+    new.emails.iter().try_for_each(|e| validate_email(e))?;
+    let full_name = new.full_name.unwrap_or_default();
+    validate_full_name(&full_name)?;
+
+    let mut ids = IdAllocator::new(
+        config.unix.uid_range,
+        db.ids_in_use().into_iter().chain(local.ids()),
+    );
+    let uid = ids.allocate(&format!("manual:{}", crate::names::fold_name(&new.name)))?;
+    let privileges = new
+        .privileges
+        .unwrap_or_else(|| config.sync.default_privileges.clone());
+    let password_hash = match new.auth {
+        AuthMethod::Local => new.password_hash,
+        AuthMethod::Directory => None,
+    };
+    db.users.push(User {
+        home: config.home_for(&new.name),
+        shell: config.unix.shell.clone(),
+        name: new.name,
+        full_name,
+        emails: new.emails,
+        auth: new.auth,
+        password_hash,
+        privileges: privileges.into_iter().collect::<BTreeSet<_>>(),
+        enabled: true,
+        origin: Origin::Manual,
+        uid,
+        gid: uid,
+        groups: Vec::new(),
+        distinguished_name: None,
+        created_at: now,
+        updated_at: now,
+    });
+    let added = db.users.len() - 1;
+    Ok(&db.users[added])
+}
+
+/// Applies `changes` to an existing user.
+pub fn set_user<'a>(
+    db: &'a mut Db,
+    name: &str,
+    changes: UserChanges,
+    now: u64,
+) -> Result<&'a User, ManageError> {
+    if let Some(emails) = &changes.emails {
+        emails.iter().try_for_each(|e| validate_email(e))?;
+    }
+    if let Some(full_name) = &changes.full_name {
+        validate_full_name(full_name)?;
+    }
+    let user = db
+        .user_mut(name)
+        .ok_or_else(|| ManageError::NotFound(name.to_string()))?;
+    if let Some(full_name) = changes.full_name {
+        user.full_name = full_name;
+    }
+    if let Some(emails) = changes.emails {
+        user.emails = emails;
+    }
+    if let Some(auth) = changes.auth {
+        // A directory user's password is the directory's; a stale local hash must not
+        // come back to life if the method is switched again later.
+        if auth == AuthMethod::Directory {
+            user.password_hash = None;
+        }
+        user.auth = auth;
+    }
+    user.privileges.extend(changes.grant);
+    for privilege in &changes.revoke {
+        user.privileges.remove(privilege);
+    }
+    if let Some(enabled) = changes.enabled {
+        user.enabled = enabled;
+    }
+    user.updated_at = now;
+    Ok(user)
+}
+
+/// Stores a new local password hash.
+pub fn set_password_hash(
+    db: &mut Db,
+    name: &str,
+    hash: String,
+    now: u64,
+) -> Result<(), ManageError> {
+    let user = db
+        .user_mut(name)
+        .ok_or_else(|| ManageError::NotFound(name.to_string()))?;
+    user.password_hash = Some(hash);
+    user.updated_at = now;
+    Ok(())
+}
+
+/// Removes a user's entry (never any file on disk) and retires its ids.
+pub fn delete_user(db: &mut Db, name: &str) -> Result<User, ManageError> {
+    let position = db
+        .users
+        .iter()
+        .position(|u| crate::names::same_name(&u.name, name))
+        .ok_or_else(|| ManageError::NotFound(name.to_string()))?;
+    let user = db.users.remove(position);
+    db.meta.retired_ids.extend([user.uid, user.gid]);
+    for group in &mut db.groups {
+        group
+            .members
+            .retain(|member| !crate::names::same_name(member, &user.name));
+    }
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::default()
+    }
+
+    fn new_user(name: &str) -> NewUser {
+        NewUser {
+            name: name.to_string(),
+            full_name: Some("Alice Liddell".to_string()),
+            emails: vec!["alice@example.com".to_string()],
+            auth: AuthMethod::Local,
+            privileges: None,
+            password_hash: Some("$argon2id$x".to_string()),
+        }
+    }
+
+    #[test]
+    fn add_gives_defaults_ids_home_and_timestamps() {
+        let mut db = Db::default();
+        let user = add_user(
+            &mut db,
+            &config(),
+            &LocalAccounts::default(),
+            new_user("alice"),
+            77,
+        )
+        .unwrap();
+        assert_eq!(
+            user.privileges,
+            BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive])
+        );
+        assert!((200_000..=299_999).contains(&user.uid));
+        assert_eq!(user.gid, user.uid);
+        assert_eq!(user.home, "/home/alice");
+        assert_eq!((user.created_at, user.updated_at), (77, 77));
+        assert_eq!(user.origin, Origin::Manual);
+    }
+
+    #[test]
+    fn add_refuses_duplicates_case_insensitively_bad_names_and_local_accounts() {
+        let mut db = Db::default();
+        let local = LocalAccounts::default();
+        add_user(&mut db, &config(), &local, new_user("alice"), 1).unwrap();
+        let dup = add_user(&mut db, &config(), &local, new_user("ALICE"), 1);
+        assert!(matches!(dup, Err(ManageError::Exists(_))));
+        let bad = add_user(&mut db, &config(), &local, new_user("a:b"), 1);
+        assert!(matches!(bad, Err(ManageError::InvalidName { .. })));
+
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = dir.path().join("passwd");
+        std::fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").unwrap();
+        let local = LocalAccounts::load(&passwd, &dir.path().join("group")).unwrap();
+        let root = add_user(&mut db, &config(), &local, new_user("Root"), 1);
+        assert!(matches!(root, Err(ManageError::LocalAccount(_))));
+    }
+
+    #[test]
+    fn add_with_explicit_privileges_and_directory_auth_drops_any_hash() {
+        let mut db = Db::default();
+        let mut new = new_user("bob");
+        new.auth = AuthMethod::Directory;
+        new.privileges = Some(vec![Privilege::ArchiveEmail]);
+        let user = add_user(&mut db, &config(), &LocalAccounts::default(), new, 1).unwrap();
+        assert_eq!(user.privileges, BTreeSet::from([Privilege::ArchiveEmail]));
+        assert_eq!(user.password_hash, None);
+    }
+
+    #[test]
+    fn set_grants_revokes_and_switches_auth() {
+        let mut db = Db::default();
+        add_user(
+            &mut db,
+            &config(),
+            &LocalAccounts::default(),
+            new_user("alice"),
+            1,
+        )
+        .unwrap();
+        let changes = UserChanges {
+            grant: vec![Privilege::ChangePassword],
+            revoke: vec![Privilege::ReadOwnArchive],
+            enabled: Some(false),
+            auth: Some(AuthMethod::Directory),
+            emails: Some(vec!["a@x.org".into(), "b@x.org".into()]),
+            ..UserChanges::default()
+        };
+        let user = set_user(&mut db, "Alice", changes, 5).unwrap();
+        assert_eq!(
+            user.privileges,
+            BTreeSet::from([Privilege::Login, Privilege::ChangePassword])
+        );
+        assert!(!user.enabled);
+        assert_eq!(user.auth, AuthMethod::Directory);
+        assert_eq!(user.password_hash, None);
+        assert_eq!(user.emails, ["a@x.org", "b@x.org"]);
+        assert_eq!(user.updated_at, 5);
+        assert!(matches!(
+            set_user(&mut db, "nobody", UserChanges::default(), 5),
+            Err(ManageError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn delete_retires_ids_so_they_are_never_reused() {
+        let mut db = Db::default();
+        let uid = add_user(
+            &mut db,
+            &config(),
+            &LocalAccounts::default(),
+            new_user("alice"),
+            1,
+        )
+        .unwrap()
+        .uid;
+        delete_user(&mut db, "alice").unwrap();
+        assert!(db.meta.retired_ids.contains(&uid));
+        let again = add_user(
+            &mut db,
+            &config(),
+            &LocalAccounts::default(),
+            new_user("alice"),
+            2,
+        )
+        .unwrap();
+        assert_ne!(again.uid, uid);
+    }
+
+    #[test]
+    fn email_validation() {
+        assert!(validate_email("a@b.c").is_ok());
+        for bad in ["ab", "a@@b", "@b", "a@", "a b@c", "a:b@c", "a@b\n"] {
+            assert!(validate_email(bad).is_err(), "{bad:?}");
+        }
+    }
+}
