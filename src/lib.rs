@@ -8,6 +8,7 @@ pub mod ids;
 pub mod local_accounts;
 pub mod manage;
 pub mod names;
+pub mod pam;
 pub mod passwords;
 pub mod privileges;
 pub mod user;

@@ -6,12 +6,13 @@
 //!          record count u64 | records offset u64 | index count u32 | reserved u32 |
 //!          index offsets [u64; 4] | file length u64 | body crc32 u32 | header crc32 u32
 //! records  per record: length u32 | crc32 u32 | JSON bytes
-//! indexes  per index: `record count` entries of (key u64, record offset u64), sorted by key
+//! indexes  per index: `record count` entries of
+//!          (key u64, record offset u64, crc32 of those 16 bytes u32, zero u32), sorted by key
 //! ```
 //! A lookup reads the header, binary-searches one index and reads the records it points at:
-//! O(log n) small reads, never the whole file. Integrity without a full read: the header has
-//! its own checksum and states the file length (a truncated file is refused), every record
-//! has a checksum, and every offset is bounds-checked. Whole-file loads (the writers) also
+//! O(log n) small reads, never the whole file. Integrity without a full read: every byte a
+//! lookup reads is covered by a checksum (header, each index entry, each record), the header
+//! states the file length (a truncated file is refused), and every offset is bounds-checked. Whole-file loads (the writers) also
 //! check the body checksum.
 
 use std::fs::File;
@@ -24,7 +25,7 @@ pub const MAGIC: [u8; 8] = *b"DIRCACHE";
 pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_LEN: u64 = 96;
 pub const MAX_INDEXES: usize = 4;
-const INDEX_ENTRY_LEN: u64 = 16;
+const INDEX_ENTRY_LEN: u64 = 24;
 const RECORD_PREFIX_LEN: u64 = 8;
 /// No single record may claim more than this; a larger length is corruption.
 const MAX_RECORD_LEN: u32 = 16 * 1024 * 1024;
@@ -64,6 +65,8 @@ pub enum FormatError {
     LengthMismatch { expected: u64, actual: u64 },
     #[error("the layout in the header is inconsistent: {0}")]
     BadLayout(&'static str),
+    #[error("entry {position} of index {index} is corrupt (checksum mismatch)")]
+    BadIndex { index: usize, position: u64 },
     #[error("the body checksum does not match: the file is corrupt")]
     BodyChecksum,
     #[error("the record at offset {offset} is corrupt: {reason}")]
@@ -279,6 +282,8 @@ pub fn write_table(
             let mut entry = [0u8; INDEX_ENTRY_LEN as usize];
             entry[0..8].copy_from_slice(&key.to_le_bytes());
             entry[8..16].copy_from_slice(&record_offset.to_le_bytes());
+            let entry_crc = crc32fast::hash(&entry[0..16]);
+            entry[16..20].copy_from_slice(&entry_crc.to_le_bytes());
             out.write_all(&entry)?;
             body_crc.update(&entry);
         }
@@ -353,6 +358,9 @@ impl<S: ByteSource> TableReader<S> {
         let mut raw = [0u8; INDEX_ENTRY_LEN as usize];
         let at = self.header.index_offsets[index] + position * INDEX_ENTRY_LEN;
         self.source.read_exact_at(&mut raw, at)?;
+        if crc32fast::hash(&raw[0..16]) != le_u32(&raw, 16) {
+            return Err(FormatError::BadIndex { index, position });
+        }
         Ok((le_u64(&raw, 0), le_u64(&raw, 8)))
     }
 
@@ -557,15 +565,19 @@ mod tests {
     }
 
     #[test]
-    fn index_corruption_never_reads_outside_the_records() {
-        let mut bytes = table_bytes(10);
+    fn index_corruption_is_detected() {
+        let bytes = table_bytes(10);
         let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
         let index_at = table.header().index_offsets[1] as usize;
-        bytes[index_at + 8..index_at + 16].copy_from_slice(&u64::MAX.to_le_bytes());
-        let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
-        assert!(matches!(
-            table.lookup(1, 1000),
-            Err(FormatError::BadRecord { .. })
-        ));
+        for byte in [index_at, index_at + 9, index_at + 17] {
+            let mut bad = bytes.clone();
+            bad[byte] ^= 0x01;
+            let table = TableReader::open(&bad[..], TableKind::PublicUsers).unwrap();
+            let err = table.lookup(1, 1000).err();
+            assert!(
+                matches!(err, Some(FormatError::BadIndex { index: 1, .. })),
+                "{err:?}"
+            );
+        }
     }
 }

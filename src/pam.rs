@@ -1,0 +1,406 @@
+//! The PAM module's decisions, written against a small [`PamConversation`] trait so that
+//! every path can be tested with a scripted conversation; `pam_module` only translates
+//! between this and libpam.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::cache::{CacheDir, CacheError};
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::local_accounts::LocalAccounts;
+use crate::manage;
+use crate::names::validate_name;
+use crate::passwords::{self, Secret};
+use crate::privileges::Privilege;
+use crate::user::{AuthMethod, User};
+
+/// The PAM return codes this module uses (a subset of libpam's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PamOutcome {
+    Success,
+    ServiceErr,
+    SystemErr,
+    PermDenied,
+    AuthErr,
+    AuthinfoUnavail,
+    UserUnknown,
+    AcctExpired,
+    AuthtokErr,
+    AuthtokLockBusy,
+    ConvErr,
+}
+
+/// Which password PAM should hand over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthtokItem {
+    /// The password being authenticated (PAM_AUTHTOK in `auth`).
+    Current,
+    /// The current password during a change (PAM_OLDAUTHTOK).
+    Old,
+    /// The new password during a change (PAM_AUTHTOK in `chauthtok`; libpam asks twice).
+    New,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Notice,
+    Info,
+    Debug,
+}
+
+/// What the module needs from libpam.
+pub trait PamConversation {
+    fn user_name(&mut self) -> Result<String, PamOutcome>;
+    /// Obtains a password through `pam_get_authtok` (which honours `use_first_pass` and
+    /// `try_first_pass` and stores the item for the modules stacked after this one).
+    fn authtok(&mut self, item: AuthtokItem, prompt: Option<&str>) -> Result<Secret, PamOutcome>;
+    /// A message shown to the user.
+    fn error_message(&mut self, text: &str);
+    /// A line for syslog (auth facility). Never given a password.
+    fn log(&mut self, level: LogLevel, text: &str);
+}
+
+/// The phase of a password change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangePhase {
+    /// PAM_PRELIM_CHECK: may the user change the password, and is the current one right?
+    Prelim,
+    /// PAM_UPDATE_AUTHTOK: store the new password.
+    Update,
+}
+
+/// The module arguments from the PAM service file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PamArgs {
+    pub config: PathBuf,
+    /// `account` requires every one of these; default `login`.
+    pub require: Vec<Privilege>,
+    pub debug: bool,
+    pub use_first_pass: bool,
+    pub try_first_pass: bool,
+}
+
+impl PamArgs {
+    /// An unknown argument is an error, not a warning: a misspelt `require=` must not
+    /// quietly drop a restriction.
+    pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<PamArgs, String> {
+        let mut parsed = PamArgs {
+            config: PathBuf::from(DEFAULT_CONFIG_PATH),
+            require: vec![Privilege::Login],
+            debug: false,
+            use_first_pass: false,
+            try_first_pass: false,
+        };
+        for arg in args {
+            match arg.split_once('=') {
+                Some(("config", path)) if !path.is_empty() => parsed.config = PathBuf::from(path),
+                Some(("require", list)) => parsed.require = parse_privileges(list)?,
+                None if arg == "debug" => parsed.debug = true,
+                None if arg == "use_first_pass" => parsed.use_first_pass = true,
+                None if arg == "try_first_pass" => parsed.try_first_pass = true,
+                // Handled by pam_get_authtok itself, accepted for password stacks.
+                None if arg == "use_authtok" => {}
+                _ => return Err(format!("unknown module argument {arg:?}")),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+fn parse_privileges(list: &str) -> Result<Vec<Privilege>, String> {
+    let privileges: Vec<Privilege> = list
+        .split(',')
+        .map(|name| Privilege::from_str(name.trim()).map_err(|e| format!("require=: {e}")))
+        .collect::<Result<_, _>>()?;
+    if privileges.is_empty() {
+        return Err("require= lists no privilege".to_string());
+    }
+    Ok(privileges)
+}
+
+/// Everything a hook needs once arguments and configuration are read.
+struct Context<'c, C: PamConversation> {
+    conv: &'c mut C,
+    args: PamArgs,
+    config: Config,
+    user_name: String,
+}
+
+impl<'c, C: PamConversation> Context<'c, C> {
+    /// Reads arguments, configuration and the user name; any failure is the hook's answer.
+    fn new(conv: &'c mut C, raw_args: &[&str]) -> Result<Self, PamOutcome> {
+        let args = PamArgs::parse(raw_args.iter().copied()).map_err(|e| {
+            conv.log(LogLevel::Error, &format!("{e}; fix the PAM service file"));
+            PamOutcome::ServiceErr
+        })?;
+        let config = Config::load(&args.config).map_err(|e| {
+            conv.log(
+                LogLevel::Error,
+                &format!("cannot use the configuration: {e}"),
+            );
+            PamOutcome::AuthinfoUnavail
+        })?;
+        let user_name = conv.user_name()?;
+        Ok(Context {
+            conv,
+            args,
+            config,
+            user_name,
+        })
+    }
+
+    fn debug(&mut self, text: &str) {
+        if self.args.debug {
+            self.conv.log(LogLevel::Debug, text);
+        }
+    }
+
+    /// The cached user, or the outcome that ends the hook: local accounts and unknown
+    /// names are not ours, an unreadable cache is an outage.
+    fn find_user(&mut self) -> Result<Option<User>, PamOutcome> {
+        if validate_name(&self.user_name).is_err() {
+            self.debug("the name is not a valid dircache name");
+            return Ok(None);
+        }
+        let local = LocalAccounts::load(
+            &self.config.unix.local_passwd,
+            &self.config.unix.local_group,
+        )
+        .map_err(|e| {
+            self.conv.log(LogLevel::Error, &e.to_string());
+            PamOutcome::AuthinfoUnavail
+        })?;
+        if local.has_name(&self.user_name) {
+            self.debug("a local account of that name exists; local accounts win");
+            return Ok(None);
+        }
+        let cache = CacheDir::new(&self.config.cache.dir);
+        let found = cache
+            .open::<User>()
+            .and_then(|users| users.by_name(&self.user_name));
+        match found {
+            Ok(user) => Ok(user.filter(|u| !local.has_id(u.uid))),
+            Err(CacheError::NotInitialized { .. }) => Ok(None),
+            Err(e) => {
+                self.conv
+                    .log(LogLevel::Error, &format!("cannot read the user cache: {e}"));
+                Err(PamOutcome::AuthinfoUnavail)
+            }
+        }
+    }
+
+    fn log_for_user(&mut self, level: LogLevel, text: &str) {
+        let line = format!("{text}; user={}", self.user_name);
+        self.conv.log(level, &line);
+    }
+}
+
+/// `pam_sm_authenticate`.
+pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamOutcome {
+    let mut ctx = match Context::new(conv, raw_args) {
+        Ok(ctx) => ctx,
+        Err(outcome) => return outcome,
+    };
+    let user = match ctx.find_user() {
+        Ok(user) => user,
+        Err(outcome) => return outcome,
+    };
+    // Ask for the password before revealing whether the user exists.
+    let password = match ctx.conv.authtok(AuthtokItem::Current, None) {
+        Ok(password) => password,
+        Err(outcome) => return outcome,
+    };
+    let Some(user) = user else {
+        passwords::spend_verification_time(&password, &ctx.config.passwords);
+        ctx.debug("no such dircache user");
+        return PamOutcome::UserUnknown;
+    };
+    match user.auth {
+        AuthMethod::Local => check_local_password(&mut ctx, &user, &password),
+        AuthMethod::Directory => {
+            ctx.log_for_user(
+                LogLevel::Notice,
+                "directory authentication is not available in this build; refusing",
+            );
+            PamOutcome::AuthinfoUnavail
+        }
+    }
+}
+
+fn check_local_password<C: PamConversation>(
+    ctx: &mut Context<'_, C>,
+    user: &User,
+    password: &Secret,
+) -> PamOutcome {
+    let Some(hash) = &user.password_hash else {
+        passwords::spend_verification_time(password, &ctx.config.passwords);
+        ctx.log_for_user(
+            LogLevel::Notice,
+            "authentication failure: no local password is set",
+        );
+        return PamOutcome::AuthErr;
+    };
+    match passwords::verify_password(password, hash) {
+        Ok(true) => {
+            ctx.log_for_user(LogLevel::Info, "authentication succeeded (local password)");
+            PamOutcome::Success
+        }
+        Ok(false) => {
+            ctx.log_for_user(LogLevel::Notice, "authentication failure: wrong password");
+            PamOutcome::AuthErr
+        }
+        Err(e) => {
+            ctx.log_for_user(LogLevel::Error, &format!("authentication failure: {e}"));
+            PamOutcome::AuthErr
+        }
+    }
+}
+
+/// `pam_sm_acct_mgmt`: the account must exist, be enabled and hold every required
+/// privilege.
+pub fn account<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamOutcome {
+    let mut ctx = match Context::new(conv, raw_args) {
+        Ok(ctx) => ctx,
+        Err(outcome) => return outcome,
+    };
+    let user = match ctx.find_user() {
+        Ok(Some(user)) => user,
+        Ok(None) => return PamOutcome::UserUnknown,
+        Err(outcome) => return outcome,
+    };
+    if !user.enabled {
+        ctx.conv
+            .error_message("Your account is disabled. Ask an administrator.");
+        ctx.log_for_user(LogLevel::Notice, "access denied: account disabled");
+        return PamOutcome::AcctExpired;
+    }
+    let missing: Vec<&str> = ctx
+        .args
+        .require
+        .iter()
+        .filter(|p| !user.has_privilege(**p))
+        .map(|p| p.as_str())
+        .collect();
+    if !missing.is_empty() {
+        let text = format!("access denied: missing privilege {}", missing.join(", "));
+        ctx.log_for_user(LogLevel::Notice, &text);
+        return PamOutcome::PermDenied;
+    }
+    ctx.debug("account allowed");
+    PamOutcome::Success
+}
+
+/// `pam_sm_chauthtok`: `local` users holding `change_password` change their own password,
+/// always proving the current one first (even when root calls).
+pub fn change_password<C: PamConversation>(
+    conv: &mut C,
+    raw_args: &[&str],
+    phase: ChangePhase,
+    now: u64,
+) -> PamOutcome {
+    let mut ctx = match Context::new(conv, raw_args) {
+        Ok(ctx) => ctx,
+        Err(outcome) => return outcome,
+    };
+    let user = match ctx.find_user() {
+        Ok(Some(user)) => user,
+        Ok(None) => return PamOutcome::UserUnknown,
+        Err(outcome) => return outcome,
+    };
+    if let Some(refusal) = refuse_change(&mut ctx, &user) {
+        return refusal;
+    }
+    let old = match ctx
+        .conv
+        .authtok(AuthtokItem::Old, Some("Current password: "))
+    {
+        Ok(old) => old,
+        Err(outcome) => return outcome,
+    };
+    let current_ok = user
+        .password_hash
+        .as_deref()
+        .is_some_and(|hash| passwords::verify_password(&old, hash).unwrap_or(false));
+    if !current_ok {
+        ctx.log_for_user(
+            LogLevel::Notice,
+            "password change refused: wrong current password",
+        );
+        return PamOutcome::AuthErr;
+    }
+    match phase {
+        ChangePhase::Prelim => PamOutcome::Success,
+        ChangePhase::Update => store_new_password(&mut ctx, &old, now),
+    }
+}
+
+fn refuse_change<C: PamConversation>(ctx: &mut Context<'_, C>, user: &User) -> Option<PamOutcome> {
+    let reason = if user.auth == AuthMethod::Directory {
+        "Your password is managed by the directory server: change it there (for example in webmail)."
+    } else if !user.enabled {
+        "Your account is disabled. Ask an administrator."
+    } else if !user.has_privilege(Privilege::ChangePassword) {
+        "You are not allowed to change your password here. Ask an administrator (dircache-sync user passwd)."
+    } else {
+        return None;
+    };
+    ctx.conv.error_message(reason);
+    ctx.log_for_user(LogLevel::Notice, "password change refused");
+    Some(PamOutcome::PermDenied)
+}
+
+fn store_new_password<C: PamConversation>(
+    ctx: &mut Context<'_, C>,
+    old: &Secret,
+    now: u64,
+) -> PamOutcome {
+    let new = match ctx.conv.authtok(AuthtokItem::New, None) {
+        Ok(new) => new,
+        Err(outcome) => return outcome,
+    };
+    if new[..] == old[..] {
+        ctx.conv.error_message("Password unchanged.");
+        return PamOutcome::AuthtokErr;
+    }
+    let hash = match passwords::hash_password(&new, &ctx.config.passwords) {
+        Ok(hash) => hash,
+        Err(e) => {
+            ctx.conv
+                .error_message(&format!("The new password was refused: {e}."));
+            return PamOutcome::AuthtokErr;
+        }
+    };
+    let cache = CacheDir::new(&ctx.config.cache.dir);
+    let lock_wait = Duration::from_secs(ctx.config.cache.lock_timeout_secs.min(10));
+    let name = ctx.user_name.clone();
+    let stored = cache.update(lock_wait, now, |db| {
+        // Re-checked under the lock: the user may have changed since the prompt.
+        let still_local = db.user(&name).is_some_and(|u| u.auth == AuthMethod::Local);
+        if !still_local {
+            return Err(manage::ManageError::NotFound(name.clone()));
+        }
+        manage::set_password_hash(db, &name, hash, now)
+    });
+    match stored {
+        Ok(()) => {
+            ctx.log_for_user(LogLevel::Info, "password changed");
+            PamOutcome::Success
+        }
+        Err(manage::ManageError::Cache(CacheError::LockTimeout { .. })) => {
+            ctx.log_for_user(
+                LogLevel::Error,
+                "password change failed: the cache is locked",
+            );
+            PamOutcome::AuthtokLockBusy
+        }
+        Err(e) => {
+            ctx.log_for_user(LogLevel::Error, &format!("password change failed: {e}"));
+            PamOutcome::AuthtokErr
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

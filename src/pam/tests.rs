@@ -1,0 +1,384 @@
+use std::collections::VecDeque;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::manage::{add_user, set_user, NewUser, UserChanges};
+use crate::passwords::hash_password;
+
+/// A scripted conversation: hands out the given passwords in order and records the rest.
+/// Dropping it with passwords left over fails the test.
+struct Script {
+    user: String,
+    passwords: VecDeque<(AuthtokItem, &'static str)>,
+    messages: Vec<String>,
+    logs: Vec<(LogLevel, String)>,
+}
+
+impl Script {
+    fn new(user: &str, passwords: &[(AuthtokItem, &'static str)]) -> Script {
+        Script {
+            user: user.to_string(),
+            passwords: passwords.iter().copied().collect(),
+            messages: Vec::new(),
+            logs: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert!(
+                self.passwords.is_empty(),
+                "unused scripted passwords: {:?}",
+                self.passwords
+            );
+        }
+    }
+}
+
+impl PamConversation for Script {
+    fn user_name(&mut self) -> Result<String, PamOutcome> {
+        Ok(self.user.clone())
+    }
+
+    fn authtok(&mut self, item: AuthtokItem, _prompt: Option<&str>) -> Result<Secret, PamOutcome> {
+        let (expected, password) = self.passwords.pop_front().ok_or(PamOutcome::ConvErr)?;
+        assert_eq!(
+            expected, item,
+            "the module asked for another password than scripted"
+        );
+        Ok(Secret::new(password.as_bytes().to_vec()))
+    }
+
+    fn error_message(&mut self, text: &str) {
+        self.messages.push(text.to_string());
+    }
+
+    fn log(&mut self, level: LogLevel, text: &str) {
+        self.logs.push((level, text.to_string()));
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    config_path: PathBuf,
+    config: Config,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = dir.path().join("passwd");
+        fs::write(&passwd, "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        let config_path = dir.path().join("dircache.toml");
+        let text = format!(
+            "[cache]\ndir = {:?}\n[unix]\nlocal_passwd = {:?}\nlocal_group = {:?}\n\
+             [passwords]\nargon2_memory_kib = 8192\nargon2_iterations = 1\n",
+            dir.path().join("cache"),
+            passwd,
+            dir.path().join("group"),
+        );
+        fs::write(&config_path, text).unwrap();
+        fs::set_permissions(&config_path, fs::Permissions::from_mode(0o600)).unwrap();
+        let config = Config::load(&config_path).unwrap();
+        Setup {
+            _dir: dir,
+            config_path,
+            config,
+        }
+    }
+
+    fn args(&self) -> String {
+        format!("config={}", self.config_path.display())
+    }
+
+    fn add(&self, name: &str, password: Option<&str>, auth: AuthMethod, privileges: &[Privilege]) {
+        let hash = password.map(|p| hash_password(p.as_bytes(), &self.config.passwords).unwrap());
+        let local = LocalAccounts::default();
+        let new = NewUser {
+            name: name.to_string(),
+            full_name: None,
+            emails: vec![],
+            auth,
+            privileges: Some(privileges.to_vec()),
+            password_hash: hash,
+        };
+        self.cache()
+            .update(Duration::from_secs(5), 1, |db| {
+                add_user(db, &self.config, &local, new, 1).map(|_| ())
+            })
+            .unwrap();
+    }
+
+    fn change(&self, name: &str, changes: UserChanges) {
+        self.cache()
+            .update(Duration::from_secs(5), 2, |db| {
+                set_user(db, name, changes, 2).map(|_| ())
+            })
+            .unwrap();
+    }
+
+    fn cache(&self) -> CacheDir {
+        CacheDir::new(&self.config.cache.dir)
+    }
+}
+
+const LOGIN: &[Privilege] = &[Privilege::Login];
+
+#[test]
+fn right_wrong_and_unknown() {
+    let setup = Setup::new();
+    setup.add("alice", Some("s3cret"), AuthMethod::Local, LOGIN);
+    let args = setup.args();
+
+    let mut right = Script::new("ALICE", &[(AuthtokItem::Current, "s3cret")]);
+    assert_eq!(authenticate(&mut right, &[&args]), PamOutcome::Success);
+    let mut wrong = Script::new("alice", &[(AuthtokItem::Current, "s3cre")]);
+    assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr);
+    // The password is asked for even for an unknown user, so the prompt reveals nothing.
+    let mut unknown = Script::new("mallory", &[(AuthtokItem::Current, "x")]);
+    assert_eq!(
+        authenticate(&mut unknown, &[&args]),
+        PamOutcome::UserUnknown
+    );
+}
+
+#[test]
+fn local_accounts_and_invalid_names_are_never_ours() {
+    let setup = Setup::new();
+    let args = setup.args();
+    let mut root = Script::new("root", &[(AuthtokItem::Current, "x")]);
+    assert_eq!(authenticate(&mut root, &[&args]), PamOutcome::UserUnknown);
+    let mut root_account = Script::new("Root", &[]);
+    assert_eq!(
+        account(&mut root_account, &[&args]),
+        PamOutcome::UserUnknown
+    );
+    let mut bad = Script::new("../etc", &[(AuthtokItem::Current, "x")]);
+    assert_eq!(authenticate(&mut bad, &[&args]), PamOutcome::UserUnknown);
+}
+
+#[test]
+fn user_without_password_and_directory_user_cannot_log_in_yet() {
+    let setup = Setup::new();
+    setup.add("nopass", None, AuthMethod::Local, LOGIN);
+    setup.add("dir", None, AuthMethod::Directory, LOGIN);
+    let args = setup.args();
+    let mut nopass = Script::new("nopass", &[(AuthtokItem::Current, "")]);
+    assert_eq!(authenticate(&mut nopass, &[&args]), PamOutcome::AuthErr);
+    let mut dir = Script::new("dir", &[(AuthtokItem::Current, "whatever")]);
+    assert_eq!(
+        authenticate(&mut dir, &[&args]),
+        PamOutcome::AuthinfoUnavail
+    );
+    assert!(dir
+        .logs
+        .iter()
+        .any(|(_, line)| line.contains("directory") && line.contains("user=dir")));
+}
+
+#[test]
+fn account_checks_enabled_and_privileges() {
+    let setup = Setup::new();
+    setup.add(
+        "alice",
+        Some("pw"),
+        AuthMethod::Local,
+        &[Privilege::Login, Privilege::ArchiveEmail],
+    );
+    setup.add(
+        "bob",
+        Some("pw"),
+        AuthMethod::Local,
+        &[Privilege::ReadOwnArchive],
+    );
+    let args = setup.args();
+    assert_eq!(
+        account(&mut Script::new("alice", &[]), &[&args]),
+        PamOutcome::Success
+    );
+    assert_eq!(
+        account(&mut Script::new("bob", &[]), &[&args]),
+        PamOutcome::PermDenied
+    );
+    let require = [args.as_str(), "require=login,archive_email"];
+    assert_eq!(
+        account(&mut Script::new("alice", &[]), &require),
+        PamOutcome::Success
+    );
+    let require_admin = [args.as_str(), "require=admin"];
+    assert_eq!(
+        account(&mut Script::new("alice", &[]), &require_admin),
+        PamOutcome::PermDenied
+    );
+
+    setup.change(
+        "alice",
+        UserChanges {
+            enabled: Some(false),
+            ..UserChanges::default()
+        },
+    );
+    let mut disabled = Script::new("alice", &[]);
+    assert_eq!(account(&mut disabled, &[&args]), PamOutcome::AcctExpired);
+    assert!(disabled.messages[0].contains("disabled"));
+}
+
+#[test]
+fn bad_arguments_and_configuration_fail_closed() {
+    let setup = Setup::new();
+    setup.add("alice", Some("pw"), AuthMethod::Local, LOGIN);
+    let args = setup.args();
+    let typo = [args.as_str(), "requires=admin"];
+    assert_eq!(
+        account(&mut Script::new("alice", &[]), &typo),
+        PamOutcome::ServiceErr
+    );
+    let unknown_privilege = [args.as_str(), "require=superuser"];
+    assert_eq!(
+        account(&mut Script::new("alice", &[]), &unknown_privilege),
+        PamOutcome::ServiceErr
+    );
+    let missing = ["config=/nonexistent/dircache.toml"];
+    let mut script = Script::new("alice", &[]);
+    assert_eq!(account(&mut script, &missing), PamOutcome::AuthinfoUnavail);
+    assert!(script.logs[0].1.contains("/nonexistent/dircache.toml"));
+}
+
+#[test]
+fn corrupt_cache_is_an_outage_not_a_login() {
+    let setup = Setup::new();
+    setup.add("alice", Some("pw"), AuthMethod::Local, LOGIN);
+    let current = setup.cache().current_dir().unwrap().unwrap();
+    let private = current.join("users.private");
+    let original = fs::read(&private).unwrap();
+    let header = crate::cache::format::HEADER_LEN as usize;
+    // Inside alice's record, inside the name index, and a truncated file.
+    let name_index = original.len() - 2 * 24;
+    for corrupt in [header + 20, name_index + 3, original.len() - 1] {
+        let mut bytes = original.clone();
+        bytes[corrupt] ^= 0x01;
+        if corrupt == original.len() - 1 {
+            bytes.pop();
+        }
+        fs::write(&private, bytes).unwrap();
+        let mut script = Script::new("alice", &[]);
+        assert_eq!(
+            account(&mut script, &[&setup.args()]),
+            PamOutcome::AuthinfoUnavail,
+            "byte {corrupt}"
+        );
+        assert!(script.logs[0].1.contains("corrupt"), "{:?}", script.logs);
+    }
+}
+
+#[test]
+fn password_change_needs_the_privilege_and_the_current_password() {
+    let setup = Setup::new();
+    setup.add(
+        "alice",
+        Some("old-pw"),
+        AuthMethod::Local,
+        &[Privilege::Login, Privilege::ChangePassword],
+    );
+    setup.add("bob", Some("pw"), AuthMethod::Local, LOGIN);
+    setup.add(
+        "dir",
+        None,
+        AuthMethod::Directory,
+        &[Privilege::Login, Privilege::ChangePassword],
+    );
+    let args = setup.args();
+
+    let mut bob = Script::new("bob", &[]);
+    assert_eq!(
+        change_password(&mut bob, &[&args], ChangePhase::Prelim, 3),
+        PamOutcome::PermDenied
+    );
+    let mut dir = Script::new("dir", &[]);
+    assert_eq!(
+        change_password(&mut dir, &[&args], ChangePhase::Prelim, 3),
+        PamOutcome::PermDenied
+    );
+    assert!(dir.messages[0].contains("directory"));
+
+    let mut wrong = Script::new("alice", &[(AuthtokItem::Old, "nope")]);
+    assert_eq!(
+        change_password(&mut wrong, &[&args], ChangePhase::Prelim, 3),
+        PamOutcome::AuthErr
+    );
+
+    let mut prelim = Script::new("alice", &[(AuthtokItem::Old, "old-pw")]);
+    assert_eq!(
+        change_password(&mut prelim, &[&args], ChangePhase::Prelim, 3),
+        PamOutcome::Success
+    );
+    let mut same = Script::new(
+        "alice",
+        &[(AuthtokItem::Old, "old-pw"), (AuthtokItem::New, "old-pw")],
+    );
+    assert_eq!(
+        change_password(&mut same, &[&args], ChangePhase::Update, 3),
+        PamOutcome::AuthtokErr
+    );
+    let mut update = Script::new(
+        "alice",
+        &[(AuthtokItem::Old, "old-pw"), (AuthtokItem::New, "new-pw")],
+    );
+    assert_eq!(
+        change_password(&mut update, &[&args], ChangePhase::Update, 3),
+        PamOutcome::Success
+    );
+
+    let mut old = Script::new("alice", &[(AuthtokItem::Current, "old-pw")]);
+    assert_eq!(authenticate(&mut old, &[&args]), PamOutcome::AuthErr);
+    let mut new = Script::new("alice", &[(AuthtokItem::Current, "new-pw")]);
+    assert_eq!(authenticate(&mut new, &[&args]), PamOutcome::Success);
+    assert_eq!(
+        setup
+            .cache()
+            .load()
+            .unwrap()
+            .user("alice")
+            .unwrap()
+            .updated_at,
+        3
+    );
+}
+
+#[test]
+fn logs_never_contain_the_password() {
+    let setup = Setup::new();
+    setup.add("alice", Some("hunter2-secret"), AuthMethod::Local, LOGIN);
+    let args = setup.args();
+    let debug = [args.as_str(), "debug"];
+    for attempt in ["hunter2-secret", "hunter2-wrong"] {
+        let mut script = Script::new("alice", &[(AuthtokItem::Current, attempt)]);
+        authenticate(&mut script, &debug);
+        assert!(!script.logs.is_empty());
+        for (_, line) in &script.logs {
+            assert!(!line.contains("hunter2"), "{line}");
+        }
+    }
+}
+
+#[test]
+fn argument_parsing() {
+    let args = PamArgs::parse([
+        "config=/x.toml",
+        "require=login, admin",
+        "debug",
+        "try_first_pass",
+    ])
+    .unwrap();
+    assert_eq!(args.config, PathBuf::from("/x.toml"));
+    assert_eq!(args.require, vec![Privilege::Login, Privilege::Admin]);
+    assert!(args.debug && args.try_first_pass && !args.use_first_pass);
+    assert_eq!(PamArgs::parse([]).unwrap().require, vec![Privilege::Login]);
+    assert!(PamArgs::parse(["require="]).is_err());
+    assert!(PamArgs::parse(["config="]).is_err());
+}
