@@ -1,0 +1,295 @@
+//! The command line. The help text is the administrator's manual for each command, so it
+//! names the archive-server concept a command mirrors wherever there is one.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use dircache::config::DEFAULT_CONFIG_PATH;
+use dircache::privileges::Privilege;
+use dircache::user::AuthMethod;
+
+/// Fills and manages the dircache user cache, which the dircache PAM and NSS modules read.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dircache-sync",
+    version,
+    long_about = "Fills and manages the dircache user cache: the accounts that the dircache PAM \
+                  module (logins) and NSS module (id, ls -l, getent passwd) read.\n\n\
+                  Accounts come from the mail directory (IceWarp or Application Integration) or \
+                  are created by hand with `user add`, like the manually created users of the \
+                  archive server's User Management. Every change is written as a new complete \
+                  cache generation under a lock, so concurrent runs never lose a write and \
+                  readers never see a half-written cache.\n\n\
+                  Run as root: the cache's private part (password hashes, privileges) is \
+                  readable by root only.",
+    after_help = "Exit status: 0 on success, 1 on an error (one line on standard error), 2 on \
+                  a usage error."
+)]
+pub struct Cli {
+    /// The configuration file.
+    ///
+    /// The configuration file (TOML). It is refused if it has an unknown key, or if it holds
+    /// the directory password and group or others can read it.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "DIRCACHE_CONFIG",
+        default_value = DEFAULT_CONFIG_PATH
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Lists, shows, adds, changes and deletes users in the cache.
+    ///
+    /// Lists, shows, adds, changes and deletes users in the cache, like the archive server's
+    /// Users and Privileges management. Users added here have the origin "manual"; a sync
+    /// never deletes them and never changes any user's privileges.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Lists every user in the cache, sorted by name.
+    ///
+    /// Lists every user in the cache, sorted by name: name, uid, authentication method,
+    /// whether the account is enabled, where it came from, and the full name. A cache that
+    /// has not been created yet lists no users.
+    List(ListArgs),
+
+    /// Shows one user's record (never its password hash).
+    Show(ShowArgs),
+
+    /// Creates a user by hand (origin "manual").
+    ///
+    /// Creates a user by hand (origin "manual"), like adding a user in the archive server's
+    /// User Management. Its uid is derived from its name within `[unix] uid_range` and is
+    /// kept for as long as the user exists; its primary group is a private group with the
+    /// same id. Names of local accounts (in /etc/passwd or /etc/group) are refused, since
+    /// local accounts always win.
+    ///
+    /// With `--auth local` (the default) the user gets a local password: from standard input
+    /// with --password-stdin, else asked for twice on the terminal. When standard input is
+    /// not a terminal and --password-stdin is not given, the user is created without a
+    /// password and cannot log in until `dircache-sync user passwd NAME`.
+    Add(AddArgs),
+
+    /// Changes a user's full name, e-mail addresses, authentication, privileges or state.
+    ///
+    /// Changes a user's full name, e-mail addresses, authentication method, privileges or
+    /// enabled state; anything not given stays as it is. This is also how a manually created
+    /// user is switched to "Directory Services for Authentication": `--auth directory`, after
+    /// checking that the name matches the user's name in the directory.
+    #[command(group(
+        ArgGroup::new("change")
+            .required(true)
+            .multiple(true)
+            .args(["full_name", "email", "auth", "grant", "revoke", "enable", "disable"])
+    ))]
+    Set(SetArgs),
+
+    /// Sets a local user's password.
+    ///
+    /// Sets the password of a user with `--auth local`: from standard input with
+    /// --password-stdin, else asked for twice on the terminal without echo, like passwd.
+    /// Users with `--auth directory` change their password in the directory instead.
+    Passwd(PasswdArgs),
+
+    /// Deletes a user's cache entry; never any file.
+    ///
+    /// Deletes a user's entry from the cache. Like the archive server's deletion of a user
+    /// entry, nothing else is touched: the home directory and every file the user owned are
+    /// kept, and the uid is retired so that it is never given to anyone else.
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print a JSON array of user objects instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The user's login name (matched case-insensitively).
+    pub name: String,
+
+    /// Print one JSON object instead of "key: value" lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The login name: no ':', '/', '\', ',', white space or control characters; not "." or
+    /// ".."; not only digits.
+    pub name: String,
+
+    /// The full name (the GECOS field).
+    #[arg(long, value_name = "S")]
+    pub full_name: Option<String>,
+
+    /// An e-mail address; repeat for more, the first is the primary address.
+    #[arg(long, value_name = "A")]
+    pub email: Vec<String>,
+
+    /// Who checks the user's password.
+    #[arg(long, value_name = "METHOD", default_value = "local", value_parser = auth_parser())]
+    pub auth: AuthMethod,
+
+    /// A privilege to give; repeat for more.
+    ///
+    /// A privilege to give; repeat for more. Without any, the user gets
+    /// `[sync] default_privileges` (the archive server's "Default Privileges…"; by default
+    /// login and read_own_archive).
+    #[arg(long, value_name = "P", value_parser = privilege_parser())]
+    pub privilege: Vec<Privilege>,
+
+    /// Read the password from the first line of standard input (for scripts).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The user's login name (matched case-insensitively).
+    pub name: String,
+
+    /// The new full name (the GECOS field).
+    #[arg(long, value_name = "S")]
+    pub full_name: Option<String>,
+
+    /// An e-mail address; repeat for more. Replaces all of the user's addresses; the first
+    /// is the primary address.
+    #[arg(long, value_name = "A")]
+    pub email: Vec<String>,
+
+    /// The new authentication method.
+    ///
+    /// The new authentication method. Switching to directory drops the local password hash;
+    /// switching to local leaves the user without a password until `user passwd`.
+    #[arg(long, value_name = "METHOD", value_parser = auth_parser())]
+    pub auth: Option<AuthMethod>,
+
+    /// A privilege to add; repeat for more.
+    #[arg(long, value_name = "P", value_parser = privilege_parser())]
+    pub grant: Vec<Privilege>,
+
+    /// A privilege to take away; repeat for more.
+    #[arg(long, value_name = "P", value_parser = privilege_parser())]
+    pub revoke: Vec<Privilege>,
+
+    /// Allow the user to log in again.
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+
+    /// Refuse every login of the user (PAM answers "account expired"); the entry, uid and
+    /// files stay, so `id` and `ls -l` still show the name.
+    #[arg(long)]
+    pub disable: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// The user's login name (matched case-insensitively).
+    pub name: String,
+
+    /// Read the new password from the first line of standard input (for scripts).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The user's login name (matched case-insensitively).
+    pub name: String,
+}
+
+fn auth_parser() -> impl TypedValueParser<Value = AuthMethod> {
+    PossibleValuesParser::new([
+        PossibleValue::new("local")
+            .help("a password kept (hashed) in the cache, set with `user passwd`"),
+        PossibleValue::new("directory")
+            .help("the mail directory checks the password at each login"),
+    ])
+    .try_map(|text| text.parse::<AuthMethod>())
+}
+
+fn privilege_parser() -> impl TypedValueParser<Value = Privilege> {
+    PossibleValuesParser::new(
+        Privilege::ALL.map(|p| PossibleValue::new(p.as_str()).help(privilege_help(p))),
+    )
+    .try_map(|text| text.parse::<Privilege>())
+}
+
+/// The archive server's wording, so that an administrator recognises each privilege. The
+/// PAM module's `require=` option decides which of them a service needs.
+fn privilege_help(privilege: Privilege) -> &'static str {
+    match privilege {
+        Privilege::Login => "log on at all (what PAM requires by default)",
+        Privilege::ChangePassword => "change the own local password (passwd)",
+        Privilege::ArchiveEmail => "archive e-mail",
+        Privilege::ModifyArchiveProfiles => "create and change archiving profiles",
+        Privilege::ExportEmail => "export e-mail",
+        Privilege::ModifyExportProfiles => "create and change export profiles",
+        Privilege::DeleteEmail => "delete archived e-mail",
+        Privilege::Admin => "administer the archive",
+        Privilege::ReadOwnArchive => "read the own archive folder",
+        Privilege::WriteOwnArchive => "write to the own archive folder",
+        Privilege::DeleteOwnArchive => "delete from the own archive folder",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn set_needs_at_least_one_change() {
+        let parsed = Cli::try_parse_from(["dircache-sync", "user", "set", "alice"]);
+        assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn privileges_and_auth_parse_into_library_types() {
+        let cli = Cli::try_parse_from([
+            "dircache-sync",
+            "user",
+            "add",
+            "alice",
+            "--auth",
+            "directory",
+            "--privilege",
+            "login",
+            "--privilege",
+            "archive_email",
+        ])
+        .unwrap();
+        let Command::User(UserCommand::Add(add)) = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(add.auth, AuthMethod::Directory);
+        assert_eq!(add.privilege, [Privilege::Login, Privilege::ArchiveEmail]);
+    }
+
+    #[test]
+    fn enable_and_disable_conflict() {
+        let parsed =
+            Cli::try_parse_from(["dircache-sync", "user", "set", "a", "--enable", "--disable"]);
+        assert!(parsed.is_err());
+    }
+}
