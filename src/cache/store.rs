@@ -603,3 +603,185 @@ fn sync_dir(dir: &Path) -> Result<(), CacheError> {
         .and_then(|d| d.sync_all())
         .map_err(io_error(dir))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::{sample_user, Origin};
+
+    fn db_with(users: &[(&str, u32)]) -> Db {
+        Db {
+            users: users
+                .iter()
+                .map(|(name, uid)| sample_user(name, *uid))
+                .collect(),
+            groups: vec![Group {
+                name: "staff".into(),
+                gid: 300_000,
+                members: vec!["alice".into()],
+                origin: Origin::Icewarp,
+            }],
+            ..Db::default()
+        }
+    }
+
+    fn commit(cache: &CacheDir, db: &Db) -> u64 {
+        let lock = cache.lock(Duration::from_secs(1)).unwrap();
+        cache.commit(&lock, db, 1_700_000_123).unwrap()
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn uninitialized_cache_loads_empty_and_refuses_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path().join("cache"));
+        assert_eq!(cache.load().unwrap(), Db::default());
+        assert!(matches!(
+            cache.open::<User>(),
+            Err(CacheError::NotInitialized { .. })
+        ));
+    }
+
+    #[test]
+    fn commit_then_load_and_lookup_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path());
+        let mut db = db_with(&[("alice", 200_001), ("Bob", 200_002)]);
+        db.users[0].groups = vec!["STAFF".into()];
+        db.meta.retired_ids.insert(200_999);
+        let generation = commit(&cache, &db);
+        assert_eq!(generation, 1);
+
+        let loaded = cache.load().unwrap();
+        assert_eq!(loaded.users, db.users);
+        assert_eq!(loaded.groups, db.groups);
+        assert_eq!(loaded.meta.retired_ids, db.meta.retired_ids);
+        assert_eq!(loaded.meta.written_at, 1_700_000_123);
+
+        let private = cache.open::<User>().unwrap();
+        assert_eq!(private.by_name("BOB").unwrap().unwrap().uid, 200_002);
+        assert_eq!(private.by_id(200_001).unwrap().unwrap().name, "alice");
+        assert!(private.by_name("carol").unwrap().is_none());
+
+        let public = cache.open::<PublicUser>().unwrap();
+        let alice = public.by_name("alice").unwrap().unwrap();
+        assert_eq!(alice.gids, vec![300_000]);
+        assert_eq!(alice.gecos, "alice Example");
+        assert_eq!(public.at_position(1).unwrap().unwrap().name, "Bob");
+        assert!(public.at_position(2).unwrap().is_none());
+        let groups = cache.open::<Group>().unwrap();
+        assert_eq!(
+            groups.by_id(300_000).unwrap().unwrap().members,
+            vec!["alice"]
+        );
+    }
+
+    #[test]
+    fn public_files_hold_no_secret_and_modes_are_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path());
+        let mut db = db_with(&[("alice", 200_001)]);
+        db.users[0].password_hash = Some("$argon2id$v=19$SECRET".into());
+        commit(&cache, &db);
+        let current = cache.current_dir().unwrap().unwrap();
+        let public = fs::read(current.join("users.public")).unwrap();
+        let text = String::from_utf8_lossy(&public);
+        assert!(!text.contains("SECRET") && !text.contains("privileges") && !text.contains("auth"));
+        assert!(
+            String::from_utf8_lossy(&fs::read(current.join("users.private")).unwrap())
+                .contains("SECRET")
+        );
+        assert_eq!(mode(&current.join("users.public")), 0o644);
+        assert_eq!(mode(&current.join("groups.public")), 0o644);
+        assert_eq!(mode(&current.join("users.private")), 0o600);
+        assert_eq!(mode(&current.join("meta.json")), 0o600);
+        assert_eq!(mode(&current), 0o755);
+    }
+
+    #[test]
+    fn readers_refuse_files_with_loose_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path());
+        commit(&cache, &db_with(&[("alice", 200_001)]));
+        let current = cache.current_dir().unwrap().unwrap();
+        fs::set_permissions(current.join("users.private"), Permissions::from_mode(0o640)).unwrap();
+        let err = cache.open::<User>().err().unwrap();
+        assert!(err.to_string().contains("chmod 0600"), "{err}");
+        fs::set_permissions(current.join("users.public"), Permissions::from_mode(0o666)).unwrap();
+        assert!(matches!(
+            cache.open::<PublicUser>(),
+            Err(CacheError::Insecure { .. })
+        ));
+    }
+
+    #[test]
+    fn generations_advance_and_only_two_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path());
+        for round in 1..=4u32 {
+            let generation = commit(&cache, &db_with(&[("alice", 200_000 + round)]));
+            assert_eq!(generation, u64::from(round));
+        }
+        let mut generations: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("gen-"))
+            .collect();
+        generations.sort();
+        assert_eq!(generations, ["gen-000000000003", "gen-000000000004"]);
+        assert_eq!(
+            cache
+                .open::<User>()
+                .unwrap()
+                .by_name("alice")
+                .unwrap()
+                .unwrap()
+                .uid,
+            200_004
+        );
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_writer_are_ignored_then_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path());
+        commit(&cache, &db_with(&[("alice", 200_001)]));
+        fs::create_dir(dir.path().join("gen-000000000002.tmp")).unwrap();
+        fs::write(
+            dir.path().join("gen-000000000002.tmp/users.private"),
+            b"half",
+        )
+        .unwrap();
+        assert_eq!(cache.load().unwrap().users.len(), 1);
+        commit(&cache, &db_with(&[("alice", 200_001), ("bob", 200_002)]));
+        assert!(!dir.path().join("gen-000000000002.tmp").exists());
+        assert_eq!(cache.load().unwrap().users.len(), 2);
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path());
+        let held = cache.lock(Duration::from_secs(1)).unwrap();
+        let err = cache.lock(Duration::from_millis(100)).err().unwrap();
+        assert!(matches!(err, CacheError::LockTimeout { .. }), "{err}");
+        drop(held);
+        assert!(cache.lock(Duration::from_millis(100)).is_ok());
+    }
+
+    #[test]
+    fn a_corrupt_generation_is_reported_by_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path());
+        commit(&cache, &db_with(&[("alice", 200_001)]));
+        let private = cache.current_dir().unwrap().unwrap().join("users.private");
+        let mut bytes = fs::read(&private).unwrap();
+        bytes.truncate(bytes.len() - 5);
+        fs::write(&private, bytes).unwrap();
+        let err = cache.load().err().unwrap();
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+}

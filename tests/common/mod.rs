@@ -21,12 +21,19 @@ pub fn target_dir() -> PathBuf {
 /// A built artifact; a missing one fails the test with the command that builds it.
 pub fn artifact(name: &str) -> PathBuf {
     let path = target_dir().join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` before the tests", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        path.display()
+    );
     path
 }
 
 pub fn require_tool(path: &str, package: &str) {
-    assert!(Path::new(path).exists(), "{path} is missing: `apt-get install -y {package}` (see README)");
+    assert!(
+        Path::new(path).exists(),
+        "{path} is missing: `apt-get install -y {package}` (see README)"
+    );
 }
 
 /// A configuration, a cache directory and a fake /etc/passwd in a temporary directory.
@@ -43,7 +50,11 @@ impl Env {
     pub fn with_extra_config(extra: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let passwd = dir.path().join("passwd");
-        fs::write(&passwd, "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/:/bin/false\n").unwrap();
+        fs::write(
+            &passwd,
+            "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/:/bin/false\n",
+        )
+        .unwrap();
         fs::write(dir.path().join("group"), "root:x:0:\n").unwrap();
         let config = dir.path().join("dircache.toml");
         let text = format!(
@@ -73,7 +84,12 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -82,8 +98,17 @@ impl Env {
         let services = self.dir.path().join("pam.d");
         fs::create_dir_all(&services).unwrap();
         let module = artifact("libpam_dircache.so");
-        let line = |kind: &str| format!("{kind} required {} config={} {args}\n", module.display(), self.config.display());
-        let stack: String = ["auth", "account", "password", "session"].iter().map(|k| line(k)).collect();
+        let line = |kind: &str| {
+            format!(
+                "{kind} required {} config={} {args}\n",
+                module.display(),
+                self.config.display()
+            )
+        };
+        let stack: String = ["auth", "account", "password", "session"]
+            .iter()
+            .map(|k| line(k))
+            .collect();
         fs::write(services.join(name), stack).unwrap();
         let deny: String = ["auth", "account", "password", "session"]
             .iter()
@@ -111,7 +136,12 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 }
