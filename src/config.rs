@@ -49,11 +49,7 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
 
     #[error("{}: invalid `{key}`: {reason}", path.display())]
-    Invalid {
-        path: PathBuf,
-        key: String,
-        reason: String,
-    },
+    Invalid { path: PathBuf, key: String, reason: String },
 
     #[error(
         "{} holds a directory password but is readable by group or others (mode {mode:04o}); \
@@ -209,10 +205,7 @@ pub struct AuthConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig {
-            dir: PathBuf::from(DEFAULT_CACHE_DIR),
-            lock_timeout_secs: 30,
-        }
+        CacheConfig { dir: PathBuf::from(DEFAULT_CACHE_DIR), lock_timeout_secs: 30 }
     }
 }
 
@@ -260,21 +253,13 @@ impl Default for UnixConfig {
 
 impl Default for PasswordConfig {
     fn default() -> Self {
-        PasswordConfig {
-            argon2_memory_kib: 65536,
-            argon2_iterations: 2,
-            argon2_parallelism: 1,
-        }
+        PasswordConfig { argon2_memory_kib: 65536, argon2_iterations: 2, argon2_parallelism: 1 }
     }
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig {
-            cache_credentials: false,
-            offline_days: 7,
-            allow_readable_config: false,
-        }
+        AuthConfig { cache_credentials: false, offline_days: 7, allow_readable_config: false }
     }
 }
 
@@ -294,10 +279,7 @@ where
     let ids = Vec::<u32>::deserialize(deserializer)?;
     match ids.as_slice() {
         [low, high] => Ok([*low, *high]),
-        _ => Err(serde::de::Error::invalid_length(
-            ids.len(),
-            &"two ids, [low, high]",
-        )),
+        _ => Err(serde::de::Error::invalid_length(ids.len(), &"two ids, [low, high]")),
     }
 }
 
@@ -316,10 +298,7 @@ impl Config {
     /// Reads, parses and validates the file at `path`, then refuses it if it holds the
     /// directory password and group or others can read it.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let read_error = |source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
+        let read_error = |source| ConfigError::Read { path: path.to_path_buf(), source };
         let mut file = File::open(path).map_err(read_error)?;
         // The mode comes from the open file, not the path, so a file swapped in between the
         // check and the read cannot slip through.
@@ -350,10 +329,7 @@ impl Config {
         let Some(path) = &self.directory.password_file else {
             return Ok(None);
         };
-        let read_error = |source| ConfigError::PasswordFile {
-            path: path.clone(),
-            source,
-        };
+        let read_error = |source| ConfigError::PasswordFile { path: path.clone(), source };
         let mut file = File::open(path).map_err(read_error)?;
         let metadata = file.metadata().map_err(read_error)?;
         let mode = metadata.permissions().mode();
@@ -364,9 +340,7 @@ impl Config {
             });
         }
         // Sized up front so the buffer is not reallocated, which would leave unwiped copies.
-        let capacity = usize::try_from(metadata.len())
-            .unwrap_or(0)
-            .saturating_add(1);
+        let capacity = usize::try_from(metadata.len()).unwrap_or(0).saturating_add(1);
         let mut text = Zeroizing::new(String::with_capacity(capacity));
         file.read_to_string(&mut text).map_err(read_error)?;
         let first_line = text.lines().next().unwrap_or("");
@@ -402,10 +376,9 @@ impl Config {
 
         self.validate_directory(&invalid)?;
 
-        for (key, entries) in [
-            ("sync.domains", &self.sync.domains),
-            ("sync.groups", &self.sync.groups),
-        ] {
+        for (key, entries) in
+            [("sync.domains", &self.sync.domains), ("sync.groups", &self.sync.groups)]
+        {
             if entries.iter().any(|entry| entry.trim().is_empty()) {
                 return Err(invalid(
                     key,
@@ -426,10 +399,7 @@ impl Config {
         if self.sync.interval_secs < 60 {
             return Err(invalid(
                 "sync.interval_secs",
-                format!(
-                    "{} is less than 60; sync at most once a minute",
-                    self.sync.interval_secs
-                ),
+                format!("{} is less than 60; sync at most once a minute", self.sync.interval_secs),
             ));
         }
 
@@ -546,9 +516,8 @@ impl Config {
                 format!("[{low}, {high}] has its low end above its high end; write [low, high]"),
             ));
         }
-        if let Some((_, _, what)) = RESERVED_IDS
-            .iter()
-            .find(|(start, end, _)| low <= *end && *start <= high)
+        if let Some((_, _, what)) =
+            RESERVED_IDS.iter().find(|(start, end, _)| low <= *end && *start <= high)
         {
             return Err(invalid(
                 "unix.uid_range",
@@ -570,16 +539,12 @@ impl Config {
         if !unix.shell.starts_with('/') {
             return Err(invalid(
                 "unix.shell",
-                format!(
-                    "{:?} is not an absolute path; use one such as \"/bin/bash\"",
-                    unix.shell
-                ),
+                format!("{:?} is not an absolute path; use one such as \"/bin/bash\"", unix.shell),
             ));
         }
-        for (key, path) in [
-            ("unix.local_passwd", &unix.local_passwd),
-            ("unix.local_group", &unix.local_group),
-        ] {
+        for (key, path) in
+            [("unix.local_passwd", &unix.local_passwd), ("unix.local_group", &unix.local_group)]
+        {
             if !path.is_absolute() {
                 return Err(invalid(key, format!("{path:?} is not an absolute path")));
             }
@@ -609,9 +574,7 @@ fn check_server(server: &str) -> Result<(), String> {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     match rest {
         None => Err("does not start with http:// or https://".to_string()),
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
@@ -637,9 +600,7 @@ fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
         return message;
     };
     let (line, column) = line_and_column(text, span.start);
-    let key = DeTable::parse(text)
-        .ok()
-        .and_then(|table| key_at(table.get_ref(), &span));
+    let key = DeTable::parse(text).ok().and_then(|table| key_at(table.get_ref(), &span));
     match key {
         // serde's type errors quote the value, and a password typed unquoted
         // (`password = 12345`) must not end up in a log.
@@ -777,9 +738,7 @@ shell = "/bin/bash"
         assert!(!config.auth.cache_credentials);
         assert_eq!(config.auth.offline_days, 7);
         assert!(!config.auth.allow_readable_config);
-        Config::default()
-            .validate(Path::new("default"))
-            .expect("the defaults must be valid");
+        Config::default().validate(Path::new("default")).expect("the defaults must be valid");
     }
 
     #[test]
@@ -787,14 +746,8 @@ shell = "/bin/bash"
         let config = parse(INTERFACE_EXAMPLE).unwrap();
         assert_eq!(config.directory.kind, DirectoryKind::Icewarp);
         assert_eq!(config.directory.server.as_deref(), Some("mail.example.com"));
-        assert_eq!(
-            config.directory.username.as_deref(),
-            Some("admin@example.com")
-        );
-        assert_eq!(
-            config.directory.password.as_ref().map(|p| p.as_str()),
-            Some("…")
-        );
+        assert_eq!(config.directory.username.as_deref(), Some("admin@example.com"));
+        assert_eq!(config.directory.password.as_ref().map(|p| p.as_str()), Some("…"));
         assert_eq!(
             config.sync.default_privileges,
             vec![Privilege::Login, Privilege::ReadOwnArchive]
@@ -945,18 +898,11 @@ allow_readable_config = true
 
     #[test]
     fn icewarp_needs_a_valid_server() {
-        assert_eq!(
-            invalid_key("[directory]\ntype = \"icewarp\"\n"),
-            "directory.server"
-        );
+        assert_eq!(invalid_key("[directory]\ntype = \"icewarp\"\n"), "directory.server");
         let message = parse_error("[directory]\ntype = \"icewarp\"\n");
         assert!(message.contains("required"), "{message}");
-        for bad in [
-            "",
-            "mail example.com",
-            "mail.example.com/icewarpapi",
-            "ftp://mail.example.com",
-        ] {
+        for bad in ["", "mail example.com", "mail.example.com/icewarpapi", "ftp://mail.example.com"]
+        {
             let text = format!("[directory]\ntype = \"icewarp\"\nserver = \"{bad}\"\n");
             assert_eq!(invalid_key(&text), "directory.server", "{bad:?}");
         }
@@ -979,12 +925,9 @@ allow_readable_config = true
             invalid_key("[directory]\ntype = \"application-integration\"\n"),
             "directory.url"
         );
-        for bad in [
-            "apps.example.com/index.php",
-            "ftp://apps.example.com/",
-            "https://",
-            "https:///x",
-        ] {
+        for bad in
+            ["apps.example.com/index.php", "ftp://apps.example.com/", "https://", "https:///x"]
+        {
             let text =
                 format!("[directory]\ntype = \"application-integration\"\nurl = \"{bad}\"\n");
             assert_eq!(invalid_key(&text), "directory.url", "{bad:?}");
@@ -1005,39 +948,15 @@ allow_readable_config = true
     fn numeric_limits_are_enforced() {
         let cases = [
             ("[directory]\ntimeout_secs = 0", "directory.timeout_secs"),
-            (
-                "[directory]\nmax_reply_bytes = 1023",
-                "directory.max_reply_bytes",
-            ),
+            ("[directory]\nmax_reply_bytes = 1023", "directory.max_reply_bytes"),
             ("[sync]\ninterval_secs = 59", "sync.interval_secs"),
-            (
-                "[sync]\nmax_delete_percent = 101",
-                "sync.max_delete_percent",
-            ),
-            (
-                "[passwords]\nargon2_memory_kib = 8191",
-                "passwords.argon2_memory_kib",
-            ),
-            (
-                "[passwords]\nargon2_memory_kib = 4194305",
-                "passwords.argon2_memory_kib",
-            ),
-            (
-                "[passwords]\nargon2_iterations = 0",
-                "passwords.argon2_iterations",
-            ),
-            (
-                "[passwords]\nargon2_iterations = 17",
-                "passwords.argon2_iterations",
-            ),
-            (
-                "[passwords]\nargon2_parallelism = 0",
-                "passwords.argon2_parallelism",
-            ),
-            (
-                "[passwords]\nargon2_parallelism = 17",
-                "passwords.argon2_parallelism",
-            ),
+            ("[sync]\nmax_delete_percent = 101", "sync.max_delete_percent"),
+            ("[passwords]\nargon2_memory_kib = 8191", "passwords.argon2_memory_kib"),
+            ("[passwords]\nargon2_memory_kib = 4194305", "passwords.argon2_memory_kib"),
+            ("[passwords]\nargon2_iterations = 0", "passwords.argon2_iterations"),
+            ("[passwords]\nargon2_iterations = 17", "passwords.argon2_iterations"),
+            ("[passwords]\nargon2_parallelism = 0", "passwords.argon2_parallelism"),
+            ("[passwords]\nargon2_parallelism = 17", "passwords.argon2_parallelism"),
             ("[auth]\noffline_days = 0", "auth.offline_days"),
             ("[auth]\noffline_days = 366", "auth.offline_days"),
         ];
@@ -1052,10 +971,7 @@ allow_readable_config = true
 
     #[test]
     fn uid_range_must_be_ordered_and_clear_of_reserved_ids() {
-        assert_eq!(
-            invalid_key("[unix]\nuid_range = [300000, 200000]"),
-            "unix.uid_range"
-        );
+        assert_eq!(invalid_key("[unix]\nuid_range = [300000, 200000]"), "unix.uid_range");
         let cases = [
             ("[500, 5000]", "system accounts"),
             ("[999, 999]", "system accounts"),
@@ -1144,11 +1060,7 @@ allow_readable_config = true
         let path = write_file(&dir, "dircache.toml", text, 0o600);
         let config = Config::load(&path).unwrap();
         assert_eq!(
-            config
-                .directory_password()
-                .unwrap()
-                .as_deref()
-                .map(String::as_str),
+            config.directory_password().unwrap().as_deref().map(String::as_str),
             Some("hunter2")
         );
     }
@@ -1174,10 +1086,7 @@ allow_readable_config = true
         let dir = tempfile::tempdir().unwrap();
         let path = write_file(&dir, "dircache.toml", "[sync]\n\ncolour = 1\n", 0o600);
         let message = Config::load(&path).unwrap_err().to_string();
-        assert!(
-            message.starts_with(&path.display().to_string()),
-            "{message}"
-        );
+        assert!(message.starts_with(&path.display().to_string()), "{message}");
         assert!(message.contains("line 3"), "{message}");
         assert!(message.contains("colour"), "{message}");
     }
@@ -1198,10 +1107,8 @@ allow_readable_config = true
             ("bare", "s3cret pass"),
         ] {
             let path = write_file(&dir, name, content, 0o600);
-            let password = config_with_password_file(&path, false)
-                .directory_password()
-                .unwrap()
-                .unwrap();
+            let password =
+                config_with_password_file(&path, false).directory_password().unwrap().unwrap();
             assert_eq!(password.as_str(), "s3cret pass", "{name}");
         }
     }
@@ -1210,13 +1117,8 @@ allow_readable_config = true
     fn empty_password_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = write_file(&dir, "empty", "\nsecond\n", 0o600);
-        let err = config_with_password_file(&path, false)
-            .directory_password()
-            .unwrap_err();
-        assert!(
-            matches!(err, ConfigError::EmptyPasswordFile { .. }),
-            "{err:?}"
-        );
+        let err = config_with_password_file(&path, false).directory_password().unwrap_err();
+        assert!(matches!(err, ConfigError::EmptyPasswordFile { .. }), "{err:?}");
         assert!(err.to_string().contains("first line"), "{err}");
     }
 
@@ -1224,9 +1126,7 @@ allow_readable_config = true
     fn missing_password_file_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing.secret");
-        let err = config_with_password_file(&path, false)
-            .directory_password()
-            .unwrap_err();
+        let err = config_with_password_file(&path, false).directory_password().unwrap_err();
         assert!(matches!(err, ConfigError::PasswordFile { .. }), "{err:?}");
         assert!(err.to_string().contains("missing.secret"), "{err}");
     }
@@ -1235,22 +1135,15 @@ allow_readable_config = true
     fn readable_password_file_is_refused_unless_allowed() {
         let dir = tempfile::tempdir().unwrap();
         let path = write_file(&dir, "directory.secret", "hunter2\n", 0o604);
-        let err = config_with_password_file(&path, false)
-            .directory_password()
-            .unwrap_err();
-        assert!(
-            matches!(err, ConfigError::InsecurePasswordFile { mode: 0o604, .. }),
-            "{err:?}"
-        );
+        let err = config_with_password_file(&path, false).directory_password().unwrap_err();
+        assert!(matches!(err, ConfigError::InsecurePasswordFile { mode: 0o604, .. }), "{err:?}");
         let message = err.to_string();
         assert!(message.contains("chmod 600"), "{message}");
         assert!(message.contains("0604"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
 
-        let password = config_with_password_file(&path, true)
-            .directory_password()
-            .unwrap()
-            .unwrap();
+        let password =
+            config_with_password_file(&path, true).directory_password().unwrap().unwrap();
         assert_eq!(password.as_str(), "hunter2");
     }
 

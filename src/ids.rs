@@ -34,11 +34,7 @@ pub struct IdAllocator {
 
 impl IdAllocator {
     pub fn new(range: [u32; 2], taken: impl IntoIterator<Item = u32>) -> IdAllocator {
-        IdAllocator {
-            low: range[0],
-            high: range[1],
-            taken: taken.into_iter().collect(),
-        }
+        IdAllocator { low: range[0], high: range[1], taken: taken.into_iter().collect() }
     }
 
     /// An id for the identity `seed` (e.g. "icewarp:alice@example.com"); the same seed
@@ -53,10 +49,7 @@ impl IdAllocator {
                 return Ok(id);
             }
         }
-        Err(IdsExhausted {
-            low: self.low,
-            high: self.high,
-        })
+        Err(IdsExhausted { low: self.low, high: self.high })
     }
 
     /// Marks `id` as used (e.g. an id a user already has).
@@ -103,12 +96,6 @@ mod tests {
         // 65534 is reserved and 65535 taken: only 65533 is free.
         let mut alloc = IdAllocator::new([65533, 65535], [65535]);
         assert_eq!(alloc.allocate("first"), Ok(65533));
-        assert_eq!(
-            alloc.allocate("second"),
-            Err(IdsExhausted {
-                low: 65533,
-                high: 65535
-            })
-        );
+        assert_eq!(alloc.allocate("second"), Err(IdsExhausted { low: 65533, high: 65535 }));
     }
 }

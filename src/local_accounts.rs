@@ -37,12 +37,7 @@ impl LocalAccounts {
             match fs::read(path) {
                 Ok(bytes) => accounts.add_file(&String::from_utf8_lossy(&bytes)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(LocalAccountsError {
-                        path: path.to_path_buf(),
-                        source,
-                    })
-                }
+                Err(source) => return Err(LocalAccountsError { path: path.to_path_buf(), source }),
             }
         }
         Ok(accounts)

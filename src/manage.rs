@@ -64,9 +64,7 @@ pub fn validate_email(address: &str) -> Result<(), ManageError> {
     let bad = address.matches('@').count() != 1
         || address.starts_with('@')
         || address.ends_with('@')
-        || address
-            .chars()
-            .any(|c| c == ':' || c == ',' || c.is_whitespace() || c.is_control());
+        || address.chars().any(|c| c == ':' || c == ',' || c.is_whitespace() || c.is_control());
     if bad {
         return Err(ManageError::InvalidEmail(address.to_string()));
     }
@@ -89,18 +87,13 @@ pub fn add_user<'a>(
     new: NewUser,
     now: u64,
 ) -> Result<&'a User, ManageError> {
-    validate_name(&new.name).map_err(|source| ManageError::InvalidName {
-        name: new.name.clone(),
-        source,
-    })?;
+    validate_name(&new.name)
+        .map_err(|source| ManageError::InvalidName { name: new.name.clone(), source })?;
     if local.has_name(&new.name) {
         return Err(ManageError::LocalAccount(new.name));
     }
     if db.user(&new.name).is_some()
-        || db
-            .groups
-            .iter()
-            .any(|g| crate::names::same_name(&g.name, &new.name))
+        || db.groups.iter().any(|g| crate::names::same_name(&g.name, &new.name))
     {
         return Err(ManageError::Exists(new.name));
     }
@@ -108,14 +101,10 @@ pub fn add_user<'a>(
     let full_name = new.full_name.unwrap_or_default();
     validate_full_name(&full_name)?;
 
-    let mut ids = IdAllocator::new(
-        config.unix.uid_range,
-        db.ids_in_use().into_iter().chain(local.ids()),
-    );
+    let mut ids =
+        IdAllocator::new(config.unix.uid_range, db.ids_in_use().into_iter().chain(local.ids()));
     let uid = ids.allocate(&format!("manual:{}", crate::names::fold_name(&new.name)))?;
-    let privileges = new
-        .privileges
-        .unwrap_or_else(|| config.sync.default_privileges.clone());
+    let privileges = new.privileges.unwrap_or_else(|| config.sync.default_privileges.clone());
     let password_hash = match new.auth {
         AuthMethod::Local => new.password_hash,
         AuthMethod::Directory => None,
@@ -155,9 +144,7 @@ pub fn set_user<'a>(
     if let Some(full_name) = &changes.full_name {
         validate_full_name(full_name)?;
     }
-    let user = db
-        .user_mut(name)
-        .ok_or_else(|| ManageError::NotFound(name.to_string()))?;
+    let user = db.user_mut(name).ok_or_else(|| ManageError::NotFound(name.to_string()))?;
     if let Some(full_name) = changes.full_name {
         user.full_name = full_name;
     }
@@ -190,9 +177,7 @@ pub fn set_password_hash(
     hash: String,
     now: u64,
 ) -> Result<(), ManageError> {
-    let user = db
-        .user_mut(name)
-        .ok_or_else(|| ManageError::NotFound(name.to_string()))?;
+    let user = db.user_mut(name).ok_or_else(|| ManageError::NotFound(name.to_string()))?;
     user.password_hash = Some(hash);
     user.updated_at = now;
     Ok(())
@@ -208,9 +193,7 @@ pub fn delete_user(db: &mut Db, name: &str) -> Result<User, ManageError> {
     let user = db.users.remove(position);
     db.meta.retired_ids.extend([user.uid, user.gid]);
     for group in &mut db.groups {
-        group
-            .members
-            .retain(|member| !crate::names::same_name(member, &user.name));
+        group.members.retain(|member| !crate::names::same_name(member, &user.name));
     }
     Ok(user)
 }
@@ -237,18 +220,9 @@ mod tests {
     #[test]
     fn add_gives_defaults_ids_home_and_timestamps() {
         let mut db = Db::default();
-        let user = add_user(
-            &mut db,
-            &config(),
-            &LocalAccounts::default(),
-            new_user("alice"),
-            77,
-        )
-        .unwrap();
-        assert_eq!(
-            user.privileges,
-            BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive])
-        );
+        let user =
+            add_user(&mut db, &config(), &LocalAccounts::default(), new_user("alice"), 77).unwrap();
+        assert_eq!(user.privileges, BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]));
         assert!((200_000..=299_999).contains(&user.uid));
         assert_eq!(user.gid, user.uid);
         assert_eq!(user.home, "/home/alice");
@@ -288,14 +262,7 @@ mod tests {
     #[test]
     fn set_grants_revokes_and_switches_auth() {
         let mut db = Db::default();
-        add_user(
-            &mut db,
-            &config(),
-            &LocalAccounts::default(),
-            new_user("alice"),
-            1,
-        )
-        .unwrap();
+        add_user(&mut db, &config(), &LocalAccounts::default(), new_user("alice"), 1).unwrap();
         let changes = UserChanges {
             grant: vec![Privilege::ChangePassword],
             revoke: vec![Privilege::ReadOwnArchive],
@@ -305,10 +272,7 @@ mod tests {
             ..UserChanges::default()
         };
         let user = set_user(&mut db, "Alice", changes, 5).unwrap();
-        assert_eq!(
-            user.privileges,
-            BTreeSet::from([Privilege::Login, Privilege::ChangePassword])
-        );
+        assert_eq!(user.privileges, BTreeSet::from([Privilege::Login, Privilege::ChangePassword]));
         assert!(!user.enabled);
         assert_eq!(user.auth, AuthMethod::Directory);
         assert_eq!(user.password_hash, None);
@@ -323,25 +287,13 @@ mod tests {
     #[test]
     fn delete_retires_ids_so_they_are_never_reused() {
         let mut db = Db::default();
-        let uid = add_user(
-            &mut db,
-            &config(),
-            &LocalAccounts::default(),
-            new_user("alice"),
-            1,
-        )
-        .unwrap()
-        .uid;
+        let uid = add_user(&mut db, &config(), &LocalAccounts::default(), new_user("alice"), 1)
+            .unwrap()
+            .uid;
         delete_user(&mut db, "alice").unwrap();
         assert!(db.meta.retired_ids.contains(&uid));
-        let again = add_user(
-            &mut db,
-            &config(),
-            &LocalAccounts::default(),
-            new_user("alice"),
-            2,
-        )
-        .unwrap();
+        let again =
+            add_user(&mut db, &config(), &LocalAccounts::default(), new_user("alice"), 2).unwrap();
         assert_ne!(again.uid, uid);
     }
 

@@ -136,19 +136,11 @@ impl<'c, C: PamConversation> Context<'c, C> {
             PamOutcome::ServiceErr
         })?;
         let config = Config::load(&args.config).map_err(|e| {
-            conv.log(
-                LogLevel::Error,
-                &format!("cannot use the configuration: {e}"),
-            );
+            conv.log(LogLevel::Error, &format!("cannot use the configuration: {e}"));
             PamOutcome::AuthinfoUnavail
         })?;
         let user_name = conv.user_name()?;
-        Ok(Context {
-            conv,
-            args,
-            config,
-            user_name,
-        })
+        Ok(Context { conv, args, config, user_name })
     }
 
     fn debug(&mut self, text: &str) {
@@ -164,28 +156,23 @@ impl<'c, C: PamConversation> Context<'c, C> {
             self.debug("the name is not a valid dircache name");
             return Ok(None);
         }
-        let local = LocalAccounts::load(
-            &self.config.unix.local_passwd,
-            &self.config.unix.local_group,
-        )
-        .map_err(|e| {
-            self.conv.log(LogLevel::Error, &e.to_string());
-            PamOutcome::AuthinfoUnavail
-        })?;
+        let local =
+            LocalAccounts::load(&self.config.unix.local_passwd, &self.config.unix.local_group)
+                .map_err(|e| {
+                    self.conv.log(LogLevel::Error, &e.to_string());
+                    PamOutcome::AuthinfoUnavail
+                })?;
         if local.has_name(&self.user_name) {
             self.debug("a local account of that name exists; local accounts win");
             return Ok(None);
         }
         let cache = CacheDir::new(&self.config.cache.dir);
-        let found = cache
-            .open::<User>()
-            .and_then(|users| users.by_name(&self.user_name));
+        let found = cache.open::<User>().and_then(|users| users.by_name(&self.user_name));
         match found {
             Ok(user) => Ok(user.filter(|u| !local.has_id(u.uid))),
             Err(CacheError::NotInitialized { .. }) => Ok(None),
             Err(e) => {
-                self.conv
-                    .log(LogLevel::Error, &format!("cannot read the user cache: {e}"));
+                self.conv.log(LogLevel::Error, &format!("cannot read the user cache: {e}"));
                 Err(PamOutcome::AuthinfoUnavail)
             }
         }
@@ -236,10 +223,7 @@ fn check_local_password<C: PamConversation>(
 ) -> PamOutcome {
     let Some(hash) = &user.password_hash else {
         passwords::spend_verification_time(password, &ctx.config.passwords);
-        ctx.log_for_user(
-            LogLevel::Notice,
-            "authentication failure: no local password is set",
-        );
+        ctx.log_for_user(LogLevel::Notice, "authentication failure: no local password is set");
         return PamOutcome::AuthErr;
     };
     match passwords::verify_password(password, hash) {
@@ -271,18 +255,12 @@ pub fn account<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamOutcom
         Err(outcome) => return outcome,
     };
     if !user.enabled {
-        ctx.conv
-            .error_message("Your account is disabled. Ask an administrator.");
+        ctx.conv.error_message("Your account is disabled. Ask an administrator.");
         ctx.log_for_user(LogLevel::Notice, "access denied: account disabled");
         return PamOutcome::AcctExpired;
     }
-    let missing: Vec<&str> = ctx
-        .args
-        .require
-        .iter()
-        .filter(|p| !user.has_privilege(**p))
-        .map(|p| p.as_str())
-        .collect();
+    let missing: Vec<&str> =
+        ctx.args.require.iter().filter(|p| !user.has_privilege(**p)).map(|p| p.as_str()).collect();
     if !missing.is_empty() {
         let text = format!("access denied: missing privilege {}", missing.join(", "));
         ctx.log_for_user(LogLevel::Notice, &text);
@@ -312,10 +290,7 @@ pub fn change_password<C: PamConversation>(
     if let Some(refusal) = refuse_change(&mut ctx, &user) {
         return refusal;
     }
-    let old = match ctx
-        .conv
-        .authtok(AuthtokItem::Old, Some("Current password: "))
-    {
+    let old = match ctx.conv.authtok(AuthtokItem::Old, Some("Current password: ")) {
         Ok(old) => old,
         Err(outcome) => return outcome,
     };
@@ -324,10 +299,7 @@ pub fn change_password<C: PamConversation>(
         .as_deref()
         .is_some_and(|hash| passwords::verify_password(&old, hash).unwrap_or(false));
     if !current_ok {
-        ctx.log_for_user(
-            LogLevel::Notice,
-            "password change refused: wrong current password",
-        );
+        ctx.log_for_user(LogLevel::Notice, "password change refused: wrong current password");
         return PamOutcome::AuthErr;
     }
     match phase {
@@ -367,8 +339,7 @@ fn store_new_password<C: PamConversation>(
     let hash = match passwords::hash_password(&new, &ctx.config.passwords) {
         Ok(hash) => hash,
         Err(e) => {
-            ctx.conv
-                .error_message(&format!("The new password was refused: {e}."));
+            ctx.conv.error_message(&format!("The new password was refused: {e}."));
             return PamOutcome::AuthtokErr;
         }
     };
@@ -389,10 +360,7 @@ fn store_new_password<C: PamConversation>(
             PamOutcome::Success
         }
         Err(manage::ManageError::Cache(CacheError::LockTimeout { .. })) => {
-            ctx.log_for_user(
-                LogLevel::Error,
-                "password change failed: the cache is locked",
-            );
+            ctx.log_for_user(LogLevel::Error, "password change failed: the cache is locked");
             PamOutcome::AuthtokLockBusy
         }
         Err(e) => {

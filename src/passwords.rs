@@ -57,9 +57,8 @@ pub fn check_new_password(password: &[u8]) -> Result<(), PasswordError> {
 /// Hashes `password` with a fresh random salt into a PHC string.
 pub fn hash_password(password: &[u8], config: &PasswordConfig) -> Result<String, PasswordError> {
     check_new_password(password)?;
-    let hash = hasher(config)?
-        .hash_password(password)
-        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let hash =
+        hasher(config)?.hash_password(password).map_err(|e| PasswordError::Hash(e.to_string()))?;
     Ok(hash.to_string())
 }
 
@@ -88,11 +87,7 @@ pub fn spend_verification_time(password: &[u8], config: &PasswordConfig) {
 
 #[cfg(test)]
 pub(crate) fn fast_test_params() -> PasswordConfig {
-    PasswordConfig {
-        argon2_memory_kib: 8192,
-        argon2_iterations: 1,
-        argon2_parallelism: 1,
-    }
+    PasswordConfig { argon2_memory_kib: 8192, argon2_iterations: 1, argon2_parallelism: 1 }
 }
 
 #[cfg(test)]
@@ -123,26 +118,15 @@ mod tests {
     #[test]
     fn salts_differ() {
         let config = fast_test_params();
-        assert_ne!(
-            hash_password(b"pw", &config).unwrap(),
-            hash_password(b"pw", &config).unwrap()
-        );
+        assert_ne!(hash_password(b"pw", &config).unwrap(), hash_password(b"pw", &config).unwrap());
     }
 
     #[test]
     fn refuses_other_algorithms_and_garbage() {
         let config = fast_test_params();
-        let argon2i = hash_password(b"pw", &config)
-            .unwrap()
-            .replace("argon2id", "argon2i");
-        assert!(matches!(
-            verify_password(b"pw", &argon2i),
-            Err(PasswordError::UnsupportedHash)
-        ));
-        assert!(matches!(
-            verify_password(b"pw", "x"),
-            Err(PasswordError::UnsupportedHash)
-        ));
+        let argon2i = hash_password(b"pw", &config).unwrap().replace("argon2id", "argon2i");
+        assert!(matches!(verify_password(b"pw", &argon2i), Err(PasswordError::UnsupportedHash)));
+        assert!(matches!(verify_password(b"pw", "x"), Err(PasswordError::UnsupportedHash)));
         assert!(matches!(
             verify_password(b"pw", "$1$salt$md5"),
             Err(PasswordError::UnsupportedHash)
@@ -152,14 +136,8 @@ mod tests {
     #[test]
     fn length_limits() {
         let config = fast_test_params();
-        assert!(matches!(
-            hash_password(b"", &config),
-            Err(PasswordError::Empty)
-        ));
+        assert!(matches!(hash_password(b"", &config), Err(PasswordError::Empty)));
         let long = vec![b'a'; MAX_PASSWORD_LEN + 1];
-        assert!(matches!(
-            hash_password(&long, &config),
-            Err(PasswordError::TooLong)
-        ));
+        assert!(matches!(hash_password(&long, &config), Err(PasswordError::TooLong)));
     }
 }

@@ -77,13 +77,10 @@ impl FromStr for Privilege {
     type Err = UnknownPrivilege;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Privilege::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| UnknownPrivilege {
-                given: s.to_string(),
-                known: Privilege::ALL.map(Privilege::as_str).join(", "),
-            })
+        Privilege::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| UnknownPrivilege {
+            given: s.to_string(),
+            known: Privilege::ALL.map(Privilege::as_str).join(", "),
+        })
     }
 }
 

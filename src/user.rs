@@ -114,10 +114,7 @@ impl User {
 
     /// The GECOS field: the full name with anything that would break a passwd line removed.
     pub fn gecos(&self) -> String {
-        self.full_name
-            .chars()
-            .map(|c| if c == ':' || c.is_control() { ' ' } else { c })
-            .collect()
+        self.full_name.chars().map(|c| if c == ':' || c.is_control() { ' ' } else { c }).collect()
     }
 }
 
@@ -129,10 +126,7 @@ impl fmt::Debug for User {
             .field("full_name", &self.full_name)
             .field("emails", &self.emails)
             .field("auth", &self.auth)
-            .field(
-                "password_hash",
-                &self.password_hash.as_ref().map(|_| "<redacted>"),
-            )
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
             .field("privileges", &self.privileges)
             .field("enabled", &self.enabled)
             .field("origin", &self.origin)
@@ -203,10 +197,7 @@ mod tests {
 
     #[test]
     fn auth_and_origin_use_the_interface_spelling() {
-        assert_eq!(
-            serde_json::to_string(&AuthMethod::Directory).unwrap(),
-            "\"directory\""
-        );
+        assert_eq!(serde_json::to_string(&AuthMethod::Directory).unwrap(), "\"directory\"");
         assert_eq!(
             serde_json::to_string(&Origin::ApplicationIntegration).unwrap(),
             "\"application-integration\""

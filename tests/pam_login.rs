@@ -26,17 +26,13 @@ fn add(env: &Env, name: &str, password: Option<&str>, auth: AuthMethod, privileg
     };
     let local = LocalAccounts::default();
     CacheDir::new(env.cache_dir())
-        .update(Duration::from_secs(5), 1, |db| {
-            add_user(db, &config, &local, new, 1).map(|_| ())
-        })
+        .update(Duration::from_secs(5), 1, |db| add_user(db, &config, &local, new, 1).map(|_| ()))
         .unwrap();
 }
 
 fn change(env: &Env, name: &str, changes: UserChanges) {
     CacheDir::new(env.cache_dir())
-        .update(Duration::from_secs(5), 2, |db| {
-            set_user(db, name, changes, 2).map(|_| ())
-        })
+        .update(Duration::from_secs(5), 2, |db| set_user(db, name, changes, 2).map(|_| ()))
         .unwrap();
 }
 
@@ -49,38 +45,20 @@ fn pam_error_in(output: &std::process::Output, message: &str) -> bool {
 #[test]
 fn right_password_logs_in_and_wrong_or_unknown_do_not() {
     let env = Env::new();
-    add(
-        &env,
-        "alice",
-        Some("correct horse"),
-        AuthMethod::Local,
-        LOGIN,
-    );
+    add(&env, "alice", Some("correct horse"), AuthMethod::Local, LOGIN);
     env.pam_service("login-test", "");
 
-    let ok = env.pamtester(
-        "login-test",
-        "alice",
-        &["authenticate", "acct_mgmt"],
-        "correct horse\n",
-    );
+    let ok =
+        env.pamtester("login-test", "alice", &["authenticate", "acct_mgmt"], "correct horse\n");
     assert!(ok.status.success(), "{}", text(&ok));
 
     let wrong = env.pamtester("login-test", "alice", &["authenticate"], "correct horsE\n");
     assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
-    assert!(
-        pam_error_in(&wrong, "Authentication failure"),
-        "{}",
-        text(&wrong)
-    );
+    assert!(pam_error_in(&wrong, "Authentication failure"), "{}", text(&wrong));
 
     let unknown = env.pamtester("login-test", "mallory", &["authenticate"], "x\n");
     assert_eq!(unknown.status.code(), Some(1));
-    assert!(
-        pam_error_in(&unknown, "User not known"),
-        "{}",
-        text(&unknown)
-    );
+    assert!(pam_error_in(&unknown, "User not known"), "{}", text(&unknown));
 
     let root = env.pamtester("login-test", "root", &["authenticate"], "x\n");
     assert!(pam_error_in(&root, "User not known"), "{}", text(&root));
@@ -89,54 +67,23 @@ fn right_password_logs_in_and_wrong_or_unknown_do_not() {
 #[test]
 fn account_step_enforces_enabled_and_privileges() {
     let env = Env::new();
-    add(
-        &env,
-        "alice",
-        Some("pw"),
-        AuthMethod::Local,
-        &[Privilege::Login, Privilege::ArchiveEmail],
-    );
-    add(
-        &env,
-        "nologin",
-        Some("pw"),
-        AuthMethod::Local,
-        &[Privilege::ReadOwnArchive],
-    );
+    add(&env, "alice", Some("pw"), AuthMethod::Local, &[Privilege::Login, Privilege::ArchiveEmail]);
+    add(&env, "nologin", Some("pw"), AuthMethod::Local, &[Privilege::ReadOwnArchive]);
     env.pam_service("plain", "");
     env.pam_service("archive", "require=archive_email");
     env.pam_service("admin", "require=login,admin");
 
     let plain = env.pamtester("plain", "nologin", &["authenticate", "acct_mgmt"], "pw\n");
-    assert!(
-        pam_error_in(&plain, "Permission denied"),
-        "{}",
-        text(&plain)
-    );
+    assert!(pam_error_in(&plain, "Permission denied"), "{}", text(&plain));
     let archive = env.pamtester("archive", "alice", &["acct_mgmt"], "");
     assert!(archive.status.success(), "{}", text(&archive));
     let admin = env.pamtester("admin", "alice", &["acct_mgmt"], "");
-    assert!(
-        pam_error_in(&admin, "Permission denied"),
-        "{}",
-        text(&admin)
-    );
+    assert!(pam_error_in(&admin, "Permission denied"), "{}", text(&admin));
 
-    change(
-        &env,
-        "alice",
-        UserChanges {
-            enabled: Some(false),
-            ..UserChanges::default()
-        },
-    );
+    change(&env, "alice", UserChanges { enabled: Some(false), ..UserChanges::default() });
     let disabled = env.pamtester("plain", "alice", &["authenticate", "acct_mgmt"], "pw\n");
     assert_eq!(disabled.status.code(), Some(1));
-    assert!(
-        pam_error_in(&disabled, "User account has expired"),
-        "{}",
-        text(&disabled)
-    );
+    assert!(pam_error_in(&disabled, "User account has expired"), "{}", text(&disabled));
 }
 
 #[test]
@@ -147,10 +94,7 @@ fn directory_users_are_unavailable_until_directory_login_exists() {
     let out = env.pamtester("login-test", "dirk", &["authenticate"], "whatever\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        pam_error_in(
-            &out,
-            "Authentication service cannot retrieve authentication info"
-        ),
+        pam_error_in(&out, "Authentication service cannot retrieve authentication info"),
         "{}",
         text(&out)
     );
@@ -160,21 +104,9 @@ fn directory_users_are_unavailable_until_directory_login_exists() {
 fn odd_passwords_round_trip_through_libpam() {
     let env = Env::new();
     let long = "x".repeat(1000);
-    let odd = [
-        "<&>\"' ]]>",
-        "pässwörd ünïcode 🔑",
-        long.as_str(),
-        "  spaces  ",
-        "a\\b%c+d=e",
-    ];
+    let odd = ["<&>\"' ]]>", "pässwörd ünïcode 🔑", long.as_str(), "  spaces  ", "a\\b%c+d=e"];
     for (i, password) in odd.iter().enumerate() {
-        add(
-            &env,
-            &format!("user{i}"),
-            Some(password),
-            AuthMethod::Local,
-            LOGIN,
-        );
+        add(&env, &format!("user{i}"), Some(password), AuthMethod::Local, LOGIN);
     }
     env.pam_service("login-test", "");
     for (i, password) in odd.iter().enumerate() {
@@ -186,12 +118,8 @@ fn odd_passwords_round_trip_through_libpam() {
         );
         assert!(out.status.success(), "password {i}: {}", text(&out));
         let off_by_one = format!("{password}!\n");
-        let wrong = env.pamtester(
-            "login-test",
-            &format!("user{i}"),
-            &["authenticate"],
-            &off_by_one,
-        );
+        let wrong =
+            env.pamtester("login-test", &format!("user{i}"), &["authenticate"], &off_by_one);
         assert_eq!(wrong.status.code(), Some(1), "password {i}");
     }
 }
@@ -223,23 +151,9 @@ fn password_change_through_libpam() {
     assert!(new.status.success(), "{}", text(&new));
 
     let wrong_current = env.pamtester("passwd-test", "alice", &["chauthtok"], "nope\nx1\nx1\n");
-    assert_eq!(
-        wrong_current.status.code(),
-        Some(1),
-        "{}",
-        text(&wrong_current)
-    );
+    assert_eq!(wrong_current.status.code(), Some(1), "{}", text(&wrong_current));
 
-    let bob = env.pamtester(
-        "passwd-test",
-        "bob",
-        &["chauthtok"],
-        "bob-secret\nnew\nnew\n",
-    );
+    let bob = env.pamtester("passwd-test", "bob", &["chauthtok"], "bob-secret\nnew\nnew\n");
     assert_eq!(bob.status.code(), Some(1), "{}", text(&bob));
-    assert!(
-        pam_error_in(&bob, "not allowed to change"),
-        "{}",
-        text(&bob)
-    );
+    assert!(pam_error_in(&bob, "not allowed to change"), "{}", text(&bob));
 }

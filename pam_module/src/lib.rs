@@ -39,27 +39,19 @@ struct Libpam<'h> {
 
 impl Libpam<'_> {
     fn new(handle: &mut PamHandle, flags: PamFlag) -> Libpam<'_> {
-        Libpam {
-            handle,
-            silent: flags & PAM_SILENT != 0,
-        }
+        Libpam { handle, silent: flags & PAM_SILENT != 0 }
     }
 }
 
 /// A C string for libpam; interior NULs (which no message should carry) become '?'.
 fn c_text(text: &str) -> CString {
-    let cleaned: Vec<u8> = text
-        .bytes()
-        .map(|b| if b == 0 { b'?' } else { b })
-        .collect();
+    let cleaned: Vec<u8> = text.bytes().map(|b| if b == 0 { b'?' } else { b }).collect();
     CString::new(cleaned).unwrap_or_default()
 }
 
 impl PamConversation for Libpam<'_> {
     fn user_name(&mut self) -> Result<String, PamOutcome> {
-        self.handle
-            .get_user(None)
-            .map_err(|_| PamOutcome::UserUnknown)
+        self.handle.get_user(None).map_err(|_| PamOutcome::UserUnknown)
     }
 
     fn authtok(&mut self, item: AuthtokItem, prompt: Option<&str>) -> Result<Secret, PamOutcome> {
@@ -130,15 +122,11 @@ fn to_code(outcome: PamOutcome) -> PamResultCode {
 /// Module arguments as text; one that is not UTF-8 is passed on as a marker so the parser
 /// refuses it by name instead of skipping it.
 fn text_args<'a>(args: &'a [&CStr]) -> Vec<&'a str> {
-    args.iter()
-        .map(|arg| arg.to_str().unwrap_or("<argument that is not UTF-8>"))
-        .collect()
+    args.iter().map(|arg| arg.to_str().unwrap_or("<argument that is not UTF-8>")).collect()
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 pub struct DircachePam;
@@ -146,31 +134,18 @@ pam::pam_hooks!(DircachePam);
 
 impl PamHooks for DircachePam {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        to_code(logic::authenticate(
-            &mut Libpam::new(pamh, flags),
-            &text_args(&args),
-        ))
+        to_code(logic::authenticate(&mut Libpam::new(pamh, flags), &text_args(&args)))
     }
 
     fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        to_code(logic::account(
-            &mut Libpam::new(pamh, flags),
-            &text_args(&args),
-        ))
+        to_code(logic::account(&mut Libpam::new(pamh, flags), &text_args(&args)))
     }
 
     fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        let phase = if flags & PAM_PRELIM_CHECK != 0 {
-            ChangePhase::Prelim
-        } else {
-            ChangePhase::Update
-        };
-        let outcome = logic::change_password(
-            &mut Libpam::new(pamh, flags),
-            &text_args(&args),
-            phase,
-            now(),
-        );
+        let phase =
+            if flags & PAM_PRELIM_CHECK != 0 { ChangePhase::Prelim } else { ChangePhase::Update };
+        let outcome =
+            logic::change_password(&mut Libpam::new(pamh, flags), &text_args(&args), phase, now());
         to_code(outcome)
     }
 

@@ -3,17 +3,18 @@
 //! ```text
 //! header   96 bytes, little-endian:
 //!          magic "DIRCACHE" | format version u32 | table kind u32 | generation u64 |
-//!          record count u64 | records offset u64 | index count u32 | reserved u32 |
+//!          record count u64 | records offset u64 | index count u32 | log2(slots) u32 |
 //!          index offsets [u64; 4] | file length u64 | body crc32 u32 | header crc32 u32
 //! records  per record: length u32 | crc32 u32 | JSON bytes
-//! indexes  per index: `record count` entries of
-//!          (key u64, record offset u64, crc32 of those 16 bytes u32, zero u32), sorted by key
+//! indexes  per index: a hash table of 2^k slots (at least twice the record count), each
+//!          (key u64, record offset u64, crc32 of those 16 bytes u32, zero u32); offset 0
+//!          marks an empty slot; collisions probe linearly
 //! ```
-//! A lookup reads the header, binary-searches one index and reads the records it points at:
-//! O(log n) small reads, never the whole file. Integrity without a full read: every byte a
-//! lookup reads is covered by a checksum (header, each index entry, each record), the header
-//! states the file length (a truncated file is refused), and every offset is bounds-checked. Whole-file loads (the writers) also
-//! check the body checksum.
+//! A lookup reads the header once, then one window of index slots and one record: the same
+//! few small reads for a thousand users or a million. Integrity without a full read: every
+//! byte a lookup reads is covered by a checksum (header, each index slot, each record), the
+//! header states the file length (a truncated file is refused), and every offset is
+//! bounds-checked. Whole-file loads (the writers) also check the body checksum.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -29,6 +30,8 @@ const INDEX_ENTRY_LEN: u64 = 24;
 const RECORD_PREFIX_LEN: u64 = 8;
 /// No single record may claim more than this; a larger length is corruption.
 const MAX_RECORD_LEN: u32 = 16 * 1024 * 1024;
+/// Bytes read at once for a record: enough for a typical user.
+const RECORD_GUESS_LEN: u64 = 512;
 
 /// What a table file holds; stored in the header so a file cannot be read as another kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,9 +111,7 @@ impl ByteSource for [u8] {
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
-        let end = start
-            .checked_add(buf.len())
-            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        let end = start.checked_add(buf.len()).ok_or(io::ErrorKind::UnexpectedEof)?;
         let bytes = self.get(start..end).ok_or(io::ErrorKind::UnexpectedEof)?;
         buf.copy_from_slice(bytes);
         Ok(())
@@ -124,6 +125,8 @@ pub struct Header {
     pub record_count: u64,
     pub records_offset: u64,
     pub index_count: u32,
+    /// Each index has `1 << slot_bits` slots.
+    pub slot_bits: u32,
     pub index_offsets: [u64; MAX_INDEXES],
     pub file_len: u64,
     pub body_crc: u32,
@@ -139,6 +142,7 @@ impl Header {
         out[24..32].copy_from_slice(&self.record_count.to_le_bytes());
         out[32..40].copy_from_slice(&self.records_offset.to_le_bytes());
         out[40..44].copy_from_slice(&self.index_count.to_le_bytes());
+        out[44..48].copy_from_slice(&self.slot_bits.to_le_bytes());
         for (i, offset) in self.index_offsets.iter().enumerate() {
             out[48 + i * 8..56 + i * 8].copy_from_slice(&offset.to_le_bytes());
         }
@@ -163,10 +167,7 @@ impl Header {
         let found_kind = le_u32(bytes, 12);
         let kind = TableKind::from_u32(found_kind)
             .filter(|kind| *kind == expected)
-            .ok_or(FormatError::WrongKind {
-                expected,
-                found: found_kind,
-            })?;
+            .ok_or(FormatError::WrongKind { expected, found: found_kind })?;
         let mut index_offsets = [0u64; MAX_INDEXES];
         for (i, offset) in index_offsets.iter_mut().enumerate() {
             *offset = le_u64(bytes, 48 + i * 8);
@@ -177,10 +178,15 @@ impl Header {
             record_count: le_u64(bytes, 24),
             records_offset: le_u64(bytes, 32),
             index_count: le_u32(bytes, 40),
+            slot_bits: le_u32(bytes, 44),
             index_offsets,
             file_len: le_u64(bytes, 80),
             body_crc: le_u32(bytes, 88),
         })
+    }
+
+    fn slot_count(&self) -> u64 {
+        1u64 << self.slot_bits
     }
 
     /// Records lie between `records_offset` and the first index; the indexes follow each
@@ -193,10 +199,10 @@ impl Header {
         if self.records_offset != HEADER_LEN {
             return Err(FormatError::BadLayout("records do not follow the header"));
         }
-        let index_len = self
-            .record_count
-            .checked_mul(INDEX_ENTRY_LEN)
-            .ok_or(FormatError::BadLayout("record count too large"))?;
+        if self.slot_bits > 40 || self.slot_count() < self.record_count.saturating_mul(2) {
+            return Err(FormatError::BadLayout("index too small for the record count"));
+        }
+        let index_len = self.slot_count() * INDEX_ENTRY_LEN;
         let mut expected_next = self.index_offsets[0];
         if expected_next < self.records_offset {
             return Err(FormatError::BadLayout("first index overlaps the header"));
@@ -253,9 +259,7 @@ pub fn write_table(
     let mut offset = HEADER_LEN;
     for record in records {
         if record.keys.len() != index_count {
-            return Err(FormatError::BadLayout(
-                "a record has the wrong number of keys",
-            ));
+            return Err(FormatError::BadLayout("a record has the wrong number of keys"));
         }
         let len = u32::try_from(record.json.len())
             .ok()
@@ -274,20 +278,16 @@ pub fn write_table(
         offset += RECORD_PREFIX_LEN + u64::from(len);
     }
     let record_count = indexes[0].len() as u64;
+    let slot_bits = slot_bits_for(record_count);
     let mut index_offsets = [0u64; MAX_INDEXES];
-    for (i, index) in indexes.iter_mut().enumerate() {
-        index.sort_unstable();
+    for (i, index) in indexes.iter().enumerate() {
         index_offsets[i] = offset;
-        for (key, record_offset) in index.iter() {
-            let mut entry = [0u8; INDEX_ENTRY_LEN as usize];
-            entry[0..8].copy_from_slice(&key.to_le_bytes());
-            entry[8..16].copy_from_slice(&record_offset.to_le_bytes());
-            let entry_crc = crc32fast::hash(&entry[0..16]);
-            entry[16..20].copy_from_slice(&entry_crc.to_le_bytes());
+        for (key, record_offset) in build_hash_index(index, slot_bits) {
+            let entry = encode_slot(key, record_offset);
             out.write_all(&entry)?;
             body_crc.update(&entry);
         }
-        offset += record_count * INDEX_ENTRY_LEN;
+        offset += (1u64 << slot_bits) * INDEX_ENTRY_LEN;
     }
     let header = Header {
         kind,
@@ -295,6 +295,7 @@ pub fn write_table(
         record_count,
         records_offset: HEADER_LEN,
         index_count: index_count as u32,
+        slot_bits,
         index_offsets,
         file_len: offset,
         body_crc: body_crc.finalize(),
@@ -304,6 +305,46 @@ pub fn write_table(
     out.flush()?;
     Ok(())
 }
+
+/// The smallest power of two that is at least twice `records` (and at least 8): probe
+/// runs stay short.
+fn slot_bits_for(records: u64) -> u32 {
+    let wanted = records.saturating_mul(2).max(8);
+    64 - (wanted - 1).leading_zeros()
+}
+
+/// Spreads keys over slots; uids are sequential and name keys already hashed, both mixed.
+fn slot_of(key: u64, slot_bits: u32) -> u64 {
+    let mut x = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x ^ (x >> 31)) & ((1u64 << slot_bits) - 1)
+}
+
+fn build_hash_index(entries: &[(u64, u64)], slot_bits: u32) -> Vec<(u64, u64)> {
+    let mask = (1u64 << slot_bits) - 1;
+    let mut slots = vec![(0u64, 0u64); 1usize << slot_bits];
+    for (key, record_offset) in entries {
+        let mut slot = slot_of(*key, slot_bits);
+        while slots[slot as usize].1 != 0 {
+            slot = (slot + 1) & mask;
+        }
+        slots[slot as usize] = (*key, *record_offset);
+    }
+    slots
+}
+
+fn encode_slot(key: u64, record_offset: u64) -> [u8; INDEX_ENTRY_LEN as usize] {
+    let mut entry = [0u8; INDEX_ENTRY_LEN as usize];
+    entry[0..8].copy_from_slice(&key.to_le_bytes());
+    entry[8..16].copy_from_slice(&record_offset.to_le_bytes());
+    let entry_crc = crc32fast::hash(&entry[0..16]);
+    entry[16..20].copy_from_slice(&entry_crc.to_le_bytes());
+    entry
+}
+
+/// How many slots one read of an index fetches.
+const PROBE_WINDOW: u64 = 8;
 
 /// Reads one table. Opening checks the header, the layout and the file length; each record
 /// read checks that record's checksum.
@@ -316,19 +357,13 @@ impl<S: ByteSource> TableReader<S> {
     pub fn open(source: S, kind: TableKind) -> Result<Self, FormatError> {
         let actual = source.size()?;
         if actual < HEADER_LEN {
-            return Err(FormatError::LengthMismatch {
-                expected: HEADER_LEN,
-                actual,
-            });
+            return Err(FormatError::LengthMismatch { expected: HEADER_LEN, actual });
         }
         let mut raw = [0u8; HEADER_LEN as usize];
         source.read_exact_at(&mut raw, 0)?;
         let header = Header::decode(&raw, kind)?;
         if header.file_len != actual {
-            return Err(FormatError::LengthMismatch {
-                expected: header.file_len,
-                actual,
-            });
+            return Err(FormatError::LengthMismatch { expected: header.file_len, actual });
         }
         header.check_layout()?;
         Ok(TableReader { source, header })
@@ -350,68 +385,83 @@ impl<S: ByteSource> TableReader<S> {
         self.header.record_count == 0
     }
 
-    /// The index entry at `position` (0-based) of index `index`: (key, record offset).
-    pub fn index_entry(&self, index: usize, position: u64) -> Result<(u64, u64), FormatError> {
-        if index >= self.header.index_count as usize || position >= self.header.record_count {
-            return Err(FormatError::BadLayout("index position out of range"));
-        }
-        let mut raw = [0u8; INDEX_ENTRY_LEN as usize];
-        let at = self.header.index_offsets[index] + position * INDEX_ENTRY_LEN;
-        self.source.read_exact_at(&mut raw, at)?;
-        if crc32fast::hash(&raw[0..16]) != le_u32(&raw, 16) {
-            return Err(FormatError::BadIndex { index, position });
-        }
-        Ok((le_u64(&raw, 0), le_u64(&raw, 8)))
-    }
-
     /// Every record whose key in `index` equals `key` (several when keys collide).
     pub fn lookup(&self, index: usize, key: u64) -> Result<Vec<Vec<u8>>, FormatError> {
-        let mut low = 0u64;
-        let mut high = self.header.record_count;
-        while low < high {
-            let mid = low + (high - low) / 2;
-            if self.index_entry(index, mid)?.0 < key {
-                low = mid + 1;
-            } else {
-                high = mid;
-            }
+        if index >= self.header.index_count as usize {
+            return Err(FormatError::BadLayout("no such index"));
         }
+        let slots = self.header.slot_count();
+        let mut slot = slot_of(key, self.header.slot_bits);
         let mut found = Vec::new();
-        let mut position = low;
-        while position < self.header.record_count {
-            let (entry_key, offset) = self.index_entry(index, position)?;
-            if entry_key != key {
-                break;
+        let mut probed = 0u64;
+        let mut window = [0u8; (PROBE_WINDOW * INDEX_ENTRY_LEN) as usize];
+        while probed < slots {
+            let count = PROBE_WINDOW.min(slots - slot);
+            let bytes = &mut window[..(count * INDEX_ENTRY_LEN) as usize];
+            let at = self.header.index_offsets[index] + slot * INDEX_ENTRY_LEN;
+            self.source.read_exact_at(bytes, at)?;
+            for (i, raw) in bytes.chunks_exact(INDEX_ENTRY_LEN as usize).enumerate() {
+                if crc32fast::hash(&raw[0..16]) != le_u32(raw, 16) {
+                    return Err(FormatError::BadIndex { index, position: slot + i as u64 });
+                }
+                let (entry_key, offset) = (le_u64(raw, 0), le_u64(raw, 8));
+                if offset == 0 {
+                    return Ok(found);
+                }
+                if entry_key == key {
+                    found.push(self.record_at(offset)?);
+                }
             }
-            found.push(self.record_at(offset)?);
-            position += 1;
+            probed += count;
+            slot = (slot + count) % slots;
         }
-        Ok(found)
+        // A full table cannot be written (slots >= 2 x records): corruption.
+        Err(FormatError::BadLayout("index has no empty slot"))
+    }
+
+    /// The record starting at `cursor` and the cursor of the one after it, for enumeration
+    /// in file order; `None` at the end. Start with [`TableReader::first_cursor`].
+    pub fn record_after(&self, cursor: u64) -> Result<Option<(Vec<u8>, u64)>, FormatError> {
+        if cursor >= self.header.index_offsets[0] {
+            return Ok(None);
+        }
+        let json = self.record_at(cursor)?;
+        let next = cursor + RECORD_PREFIX_LEN + json.len() as u64;
+        Ok(Some((json, next)))
+    }
+
+    pub fn first_cursor(&self) -> u64 {
+        self.header.records_offset
     }
 
     /// The record at `offset`, its checksum verified.
     pub fn record_at(&self, offset: u64) -> Result<Vec<u8>, FormatError> {
         let records_end = self.header.index_offsets[0];
-        let bad = |reason: &str| FormatError::BadRecord {
-            offset,
-            reason: reason.to_string(),
-        };
+        let bad = |reason: &str| FormatError::BadRecord { offset, reason: reason.to_string() };
         if offset < self.header.records_offset
             || offset > records_end.saturating_sub(RECORD_PREFIX_LEN)
         {
             return Err(bad("offset outside the record area"));
         }
-        let mut prefix = [0u8; RECORD_PREFIX_LEN as usize];
-        self.source.read_exact_at(&mut prefix, offset)?;
-        let len = le_u32(&prefix, 0);
+        // One read usually covers prefix and record; a longer record takes a second.
         let room = records_end - offset - RECORD_PREFIX_LEN;
+        let first = (RECORD_PREFIX_LEN + room).min(RECORD_GUESS_LEN) as usize;
+        let mut bytes = vec![0u8; first];
+        self.source.read_exact_at(&mut bytes, offset)?;
+        let len = le_u32(&bytes, 0);
         if len > MAX_RECORD_LEN || u64::from(len) > room {
             return Err(bad("length runs past the record area"));
         }
-        let mut json = vec![0u8; len as usize];
-        self.source
-            .read_exact_at(&mut json, offset + RECORD_PREFIX_LEN)?;
-        if crc32fast::hash(&json) != le_u32(&prefix, 4) {
+        let expected_crc = le_u32(&bytes, 4);
+        let total = RECORD_PREFIX_LEN as usize + len as usize;
+        if total > bytes.len() {
+            let have = bytes.len();
+            bytes.resize(total, 0);
+            self.source.read_exact_at(&mut bytes[have..], offset + have as u64)?;
+        }
+        bytes.truncate(total);
+        let json = bytes.split_off(RECORD_PREFIX_LEN as usize);
+        if crc32fast::hash(&json) != expected_crc {
             return Err(bad("checksum mismatch"));
         }
         Ok(json)
@@ -428,9 +478,7 @@ impl<S: ByteSource> TableReader<S> {
             records.push(json);
         }
         if records.len() as u64 != self.header.record_count {
-            return Err(FormatError::BadLayout(
-                "record count does not match the records",
-            ));
+            return Err(FormatError::BadLayout("record count does not match the records"));
         }
         Ok(records)
     }
@@ -492,10 +540,7 @@ mod tests {
     #[test]
     fn colliding_keys_return_every_record() {
         let mut file = tempfile::tempfile().unwrap();
-        let same_key = (0..3).map(|i| RecordIn {
-            json: vec![b'0' + i],
-            keys: vec![9],
-        });
+        let same_key = (0..3).map(|i| RecordIn { json: vec![b'0' + i], keys: vec![9] });
         write_table(&mut file, TableKind::Groups, 1, 1, same_key).unwrap();
         let table = TableReader::open(file, TableKind::Groups).unwrap();
         assert_eq!(table.lookup(0, 9).unwrap().len(), 3);
@@ -514,10 +559,7 @@ mod tests {
         let bytes = table_bytes(20);
         for cut in [0, 10, 95, 96, bytes.len() / 2, bytes.len() - 1] {
             let err = TableReader::open(&bytes[..cut], TableKind::PublicUsers).err();
-            assert!(
-                matches!(err, Some(FormatError::LengthMismatch { .. })),
-                "cut {cut}: {err:?}"
-            );
+            assert!(matches!(err, Some(FormatError::LengthMismatch { .. })), "cut {cut}: {err:?}");
         }
     }
 
@@ -533,10 +575,7 @@ mod tests {
     fn wrong_magic_version_and_kind_are_refused() {
         let bytes = table_bytes(1);
         let err = TableReader::open(&bytes[..], TableKind::PrivateUsers).err();
-        assert!(
-            matches!(err, Some(FormatError::WrongKind { found: 1, .. })),
-            "{err:?}"
-        );
+        assert!(matches!(err, Some(FormatError::WrongKind { found: 1, .. })), "{err:?}");
         let mut bad = bytes.clone();
         bad[0] = b'X';
         assert!(matches!(
@@ -545,9 +584,7 @@ mod tests {
         ));
         let mut newer = bytes;
         newer[8] = 2;
-        let err = TableReader::open(&newer[..], TableKind::PublicUsers)
-            .err()
-            .unwrap();
+        let err = TableReader::open(&newer[..], TableKind::PublicUsers).err().unwrap();
         assert!(err.to_string().contains("version 2"), "{err}");
     }
 
@@ -557,10 +594,7 @@ mod tests {
         // Flip a byte inside the JSON of the first record.
         bytes[HEADER_LEN as usize + RECORD_PREFIX_LEN as usize + 2] ^= 0x20;
         let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
-        assert!(matches!(
-            table.lookup(1, 1000),
-            Err(FormatError::BadRecord { .. })
-        ));
+        assert!(matches!(table.lookup(1, 1000), Err(FormatError::BadRecord { .. })));
         assert!(matches!(table.read_all(), Err(FormatError::BodyChecksum)));
     }
 
@@ -568,16 +602,45 @@ mod tests {
     fn index_corruption_is_detected() {
         let bytes = table_bytes(10);
         let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
-        let index_at = table.header().index_offsets[1] as usize;
-        for byte in [index_at, index_at + 9, index_at + 17] {
+        let slot = slot_of(1000, table.header().slot_bits) as usize;
+        let slot_at = table.header().index_offsets[1] as usize + slot * INDEX_ENTRY_LEN as usize;
+        for byte in [slot_at, slot_at + 9, slot_at + 17] {
             let mut bad = bytes.clone();
             bad[byte] ^= 0x01;
             let table = TableReader::open(&bad[..], TableKind::PublicUsers).unwrap();
             let err = table.lookup(1, 1000).err();
-            assert!(
-                matches!(err, Some(FormatError::BadIndex { index: 1, .. })),
-                "{err:?}"
-            );
+            assert!(matches!(err, Some(FormatError::BadIndex { index: 1, .. })), "{err:?}");
         }
+    }
+
+    #[test]
+    fn enumeration_visits_every_record_in_order() {
+        let bytes = table_bytes(30);
+        let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+        let mut cursor = table.first_cursor();
+        let mut seen = Vec::new();
+        while let Some((json, next)) = table.record_after(cursor).unwrap() {
+            seen.push(String::from_utf8(json).unwrap());
+            cursor = next;
+        }
+        assert_eq!(seen.len(), 30);
+        assert_eq!(seen[29], "{\"n\":29}");
+    }
+
+    #[test]
+    fn long_records_are_read_whole() {
+        let mut file = tempfile::tempfile().unwrap();
+        let long = RecordIn { json: vec![b'x'; 5000], keys: vec![1] };
+        write_table(&mut file, TableKind::Groups, 1, 1, [long]).unwrap();
+        let table = TableReader::open(file, TableKind::Groups).unwrap();
+        assert_eq!(table.lookup(0, 1).unwrap()[0].len(), 5000);
+    }
+
+    #[test]
+    fn slot_sizes() {
+        assert_eq!(slot_bits_for(0), 3);
+        assert_eq!(slot_bits_for(4), 3);
+        assert_eq!(slot_bits_for(5), 4);
+        assert_eq!(slot_bits_for(1_000_000), 21);
     }
 }

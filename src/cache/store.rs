@@ -30,31 +30,19 @@ pub enum CacheError {
     #[error("{path} is corrupt: {source}; the previous generation is kept beside it, and `dircache-sync sync` rebuilds the cache")]
     Corrupt { path: PathBuf, source: FormatError },
     #[error("{path}: record {what} is not valid: {reason}")]
-    BadRecord {
-        path: PathBuf,
-        what: String,
-        reason: String,
-    },
+    BadRecord { path: PathBuf, what: String, reason: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("timed out after {secs} s waiting for the cache lock {path}: another dircache-sync is running")]
     LockTimeout { path: PathBuf, secs: u64 },
     #[error("{path} has mode {mode:04o}; {why}. Fix it with `chmod {fix:04o} {path}`")]
-    Insecure {
-        path: PathBuf,
-        mode: u32,
-        why: &'static str,
-        fix: u32,
-    },
+    Insecure { path: PathBuf, mode: u32, why: &'static str, fix: u32 },
     #[error("the cache files in {dir} belong to different generations; retry, or run `dircache-sync sync`")]
     MixedGenerations { dir: PathBuf },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
-    move |source| CacheError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| CacheError::Io { path: path.to_path_buf(), source }
 }
 
 /// Facts about the cache as a whole, kept beside the tables.
@@ -92,10 +80,7 @@ impl Db {
     pub fn ids_in_use(&self) -> BTreeSet<u32> {
         let users = self.users.iter().flat_map(|u| [u.uid, u.gid]);
         let groups = self.groups.iter().map(|g| g.gid);
-        users
-            .chain(groups)
-            .chain(self.meta.retired_ids.iter().copied())
-            .collect()
+        users.chain(groups).chain(self.meta.retired_ids.iter().copied()).collect()
     }
 
     fn supplementary_gids(&self, user: &User) -> Vec<u32> {
@@ -122,15 +107,9 @@ pub struct Lookup<T, S = File> {
 
 impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
     pub fn from_source(path: PathBuf, source: S) -> Result<Self, CacheError> {
-        let table = TableReader::open(source, T::KIND).map_err(|source| CacheError::Corrupt {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Lookup {
-            path,
-            table,
-            _record: PhantomData,
-        })
+        let table = TableReader::open(source, T::KIND)
+            .map_err(|source| CacheError::Corrupt { path: path.clone(), source })?;
+        Ok(Lookup { path, table, _record: PhantomData })
     }
 
     pub fn generation(&self) -> u64 {
@@ -147,32 +126,27 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
 
     /// The record whose name matches `name` case-insensitively.
     pub fn by_name(&self, name: &str) -> Result<Option<T>, CacheError> {
-        let candidates = self
-            .table
-            .lookup(NAME_INDEX, name_key(name))
-            .map_err(|e| self.corrupt(e))?;
+        let candidates =
+            self.table.lookup(NAME_INDEX, name_key(name)).map_err(|e| self.corrupt(e))?;
         self.first_matching(candidates, |record| same_name(record.name(), name))
     }
 
     pub fn by_id(&self, id: u32) -> Result<Option<T>, CacheError> {
-        let candidates = self
-            .table
-            .lookup(ID_INDEX, u64::from(id))
-            .map_err(|e| self.corrupt(e))?;
+        let candidates = self.table.lookup(ID_INDEX, u64::from(id)).map_err(|e| self.corrupt(e))?;
         self.first_matching(candidates, |record| record.id() == id)
     }
 
-    /// The record at `position` in id order, for enumeration.
-    pub fn at_position(&self, position: u64) -> Result<Option<T>, CacheError> {
-        if position >= self.table.len() {
-            return Ok(None);
+    /// Where enumeration starts.
+    pub fn first_cursor(&self) -> u64 {
+        self.table.first_cursor()
+    }
+
+    /// The record at `cursor` and the cursor after it (records are in id order).
+    pub fn next(&self, cursor: u64) -> Result<Option<(T, u64)>, CacheError> {
+        match self.table.record_after(cursor).map_err(|e| self.corrupt(e))? {
+            Some((json, next)) => Ok(Some((self.decode(&json)?, next))),
+            None => Ok(None),
         }
-        let (_, offset) = self
-            .table
-            .index_entry(ID_INDEX, position)
-            .map_err(|e| self.corrupt(e))?;
-        let json = self.table.record_at(offset).map_err(|e| self.corrupt(e))?;
-        self.decode(&json).map(Some)
     }
 
     /// Every record, after checking the whole file.
@@ -204,10 +178,7 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
     }
 
     fn corrupt(&self, source: FormatError) -> CacheError {
-        CacheError::Corrupt {
-            path: self.path.clone(),
-            source,
-        }
+        CacheError::Corrupt { path: self.path.clone(), source }
     }
 }
 
@@ -232,10 +203,7 @@ impl CacheDir {
         match fs::read_link(&link) {
             Ok(target) => Ok(Some(self.root.join(target))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(CacheError::Io {
-                path: link,
-                source: e,
-            }),
+            Err(e) => Err(CacheError::Io { path: link, source: e }),
         }
     }
 
@@ -255,15 +223,9 @@ impl CacheDir {
             let users = self.open_in::<User>(dir)?;
             let groups = self.open_in::<Group>(dir)?;
             if users.generation() != meta.generation || groups.generation() != meta.generation {
-                return Err(CacheError::MixedGenerations {
-                    dir: dir.to_path_buf(),
-                });
+                return Err(CacheError::MixedGenerations { dir: dir.to_path_buf() });
             }
-            Ok(Db {
-                meta,
-                users: users.read_all()?,
-                groups: groups.read_all()?,
-            })
+            Ok(Db { meta, users: users.read_all()?, groups: groups.read_all()? })
         })
     }
 
@@ -287,10 +249,7 @@ impl CacheDir {
                     thread::sleep(Duration::from_millis(20));
                 }
                 Err(fs::TryLockError::WouldBlock) => {
-                    return Err(CacheError::LockTimeout {
-                        path,
-                        secs: timeout.as_secs(),
-                    });
+                    return Err(CacheError::LockTimeout { path, secs: timeout.as_secs() });
                 }
                 Err(fs::TryLockError::Error(e)) => return Err(CacheError::Io { path, source: e }),
             }
@@ -316,10 +275,8 @@ impl CacheDir {
         };
         let mut users: Vec<&User> = db.users.iter().collect();
         users.sort_by_key(|u| u.uid);
-        let public: Vec<PublicUser> = users
-            .iter()
-            .map(|u| PublicUser::from_user(u, db.supplementary_gids(u)))
-            .collect();
+        let public: Vec<PublicUser> =
+            users.iter().map(|u| PublicUser::from_user(u, db.supplementary_gids(u))).collect();
         let mut groups: Vec<&Group> = db.groups.iter().collect();
         groups.sort_by_key(|g| g.gid);
 
@@ -364,9 +321,7 @@ impl CacheDir {
         loop {
             let dir = self
                 .current_dir()?
-                .ok_or_else(|| CacheError::NotInitialized {
-                    dir: self.root.clone(),
-                })?;
+                .ok_or_else(|| CacheError::NotInitialized { dir: self.root.clone() })?;
             match read(&dir) {
                 Err(CacheError::Io { source, .. })
                     if source.kind() == io::ErrorKind::NotFound && attempts < 3 =>
@@ -401,14 +356,9 @@ impl CacheDir {
             (public.len(), db.users.len(), public.table.verify_body()),
             (groups.len(), db.groups.len(), groups.table.verify_body()),
         ] {
-            body.map_err(|source| CacheError::Corrupt {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            body.map_err(|source| CacheError::Corrupt { path: dir.to_path_buf(), source })?;
             if lookup_len != expected as u64 || users.generation() != generation {
-                return Err(CacheError::MixedGenerations {
-                    dir: dir.to_path_buf(),
-                });
+                return Err(CacheError::MixedGenerations { dir: dir.to_path_buf() });
             }
         }
         Ok(())
@@ -462,11 +412,7 @@ impl CacheDir {
 }
 
 fn generation_of(dir: &Path) -> Option<u64> {
-    dir.file_name()?
-        .to_str()?
-        .strip_prefix(GENERATION_PREFIX)?
-        .parse()
-        .ok()
+    dir.file_name()?.to_str()?.strip_prefix(GENERATION_PREFIX)?.parse().ok()
 }
 
 fn ensure_dir(dir: &Path, mode: u32) -> Result<(), CacheError> {
@@ -477,10 +423,7 @@ fn ensure_dir(dir: &Path, mode: u32) -> Result<(), CacheError> {
             fs::create_dir_all(dir).map_err(io_error(dir))?;
             fs::set_permissions(dir, Permissions::from_mode(mode)).map_err(io_error(dir))
         }
-        Err(e) => Err(CacheError::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        }),
+        Err(e) => Err(CacheError::Io { path: dir.to_path_buf(), source: e }),
     }
 }
 
@@ -494,8 +437,7 @@ fn create_file(path: &Path, public: bool) -> Result<File, CacheError> {
         .open(path)
         .map_err(io_error(path))?;
     // The umask may have removed bits from a public file; set the mode exactly.
-    file.set_permissions(Permissions::from_mode(mode))
-        .map_err(io_error(path))?;
+    file.set_permissions(Permissions::from_mode(mode)).map_err(io_error(path))?;
     Ok(file)
 }
 
@@ -513,17 +455,10 @@ fn write_table_file<'a, T: CacheRecord + 'a>(
             what: record.name().to_string(),
             reason: e.to_string(),
         })?;
-        encoded.push(RecordIn {
-            json,
-            keys: record.keys(),
-        });
+        encoded.push(RecordIn { json, keys: record.keys() });
     }
-    super::format::write_table(&mut file, T::KIND, generation, INDEX_COUNT, encoded).map_err(
-        |source| CacheError::Corrupt {
-            path: path.clone(),
-            source,
-        },
-    )?;
+    super::format::write_table(&mut file, T::KIND, generation, INDEX_COUNT, encoded)
+        .map_err(|source| CacheError::Corrupt { path: path.clone(), source })?;
     file.sync_all().map_err(io_error(&path))
 }
 
@@ -547,9 +482,7 @@ fn read_meta(path: &Path) -> Result<Meta, CacheError> {
     if meta.format_version != FORMAT_VERSION {
         return Err(CacheError::Corrupt {
             path: path.to_path_buf(),
-            source: FormatError::UnsupportedVersion {
-                found: meta.format_version,
-            },
+            source: FormatError::UnsupportedVersion { found: meta.format_version },
         });
     }
     Ok(meta)
@@ -558,50 +491,29 @@ fn read_meta(path: &Path) -> Result<Meta, CacheError> {
 /// Readers refuse a private file others can read and any file others can write: either
 /// would let a local user read hashes or forge accounts.
 fn check_mode(path: &Path, file: &File, public: bool) -> Result<(), CacheError> {
-    let mode = file
-        .metadata()
-        .map_err(io_error(path))?
-        .permissions()
-        .mode()
-        & 0o7777;
+    let mode = file.metadata().map_err(io_error(path))?.permissions().mode() & 0o7777;
     let (forbidden, why, fix) = if public {
-        (
-            0o022,
-            "a cache file must not be writable by group or others",
-            0o644,
-        )
+        (0o022, "a cache file must not be writable by group or others", 0o644)
     } else {
-        (
-            0o077,
-            "the private cache file must be readable by its owner only",
-            0o600,
-        )
+        (0o077, "the private cache file must be readable by its owner only", 0o600)
     };
     if mode & forbidden != 0 {
-        return Err(CacheError::Insecure {
-            path: path.to_path_buf(),
-            mode,
-            why,
-            fix,
-        });
+        return Err(CacheError::Insecure { path: path.to_path_buf(), mode, why, fix });
     }
     Ok(())
 }
 
 fn remove_if_present(path: &Path) -> Result<(), CacheError> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CacheError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        }),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(CacheError::Io { path: path.to_path_buf(), source: e })
+        }
         _ => Ok(()),
     }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), CacheError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))
 }
 
 #[cfg(test)]
@@ -611,10 +523,7 @@ mod tests {
 
     fn db_with(users: &[(&str, u32)]) -> Db {
         Db {
-            users: users
-                .iter()
-                .map(|(name, uid)| sample_user(name, *uid))
-                .collect(),
+            users: users.iter().map(|(name, uid)| sample_user(name, *uid)).collect(),
             groups: vec![Group {
                 name: "staff".into(),
                 gid: 300_000,
@@ -639,10 +548,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = CacheDir::new(dir.path().join("cache"));
         assert_eq!(cache.load().unwrap(), Db::default());
-        assert!(matches!(
-            cache.open::<User>(),
-            Err(CacheError::NotInitialized { .. })
-        ));
+        assert!(matches!(cache.open::<User>(), Err(CacheError::NotInitialized { .. })));
     }
 
     #[test]
@@ -670,13 +576,12 @@ mod tests {
         let alice = public.by_name("alice").unwrap().unwrap();
         assert_eq!(alice.gids, vec![300_000]);
         assert_eq!(alice.gecos, "alice Example");
-        assert_eq!(public.at_position(1).unwrap().unwrap().name, "Bob");
-        assert!(public.at_position(2).unwrap().is_none());
+        let (first, cursor) = public.next(public.first_cursor()).unwrap().unwrap();
+        let (second, cursor) = public.next(cursor).unwrap().unwrap();
+        assert_eq!((first.name.as_str(), second.name.as_str()), ("alice", "Bob"));
+        assert!(public.next(cursor).unwrap().is_none());
         let groups = cache.open::<Group>().unwrap();
-        assert_eq!(
-            groups.by_id(300_000).unwrap().unwrap().members,
-            vec!["alice"]
-        );
+        assert_eq!(groups.by_id(300_000).unwrap().unwrap().members, vec!["alice"]);
     }
 
     #[test]
@@ -690,10 +595,8 @@ mod tests {
         let public = fs::read(current.join("users.public")).unwrap();
         let text = String::from_utf8_lossy(&public);
         assert!(!text.contains("SECRET") && !text.contains("privileges") && !text.contains("auth"));
-        assert!(
-            String::from_utf8_lossy(&fs::read(current.join("users.private")).unwrap())
-                .contains("SECRET")
-        );
+        assert!(String::from_utf8_lossy(&fs::read(current.join("users.private")).unwrap())
+            .contains("SECRET"));
         assert_eq!(mode(&current.join("users.public")), 0o644);
         assert_eq!(mode(&current.join("groups.public")), 0o644);
         assert_eq!(mode(&current.join("users.private")), 0o600);
@@ -711,10 +614,7 @@ mod tests {
         let err = cache.open::<User>().err().unwrap();
         assert!(err.to_string().contains("chmod 0600"), "{err}");
         fs::set_permissions(current.join("users.public"), Permissions::from_mode(0o666)).unwrap();
-        assert!(matches!(
-            cache.open::<PublicUser>(),
-            Err(CacheError::Insecure { .. })
-        ));
+        assert!(matches!(cache.open::<PublicUser>(), Err(CacheError::Insecure { .. })));
     }
 
     #[test]
@@ -732,16 +632,7 @@ mod tests {
             .collect();
         generations.sort();
         assert_eq!(generations, ["gen-000000000003", "gen-000000000004"]);
-        assert_eq!(
-            cache
-                .open::<User>()
-                .unwrap()
-                .by_name("alice")
-                .unwrap()
-                .unwrap()
-                .uid,
-            200_004
-        );
+        assert_eq!(cache.open::<User>().unwrap().by_name("alice").unwrap().unwrap().uid, 200_004);
     }
 
     #[test]
@@ -750,11 +641,7 @@ mod tests {
         let cache = CacheDir::new(dir.path());
         commit(&cache, &db_with(&[("alice", 200_001)]));
         fs::create_dir(dir.path().join("gen-000000000002.tmp")).unwrap();
-        fs::write(
-            dir.path().join("gen-000000000002.tmp/users.private"),
-            b"half",
-        )
-        .unwrap();
+        fs::write(dir.path().join("gen-000000000002.tmp/users.private"), b"half").unwrap();
         assert_eq!(cache.load().unwrap().users.len(), 1);
         commit(&cache, &db_with(&[("alice", 200_001), ("bob", 200_002)]));
         assert!(!dir.path().join("gen-000000000002.tmp").exists());

@@ -31,11 +31,7 @@ impl Script {
 impl Drop for Script {
     fn drop(&mut self) {
         if !std::thread::panicking() {
-            assert!(
-                self.passwords.is_empty(),
-                "unused scripted passwords: {:?}",
-                self.passwords
-            );
+            assert!(self.passwords.is_empty(), "unused scripted passwords: {:?}", self.passwords);
         }
     }
 }
@@ -47,10 +43,7 @@ impl PamConversation for Script {
 
     fn authtok(&mut self, item: AuthtokItem, _prompt: Option<&str>) -> Result<Secret, PamOutcome> {
         let (expected, password) = self.passwords.pop_front().ok_or(PamOutcome::ConvErr)?;
-        assert_eq!(
-            expected, item,
-            "the module asked for another password than scripted"
-        );
+        assert_eq!(expected, item, "the module asked for another password than scripted");
         Ok(Secret::new(password.as_bytes().to_vec()))
     }
 
@@ -85,11 +78,7 @@ impl Setup {
         fs::write(&config_path, text).unwrap();
         fs::set_permissions(&config_path, fs::Permissions::from_mode(0o600)).unwrap();
         let config = Config::load(&config_path).unwrap();
-        Setup {
-            _dir: dir,
-            config_path,
-            config,
-        }
+        Setup { _dir: dir, config_path, config }
     }
 
     fn args(&self) -> String {
@@ -116,9 +105,7 @@ impl Setup {
 
     fn change(&self, name: &str, changes: UserChanges) {
         self.cache()
-            .update(Duration::from_secs(5), 2, |db| {
-                set_user(db, name, changes, 2).map(|_| ())
-            })
+            .update(Duration::from_secs(5), 2, |db| set_user(db, name, changes, 2).map(|_| ()))
             .unwrap();
     }
 
@@ -141,10 +128,7 @@ fn right_wrong_and_unknown() {
     assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr);
     // The password is asked for even for an unknown user, so the prompt reveals nothing.
     let mut unknown = Script::new("mallory", &[(AuthtokItem::Current, "x")]);
-    assert_eq!(
-        authenticate(&mut unknown, &[&args]),
-        PamOutcome::UserUnknown
-    );
+    assert_eq!(authenticate(&mut unknown, &[&args]), PamOutcome::UserUnknown);
 }
 
 #[test]
@@ -154,10 +138,7 @@ fn local_accounts_and_invalid_names_are_never_ours() {
     let mut root = Script::new("root", &[(AuthtokItem::Current, "x")]);
     assert_eq!(authenticate(&mut root, &[&args]), PamOutcome::UserUnknown);
     let mut root_account = Script::new("Root", &[]);
-    assert_eq!(
-        account(&mut root_account, &[&args]),
-        PamOutcome::UserUnknown
-    );
+    assert_eq!(account(&mut root_account, &[&args]), PamOutcome::UserUnknown);
     let mut bad = Script::new("../etc", &[(AuthtokItem::Current, "x")]);
     assert_eq!(authenticate(&mut bad, &[&args]), PamOutcome::UserUnknown);
 }
@@ -171,10 +152,7 @@ fn user_without_password_and_directory_user_cannot_log_in_yet() {
     let mut nopass = Script::new("nopass", &[(AuthtokItem::Current, "")]);
     assert_eq!(authenticate(&mut nopass, &[&args]), PamOutcome::AuthErr);
     let mut dir = Script::new("dir", &[(AuthtokItem::Current, "whatever")]);
-    assert_eq!(
-        authenticate(&mut dir, &[&args]),
-        PamOutcome::AuthinfoUnavail
-    );
+    assert_eq!(authenticate(&mut dir, &[&args]), PamOutcome::AuthinfoUnavail);
     assert!(dir
         .logs
         .iter()
@@ -184,45 +162,17 @@ fn user_without_password_and_directory_user_cannot_log_in_yet() {
 #[test]
 fn account_checks_enabled_and_privileges() {
     let setup = Setup::new();
-    setup.add(
-        "alice",
-        Some("pw"),
-        AuthMethod::Local,
-        &[Privilege::Login, Privilege::ArchiveEmail],
-    );
-    setup.add(
-        "bob",
-        Some("pw"),
-        AuthMethod::Local,
-        &[Privilege::ReadOwnArchive],
-    );
+    setup.add("alice", Some("pw"), AuthMethod::Local, &[Privilege::Login, Privilege::ArchiveEmail]);
+    setup.add("bob", Some("pw"), AuthMethod::Local, &[Privilege::ReadOwnArchive]);
     let args = setup.args();
-    assert_eq!(
-        account(&mut Script::new("alice", &[]), &[&args]),
-        PamOutcome::Success
-    );
-    assert_eq!(
-        account(&mut Script::new("bob", &[]), &[&args]),
-        PamOutcome::PermDenied
-    );
+    assert_eq!(account(&mut Script::new("alice", &[]), &[&args]), PamOutcome::Success);
+    assert_eq!(account(&mut Script::new("bob", &[]), &[&args]), PamOutcome::PermDenied);
     let require = [args.as_str(), "require=login,archive_email"];
-    assert_eq!(
-        account(&mut Script::new("alice", &[]), &require),
-        PamOutcome::Success
-    );
+    assert_eq!(account(&mut Script::new("alice", &[]), &require), PamOutcome::Success);
     let require_admin = [args.as_str(), "require=admin"];
-    assert_eq!(
-        account(&mut Script::new("alice", &[]), &require_admin),
-        PamOutcome::PermDenied
-    );
+    assert_eq!(account(&mut Script::new("alice", &[]), &require_admin), PamOutcome::PermDenied);
 
-    setup.change(
-        "alice",
-        UserChanges {
-            enabled: Some(false),
-            ..UserChanges::default()
-        },
-    );
+    setup.change("alice", UserChanges { enabled: Some(false), ..UserChanges::default() });
     let mut disabled = Script::new("alice", &[]);
     assert_eq!(account(&mut disabled, &[&args]), PamOutcome::AcctExpired);
     assert!(disabled.messages[0].contains("disabled"));
@@ -234,15 +184,9 @@ fn bad_arguments_and_configuration_fail_closed() {
     setup.add("alice", Some("pw"), AuthMethod::Local, LOGIN);
     let args = setup.args();
     let typo = [args.as_str(), "requires=admin"];
-    assert_eq!(
-        account(&mut Script::new("alice", &[]), &typo),
-        PamOutcome::ServiceErr
-    );
+    assert_eq!(account(&mut Script::new("alice", &[]), &typo), PamOutcome::ServiceErr);
     let unknown_privilege = [args.as_str(), "require=superuser"];
-    assert_eq!(
-        account(&mut Script::new("alice", &[]), &unknown_privilege),
-        PamOutcome::ServiceErr
-    );
+    assert_eq!(account(&mut Script::new("alice", &[]), &unknown_privilege), PamOutcome::ServiceErr);
     let missing = ["config=/nonexistent/dircache.toml"];
     let mut script = Script::new("alice", &[]);
     assert_eq!(account(&mut script, &missing), PamOutcome::AuthinfoUnavail);
@@ -257,9 +201,13 @@ fn corrupt_cache_is_an_outage_not_a_login() {
     let private = current.join("users.private");
     let original = fs::read(&private).unwrap();
     let header = crate::cache::format::HEADER_LEN as usize;
-    // Inside alice's record, inside the name index, and a truncated file.
-    let name_index = original.len() - 2 * 24;
-    for corrupt in [header + 20, name_index + 3, original.len() - 1] {
+    // Inside alice's record, inside her slot of the name index, and a truncated file.
+    let name_index = original.len() - 2 * 8 * 24;
+    let alice_slot = (0..8)
+        .map(|slot| name_index + slot * 24)
+        .find(|at| original[at + 8..at + 16] != [0u8; 8])
+        .unwrap();
+    for corrupt in [header + 20, alice_slot + 3, original.len() - 1] {
         let mut bytes = original.clone();
         bytes[corrupt] ^= 0x01;
         if corrupt == original.len() - 1 {
@@ -286,68 +234,35 @@ fn password_change_needs_the_privilege_and_the_current_password() {
         &[Privilege::Login, Privilege::ChangePassword],
     );
     setup.add("bob", Some("pw"), AuthMethod::Local, LOGIN);
-    setup.add(
-        "dir",
-        None,
-        AuthMethod::Directory,
-        &[Privilege::Login, Privilege::ChangePassword],
-    );
+    setup.add("dir", None, AuthMethod::Directory, &[Privilege::Login, Privilege::ChangePassword]);
     let args = setup.args();
 
     let mut bob = Script::new("bob", &[]);
-    assert_eq!(
-        change_password(&mut bob, &[&args], ChangePhase::Prelim, 3),
-        PamOutcome::PermDenied
-    );
+    assert_eq!(change_password(&mut bob, &[&args], ChangePhase::Prelim, 3), PamOutcome::PermDenied);
     let mut dir = Script::new("dir", &[]);
-    assert_eq!(
-        change_password(&mut dir, &[&args], ChangePhase::Prelim, 3),
-        PamOutcome::PermDenied
-    );
+    assert_eq!(change_password(&mut dir, &[&args], ChangePhase::Prelim, 3), PamOutcome::PermDenied);
     assert!(dir.messages[0].contains("directory"));
 
     let mut wrong = Script::new("alice", &[(AuthtokItem::Old, "nope")]);
-    assert_eq!(
-        change_password(&mut wrong, &[&args], ChangePhase::Prelim, 3),
-        PamOutcome::AuthErr
-    );
+    assert_eq!(change_password(&mut wrong, &[&args], ChangePhase::Prelim, 3), PamOutcome::AuthErr);
 
     let mut prelim = Script::new("alice", &[(AuthtokItem::Old, "old-pw")]);
-    assert_eq!(
-        change_password(&mut prelim, &[&args], ChangePhase::Prelim, 3),
-        PamOutcome::Success
-    );
-    let mut same = Script::new(
-        "alice",
-        &[(AuthtokItem::Old, "old-pw"), (AuthtokItem::New, "old-pw")],
-    );
+    assert_eq!(change_password(&mut prelim, &[&args], ChangePhase::Prelim, 3), PamOutcome::Success);
+    let mut same =
+        Script::new("alice", &[(AuthtokItem::Old, "old-pw"), (AuthtokItem::New, "old-pw")]);
     assert_eq!(
         change_password(&mut same, &[&args], ChangePhase::Update, 3),
         PamOutcome::AuthtokErr
     );
-    let mut update = Script::new(
-        "alice",
-        &[(AuthtokItem::Old, "old-pw"), (AuthtokItem::New, "new-pw")],
-    );
-    assert_eq!(
-        change_password(&mut update, &[&args], ChangePhase::Update, 3),
-        PamOutcome::Success
-    );
+    let mut update =
+        Script::new("alice", &[(AuthtokItem::Old, "old-pw"), (AuthtokItem::New, "new-pw")]);
+    assert_eq!(change_password(&mut update, &[&args], ChangePhase::Update, 3), PamOutcome::Success);
 
     let mut old = Script::new("alice", &[(AuthtokItem::Current, "old-pw")]);
     assert_eq!(authenticate(&mut old, &[&args]), PamOutcome::AuthErr);
     let mut new = Script::new("alice", &[(AuthtokItem::Current, "new-pw")]);
     assert_eq!(authenticate(&mut new, &[&args]), PamOutcome::Success);
-    assert_eq!(
-        setup
-            .cache()
-            .load()
-            .unwrap()
-            .user("alice")
-            .unwrap()
-            .updated_at,
-        3
-    );
+    assert_eq!(setup.cache().load().unwrap().user("alice").unwrap().updated_at, 3);
 }
 
 #[test]
@@ -368,13 +283,9 @@ fn logs_never_contain_the_password() {
 
 #[test]
 fn argument_parsing() {
-    let args = PamArgs::parse([
-        "config=/x.toml",
-        "require=login, admin",
-        "debug",
-        "try_first_pass",
-    ])
-    .unwrap();
+    let args =
+        PamArgs::parse(["config=/x.toml", "require=login, admin", "debug", "try_first_pass"])
+            .unwrap();
     assert_eq!(args.config, PathBuf::from("/x.toml"));
     assert_eq!(args.require, vec![Privilege::Login, Privilege::Admin]);
     assert!(args.debug && args.try_first_pass && !args.use_first_pass);

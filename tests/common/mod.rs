@@ -50,11 +50,8 @@ impl Env {
     pub fn with_extra_config(extra: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let passwd = dir.path().join("passwd");
-        fs::write(
-            &passwd,
-            "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/:/bin/false\n",
-        )
-        .unwrap();
+        fs::write(&passwd, "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/:/bin/false\n")
+            .unwrap();
         fs::write(dir.path().join("group"), "root:x:0:\n").unwrap();
         let config = dir.path().join("dircache.toml");
         let text = format!(
@@ -84,12 +81,7 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -105,10 +97,8 @@ impl Env {
                 self.config.display()
             )
         };
-        let stack: String = ["auth", "account", "password", "session"]
-            .iter()
-            .map(|k| line(k))
-            .collect();
+        let stack: String =
+            ["auth", "account", "password", "session"].iter().map(|k| line(k)).collect();
         fs::write(services.join(name), stack).unwrap();
         let deny: String = ["auth", "account", "password", "session"]
             .iter()
@@ -136,12 +126,7 @@ impl Env {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
 }
