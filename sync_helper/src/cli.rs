@@ -27,10 +27,10 @@ use dircache::user::AuthMethod;
                   a usage error."
 )]
 pub struct Cli {
-    /// The configuration file.
+    /// The configuration file (TOML).
     ///
-    /// The configuration file (TOML). It is refused if it has an unknown key, or if it holds
-    /// the directory password and group or others can read it.
+    /// It is refused if it has an unknown key, or if it holds the directory password and
+    /// group or others can read it.
     #[arg(
         long,
         global = true,
@@ -48,9 +48,8 @@ pub struct Cli {
 pub enum Command {
     /// Lists, shows, adds, changes and deletes users in the cache.
     ///
-    /// Lists, shows, adds, changes and deletes users in the cache, like the archive server's
-    /// Users and Privileges management. Users added here have the origin "manual"; a sync
-    /// never deletes them and never changes any user's privileges.
+    /// Like the archive server's Users and Privileges management. Users added here have the
+    /// origin "manual"; a sync never deletes them and never changes any user's privileges.
     #[command(subcommand)]
     User(UserCommand),
 }
@@ -59,9 +58,9 @@ pub enum Command {
 pub enum UserCommand {
     /// Lists every user in the cache, sorted by name.
     ///
-    /// Lists every user in the cache, sorted by name: name, uid, authentication method,
-    /// whether the account is enabled, where it came from, and the full name. A cache that
-    /// has not been created yet lists no users.
+    /// The table shows name, uid, authentication method, whether the account is enabled,
+    /// where it came from, and the full name. A cache that has not been created yet lists no
+    /// users.
     List(ListArgs),
 
     /// Shows one user's record (never its password hash).
@@ -69,8 +68,7 @@ pub enum UserCommand {
 
     /// Creates a user by hand (origin "manual").
     ///
-    /// Creates a user by hand (origin "manual"), like adding a user in the archive server's
-    /// User Management. Its uid is derived from its name within `[unix] uid_range` and is
+    /// Like adding a user in the archive server's User Management. Its uid is derived from its name within `[unix] uid_range` and is
     /// kept for as long as the user exists; its primary group is a private group with the
     /// same id. Names of local accounts (in /etc/passwd or /etc/group) are refused, since
     /// local accounts always win.
@@ -83,29 +81,30 @@ pub enum UserCommand {
 
     /// Changes a user's full name, e-mail addresses, authentication, privileges or state.
     ///
-    /// Changes a user's full name, e-mail addresses, authentication method, privileges or
-    /// enabled state; anything not given stays as it is. This is also how a manually created
+    /// Anything not given stays as it is; at least one change is needed. This is also how a manually created
     /// user is switched to "Directory Services for Authentication": `--auth directory`, after
     /// checking that the name matches the user's name in the directory.
-    #[command(group(
-        ArgGroup::new("change")
+    #[command(
+        override_usage = "dircache-sync user set NAME [--full-name S] [--email A]... \
+                          [--auth local|directory] [--grant P]... [--revoke P]... \
+                          [--enable|--disable]",
+        group(ArgGroup::new("change")
             .required(true)
             .multiple(true)
-            .args(["full_name", "email", "auth", "grant", "revoke", "enable", "disable"])
-    ))]
+            .args(["full_name", "email", "auth", "grant", "revoke", "enable", "disable"]))
+    )]
     Set(SetArgs),
 
     /// Sets a local user's password.
     ///
-    /// Sets the password of a user with `--auth local`: from standard input with
-    /// --password-stdin, else asked for twice on the terminal without echo, like passwd.
-    /// Users with `--auth directory` change their password in the directory instead.
+    /// Only for users with `--auth local`. The password comes from standard input with
+    /// --password-stdin, else it is asked for twice on the terminal without echo, like
+    /// passwd. Users with `--auth directory` change their password in the directory instead.
     Passwd(PasswdArgs),
 
     /// Deletes a user's cache entry; never any file.
     ///
-    /// Deletes a user's entry from the cache. Like the archive server's deletion of a user
-    /// entry, nothing else is touched: the home directory and every file the user owned are
+    /// Like the archive server's deletion of a user entry, nothing else is touched: the home directory and every file the user owned are
     /// kept, and the uid is retired so that it is never given to anyone else.
     Delete(DeleteArgs),
 }
@@ -147,7 +146,7 @@ pub struct AddArgs {
 
     /// A privilege to give; repeat for more.
     ///
-    /// A privilege to give; repeat for more. Without any, the user gets
+    /// Without any, the user gets
     /// `[sync] default_privileges` (the archive server's "Default Privileges…"; by default
     /// login and read_own_archive).
     #[arg(long, value_name = "P", value_parser = privilege_parser())]
@@ -174,7 +173,7 @@ pub struct SetArgs {
 
     /// The new authentication method.
     ///
-    /// The new authentication method. Switching to directory drops the local password hash;
+    /// Switching to directory drops the local password hash;
     /// switching to local leaves the user without a password until `user passwd`.
     #[arg(long, value_name = "METHOD", value_parser = auth_parser())]
     pub auth: Option<AuthMethod>,
@@ -183,16 +182,16 @@ pub struct SetArgs {
     #[arg(long, value_name = "P", value_parser = privilege_parser())]
     pub grant: Vec<Privilege>,
 
-    /// A privilege to take away; repeat for more.
-    #[arg(long, value_name = "P", value_parser = privilege_parser())]
+    /// A privilege to take away; repeat for more. The names are those of --grant.
+    #[arg(long, value_name = "P", value_parser = privilege_parser(), hide_possible_values = true)]
     pub revoke: Vec<Privilege>,
 
     /// Allow the user to log in again.
     #[arg(long, conflicts_with = "disable")]
     pub enable: bool,
 
-    /// Refuse every login of the user (PAM answers "account expired"); the entry, uid and
-    /// files stay, so `id` and `ls -l` still show the name.
+    /// Refuse every login of the user; the entry, uid and files stay, so `id` and `ls -l`
+    /// still show the name.
     #[arg(long)]
     pub disable: bool,
 }

@@ -55,10 +55,7 @@ fn read_line(mut reader: impl Read) -> io::Result<Secret> {
             Err(e) => return Err(e),
         }
     }
-    let end = buffer[..filled]
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(filled);
+    let end = buffer[..filled].iter().position(|&b| b == b'\n').unwrap_or(filled);
     let mut line = Zeroizing::new(buffer[..end].to_vec());
     if line.last() == Some(&b'\r') {
         line.pop();

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing dircache needs on Debian 12 (bookworm) or newer.
+# Runs apt-get as root (directly, or through sudo), non-interactively.
+set -euo pipefail
+
+packages=(gcc libc6-dev libpam0g-dev libpam-wrapper libnss-wrapper pamtester)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "dircache: installing ${missing[*]}" >&2
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  cat >&2 <<'MSG'
+dircache: cargo is not installed. dircache needs Rust 1.89 or newer, which Debian's own
+packages do not have yet; install it with rustup (https://rustup.rs):
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y && . "$HOME/.cargo/env"
+then run this command again.
+MSG
+  exit 1
+fi

@@ -1,0 +1,176 @@
+//! What the `user` commands print: JSON for scripts, a table or "key: value" lines for people.
+//! Everything printed comes from [`UserView`], which has no password hash to leak.
+
+use std::io::{self, Write};
+
+use dircache::user::UserView;
+use serde::Serialize;
+
+pub fn write_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
+const TABLE_HEADER: [&str; 6] = ["NAME", "UID", "AUTH", "ENABLED", "ORIGIN", "FULL NAME"];
+
+/// One row per user, columns padded to the widest cell; the full name is last, so it needs
+/// no padding and may contain anything.
+pub fn write_table(out: &mut impl Write, users: &[UserView]) -> io::Result<()> {
+    let rows: Vec<[String; 6]> = std::iter::once(TABLE_HEADER.map(String::from))
+        .chain(users.iter().map(table_row))
+        .collect();
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in &rows {
+        let padded: Vec<String> =
+            row[..5].iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let line = format!("{}  {}", padded.join("  "), row[5]);
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn table_row(user: &UserView) -> [String; 6] {
+    [
+        user.name.clone(),
+        user.uid.to_string(),
+        user.auth.to_string(),
+        yes_no(user.enabled).to_string(),
+        user.origin.to_string(),
+        user.full_name.clone(),
+    ]
+}
+
+pub fn write_details(out: &mut impl Write, user: &UserView) -> io::Result<()> {
+    for (key, value) in detail_lines(user) {
+        writeln!(out, "{key}: {value}")?;
+    }
+    Ok(())
+}
+
+fn detail_lines(user: &UserView) -> Vec<(&'static str, String)> {
+    let privileges: Vec<&str> = user.privileges.iter().map(|p| p.as_str()).collect();
+    let mut lines = vec![
+        ("name", user.name.clone()),
+        ("full_name", user.full_name.clone()),
+        ("emails", user.emails.join(", ")),
+        ("auth", user.auth.to_string()),
+        ("has_password", yes_no(user.has_password).to_string()),
+        ("privileges", privileges.join(", ")),
+        ("enabled", yes_no(user.enabled).to_string()),
+        ("origin", user.origin.to_string()),
+        ("uid", user.uid.to_string()),
+        ("gid", user.gid.to_string()),
+        ("home", user.home.clone()),
+        ("shell", user.shell.clone()),
+        ("groups", user.groups.join(", ")),
+    ];
+    if let Some(dn) = &user.distinguished_name {
+        lines.push(("distinguished_name", dn.clone()));
+    }
+    lines.push(("created_at", utc_time(user.created_at)));
+    lines.push(("updated_at", utc_time(user.updated_at)));
+    lines
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// `2024-03-01 12:00:00 UTC`: a timestamp a person can read without a time-zone database.
+fn utc_time(secs: u64) -> String {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`, for non-negative days).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dircache::privileges::Privilege;
+    use dircache::user::{AuthMethod, Origin};
+
+    fn view(name: &str, full_name: &str) -> UserView {
+        UserView {
+            name: name.to_string(),
+            full_name: full_name.to_string(),
+            emails: vec![format!("{name}@example.com"), "b@example.com".to_string()],
+            auth: AuthMethod::Local,
+            has_password: true,
+            privileges: vec![Privilege::Login, Privilege::ReadOwnArchive],
+            enabled: true,
+            origin: Origin::Manual,
+            uid: 200_001,
+            gid: 200_001,
+            home: format!("/home/{name}"),
+            shell: "/bin/bash".to_string(),
+            groups: Vec::new(),
+            distinguished_name: None,
+            created_at: 0,
+            updated_at: 1_709_294_400,
+        }
+    }
+
+    fn text(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn table_columns_line_up() {
+        let users = [view("alice.longname", "Alice L"), view("bo", "")];
+        let table = text(|out| write_table(out, &users));
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let uid_column = lines[0].find("UID").unwrap();
+        assert_eq!(lines[1].find("200001"), Some(uid_column));
+        assert_eq!(lines[2].find("200001"), Some(uid_column));
+        assert!(lines[1].ends_with("  Alice L"), "{table}");
+    }
+
+    #[test]
+    fn details_are_key_value_lines() {
+        let details = text(|out| write_details(out, &view("alice", "Alice L")));
+        assert!(details.contains("\nemails: alice@example.com, b@example.com\n"));
+        assert!(details.contains("\nprivileges: login, read_own_archive\n"));
+        assert!(details.contains("\ncreated_at: 1970-01-01 00:00:00 UTC\n"));
+        assert!(details.contains("\nupdated_at: 2024-03-01 12:00:00 UTC\n"));
+    }
+
+    #[test]
+    fn calendar_handles_leap_years() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(19_783), (2024, 3, 1));
+    }
+}
