@@ -45,10 +45,11 @@ pamtester_() {
 }
 
 echo "== PAM: a wrong password is refused"
-if printf 'not-the-password\n' | pamtester_ demo authenticate; then
+if printf 'not-the-password\n' | pamtester_ demo authenticate 2>&1; then
   echo "FAILED: a wrong password was accepted" >&2; exit 1
 fi
+echo
 echo "== PAM: authenticate + account with the right password"
-printf 'demo-password\n' | pamtester_ demo authenticate acct_mgmt
+printf 'demo-password\n' | pamtester_ demo authenticate acct_mgmt 2>&1
 echo
 echo "PAM login of 'demo' through pam_dircache.so: SUCCESS"
