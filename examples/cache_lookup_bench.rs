@@ -29,6 +29,7 @@ fn user(i: u32) -> User {
         shell: "/bin/bash".into(),
         groups: vec![],
         distinguished_name: None,
+        directory_identity: None,
         created_at: 1_700_000_000,
         updated_at: 1_700_000_000,
     }

@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod directory;
 pub mod ids;
 pub mod local_accounts;
 pub mod manage;
@@ -11,4 +12,5 @@ pub mod names;
 pub mod pam;
 pub mod passwords;
 pub mod privileges;
+pub mod sync;
 pub mod user;

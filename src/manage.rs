@@ -124,6 +124,7 @@ pub fn add_user<'a>(
         gid: uid,
         groups: Vec::new(),
         distinguished_name: None,
+        directory_identity: None,
         created_at: now,
         updated_at: now,
     });

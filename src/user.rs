@@ -102,6 +102,10 @@ pub struct User {
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinguished_name: Option<String>,
+    /// The directory's stable identity of this account (`icewarp:alice@example.com`), set
+    /// for users created or linked by a sync; how the next sync finds them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_identity: Option<String>,
     /// Seconds since the Unix epoch.
     pub created_at: u64,
     pub updated_at: u64,
@@ -151,6 +155,8 @@ pub struct Group {
     #[serde(default)]
     pub members: Vec<String>,
     pub origin: Origin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_identity: Option<String>,
 }
 
 #[cfg(test)]
@@ -170,6 +176,7 @@ pub(crate) fn sample_user(name: &str, uid: u32) -> User {
         shell: "/bin/bash".to_string(),
         groups: Vec::new(),
         distinguished_name: None,
+        directory_identity: None,
         created_at: 1_700_000_000,
         updated_at: 1_700_000_000,
     }

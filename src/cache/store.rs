@@ -19,6 +19,7 @@ use crate::user::{Group, User};
 
 const CURRENT_LINK: &str = "current";
 const LOCK_FILE: &str = "lock";
+const SYNC_LOCK_FILE: &str = "sync.lock";
 const META_FILE: &str = "meta.json";
 const GENERATION_PREFIX: &str = "gen-";
 const TMP_SUFFIX: &str = ".tmp";
@@ -232,8 +233,18 @@ impl CacheDir {
     /// Takes the writers' lock, waiting at most `timeout`. The lock is an flock(): it dies
     /// with its process, so a killed writer never leaves a stale lock behind.
     pub fn lock(&self, timeout: Duration) -> Result<CacheLock, CacheError> {
+        self.lock_file(LOCK_FILE, timeout)
+    }
+
+    /// Serializes whole sync runs (fetch included), so two syncs never interleave while
+    /// `user` commands only wait for the short write at the end of a sync.
+    pub fn sync_lock(&self, timeout: Duration) -> Result<CacheLock, CacheError> {
+        self.lock_file(SYNC_LOCK_FILE, timeout)
+    }
+
+    fn lock_file(&self, name: &str, timeout: Duration) -> Result<CacheLock, CacheError> {
         ensure_dir(&self.root, 0o755)?;
-        let path = self.root.join(LOCK_FILE);
+        let path = self.root.join(name);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -529,6 +540,7 @@ mod tests {
                 gid: 300_000,
                 members: vec!["alice".into()],
                 origin: Origin::Icewarp,
+                directory_identity: None,
             }],
             ..Db::default()
         }

@@ -1,0 +1,110 @@
+//! Directory synchronization: fetch, plan, check the safety limits, apply atomically.
+//!
+//! The seeds' "Synchronize now" is [`run_sync`]; "Test Settings" is the same with
+//! `dry_run`, which fetches and plans but writes nothing at all.
+
+mod apply;
+mod plan;
+mod report;
+
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+pub use apply::apply;
+pub use plan::{plan, Plan, Skipped, UserUpdate};
+pub use report::{read_status, write_status, SyncReport, SyncStatus};
+
+use crate::cache::{CacheDir, CacheError};
+use crate::config::Config;
+use crate::directory::{Directory, DirectoryError, Listing, Progress};
+use crate::local_accounts::{LocalAccounts, LocalAccountsError};
+use crate::manage::ManageError;
+
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Directory(#[from] DirectoryError),
+    #[error("{0}")]
+    Cache(#[from] CacheError),
+    #[error("{0}")]
+    LocalAccounts(#[from] LocalAccountsError),
+    #[error("applying the plan failed: {0}")]
+    Apply(#[from] ManageError),
+    #[error("the directory returned no users; refusing to sync an empty listing (a broken filter or server would otherwise empty the cache). Use --force if it is really empty")]
+    EmptyListing,
+    #[error("the sync would delete {would} of {of} directory users, more than max_delete_percent = {limit}%; nothing was changed. Check the directory and the filters, then use --force if this is intended")]
+    TooManyDeletes { would: usize, of: usize, limit: u8 },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// "Test Settings": fetch and plan, write nothing (not even a lock file or status).
+    pub dry_run: bool,
+    /// Accept an empty listing and deletions beyond the limit.
+    pub force: bool,
+}
+
+/// What a run produced: the report, and for dry runs what the directory returned.
+#[derive(Debug)]
+pub struct SyncOutcome {
+    pub report: SyncReport,
+    pub plan: Plan,
+    pub listing: Listing,
+}
+
+/// One sync run. Any fetch error aborts before anything is written; the previous cache
+/// stays as it was.
+pub fn run_sync(
+    config: &Config,
+    directory: &mut dyn Directory,
+    options: SyncOptions,
+    now: u64,
+    progress: &mut dyn Progress,
+) -> Result<SyncOutcome, SyncError> {
+    let started = Instant::now();
+    let cache = CacheDir::new(&config.cache.dir);
+    let lock_wait = Duration::from_secs(config.cache.lock_timeout_secs);
+    let _sync_lock = if options.dry_run { None } else { Some(cache.sync_lock(lock_wait)?) };
+
+    let listing = directory.list(progress)?;
+    if listing.users.is_empty() && !options.force {
+        return Err(SyncError::EmptyListing);
+    }
+    let local = LocalAccounts::load(&config.unix.local_passwd, &config.unix.local_group)?;
+
+    let write_lock = if options.dry_run { None } else { Some(cache.lock(lock_wait)?) };
+    let mut db = cache.load()?;
+    let plan = plan(&db, &listing, config, &local, now);
+    let mut report = SyncReport::from_plan(&plan, options.dry_run);
+    report.listed_users = listing.users.len();
+    report.listed_groups = listing.groups.len();
+
+    if let Err(refusal) = check_delete_limit(&plan, config, options) {
+        if !options.dry_run {
+            return Err(refusal);
+        }
+        report.errors.push(refusal.to_string());
+    }
+    if let Some(lock) = &write_lock {
+        if !plan.is_empty() {
+            apply(&mut db, &plan, listing.origin)?;
+            report.generation = Some(cache.commit(lock, &db, now)?);
+        }
+    }
+    report.duration_secs = started.elapsed().as_secs_f64();
+    Ok(SyncOutcome { report, plan, listing })
+}
+
+fn check_delete_limit(plan: &Plan, config: &Config, options: SyncOptions) -> Result<(), SyncError> {
+    let would = plan.deletes.len();
+    let of = plan.directory_users_before;
+    let limit = config.sync.max_delete_percent;
+    if options.force || would == 0 || would * 100 <= usize::from(limit) * of {
+        return Ok(());
+    }
+    Err(SyncError::TooManyDeletes { would, of, limit })
+}
+
+#[cfg(test)]
+mod tests;

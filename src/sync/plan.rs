@@ -1,0 +1,383 @@
+//! Planning a sync: what the directory's listing means for the cache, computed without
+//! touching anything. The plan is what `--dry-run` prints and what [`super::apply`] applies.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::cache::Db;
+use crate::config::Config;
+use crate::directory::{DirectoryGroup, DirectoryUser, Listing};
+use crate::ids::IdAllocator;
+use crate::local_accounts::LocalAccounts;
+use crate::names::{fold_name, validate_name};
+use crate::user::{AuthMethod, Group, User};
+
+/// A directory entry that did not become (or stay) a cache entry, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
+}
+
+/// What changes for one existing user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserUpdate {
+    pub after: User,
+    /// Field names that change, for the dry-run listing.
+    pub changed: Vec<&'static str>,
+    /// A manual user with `directory` auth that this sync adopts.
+    pub linked: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub creates: Vec<User>,
+    pub updates: Vec<UserUpdate>,
+    /// Names of users to delete (only with `delete_missing_users`).
+    pub deletes: Vec<String>,
+    pub unchanged: usize,
+    pub skipped: Vec<Skipped>,
+    /// The complete set of groups of this directory after the sync.
+    pub groups: Vec<Group>,
+    pub groups_created: Vec<String>,
+    pub groups_updated: Vec<String>,
+    pub groups_deleted: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Users of this directory in the cache before the sync (the base of the delete limit).
+    pub directory_users_before: usize,
+}
+
+impl Plan {
+    /// Whether applying the plan would change anything.
+    pub fn is_empty(&self) -> bool {
+        self.creates.is_empty()
+            && self.updates.is_empty()
+            && self.deletes.is_empty()
+            && self.groups_created.is_empty()
+            && self.groups_updated.is_empty()
+            && self.groups_deleted.is_empty()
+    }
+}
+
+/// Computes the plan. Pure: the clock comes in as `now`.
+pub fn plan(db: &Db, listing: &Listing, config: &Config, local: &LocalAccounts, now: u64) -> Plan {
+    let mut planner = Planner::new(db, listing, config, local, now);
+    planner.plan_users();
+    planner.plan_deletes();
+    planner.plan_groups();
+    planner.finish()
+}
+
+struct Planner<'a> {
+    db: &'a Db,
+    listing: &'a Listing,
+    config: &'a Config,
+    local: &'a LocalAccounts,
+    now: u64,
+    ids: IdAllocator,
+    plan: Plan,
+    /// Identities the listing matched to an existing user.
+    matched: BTreeSet<String>,
+    /// Folded names taken after the sync, and by which identity (None: not a directory
+    /// user of this origin).
+    names: HashMap<String, Option<String>>,
+    /// identity → final login name, for group membership.
+    final_names: HashMap<String, String>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(
+        db: &'a Db,
+        listing: &'a Listing,
+        config: &'a Config,
+        local: &'a LocalAccounts,
+        now: u64,
+    ) -> Self {
+        let taken = db.ids_in_use().into_iter().chain(local.ids());
+        let names =
+            db.users.iter().map(|u| (fold_name(&u.name), u.directory_identity.clone())).collect();
+        let directory_users_before = db.users.iter().filter(|u| u.origin == listing.origin).count();
+        Planner {
+            db,
+            listing,
+            config,
+            local,
+            now,
+            ids: IdAllocator::new(config.unix.uid_range, taken),
+            plan: Plan { directory_users_before, ..Plan::default() },
+            matched: BTreeSet::new(),
+            names,
+            final_names: HashMap::new(),
+        }
+    }
+
+    fn skip(&mut self, name: &str, reason: impl Into<String>) {
+        self.plan.skipped.push(Skipped { name: name.to_string(), reason: reason.into() });
+    }
+
+    fn plan_users(&mut self) {
+        let mut seen = BTreeSet::new();
+        for entry in &self.listing.users {
+            if !seen.insert(fold_name(&entry.login_name)) {
+                self.skip(&entry.login_name, "another directory account has the same login name");
+                continue;
+            }
+            match self.existing_for(entry) {
+                Some(user) => self.plan_update(user, entry),
+                None => self.plan_create(entry),
+            }
+        }
+    }
+
+    /// The cached user this directory entry is: same identity, or a manual user of the same
+    /// name with directory authentication (the seeds' "manually created users").
+    fn existing_for(&mut self, entry: &DirectoryUser) -> Option<&'a User> {
+        let db = self.db;
+        if let Some(user) = db
+            .users
+            .iter()
+            .find(|u| u.directory_identity.as_deref() == Some(entry.identity.as_str()))
+        {
+            return Some(user);
+        }
+        let same_name = db.user(&entry.login_name)?;
+        if same_name.directory_identity.is_some() {
+            return None; // another directory account holds the name; create() reports it
+        }
+        if same_name.auth == AuthMethod::Directory {
+            return Some(same_name);
+        }
+        None
+    }
+
+    fn plan_update(&mut self, user: &User, entry: &DirectoryUser) {
+        self.matched.insert(entry.identity.clone());
+        let mut after = user.clone();
+        let linked = after.directory_identity.is_none();
+        if linked {
+            after.directory_identity = Some(entry.identity.clone());
+            after.origin = self.listing.origin;
+        }
+        let new_name = self.rename_target(user, entry);
+        let mut changed = Vec::new();
+        let mut set = |field: &'static str, differs: bool| {
+            if differs {
+                changed.push(field);
+            }
+        };
+        set("name", new_name != user.name);
+        set("full_name", entry.full_name != user.full_name);
+        set("emails", entry.emails != user.emails);
+        set("enabled", entry.enabled != user.enabled);
+        set("groups", self.listed_groups(entry) != user.groups);
+        set("distinguished_name", entry.distinguished_name != user.distinguished_name);
+        if linked {
+            changed.push("origin");
+        }
+        self.final_names.insert(entry.identity.clone(), new_name.clone());
+        if changed.is_empty() {
+            self.plan.unchanged += 1;
+            return;
+        }
+        after.name = new_name;
+        after.full_name = entry.full_name.clone();
+        after.emails = entry.emails.clone();
+        after.enabled = entry.enabled;
+        after.groups = self.listed_groups(entry);
+        after.distinguished_name = entry.distinguished_name.clone();
+        after.updated_at = self.now;
+        self.plan.updates.push(UserUpdate { after, changed, linked });
+    }
+
+    /// A renamed directory account keeps its uid; the new name is used only when it is
+    /// valid and free, otherwise the old one stays and the reason is reported.
+    fn rename_target(&mut self, user: &User, entry: &DirectoryUser) -> String {
+        if entry.login_name == user.name {
+            return user.name.clone();
+        }
+        let folded = fold_name(&entry.login_name);
+        let blocker = if let Err(e) = validate_name(&entry.login_name) {
+            Some(e.to_string())
+        } else if self.local.has_name(&entry.login_name) {
+            Some("a local account has that name".to_string())
+        } else if fold_name(&user.name) != folded && self.names.contains_key(&folded) {
+            Some("another cache user has that name".to_string())
+        } else {
+            None
+        };
+        if let Some(reason) = blocker {
+            self.skip(&entry.login_name, format!("not renamed from {}: {reason}", user.name));
+            return user.name.clone();
+        }
+        self.names.remove(&fold_name(&user.name));
+        self.names.insert(folded, Some(entry.identity.clone()));
+        entry.login_name.clone()
+    }
+
+    fn plan_create(&mut self, entry: &DirectoryUser) {
+        let name = &entry.login_name;
+        if let Err(e) = validate_name(name) {
+            return self.skip(name, format!("invalid name: {e}"));
+        }
+        if self.local.has_name(name) {
+            return self.skip(
+                name,
+                "a local account in /etc/passwd or /etc/group has that name; local accounts win",
+            );
+        }
+        if let Some(holder) = self.db.user(name) {
+            let reason = if holder.auth == AuthMethod::Local && holder.directory_identity.is_none()
+            {
+                "a manually created user with a local password has that name; switch it to `--auth directory` to link it"
+            } else {
+                "another cache user has that name"
+            };
+            return self.skip(name, reason);
+        }
+        if self.names.contains_key(&fold_name(name)) {
+            return self.skip(name, "another cache user has that name");
+        }
+        let uid = match self.ids.allocate(&entry.identity) {
+            Ok(uid) => uid,
+            Err(e) => return self.skip(name, e.to_string()),
+        };
+        self.names.insert(fold_name(name), Some(entry.identity.clone()));
+        self.final_names.insert(entry.identity.clone(), name.clone());
+        self.plan.creates.push(User {
+            name: name.clone(),
+            full_name: entry.full_name.clone(),
+            emails: entry.emails.clone(),
+            auth: AuthMethod::Directory,
+            password_hash: None,
+            privileges: self.config.sync.default_privileges.iter().copied().collect(),
+            enabled: entry.enabled,
+            origin: self.listing.origin,
+            uid,
+            gid: uid,
+            home: self.config.home_for(name),
+            shell: self.config.unix.shell.clone(),
+            groups: self.listed_groups(entry),
+            distinguished_name: entry.distinguished_name.clone(),
+            directory_identity: Some(entry.identity.clone()),
+            created_at: self.now,
+            updated_at: self.now,
+        });
+    }
+
+    /// The user's groups that will exist as Unix groups, in the directory's order.
+    fn listed_groups(&self, entry: &DirectoryUser) -> Vec<String> {
+        let usable: BTreeSet<String> = self
+            .listing
+            .groups
+            .iter()
+            .filter(|g| self.group_usable(g))
+            .map(|g| fold_name(&g.name))
+            .collect();
+        entry.groups.iter().filter(|g| usable.contains(&fold_name(g))).cloned().collect()
+    }
+
+    fn group_usable(&self, group: &DirectoryGroup) -> bool {
+        validate_name(&group.name).is_ok() && !self.local.has_name(&group.name)
+    }
+
+    /// Users of this origin that the directory no longer lists. Only `directory` users
+    /// are ever deleted, never local-password users, and only when configured.
+    fn plan_deletes(&mut self) {
+        let missing: Vec<&User> = self
+            .db
+            .users
+            .iter()
+            .filter(|u| u.origin == self.listing.origin)
+            .filter(|u| u.directory_identity.as_ref().is_some_and(|id| !self.matched.contains(id)))
+            .collect();
+        for user in missing {
+            if !self.config.sync.delete_missing_users {
+                self.plan.warnings.push(format!(
+                    "{} is no longer in the directory; kept (delete_missing_users = false)",
+                    user.name
+                ));
+            } else if user.auth != AuthMethod::Directory {
+                self.plan.warnings.push(format!(
+                    "{} is no longer in the directory; kept because its auth method is local",
+                    user.name
+                ));
+            } else {
+                self.plan.deletes.push(user.name.clone());
+            }
+        }
+    }
+
+    fn plan_groups(&mut self) {
+        let existing: BTreeMap<String, &Group> = self
+            .db
+            .groups
+            .iter()
+            .filter(|g| g.origin == self.listing.origin)
+            .map(|g| (fold_name(&g.name), g))
+            .collect();
+        let mut listed = BTreeSet::new();
+        for group in &self.listing.groups {
+            if let Err(e) = validate_name(&group.name) {
+                self.plan
+                    .warnings
+                    .push(format!("group {:?} skipped: invalid name: {e}", group.name));
+                continue;
+            }
+            if self.local.has_name(&group.name) || self.names.contains_key(&fold_name(&group.name))
+            {
+                self.plan.warnings.push(format!("group {} skipped: the name is taken", group.name));
+                continue;
+            }
+            if !listed.insert(fold_name(&group.name)) {
+                continue;
+            }
+            let members: Vec<String> =
+                group.members.iter().filter_map(|id| self.final_names.get(id).cloned()).collect();
+            match existing.get(&fold_name(&group.name)) {
+                Some(old) => {
+                    if old.members != members || old.name != group.name {
+                        self.plan.groups_updated.push(group.name.clone());
+                    }
+                    self.plan.groups.push(Group {
+                        name: group.name.clone(),
+                        members,
+                        ..(*old).clone()
+                    });
+                }
+                None => self.plan_group_create(group, members),
+            }
+        }
+        for (folded, old) in existing {
+            if listed.contains(&folded) {
+                continue;
+            }
+            if self.config.sync.delete_missing_users {
+                self.plan.groups_deleted.push(old.name.clone());
+            } else {
+                self.plan.groups.push(old.clone());
+            }
+        }
+    }
+
+    fn plan_group_create(&mut self, group: &DirectoryGroup, members: Vec<String>) {
+        match self.ids.allocate(&format!("group:{}", group.identity)) {
+            Ok(gid) => {
+                self.plan.groups_created.push(group.name.clone());
+                self.plan.groups.push(Group {
+                    name: group.name.clone(),
+                    gid,
+                    members,
+                    origin: self.listing.origin,
+                    directory_identity: Some(group.identity.clone()),
+                });
+            }
+            Err(e) => self.plan.warnings.push(format!("group {} skipped: {e}", group.name)),
+        }
+    }
+
+    fn finish(mut self) -> Plan {
+        self.plan.warnings.extend(self.listing.warnings.iter().cloned());
+        self.plan
+    }
+}

@@ -1,0 +1,153 @@
+//! What a sync tells the administrator: the `--json` object of the interface contract and
+//! the status file that `dircache-sync status` reads.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::{Plan, Skipped};
+use crate::cache::CacheError;
+
+/// The result of one sync, printed by `sync --json` (fields per the interface contract,
+/// plus extensions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncReport {
+    pub dry_run: bool,
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub deleted: Vec<String>,
+    pub unchanged: usize,
+    pub skipped: Vec<Skipped>,
+    pub errors: Vec<String>,
+    /// Manual `directory` users adopted by this sync (also listed in `updated`).
+    pub linked: Vec<String>,
+    pub groups_created: Vec<String>,
+    pub groups_updated: Vec<String>,
+    pub groups_deleted: Vec<String>,
+    pub warnings: Vec<String>,
+    /// How many users and groups the directory returned.
+    pub listed_users: usize,
+    pub listed_groups: usize,
+    /// The cache generation written, if anything was written.
+    pub generation: Option<u64>,
+    pub duration_secs: f64,
+}
+
+impl SyncReport {
+    pub fn from_plan(plan: &Plan, dry_run: bool) -> SyncReport {
+        SyncReport {
+            dry_run,
+            created: plan.creates.iter().map(|u| u.name.clone()).collect(),
+            updated: plan.updates.iter().map(|u| u.after.name.clone()).collect(),
+            deleted: plan.deletes.clone(),
+            unchanged: plan.unchanged,
+            skipped: plan.skipped.clone(),
+            linked: plan
+                .updates
+                .iter()
+                .filter(|u| u.linked)
+                .map(|u| u.after.name.clone())
+                .collect(),
+            groups_created: plan.groups_created.clone(),
+            groups_updated: plan.groups_updated.clone(),
+            groups_deleted: plan.groups_deleted.clone(),
+            warnings: plan.warnings.clone(),
+            ..SyncReport::default()
+        }
+    }
+}
+
+/// The last sync as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// Seconds since the epoch when the run started.
+    pub started_at: u64,
+    pub duration_secs: f64,
+    /// "success" or "failure".
+    pub result: String,
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+    pub listed_users: usize,
+    pub generation: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl SyncStatus {
+    pub fn success(report: &SyncReport, started_at: u64) -> SyncStatus {
+        SyncStatus {
+            started_at,
+            duration_secs: report.duration_secs,
+            result: "success".to_string(),
+            created: report.created.len(),
+            updated: report.updated.len(),
+            deleted: report.deleted.len(),
+            unchanged: report.unchanged,
+            skipped: report.skipped.len(),
+            listed_users: report.listed_users,
+            generation: report.generation,
+            error: None,
+        }
+    }
+
+    pub fn failure(error: String, started_at: u64, duration_secs: f64) -> SyncStatus {
+        SyncStatus {
+            started_at,
+            duration_secs,
+            result: "failure".to_string(),
+            created: 0,
+            updated: 0,
+            deleted: 0,
+            unchanged: 0,
+            skipped: 0,
+            listed_users: 0,
+            generation: None,
+            error: Some(error),
+        }
+    }
+}
+
+const STATUS_FILE: &str = "status.json";
+
+/// Replaces the status file atomically (temp, fsync, rename). It holds no secret: 0644.
+pub fn write_status(cache_dir: &Path, status: &SyncStatus) -> Result<(), CacheError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CacheError::Io { path, source }
+    };
+    fs::create_dir_all(cache_dir).map_err(io(cache_dir))?;
+    let tmp = cache_dir.join(format!("{STATUS_FILE}.tmp"));
+    let path = cache_dir.join(STATUS_FILE);
+    let _ = fs::remove_file(&tmp);
+    let mut file =
+        OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp).map_err(io(&tmp))?;
+    file.set_permissions(Permissions::from_mode(0o644)).map_err(io(&tmp))?;
+    let json = serde_json::to_vec_pretty(status).map_err(|e| CacheError::BadRecord {
+        path: tmp.clone(),
+        what: "status".to_string(),
+        reason: e.to_string(),
+    })?;
+    file.write_all(&json).and_then(|()| file.sync_all()).map_err(io(&tmp))?;
+    fs::rename(&tmp, &path).map_err(io(&path))?;
+    File::open(cache_dir).and_then(|d| d.sync_all()).map_err(io(cache_dir))
+}
+
+/// The last status, or None if no sync has run.
+pub fn read_status(cache_dir: &Path) -> Result<Option<SyncStatus>, CacheError> {
+    let path = cache_dir.join(STATUS_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(CacheError::Io { path, source }),
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| CacheError::BadRecord {
+        path,
+        what: "status".to_string(),
+        reason: e.to_string(),
+    })
+}

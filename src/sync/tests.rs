@@ -1,0 +1,365 @@
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::directory::{DirectoryGroup, DirectoryUser, NoProgress, PasswordCheck};
+use crate::manage::{add_user, set_user, NewUser, UserChanges};
+use crate::privileges::Privilege;
+use crate::user::{AuthMethod, Origin};
+
+/// A directory in memory; `fail` makes `list` fail like an unreachable server.
+struct FakeDirectory {
+    listing: Listing,
+    fail: bool,
+}
+
+impl Directory for FakeDirectory {
+    fn list(&mut self, _progress: &mut dyn Progress) -> Result<Listing, DirectoryError> {
+        if self.fail {
+            return Err(DirectoryError::Connect {
+                server: "fake".into(),
+                command: "authenticate".into(),
+                reason: "connection refused".into(),
+            });
+        }
+        Ok(self.listing.clone())
+    }
+
+    fn check_password(
+        &mut self,
+        _login: &str,
+        _password: &[u8],
+    ) -> Result<PasswordCheck, DirectoryError> {
+        Ok(PasswordCheck::Rejected)
+    }
+
+    fn server(&self) -> &str {
+        "fake"
+    }
+}
+
+fn person(email: &str, full_name: &str) -> DirectoryUser {
+    DirectoryUser {
+        login_name: email.to_string(),
+        identity: format!("icewarp:{}", email.to_lowercase()),
+        full_name: full_name.to_string(),
+        emails: vec![email.to_string()],
+        enabled: true,
+        groups: vec![],
+        distinguished_name: None,
+    }
+}
+
+fn listing(users: Vec<DirectoryUser>) -> Listing {
+    Listing { origin: Origin::Icewarp, users, groups: vec![], warnings: vec![] }
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    config: Config,
+}
+
+impl Setup {
+    fn new(extra: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("passwd"),
+            "root:x:0:0::/root:/bin/sh\nlocaluser:x:1000:1000::/home/l:/bin/sh\n",
+        )
+        .unwrap();
+        let path = dir.path().join("dircache.toml");
+        let text = format!(
+            "[cache]\ndir = {:?}\n[unix]\nlocal_passwd = {:?}\nlocal_group = {:?}\n\
+             [passwords]\nargon2_memory_kib = 8192\nargon2_iterations = 1\n{extra}",
+            dir.path().join("cache"),
+            dir.path().join("passwd"),
+            dir.path().join("group"),
+        );
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let config = Config::load(&path).unwrap();
+        Setup { dir, config }
+    }
+
+    fn sync(&self, listing: &Listing, options: SyncOptions) -> Result<SyncOutcome, SyncError> {
+        let mut directory = FakeDirectory { listing: listing.clone(), fail: false };
+        run_sync(&self.config, &mut directory, options, 1_000, &mut NoProgress)
+    }
+
+    fn cache(&self) -> CacheDir {
+        CacheDir::new(&self.config.cache.dir)
+    }
+
+    fn cache_path(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    fn add_manual(&self, name: &str, auth: AuthMethod) {
+        let new = NewUser {
+            name: name.into(),
+            full_name: None,
+            emails: vec![],
+            auth,
+            privileges: Some(vec![Privilege::Login, Privilege::Admin]),
+            password_hash: None,
+        };
+        let local = LocalAccounts::default();
+        self.cache()
+            .update(Duration::from_secs(1), 1, |db| {
+                add_user(db, &self.config, &local, new, 1).map(|_| ())
+            })
+            .unwrap();
+    }
+}
+
+const SYNC: SyncOptions = SyncOptions { dry_run: false, force: false };
+const DRY: SyncOptions = SyncOptions { dry_run: true, force: false };
+
+/// Every file below `dir` with its bytes and modification time.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                out.extend(snapshot(&path));
+            } else {
+                out.push((
+                    path.clone(),
+                    fs::read(&path).unwrap_or_default(),
+                    meta.modified().unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn creates_directory_users_with_default_privileges() {
+    let setup = Setup::new("");
+    let outcome = setup.sync(&listing(vec![person("alice@example.com", "Alice")]), SYNC).unwrap();
+    assert_eq!(outcome.report.created, ["alice@example.com"]);
+    assert!(outcome.report.generation.is_some());
+    let db = setup.cache().load().unwrap();
+    let alice = db.user("alice@example.com").unwrap();
+    assert_eq!(alice.auth, AuthMethod::Directory);
+    assert_eq!(alice.origin, Origin::Icewarp);
+    assert_eq!(alice.privileges, BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]));
+    assert_eq!(alice.home, "/home/alice@example.com");
+    assert!((200_000..=299_999).contains(&alice.uid));
+    assert_eq!(alice.uid, alice.gid);
+}
+
+#[test]
+fn updates_directory_fields_but_never_privileges_or_auth() {
+    let setup = Setup::new("");
+    let mut alice = person("alice@example.com", "Alice");
+    setup.sync(&listing(vec![alice.clone()]), SYNC).unwrap();
+    let changes = UserChanges { grant: vec![Privilege::Admin], ..UserChanges::default() };
+    setup
+        .cache()
+        .update(Duration::from_secs(1), 2, |db| {
+            set_user(db, "alice@example.com", changes, 2).map(|_| ())
+        })
+        .unwrap();
+    let uid_before = setup.cache().load().unwrap().user("alice@example.com").unwrap().uid;
+
+    alice.full_name = "Alice Liddell".into();
+    alice.emails.push("al@example.com".into());
+    alice.enabled = false;
+    let outcome = setup.sync(&listing(vec![alice]), SYNC).unwrap();
+    assert_eq!(outcome.report.updated, ["alice@example.com"]);
+    let db = setup.cache().load().unwrap();
+    let stored = db.user("alice@example.com").unwrap();
+    assert_eq!(stored.full_name, "Alice Liddell");
+    assert_eq!(stored.emails, ["alice@example.com", "al@example.com"]);
+    assert!(!stored.enabled);
+    assert!(stored.privileges.contains(&Privilege::Admin), "a sync must not touch privileges");
+    assert_eq!(stored.auth, AuthMethod::Directory);
+    assert_eq!(stored.uid, uid_before);
+}
+
+#[test]
+fn an_unchanged_directory_writes_nothing() {
+    let setup = Setup::new("");
+    let list = listing(vec![person("alice@example.com", "Alice")]);
+    setup.sync(&list, SYNC).unwrap();
+    let before = snapshot(&setup.cache_path().join("gen-000000000001"));
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.unchanged, 1);
+    assert_eq!(outcome.report.generation, None);
+    assert_eq!(snapshot(&setup.cache_path().join("gen-000000000001")), before);
+    assert!(!setup.cache_path().join("gen-000000000002").exists());
+}
+
+#[test]
+fn manual_users_are_linked_only_with_directory_auth() {
+    let setup = Setup::new("");
+    setup.add_manual("alice@example.com", AuthMethod::Directory);
+    setup.add_manual("bob@example.com", AuthMethod::Local);
+    let list =
+        listing(vec![person("alice@example.com", "Alice"), person("bob@example.com", "Bob")]);
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.linked, ["alice@example.com"]);
+    assert_eq!(outcome.report.skipped.len(), 1);
+    assert_eq!(outcome.report.skipped[0].name, "bob@example.com");
+    assert!(outcome.report.skipped[0].reason.contains("--auth directory"));
+    let db = setup.cache().load().unwrap();
+    let alice = db.user("alice@example.com").unwrap();
+    assert_eq!(alice.origin, Origin::Icewarp);
+    assert!(alice.privileges.contains(&Privilege::Admin), "linking keeps privileges");
+    assert_eq!(db.user("bob@example.com").unwrap().origin, Origin::Manual);
+}
+
+#[test]
+fn deletes_only_when_configured_and_only_directory_users() {
+    let full = listing((0..20).map(|i| person(&format!("u{i}@example.com"), "U")).collect());
+    let mut shorter = full.clone();
+    shorter.users.truncate(19);
+
+    let keep = Setup::new("");
+    keep.sync(&full, SYNC).unwrap();
+    let outcome = keep.sync(&shorter, SYNC).unwrap();
+    assert!(outcome.report.deleted.is_empty());
+    assert!(outcome.report.warnings.iter().any(|w| w.contains("u19@example.com")));
+
+    let delete = Setup::new("[sync]\ndelete_missing_users = true\n");
+    delete.sync(&full, SYNC).unwrap();
+    let switched = UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() };
+    delete
+        .cache()
+        .update(Duration::from_secs(1), 2, |db| {
+            set_user(db, "u18@example.com", switched, 2).map(|_| ())
+        })
+        .unwrap();
+    let uid = delete.cache().load().unwrap().user("u19@example.com").unwrap().uid;
+    let mut two_gone = full.clone();
+    two_gone.users.truncate(18);
+    let outcome = delete.sync(&two_gone, SYNC).unwrap();
+    assert_eq!(outcome.report.deleted, ["u19@example.com"], "u18 has a local password: kept");
+    let db = delete.cache().load().unwrap();
+    assert!(db.user("u19@example.com").is_none() && db.user("u18@example.com").is_some());
+    assert!(db.meta.retired_ids.contains(&uid));
+}
+
+#[test]
+fn the_delete_limit_and_empty_listings_need_force() {
+    let setup = Setup::new("[sync]\ndelete_missing_users = true\nmax_delete_percent = 10\n");
+    let full = listing((0..10).map(|i| person(&format!("u{i}@example.com"), "U")).collect());
+    setup.sync(&full, SYNC).unwrap();
+    let mut half = full.clone();
+    half.users.truncate(5);
+    let before = snapshot(&setup.cache_path());
+
+    let err = setup.sync(&half, SYNC).err().unwrap();
+    assert!(matches!(err, SyncError::TooManyDeletes { would: 5, of: 10, limit: 10 }), "{err}");
+    let dry = setup.sync(&half, DRY).unwrap();
+    assert_eq!(dry.report.deleted.len(), 5);
+    assert!(dry.report.errors[0].contains("max_delete_percent"));
+    let err = setup.sync(&listing(vec![]), SYNC).err().unwrap();
+    assert!(matches!(err, SyncError::EmptyListing));
+    assert_eq!(snapshot(&setup.cache_path()), before, "refused runs change nothing");
+
+    let forced = setup.sync(&half, SyncOptions { dry_run: false, force: true }).unwrap();
+    assert_eq!(forced.report.deleted.len(), 5);
+}
+
+#[test]
+fn dry_run_writes_nothing_at_all() {
+    let setup = Setup::new("");
+    let list = listing(vec![person("alice@example.com", "Alice")]);
+    let outcome = setup.sync(&list, DRY).unwrap();
+    assert_eq!(outcome.report.created, ["alice@example.com"]);
+    assert!(outcome.report.dry_run);
+    assert!(!setup.cache_path().exists(), "not even the cache directory or a lock file");
+
+    setup.sync(&list, SYNC).unwrap();
+    let before = snapshot(&setup.cache_path());
+    let mut changed = list.clone();
+    changed.users.push(person("bob@example.com", "Bob"));
+    let outcome = setup.sync(&changed, DRY).unwrap();
+    assert_eq!(outcome.report.created, ["bob@example.com"]);
+    assert_eq!(snapshot(&setup.cache_path()), before);
+}
+
+#[test]
+fn a_fetch_error_leaves_the_cache_byte_identical() {
+    let setup = Setup::new("");
+    setup.sync(&listing(vec![person("alice@example.com", "Alice")]), SYNC).unwrap();
+    let before = snapshot(&setup.cache_path());
+    let mut broken = FakeDirectory { listing: listing(vec![]), fail: true };
+    let err = run_sync(&setup.config, &mut broken, SYNC, 2_000, &mut NoProgress).err().unwrap();
+    assert!(err.to_string().contains("connection refused"), "{err}");
+    assert_eq!(snapshot(&setup.cache_path()), before);
+}
+
+#[test]
+fn ids_are_the_same_on_two_fresh_hosts() {
+    let list = listing((0..50).map(|i| person(&format!("u{i}@example.com"), "U")).collect());
+    let (a, b) = (Setup::new(""), Setup::new(""));
+    a.sync(&list, SYNC).unwrap();
+    b.sync(&list, SYNC).unwrap();
+    let uids = |s: &Setup| -> Vec<(String, u32)> {
+        let mut v: Vec<_> =
+            s.cache().load().unwrap().users.iter().map(|u| (u.name.clone(), u.uid)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(uids(&a), uids(&b));
+}
+
+#[test]
+fn collisions_and_bad_names_are_skipped_with_a_reason() {
+    let setup = Setup::new("");
+    let mut twin = person("Alice@example.com", "Other Alice");
+    twin.identity = "icewarp:alice-2".into();
+    let mut colon = person("a:b@example.com", "Colon");
+    colon.identity = "icewarp:colon".into();
+    let list = listing(vec![
+        person("alice@example.com", "Alice"),
+        twin,
+        person("root", "Evil Root"),
+        person("localuser", "Shadow"),
+        colon,
+        person("..", "Dots"),
+    ]);
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.created, ["alice@example.com"]);
+    let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["Alice@example.com", "root", "localuser", "a:b@example.com", ".."]);
+    assert!(setup.cache().load().unwrap().user("root").is_none());
+}
+
+#[test]
+fn groups_become_unix_groups_with_stable_gids() {
+    let setup = Setup::new("");
+    let mut alice = person("alice@example.com", "Alice");
+    alice.groups = vec!["staff@example.com".into()];
+    let bob = person("bob@example.com", "Bob");
+    let mut list = listing(vec![alice, bob]);
+    list.groups = vec![DirectoryGroup {
+        name: "staff@example.com".into(),
+        identity: "icewarp:staff@example.com".into(),
+        members: vec!["icewarp:alice@example.com".into()],
+    }];
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.groups_created, ["staff@example.com"]);
+    let db = setup.cache().load().unwrap();
+    let staff = &db.groups[0];
+    assert_eq!(staff.members, ["alice@example.com"]);
+    assert!(!db.users.iter().any(|u| u.uid == staff.gid || u.gid == staff.gid));
+    assert_eq!(db.user("alice@example.com").unwrap().groups, ["staff@example.com"]);
+
+    list.groups[0].members.push("icewarp:bob@example.com".into());
+    list.users[1].groups = vec!["staff@example.com".into()];
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.groups_updated, ["staff@example.com"]);
+    let db = setup.cache().load().unwrap();
+    assert_eq!(db.groups[0].gid, staff.gid);
+    assert_eq!(db.groups[0].members, ["alice@example.com", "bob@example.com"]);
+}
