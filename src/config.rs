@@ -133,6 +133,9 @@ pub struct DirectoryConfig {
     pub password_file: Option<PathBuf>,
     pub timeout_secs: u64,
     pub ignore_ssl_warnings: bool,
+    /// Extra CA certificates (PEM) to trust besides the system's, for a directory whose
+    /// certificate comes from a private CA: safer than `ignore_ssl_warnings`.
+    pub ca_file: Option<PathBuf>,
     pub max_reply_bytes: u64,
 }
 
@@ -147,6 +150,7 @@ impl std::fmt::Debug for DirectoryConfig {
             .field("password_file", &self.password_file)
             .field("timeout_secs", &self.timeout_secs)
             .field("ignore_ssl_warnings", &self.ignore_ssl_warnings)
+            .field("ca_file", &self.ca_file)
             .field("max_reply_bytes", &self.max_reply_bytes)
             .finish()
     }
@@ -220,6 +224,7 @@ impl Default for DirectoryConfig {
             password_file: None,
             timeout_secs: 60,
             ignore_ssl_warnings: false,
+            ca_file: None,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         }
     }
@@ -449,14 +454,15 @@ impl Config {
                 "is set together with `directory.password_file`; keep only one of them".to_string(),
             ));
         }
-        if let Some(path) = &dir.password_file {
-            // A relative path would be resolved against whatever directory the process
-            // calling PAM happens to run in.
-            if !path.is_absolute() {
-                return Err(invalid(
-                    "directory.password_file",
-                    format!("{path:?} is not an absolute path"),
-                ));
+        // A relative path would be resolved against whatever directory the process calling
+        // PAM happens to run in.
+        for (key, path) in
+            [("directory.password_file", &dir.password_file), ("directory.ca_file", &dir.ca_file)]
+        {
+            if let Some(path) = path {
+                if !path.is_absolute() {
+                    return Err(invalid(key, format!("{path:?} is not an absolute path")));
+                }
             }
         }
         match dir.kind {
@@ -895,6 +901,18 @@ allow_readable_config = true
             invalid_key("[directory]\npassword_file = \"directory.secret\"\n"),
             "directory.password_file"
         );
+    }
+
+    #[test]
+    fn ca_file_must_be_absolute() {
+        assert_eq!(invalid_key("[directory]\nca_file = \"private-ca.pem\"\n"), "directory.ca_file");
+        let config = parse("[directory]\nca_file = \"/etc/dircache/private-ca.pem\"\n").unwrap();
+        assert_eq!(
+            config.directory.ca_file.as_deref(),
+            Some(Path::new("/etc/dircache/private-ca.pem"))
+        );
+        assert!(format!("{:?}", config.directory).contains("private-ca.pem"));
+        assert_eq!(Config::default().directory.ca_file, None);
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::cache::{CacheDir, CacheError};
-use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::config::{Config, DirectoryKind, DEFAULT_CONFIG_PATH};
+use crate::directory::{self, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
 use crate::manage;
 use crate::names::validate_name;
@@ -206,11 +207,57 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
     };
     match user.auth {
         AuthMethod::Local => check_local_password(&mut ctx, &user, &password),
-        AuthMethod::Directory => {
+        AuthMethod::Directory => check_directory_password(&mut ctx, &user, &password),
+    }
+}
+
+/// The login string the directory knows the user by: IceWarp logs in with the address the
+/// cache recorded, Application Integration with its `userName`.
+fn directory_login(config: &Config, user: &User) -> String {
+    match config.directory.kind {
+        DirectoryKind::Icewarp => user.emails.first().unwrap_or(&user.name).clone(),
+        _ => user.name.clone(),
+    }
+}
+
+/// Only a positive answer from the directory is a yes. The client is made here and dropped
+/// before returning: nothing survives the hook (sshd forks).
+fn check_directory_password<C: PamConversation>(
+    ctx: &mut Context<'_, C>,
+    user: &User,
+    password: &Secret,
+) -> PamOutcome {
+    let login = directory_login(&ctx.config, user);
+    let answer =
+        directory::connect(&ctx.config).and_then(|mut dir| dir.check_password(&login, password));
+    match answer {
+        Ok(PasswordCheck::Accepted) => {
+            ctx.log_for_user(LogLevel::Info, "authentication succeeded (directory)");
+            PamOutcome::Success
+        }
+        Ok(PasswordCheck::Rejected) => {
             ctx.log_for_user(
                 LogLevel::Notice,
-                "directory authentication is not available in this build; refusing",
+                "authentication failure: the directory refused the password",
             );
+            PamOutcome::AuthErr
+        }
+        Ok(PasswordCheck::AccountDisabled) => {
+            ctx.log_for_user(
+                LogLevel::Notice,
+                "authentication refused: the directory says the account is disabled",
+            );
+            PamOutcome::AuthErr
+        }
+        Ok(PasswordCheck::SecondFactorRequired) => {
+            ctx.log_for_user(
+                LogLevel::Notice,
+                "authentication refused: the directory requires a second factor, which PAM cannot provide",
+            );
+            PamOutcome::AuthErr
+        }
+        Err(e) => {
+            ctx.log_for_user(LogLevel::Error, &format!("the directory is unavailable: {e}"));
             PamOutcome::AuthinfoUnavail
         }
     }

@@ -87,7 +87,7 @@ fn account_step_enforces_enabled_and_privileges() {
 }
 
 #[test]
-fn directory_users_are_unavailable_until_directory_login_exists() {
+fn directory_users_without_a_configured_directory_are_unavailable() {
     let env = Env::new();
     add(&env, "dirk", None, AuthMethod::Directory, LOGIN);
     env.pam_service("login-test", "");

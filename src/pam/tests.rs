@@ -144,7 +144,7 @@ fn local_accounts_and_invalid_names_are_never_ours() {
 }
 
 #[test]
-fn user_without_password_and_directory_user_cannot_log_in_yet() {
+fn no_password_fails_and_no_configured_directory_is_an_outage() {
     let setup = Setup::new();
     setup.add("nopass", None, AuthMethod::Local, LOGIN);
     setup.add("dir", None, AuthMethod::Directory, LOGIN);

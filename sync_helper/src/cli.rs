@@ -46,6 +46,29 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Reads users and groups from the directory and records them in the cache.
+    ///
+    /// The archive server's "Synchronize now"; with --dry-run its "Test Settings". The
+    /// directory is never changed. New users get `[sync] default_privileges` and
+    /// authenticate against the directory; existing users get their names, addresses,
+    /// groups and enabled flag updated, never their privileges or authentication method.
+    /// With `delete_missing_users`, users whose auth method is "directory" and that the
+    /// directory no longer lists are deleted (their files are kept).
+    ///
+    /// Safety: any error while fetching aborts the run before anything is written; an empty
+    /// listing, or a run that would delete more than `max_delete_percent` of the directory
+    /// users, is refused unless --force is given.
+    Sync(SyncArgs),
+
+    /// Runs `sync` every `[sync] interval_secs` (with up to 10% random delay).
+    ///
+    /// A failing run is logged and retried at the next interval. SIGTERM or SIGINT stops the
+    /// daemon after the run in progress; SIGHUP re-reads the configuration and syncs at once.
+    Daemon(DaemonArgs),
+
+    /// Shows the last sync: when, its result, counts, duration and error.
+    Status(StatusArgs),
+
     /// Lists, shows, adds, changes and deletes users in the cache.
     ///
     /// Like the archive server's Users and Privileges management. Users added here have the
@@ -291,4 +314,35 @@ mod tests {
             Cli::try_parse_from(["dircache-sync", "user", "set", "a", "--enable", "--disable"]);
         assert!(parsed.is_err());
     }
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Fetch and plan, print the plan and what the directory returned, write nothing
+    /// ("Test Settings").
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON object: {"dry_run", "created", "updated", "deleted", "unchanged",
+    /// "skipped", "errors", …}.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Accept an empty listing and deletions beyond `max_delete_percent`.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Override `[sync] interval_secs` (seconds; for testing, no lower limit).
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the status as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }

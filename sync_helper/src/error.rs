@@ -25,6 +25,18 @@ pub enum CliError {
     #[error(transparent)]
     Manage(#[from] ManageError),
 
+    #[error(transparent)]
+    Sync(#[from] dircache::sync::SyncError),
+
+    #[error(transparent)]
+    Directory(#[from] dircache::directory::DirectoryError),
+
+    #[error("{0}")]
+    SyncReported(String),
+
+    #[error("cannot install the signal handlers: {0}")]
+    Signals(#[source] io::Error),
+
     #[error("the new password cannot be used: {0}; nothing was changed")]
     UnusablePassword(#[source] PasswordError),
 

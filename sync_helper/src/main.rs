@@ -2,9 +2,12 @@
 //! `dircache` library; this binary parses the command line, reads passwords and prints.
 
 mod cli;
+mod daemon;
 mod error;
 mod output;
 mod password_input;
+mod progress;
+mod sync_cmd;
 mod user_cmd;
 
 use std::io::{self, Write};
@@ -33,10 +36,12 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), CliError> {
     let now = now()?;
     let config = Config::load(&cli.config)?;
-    let ctx = Context::new(config, now);
     let mut out = io::stdout().lock();
     match cli.command {
-        Command::User(command) => user_cmd::run(&ctx, command, &mut out)?,
+        Command::User(command) => user_cmd::run(&Context::new(config, now), command, &mut out)?,
+        Command::Sync(args) => sync_cmd::sync(&config, &args, now, &mut out)?,
+        Command::Status(args) => sync_cmd::status(&config, &args, &mut out)?,
+        Command::Daemon(args) => daemon::run(&cli.config, config, &args)?,
     }
     out.flush().map_err(CliError::Output)
 }

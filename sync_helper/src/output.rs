@@ -86,7 +86,7 @@ fn yes_no(value: bool) -> &'static str {
 }
 
 /// `2024-03-01 12:00:00 UTC`: a timestamp a person can read without a time-zone database.
-fn utc_time(secs: u64) -> String {
+pub fn utc_time(secs: u64) -> String {
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days);
     format!(

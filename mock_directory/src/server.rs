@@ -1,0 +1,925 @@
+//! A minimal HTTP/1.1 server for tests: one thread per connection, keep-alive, optional TLS
+//! (rustls), a log of every request, and fault injection.
+//!
+//! What it does:
+//! - requests with a `Content-Length` body (at most [`MAX_BODY`] bytes, else `413`) or a
+//!   `chunked` body; `Expect: 100-continue` is answered; several requests per connection
+//!   (HTTP/1.1 keep-alive, unless the client sends `Connection: close` or speaks HTTP/1.0
+//!   without `keep-alive`);
+//! - every response carries `Content-Length`, unless its [`Fault`] says otherwise;
+//! - bad input (a malformed request line or header, a head over 64 KiB, a bad length) gets a
+//!   `400`/`413`/`431`/`501` answer and the connection is closed: nothing here panics on input.
+//!
+//! How a request is answered, in this order:
+//! 1. it is numbered (`Request::index`, from 0, over all connections) and recorded (see
+//!    [`MockServer::requests`]; [`MockServer::set_recording`] turns that off for benchmarks);
+//! 2. the fault plan is asked: an action registered with [`MockServer::on_nth`] for this
+//!    index, else the next one-shot of [`MockServer::push_once`], else the standing one of
+//!    [`MockServer::set_override`];
+//! 3. an [`Action::Respond`] answers with its response without calling the handler; an
+//!    [`Action::Fault`] calls the handler and applies the fault to its response; with no
+//!    action the handler's response goes out as it is (with its own `fault`, if it set one).
+//!
+//! The server stops when the [`MockServer`] is dropped: the accept thread is woken and joined,
+//! open connections are shut down (their threads end at once), and delays are cut short.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use crate::tls::TlsIdentity;
+
+/// The largest request body accepted; a larger `Content-Length` gets `413`.
+pub const MAX_BODY: usize = 64 << 20;
+/// The largest request head (request line and headers) accepted; a larger one gets `431`.
+pub const MAX_HEAD: usize = 64 << 10;
+
+/// Locks a mutex, ignoring poisoning: a panicking test thread must not take the server down.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One HTTP request as the server received it. The same type is what the request log holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Position among all requests this server received, from 0 (the index [`MockServer::on_nth`] uses).
+    pub index: usize,
+    /// Which connection it came on (numbered from 0 per server): two requests with the same
+    /// number were sent over one kept-alive connection.
+    pub connection: u64,
+    /// Whether the connection was TLS.
+    pub tls: bool,
+    pub method: String,
+    /// The request target exactly as sent, query included (e.g. `/icewarpapi/?x=1`).
+    pub path: String,
+    /// `HTTP/1.1` or `HTTP/1.0`.
+    pub version: String,
+    /// Header names and values in the order sent (names as sent; look up with [`Request::header`]).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first header with this name, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every header with this name, compared case-insensitively.
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path without the query string.
+    pub fn path_only(&self) -> &str {
+        self.path.split_once('?').map_or(self.path.as_str(), |(p, _)| p)
+    }
+
+    /// The query string (after `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        self.path.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn body_text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+/// A recorded request (the log keeps the [`Request`] as received).
+pub type RecordedRequest = Request;
+
+/// Something a response does besides (or instead of) being sent normally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Wait this long, then send the response normally (a tarpit). Cut short when the server stops.
+    Delay(Duration),
+    /// Read the request, send nothing, close the connection.
+    CloseWithoutResponse,
+    /// Declare the full `Content-Length`, send only the first `send` bytes of the body, close.
+    TruncateBody { send: usize },
+    /// Send exactly these bytes as the whole response (status line included), then close.
+    Raw(Vec<u8>),
+    /// Answer `status` with a `Location` header and an empty body instead.
+    Redirect { status: u16, location: String },
+    /// Send the body without `Content-Length` (`Connection: close`), ending it by closing the
+    /// connection, as an HTTP/1.0 server would.
+    CloseDelimited,
+    /// Send the body with `Transfer-Encoding: chunked`, in chunks of this size (at least 1).
+    Chunked { chunk_size: usize },
+}
+
+/// An HTTP response from a handler or the fault plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// Extra headers. `Content-Length`, `Transfer-Encoding` and `Connection` are always set by
+    /// the server; any given here are dropped (use [`Fault::Raw`] for odd framing).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub fault: Option<Fault>,
+    /// Close the connection after this response (`Connection: close`).
+    pub close: bool,
+}
+
+impl Response {
+    /// A response with this status and no body.
+    pub fn new(status: u16) -> Response {
+        Response { status, headers: Vec::new(), body: Vec::new(), fault: None, close: false }
+    }
+
+    /// `status` with a body of the given content type.
+    pub fn with_content(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
+        Response::new(status).with_header("Content-Type", content_type).with_body(body)
+    }
+
+    /// `status` with a `text/plain; charset=utf-8` body.
+    pub fn text(status: u16, body: impl Into<String>) -> Response {
+        Response::with_content(status, "text/plain; charset=utf-8", body.into())
+    }
+
+    /// `status` with a `text/html; charset=utf-8` body (a proxy's or web server's error page).
+    pub fn html(status: u16, body: impl Into<String>) -> Response {
+        Response::with_content(status, "text/html; charset=utf-8", body.into())
+    }
+
+    /// `status` with an `application/json` body.
+    pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
+        Response::with_content(status, "application/json", body)
+    }
+
+    /// A response that is nothing but a fault (e.g. `Response::fault(Fault::CloseWithoutResponse)`).
+    pub fn fault(fault: Fault) -> Response {
+        Response::new(200).with_fault(fault)
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Response {
+        self.body = body.into();
+        self
+    }
+
+    pub fn with_fault(mut self, fault: Fault) -> Response {
+        self.fault = Some(fault);
+        self
+    }
+
+    /// Close the connection after sending this response.
+    pub fn closing(mut self) -> Response {
+        self.close = true;
+        self
+    }
+
+    /// The first header with this name, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Answers requests. Implemented for any `Fn(&Request) -> Response + Send + Sync`.
+pub trait Handler: Send + Sync {
+    fn handle(&self, req: &Request) -> Response;
+}
+
+impl<F> Handler for F
+where
+    F: Fn(&Request) -> Response + Send + Sync,
+{
+    fn handle(&self, req: &Request) -> Response {
+        self(req)
+    }
+}
+
+/// What the fault plan does with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Answer with this response; the handler is not called.
+    Respond(Response),
+    /// Call the handler, then apply this fault to its response.
+    Fault(Fault),
+}
+
+impl From<Response> for Action {
+    fn from(r: Response) -> Action {
+        Action::Respond(r)
+    }
+}
+
+impl From<Fault> for Action {
+    fn from(f: Fault) -> Action {
+        Action::Fault(f)
+    }
+}
+
+#[derive(Default)]
+struct Plan {
+    always: Option<Action>,
+    once: VecDeque<Action>,
+    nth: BTreeMap<usize, Action>,
+}
+
+impl Plan {
+    fn next(&mut self, index: usize) -> Option<Action> {
+        if let Some(a) = self.nth.remove(&index) {
+            return Some(a);
+        }
+        if let Some(a) = self.once.pop_front() {
+            return Some(a);
+        }
+        self.always.clone()
+    }
+}
+
+struct Log {
+    next_index: usize,
+    recording: bool,
+    requests: Vec<Request>,
+}
+
+struct Shared {
+    handler: Arc<dyn Handler>,
+    tls: Option<Arc<ServerConfig>>,
+    stop: AtomicBool,
+    log: Mutex<Log>,
+    plan: Mutex<Plan>,
+    next_connection: AtomicU64,
+    /// Open connections, so that stopping the server can shut them down.
+    connections: Mutex<HashMap<u64, TcpStream>>,
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps for `d`, in slices, returning early (false) when the server stops.
+    fn sleep(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        loop {
+            if self.stopping() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= end {
+                return true;
+            }
+            thread::sleep((end - now).min(Duration::from_millis(25)));
+        }
+    }
+}
+
+/// A running mock server. Stops when dropped.
+pub struct MockServer {
+    addr: SocketAddr,
+    identity: Option<TlsIdentity>,
+    shared: Arc<Shared>,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockServer").field("url", &self.url()).finish()
+    }
+}
+
+impl MockServer {
+    /// Starts a server on `127.0.0.1`, on a free port; HTTPS with `tls`.
+    pub fn start(handler: Arc<dyn Handler>, tls: Option<TlsIdentity>) -> io::Result<MockServer> {
+        MockServer::start_on((Ipv4Addr::LOCALHOST, 0), handler, tls)
+    }
+
+    /// Starts a server on the given address (port 0 = any free port).
+    pub fn start_on(
+        addr: impl ToSocketAddrs,
+        handler: Arc<dyn Handler>,
+        tls: Option<TlsIdentity>,
+    ) -> io::Result<MockServer> {
+        let tls_config = match &tls {
+            Some(identity) => Some(identity.server_config().map_err(io::Error::other)?),
+            None => None,
+        };
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            handler,
+            tls: tls_config,
+            stop: AtomicBool::new(false),
+            log: Mutex::new(Log { next_index: 0, recording: true, requests: Vec::new() }),
+            plan: Mutex::new(Plan::default()),
+            next_connection: AtomicU64::new(0),
+            connections: Mutex::new(HashMap::new()),
+        });
+        let accept_shared = Arc::clone(&shared);
+        let accept_thread = thread::Builder::new()
+            .name(format!("mock-accept-{}", addr.port()))
+            .spawn(move || accept_loop(listener, accept_shared))?;
+        Ok(MockServer { addr, identity: tls, shared, accept_thread: Some(accept_thread) })
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> String {
+        let scheme = if self.identity.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The TLS identity the server presents, if it is HTTPS.
+    pub fn tls_identity(&self) -> Option<&TlsIdentity> {
+        self.identity.as_ref()
+    }
+
+    /// Every request received so far (while recording), in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.log).requests.clone()
+    }
+
+    /// How many requests the server received (recorded or not).
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.log).next_index
+    }
+
+    /// How many connections were accepted.
+    pub fn connection_count(&self) -> u64 {
+        self.shared.next_connection.load(Ordering::SeqCst)
+    }
+
+    /// Forgets the recorded requests (the numbering goes on).
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).requests.clear();
+    }
+
+    /// Turns recording of requests on or off (on by default; off for benchmarks).
+    pub fn set_recording(&self, on: bool) {
+        lock(&self.shared.log).recording = on;
+    }
+
+    /// Every following request gets this action (until [`MockServer::clear_override`]), e.g.
+    /// `server.set_override(Response::html(500, "<html>…</html>"))`.
+    pub fn set_override(&self, action: impl Into<Action>) {
+        lock(&self.shared.plan).always = Some(action.into());
+    }
+
+    pub fn clear_override(&self) {
+        lock(&self.shared.plan).always = None;
+    }
+
+    /// Queues a one-shot action: the next request without an [`MockServer::on_nth`] action
+    /// gets it. Several queue up in order.
+    pub fn push_once(&self, action: impl Into<Action>) {
+        lock(&self.shared.plan).once.push_back(action.into());
+    }
+
+    /// The request with this index (see [`Request::index`]; 0 is the first request the
+    /// server receives) gets this action.
+    pub fn on_nth(&self, index: usize, action: impl Into<Action>) {
+        lock(&self.shared.plan).nth.insert(index, action.into());
+    }
+
+    /// Removes every planned action (standing, one-shot and per-index).
+    pub fn clear_plan(&self) {
+        *lock(&self.shared.plan) = Plan::default();
+    }
+
+    /// Stops the server (the same as dropping it).
+    pub fn stop(self) {}
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            });
+        }
+        let woke = TcpStream::connect_timeout(&wake, Duration::from_secs(2)).is_ok();
+        if let Some(t) = self.accept_thread.take() {
+            // Without the wake-up connection the accept thread might never return: leave it.
+            if woke {
+                let _ = t.join();
+            }
+        }
+        for (_, s) in lock(&self.shared.connections).drain() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    for incoming in listener.incoming() {
+        if shared.stopping() {
+            break;
+        }
+        let tcp = match incoming {
+            Ok(s) => s,
+            Err(_) => {
+                // EMFILE and friends: back off a little instead of spinning.
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let id = shared.next_connection.fetch_add(1, Ordering::SeqCst);
+        let _ = tcp.set_nodelay(true);
+        let ctl = match tcp.try_clone() {
+            Ok(c) => c,
+            Err(_) => continue,
+        };
+        lock(&shared.connections).insert(id, ctl);
+        let conn_shared = Arc::clone(&shared);
+        let spawned = thread::Builder::new().name(format!("mock-conn-{id}")).spawn(move || {
+            serve_connection(&conn_shared, tcp, id);
+            lock(&conn_shared.connections).remove(&id);
+        });
+        if spawned.is_err() {
+            if let Some(s) = lock(&shared.connections).remove(&id) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+
+    fn send_close_notify(&mut self) {
+        if let Stream::Tls(s) = self {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// How a connection ends after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    KeepAlive,
+    /// Close cleanly (TLS close_notify, then FIN).
+    Close,
+    /// Close without close_notify (a cut connection).
+    Cut,
+}
+
+fn serve_connection(shared: &Shared, tcp: TcpStream, connection: u64) {
+    let tls = shared.tls.is_some();
+    let stream = match &shared.tls {
+        Some(cfg) => match ServerConnection::new(Arc::clone(cfg)) {
+            Ok(conn) => Stream::Tls(Box::new(StreamOwned::new(conn, tcp))),
+            Err(_) => return,
+        },
+        None => Stream::Plain(tcp),
+    };
+    let mut reader = BufReader::with_capacity(16 << 10, stream);
+    loop {
+        if shared.stopping() {
+            return;
+        }
+        let after = match read_request(&mut reader) {
+            Ok(None) => return,
+            Err(ReadError::Io) => return,
+            Err(ReadError::Answer(status, reason)) => {
+                let resp = Response::text(status, format!("{reason}\n")).closing();
+                let _ = write_response(shared, reader.get_mut(), resp, false, false);
+                After::Close
+            }
+            Ok(Some(head)) => {
+                let req_keep_alive = head.keep_alive;
+                let is_head = head.method.eq_ignore_ascii_case("HEAD");
+                let req = {
+                    let mut log = lock(&shared.log);
+                    let index = log.next_index;
+                    log.next_index += 1;
+                    let req = Request {
+                        index,
+                        connection,
+                        tls,
+                        method: head.method,
+                        path: head.path,
+                        version: head.version,
+                        headers: head.headers,
+                        body: head.body,
+                    };
+                    if log.recording {
+                        log.requests.push(req.clone());
+                    }
+                    req
+                };
+                let action = lock(&shared.plan).next(req.index);
+                let resp = match action {
+                    Some(Action::Respond(r)) => r,
+                    Some(Action::Fault(f)) => shared.handler.handle(&req).with_fault(f),
+                    None => shared.handler.handle(&req),
+                };
+                match write_response(shared, reader.get_mut(), resp, is_head, req_keep_alive) {
+                    Ok(a) => a,
+                    Err(_) => return,
+                }
+            }
+        };
+        match after {
+            After::KeepAlive => continue,
+            After::Close | After::Cut => {
+                let stream = reader.get_mut();
+                if after == After::Close {
+                    stream.send_close_notify();
+                }
+                close_gently(shared, stream.tcp());
+                return;
+            }
+        }
+    }
+}
+
+/// Half-closes and drains what the client still sends, so that the kernel sends FIN rather
+/// than RST (an RST could make the client lose the bytes it has not read yet).
+fn close_gently(shared: &Shared, tcp: &TcpStream) {
+    let _ = tcp.shutdown(Shutdown::Write);
+    if shared.stopping() {
+        return;
+    }
+    let _ = tcp.set_read_timeout(Some(Duration::from_millis(100)));
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut scratch = [0u8; 4096];
+    let mut reader = tcp;
+    while Instant::now() < deadline && !shared.stopping() {
+        match reader.read(&mut scratch) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                continue
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+struct Head {
+    method: String,
+    path: String,
+    version: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    keep_alive: bool,
+}
+
+enum ReadError {
+    /// The connection failed or closed mid-request: nothing to answer.
+    Io,
+    /// Answer with this status and reason, then close.
+    Answer(u16, &'static str),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(_: io::Error) -> ReadError {
+        ReadError::Io
+    }
+}
+
+/// Reads one line (through `\n`) within the remaining head budget.
+fn read_line(r: &mut BufReader<Stream>, budget: &mut usize) -> Result<Option<Vec<u8>>, ReadError> {
+    let mut line = Vec::new();
+    let n = r.by_ref().take(*budget as u64 + 1).read_until(b'\n', &mut line)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if !line.ends_with(b"\n") {
+        if n > *budget {
+            return Err(ReadError::Answer(431, "request head too large"));
+        }
+        // EOF in the middle of a line.
+        return Err(ReadError::Io);
+    }
+    *budget -= n;
+    line.pop();
+    if line.ends_with(b"\r") {
+        line.pop();
+    }
+    Ok(Some(line))
+}
+
+fn read_request(r: &mut BufReader<Stream>) -> Result<Option<Head>, ReadError> {
+    let mut budget = MAX_HEAD;
+    // Skip empty lines before the request line (RFC 9112 §2.2).
+    let request_line = loop {
+        match read_line(r, &mut budget)? {
+            None => return Ok(None),
+            Some(l) if l.is_empty() => continue,
+            Some(l) => break l,
+        }
+    };
+    let request_line =
+        String::from_utf8(request_line).map_err(|_| ReadError::Answer(400, "bad request line"))?;
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(path), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ReadError::Answer(400, "bad request line"));
+    };
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) || path.is_empty() {
+        return Err(ReadError::Answer(400, "bad request line"));
+    }
+    if version != "HTTP/1.1" && version != "HTTP/1.0" {
+        return Err(ReadError::Answer(505, "HTTP version not supported"));
+    }
+    let mut headers = Vec::new();
+    loop {
+        let Some(line) = read_line(r, &mut budget)? else {
+            return Err(ReadError::Io);
+        };
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            return Err(ReadError::Answer(400, "obsolete header folding"));
+        }
+        let line = String::from_utf8_lossy(&line);
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(ReadError::Answer(400, "bad header line"));
+        };
+        if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            return Err(ReadError::Answer(400, "bad header name"));
+        }
+        headers.push((name.to_string(), value.trim_matches([' ', '\t']).to_string()));
+    }
+    fn values<'a>(
+        headers: &'a [(String, String)],
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a String> + 'a {
+        headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+    let header = |name: &'static str| values(&headers, name);
+    let connection_tokens: Vec<String> = header("connection")
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    let keep_alive = if version == "HTTP/1.1" {
+        !connection_tokens.iter().any(|t| t == "close")
+    } else {
+        connection_tokens.iter().any(|t| t == "keep-alive")
+    };
+    let chunked = match header("transfer-encoding").last() {
+        None => false,
+        Some(te)
+            if te.to_ascii_lowercase().split(',').map(str::trim).next_back() == Some("chunked") =>
+        {
+            true
+        }
+        Some(_) => return Err(ReadError::Answer(501, "transfer coding not supported")),
+    };
+    let mut length = None;
+    for v in header("content-length") {
+        let n: usize =
+            v.trim().parse().map_err(|_| ReadError::Answer(400, "bad Content-Length"))?;
+        if length.is_some_and(|l| l != n) {
+            return Err(ReadError::Answer(400, "conflicting Content-Length"));
+        }
+        length = Some(n);
+    }
+    if chunked && length.is_some() {
+        return Err(ReadError::Answer(400, "both Content-Length and chunked"));
+    }
+    if length.is_some_and(|n| n > MAX_BODY) {
+        return Err(ReadError::Answer(413, "request body too large"));
+    }
+    let expects_continue = header("expect").any(|v| v.eq_ignore_ascii_case("100-continue"));
+    if expects_continue && (chunked || length.is_some_and(|n| n > 0)) {
+        let s = r.get_mut();
+        s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        s.flush()?;
+    }
+    let body = if chunked {
+        read_chunked(r)?
+    } else {
+        let n = length.unwrap_or(0);
+        let mut body = vec![0; n];
+        r.read_exact(&mut body)?;
+        body
+    };
+    Ok(Some(Head {
+        method: method.to_string(),
+        path: path.to_string(),
+        version: version.to_string(),
+        headers,
+        body,
+        keep_alive,
+    }))
+}
+
+fn read_chunked(r: &mut BufReader<Stream>) -> Result<Vec<u8>, ReadError> {
+    let mut body = Vec::new();
+    let mut budget = MAX_HEAD;
+    loop {
+        let Some(line) = read_line(r, &mut budget)? else {
+            return Err(ReadError::Io);
+        };
+        let line = String::from_utf8_lossy(&line);
+        let size = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size, 16)
+            .map_err(|_| ReadError::Answer(400, "bad chunk size"))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            loop {
+                match read_line(r, &mut budget)? {
+                    None => return Err(ReadError::Io),
+                    Some(l) if l.is_empty() => return Ok(body),
+                    Some(_) => continue,
+                }
+            }
+        }
+        if body.len().saturating_add(size) > MAX_BODY {
+            return Err(ReadError::Answer(413, "request body too large"));
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        r.read_exact(&mut body[start..])?;
+        let mut crlf = [0u8; 2];
+        r.read_exact(&mut crlf)?;
+        if &crlf != b"\r\n" {
+            return Err(ReadError::Answer(400, "bad chunk framing"));
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Status",
+    }
+}
+
+fn head_bytes(resp: &Response, framing: &[(&str, String)], close: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + resp.body.len());
+    out.extend_from_slice(
+        format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status)).as_bytes(),
+    );
+    for (name, value) in &resp.headers {
+        if ["content-length", "transfer-encoding", "connection"]
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h))
+        {
+            continue;
+        }
+        // Never let a CR/LF in a value split the head.
+        let value: String = value.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    for (name, value) in framing {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out.extend_from_slice(if close {
+        b"Connection: close\r\n"
+    } else {
+        b"Connection: keep-alive\r\n"
+    });
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn write_response(
+    shared: &Shared,
+    s: &mut Stream,
+    mut resp: Response,
+    is_head: bool,
+    keep_alive: bool,
+) -> io::Result<After> {
+    let mut fault = resp.fault.take();
+    if let Some(Fault::Delay(d)) = fault {
+        if !shared.sleep(d) {
+            return Ok(After::Cut);
+        }
+        fault = None;
+    }
+    if let Some(Fault::Redirect { status, location }) = &fault {
+        resp = Response::new(*status).with_header("Location", location);
+        fault = None;
+    }
+    let close = resp.close || !keep_alive;
+    let after = if close { After::Close } else { After::KeepAlive };
+    let body: &[u8] = if is_head { &[] } else { &resp.body };
+    match fault {
+        None | Some(Fault::Delay(_)) | Some(Fault::Redirect { .. }) => {
+            let mut out =
+                head_bytes(&resp, &[("Content-Length", resp.body.len().to_string())], close);
+            out.extend_from_slice(body);
+            s.write_all(&out)?;
+            s.flush()?;
+            Ok(after)
+        }
+        Some(Fault::CloseWithoutResponse) => Ok(After::Cut),
+        Some(Fault::TruncateBody { send }) => {
+            let mut out =
+                head_bytes(&resp, &[("Content-Length", resp.body.len().to_string())], close);
+            out.extend_from_slice(&body[..send.min(body.len())]);
+            s.write_all(&out)?;
+            s.flush()?;
+            Ok(After::Cut)
+        }
+        Some(Fault::Raw(bytes)) => {
+            s.write_all(&bytes)?;
+            s.flush()?;
+            Ok(After::Close)
+        }
+        Some(Fault::CloseDelimited) => {
+            let mut out = head_bytes(&resp, &[], true);
+            out.extend_from_slice(body);
+            s.write_all(&out)?;
+            s.flush()?;
+            Ok(After::Close)
+        }
+        Some(Fault::Chunked { chunk_size }) => {
+            let mut out = head_bytes(&resp, &[("Transfer-Encoding", "chunked".to_string())], close);
+            if !is_head {
+                for chunk in body.chunks(chunk_size.max(1)) {
+                    out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    out.extend_from_slice(chunk);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
+            s.write_all(&out)?;
+            s.flush()?;
+            Ok(after)
+        }
+    }
+}

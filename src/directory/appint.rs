@@ -1,0 +1,512 @@
+//! The Application Integration client (`/work/shared/protocols/application-integration.md`):
+//! `cmd=list` returns every user as one JSON array, `cmd=auth` checks a password.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess};
+use serde::{Deserialize, Deserializer};
+
+use super::http::{Credentials, HttpClient};
+use super::{DirectoryError, DirectoryUser, Listing, PasswordCheck, Progress};
+use crate::config::Config;
+use crate::user::Origin;
+
+/// An Application Integration server, as configured. Made per use.
+pub struct AppIntDirectory {
+    http: HttpClient,
+    server: String,
+}
+
+/// One element of the `cmd=list` array. Only these fields are read; others are skipped
+/// without being kept.
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(rename = "userName")]
+    user_name: String,
+    #[serde(rename = "distinguishedName", default)]
+    distinguished_name: Option<String>,
+    #[serde(rename = "fullName", default)]
+    full_name: Option<String>,
+    #[serde(rename = "emailAddresses", default)]
+    email_addresses: Option<Vec<String>>,
+}
+
+impl AppIntDirectory {
+    /// Reads what the client needs from `config`; contacts nothing. The Basic credentials
+    /// are needed for both calls, so a configured but unreadable password is an error here.
+    pub fn new(config: &Config) -> Result<AppIntDirectory, DirectoryError> {
+        let directory = &config.directory;
+        let url = directory.url.clone().ok_or_else(|| {
+            DirectoryError::NotConfigured(
+                "directory.url is required for an Application Integration directory".to_string(),
+            )
+        })?;
+        let credentials = match &directory.username {
+            None => None,
+            Some(username) => {
+                let password = config
+                    .directory_password()
+                    .map_err(|err| DirectoryError::NotConfigured(err.to_string()))?
+                    .ok_or_else(|| {
+                        DirectoryError::NotConfigured(
+                            "directory.username is set, so the server requires authentication: \
+                             set directory.password or directory.password_file too"
+                                .to_string(),
+                        )
+                    })?;
+                Some(Credentials { username: username.clone(), password })
+            }
+        };
+        let http = HttpClient::new(&url, &url, directory, credentials)?;
+        Ok(AppIntDirectory { http, server: url })
+    }
+
+    fn malformed(&self, command: &str, reason: impl Into<String>) -> DirectoryError {
+        DirectoryError::Malformed {
+            server: self.server.clone(),
+            command: command.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl super::Directory for AppIntDirectory {
+    fn list(&mut self, progress: &mut dyn Progress) -> Result<Listing, DirectoryError> {
+        let command = "list";
+        let body = self.http.post_form(command, &[("cmd", b"list")])?;
+        let (users, warnings) =
+            parse_users(&body).map_err(|reason| self.malformed(command, reason))?;
+        drop(body);
+        progress.step("accounts", u64::try_from(users.len()).unwrap_or(u64::MAX), None);
+        Ok(Listing { origin: Origin::ApplicationIntegration, users, groups: Vec::new(), warnings })
+    }
+
+    fn check_password(
+        &mut self,
+        login: &str,
+        password: &[u8],
+    ) -> Result<PasswordCheck, DirectoryError> {
+        // Never ask about an empty password: a server that treats it as an anonymous
+        // login must not let anyone in.
+        if login.is_empty() || password.is_empty() {
+            return Ok(PasswordCheck::Rejected);
+        }
+        let command = "auth";
+        let body = self.http.post_form(
+            command,
+            &[("cmd", b"auth"), ("user", login.as_bytes()), ("pass", password)],
+        )?;
+        match parse_auth_reply(&body) {
+            Ok(true) => Ok(PasswordCheck::Accepted),
+            Ok(false) => Ok(PasswordCheck::Rejected),
+            Err(reason) => Err(self.malformed(command, reason)),
+        }
+    }
+
+    fn server(&self) -> &str {
+        &self.server
+    }
+}
+
+/// Parses a `cmd=list` reply into users (duplicates by case dropped) and warnings.
+/// Streams from the byte buffer: no intermediate tree of every user.
+pub fn parse_users(body: &[u8]) -> Result<(Vec<DirectoryUser>, Vec<String>), String> {
+    let element = Cell::new(None);
+    let mut warnings = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let seed = UsersSeed { element: &element, warnings: &mut warnings };
+    let parsed = seed.deserialize(&mut deserializer).and_then(|users| {
+        deserializer.end()?;
+        Ok(users)
+    });
+    match parsed {
+        Ok(users) => Ok((users, warnings)),
+        Err(err) => Err(match element.get() {
+            Some(index) => format!("element {index} of the user array: {err}"),
+            None => format!("not a JSON array of user objects: {err}"),
+        }),
+    }
+}
+
+struct UsersSeed<'a> {
+    /// The index of the element being read, for the error message.
+    element: &'a Cell<Option<usize>>,
+    warnings: &'a mut Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for UsersSeed<'_> {
+    type Value = Vec<DirectoryUser>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for UsersSeed<'_> {
+    type Value = Vec<DirectoryUser>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of user objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut users: Vec<DirectoryUser> = Vec::new();
+        // Lower-cased userName → the first spelling seen.
+        let mut first: HashMap<String, String> = HashMap::new();
+        let mut index = 0_usize;
+        loop {
+            self.element.set(Some(index));
+            let Some(entry) = seq.next_element::<Entry>()? else { break };
+            if entry.user_name.trim().is_empty() {
+                return Err(de::Error::custom("userName is empty"));
+            }
+            let key = entry.user_name.to_lowercase();
+            if let Some(kept) = first.get(&key) {
+                self.warnings.push(format!(
+                    "user {:?} (element {index}) duplicates {kept:?} apart from case; the first \
+                     one is kept",
+                    entry.user_name
+                ));
+                index += 1;
+                continue;
+            }
+            first.insert(key.clone(), entry.user_name.clone());
+            let mut emails: Vec<String> = Vec::new();
+            for address in entry.email_addresses.unwrap_or_default() {
+                let address = address.trim();
+                if !address.is_empty()
+                    && !emails.iter().any(|seen| seen.to_lowercase() == address.to_lowercase())
+                {
+                    emails.push(address.to_string());
+                }
+            }
+            users.push(DirectoryUser {
+                identity: format!("application-integration:{key}"),
+                login_name: entry.user_name,
+                full_name: entry.full_name.unwrap_or_default(),
+                emails,
+                enabled: true,
+                groups: Vec::new(),
+                distinguished_name: entry.distinguished_name.filter(|dn| !dn.is_empty()),
+            });
+            index += 1;
+        }
+        self.element.set(None);
+        Ok(users)
+    }
+}
+
+/// `Ok(success)` only for a JSON object with exactly one boolean `success`. A string
+/// `"true"`, an array, a missing or repeated key are all errors: anything that is not a
+/// clear answer is an outage, never a yes.
+pub fn parse_auth_reply(body: &[u8]) -> Result<bool, String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let success = deserializer
+        .deserialize_map(AuthReplyVisitor)
+        .and_then(|success| {
+            deserializer.end()?;
+            Ok(success)
+        })
+        // serde's own message quotes the offending value, which a broken server might have
+        // filled with the submitted password: say only what kind of problem, and where.
+        .map_err(|err| {
+            format!(
+                "not a JSON object with exactly one boolean \"success\" ({:?} problem at line \
+                 {}, column {})",
+                err.classify(),
+                err.line(),
+                err.column()
+            )
+        })?;
+    success.ok_or_else(|| "the JSON object has no \"success\" member".to_string())
+}
+
+struct AuthReplyVisitor;
+
+impl<'de> de::Visitor<'de> for AuthReplyVisitor {
+    type Value = Option<bool>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object with a boolean \"success\"")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut success = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "success" {
+                if success.is_some() {
+                    return Err(de::Error::custom("\"success\" appears twice"));
+                }
+                success = Some(map.next_value::<bool>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(success)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::config::DirectoryKind;
+    use crate::directory::test_server::{Request, Response, TestServer};
+    use crate::directory::{Directory, NoProgress};
+
+    const DOCUMENTED: &str = r#"[
+  {"userName": "john.doe",
+   "distinguishedName": "UID=john.doe,DC=example,DC=com",
+   "fullName": "John Doe",
+   "emailAddresses": ["john.doe@example.com", "jd@example.com"]},
+  {"userName": "jane.roe"}
+]"#;
+
+    fn users(json: &str) -> Vec<DirectoryUser> {
+        parse_users(json.as_bytes()).unwrap().0
+    }
+
+    fn error(json: &str) -> String {
+        parse_users(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn documented_example() {
+        let (users, warnings) = parse_users(DOCUMENTED.as_bytes()).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(
+            users,
+            vec![
+                DirectoryUser {
+                    login_name: "john.doe".to_string(),
+                    identity: "application-integration:john.doe".to_string(),
+                    full_name: "John Doe".to_string(),
+                    emails: vec!["john.doe@example.com".to_string(), "jd@example.com".to_string()],
+                    enabled: true,
+                    groups: Vec::new(),
+                    distinguished_name: Some("UID=john.doe,DC=example,DC=com".to_string()),
+                },
+                DirectoryUser {
+                    login_name: "jane.roe".to_string(),
+                    identity: "application-integration:jane.roe".to_string(),
+                    full_name: String::new(),
+                    emails: Vec::new(),
+                    enabled: true,
+                    groups: Vec::new(),
+                    distinguished_name: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn nulls_unknown_fields_and_escapes() {
+        let users = users(
+            r#"[{"userName": "J\u00f6rg", "fullName": null, "emailAddresses": null,
+                 "distinguishedName": null, "extra": {"nested": [1, 2, {"x": null}]}, "n": 5},
+                {"userName": "a\"b", "emailAddresses": ["", "X@example.com", "x@EXAMPLE.com"]}]"#,
+        );
+        assert_eq!(users[0].login_name, "Jörg");
+        assert_eq!(users[0].identity, "application-integration:jörg");
+        assert_eq!(users[0].full_name, "");
+        assert!(users[0].emails.is_empty());
+        assert_eq!(users[1].login_name, "a\"b");
+        assert_eq!(users[1].emails, ["X@example.com"]);
+        assert!(parse_users(b"[]").unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn bad_elements_are_named_by_index() {
+        for (json, expected) in [
+            (r#"[{"userName": "a"}, {"fullName": "No Name"}]"#, "element 1"),
+            (r#"[{"userName": "a"}, {"userName": ""}]"#, "element 1"),
+            (r#"[{"userName": "   "}]"#, "element 0"),
+            (r#"[{"userName": null}]"#, "element 0"),
+            (r#"[{"userName": 5}]"#, "element 0"),
+            (r#"[{"userName": "a", "emailAddresses": "a@example.com"}]"#, "element 0"),
+            (r#"[{"userName": "a", "emailAddresses": [1]}]"#, "element 0"),
+            (r#"[{"userName": "a", "fullName": 7}]"#, "element 0"),
+            (r#"[{"userName": "a"}, "b"]"#, "element 1"),
+            (r#"[{"userName": "a", "userName": "b"}]"#, "element 0"),
+        ] {
+            let reason = error(json);
+            assert!(reason.contains(expected), "{json}: {reason}");
+        }
+        assert!(error(r#"[{"userName": "a"}, {"userName": ""}]"#).contains("empty"));
+        assert!(error(r#"[{"fullName": "x"}]"#).contains("userName"));
+    }
+
+    #[test]
+    fn anything_but_an_array_is_refused() {
+        for json in [
+            r#"{"userName": "a"}"#,
+            r#""list""#,
+            "null",
+            "",
+            "<html>error</html>",
+            r#"[{"userName": "a"}"#,
+            r#"[{"userName": "a"}] trailing"#,
+        ] {
+            let reason = error(json);
+            assert!(!reason.is_empty(), "{json}");
+        }
+        assert!(error(r#"{"userName": "a"}"#).contains("not a JSON array"));
+        assert!(error(r#"[{"userName": "a"}"#).contains("EOF"));
+        assert!(parse_users(b"\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn case_only_duplicates_keep_the_first() {
+        let (users, warnings) =
+            parse_users(br#"[{"userName": "John.Doe", "fullName": "First"}, {"userName": "john.doe", "fullName": "Second"}, {"userName": "JOHN.DOE"}]"#)
+                .unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].full_name, "First");
+        assert_eq!(users[0].login_name, "John.Doe");
+        assert_eq!(users[0].identity, "application-integration:john.doe");
+        assert_eq!(warnings.len(), 2);
+        assert!(
+            warnings[0].contains("\"john.doe\"") && warnings[0].contains("\"John.Doe\""),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn auth_replies() {
+        assert_eq!(parse_auth_reply(br#"{"success": true}"#), Ok(true));
+        assert_eq!(
+            parse_auth_reply(br#"{"success": false, "message": "wrong password"}"#),
+            Ok(false)
+        );
+        assert_eq!(
+            parse_auth_reply(br#" {"message": null, "success": true, "x": [1]} "#),
+            Ok(true)
+        );
+        for body in [
+            &br#"{"success": "true"}"#[..],
+            br#"{"success": 1}"#,
+            br#"{"success": null}"#,
+            br#"{"message": "ok"}"#,
+            br#"{}"#,
+            br#"[true]"#,
+            br#"true"#,
+            br#"{"success": false, "success": true}"#,
+            br#"{"success": true} {"success": true}"#,
+            b"OK",
+            b"",
+        ] {
+            assert!(parse_auth_reply(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    fn serve(
+        answer: impl Fn(&Request) -> Response + Send + Sync + 'static,
+    ) -> (TestServer, Arc<Mutex<Vec<Request>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let server = TestServer::start(move |request| {
+            record.lock().unwrap().push(request.clone());
+            answer(request)
+        });
+        (server, seen)
+    }
+
+    fn config(server: &TestServer) -> Config {
+        let mut config = Config::default();
+        config.directory.kind = DirectoryKind::ApplicationIntegration;
+        config.directory.url = Some(server.url("/mailstore-integration/index.php"));
+        config.directory.timeout_secs = 10;
+        config
+    }
+
+    #[test]
+    fn lists_over_http_with_basic_authentication() {
+        let (server, seen) = serve(|_| Response::ok("text/json; charset=utf8", DOCUMENTED));
+        let mut config = config(&server);
+        config.directory.username = Some("mailstore@example.test".to_string());
+        config.directory.password = Some(Zeroizing::new("Passw0rd".to_string()));
+        let listing = AppIntDirectory::new(&config).unwrap().list(&mut NoProgress).unwrap();
+        assert_eq!(listing.origin, Origin::ApplicationIntegration);
+        assert_eq!(listing.users.len(), 2);
+        assert!(listing.groups.is_empty());
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen[0].body, b"cmd=list");
+        // The documented header: base64("mailstore@example.test:Passw0rd").
+        assert_eq!(
+            seen[0].header("authorization"),
+            Some("Basic bWFpbHN0b3JlQGV4YW1wbGUudGVzdDpQYXNzdzByZA==")
+        );
+    }
+
+    #[test]
+    fn list_failures() {
+        let (server, _) = serve(|_| Response::ok("text/plain", r#"{"error": "no"}"#));
+        let err =
+            AppIntDirectory::new(&config(&server)).unwrap().list(&mut NoProgress).unwrap_err();
+        assert!(matches!(err, DirectoryError::Malformed { .. }), "{err:?}");
+        assert!(err.to_string().contains("list"), "{err}");
+        let (server, _) = serve(|_| Response::status(403, "[]"));
+        let err =
+            AppIntDirectory::new(&config(&server)).unwrap().list(&mut NoProgress).unwrap_err();
+        assert!(matches!(err, DirectoryError::HttpStatus { status: 403, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn password_check_over_http() {
+        let (server, seen) = serve(|request| {
+            let body = String::from_utf8_lossy(&request.body).to_string();
+            let answer = match body.as_str() {
+                "cmd=auth&user=john.doe&pass=S3cr%26t%3D%2B%25%20%00%FF" => r#"{"success": true}"#,
+                "cmd=auth&user=john.doe&pass=quoted" => r#"{"success": "quoted"}"#,
+                _ => r#"{"success": false, "message": "wrong"}"#,
+            };
+            Response::ok("application/json", answer)
+        });
+        let mut directory = AppIntDirectory::new(&config(&server)).unwrap();
+        assert_eq!(
+            directory.check_password("john.doe", b"S3cr&t=+% \0\xff").unwrap(),
+            PasswordCheck::Accepted
+        );
+        assert_eq!(directory.check_password("john.doe", b"nope").unwrap(), PasswordCheck::Rejected);
+        let err = directory.check_password("john.doe", b"quoted").unwrap_err();
+        assert!(err.to_string().contains("boolean"), "{err}");
+        assert!(matches!(err, DirectoryError::Malformed { .. }), "{err:?}");
+        assert!(!err.to_string().contains("quoted"), "{err}");
+        let asked = seen.lock().unwrap().len();
+        assert_eq!(directory.check_password("john.doe", b"").unwrap(), PasswordCheck::Rejected);
+        assert_eq!(directory.check_password("", b"x").unwrap(), PasswordCheck::Rejected);
+        assert_eq!(seen.lock().unwrap().len(), asked, "empty credentials are never sent");
+    }
+
+    #[test]
+    fn password_check_outage_is_never_a_yes() {
+        for response in [
+            || Response::status(500, r#"{"success": true}"#),
+            || Response::status(302, r#"{"success": true}"#),
+            || Response::ok("text/html", "<html>maintenance</html>"),
+        ] {
+            let (server, _) = serve(move |_| response());
+            let err = AppIntDirectory::new(&config(&server))
+                .unwrap()
+                .check_password("john.doe", b"pw")
+                .unwrap_err();
+            assert!(
+                matches!(err, DirectoryError::HttpStatus { .. } | DirectoryError::Malformed { .. }),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn username_without_password_is_not_configured() {
+        let (server, _) = serve(|_| Response::ok("application/json", "[]"));
+        let mut config = config(&server);
+        config.directory.username = Some("mailstore".to_string());
+        assert!(matches!(AppIntDirectory::new(&config), Err(DirectoryError::NotConfigured(_))));
+    }
+}

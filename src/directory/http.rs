@@ -1,0 +1,739 @@
+//! The HTTP(S) transport both directory clients share: one POST, one bounded reply.
+//!
+//! Everything that could let the caller's environment or the server steer the request
+//! somewhere else is off: no proxy from the environment (inside PAM the user calling `su`
+//! controls it), no CA bundle from `SSL_CERT_FILE`, redirects only to the same origin. The
+//! reply is read through a hard cap so that a hostile or broken server cannot exhaust memory.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::redirect;
+use reqwest::Url;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use zeroize::Zeroizing;
+
+use super::DirectoryError;
+use crate::config::DirectoryConfig;
+
+/// Redirects followed at most; more is a loop or a misconfiguration.
+const MAX_REDIRECTS: usize = 3;
+
+/// The system CA bundles of the common distributions, first match wins. Fixed paths on
+/// purpose: `SSL_CERT_FILE`/`SSL_CERT_DIR` come from the environment, which a user running
+/// a setuid PAM client controls, and could make dircache trust the user's own CA.
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // RHEL, Fedora, CentOS
+    "/etc/pki/tls/certs/ca-bundle.crt",   // older RHEL
+    "/etc/ssl/ca-bundle.pem",             // openSUSE, SLES
+    "/etc/ssl/cert.pem",                  // Alpine
+];
+
+/// HTTP Basic credentials. `Debug` never shows the password.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Zeroizing<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One endpoint, one configured client. Made per [`super::Directory`] object, never
+/// shared or static: a client made before `fork()` hangs in the child.
+#[derive(Debug)]
+pub struct HttpClient {
+    client: Client,
+    url: Url,
+    /// For error messages: the server or URL as configured.
+    server: String,
+    timeout_secs: u64,
+    max_reply_bytes: u64,
+    credentials: Option<Credentials>,
+}
+
+/// The error our redirect policy returns; found again in reqwest's error chain to word
+/// the message.
+#[derive(Debug)]
+struct RedirectRefused(String);
+
+impl fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for RedirectRefused {}
+
+impl HttpClient {
+    /// A client that POSTs to `url`. `server` names the directory in error messages.
+    /// Timeout, TLS and size settings come from `directory`.
+    pub fn new(
+        server: &str,
+        url: &str,
+        directory: &DirectoryConfig,
+        credentials: Option<Credentials>,
+    ) -> Result<HttpClient, DirectoryError> {
+        let setup_error = |reason: String| DirectoryError::Other {
+            server: server.to_string(),
+            command: "setup".to_string(),
+            reason,
+        };
+        let parsed = Url::parse(url).map_err(|err| {
+            DirectoryError::NotConfigured(format!("the directory URL {url:?} is invalid: {err}"))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(DirectoryError::NotConfigured(format!(
+                "the directory URL {url:?} is not an http:// or https:// URL with a host"
+            )));
+        }
+        // Credentials in the URL would end up in error messages and logs; the URL is not
+        // echoed here for the same reason.
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(DirectoryError::NotConfigured(
+                "the directory URL contains a user name or password; put them into \
+                 directory.username and directory.password(_file) instead"
+                    .to_string(),
+            ));
+        }
+
+        let tls = tls_config(directory).map_err(setup_error)?;
+        let origin = origin_of(&parsed);
+        let policy = redirect::Policy::custom(move |attempt| {
+            let target = attempt.url().to_string();
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(RedirectRefused(format!(
+                    "more than {MAX_REDIRECTS} redirects (the last one to {target})"
+                )))
+            } else if origin_of(attempt.url()) != origin {
+                attempt.error(RedirectRefused(format!(
+                    "refused to follow the redirect to {target}: only redirects to the same \
+                     scheme, host and port are followed; configure the final URL instead"
+                )))
+            } else {
+                attempt.follow()
+            }
+        });
+        let client = Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(directory.timeout_secs))
+            .redirect(policy)
+            .user_agent(concat!("dircache/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|err| setup_error(format!("cannot build the HTTP client: {err}")))?;
+        Ok(HttpClient {
+            client,
+            url: parsed,
+            server: server.to_string(),
+            timeout_secs: directory.timeout_secs,
+            max_reply_bytes: directory.max_reply_bytes,
+            credentials,
+        })
+    }
+
+    /// The URL every request goes to.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// POSTs `fields` as `application/x-www-form-urlencoded`. Values are bytes because a
+    /// password need not be UTF-8.
+    pub fn post_form(
+        &self,
+        command: &str,
+        fields: &[(&str, &[u8])],
+    ) -> Result<Vec<u8>, DirectoryError> {
+        // reqwest takes ownership of the body, so this copy (which may hold a password)
+        // cannot be wiped afterwards; at least it is not kept longer than the request.
+        let body = form_encode(fields);
+        let request = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(command, request)
+    }
+
+    /// POSTs `body` as `text/xml`.
+    pub fn post_xml(&self, command: &str, body: String) -> Result<Vec<u8>, DirectoryError> {
+        let request =
+            self.client.post(self.url.clone()).header(CONTENT_TYPE, "text/xml").body(body);
+        self.send(command, request)
+    }
+
+    fn send(&self, command: &str, request: RequestBuilder) -> Result<Vec<u8>, DirectoryError> {
+        let request = match &self.credentials {
+            Some(credentials) => {
+                request.basic_auth(&credentials.username, Some(credentials.password.as_str()))
+            }
+            None => request,
+        };
+        let response = request.send().map_err(|err| self.map_error(command, &err.without_url()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(DirectoryError::HttpStatus {
+                server: self.server.clone(),
+                command: command.to_string(),
+                status: status.as_u16(),
+            });
+        }
+        let too_large = || DirectoryError::TooLarge {
+            server: self.server.clone(),
+            command: command.to_string(),
+            limit: self.max_reply_bytes,
+        };
+        // An announced length over the cap is refused before reading anything.
+        if response.content_length().is_some_and(|length| length > self.max_reply_bytes) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        // One byte more than allowed tells "exactly at the cap" from "over it" without
+        // reading an oversized reply into memory.
+        response
+            .take(self.max_reply_bytes.saturating_add(1))
+            .read_to_end(&mut body)
+            .map_err(|err| self.map_error(command, &err))?;
+        if u64::try_from(body.len()).map_or(true, |length| length > self.max_reply_bytes) {
+            return Err(too_large());
+        }
+        Ok(body)
+    }
+
+    fn map_error(&self, command: &str, err: &(dyn StdError + 'static)) -> DirectoryError {
+        classify_error(&self.server, command, self.timeout_secs, err)
+    }
+}
+
+/// Scheme, host and port: what a redirect must keep.
+fn origin_of(url: &Url) -> (String, Option<String>, Option<u16>) {
+    (url.scheme().to_string(), url.host_str().map(str::to_string), url.port_or_known_default())
+}
+
+/// `application/x-www-form-urlencoded` by hand, byte by byte, so that a password that is
+/// not UTF-8 arrives exactly. Only unreserved bytes stay literal; everything else
+/// (including space, `+`, `&`, `=`, `%`, NUL and non-ASCII) becomes `%XX`.
+pub fn form_encode(fields: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (index, (name, value)) in fields.iter().enumerate() {
+        if index > 0 {
+            out.push(b'&');
+        }
+        percent_encode_into(&mut out, name.as_bytes());
+        out.push(b'=');
+        percent_encode_into(&mut out, value);
+    }
+    out
+}
+
+fn percent_encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &byte in bytes {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'*') {
+            out.push(byte);
+        } else {
+            out.push(b'%');
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0x0f)]);
+        }
+    }
+}
+
+/// Every error in `err`'s chain, including the ones an `io::Error` wraps (its `source()`
+/// skips the wrapped error itself, which is where rustls and reqwest put theirs).
+fn error_chain<'a>(err: &'a (dyn StdError + 'static), out: &mut Vec<&'a (dyn StdError + 'static)>) {
+    let mut current = Some(err);
+    // Bounded: a chain is short, and this must terminate whatever a library does.
+    while let Some(err) = current {
+        if out.len() >= 32 {
+            return;
+        }
+        out.push(err);
+        if let Some(inner) = err.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            let inner: &(dyn StdError + 'static) = inner;
+            error_chain(inner, out);
+            return;
+        }
+        current = err.source();
+    }
+}
+
+/// Maps a transport error to the `DirectoryError` that says what went wrong: TLS first
+/// (a handshake failure also counts as a connect error in reqwest), then timeout, then
+/// connect (refused, DNS), then anything else.
+fn classify_error(
+    server: &str,
+    command: &str,
+    secs: u64,
+    err: &(dyn StdError + 'static),
+) -> DirectoryError {
+    let mut chain = Vec::new();
+    error_chain(err, &mut chain);
+    let mut messages: Vec<String> = Vec::new();
+    for err in &chain {
+        let message = err.to_string();
+        // Wrappers often repeat their source's message; say each thing once.
+        if !messages.iter().any(|seen| seen.contains(&message)) {
+            messages.push(message);
+        }
+    }
+    let reason = messages.join(": ");
+    let server = server.to_string();
+    let command = command.to_string();
+
+    if let Some(refused) = chain.iter().find_map(|err| err.downcast_ref::<RedirectRefused>()) {
+        return DirectoryError::Other { server, command, reason: refused.0.clone() };
+    }
+    if chain.iter().any(|err| err.downcast_ref::<rustls::Error>().is_some()) {
+        return DirectoryError::Tls { server, command, reason };
+    }
+    let io_kind = |wanted: &[io::ErrorKind]| {
+        chain.iter().any(|err| {
+            err.downcast_ref::<io::Error>().is_some_and(|io| wanted.contains(&io.kind()))
+        })
+    };
+    let timed_out = chain
+        .iter()
+        .any(|err| err.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_timeout))
+        || io_kind(&[io::ErrorKind::TimedOut]);
+    if timed_out {
+        return DirectoryError::Timeout { server, command, secs };
+    }
+    let connect = chain
+        .iter()
+        .any(|err| err.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_connect))
+        || io_kind(&[
+            io::ErrorKind::ConnectionRefused,
+            io::ErrorKind::HostUnreachable,
+            io::ErrorKind::NetworkUnreachable,
+            io::ErrorKind::AddrNotAvailable,
+        ]);
+    if connect {
+        return DirectoryError::Connect { server, command, reason };
+    }
+    DirectoryError::Other { server, command, reason }
+}
+
+/// The rustls configuration, built here rather than by reqwest so that the `ring`
+/// provider is passed explicitly (no process-wide default is installed: the PAM module
+/// lives inside other programs) and the trusted roots are exactly the system bundle plus
+/// `ca_file`.
+fn tls_config(directory: &DirectoryConfig) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| format!("cannot set up TLS: {err}"))?;
+    let mut config = if directory.ignore_ssl_warnings {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
+            .with_no_client_auth()
+    } else {
+        builder
+            .with_root_certificates(trusted_roots(directory.ca_file.as_deref())?)
+            .with_no_client_auth()
+    };
+    // reqwest is built without HTTP/2; offering only HTTP/1.1 keeps ALPN consistent.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn trusted_roots(ca_file: Option<&Path>) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    if let Some(bundle) = SYSTEM_CA_BUNDLES.iter().map(Path::new).find(|path| path.is_file()) {
+        // A single unreadable or odd system certificate must not break every connection;
+        // the ones that parse are used.
+        if let Ok(certificates) = CertificateDer::pem_file_iter(bundle) {
+            roots.add_parsable_certificates(certificates.filter_map(Result::ok));
+        }
+    }
+    if let Some(path) = ca_file {
+        // The administrator named this file on purpose: every problem with it is an error.
+        let shown = path.display();
+        let certificates = CertificateDer::pem_file_iter(path)
+            .map_err(|err| format!("cannot read directory.ca_file {shown}: {err}"))?;
+        let mut added = 0_usize;
+        for certificate in certificates {
+            let certificate = certificate
+                .map_err(|err| format!("directory.ca_file {shown} is not valid PEM: {err}"))?;
+            roots.add(certificate).map_err(|err| {
+                format!("directory.ca_file {shown} holds a bad certificate: {err}")
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!(
+                "directory.ca_file {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+            ));
+        }
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "no trusted CA certificates: none of {} exists or holds certificates; install the \
+             ca-certificates package or set directory.ca_file",
+            SYSTEM_CA_BUNDLES.join(", ")
+        ));
+    }
+    Ok(roots)
+}
+
+/// `ignore_ssl_warnings = true`: any certificate and host name is accepted, but the
+/// handshake signatures are still checked, so the connection is at least encrypted to
+/// whoever holds the presented certificate's key.
+#[derive(Debug)]
+struct AcceptAnyCertificate {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::thread;
+
+    use rustls::pki_types::PrivateKeyDer;
+
+    use super::*;
+    use crate::directory::test_server::{read_request, write_response, Response, TestServer};
+
+    fn settings(timeout_secs: u64, max_reply_bytes: u64) -> DirectoryConfig {
+        DirectoryConfig { timeout_secs, max_reply_bytes, ..DirectoryConfig::default() }
+    }
+
+    fn client(url: &str, directory: &DirectoryConfig) -> HttpClient {
+        HttpClient::new("test-server", url, directory, None).unwrap()
+    }
+
+    #[test]
+    fn form_encoding_escapes_every_special_byte() {
+        let mut password = "p&=+% ä€\0".as_bytes().to_vec();
+        password.extend_from_slice(&[0xff, 0xfe, b'~']);
+        let body =
+            form_encode(&[("cmd", b"auth"), ("user", b"john.doe-x_1*"), ("pass", &password)]);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "cmd=auth&user=john.doe-x_1*&pass=p%26%3D%2B%25%20%C3%A4%E2%82%AC%00%FF%FE%7E"
+        );
+        assert_eq!(form_encode(&[]), b"");
+        assert_eq!(form_encode(&[("a", b""), ("b", b"=")]), b"a=&b=%3D");
+    }
+
+    #[test]
+    fn posts_form_and_xml_with_basic_authentication() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let server = TestServer::start(move |request| {
+            record.lock().unwrap().push(request.clone());
+            Response::ok("text/plain", "fine")
+        });
+        let credentials = Credentials {
+            username: "archive@example.test".to_string(),
+            password: Zeroizing::new("Passw0rd".to_string()),
+        };
+        let http = HttpClient::new(
+            "test-server",
+            &server.url("/mailstore-integration/index.php"),
+            &settings(5, 1024),
+            Some(credentials),
+        )
+        .unwrap();
+        assert_eq!(http.post_form("list", &[("cmd", b"list")]).unwrap(), b"fine");
+        assert_eq!(http.post_xml("getauthtoken", "<iq/>".to_string()).unwrap(), b"fine");
+
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].method, "POST");
+        assert_eq!(seen[0].path, "/mailstore-integration/index.php");
+        assert_eq!(seen[0].body, b"cmd=list");
+        assert_eq!(seen[0].header("content-type"), Some("application/x-www-form-urlencoded"));
+        // base64("archive@example.test:Passw0rd")
+        assert_eq!(
+            seen[0].header("authorization"),
+            Some("Basic YXJjaGl2ZUBleGFtcGxlLnRlc3Q6UGFzc3cwcmQ=")
+        );
+        assert_eq!(seen[1].header("content-type"), Some("text/xml"));
+        assert_eq!(seen[1].body, b"<iq/>");
+        let shown = format!("{http:?}");
+        assert!(!shown.contains("Passw0rd"), "{shown}");
+    }
+
+    #[test]
+    fn reply_size_is_capped() {
+        let server = TestServer::start(|request| {
+            let size: usize = String::from_utf8_lossy(&request.body).parse().unwrap();
+            Response::ok("text/plain", vec![b'x'; size])
+        });
+        let http = client(&server.url("/"), &settings(5, 1024));
+        assert_eq!(http.post_xml("c", "1024".to_string()).unwrap().len(), 1024);
+        let err = http.post_xml("c", "1025".to_string()).unwrap_err();
+        assert!(matches!(err, DirectoryError::TooLarge { limit: 1024, .. }), "{err:?}");
+        assert!(err.to_string().contains("max_reply_bytes"), "{err}");
+    }
+
+    #[test]
+    fn reply_without_length_is_capped_while_reading() {
+        let server = TestServer::raw(|mut stream| {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if read_request(&mut reader).is_none() {
+                return;
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            // Far more than the cap; the client stops reading after cap + 1 bytes.
+            for _ in 0..64 {
+                if stream.write_all(&[b'y'; 1024]).is_err() {
+                    return;
+                }
+            }
+        });
+        let http = client(&server.url("/"), &settings(5, 2048));
+        let err = http.post_xml("getaccountsinfolist", String::new()).unwrap_err();
+        assert!(matches!(err, DirectoryError::TooLarge { limit: 2048, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn non_success_status_is_an_error() {
+        let server = TestServer::start(|request| {
+            let status = String::from_utf8_lossy(&request.body).parse().unwrap();
+            Response::status(status, "{\"success\": true}")
+        });
+        let http = client(&server.url("/"), &settings(5, 1024));
+        let http_status = |status: &str| http.post_xml("auth", status.to_string()).unwrap_err();
+        let err = http_status("503");
+        assert!(matches!(err, DirectoryError::HttpStatus { status: 503, .. }), "{err:?}");
+        assert!(err.is_unreachable());
+        let err = http_status("401");
+        assert!(matches!(err, DirectoryError::HttpStatus { status: 401, .. }), "{err:?}");
+        assert!(!err.is_unreachable());
+        // A 3xx without Location is not followed: an answer, but not a success.
+        let err = http_status("304");
+        assert!(matches!(err, DirectoryError::HttpStatus { status: 304, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn redirect_to_another_port_is_refused() {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let elsewhere = TestServer::start(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Response::ok("text/plain", "stolen")
+        });
+        let location = elsewhere.url("/icewarpapi/");
+        let redirecting = TestServer::start(move |_| Response {
+            status: 307,
+            headers: vec![("Location".to_string(), location.clone())],
+            body: Vec::new(),
+        });
+        let http = client(&redirecting.url("/icewarpapi/"), &settings(5, 1024));
+        let err = http.post_xml("getauthtoken", "<iq/>".to_string()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Other { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&elsewhere.url("/icewarpapi/")), "{message}");
+        assert!(message.contains("same scheme, host and port"), "{message}");
+        assert!(!err.is_unreachable());
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn same_origin_redirects_are_followed_at_most_three_times() {
+        let server = TestServer::start(|request| {
+            let hop: u32 = request.path.trim_start_matches("/hop").parse().unwrap_or(0);
+            let last: u32 = String::from_utf8_lossy(&request.body).parse().unwrap();
+            if hop < last {
+                Response {
+                    status: 307,
+                    headers: vec![("Location".to_string(), format!("/hop{}", hop + 1))],
+                    body: Vec::new(),
+                }
+            } else {
+                Response::ok("text/plain", format!("arrived at {hop}"))
+            }
+        });
+        let http = client(&server.url("/hop0"), &settings(5, 1024));
+        // 307 keeps the method and the body, so the handler sees the body at every hop.
+        assert_eq!(http.post_xml("c", "3".to_string()).unwrap(), b"arrived at 3");
+        let err = http.post_xml("c", "4".to_string()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("more than 3 redirects"), "{message}");
+        assert!(message.contains("/hop4"), "{message}");
+    }
+
+    #[test]
+    fn silence_is_a_timeout() {
+        let server = TestServer::raw(|stream| {
+            // Read the request, then say nothing for longer than the client waits.
+            thread::sleep(Duration::from_secs(3));
+            drop(stream);
+        });
+        let http = client(&server.url("/"), &settings(1, 1024));
+        let err = http.post_xml("getauthtoken", String::new()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Timeout { secs: 1, .. }), "{err:?}");
+        assert!(!err.is_unreachable());
+        assert!(err.to_string().contains("timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn refused_connection_is_unreachable() {
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let http = client(&format!("http://127.0.0.1:{port}/icewarpapi/"), &settings(5, 1024));
+        let err = http.post_xml("authenticate", String::new()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
+        assert!(err.is_unreachable());
+        assert!(err.to_string().contains("test-server: authenticate: cannot connect"), "{err}");
+    }
+
+    #[test]
+    fn unresolvable_host_is_a_connect_error() {
+        let http = client("http://no-such-host.invalid/", &settings(5, 1024));
+        let err = http.post_xml("authenticate", String::new()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_echoing_credentials() {
+        for url in ["not a url", "ftp://example.test/", "mailto:admin@example.test"] {
+            let err = HttpClient::new("s", url, &settings(5, 1024), None).unwrap_err();
+            assert!(matches!(err, DirectoryError::NotConfigured(_)), "{url}: {err:?}");
+        }
+        let err =
+            HttpClient::new("s", "https://admin:hunter2@example.test/", &settings(5, 1024), None)
+                .unwrap_err();
+        assert!(matches!(err, DirectoryError::NotConfigured(_)), "{err:?}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    /// A one-certificate HTTPS server answering "secure" to every request.
+    fn tls_server() -> (TestServer, String) {
+        let certified = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+        ])
+        .unwrap();
+        let pem = certified.cert.pem();
+        let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+        let config = Arc::new(config);
+        let server = TestServer::raw(move |stream| {
+            let connection = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(connection, stream);
+            let Some(_request) = read_request(&mut BufReader::new(&mut tls)) else { return };
+            let _ = write_response(&mut tls, &Response::ok("text/plain", "secure"));
+        });
+        (server, pem)
+    }
+
+    #[test]
+    fn untrusted_certificate_is_a_tls_error() {
+        let (server, _) = tls_server();
+        let http = client(&format!("https://127.0.0.1:{}/", server.port), &settings(5, 1024));
+        let err = http.post_xml("getauthtoken", String::new()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Tls { .. }), "{err:?}");
+        assert!(err.is_unreachable());
+        assert!(err.to_string().contains("ignore_ssl_warnings"), "{err}");
+    }
+
+    #[test]
+    fn ignore_ssl_warnings_accepts_a_self_signed_certificate() {
+        let (server, _) = tls_server();
+        let mut directory = settings(5, 1024);
+        directory.ignore_ssl_warnings = true;
+        let http = client(&format!("https://127.0.0.1:{}/", server.port), &directory);
+        assert_eq!(http.post_xml("c", String::new()).unwrap(), b"secure");
+    }
+
+    #[test]
+    fn ca_file_makes_a_private_certificate_trusted() {
+        let (server, pem) = tls_server();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private-ca.pem");
+        std::fs::write(&path, pem).unwrap();
+        let mut directory = settings(5, 1024);
+        directory.ca_file = Some(path);
+        let http = client(&format!("https://127.0.0.1:{}/", server.port), &directory);
+        assert_eq!(http.post_xml("c", String::new()).unwrap(), b"secure");
+        // The certificate names 127.0.0.1 and localhost, nothing else.
+        let http = client(&format!("https://127.0.0.2:{}/", server.port), &directory);
+        let err = http.post_xml("c", String::new()).unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::Tls { .. } | DirectoryError::Connect { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn unusable_ca_file_is_refused_at_setup() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate\n").unwrap();
+        for path in [dir.path().join("missing.pem"), garbage] {
+            let mut directory = settings(5, 1024);
+            directory.ca_file = Some(path.clone());
+            let err = HttpClient::new("s", "https://example.test/", &directory, None).unwrap_err();
+            assert!(matches!(err, DirectoryError::Other { .. }), "{err:?}");
+            assert!(err.to_string().contains("ca_file"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! `sync` and `status`.
+
+use std::io::Write;
+use std::time::Instant;
+
+use dircache::config::Config;
+use dircache::directory::{self, Listing};
+use dircache::sync::{self, read_status, write_status, SyncOptions, SyncReport, SyncStatus};
+
+use crate::cli::{StatusArgs, SyncArgs};
+use crate::error::{one_line, CliError};
+use crate::output::write_json;
+use crate::progress::TerminalProgress;
+
+/// One sync; records the outcome in the status file unless it is a dry run.
+pub fn sync(
+    config: &Config,
+    args: &SyncArgs,
+    now: u64,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let options = SyncOptions { dry_run: args.dry_run, force: args.force };
+    let started = Instant::now();
+    let mut progress = TerminalProgress::new();
+    let result = directory::connect(config).map_err(CliError::from).and_then(|mut dir| {
+        sync::run_sync(config, dir.as_mut(), options, now, &mut progress).map_err(CliError::from)
+    });
+    progress.finish();
+    match result {
+        Ok(outcome) => {
+            if !args.dry_run {
+                write_status(&config.cache.dir, &SyncStatus::success(&outcome.report, now))?;
+            }
+            if args.json {
+                write_json(out, &outcome.report).map_err(CliError::Output)?;
+            } else {
+                write_report(out, &outcome.report, &outcome.listing).map_err(CliError::Output)?;
+            }
+            match outcome.report.errors.first() {
+                Some(error) => Err(CliError::SyncReported(error.clone())),
+                None => Ok(()),
+            }
+        }
+        Err(error) => {
+            let line = one_line(&error);
+            if !args.dry_run {
+                let status =
+                    SyncStatus::failure(line.clone(), now, started.elapsed().as_secs_f64());
+                write_status(&config.cache.dir, &status)?;
+            }
+            if args.json {
+                let report = SyncReport {
+                    dry_run: args.dry_run,
+                    errors: vec![line],
+                    ..SyncReport::default()
+                };
+                write_json(out, &report).map_err(CliError::Output)?;
+            }
+            Err(error)
+        }
+    }
+}
+
+fn write_report(
+    out: &mut impl Write,
+    report: &SyncReport,
+    listing: &Listing,
+) -> std::io::Result<()> {
+    let (create, update, delete) = if report.dry_run {
+        ("would create", "would update", "would delete")
+    } else {
+        ("created", "updated", "deleted")
+    };
+    if report.dry_run {
+        writeln!(out, "Test Settings (dry run): nothing was written.")?;
+        writeln!(
+            out,
+            "The directory returned {} users and {} groups:",
+            listing.users.len(),
+            listing.groups.len()
+        )?;
+        for user in &listing.users {
+            let state = if user.enabled { "enabled" } else { "disabled" };
+            writeln!(
+                out,
+                "  {:<32} {:<8} {:<24} {}",
+                user.login_name,
+                state,
+                user.full_name,
+                user.emails.join(", ")
+            )?;
+        }
+        for group in &listing.groups {
+            writeln!(out, "  group {:<26} {} members", group.name, group.members.len())?;
+        }
+    }
+    for name in &report.created {
+        writeln!(out, "{create:<13} {name}")?;
+    }
+    for name in &report.updated {
+        let linked = if report.linked.contains(name) { " (linked manual user)" } else { "" };
+        writeln!(out, "{update:<13} {name}{linked}")?;
+    }
+    for name in &report.deleted {
+        writeln!(out, "{delete:<13} {name} (its files are kept)")?;
+    }
+    for skipped in &report.skipped {
+        writeln!(out, "{:<13} {}: {}", "skipped", skipped.name, skipped.reason)?;
+    }
+    for (verb, names) in [
+        ("group created", &report.groups_created),
+        ("group updated", &report.groups_updated),
+        ("group deleted", &report.groups_deleted),
+    ] {
+        for name in names {
+            writeln!(out, "{verb:<13} {name}")?;
+        }
+    }
+    for warning in &report.warnings {
+        writeln!(out, "warning: {warning}")?;
+    }
+    writeln!(
+        out,
+        "{} created, {} updated, {} deleted, {} unchanged, {} skipped ({} users listed, {:.1} s){}",
+        report.created.len(),
+        report.updated.len(),
+        report.deleted.len(),
+        report.unchanged,
+        report.skipped.len(),
+        report.listed_users,
+        report.duration_secs,
+        match report.generation {
+            Some(generation) => format!("; cache generation {generation}"),
+            None if report.dry_run => String::new(),
+            None => "; nothing changed, nothing written".to_string(),
+        }
+    )
+}
+
+pub fn status(config: &Config, args: &StatusArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let status = read_status(&config.cache.dir)?;
+    if args.json {
+        return write_json(out, &status).map_err(CliError::Output);
+    }
+    let Some(status) = status else {
+        return writeln!(out, "no sync has run yet").map_err(CliError::Output);
+    };
+    let lines = [
+        (
+            "last run",
+            format!("{} (epoch {})", crate::output::utc_time(status.started_at), status.started_at),
+        ),
+        ("result", status.result.clone()),
+        ("duration", format!("{:.1} s", status.duration_secs)),
+        ("listed users", status.listed_users.to_string()),
+        (
+            "changes",
+            format!(
+                "{} created, {} updated, {} deleted, {} unchanged, {} skipped",
+                status.created, status.updated, status.deleted, status.unchanged, status.skipped
+            ),
+        ),
+        ("generation", status.generation.map_or("-".to_string(), |g| g.to_string())),
+        ("error", status.error.clone().unwrap_or_else(|| "-".to_string())),
+    ];
+    for (key, value) in lines {
+        writeln!(out, "{key}: {value}").map_err(CliError::Output)?;
+    }
+    Ok(())
+}
