@@ -1,5 +1,7 @@
 //! Writers and readers at once: `dircache-sync user add` processes in parallel with PAM
-//! logins through the real libpam. No login may fail, no write may be lost.
+//! logins through the real libpam. No login may fail, no write may be lost. The logins run
+//! in parallel on purpose; they all use the same service files, so pam_wrapper's shared
+//! temporary directory (see `common::PAMTESTER`) cannot mix them up.
 
 mod common;
 
@@ -30,11 +32,12 @@ fn parallel_writers_and_pam_readers() {
             let (env, stop, logins) = (env.clone(), stop.clone(), logins.clone());
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let out = env.pamtester(
+                    let out = env.pamtester_unserialized(
                         "login-test",
                         "reader",
                         &["authenticate", "acct_mgmt"],
                         "reader-pw\n",
+                        &[],
                     );
                     assert!(out.status.success(), "a login failed during writes: {}", text(&out));
                     logins.fetch_add(1, Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! Reading and atomically replacing the cache directory.
 
-use std::collections::BTreeSet;
+use std::borrow::Borrow;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
 use std::marker::PhantomData;
@@ -14,7 +15,7 @@ use thiserror::Error;
 
 use super::format::{ByteSource, FormatError, RecordIn, TableReader, FORMAT_VERSION};
 use super::records::{CacheRecord, PublicUser, ID_INDEX, INDEX_COUNT, NAME_INDEX};
-use crate::names::{name_key, same_name};
+use crate::names::{fold_name, name_key, same_name};
 use crate::user::{Group, User};
 
 const CURRENT_LINK: &str = "current";
@@ -84,13 +85,13 @@ impl Db {
         users.chain(groups).chain(self.meta.retired_ids.iter().copied()).collect()
     }
 
-    fn supplementary_gids(&self, user: &User) -> Vec<u32> {
-        user.groups
-            .iter()
-            .filter_map(|name| self.groups.iter().find(|g| same_name(&g.name, name)))
-            .map(|g| g.gid)
-            .collect()
+    fn gids_by_group_name(&self) -> HashMap<String, u32> {
+        self.groups.iter().map(|g| (fold_name(&g.name), g.gid)).collect()
     }
+}
+
+fn supplementary_gids(user: &User, gids: &HashMap<String, u32>) -> Vec<u32> {
+    user.groups.iter().filter_map(|name| gids.get(&fold_name(name)).copied()).collect()
 }
 
 /// Holds the writers' lock until dropped.
@@ -152,8 +153,20 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
 
     /// Every record, after checking the whole file.
     pub fn read_all(&self) -> Result<Vec<T>, CacheError> {
-        let all = self.table.read_all().map_err(|e| self.corrupt(e))?;
-        all.iter().map(|json| self.decode(json)).collect()
+        self.table.verify_body().map_err(|e| self.corrupt(e))?;
+        // Decoded one at a time: the raw JSON of every record is never held at once.
+        let mut records = Vec::with_capacity(usize::try_from(self.table.len()).unwrap_or(0));
+        let mut cursor = self.first_cursor();
+        while let Some((record, next)) = self.next(cursor)? {
+            records.push(record);
+            cursor = next;
+        }
+        if records.len() as u64 != self.table.len() {
+            return Err(
+                self.corrupt(FormatError::BadLayout("record count does not match the records"))
+            );
+        }
+        Ok(records)
     }
 
     fn first_matching(
@@ -286,14 +299,14 @@ impl CacheDir {
         };
         let mut users: Vec<&User> = db.users.iter().collect();
         users.sort_by_key(|u| u.uid);
-        let public: Vec<PublicUser> =
-            users.iter().map(|u| PublicUser::from_user(u, db.supplementary_gids(u))).collect();
+        let gids = db.gids_by_group_name();
+        let public = users.iter().map(|u| PublicUser::from_user(u, supplementary_gids(u, &gids)));
         let mut groups: Vec<&Group> = db.groups.iter().collect();
         groups.sort_by_key(|g| g.gid);
 
-        write_table_file(&tmp, generation, users.iter().copied())?;
-        write_table_file(&tmp, generation, public.iter())?;
-        write_table_file(&tmp, generation, groups.iter().copied())?;
+        write_table_file::<User, _>(&tmp, generation, users.iter().copied())?;
+        write_table_file::<PublicUser, _>(&tmp, generation, public)?;
+        write_table_file::<Group, _>(&tmp, generation, groups.iter().copied())?;
         write_meta(&tmp.join(META_FILE), &meta)?;
         self.verify_written(&tmp, db, generation)?;
         sync_dir(&tmp)?;
@@ -452,24 +465,30 @@ fn create_file(path: &Path, public: bool) -> Result<File, CacheError> {
     Ok(file)
 }
 
-fn write_table_file<'a, T: CacheRecord + 'a>(
+/// Encodes and writes records one by one: a million users are never all held as JSON.
+fn write_table_file<T: CacheRecord, R: Borrow<T>>(
     dir: &Path,
     generation: u64,
-    records: impl Iterator<Item = &'a T>,
+    records: impl Iterator<Item = R>,
 ) -> Result<(), CacheError> {
     let path = dir.join(T::FILE_NAME);
     let mut file = create_file(&path, T::PUBLIC)?;
-    let mut encoded = Vec::new();
-    for record in records {
-        let json = serde_json::to_vec(record).map_err(|e| CacheError::BadRecord {
-            path: path.clone(),
-            what: record.name().to_string(),
-            reason: e.to_string(),
-        })?;
-        encoded.push(RecordIn { json, keys: record.keys() });
-    }
+    let mut failure = None;
+    let encoded = records.map_while(|record| {
+        let record = record.borrow();
+        match serde_json::to_vec(record) {
+            Ok(json) => Some(RecordIn { json, keys: record.keys() }),
+            Err(e) => {
+                failure = Some((record.name().to_string(), e.to_string()));
+                None
+            }
+        }
+    });
     super::format::write_table(&mut file, T::KIND, generation, INDEX_COUNT, encoded)
         .map_err(|source| CacheError::Corrupt { path: path.clone(), source })?;
+    if let Some((what, reason)) = failure {
+        return Err(CacheError::BadRecord { path, what, reason });
+    }
     file.sync_all().map_err(io_error(&path))
 }
 

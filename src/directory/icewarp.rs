@@ -424,20 +424,6 @@ impl IcewarpDirectory {
             );
         }
 
-        // Address → user, for resolving group members.
-        // Primary addresses first, so that an alias claiming someone else's primary address
-        // cannot take over that user's memberships.
-        let mut by_address: HashMap<String, usize> = HashMap::new();
-        for (index, user) in users.iter().enumerate() {
-            if let Some(primary) = user.emails.first() {
-                by_address.insert(primary.to_lowercase(), index);
-            }
-        }
-        for (index, user) in users.iter().enumerate() {
-            for email in user.emails.iter().skip(1) {
-                by_address.entry(email.to_lowercase()).or_insert(index);
-            }
-        }
         let mut by_domain: HashMap<String, Vec<usize>> = HashMap::new();
         for (index, domain_index) in user_domains.iter().enumerate() {
             by_domain.entry(scanned[*domain_index].to_lowercase()).or_default().push(index);
@@ -453,11 +439,41 @@ impl IcewarpDirectory {
             }
         }
 
-        // Members of every group, resolved to user indexes.
+        // Members of every group, fetched first so that only the addresses some group names
+        // are indexed (every address of 100,000 users would cost tens of MB).
         let total_groups = u64::try_from(group_addresses.len()).unwrap_or(u64::MAX);
-        let mut resolved_groups: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut fetched_members: Vec<Vec<String>> = Vec::with_capacity(group_addresses.len());
         for (done, group) in group_addresses.iter().enumerate() {
-            let addresses = self.member_addresses(group)?;
+            fetched_members.push(self.member_addresses(group)?);
+            progress.step(
+                "groups",
+                u64::try_from(done + 1).unwrap_or(u64::MAX),
+                Some(total_groups),
+            );
+        }
+        let wanted: HashSet<String> =
+            fetched_members.iter().flatten().map(|address| address.to_lowercase()).collect();
+        // Address → user, for resolving group members.
+        // Primary addresses first, so that an alias claiming someone else's primary address
+        // cannot take over that user's memberships.
+        let mut by_address: HashMap<String, usize> = HashMap::new();
+        for (index, user) in users.iter().enumerate() {
+            if let Some(primary) = user.emails.first().map(|e| e.to_lowercase()) {
+                if wanted.contains(&primary) {
+                    by_address.insert(primary, index);
+                }
+            }
+        }
+        for (index, user) in users.iter().enumerate() {
+            for email in user.emails.iter().skip(1).map(|e| e.to_lowercase()) {
+                if wanted.contains(&email) {
+                    by_address.entry(email).or_insert(index);
+                }
+            }
+        }
+
+        let mut resolved_groups: Vec<(String, Vec<usize>)> = Vec::new();
+        for (group, addresses) in group_addresses.iter().zip(fetched_members) {
             let mut members: Vec<usize> = Vec::new();
             let mut unresolved: Vec<String> = Vec::new();
             for address in addresses {
@@ -481,11 +497,6 @@ impl IcewarpDirectory {
             let mut unique = HashSet::new();
             members.retain(|index| unique.insert(*index));
             resolved_groups.push((group.clone(), members));
-            progress.step(
-                "groups",
-                u64::try_from(done + 1).unwrap_or(u64::MAX),
-                Some(total_groups),
-            );
         }
 
         // Which users the filters select; both empty means everyone, both set the union.

@@ -1,33 +1,44 @@
 //! Applying a plan to the in-memory database (the caller commits it).
 
+use std::collections::{BTreeSet, HashMap};
+
 use crate::cache::Db;
-use crate::manage::{self, ManageError};
+use crate::manage::ManageError;
+use crate::names::fold_name;
 use crate::user::Origin;
 
 use super::plan::Plan;
 
-/// Applies `plan`, computed for `origin` against this same `db`.
-pub fn apply(db: &mut Db, plan: &Plan, origin: Origin) -> Result<(), ManageError> {
-    for name in &plan.deletes {
-        manage::delete_user(db, name)?;
-    }
-    for update in &plan.updates {
-        let user = db
-            .users
-            .iter_mut()
-            .find(|u| u.uid == update.after.uid)
+/// Applies `plan`, computed for `origin` against this same `db`. Linear in the number of
+/// users: a sync of 100,000 accounts must not be quadratic.
+pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), ManageError> {
+    let deletes: BTreeSet<String> = plan.deletes.iter().map(|n| fold_name(n)).collect();
+    let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut db.users)
+        .into_iter()
+        .partition(|u| deletes.contains(&fold_name(&u.name)));
+    db.users = kept;
+    db.meta.retired_ids.extend(gone.iter().flat_map(|u| [u.uid, u.gid]));
+
+    let positions: HashMap<u32, usize> =
+        db.users.iter().enumerate().map(|(i, u)| (u.uid, i)).collect();
+    for update in plan.updates {
+        let position = *positions
+            .get(&update.after.uid)
             .ok_or_else(|| ManageError::NotFound(update.after.name.clone()))?;
-        *user = update.after.clone();
+        db.users[position] = update.after;
     }
-    db.users.extend(plan.creates.iter().cloned());
-    let deleted_gids: Vec<u32> = db
+    db.users.extend(plan.creates);
+
+    let deleted_groups: BTreeSet<String> =
+        plan.groups_deleted.iter().map(|n| fold_name(n)).collect();
+    let retired_gids: Vec<u32> = db
         .groups
         .iter()
-        .filter(|g| g.origin == origin && plan.groups_deleted.contains(&g.name))
+        .filter(|g| g.origin == origin && deleted_groups.contains(&fold_name(&g.name)))
         .map(|g| g.gid)
         .collect();
-    db.meta.retired_ids.extend(deleted_gids);
+    db.meta.retired_ids.extend(retired_gids);
     db.groups.retain(|g| g.origin != origin);
-    db.groups.extend(plan.groups.iter().cloned());
+    db.groups.extend(plan.groups);
     Ok(())
 }

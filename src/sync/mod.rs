@@ -49,8 +49,8 @@ pub struct SyncOptions {
 #[derive(Debug)]
 pub struct SyncOutcome {
     pub report: SyncReport,
-    pub plan: Plan,
-    pub listing: Listing,
+    /// Kept only for dry runs, which print it; a real run frees it before writing.
+    pub listing: Option<Listing>,
 }
 
 /// One sync run. Any fetch error aborts before anything is written; the previous cache
@@ -86,14 +86,16 @@ pub fn run_sync(
         }
         report.errors.push(refusal.to_string());
     }
+    let origin = listing.origin;
+    let listing = if options.dry_run { Some(listing) } else { None };
     if let Some(lock) = &write_lock {
         if !plan.is_empty() {
-            apply(&mut db, &plan, listing.origin)?;
+            apply(&mut db, plan, origin)?;
             report.generation = Some(cache.commit(lock, &db, now)?);
         }
     }
     report.duration_secs = started.elapsed().as_secs_f64();
-    Ok(SyncOutcome { report, plan, listing })
+    Ok(SyncOutcome { report, listing })
 }
 
 fn check_delete_limit(plan: &Plan, config: &Config, options: SyncOptions) -> Result<(), SyncError> {

@@ -34,7 +34,8 @@ pub fn sync(
             if args.json {
                 write_json(out, &outcome.report).map_err(CliError::Output)?;
             } else {
-                write_report(out, &outcome.report, &outcome.listing).map_err(CliError::Output)?;
+                write_report(out, &outcome.report, outcome.listing.as_ref())
+                    .map_err(CliError::Output)?;
             }
             match outcome.report.errors.first() {
                 Some(error) => Err(CliError::SyncReported(error.clone())),
@@ -64,7 +65,7 @@ pub fn sync(
 fn write_report(
     out: &mut impl Write,
     report: &SyncReport,
-    listing: &Listing,
+    listing: Option<&Listing>,
 ) -> std::io::Result<()> {
     let (create, update, delete) = if report.dry_run {
         ("would create", "would update", "would delete")
@@ -73,6 +74,8 @@ fn write_report(
     };
     if report.dry_run {
         writeln!(out, "Test Settings (dry run): nothing was written.")?;
+    }
+    if let Some(listing) = listing {
         writeln!(
             out,
             "The directory returned {} users and {} groups:",

@@ -7,6 +7,13 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, PoisonError};
+
+/// pam_wrapper 1.1.4 picks its temporary service directory by checking a name and then
+/// creating it, without a lock: two pamtester processes started at once can share one and
+/// read each other's service files (another test's configuration). Logins of different tests
+/// therefore run one at a time.
+pub static PAMTESTER: Mutex<()> = Mutex::new(());
 
 pub const PAM_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so";
 
@@ -54,16 +61,23 @@ impl Env {
             .unwrap();
         fs::write(dir.path().join("group"), "root:x:0:\n").unwrap();
         let config = dir.path().join("dircache.toml");
+        let env = Env { dir, config };
+        env.rewrite_extra_config(extra);
+        env
+    }
+
+    /// Rewrites the configuration with the same `[cache]`, `[unix]` and `[passwords]`
+    /// sections and this `extra` text (e.g. another `[directory]`).
+    pub fn rewrite_extra_config(&self, extra: &str) {
         let text = format!(
             "[cache]\ndir = {:?}\n\n[unix]\nlocal_passwd = {:?}\nlocal_group = {:?}\n\n\
              [passwords]\nargon2_memory_kib = 8192\nargon2_iterations = 1\n{extra}",
-            dir.path().join("cache"),
-            passwd,
-            dir.path().join("group"),
+            self.cache_dir(),
+            self.dir.path().join("passwd"),
+            self.dir.path().join("group"),
         );
-        fs::write(&config, text).unwrap();
-        fs::set_permissions(&config, fs::Permissions::from_mode(0o600)).unwrap();
-        Env { dir, config }
+        fs::write(&self.config, text).unwrap();
+        fs::set_permissions(&self.config, fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -72,10 +86,16 @@ impl Env {
 
     /// Runs `dircache-sync --config … ARGS` with `stdin`.
     pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
+        self.cli_with_env(args, stdin, &[])
+    }
+
+    /// [`Env::cli`] with more environment variables.
+    pub fn cli_with_env(&self, args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Output {
         let mut child = Command::new(artifact("dircache-sync"))
             .arg("--config")
             .arg(&self.config)
             .args(args)
+            .envs(vars.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -110,6 +130,34 @@ impl Env {
 
     /// Runs pamtester in the real libpam (through pam_wrapper) and returns its output.
     pub fn pamtester(&self, service: &str, user: &str, operations: &[&str], stdin: &str) -> Output {
+        self.pamtester_with_env(service, user, operations, stdin, &[])
+    }
+
+    /// [`Env::pamtester`] with more environment variables, e.g. `PAM_WRAPPER_DEBUGLEVEL=2` to
+    /// see every syslog line of the module on stderr, down to LOG_DEBUG, not only the errors
+    /// (level 3 also traces pam_wrapper itself, which prints PAM_AUTHTOK).
+    pub fn pamtester_with_env(
+        &self,
+        service: &str,
+        user: &str,
+        operations: &[&str],
+        stdin: &str,
+        vars: &[(&str, &str)],
+    ) -> Output {
+        let _one_at_a_time = PAMTESTER.lock().unwrap_or_else(PoisonError::into_inner);
+        self.pamtester_unserialized(service, user, operations, stdin, vars)
+    }
+
+    /// pamtester without the lock, for tests that run logins in parallel on purpose: every
+    /// one of them must use the same service files (see [`PAMTESTER`]).
+    pub fn pamtester_unserialized(
+        &self,
+        service: &str,
+        user: &str,
+        operations: &[&str],
+        stdin: &str,
+        vars: &[(&str, &str)],
+    ) -> Output {
         require_tool(PAM_WRAPPER, "libpam-wrapper");
         require_tool("/usr/bin/pamtester", "pamtester");
         let services = self.dir.path().join("pam.d");
@@ -121,6 +169,7 @@ impl Env {
             .env("LD_PRELOAD", PAM_WRAPPER)
             .env("PAM_WRAPPER", "1")
             .env("PAM_WRAPPER_SERVICE_DIR", &services)
+            .envs(vars.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -138,4 +187,86 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// Standard output parsed as JSON (the test fails with the whole output otherwise).
+pub fn stdout_json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(output)))
+}
+
+/// One entry of a [`snapshot`]: what a file, directory or symlink is, bytes included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    File { bytes: Vec<u8>, mode: u32, modified: std::time::SystemTime },
+    Dir { mode: u32, modified: std::time::SystemTime },
+    Symlink { target: PathBuf, modified: std::time::SystemTime },
+}
+
+/// The sync status record: the one file of the cache directory a failed sync is meant to
+/// write (`status` reports the failure from it). [`snapshot`] leaves it out.
+pub const STATUS_FILE: &str = "status.json";
+
+/// Every file, directory and symlink under `root` (not following links) with its bytes,
+/// mode and modification time, except [`STATUS_FILE`]. Equal snapshots mean nothing in the
+/// cache was written, not even a timestamp. A missing `root` is an empty snapshot.
+pub fn snapshot(root: &Path) -> std::collections::BTreeMap<PathBuf, Entry> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(root).unwrap().to_path_buf();
+            if relative == Path::new(STATUS_FILE) {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let modified = meta.modified().unwrap();
+            let value = if meta.file_type().is_symlink() {
+                Entry::Symlink { target: fs::read_link(&path).unwrap(), modified }
+            } else if meta.is_dir() {
+                pending.push(path.clone());
+                Entry::Dir { mode: meta.mode(), modified }
+            } else {
+                Entry::File { bytes: fs::read(&path).unwrap(), mode: meta.mode(), modified }
+            };
+            out.insert(relative, value);
+        }
+    }
+    out
+}
+
+/// Fails with the differing paths when two snapshots differ.
+pub fn assert_same_snapshot(
+    before: &std::collections::BTreeMap<PathBuf, Entry>,
+    after: &std::collections::BTreeMap<PathBuf, Entry>,
+    context: &str,
+) {
+    if before == after {
+        return;
+    }
+    let paths: std::collections::BTreeSet<&PathBuf> = before.keys().chain(after.keys()).collect();
+    let changed: Vec<String> = paths
+        .into_iter()
+        .filter(|p| before.get(*p) != after.get(*p))
+        .map(|p| p.display().to_string())
+        .collect();
+    panic!("the cache directory changed ({context}): {}", changed.join(", "));
+}
+
+/// Proxy variables pointing at a port nobody listens on: a client that used them could not
+/// reach anything.
+pub fn dead_proxy_env() -> Vec<(&'static str, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let proxy = format!("http://127.0.0.1:{port}");
+    let mut vars: Vec<(&'static str, String)> =
+        ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"]
+            .into_iter()
+            .map(|name| (name, proxy.clone()))
+            .collect();
+    // An inherited NO_PROXY=127.0.0.1 would hide a client that honours the proxy.
+    vars.extend([("NO_PROXY", String::new()), ("no_proxy", String::new())]);
+    vars
 }

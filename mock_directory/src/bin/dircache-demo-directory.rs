@@ -38,6 +38,8 @@ OPTIONS:
     --app-integration    speak Application Integration instead; the URL printed is
                          http://127.0.0.1:PORT/mailstore-integration/index.php, no Basic
                          authentication; users alice (alice-password) and bob (bob-password)
+    --generate N         serve N generated users instead of the demo data (benchmarks):
+                         IceWarp: 100 domains of N/100 accounts; no request is recorded
     -h, --help           show this help
 ";
 
@@ -46,10 +48,12 @@ struct Options {
     tls: bool,
     write_cert: Option<String>,
     app_integration: bool,
+    generate: Option<usize>,
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
-    let mut opts = Options { port: 0, tls: false, write_cert: None, app_integration: false };
+    let mut opts =
+        Options { port: 0, tls: false, write_cert: None, app_integration: false, generate: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -71,6 +75,11 @@ fn parse_args() -> Result<Option<Options>, String> {
             "--tls" => opts.tls = true,
             "--write-cert" => opts.write_cert = Some(value("--write-cert")?),
             "--app-integration" => opts.app_integration = true,
+            "--generate" => {
+                let v = value("--generate")?;
+                let n = v.parse().map_err(|_| format!("--generate: not a number: {v:?}"))?;
+                opts.generate = Some(n);
+            }
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
@@ -91,13 +100,24 @@ fn run(opts: Options) -> Result<(), String> {
     } else {
         None
     };
-    let (handler, path): (Arc<dyn Handler>, &str) = if opts.app_integration {
-        (AppIntMock::new(AppIntData::demo()), mock_directory::appint::DEFAULT_PATH)
-    } else {
-        (IcewarpMock::new(IcewarpData::demo()), mock_directory::icewarp::API_PATH)
+    let (handler, path): (Arc<dyn Handler>, &str) = match (opts.app_integration, opts.generate) {
+        (true, generate) => {
+            let data = generate.map_or_else(AppIntData::demo, AppIntData::generated);
+            let mock = AppIntMock::new(data);
+            mock.set_recording(generate.is_none());
+            (mock, mock_directory::appint::DEFAULT_PATH)
+        }
+        (false, generate) => {
+            let data = generate
+                .map_or_else(IcewarpData::demo, |n| IcewarpData::generated(100, n.div_ceil(100)));
+            let mock = IcewarpMock::new(data);
+            mock.set_recording(generate.is_none());
+            (mock, mock_directory::icewarp::API_PATH)
+        }
     };
     let server = MockServer::start_on((Ipv4Addr::LOCALHOST, opts.port), handler, identity)
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
+    server.set_recording(opts.generate.is_none());
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}{path}", server.url())
         .and_then(|()| out.flush())

@@ -1,0 +1,357 @@
+//! `dircache-sync sync` against the mock Application Integration server, through the real
+//! binary: HTTPS, Basic authentication, the JSON variants of the protocol document, faults
+//! (each leaving the cache byte-identical) and the sync semantics.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::process::Output;
+use std::time::Duration;
+
+use common::{assert_same_snapshot, snapshot, stdout_json, text, Env};
+use mock_directory::{Action, AppIntData, AppIntServer, AppIntUser, Fault, Response, TlsIdentity};
+use serde_json::{json, Value};
+
+const BASIC_USER: &str = "archive-sync";
+const BASIC_PASSWORD: &str = "basic-s3cret&=+";
+
+/// The `[directory]` section for a mock at `url`: `credentials` as (user, password), and
+/// more keys.
+fn appint_config(url: &str, credentials: Option<(&str, &str)>, more: &str) -> String {
+    let credentials = match credentials {
+        Some((user, password)) => format!("username = {user:?}\npassword = {password:?}\n"),
+        None => String::new(),
+    };
+    let timeout = if more.contains("timeout_secs") { "" } else { "timeout_secs = 5\n" };
+    format!(
+        "\n[directory]\ntype = \"application-integration\"\nurl = {url:?}\n{credentials}{timeout}{more}"
+    )
+}
+
+fn env_for(server: &AppIntServer, more: &str) -> Env {
+    Env::with_extra_config(&appint_config(&server.url(), None, more))
+}
+
+/// Runs the binary; no output may ever show the Basic password.
+fn cli(env: &Env, args: &[&str]) -> Output {
+    let out = env.cli(args, "");
+    let all =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains(BASIC_PASSWORD), "the Basic password was printed:\n{}", text(&out));
+    out
+}
+
+fn sync_ok(env: &Env, extra: &[&str]) -> Value {
+    let mut args = vec!["sync", "--json"];
+    args.extend_from_slice(extra);
+    let out = cli(env, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = stdout_json(&out);
+    assert_eq!(report["errors"], json!([]), "{}", text(&out));
+    report
+}
+
+/// Exit status ≠ 0 and exactly one `dircache-sync: …` line on stderr, returned.
+fn failure(out: &Output) -> String {
+    assert!(!out.status.success(), "expected a failure:\n{}", text(out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "not one line on stderr:\n{}", text(out));
+    assert!(lines[0].starts_with("dircache-sync: "), "{}", text(out));
+    lines[0].to_string()
+}
+
+fn show(env: &Env, name: &str) -> Value {
+    let out = cli(env, &["user", "show", name, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    stdout_json(&out)
+}
+
+fn user_names(env: &Env) -> BTreeSet<String> {
+    let out = cli(env, &["user", "list", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    stdout_json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn set(value: &Value) -> BTreeSet<String> {
+    strings(value).into_iter().collect()
+}
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn https_sync_with_basic_auth_creates_users_with_their_attributes() {
+    let identity = TlsIdentity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let data = AppIntData::demo().basic_auth(BASIC_USER, BASIC_PASSWORD);
+    let server = AppIntServer::start(data, Some(identity.clone())).unwrap();
+    let env = Env::new();
+    let ca = env.dir.path().join("mock-ca.pem");
+    identity.write_cert_pem(&ca).unwrap();
+    env.rewrite_extra_config(&appint_config(
+        &server.url(),
+        Some((BASIC_USER, BASIC_PASSWORD)),
+        &format!("ca_file = {ca:?}\n"),
+    ));
+
+    let report = sync_ok(&env, &[]);
+    assert_eq!(report["dry_run"], json!(false));
+    assert_eq!(set(&report["created"]), names(&["alice", "bob"]));
+    let alice = show(&env, "alice");
+    assert_eq!(alice["auth"], "directory");
+    assert_eq!(alice["origin"], "application-integration");
+    assert_eq!(alice["full_name"], "Alice Liddell");
+    assert_eq!(strings(&alice["emails"]), ["alice@example.com", "al@example.com"]);
+    assert_eq!(alice["distinguished_name"], "UID=alice,DC=example,DC=com");
+    assert_eq!(alice["enabled"], json!(true));
+    assert_eq!(alice["groups"], json!([]));
+    assert_eq!(set(&alice["privileges"]), names(&["login", "read_own_archive"]));
+
+    // One list request, over TLS, with the Basic credentials, as a form.
+    let requests = server.mock.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].param("cmd"), Some("list"));
+    assert_eq!(requests[0].basic_auth, Some((BASIC_USER.to_string(), BASIC_PASSWORD.to_string())));
+    assert!(server.server.requests().iter().all(|r| r.tls));
+
+    // Not trusted without ca_file: a TLS error, nothing written.
+    server.mock.update(|d| d.users.push(AppIntUser::new("carol", "carol-password")));
+    let before = snapshot(&env.cache_dir());
+    env.rewrite_extra_config(&appint_config(&server.url(), Some((BASIC_USER, BASIC_PASSWORD)), ""));
+    let line = failure(&cli(&env, &["sync"]));
+    assert!(line.contains("TLS") && line.contains(&server.url()), "{line}");
+    assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "untrusted certificate");
+
+    env.rewrite_extra_config(&appint_config(
+        &server.url(),
+        Some((BASIC_USER, BASIC_PASSWORD)),
+        "ignore_ssl_warnings = true\n",
+    ));
+    assert_eq!(strings(&sync_ok(&env, &[])["created"]), ["carol"]);
+}
+
+#[test]
+fn missing_or_wrong_basic_credentials_are_an_http_401() {
+    let data = AppIntData::demo().basic_auth(BASIC_USER, BASIC_PASSWORD);
+    let server = AppIntServer::start(data, None).unwrap();
+    let env = Env::new();
+    for credentials in
+        [None, Some((BASIC_USER, "not-the-password")), Some(("someone", BASIC_PASSWORD))]
+    {
+        env.rewrite_extra_config(&appint_config(&server.url(), credentials, ""));
+        let line = failure(&cli(&env, &["sync"]));
+        assert!(
+            line.contains("HTTP status 401") && line.contains("list"),
+            "{credentials:?}: {line}"
+        );
+        assert!(!env.cache_dir().join("current").exists(), "{credentials:?}");
+    }
+    assert!(server.mock.requests().iter().all(|r| r.status == 401));
+
+    env.rewrite_extra_config(&appint_config(&server.url(), Some((BASIC_USER, BASIC_PASSWORD)), ""));
+    assert_eq!(set(&sync_ok(&env, &[])["created"]), names(&["alice", "bob"]));
+}
+
+#[test]
+fn any_json_content_type_is_accepted() {
+    for content_type in ["text/json; charset=utf8", "application/json", "text/plain"] {
+        let server =
+            AppIntServer::start(AppIntData::demo().content_type(content_type), None).unwrap();
+        let env = env_for(&server, "");
+        let report = sync_ok(&env, &[]);
+        assert_eq!(set(&report["created"]), names(&["alice", "bob"]), "{content_type}");
+    }
+}
+
+#[test]
+fn null_and_missing_fields_and_unknown_ones() {
+    let data = AppIntData::new()
+        .user(AppIntUser::new("nully", "x").nulls())
+        .user(AppIntUser::new("bare", "y"))
+        .user(
+            AppIntUser::new("extra", "z")
+                .full_name("Extra Fields")
+                .extra("department", json!({"name": "Sales", "floor": 3}))
+                .extra("active", json!(true)),
+        );
+    let server = AppIntServer::start(data, None).unwrap();
+    let env = env_for(&server, "");
+    let report = sync_ok(&env, &[]);
+    assert_eq!(set(&report["created"]), names(&["nully", "bare", "extra"]));
+    for name in ["nully", "bare"] {
+        let user = show(&env, name);
+        assert_eq!(user["full_name"], "", "{name}");
+        assert_eq!(user["emails"], json!([]), "{name}");
+        assert!(user.get("distinguished_name").is_none_or(Value::is_null), "{name}: {user}");
+    }
+    assert_eq!(show(&env, "extra")["full_name"], "Extra Fields");
+}
+
+#[test]
+fn case_only_duplicates_keep_the_first_with_a_warning() {
+    let data = AppIntData::new()
+        .user(AppIntUser::new("John.Doe", "a").full_name("First John"))
+        .user(AppIntUser::new("john.doe", "b").full_name("Second John"))
+        .user(AppIntUser::new("jane", "c"));
+    let server = AppIntServer::start(data, None).unwrap();
+    let env = env_for(&server, "");
+    let report = sync_ok(&env, &[]);
+    assert_eq!(set(&report["created"]), names(&["John.Doe", "jane"]));
+    let warnings = strings(&report["warnings"]).join("\n");
+    assert!(warnings.contains("john.doe") && warnings.contains("John.Doe"), "{warnings}");
+    assert_eq!(show(&env, "john.doe")["full_name"], "First John");
+    assert_eq!(user_names(&env), names(&["John.Doe", "jane"]));
+}
+
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Every fault with a seeded cache and a change waiting: a clear error naming the server
+/// and the command, and the cache byte-identical afterwards.
+#[test]
+fn faults_fail_with_a_clear_error_and_leave_the_cache_alone() {
+    let server = AppIntServer::start(AppIntData::demo(), None).unwrap();
+    let env = env_for(&server, "timeout_secs = 1\n");
+    sync_ok(&env, &[]);
+    server.mock.update(|d| d.users.push(AppIntUser::new("carol", "carol-password")));
+    let before = snapshot(&env.cache_dir());
+
+    let json_body = |body: &str| Response::with_content(200, "text/json", body.to_string());
+    let faults: Vec<(&str, Action, &[&str])> = vec![
+        (
+            "HTTP 500",
+            Response::html(500, "<html>Internal Server Error</html>").into(),
+            &["HTTP status 500"],
+        ),
+        (
+            "HTML page with 200",
+            Response::html(200, "<html><body>It works!</body></html>").into(),
+            &["malformed"],
+        ),
+        ("malformed JSON", json_body("[{\"userName\": \"alice\",}]").into(), &["malformed"]),
+        ("truncated JSON", Fault::TruncateBody { send: 30 }.into(), &["body"]),
+        (
+            "JSON ending early in a complete HTTP reply",
+            json_body("[{\"userName\": \"alice\"}, {\"userName\": \"b").into(),
+            &["malformed"],
+        ),
+        ("non-array JSON", json_body("{\"users\": []}").into(), &["malformed", "array"]),
+        ("a string instead of users", json_body("[\"alice\", \"bob\"]").into(), &["malformed"]),
+        (
+            "missing userName",
+            json_body("[{\"userName\": \"alice\"}, {\"fullName\": \"Nobody\"}]").into(),
+            &["userName", "element 1"],
+        ),
+        ("empty userName", json_body("[{\"userName\": \"\"}]").into(), &["userName"]),
+        ("no answer at all", Fault::CloseWithoutResponse.into(), &["closed"]),
+        ("timeout", Fault::Delay(Duration::from_secs(3)).into(), &["no answer within 1 s"]),
+    ];
+    for (what, action, expected) in faults {
+        server.server.set_override(action);
+        let line = failure(&cli(&env, &["sync"]));
+        server.server.clear_plan();
+        assert!(line.contains(&server.url()) && line.contains(": list: "), "{what}: {line}");
+        for part in expected {
+            assert!(line.contains(part), "{what}: {line:?} lacks {part:?}");
+        }
+        assert_same_snapshot(&before, &snapshot(&env.cache_dir()), what);
+        let status = stdout_json(&cli(&env, &["status", "--json"]));
+        assert_eq!(status["result"], "failure", "{what}");
+        assert_eq!(
+            status["error"].as_str().unwrap(),
+            line.trim_start_matches("dircache-sync: "),
+            "{what}"
+        );
+    }
+
+    // Connection refused.
+    let url = format!("http://127.0.0.1:{}/mailstore-integration/index.php", closed_port());
+    env.rewrite_extra_config(&appint_config(&url, None, ""));
+    let line = failure(&cli(&env, &["sync"]));
+    assert!(line.contains(&url) && line.contains("cannot connect"), "{line}");
+    assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "connection refused");
+
+    // Without faults the waiting change goes through.
+    env.rewrite_extra_config(&appint_config(&server.url(), None, ""));
+    assert_eq!(strings(&sync_ok(&env, &[])["created"]), ["carol"]);
+    let status = stdout_json(&cli(&env, &["status", "--json"]));
+    assert_eq!(status["result"], "success");
+    assert_eq!(status["created"], json!(1));
+    assert_eq!(status["error"], Value::Null);
+}
+
+#[test]
+fn replies_over_max_reply_bytes_are_refused() {
+    let server = AppIntServer::start(AppIntData::generated(50), None).unwrap();
+    let env = env_for(&server, "max_reply_bytes = 2000\n");
+    let line = failure(&cli(&env, &["sync"]));
+    assert!(line.contains("max_reply_bytes") && line.contains("2000"), "{line}");
+    assert!(!env.cache_dir().join("current").exists());
+    env.rewrite_extra_config(&appint_config(&server.url(), None, "max_reply_bytes = 200000\n"));
+    assert_eq!(sync_ok(&env, &[])["created"].as_array().unwrap().len(), 50);
+}
+
+#[test]
+fn an_empty_listing_is_refused_unless_forced() {
+    let server = AppIntServer::start(AppIntData::demo(), None).unwrap();
+    let env = env_for(&server, "\n[sync]\ndelete_missing_users = true\nmax_delete_percent = 100\n");
+    sync_ok(&env, &[]);
+    server.mock.update(|d| d.users.clear());
+    let before = snapshot(&env.cache_dir());
+    let line = failure(&cli(&env, &["sync"]));
+    assert!(line.contains("--force"), "{line}");
+    assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "empty listing");
+
+    let report = sync_ok(&env, &["--force"]);
+    assert_eq!(set(&report["deleted"]), names(&["alice", "bob"]));
+    assert!(user_names(&env).is_empty());
+}
+
+#[test]
+fn updates_deletes_and_unchanged_runs() {
+    let server = AppIntServer::start(AppIntData::demo(), None).unwrap();
+    let env = env_for(&server, "\n[sync]\ndelete_missing_users = true\nmax_delete_percent = 50\n");
+    sync_ok(&env, &[]);
+    let bob_uid = show(&env, "bob")["uid"].clone();
+
+    // Nothing changed: nothing written.
+    let before = snapshot(&env.cache_dir());
+    std::thread::sleep(Duration::from_millis(20));
+    let report = sync_ok(&env, &[]);
+    assert_eq!(report["generation"], Value::Null);
+    assert_eq!(report["unchanged"], json!(2));
+    assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "unchanged");
+
+    // alice leaves, bob changes.
+    server.mock.update(|d| {
+        d.users.retain(|u| u.user_name != "alice");
+        d.users[0] = AppIntUser::new("bob", "bob-password")
+            .full_name("Robert Builder")
+            .emails(&["robert@example.com", "bob@example.com"]);
+    });
+    let report = sync_ok(&env, &[]);
+    assert_eq!(strings(&report["deleted"]), ["alice"]);
+    assert_eq!(strings(&report["updated"]), ["bob"]);
+    let bob = show(&env, "bob");
+    assert_eq!(bob["full_name"], "Robert Builder");
+    assert_eq!(strings(&bob["emails"]), ["robert@example.com", "bob@example.com"]);
+    assert_eq!(bob["uid"], bob_uid);
+    assert_eq!(user_names(&env), names(&["bob"]));
+}
