@@ -200,8 +200,16 @@ pub struct PasswordConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
+    /// Keep an argon2id hash of a directory user's password after each successful directory
+    /// login, usable only while the directory is unreachable.
     pub cache_credentials: bool,
     pub offline_days: u32,
+    /// Consecutive failed logins of one user after which every further attempt waits.
+    pub failure_threshold: u32,
+    /// The wait after the threshold; it doubles with every further failure…
+    pub failure_delay_secs: u64,
+    /// …up to this bound (no unbounded wait inside sshd).
+    pub max_failure_delay_secs: u64,
     /// For tests and development only: accept a config file (or password file) holding the
     /// directory password even when group or others can read it.
     pub allow_readable_config: bool,
@@ -265,7 +273,14 @@ impl Default for PasswordConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { cache_credentials: false, offline_days: 7, allow_readable_config: false }
+        AuthConfig {
+            cache_credentials: false,
+            offline_days: 7,
+            failure_threshold: 5,
+            failure_delay_secs: 2,
+            max_failure_delay_secs: 30,
+            allow_readable_config: false,
+        }
     }
 }
 
@@ -438,6 +453,24 @@ impl Config {
                     "{} is outside 1..=365 (days a cached password stays usable offline)",
                     self.auth.offline_days
                 ),
+            ));
+        }
+        if !(1..=1000).contains(&self.auth.failure_threshold) {
+            let value = self.auth.failure_threshold;
+            return Err(invalid("auth.failure_threshold", format!("{value} is outside 1..=1000")));
+        }
+        if self.auth.max_failure_delay_secs > 60 {
+            let value = self.auth.max_failure_delay_secs;
+            return Err(invalid(
+                "auth.max_failure_delay_secs",
+                format!("{value} is more than 60 (a login must not hang for minutes)"),
+            ));
+        }
+        if self.auth.failure_delay_secs > self.auth.max_failure_delay_secs {
+            let value = self.auth.failure_delay_secs;
+            return Err(invalid(
+                "auth.failure_delay_secs",
+                format!("{value} is more than max_failure_delay_secs"),
             ));
         }
         Ok(())
@@ -978,6 +1011,9 @@ allow_readable_config = true
             ("[passwords]\nargon2_parallelism = 17", "passwords.argon2_parallelism"),
             ("[auth]\noffline_days = 0", "auth.offline_days"),
             ("[auth]\noffline_days = 366", "auth.offline_days"),
+            ("[auth]\nfailure_threshold = 0", "auth.failure_threshold"),
+            ("[auth]\nmax_failure_delay_secs = 61", "auth.max_failure_delay_secs"),
+            ("[auth]\nfailure_delay_secs = 31", "auth.failure_delay_secs"),
         ];
         for (text, key) in cases {
             assert_eq!(invalid_key(text), key, "{text}");

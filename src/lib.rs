@@ -7,6 +7,7 @@ pub mod config;
 pub mod directory;
 pub mod ids;
 pub mod local_accounts;
+pub mod login_state;
 pub mod manage;
 pub mod names;
 pub mod pam;

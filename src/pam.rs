@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use crate::cache::{CacheDir, CacheError};
 use crate::config::{Config, DirectoryKind, DEFAULT_CONFIG_PATH};
-use crate::directory::{self, PasswordCheck};
+use crate::directory::{self, DirectoryError, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
+use crate::login_state::{LoginState, LoginStates};
 use crate::manage;
 use crate::names::validate_name;
 use crate::passwords::{self, Secret};
@@ -61,6 +62,10 @@ pub trait PamConversation {
     fn error_message(&mut self, text: &str);
     /// A line for syslog (auth facility). Never given a password.
     fn log(&mut self, level: LogLevel, text: &str);
+    /// Seconds since the epoch.
+    fn now(&self) -> u64;
+    /// Waits before a password check (the failure delay).
+    fn pause(&mut self, duration: Duration);
 }
 
 /// The phase of a password change.
@@ -205,10 +210,35 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
         ctx.debug("no such dircache user");
         return PamOutcome::UserUnknown;
     };
-    match user.auth {
-        AuthMethod::Local => check_local_password(&mut ctx, &user, &password),
-        AuthMethod::Directory => check_directory_password(&mut ctx, &user, &password),
+    let states = LoginStates::new(&ctx.config.cache.dir);
+    let mut state = states.load(&user).unwrap_or_else(|e| {
+        ctx.conv.log(LogLevel::Error, &e.to_string());
+        LoginState::fresh(&user)
+    });
+    let before = state.clone();
+    let delay = state.delay(&ctx.config.auth);
+    if !delay.is_zero() {
+        let text =
+            format!("{} consecutive failures: waiting {} s", state.failures, delay.as_secs());
+        ctx.log_for_user(LogLevel::Notice, &text);
+        ctx.conv.pause(delay);
     }
+    let outcome = match user.auth {
+        AuthMethod::Local => check_local_password(&mut ctx, &user, &password),
+        AuthMethod::Directory => check_directory_password(&mut ctx, &user, &password, &mut state),
+    };
+    match outcome {
+        PamOutcome::Success => state.record_success(),
+        PamOutcome::AuthErr => state.record_failure(ctx.conv.now()),
+        _ => {}
+    }
+    if state != before {
+        // Not being able to record state must not turn into a login or a lock-out.
+        if let Err(e) = states.store(&state) {
+            ctx.conv.log(LogLevel::Error, &e.to_string());
+        }
+    }
+    outcome
 }
 
 /// The login string the directory knows the user by: IceWarp logs in with the address the
@@ -226,14 +256,25 @@ fn check_directory_password<C: PamConversation>(
     ctx: &mut Context<'_, C>,
     user: &User,
     password: &Secret,
+    state: &mut LoginState,
 ) -> PamOutcome {
     let login = directory_login(&ctx.config, user);
     let answer =
         directory::connect(&ctx.config).and_then(|mut dir| dir.check_password(&login, password));
+    if !matches!(answer, Ok(PasswordCheck::Accepted) | Err(_)) {
+        // The directory said no: a cached password must not outlive that answer.
+        state.forget_offline_hash();
+    }
     match answer {
         Ok(PasswordCheck::Accepted) => {
             ctx.log_for_user(LogLevel::Info, "authentication succeeded (directory)");
+            if ctx.config.auth.cache_credentials {
+                remember_for_offline(ctx, password, state);
+            }
             PamOutcome::Success
+        }
+        Err(e) if e.is_unreachable() && ctx.config.auth.cache_credentials => {
+            offline_login(ctx, password, state, &e)
         }
         Ok(PasswordCheck::Rejected) => {
             ctx.log_for_user(
@@ -260,6 +301,52 @@ fn check_directory_password<C: PamConversation>(
             ctx.log_for_user(LogLevel::Error, &format!("the directory is unavailable: {e}"));
             PamOutcome::AuthinfoUnavail
         }
+    }
+}
+
+fn remember_for_offline<C: PamConversation>(
+    ctx: &mut Context<'_, C>,
+    password: &Secret,
+    state: &mut LoginState,
+) {
+    match passwords::hash_password(password, &ctx.config.passwords) {
+        Ok(hash) => {
+            state.offline_hash = Some(hash);
+            state.offline_stored_at = Some(ctx.conv.now());
+        }
+        Err(e) => ctx.log_for_user(LogLevel::Error, &format!("credentials not cached: {e}")),
+    }
+}
+
+/// Only reached when the directory could not be reached at all (refused, DNS, TLS
+/// handshake, 5xx) — never after a slow answer, which may be IceWarp's tarpit for a wrong
+/// password.
+fn offline_login<C: PamConversation>(
+    ctx: &mut Context<'_, C>,
+    password: &Secret,
+    state: &LoginState,
+    cause: &DirectoryError,
+) -> PamOutcome {
+    let now = ctx.conv.now();
+    let Some(hash) = state.usable_offline_hash(&ctx.config.auth, now) else {
+        let text =
+            format!("the directory is unreachable and no fresh cached credentials exist: {cause}");
+        ctx.log_for_user(LogLevel::Error, &text);
+        return PamOutcome::AuthinfoUnavail;
+    };
+    if passwords::verify_password(password, hash).unwrap_or(false) {
+        let age_hours = now.saturating_sub(state.offline_stored_at.unwrap_or(now)) / 3600;
+        let text = format!(
+            "OFFLINE login with cached credentials ({age_hours} h old); the directory is unreachable: {cause}"
+        );
+        ctx.log_for_user(LogLevel::Notice, &text);
+        PamOutcome::Success
+    } else {
+        ctx.log_for_user(
+            LogLevel::Notice,
+            "offline authentication failure: wrong password (directory unreachable)",
+        );
+        PamOutcome::AuthErr
     }
 }
 

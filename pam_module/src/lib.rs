@@ -6,7 +6,7 @@
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 use std::ptr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dircache::pam::{
     self as logic, AuthtokItem, ChangePhase, LogLevel, PamConversation, PamOutcome,
@@ -88,6 +88,13 @@ impl PamConversation for Libpam<'_> {
         if let Ok(Some(conv)) = self.handle.get_item::<Conv>() {
             let _ = conv.send(PAM_ERROR_MSG, text);
         }
+    }
+    fn now(&self) -> u64 {
+        now()
+    }
+
+    fn pause(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
     }
 
     fn log(&mut self, level: LogLevel, text: &str) {

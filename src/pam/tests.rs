@@ -15,6 +15,8 @@ struct Script {
     passwords: VecDeque<(AuthtokItem, &'static str)>,
     messages: Vec<String>,
     logs: Vec<(LogLevel, String)>,
+    now: u64,
+    pauses: Vec<Duration>,
 }
 
 impl Script {
@@ -24,6 +26,8 @@ impl Script {
             passwords: passwords.iter().copied().collect(),
             messages: Vec::new(),
             logs: Vec::new(),
+            now: 1_000_000,
+            pauses: Vec::new(),
         }
     }
 }
@@ -50,9 +54,16 @@ impl PamConversation for Script {
     fn error_message(&mut self, text: &str) {
         self.messages.push(text.to_string());
     }
-
     fn log(&mut self, level: LogLevel, text: &str) {
         self.logs.push((level, text.to_string()));
+    }
+
+    fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn pause(&mut self, duration: Duration) {
+        self.pauses.push(duration);
     }
 }
 
@@ -64,13 +75,17 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
+        Setup::with_config("")
+    }
+
+    fn with_config(extra: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let passwd = dir.path().join("passwd");
         fs::write(&passwd, "root:x:0:0:root:/root:/bin/sh\n").unwrap();
         let config_path = dir.path().join("dircache.toml");
         let text = format!(
             "[cache]\ndir = {:?}\n[unix]\nlocal_passwd = {:?}\nlocal_group = {:?}\n\
-             [passwords]\nargon2_memory_kib = 8192\nargon2_iterations = 1\n",
+             [passwords]\nargon2_memory_kib = 8192\nargon2_iterations = 1\n{extra}",
             dir.path().join("cache"),
             passwd,
             dir.path().join("group"),
@@ -292,4 +307,102 @@ fn argument_parsing() {
     assert_eq!(PamArgs::parse([]).unwrap().require, vec![Privilege::Login]);
     assert!(PamArgs::parse(["require="]).is_err());
     assert!(PamArgs::parse(["config="]).is_err());
+}
+
+const ALICE: &str = "alice@example.com";
+
+fn directory_setup(url: &str) -> Setup {
+    let setup = Setup::with_config(&format!(
+        "[directory]\ntype = \"icewarp\"\nserver = {url:?}\ntimeout_secs = 1\n\
+         [auth]\ncache_credentials = true\noffline_days = 7\n"
+    ));
+    setup.add(ALICE, None, AuthMethod::Directory, LOGIN);
+    setup
+}
+
+fn attempt(setup: &Setup, password: &'static str, now: u64) -> (PamOutcome, Script) {
+    let mut script = Script::new(ALICE, &[(AuthtokItem::Current, password)]);
+    script.now = now;
+    let outcome = authenticate(&mut script, &[&setup.args()]);
+    (outcome, script)
+}
+
+fn logged(script: &Script, text: &str) -> bool {
+    script.logs.iter().any(|(_, line)| line.contains(text))
+}
+
+#[test]
+fn offline_credentials_only_when_the_directory_is_unreachable() {
+    use mock_directory::{Account, Domain, Fault, IcewarpData, IcewarpServer, Response};
+    let data = IcewarpData::new("admin@example.com", "admin-pw")
+        .domain(Domain::new("example.com"))
+        .account(Account::user(ALICE, "Alice", "right-pw"));
+    let iw = IcewarpServer::start(data, None).unwrap();
+    let setup = directory_setup(&iw.url());
+    let day = 86_400;
+
+    // Online: the directory decides, and the password is remembered.
+    assert_eq!(attempt(&setup, "right-pw", day).0, PamOutcome::Success);
+
+    // Slow is not down: a tarpit may hide a wrong password.
+    iw.server.set_override(Fault::Delay(Duration::from_secs(3)));
+    let (outcome, slow) = attempt(&setup, "right-pw", day);
+    assert_eq!(outcome, PamOutcome::AuthinfoUnavail);
+    assert!(!logged(&slow, "OFFLINE"));
+
+    // Down (HTTP 503): the cached hash decides, and says so in the log.
+    iw.server.set_override(Response::new(503));
+    let (outcome, offline) = attempt(&setup, "right-pw", 2 * day);
+    assert_eq!(outcome, PamOutcome::Success);
+    assert!(logged(&offline, "OFFLINE login"), "{:?}", offline.logs);
+    assert_eq!(attempt(&setup, "wrong-pw", 2 * day).0, PamOutcome::AuthErr);
+    // Expired after offline_days.
+    assert_eq!(attempt(&setup, "right-pw", 9 * day).0, PamOutcome::AuthinfoUnavail);
+
+    // A "wrong password" answer wipes the cached hash.
+    iw.server.clear_override();
+    assert_eq!(attempt(&setup, "right-pw", 10 * day).0, PamOutcome::Success);
+    assert_eq!(attempt(&setup, "old-pw", 10 * day).0, PamOutcome::AuthErr);
+    drop(iw);
+    let (outcome, refused) = attempt(&setup, "right-pw", 10 * day);
+    assert_eq!(outcome, PamOutcome::AuthinfoUnavail, "the wiped hash must not log anyone in");
+    assert!(logged(&refused, "no fresh cached credentials"), "{:?}", refused.logs);
+}
+
+#[test]
+fn without_cache_credentials_nothing_is_stored() {
+    use mock_directory::{Account, Domain, IcewarpData, IcewarpServer};
+    let data = IcewarpData::new("admin@example.com", "admin-pw")
+        .domain(Domain::new("example.com"))
+        .account(Account::user(ALICE, "Alice", "right-pw"));
+    let iw = IcewarpServer::start(data, None).unwrap();
+    let setup = Setup::with_config(&format!(
+        "[directory]\ntype = \"icewarp\"\nserver = {:?}\ntimeout_secs = 1\n",
+        iw.url()
+    ));
+    setup.add(ALICE, None, AuthMethod::Directory, LOGIN);
+    assert_eq!(attempt(&setup, "right-pw", 1).0, PamOutcome::Success);
+    drop(iw);
+    assert_eq!(attempt(&setup, "right-pw", 2).0, PamOutcome::AuthinfoUnavail);
+    let state_dir = setup.config.cache.dir.join("state");
+    for entry in fs::read_dir(state_dir).into_iter().flatten() {
+        let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("argon2"), "{text}");
+    }
+}
+
+#[test]
+fn consecutive_failures_slow_down_further_attempts() {
+    let setup = Setup::with_config(
+        "[auth]\nfailure_threshold = 2\nfailure_delay_secs = 1\nmax_failure_delay_secs = 4\n",
+    );
+    setup.add("bob", Some("right"), AuthMethod::Local, LOGIN);
+    let mut pauses = Vec::new();
+    for password in ["w1", "w2", "w3", "w4", "w5", "right", "w6"] {
+        let mut script = Script::new("bob", &[(AuthtokItem::Current, password)]);
+        authenticate(&mut script, &[&setup.args()]);
+        pauses.push(script.pauses.iter().map(Duration::as_secs).sum::<u64>());
+    }
+    // Two free failures, then 1, 2, 4 (the bound), 4 s; a success resets the count.
+    assert_eq!(pauses, [0, 0, 1, 2, 4, 4, 0]);
 }

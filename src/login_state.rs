@@ -1,0 +1,218 @@
+//! Per-user login state kept beside the cache: consecutive failures (for the failure delay)
+//! and, when `[auth] cache_credentials` is on, an argon2id hash of the last password the
+//! directory accepted (for offline logins).
+//!
+//! One small file per user in `<cache dir>/state/` (0700; files 0600), replaced atomically, so
+//! that a login never rewrites the whole cache. A record is bound to the user's name and
+//! uid: a later account with the same name never inherits it.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::config::AuthConfig;
+use crate::names::{fold_name, name_key};
+use crate::user::User;
+
+const STATE_DIR: &str = "state";
+
+#[derive(Debug, Error)]
+#[error("login state {path}: {source}")]
+pub struct LoginStateError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginState {
+    pub name: String,
+    pub uid: u32,
+    /// Consecutive failed logins.
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_at: Option<u64>,
+    /// Argon2id PHC string of the last password the directory accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_stored_at: Option<u64>,
+}
+
+impl LoginState {
+    pub fn fresh(user: &User) -> LoginState {
+        LoginState { name: user.name.clone(), uid: user.uid, ..LoginState::default() }
+    }
+
+    /// How long the next attempt must wait: nothing below the threshold, then the delay,
+    /// doubling with every further failure, bounded.
+    pub fn delay(&self, config: &AuthConfig) -> Duration {
+        let Some(excess) = self.failures.checked_sub(config.failure_threshold) else {
+            return Duration::ZERO;
+        };
+        let factor = 1u64 << excess.min(16);
+        let secs =
+            config.failure_delay_secs.saturating_mul(factor).min(config.max_failure_delay_secs);
+        Duration::from_secs(secs)
+    }
+
+    /// The cached hash, if present and younger than `offline_days`.
+    pub fn usable_offline_hash(&self, config: &AuthConfig, now: u64) -> Option<&str> {
+        let stored_at = self.offline_stored_at?;
+        let max_age = u64::from(config.offline_days) * 86_400;
+        if now.saturating_sub(stored_at) > max_age || stored_at > now {
+            return None;
+        }
+        self.offline_hash.as_deref()
+    }
+
+    pub fn record_failure(&mut self, now: u64) {
+        self.failures = self.failures.saturating_add(1);
+        self.last_failure_at = Some(now);
+    }
+
+    pub fn record_success(&mut self) {
+        self.failures = 0;
+        self.last_failure_at = None;
+    }
+
+    pub fn forget_offline_hash(&mut self) {
+        self.offline_hash = None;
+        self.offline_stored_at = None;
+    }
+}
+
+/// The `state/` directory of a cache.
+pub struct LoginStates {
+    dir: PathBuf,
+}
+
+impl LoginStates {
+    pub fn new(cache_dir: &Path) -> LoginStates {
+        LoginStates { dir: cache_dir.join(STATE_DIR) }
+    }
+
+    fn path_for(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{:016x}.json", name_key(name)))
+    }
+
+    /// The state of `user`; a missing, unreadable-as-JSON or foreign (other name or uid)
+    /// record counts as a fresh one.
+    pub fn load(&self, user: &User) -> Result<LoginState, LoginStateError> {
+        let path = self.path_for(&user.name);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LoginState::fresh(user)),
+            Err(source) => return Err(LoginStateError { path, source }),
+        };
+        Ok(serde_json::from_slice::<LoginState>(&bytes)
+            .ok()
+            .filter(|state| {
+                state.uid == user.uid && fold_name(&state.name) == fold_name(&user.name)
+            })
+            .unwrap_or_else(|| LoginState::fresh(user)))
+    }
+
+    /// Replaces the record atomically (temp, fsync, rename, fsync of the directory).
+    pub fn store(&self, state: &LoginState) -> Result<(), LoginStateError> {
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LoginStateError { path, source }
+        };
+        if let Err(e) = fs::create_dir(&self.dir) {
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(LoginStateError { path: self.dir.clone(), source: e });
+            }
+        }
+        fs::set_permissions(&self.dir, Permissions::from_mode(0o700)).map_err(err(&self.dir))?;
+        let path = self.path_for(&state.name);
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        let json = serde_json::to_vec(state)
+            .map_err(|e| LoginStateError { path: path.clone(), source: e.into() })?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(err(&tmp))?;
+        file.write_all(&json).and_then(|()| file.sync_all()).map_err(err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(err(&path))?;
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(err(&self.dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::sample_user;
+
+    fn auth_config() -> AuthConfig {
+        AuthConfig {
+            failure_threshold: 3,
+            failure_delay_secs: 2,
+            max_failure_delay_secs: 30,
+            ..AuthConfig::default()
+        }
+    }
+
+    #[test]
+    fn delay_starts_at_the_threshold_doubles_and_is_bounded() {
+        let config = auth_config();
+        let mut state = LoginState::default();
+        let delays: Vec<u64> = (0..9)
+            .map(|_| {
+                let delay = state.delay(&config).as_secs();
+                state.record_failure(1);
+                delay
+            })
+            .collect();
+        assert_eq!(delays, [0, 0, 0, 2, 4, 8, 16, 30, 30]);
+        state.record_success();
+        assert_eq!(state.delay(&config), Duration::ZERO);
+    }
+
+    #[test]
+    fn offline_hash_expires() {
+        let config = AuthConfig { offline_days: 7, ..auth_config() };
+        let state = LoginState {
+            offline_hash: Some("h".into()),
+            offline_stored_at: Some(1000),
+            ..LoginState::default()
+        };
+        assert_eq!(state.usable_offline_hash(&config, 1000 + 7 * 86_400), Some("h"));
+        assert_eq!(state.usable_offline_hash(&config, 1001 + 7 * 86_400), None);
+        assert_eq!(
+            state.usable_offline_hash(&config, 999),
+            None,
+            "a hash from the future is not trusted"
+        );
+    }
+
+    #[test]
+    fn store_load_and_binding_to_the_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let states = LoginStates::new(dir.path());
+        let alice = sample_user("alice", 200_001);
+        assert_eq!(states.load(&alice).unwrap(), LoginState::fresh(&alice));
+        let mut state = LoginState::fresh(&alice);
+        state.record_failure(5);
+        state.offline_hash = Some("$argon2id$x".into());
+        states.store(&state).unwrap();
+        assert_eq!(states.load(&alice).unwrap(), state);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("state")), 0o700);
+        let file = fs::read_dir(dir.path().join("state")).unwrap().next().unwrap().unwrap().path();
+        assert_eq!(mode(&file), 0o600);
+
+        // A new account with the same name (another uid) starts afresh.
+        let successor = sample_user("alice", 200_002);
+        assert_eq!(states.load(&successor).unwrap(), LoginState::fresh(&successor));
+    }
+}
