@@ -149,6 +149,15 @@ impl<'c, C: PamConversation> Context<'c, C> {
         Ok(Context { conv, args, config, user_name })
     }
 
+    /// A context for a user the cache knows; anyone else is `PAM_USER_UNKNOWN`.
+    fn for_known_user(conv: &'c mut C, raw_args: &[&str]) -> Result<(Self, User), PamOutcome> {
+        let mut ctx = Context::new(conv, raw_args)?;
+        match ctx.find_user()? {
+            Some(user) => Ok((ctx, user)),
+            None => Err(PamOutcome::UserUnknown),
+        }
+    }
+
     fn debug(&mut self, text: &str) {
         if self.args.debug {
             self.conv.log(LogLevel::Debug, text);
@@ -379,13 +388,8 @@ fn check_local_password<C: PamConversation>(
 /// `pam_sm_acct_mgmt`: the account must exist, be enabled and hold every required
 /// privilege.
 pub fn account<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamOutcome {
-    let mut ctx = match Context::new(conv, raw_args) {
-        Ok(ctx) => ctx,
-        Err(outcome) => return outcome,
-    };
-    let user = match ctx.find_user() {
-        Ok(Some(user)) => user,
-        Ok(None) => return PamOutcome::UserUnknown,
+    let (mut ctx, user) = match Context::for_known_user(conv, raw_args) {
+        Ok(found) => found,
         Err(outcome) => return outcome,
     };
     if !user.enabled {
@@ -412,13 +416,8 @@ pub fn change_password<C: PamConversation>(
     phase: ChangePhase,
     now: u64,
 ) -> PamOutcome {
-    let mut ctx = match Context::new(conv, raw_args) {
-        Ok(ctx) => ctx,
-        Err(outcome) => return outcome,
-    };
-    let user = match ctx.find_user() {
-        Ok(Some(user)) => user,
-        Ok(None) => return PamOutcome::UserUnknown,
+    let (mut ctx, user) = match Context::for_known_user(conv, raw_args) {
+        Ok(found) => found,
         Err(outcome) => return outcome,
     };
     if let Some(refusal) = refuse_change(&mut ctx, &user) {
