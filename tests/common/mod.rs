@@ -91,18 +91,9 @@ impl Env {
 
     /// [`Env::cli`] with more environment variables.
     pub fn cli_with_env(&self, args: &[&str], stdin: &str, vars: &[(&str, &str)]) -> Output {
-        let mut child = Command::new(artifact("dircache-sync"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .envs(vars.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
+        let mut command = Command::new(artifact("dircache-sync"));
+        command.arg("--config").arg(&self.config).args(args).envs(vars.iter().copied());
+        run_with_stdin(&mut command, stdin)
     }
 
     /// Writes a PAM service `name` whose every stack is pam_dircache with `args`.
@@ -161,7 +152,8 @@ impl Env {
         require_tool(PAM_WRAPPER, "libpam-wrapper");
         require_tool("/usr/bin/pamtester", "pamtester");
         let services = self.dir.path().join("pam.d");
-        let mut child = Command::new("/usr/bin/pamtester")
+        let mut command = Command::new("/usr/bin/pamtester");
+        command
             .arg("-v")
             .arg(service)
             .arg(user)
@@ -169,15 +161,21 @@ impl Env {
             .env("LD_PRELOAD", PAM_WRAPPER)
             .env("PAM_WRAPPER", "1")
             .env("PAM_WRAPPER_SERVICE_DIR", &services)
-            .envs(vars.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
+            .envs(vars.iter().copied());
+        run_with_stdin(&mut command, stdin)
     }
+}
+
+/// Runs `command` with `stdin` as its standard input and collects its output.
+pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 pub fn text(output: &Output) -> String {
