@@ -72,6 +72,17 @@ pamtester_() {
 }
 
 echo
+echo "== NSS: getent passwd / id through libnss_dircache.so (nss_wrapper, nothing installed)"
+: > "$demo/empty"
+nss_() {
+  LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libnss_wrapper.so NSS_WRAPPER_PASSWD="$demo/empty" \
+  NSS_WRAPPER_GROUP="$demo/empty" NSS_WRAPPER_MODULE_SO_PATH="$bin/libnss_dircache.so" \
+  NSS_WRAPPER_MODULE_FN_PREFIX=dircache DIRCACHE_CACHE_DIR="$demo/cache" "$@"
+}
+nss_ getent passwd alice@example.com demo
+nss_ id alice@example.com
+
+echo
 echo "== PAM: alice@example.com with a wrong password (the directory says no)"
 if printf 'not-the-password\n' | pamtester_ alice@example.com authenticate; then
   echo "FAILED: a wrong password was accepted" >&2; exit 1

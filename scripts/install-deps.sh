@@ -3,7 +3,12 @@
 # Runs apt-get as root (directly, or through sudo), non-interactively.
 set -euo pipefail
 
-packages=(gcc libc6-dev libpam0g-dev libpam-wrapper libnss-wrapper pamtester)
+packages=(gcc libc6-dev libpam0g-dev libpam-wrapper libnss-wrapper pamtester openssh-server sshpass \
+  dpkg-dev binutils groff-base systemd debootstrap)
+# `scripts/bench-nss.sh` also compares with Debian's libnss-cache; the tests do not need it.
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(libnss-cache)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -10,3 +10,12 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The integration tests load the built .so files and spawn the built binary.
 cargo build --workspace --quiet
 cargo test --workspace --quiet
+# The Debian package installed into a throwaway Debian root (debootstrap, about 2.5 min;
+# needs root and the Debian mirror). DIRCACHE_SKIP_INSTALL_TEST=1 leaves it out.
+if [ "${DIRCACHE_SKIP_INSTALL_TEST:-0}" = 1 ]; then
+  echo "install test skipped (DIRCACHE_SKIP_INSTALL_TEST=1)"
+elif [ "$(id -u)" -ne 0 ]; then
+  echo "install test skipped: it needs root (sudo scripts/install-test.sh --profile debug)"
+else
+  scripts/install-test.sh --profile debug
+fi

@@ -50,9 +50,37 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
 }
 
 /// `:` and newline break passwd lines, `/` and `\` break paths, `,` breaks group member
-/// lists, whitespace and control characters break log lines and shells.
+/// lists, whitespace and control characters break log lines and shells; invisible
+/// characters would let `root\u{200B}` or a name with a right-to-left override look like
+/// another name in `ls -l`, `ps` and log lines.
 fn is_forbidden(c: char) -> bool {
-    matches!(c, ':' | '/' | '\\' | ',') || c.is_whitespace() || c.is_control()
+    matches!(c, ':' | '/' | '\\' | ',') || c.is_whitespace() || c.is_control() || is_invisible(c)
+}
+
+/// Unicode's default-ignorable code points (zero-width characters, joiners, bidirectional
+/// controls, variation selectors, tags, the soft hyphen, …) and the interlinear annotation
+/// controls: characters that change nothing or something else on screen.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// The form two names are compared in.
@@ -104,6 +132,24 @@ mod tests {
         for (name, expected) in cases {
             assert_eq!(validate_name(name), Err(expected), "{name:?}");
         }
+    }
+
+    #[test]
+    fn refuses_invisible_characters_that_make_one_name_look_like_another() {
+        for (name, c) in [
+            ("root\u{200B}", '\u{200B}'),
+            ("ro\u{200D}ot", '\u{200D}'),
+            ("\u{FEFF}admin", '\u{FEFF}'),
+            ("alice\u{202E}moc.elpmaxe", '\u{202E}'),
+            ("bob\u{2066}", '\u{2066}'),
+            ("ad\u{00AD}min", '\u{00AD}'),
+            ("x\u{FE0F}", '\u{FE0F}'),
+            ("tag\u{E0041}", '\u{E0041}'),
+        ] {
+            assert_eq!(validate_name(name), Err(NameError::ForbiddenChar(c)), "{name:?}");
+        }
+        // Visible non-ASCII letters stay allowed.
+        assert_eq!(validate_name("Zoë.Ångström"), Ok(()));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum PasswordError {
     TooLong,
     #[error("the password is empty")]
     Empty,
+    #[error("the password contains a NUL byte, which no login can type (PAM passes passwords as C strings)")]
+    Nul,
 }
 
 fn hasher(config: &PasswordConfig) -> Result<Argon2<'static>, PasswordError> {
@@ -50,6 +52,9 @@ pub fn check_new_password(password: &[u8]) -> Result<(), PasswordError> {
     }
     if password.len() > MAX_PASSWORD_LEN {
         return Err(PasswordError::TooLong);
+    }
+    if password.contains(&0) {
+        return Err(PasswordError::Nul);
     }
     Ok(())
 }
@@ -139,5 +144,7 @@ mod tests {
         assert!(matches!(hash_password(b"", &config), Err(PasswordError::Empty)));
         let long = vec![b'a'; MAX_PASSWORD_LEN + 1];
         assert!(matches!(hash_password(&long, &config), Err(PasswordError::TooLong)));
+        // Stored, it would lock the user out: PAM cuts a password at its first NUL.
+        assert!(matches!(hash_password(b"ab\0cd", &config), Err(PasswordError::Nul)));
     }
 }

@@ -1,2 +1,576 @@
-//! `libnss_dircache.so.2`: the NSS provider. An empty shell for now; the lookups arrive with
-//! the NSS issue and will live in `dircache::nss`, this crate only translating them to C.
+//! `libnss_dircache.so.2`: the NSS provider (nsswitch word `dircache`). Every decision is
+//! made in `dircache::nss`; this file only converts C arguments, maps the cache files
+//! (mmap), writes entries into the caller's buffer and sends log lines to syslog.
+//!
+//! One `dircache::nss::Nss` per process lives behind a mutex (NSS calls come from any
+//! thread). Every exported function runs inside `catch_unwind`: a panic becomes UNAVAIL,
+//! never an unwind into sshd or login. Null pointers from the caller give UNAVAIL without
+//! being touched.
+
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::raw::{c_char, c_int, c_long, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::{Mutex, MutexGuard, Once};
+
+use dircache::nss::{
+    self, add_groups, pack_group, pack_passwd, Buffer, GroupArray, GroupLayout, Mapper, Nss,
+    PasswdLayout, Reply, Settings,
+};
+use libc::{gid_t, group, passwd, size_t, uid_t};
+
+extern "C" {
+    // glibc ≥ 2.17; not in the libc crate for every target.
+    fn secure_getenv(name: *const c_char) -> *mut c_char;
+    // From libc_nonshared.a, which registers the handlers under this library's DSO handle.
+    fn pthread_atfork(
+        prepare: Option<unsafe extern "C" fn()>,
+        parent: Option<unsafe extern "C" fn()>,
+        child: Option<unsafe extern "C" fn()>,
+    ) -> c_int;
+}
+
+static STATE: Mutex<Option<Nss<MmapMapper>>> = Mutex::new(None);
+
+/// A read-only private mapping of a whole cache file, unmapped when dropped.
+pub struct Mapping {
+    ptr: *mut c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and owned by this value alone; reading it from several
+// threads is fine and nothing in it is tied to the thread that made it.
+unsafe impl Send for Mapping {}
+// SAFETY: as above: shared access only ever reads.
+unsafe impl Sync for Mapping {}
+
+impl AsRef<[u8]> for Mapping {
+    fn as_ref(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` is a live PROT_READ mapping of `len` bytes made by `map` and unmapped
+        // only in `drop`. Generation files are immutable once published (writers build a new
+        // generation and swap a symlink), so the bytes do not change under the slice.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: `ptr`/`len` are exactly what mmap returned and nothing borrows the
+            // mapping any more (borrows of `self` have ended).
+            unsafe { libc::munmap(self.ptr, self.len) };
+        }
+    }
+}
+
+/// Maps cache files with mmap: a lookup touches a few pages, never reads the whole file.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MmapMapper;
+
+impl Mapper for MmapMapper {
+    type Map = Mapping;
+
+    fn map(&self, file: &File, len: u64) -> io::Result<Mapping> {
+        let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        if len == 0 {
+            return Ok(Mapping { ptr: ptr::null_mut(), len: 0 });
+        }
+        // SAFETY: a fresh read-only private mapping of an open file descriptor; the kernel
+        // picks the address. The fd may be closed afterwards, the mapping stays valid.
+        let ptr = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping { ptr, len })
+    }
+}
+
+/// One syslog line (authpriv, error), passed as an argument to "%s": never a format.
+fn syslog_line(message: &str) {
+    let line = format!("nss_dircache: {message}").replace('\0', "?");
+    let Ok(line) = CString::new(line) else {
+        return;
+    };
+    // SAFETY: both arguments are valid NUL-terminated strings for the duration of the call;
+    // the format consumes exactly one string argument.
+    unsafe { libc::syslog(libc::LOG_AUTHPRIV | libc::LOG_ERR, c"%s".as_ptr(), line.as_ptr()) };
+}
+
+/// `secure_getenv(name)` as bytes: ignored (None) in setuid/setgid programs.
+fn env_bytes(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: `name` is NUL-terminated. The result points into the environment, which this
+    // process does not change while an NSS call runs; it is only read during this call.
+    let value = unsafe { secure_getenv(name.as_ptr()) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null result of secure_getenv is a NUL-terminated string.
+    Some(unsafe { CStr::from_ptr(value) }.to_bytes())
+}
+
+type StateGuard = MutexGuard<'static, Option<Nss<MmapMapper>>>;
+
+thread_local! {
+    /// The state's lock, held by the forking thread from just before `fork()` to just after.
+    static FORK_GUARD: RefCell<Option<StateGuard>> = const { RefCell::new(None) };
+}
+
+static ATFORK: Once = Once::new();
+
+/// `fork()` in a threaded process copies the mutex as it is: if another thread held it, the
+/// child's first lookup would wait forever. The forking thread therefore takes the lock before
+/// the fork and both sides release it after (the child's copy is then free).
+unsafe extern "C" fn before_fork() {
+    let _ = catch_unwind(|| {
+        let guard = state();
+        let _ = FORK_GUARD.try_with(|slot| *slot.borrow_mut() = Some(guard));
+    });
+}
+
+unsafe extern "C" fn after_fork() {
+    let _ = catch_unwind(|| {
+        let _ = FORK_GUARD.try_with(|slot| slot.borrow_mut().take());
+    });
+}
+
+fn register_fork_handlers() {
+    ATFORK.call_once(|| {
+        // SAFETY: registers two functions of this library that never unwind (catch_unwind);
+        // glibc removes them if the library is ever unloaded.
+        unsafe { pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+    });
+}
+
+fn state() -> StateGuard {
+    STATE.lock().unwrap_or_else(|poisoned| {
+        // A panic in an earlier call: start over with fresh state.
+        STATE.clear_poison();
+        let mut guard = poisoned.into_inner();
+        *guard = None;
+        guard
+    })
+}
+
+/// Runs `f` on the per-process state, configured from the environment.
+fn with_nss<R>(f: impl FnOnce(&mut Nss<MmapMapper>) -> R) -> R {
+    let vars = [
+        env_bytes(c"DIRCACHE_CACHE_DIR"),
+        env_bytes(c"DIRCACHE_LOCAL_PASSWD"),
+        env_bytes(c"DIRCACHE_LOCAL_GROUP"),
+    ];
+    register_fork_handlers();
+    let mut guard = state();
+    let nss = guard
+        .get_or_insert_with(|| Nss::new(MmapMapper, Settings::default(), Box::new(syslog_line)));
+    nss.configure(vars);
+    f(nss)
+}
+
+/// Runs an exported function's body: a panic becomes UNAVAIL; the errno of the reply goes
+/// to `*errnop`. A null `errnop` is UNAVAIL at once.
+fn run(errnop: *mut c_int, body: impl FnOnce() -> Reply<()>) -> c_int {
+    if errnop.is_null() {
+        return nss::NSS_STATUS_UNAVAIL;
+    }
+    let reply = catch_unwind(AssertUnwindSafe(body)).unwrap_or(Reply::Unavailable(libc::EIO));
+    if let Some(errno) = reply.errno() {
+        // SAFETY: `errnop` is non-null and points to the caller's errno slot (NSS contract).
+        unsafe { *errnop = errno };
+    }
+    reply.status()
+}
+
+/// For functions without `errnop`.
+fn run_status(body: impl FnOnce() -> Reply<()>) -> c_int {
+    catch_unwind(AssertUnwindSafe(body)).map_or(nss::NSS_STATUS_UNAVAIL, |reply| reply.status())
+}
+
+/// The caller's buffer, written through raw pointers only within its length.
+struct RawBuffer {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl RawBuffer {
+    fn new(ptr: *mut c_char, len: size_t) -> Option<RawBuffer> {
+        (!ptr.is_null() && isize::try_from(len).is_ok())
+            .then_some(RawBuffer { ptr: ptr.cast(), len })
+    }
+
+    fn base(&self) -> usize {
+        self.ptr as usize
+    }
+
+    fn at(&self, offset: usize) -> *mut c_char {
+        self.ptr.wrapping_add(offset).cast()
+    }
+}
+
+impl Buffer for RawBuffer {
+    fn size(&self) -> usize {
+        self.len
+    }
+
+    fn write(&mut self, offset: usize, bytes: &[u8]) {
+        if offset.checked_add(bytes.len()).is_none_or(|end| end > self.len) {
+            return;
+        }
+        // SAFETY: the caller's buffer is `len` writable bytes (NSS contract) and the range
+        // [offset, offset + bytes.len()) was just checked to lie inside it; `bytes` is ours,
+        // so the two do not overlap.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(offset), bytes.len()) };
+    }
+}
+
+fn fill_passwd(result: *mut passwd, buf: &RawBuffer, layout: PasswdLayout) {
+    // SAFETY: `result` is non-null (checked by every caller) and points to a `struct passwd`
+    // the caller owns; every string pointer lies inside the caller's buffer, where the
+    // packer wrote a NUL-terminated string.
+    unsafe {
+        (*result).pw_name = buf.at(layout.name);
+        (*result).pw_passwd = buf.at(layout.passwd);
+        (*result).pw_uid = layout.uid;
+        (*result).pw_gid = layout.gid;
+        (*result).pw_gecos = buf.at(layout.gecos);
+        (*result).pw_dir = buf.at(layout.dir);
+        (*result).pw_shell = buf.at(layout.shell);
+    }
+}
+
+fn fill_group(result: *mut group, buf: &RawBuffer, layout: GroupLayout) {
+    // SAFETY: `result` is non-null (checked by every caller) and points to a `struct group`
+    // the caller owns; the strings and the aligned, NULL-terminated member array lie inside
+    // the caller's buffer, written by the packer.
+    unsafe {
+        (*result).gr_name = buf.at(layout.name);
+        (*result).gr_passwd = buf.at(layout.passwd);
+        (*result).gr_gid = layout.gid;
+        (*result).gr_mem = buf.at(layout.members).cast();
+    }
+}
+
+/// The name argument, or None when null.
+fn c_name<'a>(name: *const c_char) -> Option<&'a [u8]> {
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, and NSS passes a NUL-terminated name that outlives the call.
+    Some(unsafe { CStr::from_ptr(name) }.to_bytes())
+}
+
+fn passwd_reply(
+    result: *mut passwd,
+    buffer: *mut c_char,
+    buflen: size_t,
+    find: impl FnOnce(&mut Nss<MmapMapper>) -> Reply<std::sync::Arc<nss::PasswdEntry>>,
+) -> Reply<()> {
+    let Some(mut buf) = RawBuffer::new(buffer, buflen) else {
+        return Reply::Unavailable(libc::EINVAL);
+    };
+    if result.is_null() {
+        return Reply::Unavailable(libc::EINVAL);
+    }
+    let reply = with_nss(find).pack(|entry| pack_passwd(entry, &mut buf));
+    match reply {
+        Reply::Found(layout) => {
+            fill_passwd(result, &buf, layout);
+            Reply::Found(())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+fn group_reply(
+    result: *mut group,
+    buffer: *mut c_char,
+    buflen: size_t,
+    find: impl FnOnce(&mut Nss<MmapMapper>) -> Reply<std::sync::Arc<nss::GroupEntry>>,
+) -> Reply<()> {
+    let Some(mut buf) = RawBuffer::new(buffer, buflen) else {
+        return Reply::Unavailable(libc::EINVAL);
+    };
+    if result.is_null() {
+        return Reply::Unavailable(libc::EINVAL);
+    }
+    let base = buf.base();
+    let reply = with_nss(find).pack(|entry| pack_group(entry, &mut buf, base));
+    match reply {
+        Reply::Found(layout) => {
+            fill_group(result, &buf, layout);
+            Reply::Found(())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+/// # Safety
+/// NSS contract: `name` NUL-terminated, `result` a `struct passwd`, `buffer` `buflen`
+/// writable bytes, `errnop` an int; null pointers are refused (UNAVAIL).
+#[no_mangle]
+pub unsafe extern "C" fn _nss_dircache_getpwnam_r(
+    name: *const c_char,
+    result: *mut passwd,
+    buffer: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    run(errnop, || match c_name(name) {
+        Some(name) => passwd_reply(result, buffer, buflen, |nss| nss.passwd_by_name(name)),
+        None => Reply::Unavailable(libc::EINVAL),
+    })
+}
+
+/// # Safety
+/// As [`_nss_dircache_getpwnam_r`].
+#[no_mangle]
+pub unsafe extern "C" fn _nss_dircache_getpwuid_r(
+    uid: uid_t,
+    result: *mut passwd,
+    buffer: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    run(errnop, || passwd_reply(result, buffer, buflen, |nss| nss.passwd_by_uid(uid)))
+}
+
+#[no_mangle]
+pub extern "C" fn _nss_dircache_setpwent(_stayopen: c_int) -> c_int {
+    run_status(|| with_nss(|nss| nss.start_passwd_walk()))
+}
+
+#[no_mangle]
+pub extern "C" fn _nss_dircache_endpwent() -> c_int {
+    run_status(|| {
+        with_nss(|nss| nss.end_passwd_walk());
+        Reply::Found(())
+    })
+}
+
+/// # Safety
+/// As [`_nss_dircache_getpwnam_r`].
+#[no_mangle]
+pub unsafe extern "C" fn _nss_dircache_getpwent_r(
+    result: *mut passwd,
+    buffer: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    run(errnop, || {
+        let Some(mut buf) = RawBuffer::new(buffer, buflen) else {
+            return Reply::Unavailable(libc::EINVAL);
+        };
+        if result.is_null() {
+            return Reply::Unavailable(libc::EINVAL);
+        }
+        match with_nss(|nss| nss.next_passwd(|entry| pack_passwd(entry, &mut buf))) {
+            Reply::Found(layout) => {
+                fill_passwd(result, &buf, layout);
+                Reply::Found(())
+            }
+            other => other.map(|_| ()),
+        }
+    })
+}
+
+/// # Safety
+/// NSS contract: `name` NUL-terminated, `result` a `struct group`, `buffer` `buflen`
+/// writable bytes, `errnop` an int; null pointers are refused (UNAVAIL).
+#[no_mangle]
+pub unsafe extern "C" fn _nss_dircache_getgrnam_r(
+    name: *const c_char,
+    result: *mut group,
+    buffer: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    run(errnop, || match c_name(name) {
+        Some(name) => group_reply(result, buffer, buflen, |nss| nss.group_by_name(name)),
+        None => Reply::Unavailable(libc::EINVAL),
+    })
+}
+
+/// # Safety
+/// As [`_nss_dircache_getgrnam_r`].
+#[no_mangle]
+pub unsafe extern "C" fn _nss_dircache_getgrgid_r(
+    gid: gid_t,
+    result: *mut group,
+    buffer: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    run(errnop, || group_reply(result, buffer, buflen, |nss| nss.group_by_gid(gid)))
+}
+
+#[no_mangle]
+pub extern "C" fn _nss_dircache_setgrent(_stayopen: c_int) -> c_int {
+    run_status(|| with_nss(|nss| nss.start_group_walk()))
+}
+
+#[no_mangle]
+pub extern "C" fn _nss_dircache_endgrent() -> c_int {
+    run_status(|| {
+        with_nss(|nss| nss.end_group_walk());
+        Reply::Found(())
+    })
+}
+
+/// # Safety
+/// As [`_nss_dircache_getgrnam_r`].
+#[no_mangle]
+pub unsafe extern "C" fn _nss_dircache_getgrent_r(
+    result: *mut group,
+    buffer: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    run(errnop, || {
+        let Some(mut buf) = RawBuffer::new(buffer, buflen) else {
+            return Reply::Unavailable(libc::EINVAL);
+        };
+        if result.is_null() {
+            return Reply::Unavailable(libc::EINVAL);
+        }
+        let base = buf.base();
+        match with_nss(|nss| nss.next_group(|entry| pack_group(entry, &mut buf, base))) {
+            Reply::Found(layout) => {
+                fill_group(result, &buf, layout);
+                Reply::Found(())
+            }
+            other => other.map(|_| ()),
+        }
+    })
+}
+
+/// glibc's growable gid array of `initgroups_dyn`.
+struct CGroupArray {
+    start: *mut c_long,
+    size: *mut c_long,
+    groups: *mut *mut gid_t,
+    len: usize,
+    capacity: usize,
+}
+
+impl CGroupArray {
+    /// Checks the caller's array: counts in range, an array present when it has room.
+    fn new(start: *mut c_long, size: *mut c_long, groups: *mut *mut gid_t) -> Option<CGroupArray> {
+        if start.is_null() || size.is_null() || groups.is_null() {
+            return None;
+        }
+        // SAFETY: the three pointers are non-null and, by the initgroups_dyn contract, point
+        // to the caller's counters and array pointer.
+        let (len, capacity, array) = unsafe { (*start, *size, *groups) };
+        let len = usize::try_from(len).ok()?;
+        let capacity = usize::try_from(capacity).ok()?;
+        if len > capacity || (capacity > 0 && array.is_null()) {
+            return None;
+        }
+        Some(CGroupArray { start, size, groups, len, capacity })
+    }
+
+    fn array(&self) -> *mut gid_t {
+        // SAFETY: `groups` was checked non-null in `new` and points to the caller's pointer.
+        unsafe { *self.groups }
+    }
+}
+
+impl GroupArray for CGroupArray {
+    fn used(&self) -> usize {
+        self.len
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn get(&self, index: usize) -> u32 {
+        if index >= self.len {
+            return u32::MAX;
+        }
+        // SAFETY: index < len <= capacity, and the array holds `capacity` gids.
+        unsafe { *self.array().add(index) }
+    }
+
+    fn grow(&mut self, capacity: usize) -> bool {
+        let Some(bytes) = capacity.checked_mul(std::mem::size_of::<gid_t>()) else {
+            return false;
+        };
+        let Ok(new_size) = c_long::try_from(capacity) else {
+            return false;
+        };
+        // SAFETY: the array was allocated with malloc by glibc (or is null when empty), which
+        // is what realloc requires; on failure the old block is left as it was.
+        let grown = unsafe { libc::realloc(self.array().cast(), bytes) };
+        if grown.is_null() {
+            return false;
+        }
+        // SAFETY: `groups` and `size` are the caller's, checked non-null in `new`; the caller
+        // now owns the reallocated block.
+        unsafe {
+            *self.groups = grown.cast();
+            *self.size = new_size;
+        }
+        self.capacity = capacity;
+        true
+    }
+
+    fn push(&mut self, gid: u32) {
+        if self.len >= self.capacity {
+            return;
+        }
+        let Ok(new_start) = c_long::try_from(self.len + 1) else {
+            return;
+        };
+        // SAFETY: len < capacity, so the slot is inside the caller's array; `start` is the
+        // caller's counter, checked non-null in `new`.
+        unsafe {
+            *self.array().add(self.len) = gid;
+            *self.start = new_start;
+        }
+        self.len += 1;
+    }
+}
+
+/// # Safety
+/// glibc's `initgroups_dyn` contract: `user` NUL-terminated; `start`, `size` and `groupsp`
+/// the caller's counters and malloc'ed array (grown here with realloc); `errnop` an int.
+/// Null pointers are refused (UNAVAIL).
+#[no_mangle]
+pub unsafe extern "C" fn _nss_dircache_initgroups_dyn(
+    user: *const c_char,
+    group: gid_t,
+    start: *mut c_long,
+    size: *mut c_long,
+    groupsp: *mut *mut gid_t,
+    limit: c_long,
+    errnop: *mut c_int,
+) -> c_int {
+    run(errnop, || {
+        let (Some(user), Some(mut array)) = (c_name(user), CGroupArray::new(start, size, groupsp))
+        else {
+            return Reply::Unavailable(libc::EINVAL);
+        };
+        match with_nss(|nss| nss.supplementary_gids(user)) {
+            Reply::Found(gids) => add_groups(&mut array, &gids, group, limit),
+            other => other.map(|_| ()),
+        }
+    })
+}

@@ -345,6 +345,10 @@ fn encode_slot(key: u64, record_offset: u64) -> [u8; INDEX_ENTRY_LEN as usize] {
 
 /// How many slots one read of an index fetches.
 const PROBE_WINDOW: u64 = 8;
+/// Most records one key may have. Names are unique (case-folded) and ids too, so only a
+/// 64-bit hash collision puts two records under one key; many more is a crafted file whose
+/// slots all point at one large record, which must not make a lookup allocate without bound.
+const MAX_MATCHES: usize = 16;
 
 /// Reads one table. Opening checks the header, the layout and the file length; each record
 /// read checks that record's checksum.
@@ -409,6 +413,9 @@ impl<S: ByteSource> TableReader<S> {
                     return Ok(found);
                 }
                 if entry_key == key {
+                    if found.len() >= MAX_MATCHES {
+                        return Err(FormatError::BadLayout("too many records under one key"));
+                    }
                     found.push(self.record_at(offset)?);
                 }
             }
@@ -544,6 +551,38 @@ mod tests {
         write_table(&mut file, TableKind::Groups, 1, 1, same_key).unwrap();
         let table = TableReader::open(file, TableKind::Groups).unwrap();
         assert_eq!(table.lookup(0, 9).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn many_slots_pointing_at_one_large_record_are_refused_not_copied() {
+        // A crafted table: one 1 MiB record and 100 index slots that all carry its key and
+        // checksums, which a lookup would otherwise copy 100 times (with 2^20 slots: 1 TiB).
+        let mut file = tempfile::tempfile().unwrap();
+        let big = RecordIn { json: vec![b'x'; 1 << 20], keys: vec![7] };
+        write_table(&mut file, TableKind::Groups, 1, 1, [big]).unwrap();
+        let mut bytes = Vec::new();
+        use std::io::Read;
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_end(&mut bytes).unwrap();
+        let mut raw = [0u8; HEADER_LEN as usize];
+        raw.copy_from_slice(&bytes[..HEADER_LEN as usize]);
+        let mut header = Header::decode(&raw, TableKind::Groups).unwrap();
+        let index_at = header.index_offsets[0] as usize;
+        bytes.truncate(index_at);
+        header.slot_bits = 7;
+        let start = slot_of(7, 7);
+        for slot in 0..128u64 {
+            let offset = if (slot + 128 - start) % 128 < 100 { HEADER_LEN } else { 0 };
+            bytes.extend_from_slice(&encode_slot(7, offset));
+        }
+        header.file_len = bytes.len() as u64;
+        header.body_crc = crc32fast::hash(&bytes[HEADER_LEN as usize..]);
+        bytes[..HEADER_LEN as usize].copy_from_slice(&header.encode());
+        let table = TableReader::open(&bytes[..], TableKind::Groups).unwrap();
+        match table.lookup(0, 7) {
+            Err(err) => assert!(err.to_string().contains("too many records under one key")),
+            Ok(found) => panic!("{} copies of the record", found.len()),
+        }
     }
 
     #[test]

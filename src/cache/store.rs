@@ -282,15 +282,43 @@ impl CacheDir {
 
     /// Publishes `db` as a new generation. The caller holds the lock (the parameter proves
     /// it). Files are written into a temporary directory, fsynced, read back and verified,
-    /// and only then published by renaming the `current` symlink.
+    /// and only then published by renaming the `current` symlink. A commit that fails
+    /// removes what it wrote (a full disk stays usable for the status file and the next
+    /// writer); what a killed writer left is removed by the next one.
     pub fn commit(&self, _lock: &CacheLock, db: &Db, now: u64) -> Result<u64, CacheError> {
         self.remove_leftovers()?;
         let previous = self.current_generation()?;
         let generation = previous.max(db.meta.generation) + 1;
         let name = format!("{GENERATION_PREFIX}{generation:012}");
         let tmp = self.root.join(format!("{name}{TMP_SUFFIX}"));
+        let final_dir = self.root.join(&name);
         ensure_dir(&tmp, 0o755)?;
+        let written = self.write_generation(&tmp, db, generation, now).and_then(|()| {
+            fs::rename(&tmp, &final_dir).map_err(io_error(&final_dir))?;
+            sync_dir(&self.root)?;
+            self.swap_current(&name)
+        });
+        if let Err(e) = written {
+            // Best effort: the error says what went wrong; nothing was published, so no
+            // reader uses these files (unless the swap itself went through).
+            if self.current_dir().ok().flatten().as_deref() != Some(final_dir.as_path()) {
+                let _ = fs::remove_dir_all(&tmp);
+                let _ = fs::remove_dir_all(&final_dir);
+                let _ = remove_if_present(&self.root.join(format!("{CURRENT_LINK}{TMP_SUFFIX}")));
+            }
+            return Err(e);
+        }
+        self.remove_old_generations(generation)?;
+        Ok(generation)
+    }
 
+    fn write_generation(
+        &self,
+        tmp: &Path,
+        db: &Db,
+        generation: u64,
+        now: u64,
+    ) -> Result<(), CacheError> {
         let meta = Meta {
             format_version: FORMAT_VERSION,
             generation,
@@ -304,19 +332,12 @@ impl CacheDir {
         let mut groups: Vec<&Group> = db.groups.iter().collect();
         groups.sort_by_key(|g| g.gid);
 
-        write_table_file::<User, _>(&tmp, generation, users.iter().copied())?;
-        write_table_file::<PublicUser, _>(&tmp, generation, public)?;
-        write_table_file::<Group, _>(&tmp, generation, groups.iter().copied())?;
+        write_table_file::<User, _>(tmp, generation, users.iter().copied())?;
+        write_table_file::<PublicUser, _>(tmp, generation, public)?;
+        write_table_file::<Group, _>(tmp, generation, groups.iter().copied())?;
         write_meta(&tmp.join(META_FILE), &meta)?;
-        self.verify_written(&tmp, db, generation)?;
-        sync_dir(&tmp)?;
-
-        let final_dir = self.root.join(&name);
-        fs::rename(&tmp, &final_dir).map_err(io_error(&final_dir))?;
-        sync_dir(&self.root)?;
-        self.swap_current(&name)?;
-        self.remove_old_generations(generation)?;
-        Ok(generation)
+        self.verify_written(tmp, db, generation)?;
+        sync_dir(tmp)
     }
 
     /// Lock, load, change, commit: the one way `user` commands modify the cache.
@@ -397,11 +418,16 @@ impl CacheDir {
         sync_dir(&self.root)
     }
 
-    /// Temporary directories of writers that were killed mid-write.
+    /// What writers killed mid-commit left: temporary directories, and a generation renamed
+    /// into place but never published (killed before the swap of `current`), which would
+    /// otherwise take the name of the next generation. No reader uses either: readers only
+    /// follow `current`, which never points at a newer generation than itself.
     fn remove_leftovers(&self) -> Result<(), CacheError> {
+        let current = self.current_generation()?;
         for entry in self.generation_entries()? {
-            if entry.to_string_lossy().ends_with(TMP_SUFFIX) {
-                let path = self.root.join(&entry);
+            let path = self.root.join(&entry);
+            let unpublished = generation_of(&path).is_some_and(|generation| generation > current);
+            if entry.to_string_lossy().ends_with(TMP_SUFFIX) || unpublished {
                 fs::remove_dir_all(&path).map_err(io_error(&path))?;
             }
         }
@@ -484,8 +510,13 @@ fn write_table_file<T: CacheRecord, R: Borrow<T>>(
             }
         }
     });
-    super::format::write_table(&mut file, T::KIND, generation, INDEX_COUNT, encoded)
-        .map_err(|source| CacheError::Corrupt { path: path.clone(), source })?;
+    super::format::write_table(&mut file, T::KIND, generation, INDEX_COUNT, encoded).map_err(
+        |source| match source {
+            // A write error (a full disk) is not corruption of the cache.
+            FormatError::Io(source) => CacheError::Io { path: path.clone(), source },
+            source => CacheError::Corrupt { path: path.clone(), source },
+        },
+    )?;
     if let Some((what, reason)) = failure {
         return Err(CacheError::BadRecord { path, what, reason });
     }
@@ -677,6 +708,42 @@ mod tests {
         commit(&cache, &db_with(&[("alice", 200_001), ("bob", 200_002)]));
         assert!(!dir.path().join("gen-000000000002.tmp").exists());
         assert_eq!(cache.load().unwrap().users.len(), 2);
+    }
+
+    #[test]
+    fn a_generation_renamed_but_never_published_does_not_block_the_next_commit() {
+        // A writer killed between renaming gen-N.tmp to gen-N and swapping `current`.
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path());
+        commit(&cache, &db_with(&[("alice", 200_001)]));
+        let orphan = dir.path().join("gen-000000000002");
+        fs::create_dir(&orphan).unwrap();
+        fs::write(orphan.join("users.private"), b"complete but never published").unwrap();
+        fs::write(dir.path().join("current.tmp"), b"").unwrap();
+        let generation = commit(&cache, &db_with(&[("alice", 200_001), ("bob", 200_002)]));
+        assert_eq!(generation, 2);
+        assert_eq!(cache.load().unwrap().users.len(), 2);
+        assert!(!dir.path().join("current.tmp").exists());
+    }
+
+    #[test]
+    fn a_failed_commit_removes_what_it_wrote() {
+        // A record the table format refuses fails the commit half-way through its files.
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path());
+        commit(&cache, &db_with(&[("alice", 200_001)]));
+        let mut db = db_with(&[("alice", 200_001)]);
+        db.users[0].full_name = "x".repeat(17 * 1024 * 1024);
+        let lock = cache.lock(Duration::from_secs(1)).unwrap();
+        let err = cache.commit(&lock, &db, 1_700_000_124).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+        let mut entries: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        entries.sort();
+        assert_eq!(entries, ["current", "gen-000000000001", "lock"]);
+        assert_eq!(cache.load().unwrap().users[0].full_name, "alice Example");
     }
 
     #[test]

@@ -404,6 +404,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn skipped_members_do_not_change_the_answer() {
+        // Found by the `appint_auth` fuzz target: serde_json skips unknown members without
+        // validating them (bytes that are not UTF-8 in a key, a number out of range). That is
+        // fine: only `success` decides, and it must still be exactly one boolean.
+        assert_eq!(parse_auth_reply(b"{\"a\":{\"\xe2\":[1]},\"success\":true}"), Ok(true));
+        assert_eq!(parse_auth_reply(b"{\"a\":{\"\":[1e444444]},\"success\":false}"), Ok(false));
+        assert!(parse_auth_reply(b"{\"\xe2\":1,\"success\":\"\xe2\"}").is_err());
+        assert!(parse_auth_reply(b"{\"a\":[1e444444],\"success\":1e444444}").is_err());
+    }
+
     fn serve(
         answer: impl Fn(&Request) -> Response + Send + Sync + 'static,
     ) -> (TestServer, Arc<Mutex<Vec<Request>>>) {

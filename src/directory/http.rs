@@ -114,7 +114,9 @@ impl HttpClient {
             ));
         }
 
-        let tls = tls_config(directory).map_err(setup_error)?;
+        // Redirects keep the scheme, so a plain-HTTP directory never needs trusted roots (a
+        // host without a CA bundle can still talk to it).
+        let tls = tls_config(directory, parsed.scheme() == "https").map_err(setup_error)?;
         let origin = origin_of(&parsed);
         let policy = redirect::Policy::custom(move |attempt| {
             let target = attempt.url().to_string();
@@ -335,7 +337,7 @@ fn classify_error(
 /// provider is passed explicitly (no process-wide default is installed: the PAM module
 /// lives inside other programs) and the trusted roots are exactly the system bundle plus
 /// `ca_file`.
-fn tls_config(directory: &DirectoryConfig) -> Result<rustls::ClientConfig, String> {
+fn tls_config(directory: &DirectoryConfig, https: bool) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -347,7 +349,7 @@ fn tls_config(directory: &DirectoryConfig) -> Result<rustls::ClientConfig, Strin
             .with_no_client_auth()
     } else {
         builder
-            .with_root_certificates(trusted_roots(directory.ca_file.as_deref())?)
+            .with_root_certificates(trusted_roots(directory.ca_file.as_deref(), https)?)
             .with_no_client_auth()
     };
     // reqwest is built without HTTP/2; offering only HTTP/1.1 keeps ALPN consistent.
@@ -355,7 +357,7 @@ fn tls_config(directory: &DirectoryConfig) -> Result<rustls::ClientConfig, Strin
     Ok(config)
 }
 
-fn trusted_roots(ca_file: Option<&Path>) -> Result<RootCertStore, String> {
+fn trusted_roots(ca_file: Option<&Path>, required: bool) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     if let Some(bundle) = SYSTEM_CA_BUNDLES.iter().map(Path::new).find(|path| path.is_file()) {
         // A single unreadable or odd system certificate must not break every connection;
@@ -384,7 +386,7 @@ fn trusted_roots(ca_file: Option<&Path>) -> Result<RootCertStore, String> {
             ));
         }
     }
-    if roots.is_empty() {
+    if roots.is_empty() && required {
         return Err(format!(
             "no trusted CA certificates: none of {} exists or holds certificates; install the \
              ca-certificates package or set directory.ca_file",

@@ -169,6 +169,17 @@ impl IcewarpDirectory {
         }
     }
 
+    /// Logs the administrator in and out again, for `dircache-sync check`: proves the
+    /// server answers and accepts the configured credentials. A failed logout is returned
+    /// as a warning, not an error.
+    pub fn check_admin_login(&mut self) -> Result<Vec<String>, DirectoryError> {
+        if let Admin::Missing(reason) = &self.admin {
+            return Err(DirectoryError::NotConfigured(reason.clone()));
+        }
+        self.login()?;
+        Ok(self.logout().into_iter().collect())
+    }
+
     /// Runs one session command. A session error (the sid expired, the server restarted)
     /// gets one new login and one retry; a second one fails.
     fn command(
@@ -1251,6 +1262,30 @@ mod tests {
             }
             assert_eq!(state.lock().unwrap().logins, 2);
         }
+    }
+
+    #[test]
+    fn check_admin_login_logs_in_and_out_and_nothing_else() {
+        let (server, fake) = serve(example());
+        let mut directory = IcewarpDirectory::new(&config(&server)).unwrap();
+        assert_eq!(directory.check_admin_login().unwrap(), Vec::<String>::new());
+        let commands: Vec<String> =
+            fake.lock().unwrap().requests.iter().map(|(command, _)| command.clone()).collect();
+        assert_eq!(commands, ["authenticate", "logout"]);
+
+        let mut fake = example();
+        fake.overrides.insert("logout", error("session_invalid"));
+        let (server, _fake) = serve(fake);
+        let mut directory = IcewarpDirectory::new(&config(&server)).unwrap();
+        let warnings = directory.check_admin_login().unwrap();
+        assert!(warnings[0].contains("logout"), "{warnings:?}");
+
+        let mut fake = example();
+        fake.admin_password = "something else";
+        let (server, _fake) = serve(fake);
+        let mut directory = IcewarpDirectory::new(&config(&server)).unwrap();
+        let err = directory.check_admin_login().unwrap_err();
+        assert!(matches!(err, DirectoryError::AdminLogin { .. }), "{err:?}");
     }
 
     #[test]

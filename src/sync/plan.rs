@@ -10,8 +10,53 @@ use crate::config::Config;
 use crate::directory::{DirectoryGroup, DirectoryUser, Listing};
 use crate::ids::IdAllocator;
 use crate::local_accounts::LocalAccounts;
-use crate::names::{fold_name, validate_name};
+use crate::names::{fold_name, validate_name, MAX_NAME_LEN};
 use crate::user::{AuthMethod, Group, User};
+
+/// Longest full name, distinguished name or address accepted from the directory, in bytes.
+pub const MAX_FIELD_LEN: usize = 4096;
+/// Most addresses and groups one directory account may have.
+pub const MAX_EMAILS: usize = 1000;
+pub const MAX_GROUPS: usize = 10_000;
+
+/// Why a directory entry is too large to become a cache record, if it is. One account with
+/// a display name of megabytes must neither fail every sync (a record holds at most 16 MiB)
+/// nor put megabytes into a passwd line; it is skipped with this reason instead.
+fn oversized(entry: &DirectoryUser) -> Option<String> {
+    let long = |what: &str, len: usize| {
+        (len > MAX_FIELD_LEN)
+            .then(|| format!("{what} is {len} bytes long; at most {MAX_FIELD_LEN} are accepted"))
+    };
+    long("the full name", entry.full_name.len())
+        .or_else(|| long("the distinguished name", entry.distinguished_name.as_ref()?.len()))
+        .or_else(|| long("an address", entry.emails.iter().map(String::len).max()?))
+        .or_else(|| {
+            (entry.emails.len() > MAX_EMAILS).then(|| {
+                format!("{} addresses; at most {MAX_EMAILS} are accepted", entry.emails.len())
+            })
+        })
+        .or_else(|| {
+            (entry.groups.len() > MAX_GROUPS).then(|| {
+                format!(
+                    "member of {} groups; at most {MAX_GROUPS} are accepted",
+                    entry.groups.len()
+                )
+            })
+        })
+}
+
+/// A name as reports show it: names too long to be valid are cut (a directory could send
+/// megabytes), with their length.
+fn shown_name(name: &str) -> String {
+    if name.len() <= MAX_NAME_LEN {
+        return name.to_string();
+    }
+    let mut end = 64;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &name[..end], name.len())
+}
 
 /// A directory entry that did not become (or stay) a cache entry, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -133,7 +178,7 @@ impl<'a> Planner<'a> {
     }
 
     fn skip(&mut self, name: &str, reason: impl Into<String>) {
-        self.plan.skipped.push(Skipped { name: name.to_string(), reason: reason.into() });
+        self.plan.skipped.push(Skipped { name: shown_name(name), reason: reason.into() });
     }
 
     fn plan_users(&mut self) {
@@ -169,6 +214,11 @@ impl<'a> Planner<'a> {
 
     fn plan_update(&mut self, user: &'a User, entry: &'a DirectoryUser) {
         self.matched.insert(&entry.identity);
+        if let Some(problem) = oversized(entry) {
+            // Kept as it is (not deleted, not changed), with the reason.
+            self.final_names.insert(&entry.identity, &user.name);
+            return self.skip(&entry.login_name, format!("not updated: {problem}"));
+        }
         let linked = user.directory_identity.is_none();
         let new_name = self.rename_target(user, entry);
         let mut changed = Vec::new();
@@ -235,6 +285,9 @@ impl<'a> Planner<'a> {
         let name = &entry.login_name;
         if let Err(e) = validate_name(name) {
             return self.skip(name, format!("invalid name: {e}"));
+        }
+        if let Some(problem) = oversized(entry) {
+            return self.skip(name, problem);
         }
         if self.local.has_name(name) {
             return self.skip(
@@ -331,9 +384,10 @@ impl<'a> Planner<'a> {
         let mut listed = BTreeSet::new();
         for group in &self.listing.groups {
             if let Err(e) = validate_name(&group.name) {
-                self.plan
-                    .warnings
-                    .push(format!("group {:?} skipped: invalid name: {e}", group.name));
+                self.plan.warnings.push(format!(
+                    "group {:?} skipped: invalid name: {e}",
+                    shown_name(&group.name)
+                ));
                 continue;
             }
             if self.local.has_name(&group.name) || self.names.contains(&fold_name(&group.name)) {

@@ -132,7 +132,11 @@ pub fn write_status(cache_dir: &Path, status: &SyncStatus) -> Result<(), CacheEr
         what: "status".to_string(),
         reason: e.to_string(),
     })?;
-    file.write_all(&json).and_then(|()| file.sync_all()).map_err(io(&tmp))?;
+    if let Err(e) = file.write_all(&json).and_then(|()| file.sync_all()) {
+        // A full disk must not keep a half-written status file around.
+        let _ = fs::remove_file(&tmp);
+        return Err(CacheError::Io { path: tmp, source: e });
+    }
     fs::rename(&tmp, &path).map_err(io(&path))?;
     File::open(cache_dir).and_then(|d| d.sync_all()).map_err(io(cache_dir))
 }

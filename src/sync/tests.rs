@@ -336,6 +336,41 @@ fn collisions_and_bad_names_are_skipped_with_a_reason() {
 }
 
 #[test]
+fn oversized_entries_are_skipped_and_do_not_fail_the_sync() {
+    // A 17 MiB display name used to make the record too large for the cache format, which
+    // failed every sync; a 10 MB name was reported whole in the report and status file.
+    let setup = Setup::new("");
+    let huge_name = format!("{}@example.com", "n".repeat(10 * 1024 * 1024));
+    let mut many = person("many@example.com", "Many");
+    many.emails = (0..1001).map(|i| format!("a{i}@example.com")).collect();
+    let list = listing(vec![
+        person("alice@example.com", "Alice"),
+        person("big@example.com", &"x".repeat(17 * 1024 * 1024)),
+        person(&huge_name, "Huge"),
+        many,
+    ]);
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.created, ["alice@example.com"]);
+    let skipped: Vec<(&str, &str)> =
+        outcome.report.skipped.iter().map(|s| (s.name.as_str(), s.reason.as_str())).collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert_eq!(skipped[0].0, "big@example.com");
+    assert!(skipped[0].1.contains("the full name is 17825792 bytes long"), "{}", skipped[0].1);
+    assert!(skipped[1].0.len() < 100 && skipped[1].0.ends_with("(10485772 bytes)"));
+    assert!(skipped[1].1.contains("10485772 bytes long; at most 256"), "{}", skipped[1].1);
+    assert!(skipped[2].1.contains("1001 addresses"), "{}", skipped[2].1);
+
+    // An existing user whose entry grows too large keeps its record and is not deleted.
+    let setup = Setup::new("[sync]\ndelete_missing_users = true\n");
+    setup.sync(&listing(vec![person("carol@example.com", "Carol")]), SYNC).unwrap();
+    let grown = listing(vec![person("carol@example.com", &"y".repeat(5000))]);
+    let outcome = setup.sync(&grown, SYNC).unwrap();
+    assert!(outcome.report.deleted.is_empty() && outcome.report.updated.is_empty());
+    assert!(outcome.report.skipped[0].reason.starts_with("not updated: the full name is 5000"));
+    assert_eq!(setup.cache().load().unwrap().user("carol@example.com").unwrap().full_name, "Carol");
+}
+
+#[test]
 fn groups_become_unix_groups_with_stable_gids() {
     let setup = Setup::new("");
     let mut alice = person("alice@example.com", "Alice");

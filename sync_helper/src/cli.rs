@@ -75,6 +75,55 @@ pub enum Command {
     /// origin "manual"; a sync never deletes them and never changes any user's privileges.
     #[command(subcommand)]
     User(UserCommand),
+
+    /// Checks that this host is set up: configuration, directory, cache, PAM and NSS.
+    ///
+    /// Like `sssctl config-check` and `nsscache verify`. One line per check: `ok`, `warn`,
+    /// `FAIL` or `skip`, what was found and what to do. The checks: the configuration is
+    /// valid; the directory answers and accepts the administrator (IceWarp: authenticate and
+    /// logout; Application Integration: cmd=list); the cache's checksums, format version and
+    /// file modes; the last sync's result and age; pam_dircache.so in
+    /// /etc/pam.d/common-{auth,account,password}; dircache on the passwd and group lines of
+    /// /etc/nsswitch.conf; and a cached user found through `getent passwd`. Nothing is
+    /// written. Run as root: the cache's private part is root's only.
+    #[command(after_help = "Exit status: 0 when no check failed (warnings allowed), 1 when one \
+                             did. With --configured: 0 when a directory is configured, 1 when \
+                             directory.type is \"none\", 255 when the configuration is invalid.")]
+    Check(CheckArgs),
+
+    /// Writes the manual pages generated from this command line (for packaging).
+    #[command(hide = true)]
+    Manpages(ManpagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print one JSON object: {"ok": bool, "checks": [{"name", "status", "message",
+    /// "hint"}]}.
+    #[arg(long, conflicts_with = "configured")]
+    pub json: bool,
+
+    /// Only tell whether the configuration names a directory, for systemd's
+    /// ExecCondition=: exit 0 if it does, 1 if directory.type is "none" (systemd then skips
+    /// the sync quietly), 255 if the configuration is invalid (the unit fails and the journal
+    /// shows why).
+    #[arg(long)]
+    pub configured: bool,
+
+    /// The PAM configuration directory (for tests).
+    #[arg(long, value_name = "DIR", hide = true, default_value = dircache::check::DEFAULT_PAM_DIR)]
+    pub pam_dir: PathBuf,
+
+    /// The nsswitch.conf to check (for tests).
+    #[arg(long, value_name = "PATH", hide = true, default_value = dircache::check::DEFAULT_NSSWITCH)]
+    pub nsswitch: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ManpagesArgs {
+    /// The directory to write dircache-sync.8 and one page per subcommand into.
+    #[arg(value_name = "DIR")]
+    pub out_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -79,6 +79,12 @@ pub enum CliError {
 
     #[error("the system clock is set before 1970; correct it and retry")]
     ClockBeforeEpoch,
+
+    #[error("checks failed: {0}; each FAIL line above says what to do")]
+    ChecksFailed(String),
+
+    #[error("cannot write the manual pages into {dir}: {source}")]
+    ManPages { dir: std::path::PathBuf, source: io::Error },
 }
 
 impl CliError {

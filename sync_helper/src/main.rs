@@ -1,9 +1,11 @@
 //! `dircache-sync`: fills and manages the dircache user cache. All decisions live in the
 //! `dircache` library; this binary parses the command line, reads passwords and prints.
 
+mod check;
 mod cli;
 mod daemon;
 mod error;
+mod manpages;
 mod output;
 mod password_input;
 mod progress;
@@ -24,7 +26,7 @@ use crate::user_cmd::Context;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) if error.is_broken_pipe() => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("dircache-sync: {}", one_line(&error));
@@ -33,17 +35,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), CliError> {
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let now = now()?;
-    let config = Config::load(&cli.config)?;
     let mut out = io::stdout().lock();
-    match cli.command {
+    // These two must work without a valid configuration: `check` reports on it.
+    let command = match cli.command {
+        Command::Check(args) => {
+            let code = check::run(&cli.config, &args, now, &mut out);
+            out.flush().map_err(CliError::Output)?;
+            return code;
+        }
+        Command::Manpages(args) => {
+            for name in manpages::write_all(&args.out_dir)? {
+                writeln!(out, "{}", args.out_dir.join(name).display()).map_err(CliError::Output)?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        command => command,
+    };
+    let config = Config::load(&cli.config)?;
+    match command {
         Command::User(command) => user_cmd::run(&Context::new(config, now), command, &mut out)?,
         Command::Sync(args) => sync_cmd::sync(&config, &args, now, &mut out)?,
         Command::Status(args) => sync_cmd::status(&config, &args, &mut out)?,
         Command::Daemon(args) => daemon::run(&cli.config, config, &args)?,
+        // Answered above, before the configuration was read.
+        Command::Check(_) | Command::Manpages(_) => {}
     }
-    out.flush().map_err(CliError::Output)
+    out.flush().map_err(CliError::Output)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn now() -> Result<u64, CliError> {

@@ -1,5 +1,6 @@
 //! `sync` and `status`.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::Instant;
 
@@ -62,6 +63,30 @@ pub fn sync(
     }
 }
 
+/// Longest directory text printed whole in the text report; longer ones are cut.
+const MAX_SHOWN: usize = 1024;
+
+/// Text the directory sent, safe for a terminal and for one report line per entry: control
+/// characters (a newline forging a report line, an escape sequence) are shown escaped, and
+/// megabytes of a name are cut to their start and their length.
+fn shown(text: &str) -> Cow<'_, str> {
+    if text.len() <= MAX_SHOWN && !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut end = text.len().min(MAX_SHOWN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out: String = text[..end]
+        .chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect();
+    if end < text.len() {
+        out.push_str(&format!("… ({} bytes)", text.len()));
+    }
+    Cow::Owned(out)
+}
+
 fn write_report(
     out: &mut impl Write,
     report: &SyncReport,
@@ -87,14 +112,14 @@ fn write_report(
             writeln!(
                 out,
                 "  {:<32} {:<8} {:<24} {}",
-                user.login_name,
+                shown(&user.login_name),
                 state,
-                user.full_name,
-                user.emails.join(", ")
+                shown(&user.full_name),
+                shown(&user.emails.join(", "))
             )?;
         }
         for group in &listing.groups {
-            writeln!(out, "  group {:<26} {} members", group.name, group.members.len())?;
+            writeln!(out, "  group {:<26} {} members", shown(&group.name), group.members.len())?;
         }
     }
     for name in &report.created {
@@ -108,7 +133,7 @@ fn write_report(
         writeln!(out, "{delete:<13} {name} (its files are kept)")?;
     }
     for skipped in &report.skipped {
-        writeln!(out, "{:<13} {}: {}", "skipped", skipped.name, skipped.reason)?;
+        writeln!(out, "{:<13} {}: {}", "skipped", shown(&skipped.name), shown(&skipped.reason))?;
     }
     for (verb, names) in [
         ("group created", &report.groups_created),
@@ -120,7 +145,7 @@ fn write_report(
         }
     }
     for warning in &report.warnings {
-        writeln!(out, "warning: {warning}")?;
+        writeln!(out, "warning: {}", shown(warning))?;
     }
     writeln!(
         out,
@@ -170,4 +195,31 @@ pub fn status(config: &Config, args: &StatusArgs, out: &mut impl Write) -> Resul
         writeln!(out, "{key}: {value}").map_err(CliError::Output)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_text_cannot_forge_report_lines_or_reach_the_terminal_raw() {
+        assert_eq!(shown("alice@example.com"), "alice@example.com");
+        assert_eq!(shown("évil\ncreated       root"), "évil\\ncreated       root");
+        assert_eq!(shown("x\u{1b}]0;title\u{7}\r"), "x\\u{1b}]0;title\\u{7}\\r");
+        let long = "é".repeat(1000);
+        assert_eq!(shown(&long), format!("{}… (2000 bytes)", "é".repeat(512)));
+        let report = SyncReport {
+            skipped: vec![dircache::sync::Skipped {
+                name: "a\nb".to_string(),
+                reason: "invalid name: the name contains '\\n'".to_string(),
+            }],
+            warnings: vec!["group x: \u{1b}[2J".to_string()],
+            ..SyncReport::default()
+        };
+        let mut out = Vec::new();
+        write_report(&mut out, &report, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert_eq!(text.lines().count(), 3, "{text}");
+    }
 }

@@ -175,7 +175,22 @@ pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    let output = child.wait_with_output().unwrap();
+    record_output(command, &output);
+    output
+}
+
+/// With `DIRCACHE_TEST_TRANSCRIPT=FILE`, every command's output is appended to FILE, so that
+/// `scripts/check-no-passwords.sh` can search everything a whole test run printed (with
+/// `PAM_WRAPPER_DEBUGLEVEL=2`: every syslog line of the PAM module) for passwords.
+pub fn record_output(command: &Command, output: &Output) {
+    let Some(path) = std::env::var_os("DIRCACHE_TEST_TRANSCRIPT") else { return };
+    let mut entry = format!("== {:?}\n", command.get_program()).into_bytes();
+    entry.extend_from_slice(&output.stdout);
+    entry.extend_from_slice(&output.stderr);
+    entry.push(b'\n');
+    let mut file = fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    file.write_all(&entry).unwrap();
 }
 
 pub fn text(output: &Output) -> String {

@@ -1,0 +1,540 @@
+//! Benchmark of the NSS module against glibc's `files` backend and Debian's libnss-cache,
+//! on the same users: 1,000 / 100,000 / 1,000,000 by default. Run by `scripts/bench-nss.sh`
+//! (root, `unshare`, release build); `nss_bench run [SIZES...]` does everything:
+//!
+//! - generates, per size: a dircache cache (`CacheDir::commit`), a passwd file of the same
+//!   users after this machine's own accounts, and nsscache's `/etc/passwd.cache` with its
+//!   `.ixname`/`.ixuid` indexes (sorted fixed-width `key NUL offset NUL…` lines);
+//! - for each backend, a copy of /etc (with that passwd, those cache files, and an
+//!   nsswitch.conf saying `passwd: files`, `passwd: cache` or `passwd: dircache`) is
+//!   bind-mounted over /etc in a private mount namespace (`unshare -m`), and this program
+//!   measures itself there (`nss_bench measure …`): through glibc's `getpwnam_r`/`getpwuid_r`
+//!   (the real NSS path, module loaded by glibc), and for the two modules also by calling
+//!   their `_nss_*_getpwnam_r` directly after dlopen;
+//! - "first" is the first lookup in a fresh process (median of several processes; page
+//!   cache warm), "warm" the median and p99 over random users after a warm-up pass (with a
+//!   million users these miss the LRU: the table is read), "repeat" one user looked up again
+//!   and again (the LRU).
+//!
+//! Printed: a table per size and the ratios; the README records the figures.
+
+use std::collections::BTreeSet;
+use std::ffi::{c_void, CStr, CString};
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::os::raw::{c_char, c_int};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dircache::cache::{CacheDir, Db};
+use dircache::nss::{pack_passwd, Nss, Reply, Settings};
+use dircache::privileges::Privilege;
+use dircache::user::{AuthMethod, Origin, User};
+use nss_dircache::MmapMapper;
+
+const FIRST_RUNS: usize = 9;
+const WARM_LOOKUPS: usize = 20_000;
+const BUDGET: Duration = Duration::from_secs(3);
+const NSS_CACHE_SO: &str = "/usr/lib/x86_64-linux-gnu/libnss_cache.so.2";
+const FIRST_UID: u32 = 200_000;
+
+fn name_of(i: u32) -> String {
+    format!("user{i}@example.com")
+}
+
+fn uid_of(i: u32) -> u32 {
+    FIRST_UID + i
+}
+
+fn passwd_line(i: u32) -> String {
+    let uid = uid_of(i);
+    format!("{}:x:{uid}:{uid}:User Number {i}:/home/{}:/bin/bash\n", name_of(i), name_of(i))
+}
+
+fn user(i: u32) -> User {
+    User {
+        name: name_of(i),
+        full_name: format!("User Number {i}"),
+        emails: vec![name_of(i)],
+        auth: AuthMethod::Directory,
+        password_hash: None,
+        privileges: BTreeSet::from([Privilege::Login]),
+        enabled: true,
+        origin: Origin::Icewarp,
+        uid: uid_of(i),
+        gid: uid_of(i),
+        home: format!("/home/{}", name_of(i)),
+        shell: "/bin/bash".into(),
+        groups: vec![],
+        distinguished_name: None,
+        directory_identity: None,
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+    }
+}
+
+/// xorshift: reproducible picks without a dependency.
+fn picks(n: u32, count: usize) -> Vec<u32> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % u64::from(n)) as u32
+        })
+        .collect()
+}
+
+fn fail(message: impl std::fmt::Display) -> ! {
+    eprintln!("nss_bench: {message}");
+    std::process::exit(1);
+}
+
+// ----- measuring (inside the namespace) -----
+
+type NssGetpwnam =
+    unsafe extern "C" fn(*const c_char, *mut libc::passwd, *mut c_char, usize, *mut c_int) -> c_int;
+type NssGetpwuid =
+    unsafe extern "C" fn(libc::uid_t, *mut libc::passwd, *mut c_char, usize, *mut c_int) -> c_int;
+
+enum Via {
+    Glibc,
+    Direct {
+        getpwnam: NssGetpwnam,
+        getpwuid: NssGetpwuid,
+    },
+    /// The module's logic through the rlib with its LRU off: every lookup stats the cache
+    /// and reads the mapped tables.
+    TablesOnly(Box<Nss<MmapMapper>>),
+}
+
+#[derive(Clone, Copy)]
+enum Key {
+    Name,
+    Uid,
+}
+
+impl Via {
+    fn open(spec: &str) -> Via {
+        if spec == "glibc" {
+            return Via::Glibc;
+        }
+        if spec == "tables" {
+            let dir = std::env::var_os("DIRCACHE_CACHE_DIR").map(|d| d.into_encoded_bytes());
+            let mut nss = Nss::new(
+                MmapMapper,
+                Settings::from_vars([dir.as_deref(), None, None]),
+                Box::new(|line| eprintln!("{line}")),
+            );
+            nss.set_lru_enabled(false);
+            return Via::TablesOnly(Box::new(nss));
+        }
+        let Some((so, prefix)) = spec.strip_prefix("direct:").and_then(|s| s.rsplit_once(':'))
+        else {
+            fail(format!("bad backend {spec}"));
+        };
+        let so = CString::new(so).unwrap_or_else(|e| fail(e));
+        // SAFETY: a NUL-terminated path; loading an NSS module runs no code but its
+        // (absent) constructors.
+        let handle = unsafe { libc::dlopen(so.as_ptr(), libc::RTLD_NOW) };
+        if handle.is_null() {
+            fail(format!("cannot dlopen {spec}"));
+        }
+        let symbol = |what: &str| -> *mut c_void {
+            let name = CString::new(format!("_nss_{prefix}_{what}")).unwrap_or_else(|e| fail(e));
+            // SAFETY: a live handle and a NUL-terminated symbol name.
+            let found = unsafe { libc::dlsym(handle, name.as_ptr()) };
+            if found.is_null() {
+                fail(format!("no {name:?} in {spec}"));
+            }
+            found
+        };
+        let (by_name, by_uid) = (symbol("getpwnam_r"), symbol("getpwuid_r"));
+        // SAFETY: both symbols are NSS functions with exactly these C signatures (nss.h).
+        unsafe {
+            Via::Direct {
+                getpwnam: std::mem::transmute::<*mut c_void, NssGetpwnam>(by_name),
+                getpwuid: std::mem::transmute::<*mut c_void, NssGetpwuid>(by_uid),
+            }
+        }
+    }
+
+    /// One lookup; true when found with the expected uid.
+    fn lookup(&mut self, key: Key, i: u32, name: &CStr, buf: &mut [c_char]) -> bool {
+        // SAFETY: an all-zero passwd (null pointers, zero ids) is a valid value to overwrite.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let (ptr, len) = (buf.as_mut_ptr(), buf.len());
+        match self {
+            Via::Glibc => {
+                let mut result: *mut libc::passwd = std::ptr::null_mut();
+                // SAFETY: valid name, struct, buffer of `len` bytes and result pointer.
+                let rc = unsafe {
+                    match key {
+                        Key::Name => {
+                            libc::getpwnam_r(name.as_ptr(), &mut pw, ptr, len, &mut result)
+                        }
+                        Key::Uid => libc::getpwuid_r(uid_of(i), &mut pw, ptr, len, &mut result),
+                    }
+                };
+                rc == 0 && !result.is_null() && pw.pw_uid == uid_of(i)
+            }
+            Via::Direct { getpwnam, getpwuid } => {
+                let mut errno = 0;
+                // SAFETY: as above; the module writes only into `pw`, `buf` and `errno`.
+                let status = unsafe {
+                    match key {
+                        Key::Name => getpwnam(name.as_ptr(), &mut pw, ptr, len, &mut errno),
+                        Key::Uid => getpwuid(uid_of(i), &mut pw, ptr, len, &mut errno),
+                    }
+                };
+                status == 1 && pw.pw_uid == uid_of(i)
+            }
+            Via::TablesOnly(nss) => {
+                let reply = match key {
+                    Key::Name => nss.passwd_by_name(name.to_bytes()),
+                    Key::Uid => nss.passwd_by_uid(uid_of(i)),
+                };
+                let mut bytes = [0u8; 1024];
+                matches!(
+                    reply.pack(|entry| pack_passwd(entry, &mut bytes[..])),
+                    Reply::Found(layout) if layout.uid == uid_of(i)
+                )
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
+    sorted[(sorted.len() * per_mille / 1000).min(sorted.len() - 1)]
+}
+
+/// `measure VIA name|uid first|warm|repeat N`: prints nanoseconds (first) or
+/// `median p99 samples` (warm, repeat).
+fn measure(args: &[String]) {
+    let [via, key, mode, n] = args else {
+        fail("usage: nss_bench measure VIA name|uid first|warm|repeat N");
+    };
+    let key = if key == "uid" { Key::Uid } else { Key::Name };
+    let n: u32 = n.parse().unwrap_or_else(|e| fail(e));
+    let mut buf = vec![0 as c_char; 1024];
+    let mut via = Via::open(via);
+    match mode.as_str() {
+        "first" => {
+            let i = n / 3 + 7 % n;
+            let name = CString::new(name_of(i)).unwrap_or_else(|e| fail(e));
+            let start = Instant::now();
+            let found = via.lookup(key, i, &name, &mut buf);
+            let took = start.elapsed();
+            if !found {
+                fail(format!("{} not found", name_of(i)));
+            }
+            println!("{}", took.as_nanos());
+        }
+        "warm" | "repeat" => {
+            let ids =
+                if mode == "repeat" { vec![n / 2; WARM_LOOKUPS] } else { picks(n, WARM_LOOKUPS) };
+            let names: Vec<CString> =
+                ids.iter().map(|i| CString::new(name_of(*i)).unwrap_or_else(|e| fail(e))).collect();
+            // Warm-up: the same lookups, as many as the budget allows.
+            let start = Instant::now();
+            for (i, name) in ids.iter().zip(&names) {
+                if !via.lookup(key, *i, name, &mut buf) {
+                    fail(format!("{} not found", name_of(*i)));
+                }
+                if start.elapsed() > BUDGET {
+                    break;
+                }
+            }
+            let mut samples = Vec::with_capacity(ids.len());
+            let start = Instant::now();
+            for (i, name) in ids.iter().zip(&names) {
+                let t = Instant::now();
+                let found = via.lookup(key, *i, name, &mut buf);
+                samples.push(t.elapsed());
+                if !found {
+                    fail(format!("{} not found", name_of(*i)));
+                }
+                if start.elapsed() > BUDGET && samples.len() >= 10 {
+                    break;
+                }
+            }
+            samples.sort();
+            println!(
+                "{} {} {}",
+                percentile(&samples, 500).as_nanos(),
+                percentile(&samples, 990).as_nanos(),
+                samples.len()
+            );
+        }
+        other => fail(format!("unknown mode {other}")),
+    }
+}
+
+// ----- generating and orchestrating (outside) -----
+
+struct Backend {
+    label: &'static str,
+    etc: &'static str,
+    via: String,
+}
+
+fn run_cmd(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| fail(format!("{cmd:?}: {e}")));
+    if !out.status.success() {
+        fail(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn copy_etc(to: &Path, nsswitch: &str) {
+    if to.exists() {
+        fs::remove_dir_all(to).unwrap_or_else(|e| fail(e));
+    }
+    run_cmd(Command::new("cp").args(["-a", "/etc"]).arg(to));
+    let original = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+    let mut lines: Vec<&str> = original
+        .lines()
+        .filter(|l| !l.starts_with("passwd:") && !l.starts_with("group:"))
+        .collect();
+    let passwd = format!("passwd: {nsswitch}");
+    lines.push(&passwd);
+    lines.push("group: files");
+    fs::write(to.join("nsswitch.conf"), lines.join("\n") + "\n").unwrap_or_else(|e| fail(e));
+}
+
+/// nsscache's index: fixed-width lines `key NUL offset NUL… \n`, sorted by strcmp.
+fn write_index(path: &Path, mut entries: Vec<(String, u64)>) {
+    entries.sort();
+    let width =
+        entries.iter().map(|(k, o)| k.len() + o.to_string().len() + 2).max().unwrap_or(2) + 1;
+    let mut out = Vec::with_capacity(entries.len() * width);
+    for (key, offset) in entries {
+        let start = out.len();
+        out.extend_from_slice(key.as_bytes());
+        out.push(0);
+        out.extend_from_slice(offset.to_string().as_bytes());
+        out.resize(start + width - 1, 0);
+        out.push(b'\n');
+    }
+    fs::write(path, out).unwrap_or_else(|e| fail(e));
+}
+
+fn generate(n: u32, dir: &Path, module_so: &Path) {
+    fs::create_dir_all(dir).unwrap_or_else(|e| fail(e));
+    let started = Instant::now();
+    let cache = CacheDir::new(dir.join("cache"));
+    if cache.current_dir().ok().flatten().is_none() {
+        let db = Db { users: (0..n).map(user).collect(), ..Db::default() };
+        let lock = cache.lock(Duration::from_secs(5)).unwrap_or_else(|e| fail(e));
+        cache.commit(&lock, &db, 1_700_000_000).unwrap_or_else(|e| fail(e));
+    }
+    // files: this machine's accounts, then the users.
+    copy_etc(&dir.join("etc-files"), "files");
+    let mut passwd = fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("etc-files/passwd"))
+        .unwrap_or_else(|e| fail(e));
+    let mut chunk = String::new();
+    for i in 0..n {
+        chunk.push_str(&passwd_line(i));
+        if chunk.len() > 1 << 20 {
+            passwd.write_all(chunk.as_bytes()).unwrap_or_else(|e| fail(e));
+            chunk.clear();
+        }
+    }
+    passwd.write_all(chunk.as_bytes()).unwrap_or_else(|e| fail(e));
+    // nsscache: /etc/passwd.cache and its indexes.
+    let etc_cache = dir.join("etc-cache");
+    copy_etc(&etc_cache, "files cache");
+    let mut text = String::new();
+    let (mut by_name, mut by_uid) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let offset = text.len() as u64;
+        by_name.push((name_of(i), offset));
+        by_uid.push((uid_of(i).to_string(), offset));
+        text.push_str(&passwd_line(i));
+    }
+    fs::write(etc_cache.join("passwd.cache"), text).unwrap_or_else(|e| fail(e));
+    write_index(&etc_cache.join("passwd.cache.ixname"), by_name);
+    write_index(&etc_cache.join("passwd.cache.ixuid"), by_uid);
+    // dircache: the machine's own passwd, the module on LD_LIBRARY_PATH.
+    copy_etc(&dir.join("etc-dircache"), "files dircache");
+    let lib = dir.join("lib");
+    fs::create_dir_all(&lib).unwrap_or_else(|e| fail(e));
+    let link = lib.join("libnss_dircache.so.2");
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink(module_so, &link).unwrap_or_else(|e| fail(e));
+    eprintln!("nss_bench: {n} users generated in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn in_namespace(dir: &Path, backend: &Backend, key: &str, mode: &str, n: u32) -> String {
+    let me = std::env::current_exe().unwrap_or_else(|e| fail(e));
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--", "sh", "-c"])
+        .arg(r#"mount --bind "$1" /etc || exit 99; shift; exec "$@""#)
+        .arg("sh")
+        .arg(dir.join(backend.etc))
+        .arg(me)
+        .args(["measure", &backend.via, key, mode, &n.to_string()])
+        .env("LD_LIBRARY_PATH", dir.join("lib"))
+        .env("DIRCACHE_CACHE_DIR", dir.join("cache"))
+        .env_remove("DIRCACHE_LOCAL_PASSWD")
+        .env_remove("DIRCACHE_LOCAL_GROUP");
+    run_cmd(&mut cmd)
+}
+
+fn micros(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.1} ms", ns / 1e6)
+    } else {
+        format!("{:.1} µs", ns / 1e3)
+    }
+}
+
+#[derive(Default, Clone)]
+struct Figures {
+    first: [f64; 2],
+    median: [f64; 2],
+    p99: [f64; 2],
+    repeat: f64,
+}
+
+fn run(args: &[String]) {
+    let sizes: Vec<u32> = if args.is_empty() {
+        vec![1_000, 100_000, 1_000_000]
+    } else {
+        args.iter().map(|a| a.replace(['_', ','], "").parse().unwrap_or_else(|e| fail(e))).collect()
+    };
+    let work = std::env::var_os("NSS_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/dircache-nss-bench"));
+    let module_so = std::env::var_os("NSS_BENCH_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| fail("set NSS_BENCH_MODULE to the built libnss_dircache.so"));
+    let have_nss_cache = Path::new(NSS_CACHE_SO).exists();
+    let mut backends = vec![
+        Backend { label: "glibc files", etc: "etc-files", via: "glibc".into() },
+        Backend { label: "dircache (getpwnam_r)", etc: "etc-dircache", via: "glibc".into() },
+        Backend {
+            label: "dircache (direct)",
+            etc: "etc-dircache",
+            via: format!("direct:{}:dircache", module_so.display()),
+        },
+        Backend { label: "dircache (rlib, LRU off)", etc: "etc-dircache", via: "tables".into() },
+    ];
+    if have_nss_cache {
+        backends.insert(
+            1,
+            Backend { label: "libnss-cache (getpwnam_r)", etc: "etc-cache", via: "glibc".into() },
+        );
+        backends.insert(
+            2,
+            Backend {
+                label: "libnss-cache (direct)",
+                etc: "etc-cache",
+                via: format!("direct:{NSS_CACHE_SO}:cache"),
+            },
+        );
+    } else {
+        eprintln!(
+            "nss_bench: {NSS_CACHE_SO} is missing (apt-get install libnss-cache): column skipped"
+        );
+    }
+    let mut report = String::new();
+    let mut all: Vec<(u32, Vec<Figures>)> = Vec::new();
+    for n in &sizes {
+        let dir = work.join(n.to_string());
+        generate(*n, &dir, &module_so);
+        let mut rows = Vec::new();
+        for backend in &backends {
+            let mut figures = Figures::default();
+            for (k, key) in ["name", "uid"].iter().enumerate() {
+                let mut firsts: Vec<f64> = (0..FIRST_RUNS)
+                    .map(|_| {
+                        in_namespace(&dir, backend, key, "first", *n)
+                            .trim()
+                            .parse()
+                            .unwrap_or(f64::NAN)
+                    })
+                    .collect();
+                firsts.sort_by(f64::total_cmp);
+                figures.first[k] = firsts[FIRST_RUNS / 2];
+                let warm = in_namespace(&dir, backend, key, "warm", *n);
+                let parts: Vec<f64> =
+                    warm.split_whitespace().map(|p| p.parse().unwrap_or(f64::NAN)).collect();
+                figures.median[k] = parts.first().copied().unwrap_or(f64::NAN);
+                figures.p99[k] = parts.get(1).copied().unwrap_or(f64::NAN);
+            }
+            let repeat = in_namespace(&dir, backend, "name", "repeat", *n);
+            figures.repeat =
+                repeat.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(f64::NAN);
+            eprintln!("nss_bench: {n} users, {} done", backend.label);
+            rows.push(figures);
+        }
+        let _ = writeln!(report, "\n{n} users");
+        let _ = writeln!(
+            report,
+            "| backend | by name: first | warm median / p99 | by uid: first | warm median / p99 | same name again |"
+        );
+        let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|");
+        for (backend, f) in backends.iter().zip(&rows) {
+            let _ = writeln!(
+                report,
+                "| {} | {} | {} / {} | {} | {} / {} | {} |",
+                backend.label,
+                micros(f.first[0]),
+                micros(f.median[0]),
+                micros(f.p99[0]),
+                micros(f.first[1]),
+                micros(f.median[1]),
+                micros(f.p99[1]),
+                micros(f.repeat)
+            );
+        }
+        all.push((*n, rows));
+    }
+    let dircache_row =
+        backends.iter().position(|b| b.label == "dircache (getpwnam_r)").unwrap_or(0);
+    let _ = writeln!(
+        report,
+        "\nRatios, warm median by name (other backend ÷ dircache, both through getpwnam_r):"
+    );
+    for (n, rows) in &all {
+        let ours = &rows[dircache_row];
+        let mut line = format!("  {n} users:");
+        for (backend, f) in backends.iter().zip(rows) {
+            if backend.via == "glibc" && backend.label != "dircache (getpwnam_r)" {
+                let _ = write!(line, "  {} {:.1}×", backend.label, f.median[0] / ours.median[0]);
+            }
+        }
+        report.push_str(&line);
+        report.push('\n');
+    }
+    if let (Some((small, first)), Some((large, last))) = (all.first(), all.last()) {
+        let direct = backends.iter().position(|b| b.label == "dircache (direct)").unwrap_or(0);
+        let tables = backends.iter().position(|b| b.via == "tables").unwrap_or(0);
+        for (label, row) in
+            [("getpwnam_r", dircache_row), ("direct", direct), ("rlib, LRU off", tables)]
+        {
+            let _ = writeln!(
+                report,
+                "dircache ({label}) warm median by name, {large} vs {small} users: {:.2}× (by uid {:.2}×)",
+                last[row].median[0] / first[row].median[0],
+                last[row].median[1] / first[row].median[1]
+            );
+        }
+    }
+    println!("{report}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("run") => run(&args[2..]),
+        Some("measure") => measure(&args[2..]),
+        _ => fail("usage: nss_bench run [SIZES...] | nss_bench measure VIA KEY MODE N"),
+    }
+}

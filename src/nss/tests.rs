@@ -1,0 +1,660 @@
+//! The NSS logic against real caches written by `CacheDir::commit` in a temporary directory.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::cache::{CacheDir, Db};
+use crate::user::{sample_user, Origin, User};
+
+const LOCAL_PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
+                            daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+                            carol:x:1000:1000:Carol:/home/carol:/bin/bash\n";
+const LOCAL_GROUP: &str = "root:x:0:\nwheel:x:10:carol\ncarol:x:1000:\n";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    cache: CacheDir,
+    logged: Arc<Mutex<Vec<String>>>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("passwd"), LOCAL_PASSWD).unwrap();
+        fs::write(dir.path().join("group"), LOCAL_GROUP).unwrap();
+        let cache = CacheDir::new(dir.path().join("cache"));
+        Fixture { dir, cache, logged: Arc::default() }
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            cache_dir: self.cache.root().to_path_buf(),
+            local_passwd: self.dir.path().join("passwd"),
+            local_group: self.dir.path().join("group"),
+        }
+    }
+
+    fn nss(&self) -> Nss<ReadMapper> {
+        let logged = self.logged.clone();
+        let log = Box::new(move |line: &str| logged.lock().unwrap().push(line.to_string()));
+        let mut nss = Nss::new(ReadMapper, self.settings(), log);
+        nss.set_local_recheck(Duration::ZERO);
+        nss
+    }
+
+    fn commit(&self, db: &Db) -> u64 {
+        let lock = self.cache.lock(Duration::from_secs(5)).unwrap();
+        self.cache.commit(&lock, db, 1_700_000_000).unwrap()
+    }
+
+    fn logged(&self) -> Vec<String> {
+        self.logged.lock().unwrap().clone()
+    }
+
+    fn users_public(&self) -> std::path::PathBuf {
+        self.cache.current_dir().unwrap().unwrap().join("users.public")
+    }
+}
+
+fn group(name: &str, gid: u32, members: &[&str]) -> Group {
+    Group {
+        name: name.into(),
+        gid,
+        members: members.iter().map(|m| m.to_string()).collect(),
+        origin: Origin::Icewarp,
+        directory_identity: None,
+    }
+}
+
+fn user(name: &str, uid: u32, groups: &[&str]) -> User {
+    let mut user = sample_user(name, uid);
+    user.groups = groups.iter().map(|g| g.to_string()).collect();
+    user
+}
+
+/// alice and bob in `staff`, bob also in `dev`; a disabled user stays visible.
+fn standard_db() -> Db {
+    let mut disabled = user("dora@example.com", 200_004, &[]);
+    disabled.enabled = false;
+    Db {
+        users: vec![
+            user("alice@example.com", 200_001, &["staff"]),
+            user("bob@example.com", 200_002, &["staff", "dev"]),
+            disabled,
+        ],
+        groups: vec![
+            group("staff", 300_001, &["alice@example.com", "bob@example.com"]),
+            group("dev", 300_002, &["bob@example.com"]),
+        ],
+        ..Db::default()
+    }
+}
+
+fn found<T: fmt::Debug>(reply: Reply<T>) -> T {
+    match reply {
+        Reply::Found(value) => value,
+        other => panic!("expected an entry, got {other:?}"),
+    }
+}
+
+fn all_users(nss: &mut Nss<ReadMapper>) -> Vec<String> {
+    assert_eq!(nss.start_passwd_walk(), Reply::Found(()));
+    let mut names = Vec::new();
+    while let Reply::Found(name) = nss.next_passwd(|e| Some(e.name.clone())) {
+        names.push(name);
+    }
+    nss.end_passwd_walk();
+    names
+}
+
+fn all_groups(nss: &mut Nss<ReadMapper>) -> Vec<(String, u32, Vec<String>)> {
+    assert_eq!(nss.start_group_walk(), Reply::Found(()));
+    let mut groups = Vec::new();
+    while let Reply::Found(g) = nss.next_group(|e| Some((e.name.clone(), e.gid, e.members.clone())))
+    {
+        groups.push(g);
+    }
+    nss.end_group_walk();
+    groups
+}
+
+#[test]
+fn users_by_name_and_uid_carry_every_field() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mut nss = fx.nss();
+    let alice = found(nss.passwd_by_name(b"alice@example.com"));
+    assert_eq!(
+        *alice,
+        PasswdEntry {
+            name: "alice@example.com".into(),
+            uid: 200_001,
+            gid: 200_001,
+            gecos: "alice@example.com Example".into(),
+            home: "/home/alice@example.com".into(),
+            shell: "/bin/bash".into(),
+        }
+    );
+    assert_eq!(found(nss.passwd_by_uid(200_002)).name, "bob@example.com");
+    // Case-insensitive, like every name in the cache; the recorded spelling comes back.
+    assert_eq!(found(nss.passwd_by_name(b"ALICE@Example.com")).name, "alice@example.com");
+    // Disabled users stay visible: their files keep their owner's name.
+    assert_eq!(found(nss.passwd_by_name(b"dora@example.com")).uid, 200_004);
+    assert_eq!(nss.passwd_by_name(b"nobody@example.com"), Reply::NotFound);
+    assert_eq!(nss.passwd_by_uid(200_999), Reply::NotFound);
+    assert_eq!(nss.passwd_by_name(b"\xff\xfe"), Reply::NotFound);
+    assert_eq!(nss.passwd_by_name(b"a:b"), Reply::NotFound);
+    assert_eq!(nss.passwd_by_name(b""), Reply::NotFound);
+    assert!(fx.logged().is_empty(), "{:?}", fx.logged());
+}
+
+#[test]
+fn groups_are_directory_groups_and_private_groups() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mut nss = fx.nss();
+    let staff = found(nss.group_by_name(b"staff"));
+    assert_eq!(staff.gid, 300_001);
+    assert_eq!(staff.members, ["alice@example.com", "bob@example.com"]);
+    assert_eq!(found(nss.group_by_gid(300_002)).name, "dev");
+    let private = found(nss.group_by_name(b"alice@example.com"));
+    assert_eq!(
+        *private,
+        GroupEntry { name: "alice@example.com".into(), gid: 200_001, members: vec![] }
+    );
+    assert_eq!(found(nss.group_by_gid(200_002)).name, "bob@example.com");
+    assert_eq!(nss.group_by_name(b"nogroup"), Reply::NotFound);
+    assert_eq!(nss.group_by_gid(300_999), Reply::NotFound);
+}
+
+#[test]
+fn private_groups_need_gid_equal_to_uid_and_yield_to_directory_groups() {
+    let fx = Fixture::new();
+    let mut shared_gid = user("erin@example.com", 200_005, &[]);
+    shared_gid.gid = 300_001;
+    let mut db = standard_db();
+    db.users.push(shared_gid);
+    db.users.push(user("staff2", 200_006, &[]));
+    db.groups.push(group("staff2", 300_003, &[]));
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    // erin's gid is the staff group: no private group of her own.
+    assert_eq!(nss.group_by_name(b"erin@example.com"), Reply::NotFound);
+    assert_eq!(nss.group_by_gid(200_005), Reply::NotFound);
+    assert_eq!(found(nss.group_by_gid(300_001)).name, "staff");
+    // A user named like a directory group: the directory group answers, no second group.
+    assert_eq!(found(nss.group_by_name(b"staff2")).gid, 300_003);
+    assert_eq!(nss.group_by_gid(200_006), Reply::NotFound);
+    let names: Vec<String> = all_groups(&mut nss).into_iter().map(|g| g.0).collect();
+    assert_eq!(names.iter().filter(|n| *n == "staff2").count(), 1, "{names:?}");
+}
+
+#[test]
+fn local_accounts_always_win() {
+    let fx = Fixture::new();
+    let mut db = standard_db();
+    db.users.push(user("root", 200_010, &["wheel"]));
+    db.users.push(user("Carol", 200_011, &[]));
+    db.users.push(user("uid-zero", 0, &[]));
+    db.users.push(user("local-uid", 1000, &[]));
+    db.groups.push(group("wheel", 300_010, &["alice@example.com"]));
+    db.groups.push(group("local-gid", 10, &["alice@example.com"]));
+    db.groups.push(group("with-root", 300_011, &["root", "alice@example.com", "bad:member"]));
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    assert_eq!(nss.passwd_by_name(b"root"), Reply::NotFound);
+    assert_eq!(nss.passwd_by_name(b"ROOT"), Reply::NotFound);
+    assert_eq!(nss.passwd_by_uid(200_010), Reply::NotFound);
+    assert_eq!(nss.passwd_by_name(b"carol"), Reply::NotFound);
+    assert_eq!(nss.passwd_by_uid(0), Reply::NotFound);
+    assert_eq!(nss.passwd_by_name(b"uid-zero"), Reply::NotFound);
+    assert_eq!(nss.passwd_by_name(b"local-uid"), Reply::NotFound);
+    assert_eq!(nss.passwd_by_uid(1000), Reply::NotFound);
+    assert_eq!(nss.group_by_name(b"wheel"), Reply::NotFound);
+    assert_eq!(nss.group_by_gid(10), Reply::NotFound);
+    assert_eq!(nss.group_by_name(b"local-gid"), Reply::NotFound);
+    assert_eq!(nss.group_by_name(b"root"), Reply::NotFound);
+    assert_eq!(nss.group_by_gid(0), Reply::NotFound);
+    // A local name is never listed as a member of a directory group either.
+    assert_eq!(found(nss.group_by_name(b"with-root")).members, ["alice@example.com"]);
+    assert_eq!(
+        all_users(&mut nss),
+        ["alice@example.com", "bob@example.com", "dora@example.com"],
+        "enumeration skips local names and ids"
+    );
+    let groups: Vec<String> = all_groups(&mut nss).into_iter().map(|g| g.0).collect();
+    assert!(!groups.iter().any(|g| ["root", "wheel", "local-gid", "Carol"].contains(&g.as_str())));
+    // Local names are skipped silently; uid 0 and the invalid member are worth a line each.
+    let logged = fx.logged();
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert!(logged.iter().any(|l| l.contains("uid-zero") && l.contains("reserved")), "{logged:?}");
+    assert!(logged.iter().any(|l| l.contains("bad:member")), "{logged:?}");
+    // The user's supplementary groups leave the local gid out.
+    let mut db = db.clone();
+    db.users[0].groups = vec!["staff".into(), "local-gid".into()];
+    fx.commit(&db);
+    assert_eq!(&*found(nss.supplementary_gids(b"alice@example.com")), &[300_001]);
+}
+
+#[test]
+fn a_change_of_the_local_files_is_picked_up() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mut nss = fx.nss();
+    assert_eq!(found(nss.passwd_by_name(b"bob@example.com")).uid, 200_002);
+    // The administrator creates a local bob@example.com: from now on it is local's.
+    let passwd = format!("{LOCAL_PASSWD}bob@example.com:x:1001:1001::/home/bob:/bin/sh\n");
+    fs::write(fx.dir.path().join("passwd"), passwd).unwrap();
+    assert_eq!(nss.passwd_by_name(b"bob@example.com"), Reply::NotFound);
+    assert_eq!(nss.passwd_by_uid(200_002), Reply::NotFound);
+    fs::write(fx.dir.path().join("passwd"), LOCAL_PASSWD).unwrap();
+    assert_eq!(found(nss.passwd_by_uid(200_002)).name, "bob@example.com");
+}
+
+#[test]
+fn the_local_files_are_checked_at_most_once_per_interval() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mut nss = fx.nss();
+    nss.set_local_recheck(Duration::from_secs(1));
+    assert_eq!(found(nss.passwd_by_uid(200_002)).name, "bob@example.com");
+    let passwd = format!("{LOCAL_PASSWD}bob@example.com:x:1001:1001::/home/bob:/bin/sh\n");
+    fs::write(fx.dir.path().join("passwd"), passwd).unwrap();
+    // Checked less than a second ago: not stat()ed again yet.
+    assert_eq!(found(nss.passwd_by_uid(200_002)).name, "bob@example.com");
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(nss.passwd_by_uid(200_002), Reply::NotFound);
+    assert_eq!(nss.passwd_by_name(b"bob@example.com"), Reply::NotFound);
+}
+
+#[test]
+fn a_new_generation_is_picked_up_by_the_next_lookup() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mut nss = fx.nss();
+    assert_eq!(found(nss.passwd_by_name(b"alice@example.com")).shell, "/bin/bash");
+    assert_eq!(nss.passwd_by_name(b"frank@example.com"), Reply::NotFound);
+    let mut db = standard_db();
+    db.users[0].shell = "/bin/zsh".into();
+    db.users.push(user("frank@example.com", 200_007, &[]));
+    db.users.retain(|u| u.name != "bob@example.com");
+    db.groups[0].members.retain(|m| m != "bob@example.com");
+    fx.commit(&db);
+    // Both the cached answer and the cached "not found" are replaced.
+    assert_eq!(found(nss.passwd_by_name(b"alice@example.com")).shell, "/bin/zsh");
+    assert_eq!(found(nss.passwd_by_name(b"frank@example.com")).uid, 200_007);
+    assert_eq!(nss.passwd_by_uid(200_002), Reply::NotFound);
+    assert_eq!(found(nss.group_by_name(b"staff")).members, ["alice@example.com"]);
+}
+
+#[test]
+fn repeated_lookups_are_served_from_the_lru() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mut nss = fx.nss();
+    let first = found(nss.passwd_by_name(b"alice@example.com"));
+    let again = found(nss.passwd_by_name(b"Alice@example.com"));
+    assert!(Arc::ptr_eq(&first, &again), "the second answer comes from the LRU");
+    assert!(nss.lru.contains(&Query::UserName("alice@example.com".into())));
+    assert_eq!(nss.passwd_by_name(b"ghost"), Reply::NotFound);
+    assert!(matches!(nss.lru.peek(&Query::UserName("ghost".into())), Some(Cached::User(None))));
+    // A new generation empties the LRU.
+    fx.commit(&standard_db());
+    let fresh = found(nss.passwd_by_name(b"alice@example.com"));
+    assert!(!Arc::ptr_eq(&first, &fresh));
+    // The LRU is bounded.
+    for uid in 0..(LRU_ENTRIES as u32 + 100) {
+        let _ = nss.passwd_by_uid(400_000 + uid);
+    }
+    assert_eq!(nss.lru.len(), LRU_ENTRIES);
+    // Off: every answer is read afresh.
+    nss.set_lru_enabled(false);
+    let first = found(nss.passwd_by_name(b"alice@example.com"));
+    let again = found(nss.passwd_by_name(b"alice@example.com"));
+    assert!(!Arc::ptr_eq(&first, &again));
+    assert_eq!(first, again);
+    assert!(nss.lru.is_empty());
+}
+
+#[test]
+fn a_missing_cache_is_unavailable_and_logged_once() {
+    let fx = Fixture::new();
+    let mut nss = fx.nss();
+    for _ in 0..3 {
+        assert_eq!(nss.passwd_by_name(b"alice@example.com"), Reply::Unavailable(libc::ENOENT));
+        assert_eq!(nss.group_by_gid(300_001), Reply::Unavailable(libc::ENOENT));
+        assert_eq!(nss.start_passwd_walk(), Reply::Unavailable(libc::ENOENT));
+        assert_eq!(nss.next_group(|_| Some(())), Reply::Unavailable(libc::ENOENT));
+    }
+    assert_eq!(fx.logged().len(), 1, "{:?}", fx.logged());
+    assert!(fx.logged()[0].contains("no dircache cache"), "{:?}", fx.logged());
+    // Created later: used without a restart.
+    fx.commit(&standard_db());
+    assert_eq!(found(nss.passwd_by_name(b"alice@example.com")).uid, 200_001);
+}
+
+#[test]
+fn a_corrupt_cache_is_unavailable_logged_once_and_recovers() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mut nss = fx.nss();
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
+    // Truncated in place (which a writer never does): the next lookup notices the change.
+    let path = fx.users_public();
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
+    for _ in 0..3 {
+        assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
+        assert_eq!(nss.group_by_name(b"staff"), Reply::Unavailable(libc::EIO));
+    }
+    assert_eq!(fx.logged().len(), 1, "{:?}", fx.logged());
+    assert!(fx.logged()[0].contains("truncated"), "{:?}", fx.logged());
+    // A flipped byte in a record: that lookup fails, no garbage comes out.
+    let mut flipped = bytes.clone();
+    let at = bytes.windows(5).position(|w| w == b"alice").unwrap();
+    flipped[at] = b'A';
+    fs::write(&path, &flipped).unwrap();
+    assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
+    assert_eq!(found(nss.passwd_by_uid(200_002)).name, "bob@example.com");
+    let mut names = Vec::new();
+    assert_eq!(nss.start_passwd_walk(), Reply::Found(()));
+    let end = loop {
+        match nss.next_passwd(|e| Some(e.name.clone())) {
+            Reply::Found(name) => names.push(name),
+            other => break other,
+        }
+    };
+    assert_eq!(end, Reply::Unavailable(libc::EIO));
+    assert!(names.is_empty(), "{names:?}");
+    // Garbage instead of a table.
+    fs::write(&path, b"garbage").unwrap();
+    assert_eq!(nss.passwd_by_uid(200_002), Reply::Unavailable(libc::EIO));
+    // A sync writes a good generation: answers again.
+    fx.commit(&standard_db());
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
+}
+
+#[test]
+fn a_cache_file_writable_by_others_is_refused() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let path = fx.users_public();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+    let mut nss = fx.nss();
+    assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
+    assert!(fx.logged()[0].contains("writable by group or others"), "{:?}", fx.logged());
+}
+
+#[test]
+fn records_that_would_break_the_format_are_skipped_and_logged_once() {
+    let fx = Fixture::new();
+    let mut db = standard_db();
+    let mut colon = user("ev:il", 200_020, &[]);
+    colon.home = "/home/evil".into();
+    let mut newline_home = user("mallory@example.com", 200_021, &[]);
+    newline_home.home = "/home/m\nroot::0:0::/:/bin/sh".into();
+    let mut nul_shell = user("nul@example.com", 200_022, &[]);
+    nul_shell.shell = "/bin/sh\0".into();
+    let mut digits = user("12345", 200_023, &[]);
+    digits.home = "/home/x".into();
+    db.users.extend([colon, newline_home, nul_shell, digits]);
+    db.groups.push(group("bad\ngroup", 300_020, &[]));
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    assert_eq!(nss.passwd_by_uid(200_020), Reply::NotFound);
+    assert_eq!(nss.passwd_by_name(b"mallory@example.com"), Reply::NotFound);
+    assert_eq!(nss.passwd_by_uid(200_021), Reply::NotFound);
+    assert_eq!(nss.passwd_by_uid(200_022), Reply::NotFound);
+    assert_eq!(nss.passwd_by_uid(200_023), Reply::NotFound);
+    assert_eq!(nss.group_by_gid(300_020), Reply::NotFound);
+    assert_eq!(nss.group_by_gid(200_021), Reply::NotFound, "no private group either");
+    assert_eq!(all_users(&mut nss), ["alice@example.com", "bob@example.com", "dora@example.com"]);
+    let groups = all_groups(&mut nss);
+    assert!(groups.iter().all(|g| !g.0.contains(['\n', ':'])), "{groups:?}");
+    // One line per bad record, however often it was met.
+    let logged = fx.logged();
+    assert_eq!(logged.len(), 5, "{logged:?}");
+    assert!(logged.iter().all(|l| !l.contains('\n') && !l.contains('\0')), "{logged:?}");
+}
+
+#[test]
+fn enumeration_lists_users_in_uid_order_then_groups_then_private_groups() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mut nss = fx.nss();
+    assert_eq!(all_users(&mut nss), ["alice@example.com", "bob@example.com", "dora@example.com"]);
+    let groups = all_groups(&mut nss);
+    let expected = [
+        ("staff", 300_001),
+        ("dev", 300_002),
+        ("alice@example.com", 200_001),
+        ("bob@example.com", 200_002),
+        ("dora@example.com", 200_004),
+    ];
+    let got: Vec<(&str, u32)> = groups.iter().map(|g| (g.0.as_str(), g.1)).collect();
+    // Directory groups in gid order, then the private groups in uid order.
+    let mut sorted_dir = expected[..2].to_vec();
+    sorted_dir.sort_by_key(|g| g.1);
+    assert_eq!(&got[..2], &sorted_dir[..]);
+    assert_eq!(&got[2..], &expected[2..]);
+    // Without setpwent the enumeration starts by itself; after its end it stays ended.
+    let mut nss = fx.nss();
+    assert_eq!(nss.next_passwd(|e| Some(e.uid)), Reply::Found(200_001));
+    while let Reply::Found(_) = nss.next_passwd(|_| Some(())) {}
+    assert_eq!(nss.next_passwd(|_| Some(())), Reply::NotFound);
+    // setpwent restarts it.
+    assert_eq!(nss.start_passwd_walk(), Reply::Found(()));
+    assert_eq!(nss.next_passwd(|e| Some(e.uid)), Reply::Found(200_001));
+}
+
+#[test]
+fn a_short_buffer_keeps_the_enumeration_on_the_same_entry() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mut nss = fx.nss();
+    assert_eq!(nss.next_passwd(|_| None::<()>), Reply::TryAgain(libc::ERANGE));
+    assert_eq!(nss.next_passwd(|_| None::<()>), Reply::TryAgain(libc::ERANGE));
+    assert_eq!(nss.next_passwd(|e| Some(e.uid)), Reply::Found(200_001));
+    assert_eq!(nss.next_passwd(|e| Some(e.uid)), Reply::Found(200_002));
+    assert_eq!(nss.next_group(|_| None::<()>), Reply::TryAgain(libc::ERANGE));
+    assert_eq!(nss.next_group(|e| Some(e.gid)), Reply::Found(300_001));
+}
+
+#[test]
+fn an_enumeration_stays_on_its_generation_when_a_sync_swaps_the_cache() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mut nss = fx.nss();
+    assert_eq!(nss.start_passwd_walk(), Reply::Found(()));
+    assert_eq!(nss.start_group_walk(), Reply::Found(()));
+    assert_eq!(nss.next_passwd(|e| Some(e.name.clone())), Reply::Found("alice@example.com".into()));
+    assert_eq!(nss.next_group(|e| Some(e.name.clone())), Reply::Found("staff".into()));
+    // Two commits: the generation the walk is on is even deleted from the directory.
+    let mut db = standard_db();
+    db.users.retain(|u| u.name != "bob@example.com");
+    db.users.push(user("zed@example.com", 200_003, &[]));
+    fx.commit(&db);
+    fx.commit(&db);
+    assert_eq!(found(nss.passwd_by_name(b"zed@example.com")).uid, 200_003);
+    assert_eq!(nss.passwd_by_name(b"bob@example.com"), Reply::NotFound);
+    let mut rest = Vec::new();
+    while let Reply::Found(name) = nss.next_passwd(|e| Some(e.name.clone())) {
+        rest.push(name);
+    }
+    assert_eq!(rest, ["bob@example.com", "dora@example.com"], "the old generation, whole");
+    let mut groups = Vec::new();
+    while let Reply::Found(name) = nss.next_group(|e| Some(e.name.clone())) {
+        groups.push(name);
+    }
+    assert_eq!(groups, ["dev", "alice@example.com", "bob@example.com", "dora@example.com"]);
+    // The next enumeration sees the new generation.
+    assert_eq!(all_users(&mut nss), ["alice@example.com", "zed@example.com", "dora@example.com"]);
+}
+
+#[test]
+fn supplementary_gids_come_from_the_user_record() {
+    let fx = Fixture::new();
+    let mut db = standard_db();
+    db.users[1].groups.push("staff".into());
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    assert_eq!(&*found(nss.supplementary_gids(b"alice@example.com")), &[300_001]);
+    assert_eq!(&*found(nss.supplementary_gids(b"BOB@example.com")), &[300_001, 300_002]);
+    assert!(found(nss.supplementary_gids(b"dora@example.com")).is_empty());
+    assert_eq!(nss.supplementary_gids(b"ghost@example.com"), Reply::NotFound);
+    assert_eq!(nss.supplementary_gids(b"root"), Reply::NotFound);
+}
+
+#[test]
+fn switching_settings_starts_over() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let other = Fixture::new();
+    let mut nss = fx.nss();
+    let dir = fx.cache.root().as_os_str().as_encoded_bytes().to_vec();
+    let passwd = fx.dir.path().join("passwd").into_os_string().into_encoded_bytes();
+    let group = fx.dir.path().join("group").into_os_string().into_encoded_bytes();
+    nss.configure([Some(&dir), Some(&passwd), Some(&group)]);
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
+    let other_dir = other.cache.root().as_os_str().as_encoded_bytes().to_vec();
+    nss.configure([Some(&other_dir), Some(&passwd), Some(&group)]);
+    assert_eq!(nss.settings().cache_dir, other.cache.root());
+    assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::ENOENT));
+    nss.configure([None, None, None]);
+    assert_eq!(nss.settings(), &Settings::default());
+    assert_eq!(Settings::default().cache_dir, Path::new("/var/lib/dircache"));
+    assert_eq!(Settings::default().local_passwd, Path::new("/etc/passwd"));
+    assert_eq!(Settings::from_vars([Some(b""), None, None]), Settings::default());
+}
+
+#[test]
+fn reply_codes_follow_glibc() {
+    assert_eq!((Reply::Found(()).status(), Reply::Found(()).errno()), (1, None));
+    assert_eq!(
+        (Reply::<()>::NotFound.status(), Reply::<()>::NotFound.errno()),
+        (0, Some(libc::ENOENT))
+    );
+    let short = Reply::Found(()).pack(|_| None::<()>);
+    assert_eq!((short.status(), short.errno()), (-2, Some(libc::ERANGE)));
+    let down = Reply::<()>::Unavailable(libc::EIO);
+    assert_eq!((down.status(), down.errno()), (-1, Some(libc::EIO)));
+}
+
+fn c_string_at(buf: &[u8], offset: usize) -> &str {
+    let end = buf[offset..].iter().position(|b| *b == 0).unwrap();
+    std::str::from_utf8(&buf[offset..offset + end]).unwrap()
+}
+
+#[test]
+fn passwd_entries_pack_into_the_buffer_or_say_it_is_short() {
+    let entry = PasswdEntry {
+        name: "alice".into(),
+        uid: 200_001,
+        gid: 200_001,
+        gecos: "Alice Ä".into(),
+        home: "/home/alice".into(),
+        shell: "/bin/bash".into(),
+    };
+    let needed =
+        "alice".len() + "x".len() + "Alice Ä".len() + "/home/alice".len() + "/bin/bash".len() + 5;
+    let mut buf = vec![0xAAu8; needed];
+    let layout = pack_passwd(&entry, &mut buf[..]).unwrap();
+    assert_eq!(c_string_at(&buf, layout.name), "alice");
+    assert_eq!(c_string_at(&buf, layout.passwd), "x");
+    assert_eq!(c_string_at(&buf, layout.gecos), "Alice Ä");
+    assert_eq!(c_string_at(&buf, layout.dir), "/home/alice");
+    assert_eq!(c_string_at(&buf, layout.shell), "/bin/bash");
+    assert_eq!((layout.uid, layout.gid), (200_001, 200_001));
+    for short in 0..needed {
+        assert_eq!(pack_passwd(&entry, &mut buf[..short]), None, "{short} bytes");
+    }
+}
+
+#[test]
+fn group_entries_pack_an_aligned_member_array() {
+    let entry =
+        GroupEntry { name: "staff".into(), gid: 300_001, members: vec!["a".into(), "bob".into()] };
+    let mut bytes = [0u8; 128];
+    for skew in 0..POINTER {
+        let base_buf = &mut bytes[skew..];
+        let base = base_buf.as_ptr() as usize;
+        let layout = pack_group(&entry, base_buf, base).unwrap();
+        assert_eq!((base + layout.members) % POINTER, 0, "skew {skew}");
+        let pointer = |i: usize| {
+            let at = layout.members + i * POINTER;
+            usize::from_ne_bytes(base_buf[at..at + POINTER].try_into().unwrap())
+        };
+        let (first, second, end) = (pointer(0), pointer(1), pointer(2));
+        assert_eq!(c_string_at(base_buf, first - base), "a");
+        assert_eq!(c_string_at(base_buf, second - base), "bob");
+        assert_eq!(end, 0);
+        assert_eq!(c_string_at(base_buf, layout.name), "staff");
+        assert_eq!(c_string_at(base_buf, layout.passwd), "x");
+        // Every shorter buffer is refused rather than overrun.
+        let needed = layout.members + 3 * POINTER;
+        for short in 0..needed {
+            assert_eq!(pack_group(&entry, &mut base_buf[..short], base), None, "{short}");
+        }
+    }
+    let empty = GroupEntry { name: "g".into(), gid: 1, members: vec![] };
+    let mut buf = [0u8; 64];
+    let base = buf.as_ptr() as usize;
+    let layout = pack_group(&empty, &mut buf[..], base).unwrap();
+    assert_eq!(&buf[layout.members..layout.members + POINTER], &[0u8; POINTER]);
+}
+
+struct VecArray {
+    gids: Vec<u32>,
+    capacity: usize,
+    fail_growth: bool,
+}
+
+impl GroupArray for VecArray {
+    fn used(&self) -> usize {
+        self.gids.len()
+    }
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+    fn get(&self, index: usize) -> u32 {
+        self.gids[index]
+    }
+    fn grow(&mut self, capacity: usize) -> bool {
+        assert!(capacity > self.capacity, "growth must grow");
+        if self.fail_growth {
+            return false;
+        }
+        self.capacity = capacity;
+        true
+    }
+    fn push(&mut self, gid: u32) {
+        assert!(self.gids.len() < self.capacity, "push past the capacity");
+        self.gids.push(gid);
+    }
+}
+
+#[test]
+fn add_groups_follows_the_initgroups_dyn_contract() {
+    // Skips the primary group and duplicates, grows by doubling.
+    let mut array = VecArray { gids: vec![100], capacity: 2, fail_growth: false };
+    let reply = add_groups(&mut array, &[100, 5, 6, 5, 7, 8], 6, 0);
+    assert_eq!(reply, Reply::Found(()));
+    assert_eq!(array.gids, [100, 5, 7, 8]);
+    assert_eq!(array.capacity, 4);
+    // Never past the limit: the rest is dropped.
+    let mut array = VecArray { gids: vec![100], capacity: 1, fail_growth: false };
+    assert_eq!(add_groups(&mut array, &[1, 2, 3, 4], 0, 3), Reply::Found(()));
+    assert_eq!(array.gids, [100, 1, 2]);
+    assert_eq!(array.capacity, 3);
+    // From an empty array.
+    let mut array = VecArray { gids: vec![], capacity: 0, fail_growth: false };
+    assert_eq!(add_groups(&mut array, &[1, 2, 3], 9, -1), Reply::Found(()));
+    assert_eq!(array.gids, [1, 2, 3]);
+    // Out of memory: TRYAGAIN with ENOMEM, what was added stays.
+    let mut array = VecArray { gids: vec![], capacity: 1, fail_growth: true };
+    assert_eq!(add_groups(&mut array, &[1, 2], 0, 0), Reply::TryAgain(libc::ENOMEM));
+    assert_eq!(array.gids, [1]);
+}
