@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{assert_same_snapshot, snapshot, stdout_json, text, Env};
+use common::{assert_same_snapshot, names, set, snapshot, stdout_json, strings, text, Env};
 use mock_directory::{Action, AppIntData, AppIntServer, AppIntUser, Fault, Response, TlsIdentity};
 use serde_json::{json, Value};
 
@@ -77,23 +77,6 @@ fn user_names(env: &Env) -> BTreeSet<String> {
         .iter()
         .map(|u| u["name"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn set(value: &Value) -> BTreeSet<String> {
-    strings(value).into_iter().collect()
-}
-
-fn names(list: &[&str]) -> BTreeSet<String> {
-    list.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]

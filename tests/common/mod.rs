@@ -283,3 +283,22 @@ pub fn dead_proxy_env() -> Vec<(&'static str, String)> {
     vars.extend([("NO_PROXY", String::new()), ("no_proxy", String::new())]);
     vars
 }
+
+/// A JSON array of strings (the test fails on anything else).
+pub fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The same, as a set.
+pub fn set(value: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    strings(value).into_iter().collect()
+}
+
+pub fn names(list: &[&str]) -> std::collections::BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
