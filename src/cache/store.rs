@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
 use std::marker::PhantomData;
-use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -39,6 +39,8 @@ pub enum CacheError {
     LockTimeout { path: PathBuf, secs: u64 },
     #[error("{path} has mode {mode:04o}; {why}. Fix it with `chmod {fix:04o} {path}`")]
     Insecure { path: PathBuf, mode: u32, why: &'static str, fix: u32 },
+    #[error("{path} is owned by uid {owner}; cache files must belong to root (or to the user reading them), or another user could have forged them. Check who can write to the cache directory, then `chown root: {path}`")]
+    WrongOwner { path: PathBuf, owner: u32 },
     #[error("the cache files in {dir} belong to different generations; retry, or run `dircache-sync sync`")]
     MixedGenerations { dir: PathBuf },
 }
@@ -552,7 +554,9 @@ fn read_meta(path: &Path) -> Result<Meta, CacheError> {
 /// Readers refuse a private file others can read and any file others can write: either
 /// would let a local user read hashes or forge accounts.
 fn check_mode(path: &Path, file: &File, public: bool) -> Result<(), CacheError> {
-    let mode = file.metadata().map_err(io_error(path))?.permissions().mode() & 0o7777;
+    let metadata = file.metadata().map_err(io_error(path))?;
+    check_owner(path, metadata.uid(), effective_uid())?;
+    let mode = metadata.permissions().mode() & 0o7777;
     let (forbidden, why, fix) = if public {
         (0o022, "a cache file must not be writable by group or others", 0o644)
     } else {
@@ -562,6 +566,23 @@ fn check_mode(path: &Path, file: &File, public: bool) -> Result<(), CacheError> 
         return Err(CacheError::Insecure { path: path.to_path_buf(), mode, why, fix });
     }
     Ok(())
+}
+
+/// Cache files must belong to root, or to the user running the reader (tests, a cache of
+/// one's own): a file another user could have written is not trusted, whatever its mode.
+fn check_owner(path: &Path, owner: u32, reader: Option<u32>) -> Result<(), CacheError> {
+    if owner == 0 || reader.is_some_and(|uid| uid != 0 && uid == owner) {
+        return Ok(());
+    }
+    Err(CacheError::WrongOwner { path: path.to_path_buf(), owner })
+}
+
+/// The effective uid, from /proc (no libc call: `unsafe` stays in the .so crates). None
+/// when /proc is not readable, which then admits root-owned files only.
+fn effective_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let uids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
+    uids.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn remove_if_present(path: &Path) -> Result<(), CacheError> {
@@ -664,6 +685,36 @@ mod tests {
         assert_eq!(mode(&current.join("users.private")), 0o600);
         assert_eq!(mode(&current.join("meta.json")), 0o600);
         assert_eq!(mode(&current), 0o755);
+    }
+
+    #[test]
+    fn only_root_or_the_reader_may_own_cache_files() {
+        let path = Path::new("/x/users.private");
+        assert!(check_owner(path, 0, Some(0)).is_ok());
+        assert!(check_owner(path, 0, Some(1000)).is_ok());
+        assert!(check_owner(path, 0, None).is_ok());
+        assert!(check_owner(path, 1000, Some(1000)).is_ok(), "a cache of one's own");
+        let err = check_owner(path, 1000, Some(0)).err().unwrap();
+        assert!(err.to_string().contains("owned by uid 1000"), "{err}");
+        assert!(check_owner(path, 1000, Some(1001)).is_err());
+        assert!(check_owner(path, 1000, None).is_err());
+        assert!(effective_uid().is_some());
+    }
+
+    #[test]
+    fn a_root_reader_refuses_a_file_another_user_owns() {
+        if effective_uid() != Some(0) {
+            assert!(std::env::var("CI").is_err(), "CI runs as root; this test must run there");
+            eprintln!("skipped: needs root to chown");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDir::new(dir.path());
+        commit(&cache, &db_with(&[("alice", 200_001)]));
+        let private = cache.current_dir().unwrap().unwrap().join("users.private");
+        std::os::unix::fs::chown(&private, Some(1234), None).unwrap();
+        assert!(matches!(cache.open::<User>(), Err(CacheError::WrongOwner { owner: 1234, .. })));
+        assert!(cache.open::<PublicUser>().is_ok());
     }
 
     #[test]
