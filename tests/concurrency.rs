@@ -1,9 +1,10 @@
 //! Writers and readers at once: `dircache-sync user add` processes in parallel with PAM
-//! logins through the real libpam. No login may fail, no write may be lost. The logins run
-//! in parallel on purpose; they all use the same service files, so pam_wrapper's shared
-//! temporary directory (see `common::PAMTESTER`) cannot mix them up.
+//! logins. No login may fail, no write may be lost. One reader logs in through the real
+//! libpam (pamtester); pam_wrapper cannot run two of those at once (see `common::PAMTESTER`),
+//! so the other readers call the module's logic in parallel threads of this process.
 
 mod common;
+mod hardening;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use common::{text, Env};
 use dircache::cache::CacheDir;
+use dircache::pam::{self, PamOutcome};
+use hardening::Conversation;
 
 const WRITERS: usize = 4;
-const READERS: usize = 4;
+const LIBRARY_READERS: usize = 3;
 const RUN_FOR: Duration = Duration::from_secs(3);
 
 #[test]
@@ -26,25 +29,33 @@ fn parallel_writers_and_pam_readers() {
     env.pam_service("login-test", "");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let logins = Arc::new(AtomicUsize::new(0));
-    let readers: Vec<_> = (0..READERS)
-        .map(|_| {
-            let (env, stop, logins) = (env.clone(), stop.clone(), logins.clone());
-            thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let out = env.pamtester_unserialized(
-                        "login-test",
-                        "reader",
-                        &["authenticate", "acct_mgmt"],
-                        "reader-pw\n",
-                        &[],
-                    );
-                    assert!(out.status.success(), "a login failed during writes: {}", text(&out));
-                    logins.fetch_add(1, Ordering::Relaxed);
-                }
-            })
+    let pamtester_logins = Arc::new(AtomicUsize::new(0));
+    let library_logins = Arc::new(AtomicUsize::new(0));
+    let mut readers = vec![{
+        let (env, stop, logins) = (env.clone(), stop.clone(), pamtester_logins.clone());
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let operations = ["authenticate", "acct_mgmt"];
+                let out = env.pamtester("login-test", "reader", &operations, "reader-pw\n");
+                assert!(out.status.success(), "a pamtester login failed: {}", text(&out));
+                logins.fetch_add(1, Ordering::Relaxed);
+            }
         })
-        .collect();
+    }];
+    let args = format!("config={}", env.config.display());
+    readers.extend((0..LIBRARY_READERS).map(|_| {
+        let (args, stop, logins) = (args.clone(), stop.clone(), library_logins.clone());
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let mut conv = Conversation::new("reader", Some(b"reader-pw"));
+                let auth = pam::authenticate(&mut conv, &[&args]);
+                assert_eq!(auth, PamOutcome::Success, "a login failed: {:?}", conv.logs);
+                let account = pam::account(&mut conv, &[&args]);
+                assert_eq!(account, PamOutcome::Success, "account failed: {:?}", conv.logs);
+                logins.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    }));
 
     let writers: Vec<_> = (0..WRITERS)
         .map(|writer| {
@@ -74,10 +85,15 @@ fn parallel_writers_and_pam_readers() {
         assert!(db.user(name).is_some(), "the write of {name} was lost");
     }
     assert_eq!(db.users.len(), written.len() + 1);
-    let logins = logins.load(Ordering::Relaxed);
+    let pamtester_logins = pamtester_logins.load(Ordering::Relaxed);
+    let library_logins = library_logins.load(Ordering::Relaxed);
     println!(
-        "{} users written by {WRITERS} writers, {logins} PAM logins by {READERS} readers",
+        "{} users written by {WRITERS} writers; {pamtester_logins} logins through pamtester, \
+         {library_logins} by {LIBRARY_READERS} library threads",
         written.len()
     );
-    assert!(written.len() >= WRITERS && logins >= READERS, "too little ran to mean anything");
+    assert!(
+        written.len() >= WRITERS && pamtester_logins > 0 && library_logins >= LIBRARY_READERS,
+        "too little ran to mean anything"
+    );
 }

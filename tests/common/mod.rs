@@ -10,9 +10,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, PoisonError};
 
 /// pam_wrapper 1.1.4 picks its temporary service directory by checking a name and then
-/// creating it, without a lock: two pamtester processes started at once can share one and
-/// read each other's service files (another test's configuration). Logins of different tests
-/// therefore run one at a time.
+/// creating it, without a lock, and removes it when the process exits: two pamtester
+/// processes started at once can share one, read each other's service files, or lose them
+/// mid-start ("no default config other", seen in CI). Logins through pamtester therefore run
+/// one at a time; tests that need parallel logins call `dircache::pam` from threads.
 pub static PAMTESTER: Mutex<()> = Mutex::new(());
 
 pub const PAM_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so";
@@ -136,19 +137,6 @@ impl Env {
         vars: &[(&str, &str)],
     ) -> Output {
         let _one_at_a_time = PAMTESTER.lock().unwrap_or_else(PoisonError::into_inner);
-        self.pamtester_unserialized(service, user, operations, stdin, vars)
-    }
-
-    /// pamtester without the lock, for tests that run logins in parallel on purpose: every
-    /// one of them must use the same service files (see [`PAMTESTER`]).
-    pub fn pamtester_unserialized(
-        &self,
-        service: &str,
-        user: &str,
-        operations: &[&str],
-        stdin: &str,
-        vars: &[(&str, &str)],
-    ) -> Output {
         require_tool(PAM_WRAPPER, "libpam-wrapper");
         require_tool("/usr/bin/pamtester", "pamtester");
         let services = self.dir.path().join("pam.d");
