@@ -119,18 +119,42 @@ impl LoginStates {
             .unwrap_or_else(|| LoginState::fresh(user)))
     }
 
+    /// Re-reads the record of `user` under an exclusive lock on the state directory, lets
+    /// `change` modify it and stores it if it changed: logins of one user running in parallel
+    /// never lose each other's failures.
+    pub fn update(
+        &self,
+        user: &User,
+        change: impl FnOnce(&mut LoginState),
+    ) -> Result<(), LoginStateError> {
+        self.ensure_dir()?;
+        let lock = File::open(&self.dir)
+            .and_then(|dir| dir.lock().map(|()| dir))
+            .map_err(|source| LoginStateError { path: self.dir.clone(), source })?;
+        let mut state = self.load(user)?;
+        let before = state.clone();
+        change(&mut state);
+        let stored = if state == before { Ok(()) } else { self.store(&state) };
+        drop(lock);
+        stored
+    }
+
+    fn ensure_dir(&self) -> Result<(), LoginStateError> {
+        let err = |source| LoginStateError { path: self.dir.clone(), source };
+        match fs::create_dir(&self.dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(err(e)),
+            _ => {}
+        }
+        fs::set_permissions(&self.dir, Permissions::from_mode(0o700)).map_err(err)
+    }
+
     /// Replaces the record atomically (temp, fsync, rename, fsync of the directory).
-    pub fn store(&self, state: &LoginState) -> Result<(), LoginStateError> {
+    /// Callers hold the directory lock (see [`LoginStates::update`]).
+    fn store(&self, state: &LoginState) -> Result<(), LoginStateError> {
         let err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| LoginStateError { path, source }
         };
-        if let Err(e) = fs::create_dir(&self.dir) {
-            if e.kind() != io::ErrorKind::AlreadyExists {
-                return Err(LoginStateError { path: self.dir.clone(), source: e });
-            }
-        }
-        fs::set_permissions(&self.dir, Permissions::from_mode(0o700)).map_err(err(&self.dir))?;
         let path = self.path_for(&state.name);
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let json = serde_json::to_vec(state)
@@ -204,7 +228,12 @@ mod tests {
         let mut state = LoginState::fresh(&alice);
         state.record_failure(5);
         state.offline_hash = Some("$argon2id$x".into());
-        states.store(&state).unwrap();
+        states
+            .update(&alice, |current| {
+                current.record_failure(5);
+                current.offline_hash = Some("$argon2id$x".into());
+            })
+            .unwrap();
         assert_eq!(states.load(&alice).unwrap(), state);
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir.path().join("state")), 0o700);
@@ -214,5 +243,26 @@ mod tests {
         // A new account with the same name (another uid) starts afresh.
         let successor = sample_user("alice", 200_002);
         assert_eq!(states.load(&successor).unwrap(), LoginState::fresh(&successor));
+    }
+
+    #[test]
+    fn parallel_updates_lose_no_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = sample_user("alice", 200_001);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, alice) = (dir.path().to_path_buf(), alice.clone());
+                std::thread::spawn(move || {
+                    let states = LoginStates::new(&path);
+                    for _ in 0..10 {
+                        states.update(&alice, |state| state.record_failure(7)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(LoginStates::new(dir.path()).load(&alice).unwrap().failures, 80);
     }
 }

@@ -34,7 +34,7 @@ use lru::LruCache;
 
 use crate::cache::format::ByteSource;
 use crate::cache::records::CacheRecord;
-use crate::cache::{CacheError, Lookup, PublicUser};
+use crate::cache::{check_trusted, CacheError, Lookup, PublicUser};
 use crate::config::DEFAULT_CACHE_DIR;
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, validate_name};
@@ -903,13 +903,7 @@ impl<M: Mapper> Nss<M> {
         let path = dir.join(T::FILE_NAME);
         let file = File::open(&path).map_err(|e| Problem::io(&path, &e))?;
         let meta = file.metadata().map_err(|e| Problem::io(&path, &e))?;
-        let mode = meta.mode() & 0o7777;
-        if mode & 0o022 != 0 {
-            return Err(Problem::broken(format!(
-                "{} has mode {mode:04o}: a cache file writable by group or others is not trusted",
-                path.display()
-            )));
-        }
+        check_trusted(&path, &meta, true).map_err(Problem::broken)?;
         let map = self.mapper.map(&file, meta.len()).map_err(|e| Problem::io(&path, &e))?;
         let table = Lookup::from_source(path, Mapped(map)).map_err(Problem::broken)?;
         Ok((table, Stamp::of(&meta)))

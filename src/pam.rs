@@ -236,14 +236,26 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
         AuthMethod::Local => check_local_password(&mut ctx, &user, &password),
         AuthMethod::Directory => check_directory_password(&mut ctx, &user, &password, &mut state),
     };
-    match outcome {
-        PamOutcome::Success => state.record_success(),
-        PamOutcome::AuthErr => state.record_failure(ctx.conv.now()),
-        _ => {}
-    }
-    if state != before {
+    let offline_changed = (&state.offline_hash, state.offline_stored_at)
+        != (&before.offline_hash, before.offline_stored_at);
+    let counts =
+        (outcome == PamOutcome::AuthErr) || (outcome == PamOutcome::Success && before.failures > 0);
+    if counts || offline_changed {
+        let now = ctx.conv.now();
+        // Applied to the record as it is now: a parallel login may have written it since.
+        let recorded = states.update(&user, |current| {
+            match outcome {
+                PamOutcome::Success => current.record_success(),
+                PamOutcome::AuthErr => current.record_failure(now),
+                _ => {}
+            }
+            if offline_changed {
+                current.offline_hash = state.offline_hash.take();
+                current.offline_stored_at = state.offline_stored_at;
+            }
+        });
         // Not being able to record state must not turn into a login or a lock-out.
-        if let Err(e) = states.store(&state) {
+        if let Err(e) = recorded {
             ctx.conv.log(LogLevel::Error, &e.to_string());
         }
     }

@@ -389,6 +389,28 @@ fn a_cache_file_writable_by_others_is_refused() {
 }
 
 #[test]
+fn a_cache_file_owned_by_another_user_is_refused_by_root() {
+    if !running_as_root() {
+        assert!(std::env::var("CI").is_err(), "CI runs as root; this test must run there");
+        eprintln!("skipped: needs root to chown");
+        return;
+    }
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    std::os::unix::fs::chown(fx.users_public(), Some(1234), None).unwrap();
+    let mut nss = fx.nss();
+    assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
+    assert!(fx.logged()[0].contains("owned by uid 1234"), "{:?}", fx.logged());
+}
+
+fn running_as_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"))
+}
+
+#[test]
 fn records_that_would_break_the_format_are_skipped_and_logged_once() {
     let fx = Fixture::new();
     let mut db = standard_db();
