@@ -92,10 +92,13 @@ install -m 0644 README.md "$doc/README.md"
 gzip -9n "$doc/README.md"
 install -m 0644 conf/dircache.toml conf/pam-service.example "$doc/examples/"
 date=$(date -R -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")
-maintainer="${DEBFULLNAME:-dircache maintainers} <${DEBEMAIL:-dircache@localhost}>"
+maintainer="${DEBFULLNAME:-dircache maintainers} <${DEBEMAIL:-dircache@example.org}>"
 printf 'dircache (%s) unstable; urgency=medium\n\n  * Built from the dircache workspace.\n\n -- %s  %s\n' \
   "$deb_version" "$maintainer" "$date" | gzip -9n > "$doc/changelog.Debian.gz"
 chmod 0644 "$doc/changelog.Debian.gz"
+# What lintian reports on purpose (see packaging/lintian-overrides).
+install -d -m 0755 "$pkg/usr/share/lintian/overrides"
+install -m 0644 packaging/lintian-overrides "$pkg/usr/share/lintian/overrides/dircache"
 
 # Control area.
 for script in preinst postinst prerm postrm; do

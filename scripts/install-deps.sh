@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(gcc libc6-dev libpam0g-dev libpam-wrapper libnss-wrapper pamtester openssh-server sshpass \
-  dpkg-dev binutils groff-base systemd debootstrap)
+  dpkg-dev binutils groff-base systemd debootstrap lintian)
 # `scripts/bench-nss.sh` also compares with Debian's libnss-cache; the tests do not need it.
 if [ "${1:-}" = "--bench" ]; then
   packages+=(libnss-cache)

@@ -2,7 +2,7 @@
 //! run already has): every file with its mode and owner, the control fields, the conffile,
 //! the maintainer scripts' nsswitch.conf editing (run for real against a DPKG_ROOT), the
 //! pam-auth-update profile, the systemd units (`systemd-analyze verify` and `security`),
-//! the shared objects' SONAME and exports, and the manual pages.
+//! the shared objects' SONAME and exports, the manual pages, and lintian's verdict.
 //!
 //! The install into a real Debian root is `scripts/install-test.sh` (see README).
 
@@ -479,4 +479,23 @@ fn manual_pages_render_without_warnings() {
     // Generated from the clap definitions: the same words as `dircache-sync check --help`.
     assert!(check.contains("configured"), "{check}");
     assert!(check.contains(".TH dircache-sync-check 8"), "{check}");
+}
+
+/// lintian finds no error and no warning; what the package does on purpose is overridden in
+/// packaging/lintian-overrides, each with its reason.
+#[test]
+fn lintian_finds_no_error_or_warning() {
+    common::require_tool("/usr/bin/lintian", "lintian");
+    // Run from the package's own directory: lintian refuses a cwd it cannot read as root.
+    let out = Command::new("lintian")
+        .args(["--info", "--display-info"])
+        .arg(&package().deb)
+        .current_dir(package().deb.parent().unwrap())
+        .output()
+        .unwrap();
+    let report = stdout(&out);
+    let complaints: Vec<&str> =
+        report.lines().filter(|line| line.starts_with("E:") || line.starts_with("W:")).collect();
+    assert!(complaints.is_empty(), "lintian:\n{}", complaints.join("\n"));
+    assert!(out.status.success(), "lintian failed:\n{}", text(&out));
 }
