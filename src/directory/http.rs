@@ -12,8 +12,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
 use reqwest::blocking::{Client, RequestBuilder};
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::redirect;
 use reqwest::Url;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -163,28 +166,39 @@ impl HttpClient {
         command: &str,
         fields: &[(&str, &[u8])],
     ) -> Result<Vec<u8>, DirectoryError> {
-        // reqwest takes ownership of the body, so this copy (which may hold a password)
-        // cannot be wiped afterwards; at least it is not kept longer than the request.
-        let body = form_encode(fields);
         let request = self
             .client
             .post(self.url.clone())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body);
+            .body(wiped_on_drop(form_encode(fields)));
         self.send(command, request)
     }
 
     /// POSTs `body` as `text/xml`.
-    pub fn post_xml(&self, command: &str, body: String) -> Result<Vec<u8>, DirectoryError> {
-        let request =
-            self.client.post(self.url.clone()).header(CONTENT_TYPE, "text/xml").body(body);
+    pub fn post_xml(
+        &self,
+        command: &str,
+        mut body: Zeroizing<String>,
+    ) -> Result<Vec<u8>, DirectoryError> {
+        let body = Zeroizing::new(std::mem::take(&mut *body).into_bytes());
+        let request = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "text/xml")
+            .body(wiped_on_drop(body));
         self.send(command, request)
     }
 
     fn send(&self, command: &str, request: RequestBuilder) -> Result<Vec<u8>, DirectoryError> {
         let request = match &self.credentials {
             Some(credentials) => {
-                request.basic_auth(&credentials.username, Some(credentials.password.as_str()))
+                let header = basic_authorization(credentials).ok_or_else(|| {
+                    DirectoryError::NotConfigured(
+                        "directory.username and the password do not fit in an HTTP header"
+                            .to_string(),
+                    )
+                })?;
+                request.header(AUTHORIZATION, header)
             }
             None => request,
         };
@@ -232,8 +246,36 @@ fn origin_of(url: &Url) -> (String, Option<String>, Option<u16>) {
 /// `application/x-www-form-urlencoded` by hand, byte by byte, so that a password that is
 /// not UTF-8 arrives exactly. Only unreserved bytes stay literal; everything else
 /// (including space, `+`, `&`, `=`, `%`, NUL and non-ASCII) becomes `%XX`.
-pub fn form_encode(fields: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
+/// `Basic base64(user:password)`, built in buffers of their final size and wiped when
+/// reqwest drops the request (reqwest's own `basic_auth` leaves an unwiped copy).
+fn basic_authorization(credentials: &Credentials) -> Option<HeaderValue> {
+    const PREFIX: &[u8] = b"Basic ";
+    let (user, password) = (credentials.username.as_bytes(), credentials.password.as_bytes());
+    let mut plain = Zeroizing::new(Vec::with_capacity(user.len() + 1 + password.len()));
+    plain.extend_from_slice(user);
+    plain.push(b':');
+    plain.extend_from_slice(password);
+    let encoded = base64::encoded_len(plain.len(), true)?;
+    let mut header = Zeroizing::new(vec![0u8; PREFIX.len() + encoded]);
+    header[..PREFIX.len()].copy_from_slice(PREFIX);
+    STANDARD.encode_slice(plain.as_slice(), &mut header[PREFIX.len()..]).ok()?;
+    let mut value = HeaderValue::from_maybe_shared(Bytes::from_owner(header)).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// A request body that reqwest owns until the request is done and that is wiped then: the
+/// body may hold a password. (Copies in hyper's and rustls' own buffers are outside our
+/// reach; see SECURITY.md.)
+fn wiped_on_drop(body: Zeroizing<Vec<u8>>) -> Bytes {
+    Bytes::from_owner(body)
+}
+
+/// The form body, sized up front for the worst case (every byte percent-encoded) so that it
+/// never grows: growing would free a copy of a password without wiping it.
+pub fn form_encode(fields: &[(&str, &[u8])]) -> Zeroizing<Vec<u8>> {
+    let worst: usize = fields.iter().map(|(name, value)| 3 * (name.len() + value.len()) + 2).sum();
+    let mut out = Zeroizing::new(Vec::with_capacity(worst));
     for (index, (name, value)) in fields.iter().enumerate() {
         if index > 0 {
             out.push(b'&');
@@ -467,11 +509,19 @@ mod tests {
         let body =
             form_encode(&[("cmd", b"auth"), ("user", b"john.doe-x_1*"), ("pass", &password)]);
         assert_eq!(
-            String::from_utf8(body).unwrap(),
+            String::from_utf8(body.to_vec()).unwrap(),
             "cmd=auth&user=john.doe-x_1*&pass=p%26%3D%2B%25%20%C3%A4%E2%82%AC%00%FF%FE%7E"
         );
-        assert_eq!(form_encode(&[]), b"");
-        assert_eq!(form_encode(&[("a", b""), ("b", b"=")]), b"a=&b=%3D");
+        assert_eq!(form_encode(&[]).as_slice(), b"");
+        assert_eq!(form_encode(&[("a", b""), ("b", b"=")]).as_slice(), b"a=&b=%3D");
+    }
+
+    #[test]
+    fn a_form_body_never_grows_so_no_unwiped_copy_is_left() {
+        let password = vec![0xffu8; 1000];
+        let body = form_encode(&[("cmd", b"auth"), ("user", b"alice"), ("pass", &password)]);
+        assert_eq!(body.capacity(), 3 * (3 + 4 + 4 + 5 + 4 + 1000) + 6, "sized up front");
+        assert!(body.len() <= body.capacity());
     }
 
     #[test]
@@ -494,7 +544,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(http.post_form("list", &[("cmd", b"list")]).unwrap(), b"fine");
-        assert_eq!(http.post_xml("getauthtoken", "<iq/>".to_string()).unwrap(), b"fine");
+        assert_eq!(
+            http.post_xml("getauthtoken", Zeroizing::new("<iq/>".to_string())).unwrap(),
+            b"fine"
+        );
 
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 2);
@@ -520,8 +573,8 @@ mod tests {
             Response::ok("text/plain", vec![b'x'; size])
         });
         let http = client(&server.url("/"), &settings(5, 1024));
-        assert_eq!(http.post_xml("c", "1024".to_string()).unwrap().len(), 1024);
-        let err = http.post_xml("c", "1025".to_string()).unwrap_err();
+        assert_eq!(http.post_xml("c", Zeroizing::new("1024".to_string())).unwrap().len(), 1024);
+        let err = http.post_xml("c", Zeroizing::new("1025".to_string())).unwrap_err();
         assert!(matches!(err, DirectoryError::TooLarge { limit: 1024, .. }), "{err:?}");
         assert!(err.to_string().contains("max_reply_bytes"), "{err}");
     }
@@ -542,7 +595,7 @@ mod tests {
             }
         });
         let http = client(&server.url("/"), &settings(5, 2048));
-        let err = http.post_xml("getaccountsinfolist", String::new()).unwrap_err();
+        let err = http.post_xml("getaccountsinfolist", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::TooLarge { limit: 2048, .. }), "{err:?}");
     }
 
@@ -553,7 +606,8 @@ mod tests {
             Response::status(status, "{\"success\": true}")
         });
         let http = client(&server.url("/"), &settings(5, 1024));
-        let http_status = |status: &str| http.post_xml("auth", status.to_string()).unwrap_err();
+        let http_status =
+            |status: &str| http.post_xml("auth", Zeroizing::new(status.to_string())).unwrap_err();
         let err = http_status("503");
         assert!(matches!(err, DirectoryError::HttpStatus { status: 503, .. }), "{err:?}");
         assert!(err.is_unreachable());
@@ -580,7 +634,7 @@ mod tests {
             body: Vec::new(),
         });
         let http = client(&redirecting.url("/icewarpapi/"), &settings(5, 1024));
-        let err = http.post_xml("getauthtoken", "<iq/>".to_string()).unwrap_err();
+        let err = http.post_xml("getauthtoken", Zeroizing::new("<iq/>".to_string())).unwrap_err();
         assert!(matches!(err, DirectoryError::Other { .. }), "{err:?}");
         let message = err.to_string();
         assert!(message.contains(&elsewhere.url("/icewarpapi/")), "{message}");
@@ -606,8 +660,8 @@ mod tests {
         });
         let http = client(&server.url("/hop0"), &settings(5, 1024));
         // 307 keeps the method and the body, so the handler sees the body at every hop.
-        assert_eq!(http.post_xml("c", "3".to_string()).unwrap(), b"arrived at 3");
-        let err = http.post_xml("c", "4".to_string()).unwrap_err();
+        assert_eq!(http.post_xml("c", Zeroizing::new("3".to_string())).unwrap(), b"arrived at 3");
+        let err = http.post_xml("c", Zeroizing::new("4".to_string())).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("more than 3 redirects"), "{message}");
         assert!(message.contains("/hop4"), "{message}");
@@ -621,7 +675,7 @@ mod tests {
             drop(stream);
         });
         let http = client(&server.url("/"), &settings(1, 1024));
-        let err = http.post_xml("getauthtoken", String::new()).unwrap_err();
+        let err = http.post_xml("getauthtoken", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::Timeout { secs: 1, .. }), "{err:?}");
         assert!(!err.is_unreachable());
         assert!(err.to_string().contains("timeout_secs"), "{err}");
@@ -634,7 +688,7 @@ mod tests {
             listener.local_addr().unwrap().port()
         };
         let http = client(&format!("http://127.0.0.1:{port}/icewarpapi/"), &settings(5, 1024));
-        let err = http.post_xml("authenticate", String::new()).unwrap_err();
+        let err = http.post_xml("authenticate", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
         assert!(err.is_unreachable());
         assert!(err.to_string().contains("test-server: authenticate: cannot connect"), "{err}");
@@ -643,7 +697,7 @@ mod tests {
     #[test]
     fn unresolvable_host_is_a_connect_error() {
         let http = client("http://no-such-host.invalid/", &settings(5, 1024));
-        let err = http.post_xml("authenticate", String::new()).unwrap_err();
+        let err = http.post_xml("authenticate", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
     }
 
@@ -691,7 +745,7 @@ mod tests {
     fn untrusted_certificate_is_a_tls_error() {
         let (server, _) = tls_server();
         let http = client(&format!("https://127.0.0.1:{}/", server.port), &settings(5, 1024));
-        let err = http.post_xml("getauthtoken", String::new()).unwrap_err();
+        let err = http.post_xml("getauthtoken", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::Tls { .. }), "{err:?}");
         assert!(err.is_unreachable());
         assert!(err.to_string().contains("ignore_ssl_warnings"), "{err}");
@@ -703,7 +757,7 @@ mod tests {
         let mut directory = settings(5, 1024);
         directory.ignore_ssl_warnings = true;
         let http = client(&format!("https://127.0.0.1:{}/", server.port), &directory);
-        assert_eq!(http.post_xml("c", String::new()).unwrap(), b"secure");
+        assert_eq!(http.post_xml("c", Zeroizing::default()).unwrap(), b"secure");
     }
 
     #[test]
@@ -715,10 +769,10 @@ mod tests {
         let mut directory = settings(5, 1024);
         directory.ca_file = Some(path);
         let http = client(&format!("https://127.0.0.1:{}/", server.port), &directory);
-        assert_eq!(http.post_xml("c", String::new()).unwrap(), b"secure");
+        assert_eq!(http.post_xml("c", Zeroizing::default()).unwrap(), b"secure");
         // The certificate names 127.0.0.1 and localhost, nothing else.
         let http = client(&format!("https://127.0.0.2:{}/", server.port), &directory);
-        let err = http.post_xml("c", String::new()).unwrap_err();
+        let err = http.post_xml("c", Zeroizing::default()).unwrap_err();
         assert!(
             matches!(err, DirectoryError::Tls { .. } | DirectoryError::Connect { .. }),
             "{err:?}"

@@ -120,7 +120,7 @@ impl IcewarpDirectory {
     fn exchange(
         &self,
         command: &str,
-        body: String,
+        body: xml::RequestText,
         visitor: &mut dyn Visitor,
     ) -> Result<Reply, DirectoryError> {
         let bytes = self.http.post_xml(command, body)?;
@@ -135,8 +135,7 @@ impl IcewarpDirectory {
             Admin::Ready { email, password } => (email, password),
             Admin::Missing(reason) => return Err(DirectoryError::NotConfigured(reason.clone())),
         };
-        // The request holds the password; reqwest takes it over and cannot wipe it, so
-        // there is no point in wrapping it in Zeroizing here.
+        // The request holds the password: it is sized up front and wiped once sent.
         let body = xml::authenticate(email, password).map_err(|Unrepresentable| {
             admin_login(
                 "the administrator address or password contains a control character that XML \
@@ -185,7 +184,7 @@ impl IcewarpDirectory {
     fn command(
         &mut self,
         command: &str,
-        build: &dyn Fn(&str) -> Result<String, Unrepresentable>,
+        build: &dyn Fn(&str) -> Result<xml::RequestText, Unrepresentable>,
         visitor: &mut dyn Visitor,
     ) -> Result<(), DirectoryError> {
         let mut retried = false;
@@ -235,7 +234,7 @@ impl IcewarpDirectory {
         &mut self,
         command: &str,
         fields: &'static [&'static str],
-        build: &dyn Fn(&str, u64) -> Result<String, Unrepresentable>,
+        build: &dyn Fn(&str, u64) -> Result<xml::RequestText, Unrepresentable>,
         handle: &mut dyn FnMut(&mut Self, Items) -> Result<(), DirectoryError>,
     ) -> Result<(), DirectoryError> {
         let mut offset: u64 = 0;

@@ -10,6 +10,7 @@
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::{NsReader, XmlVersion};
+use zeroize::Zeroizing;
 
 /// The namespace of `<query>`.
 pub const NAMESPACE: &str = "admin:iq:rpc";
@@ -44,15 +45,35 @@ pub fn push_escaped(out: &mut String, value: &str) -> Result<(), Unrepresentable
     Ok(())
 }
 
+/// The text of one request; wiped when dropped, as it may hold a password.
+pub type RequestText = Zeroizing<String>;
+
+/// Room for the fixed text of any request built here: tags, namespace, command name.
+const FIXED_CAPACITY: usize = 512;
+/// The longest escape, `&quot;`, takes six bytes for one.
+const WORST_ESCAPE: usize = 6;
+
 /// Builds one `<iq>` request. Element names are the fixed lower-case literals of this
-/// module; only values go through [`push_escaped`].
+/// module; only values go through [`push_escaped`]. The text is wiped when dropped, and a
+/// request holding a password is sized up front ([`RequestBuilder::with_room`]): growing the
+/// buffer would free a copy of the password without wiping it.
 pub struct RequestBuilder {
-    out: String,
+    out: Zeroizing<String>,
 }
 
 impl RequestBuilder {
     pub fn new(sid: Option<&str>, command: &str) -> Result<RequestBuilder, Unrepresentable> {
-        let mut out = String::with_capacity(256);
+        RequestBuilder::with_room(sid, command, 0)
+    }
+
+    /// A builder that never grows while it takes `value_bytes` bytes of values.
+    pub fn with_room(
+        sid: Option<&str>,
+        command: &str,
+        value_bytes: usize,
+    ) -> Result<RequestBuilder, Unrepresentable> {
+        let capacity = FIXED_CAPACITY.saturating_add(value_bytes.saturating_mul(WORST_ESCAPE));
+        let mut out = Zeroizing::new(String::with_capacity(capacity));
         match sid {
             Some(sid) => {
                 out.push_str("<iq sid=\"");
@@ -91,7 +112,7 @@ impl RequestBuilder {
         self
     }
 
-    pub fn finish(mut self) -> String {
+    pub fn finish(mut self) -> RequestText {
         self.out.push_str("</commandparams></query></iq>");
         self.out
     }
@@ -99,8 +120,9 @@ impl RequestBuilder {
 
 /// `authenticate` with plain-text credentials (administrator login, or the fallback user
 /// password check).
-pub fn authenticate(email: &str, password: &str) -> Result<String, Unrepresentable> {
-    let mut request = RequestBuilder::new(None, "authenticate")?;
+pub fn authenticate(email: &str, password: &str) -> Result<RequestText, Unrepresentable> {
+    let mut request =
+        RequestBuilder::with_room(None, "authenticate", email.len() + password.len())?;
     request
         .text("authtype", "0")?
         .text("email", email)?
@@ -111,8 +133,9 @@ pub fn authenticate(email: &str, password: &str) -> Result<String, Unrepresentab
 }
 
 /// `getauthtoken`: checks a user's own password without an administrator session.
-pub fn getauthtoken(email: &str, password: &str) -> Result<String, Unrepresentable> {
-    let mut request = RequestBuilder::new(None, "getauthtoken")?;
+pub fn getauthtoken(email: &str, password: &str) -> Result<RequestText, Unrepresentable> {
+    let mut request =
+        RequestBuilder::with_room(None, "getauthtoken", email.len() + password.len())?;
     request
         .text("email", email)?
         .text("password", password)?
@@ -122,11 +145,15 @@ pub fn getauthtoken(email: &str, password: &str) -> Result<String, Unrepresentab
     Ok(request.finish())
 }
 
-pub fn logout(sid: &str) -> Result<String, Unrepresentable> {
+pub fn logout(sid: &str) -> Result<RequestText, Unrepresentable> {
     Ok(RequestBuilder::new(Some(sid), "logout")?.finish())
 }
 
-pub fn getdomainsinfolist(sid: &str, offset: u64, count: u64) -> Result<String, Unrepresentable> {
+pub fn getdomainsinfolist(
+    sid: &str,
+    offset: u64,
+    count: u64,
+) -> Result<RequestText, Unrepresentable> {
     let mut request = RequestBuilder::new(Some(sid), "getdomainsinfolist")?;
     request.open("filter").text("namemask", "*")?.close("filter");
     request.text("offset", &offset.to_string())?.text("count", &count.to_string())?;
@@ -138,7 +165,7 @@ pub fn getaccountsinfolist(
     domain: &str,
     offset: u64,
     count: u64,
-) -> Result<String, Unrepresentable> {
+) -> Result<RequestText, Unrepresentable> {
     let mut request = RequestBuilder::new(Some(sid), "getaccountsinfolist")?;
     request.text("domainstr", domain)?;
     request.open("filter").text("namemask", "*")?.close("filter");
@@ -150,7 +177,7 @@ pub fn getaccountproperties(
     sid: &str,
     email: &str,
     properties: &[&str],
-) -> Result<String, Unrepresentable> {
+) -> Result<RequestText, Unrepresentable> {
     let mut request = RequestBuilder::new(Some(sid), "getaccountproperties")?;
     request.text("accountemail", email)?;
     request.open("accountpropertylist");
@@ -167,7 +194,7 @@ pub fn getaccountmemberinfolist(
     group: &str,
     offset: u64,
     count: u64,
-) -> Result<String, Unrepresentable> {
+) -> Result<RequestText, Unrepresentable> {
     let mut request = RequestBuilder::new(Some(sid), "getaccountmemberinfolist")?;
     request.text("who", group)?;
     request.text("offset", &offset.to_string())?.text("count", &count.to_string())?;
@@ -631,7 +658,7 @@ mod tests {
     #[test]
     fn authenticate_request_is_exact() {
         assert_eq!(
-            authenticate("admin@example.com", "secret").unwrap(),
+            authenticate("admin@example.com", "secret").unwrap().as_str(),
             "<iq><query xmlns=\"admin:iq:rpc\"><commandname>authenticate</commandname>\
              <commandparams><authtype>0</authtype><email>admin@example.com</email>\
              <password>secret</password><digest></digest><persistentlogin>0</persistentlogin>\
@@ -644,7 +671,7 @@ mod tests {
         let password = "<&>\"' ]]> pä€😀\t\r\nend";
         let request = getauthtoken("o'neil&co@example.com", password).unwrap();
         assert_eq!(
-            request,
+            request.as_str(),
             "<iq><query xmlns=\"admin:iq:rpc\"><commandname>getauthtoken</commandname>\
              <commandparams><email>o&apos;neil&amp;co@example.com</email>\
              <password>&lt;&amp;&gt;&quot;&apos; ]]&gt; pä€😀&#9;&#13;&#10;end</password>\
@@ -658,6 +685,20 @@ mod tests {
     }
 
     #[test]
+    fn a_request_holding_a_password_never_grows() {
+        let password = "\"".repeat(5000);
+        let email = "&".repeat(300);
+        let mut builder =
+            RequestBuilder::with_room(None, "authenticate", email.len() + password.len()).unwrap();
+        let capacity = builder.out.capacity();
+        builder.text("email", &email).unwrap().text("password", &password).unwrap();
+        assert_eq!(builder.out.capacity(), capacity);
+        let request = authenticate(&email, &password).unwrap();
+        assert_eq!(request.capacity(), capacity, "authenticate reserves the same room");
+        assert!(request.ends_with("</iq>"));
+    }
+
+    #[test]
     fn control_characters_cannot_be_sent() {
         assert_eq!(getauthtoken("a@example.com", "nul\0byte"), Err(Unrepresentable));
         assert_eq!(getauthtoken("a@example.com", "bell\u{7}"), Err(Unrepresentable));
@@ -668,25 +709,27 @@ mod tests {
     #[test]
     fn session_requests_carry_the_sid_attribute() {
         assert_eq!(
-            logout("2016\"02").unwrap(),
+            logout("2016\"02").unwrap().as_str(),
             "<iq sid=\"2016&quot;02\"><query xmlns=\"admin:iq:rpc\"><commandname>logout\
              </commandname><commandparams></commandparams></query></iq>"
         );
         assert_eq!(
-            getaccountsinfolist("S1", "example.com", 500, 500).unwrap(),
+            getaccountsinfolist("S1", "example.com", 500, 500).unwrap().as_str(),
             "<iq sid=\"S1\"><query xmlns=\"admin:iq:rpc\"><commandname>getaccountsinfolist\
              </commandname><commandparams><domainstr>example.com</domainstr><filter><namemask>*\
              </namemask></filter><offset>500</offset><count>500</count></commandparams></query>\
              </iq>"
         );
         assert_eq!(
-            getdomainsinfolist("S1", 0, 500).unwrap(),
+            getdomainsinfolist("S1", 0, 500).unwrap().as_str(),
             "<iq sid=\"S1\"><query xmlns=\"admin:iq:rpc\"><commandname>getdomainsinfolist\
              </commandname><commandparams><filter><namemask>*</namemask></filter><offset>0\
              </offset><count>500</count></commandparams></query></iq>"
         );
         assert_eq!(
-            getaccountproperties("S1", "alice@example.com", &["u_mailbox", "u_alias"]).unwrap(),
+            getaccountproperties("S1", "alice@example.com", &["u_mailbox", "u_alias"])
+                .unwrap()
+                .as_str(),
             "<iq sid=\"S1\"><query xmlns=\"admin:iq:rpc\"><commandname>getaccountproperties\
              </commandname><commandparams><accountemail>alice@example.com</accountemail>\
              <accountpropertylist><item><propname>u_mailbox</propname></item><item><propname>\
@@ -694,7 +737,7 @@ mod tests {
              </accountpropertyset></commandparams></query></iq>"
         );
         assert_eq!(
-            getaccountmemberinfolist("S1", "staff@example.com", 100, 500).unwrap(),
+            getaccountmemberinfolist("S1", "staff@example.com", 100, 500).unwrap().as_str(),
             "<iq sid=\"S1\"><query xmlns=\"admin:iq:rpc\"><commandname>getaccountmemberinfolist\
              </commandname><commandparams><who>staff@example.com</who><offset>100</offset>\
              <count>500</count></commandparams></query></iq>"
