@@ -6,11 +6,11 @@
 //! that a login never rewrites the whole cache. A record is bound to the user's name and
 //! uid: a later account with the same name never inherits it.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -20,6 +20,10 @@ use crate::names::{fold_name, name_key};
 use crate::user::User;
 
 const STATE_DIR: &str = "state";
+
+/// How long a login waits for another login of the same user to finish writing its record.
+pub const LOCK_WAIT: Duration = Duration::from_secs(1);
+const LOCK_POLL: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Error)]
 #[error("login state {path}: {source}")]
@@ -119,18 +123,28 @@ impl LoginStates {
             .unwrap_or_else(|| LoginState::fresh(user)))
     }
 
-    /// Re-reads the record of `user` under an exclusive lock on the state directory, lets
-    /// `change` modify it and stores it if it changed: logins of one user running in parallel
-    /// never lose each other's failures.
+    /// Re-reads the record of `user` under an exclusive lock of its own, lets `change`
+    /// modify it and stores it if it changed: logins of one user running in parallel never
+    /// lose each other's failures. Waits at most [`LOCK_WAIT`] for the lock (a stopped
+    /// `su`, or a child forked while a thread held it, can keep it): then the record is not
+    /// updated and the error says so; the login's outcome does not depend on it.
     pub fn update(
         &self,
         user: &User,
         change: impl FnOnce(&mut LoginState),
     ) -> Result<(), LoginStateError> {
+        self.update_within(user, LOCK_WAIT, change)
+    }
+
+    fn update_within(
+        &self,
+        user: &User,
+        wait: Duration,
+        change: impl FnOnce(&mut LoginState),
+    ) -> Result<(), LoginStateError> {
         self.ensure_dir()?;
-        let lock = File::open(&self.dir)
-            .and_then(|dir| dir.lock().map(|()| dir))
-            .map_err(|source| LoginStateError { path: self.dir.clone(), source })?;
+        let path = self.lock_path(&user.name);
+        let lock = lock_within(&path, wait).map_err(|source| LoginStateError { path, source })?;
         let mut state = self.load(user)?;
         let before = state.clone();
         change(&mut state);
@@ -139,13 +153,23 @@ impl LoginStates {
         stored
     }
 
+    /// The lock of one user's record: a regular file opened for writing (flock on NFS
+    /// needs a writable descriptor), never a symlink.
+    pub fn lock_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{:016x}.lock", name_key(name)))
+    }
+
     fn ensure_dir(&self) -> Result<(), LoginStateError> {
         let err = |source| LoginStateError { path: self.dir.clone(), source };
-        match fs::create_dir(&self.dir) {
+        match fs::DirBuilder::new().mode(0o700).create(&self.dir) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(err(e)),
             _ => {}
         }
-        fs::set_permissions(&self.dir, Permissions::from_mode(0o700)).map_err(err)
+        let mode = fs::metadata(&self.dir).map_err(err)?.permissions().mode() & 0o7777;
+        if mode != 0o700 {
+            fs::set_permissions(&self.dir, Permissions::from_mode(0o700)).map_err(err)?;
+        }
+        Ok(())
     }
 
     /// Replaces the record atomically (temp, fsync, rename, fsync of the directory).
@@ -169,6 +193,36 @@ impl LoginStates {
         file.write_all(&json).and_then(|()| file.sync_all()).map_err(err(&tmp))?;
         fs::rename(&tmp, &path).map_err(err(&path))?;
         File::open(&self.dir).and_then(|d| d.sync_all()).map_err(err(&self.dir))
+    }
+}
+
+/// Opens and exclusively locks `path`, polling until `wait` has passed.
+fn lock_within(path: &Path, wait: Duration) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let deadline = Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(LOCK_POLL)
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "another login of this user held the lock for over {} ms; this attempt is not recorded",
+                        wait.as_millis()
+                    ),
+                ))
+            }
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
     }
 }
 
@@ -264,5 +318,27 @@ mod tests {
             thread.join().unwrap();
         }
         assert_eq!(LoginStates::new(dir.path()).load(&alice).unwrap().failures, 80);
+    }
+
+    #[test]
+    fn a_held_lock_delays_an_update_briefly_and_then_gives_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let states = LoginStates::new(dir.path());
+        let (alice, bob) = (sample_user("alice", 200_001), sample_user("bob", 200_002));
+        states.update(&alice, |state| state.record_failure(1)).unwrap();
+        let held = File::options().write(true).open(states.lock_path("alice")).unwrap();
+        held.lock().unwrap();
+
+        let started = Instant::now();
+        let wait = Duration::from_millis(200);
+        let err = states.update_within(&alice, wait, |state| state.record_failure(2)).unwrap_err();
+        assert!(started.elapsed() >= wait);
+        assert_eq!(err.source.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(states.load(&alice).unwrap().failures, 1, "nothing written without the lock");
+        // Another user is not held up by alice's lock.
+        states.update_within(&bob, Duration::ZERO, |state| state.record_failure(3)).unwrap();
+        drop(held);
+        states.update_within(&alice, Duration::ZERO, |state| state.record_failure(4)).unwrap();
+        assert_eq!(states.load(&alice).unwrap().failures, 2);
     }
 }

@@ -238,8 +238,9 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
     };
     let offline_changed = (&state.offline_hash, state.offline_stored_at)
         != (&before.offline_hash, before.offline_stored_at);
-    let counts =
-        (outcome == PamOutcome::AuthErr) || (outcome == PamOutcome::Success && before.failures > 0);
+    // Every success counts: failures recorded by parallel attempts since `before` was
+    // read must be reset too. `update` writes nothing when nothing changes.
+    let counts = matches!(outcome, PamOutcome::Success | PamOutcome::AuthErr);
     if counts || offline_changed {
         let now = ctx.conv.now();
         // Applied to the record as it is now: a parallel login may have written it since.

@@ -243,9 +243,6 @@ fn origin_of(url: &Url) -> (String, Option<String>, Option<u16>) {
     (url.scheme().to_string(), url.host_str().map(str::to_string), url.port_or_known_default())
 }
 
-/// `application/x-www-form-urlencoded` by hand, byte by byte, so that a password that is
-/// not UTF-8 arrives exactly. Only unreserved bytes stay literal; everything else
-/// (including space, `+`, `&`, `=`, `%`, NUL and non-ASCII) becomes `%XX`.
 /// `Basic base64(user:password)`, built in buffers of their final size and wiped when
 /// reqwest drops the request (reqwest's own `basic_auth` leaves an unwiped copy).
 fn basic_authorization(credentials: &Credentials) -> Option<HeaderValue> {
@@ -271,10 +268,17 @@ fn wiped_on_drop(body: Zeroizing<Vec<u8>>) -> Bytes {
     Bytes::from_owner(body)
 }
 
-/// The form body, sized up front for the worst case (every byte percent-encoded) so that it
+/// `application/x-www-form-urlencoded` by hand, byte by byte, so that a password that is
+/// not UTF-8 arrives exactly. Only unreserved bytes stay literal; everything else
+/// (including space, `+`, `&`, `=`, `%`, NUL and non-ASCII) becomes `%XX`.
+/// The body is sized up front for the worst case (every byte percent-encoded) so that it
 /// never grows: growing would free a copy of a password without wiping it.
 pub fn form_encode(fields: &[(&str, &[u8])]) -> Zeroizing<Vec<u8>> {
-    let worst: usize = fields.iter().map(|(name, value)| 3 * (name.len() + value.len()) + 2).sum();
+    let worst = fields.iter().fold(0usize, |total, (name, value)| {
+        total
+            .saturating_add(name.len().saturating_add(value.len()).saturating_mul(3))
+            .saturating_add(2)
+    });
     let mut out = Zeroizing::new(Vec::with_capacity(worst));
     for (index, (name, value)) in fields.iter().enumerate() {
         if index > 0 {

@@ -406,3 +406,73 @@ fn consecutive_failures_slow_down_further_attempts() {
     // Two free failures, then 1, 2, 4 (the bound), 4 s; a success resets the count.
     assert_eq!(pauses, [0, 0, 1, 2, 4, 4, 0]);
 }
+
+#[test]
+fn a_held_state_lock_changes_no_outcome_and_is_logged() {
+    let setup = Setup::new();
+    setup.add("bob", Some("right"), AuthMethod::Local, LOGIN);
+    let states = LoginStates::new(&setup.config.cache.dir);
+    let bob = setup.cache().load().unwrap().user("bob").unwrap().clone();
+    states.update(&bob, |_| {}).unwrap();
+    let held = fs::File::options().write(true).open(states.lock_path("bob")).unwrap();
+    held.lock().unwrap();
+
+    for (password, expected) in [("wrong", PamOutcome::AuthErr), ("right", PamOutcome::Success)] {
+        let started = std::time::Instant::now();
+        let mut script = Script::new("bob", &[(AuthtokItem::Current, password)]);
+        assert_eq!(authenticate(&mut script, &[&setup.args()]), expected);
+        assert!(started.elapsed() < crate::login_state::LOCK_WAIT * 3, "{:?}", started.elapsed());
+        assert!(logged(&script, "not recorded"), "{:?}", script.logs);
+    }
+    assert_eq!(states.load(&bob).unwrap().failures, 0, "nothing written without the lock");
+}
+
+/// A conversation that runs `hook` the first time the module asks for the time, which it
+/// does after checking the password and before recording the outcome: the moment a
+/// parallel attempt could write the record.
+struct HookOnNow<F: Fn()> {
+    script: Script,
+    hook: F,
+    ran: std::cell::Cell<bool>,
+}
+
+impl<F: Fn()> PamConversation for HookOnNow<F> {
+    fn user_name(&mut self) -> Result<String, PamOutcome> {
+        self.script.user_name()
+    }
+    fn authtok(&mut self, item: AuthtokItem, prompt: Option<&str>) -> Result<Secret, PamOutcome> {
+        self.script.authtok(item, prompt)
+    }
+    fn error_message(&mut self, text: &str) {
+        self.script.error_message(text)
+    }
+    fn log(&mut self, level: LogLevel, text: &str) {
+        self.script.log(level, text)
+    }
+    fn now(&self) -> u64 {
+        if !self.ran.replace(true) {
+            (self.hook)();
+        }
+        self.script.now()
+    }
+    fn pause(&mut self, duration: Duration) {
+        self.script.pause(duration)
+    }
+}
+
+#[test]
+fn a_success_resets_failures_recorded_by_parallel_attempts() {
+    let setup = Setup::new();
+    setup.add("bob", Some("right"), AuthMethod::Local, LOGIN);
+    let states = LoginStates::new(&setup.config.cache.dir);
+    let bob = setup.cache().load().unwrap().user("bob").unwrap().clone();
+    let parallel_failure = || states.update(&bob, |state| state.record_failure(1)).unwrap();
+    let mut conv = HookOnNow {
+        script: Script::new("bob", &[(AuthtokItem::Current, "right")]),
+        hook: parallel_failure,
+        ran: std::cell::Cell::new(false),
+    };
+    assert_eq!(authenticate(&mut conv, &[&setup.args()]), PamOutcome::Success);
+    assert!(conv.ran.get(), "the hook must run, or this test proves nothing");
+    assert_eq!(states.load(&bob).unwrap().failures, 0);
+}
