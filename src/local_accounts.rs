@@ -33,9 +33,9 @@ impl LocalAccounts {
     /// shadow root.
     pub fn load(passwd: &Path, group: &Path) -> Result<LocalAccounts, LocalAccountsError> {
         let mut accounts = LocalAccounts::default();
-        for path in [passwd, group] {
+        for (path, is_passwd) in [(passwd, true), (group, false)] {
             match fs::read(path) {
-                Ok(bytes) => accounts.add_file(&String::from_utf8_lossy(&bytes)),
+                Ok(bytes) => accounts.add_file(&String::from_utf8_lossy(&bytes), is_passwd),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(source) => return Err(LocalAccountsError { path: path.to_path_buf(), source }),
             }
@@ -43,13 +43,15 @@ impl LocalAccounts {
         Ok(accounts)
     }
 
-    fn add_file(&mut self, text: &str) {
+    /// A passwd line also protects its primary gid, which /etc/group need not list.
+    fn add_file(&mut self, text: &str, is_passwd: bool) {
         for line in text.lines() {
             let mut fields = line.split(':');
             let (Some(name), Some(_), Some(id)) = (fields.next(), fields.next(), fields.next())
             else {
                 continue;
             };
+            let primary_gid = if is_passwd { fields.next() } else { None };
             if name.is_empty()
                 || name.starts_with('#')
                 || name.starts_with('+')
@@ -58,8 +60,10 @@ impl LocalAccounts {
                 continue;
             }
             self.names.insert(fold_name(name));
-            if let Ok(id) = id.parse() {
-                self.ids.insert(id);
+            for id in [Some(id), primary_gid].into_iter().flatten() {
+                if let Ok(id) = id.parse() {
+                    self.ids.insert(id);
+                }
             }
         }
     }
@@ -94,6 +98,28 @@ mod tests {
         assert!(local.has_name("root") && local.has_name("ROOT") && local.has_name("wheel"));
         assert!(local.has_name("alice") && !local.has_name("bob") && !local.has_name("broken"));
         assert!(local.has_id(0) && local.has_id(1000) && local.has_id(10) && !local.has_id(5));
+    }
+
+    #[test]
+    fn a_primary_gid_missing_from_the_group_file_is_local_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = dir.path().join("passwd");
+        let group = dir.path().join("group");
+        fs::write(
+            &passwd,
+            "carol:x:1001:4242::/home/carol:/bin/sh
+",
+        )
+        .unwrap();
+        fs::write(
+            &group,
+            "staff:x:50:1234
+",
+        )
+        .unwrap();
+        let local = LocalAccounts::load(&passwd, &group).unwrap();
+        assert!(local.has_id(1001) && local.has_id(4242) && local.has_id(50));
+        assert!(!local.has_id(1234), "a group's member list holds names, not ids");
     }
 
     #[test]

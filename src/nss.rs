@@ -57,9 +57,9 @@ pub const LRU_ENTRIES: usize = 4096;
 pub const LOCAL_RECHECK: Duration = Duration::from_secs(1);
 /// Distinct problems logged per process (each once); more are dropped.
 const MAX_LOGGED: usize = 64;
-/// Ids no directory account may have whatever the local files say: root, and the 16- and
-/// 32-bit "no id" values (`chown -1`).
-const RESERVED_IDS: [u32; 3] = [0, 65_535, u32::MAX];
+/// Ids no directory account may have whatever the local files say: root, nobody/nogroup,
+/// and the 16- and 32-bit "no id" values (`chown -1`).
+const RESERVED_IDS: [u32; 4] = [0, 65_534, 65_535, u32::MAX];
 const CURRENT_LINK: &str = "current";
 
 /// NSS status codes (`enum nss_status`).
@@ -247,22 +247,31 @@ impl Stamp {
 struct Problem {
     errno: i32,
     message: String,
+    /// A problem of the files' content, owner or mode, which stays until a sync writes a new
+    /// generation; not an error of this process or moment (EMFILE, ENOMEM, a missing file),
+    /// which the next call retries.
+    lasting: bool,
 }
 
 impl Problem {
     fn missing(what: impl fmt::Display) -> Problem {
-        Problem { errno: libc::ENOENT, message: format!("no dircache cache: {what}") }
+        Problem {
+            errno: libc::ENOENT,
+            message: format!("no dircache cache: {what}"),
+            lasting: false,
+        }
     }
 
     fn broken(what: impl fmt::Display) -> Problem {
-        Problem { errno: libc::EIO, message: what.to_string() }
+        Problem { errno: libc::EIO, message: what.to_string(), lasting: true }
     }
 
     fn io(path: &Path, error: &io::Error) -> Problem {
         if error.kind() == io::ErrorKind::NotFound {
             Problem::missing(format!("{} does not exist", path.display()))
         } else {
-            Problem::broken(format!("{}: {error}", path.display()))
+            let message = format!("{}: {error}", path.display());
+            Problem { errno: libc::EIO, message, lasting: false }
         }
     }
 }
@@ -872,7 +881,9 @@ impl<M: Mapper> Nss<M> {
                 Ok(tables)
             }
             Err(problem) => {
-                self.failed = Some((stamp, problem.clone()));
+                // Only a lasting problem is remembered for this generation; an error of the
+                // moment is retried by the next call.
+                self.failed = problem.lasting.then(|| (stamp, problem.clone()));
                 Err(problem)
             }
         }

@@ -17,7 +17,8 @@ use std::os::fd::AsRawFd;
 use std::os::raw::{c_char, c_int, c_long, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use dircache::nss::{
     self, add_groups, pack_group, pack_passwd, Buffer, GroupArray, GroupLayout, Mapper, Nss,
@@ -133,15 +134,19 @@ thread_local! {
     static FORK_GUARD: RefCell<Option<StateGuard>> = const { RefCell::new(None) };
 }
 
-static ATFORK: Once = Once::new();
+/// Not a `Once`: a fork while another thread is inside `call_once` would leave the child's
+/// copy running forever, and its first lookup waiting for it.
+static ATFORK_REGISTERED: AtomicBool = AtomicBool::new(false);
 
 /// `fork()` in a threaded process copies the mutex as it is: if another thread held it, the
 /// child's first lookup would wait forever. The forking thread therefore takes the lock before
 /// the fork and both sides release it after (the child's copy is then free).
 unsafe extern "C" fn before_fork() {
     let _ = catch_unwind(|| {
-        let guard = state();
-        let _ = FORK_GUARD.try_with(|slot| *slot.borrow_mut() = Some(guard));
+        // The thread-local is set up (which may register its destructor under glibc's
+        // loader lock) before the state's lock is taken, never while holding it: a dlopen
+        // whose constructor looks up a user holds the loader lock and waits for ours.
+        let _ = FORK_GUARD.try_with(|slot| *slot.borrow_mut() = Some(state()));
     });
 }
 
@@ -152,11 +157,13 @@ unsafe extern "C" fn after_fork() {
 }
 
 fn register_fork_handlers() {
-    ATFORK.call_once(|| {
+    // The first thread registers; the others go on without waiting for it.
+    if ATFORK_REGISTERED.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    {
         // SAFETY: registers two functions of this library that never unwind (catch_unwind);
         // glibc removes them if the library is ever unloaded.
         unsafe { pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
-    });
+    }
 }
 
 fn state() -> StateGuard {

@@ -680,3 +680,39 @@ fn add_groups_follows_the_initgroups_dyn_contract() {
     assert_eq!(add_groups(&mut array, &[1, 2], 0, 0), Reply::TryAgain(libc::ENOMEM));
     assert_eq!(array.gids, [1]);
 }
+
+/// Fails its first `failures` maps with EMFILE, as a process out of descriptors would.
+struct FlakyMapper {
+    failures: std::sync::atomic::AtomicUsize,
+}
+
+impl Mapper for FlakyMapper {
+    type Map = Vec<u8>;
+    fn map(&self, file: &File, len: u64) -> io::Result<Vec<u8>> {
+        let left = self.failures.load(std::sync::atomic::Ordering::Relaxed);
+        if left > 0 {
+            self.failures.store(left - 1, std::sync::atomic::Ordering::Relaxed);
+            return Err(io::Error::from_raw_os_error(libc::EMFILE));
+        }
+        ReadMapper.map(file, len)
+    }
+}
+
+#[test]
+fn an_error_of_the_moment_is_retried_but_a_broken_file_is_remembered() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let mapper = FlakyMapper { failures: 1.into() };
+    let mut nss = Nss::new(mapper, fx.settings(), Box::new(|_: &str| {}));
+    assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
+    // Same generation, descriptors available again: answered, no sync needed.
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
+
+    // A corrupt file of the same generation is not re-read on every call.
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    fs::write(fx.users_public(), b"garbage").unwrap();
+    let mut nss = fx.nss();
+    assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
+    assert!(nss.failed.as_ref().is_some_and(|(_, problem)| problem.lasting));
+}
