@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::AuthConfig;
-use crate::names::{fold_name, name_key};
+use crate::names::fold_name;
 use crate::user::User;
 
 const STATE_DIR: &str = "state";
@@ -102,14 +102,16 @@ impl LoginStates {
         LoginStates { dir: cache_dir.join(STATE_DIR) }
     }
 
-    fn path_for(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{:016x}.json", name_key(name)))
+    /// Named by uid, which the cache keeps unique: a name chosen to collide with another
+    /// user's under a hash could overwrite that user's record.
+    fn path_for(&self, uid: u32) -> PathBuf {
+        self.dir.join(format!("{uid}.json"))
     }
 
     /// The state of `user`; a missing, unreadable-as-JSON or foreign (other name or uid)
     /// record counts as a fresh one.
     pub fn load(&self, user: &User) -> Result<LoginState, LoginStateError> {
-        let path = self.path_for(&user.name);
+        let path = self.path_for(user.uid);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LoginState::fresh(user)),
@@ -143,7 +145,7 @@ impl LoginStates {
         change: impl FnOnce(&mut LoginState),
     ) -> Result<(), LoginStateError> {
         self.ensure_dir()?;
-        let path = self.lock_path(&user.name);
+        let path = self.lock_path(user.uid);
         let lock = lock_within(&path, wait).map_err(|source| LoginStateError { path, source })?;
         let mut state = self.load(user)?;
         let before = state.clone();
@@ -155,8 +157,8 @@ impl LoginStates {
 
     /// The lock of one user's record: a regular file opened for writing (flock on NFS
     /// needs a writable descriptor), never a symlink.
-    pub fn lock_path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{:016x}.lock", name_key(name)))
+    pub fn lock_path(&self, uid: u32) -> PathBuf {
+        self.dir.join(format!("{uid}.lock"))
     }
 
     fn ensure_dir(&self) -> Result<(), LoginStateError> {
@@ -179,7 +181,7 @@ impl LoginStates {
             let path = path.to_path_buf();
             move |source| LoginStateError { path, source }
         };
-        let path = self.path_for(&state.name);
+        let path = self.path_for(state.uid);
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let json = serde_json::to_vec(state)
             .map_err(|e| LoginStateError { path: path.clone(), source: e.into() })?;
@@ -297,6 +299,9 @@ mod tests {
         // A new account with the same name (another uid) starts afresh.
         let successor = sample_user("alice", 200_002);
         assert_eq!(states.load(&successor).unwrap(), LoginState::fresh(&successor));
+        // Nor does another name that was given the same uid.
+        let reused = sample_user("mallory", 200_001);
+        assert_eq!(states.load(&reused).unwrap(), LoginState::fresh(&reused));
     }
 
     #[test]
@@ -326,7 +331,7 @@ mod tests {
         let states = LoginStates::new(dir.path());
         let (alice, bob) = (sample_user("alice", 200_001), sample_user("bob", 200_002));
         states.update(&alice, |state| state.record_failure(1)).unwrap();
-        let held = File::options().write(true).open(states.lock_path("alice")).unwrap();
+        let held = File::options().write(true).open(states.lock_path(alice.uid)).unwrap();
         held.lock().unwrap();
 
         let started = Instant::now();

@@ -260,7 +260,23 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
             ctx.conv.log(LogLevel::Error, &e.to_string());
         }
     }
-    outcome
+    refuse_disabled(&mut ctx, &user, outcome)
+}
+
+/// A disabled account is refused by `auth` too, not only by `account`: a service that
+/// calls `pam_authenticate` alone must not let it in. Checked after the password, so that
+/// the answer tells nothing to someone who does not know it.
+fn refuse_disabled<C: PamConversation>(
+    ctx: &mut Context<'_, C>,
+    user: &User,
+    outcome: PamOutcome,
+) -> PamOutcome {
+    if outcome != PamOutcome::Success || user.enabled {
+        return outcome;
+    }
+    ctx.conv.error_message("Your account is disabled. Ask an administrator.");
+    ctx.log_for_user(LogLevel::Notice, "authentication refused: account disabled");
+    PamOutcome::AuthErr
 }
 
 /// The login string the directory knows the user by: IceWarp logs in with the address the
@@ -283,7 +299,7 @@ fn check_directory_password<C: PamConversation>(
     let login = directory_login(&ctx.config, user);
     let answer =
         directory::connect(&ctx.config).and_then(|mut dir| dir.check_password(&login, password));
-    if !matches!(answer, Ok(PasswordCheck::Accepted) | Err(_)) {
+    if !matches!(answer, Ok(PasswordCheck::Accepted | PasswordCheck::NotAsked) | Err(_)) {
         // The directory said no: a cached password must not outlive that answer.
         state.forget_offline_hash();
     }
@@ -309,6 +325,15 @@ fn check_directory_password<C: PamConversation>(
             ctx.log_for_user(
                 LogLevel::Notice,
                 "authentication refused: the directory says the account is disabled",
+            );
+            PamOutcome::AuthErr
+        }
+        Ok(PasswordCheck::NotAsked) => {
+            // Not the directory's answer: the cached password (if any) stays, so that an
+            // empty password typed by anyone cannot wipe it during an outage.
+            ctx.log_for_user(
+                LogLevel::Notice,
+                "authentication failure: an empty password, or one the directory protocol cannot carry",
             );
             PamOutcome::AuthErr
         }

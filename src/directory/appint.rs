@@ -91,7 +91,7 @@ impl super::Directory for AppIntDirectory {
         // Never ask about an empty password: a server that treats it as an anonymous
         // login must not let anyone in.
         if login.is_empty() || password.is_empty() {
-            return Ok(PasswordCheck::Rejected);
+            return Ok(PasswordCheck::NotAsked);
         }
         let command = "auth";
         let body = self.http.post_form(
@@ -489,8 +489,8 @@ mod tests {
         assert!(matches!(err, DirectoryError::Malformed { .. }), "{err:?}");
         assert!(!err.to_string().contains("quoted"), "{err}");
         let asked = seen.lock().unwrap().len();
-        assert_eq!(directory.check_password("john.doe", b"").unwrap(), PasswordCheck::Rejected);
-        assert_eq!(directory.check_password("", b"x").unwrap(), PasswordCheck::Rejected);
+        assert_eq!(directory.check_password("john.doe", b"").unwrap(), PasswordCheck::NotAsked);
+        assert_eq!(directory.check_password("", b"x").unwrap(), PasswordCheck::NotAsked);
         assert_eq!(seen.lock().unwrap().len(), asked, "empty credentials are never sent");
     }
 

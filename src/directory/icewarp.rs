@@ -644,7 +644,7 @@ impl IcewarpDirectory {
     ) -> Result<PasswordCheck, DirectoryError> {
         let command = "authenticate";
         let Ok(body) = xml::authenticate(login, password) else {
-            return Ok(PasswordCheck::Rejected);
+            return Ok(PasswordCheck::NotAsked);
         };
         let mut fields = Fields::new(&[&["result"]]);
         let reply = self.exchange(command, body, &mut fields)?;
@@ -747,13 +747,13 @@ impl super::Directory for IcewarpDirectory {
         // carry, cannot be anyone's password. An empty password is never asked about (a
         // directory treating it as an anonymous login must not let anyone in).
         if login.is_empty() || password.is_empty() {
-            return Ok(PasswordCheck::Rejected);
+            return Ok(PasswordCheck::NotAsked);
         }
         let Ok(password) = std::str::from_utf8(password) else {
-            return Ok(PasswordCheck::Rejected);
+            return Ok(PasswordCheck::NotAsked);
         };
         let Ok(body) = xml::getauthtoken(login, password) else {
-            return Ok(PasswordCheck::Rejected);
+            return Ok(PasswordCheck::NotAsked);
         };
         let command = "getauthtoken";
         let mut fields = Fields::new(&[&["result", "authtoken"]]);
@@ -1479,11 +1479,11 @@ mod tests {
     fn passwords_that_cannot_be_anyones_are_rejected_without_asking() {
         for password in [&b""[..], b"\xff\xfe", b"nul\0"] {
             let (result, requests) = check(example(), "alice@example.com", password);
-            assert_eq!(result.unwrap(), PasswordCheck::Rejected, "{password:?}");
+            assert_eq!(result.unwrap(), PasswordCheck::NotAsked, "{password:?}");
             assert!(requests.is_empty());
         }
         let (result, requests) = check(example(), "", b"pw");
-        assert_eq!(result.unwrap(), PasswordCheck::Rejected);
+        assert_eq!(result.unwrap(), PasswordCheck::NotAsked);
         assert!(requests.is_empty());
     }
 

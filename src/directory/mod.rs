@@ -71,6 +71,10 @@ pub enum PasswordCheck {
     AccountDisabled,
     /// The directory wants a second factor, which PAM cannot give it yet.
     SecondFactorRequired,
+    /// Refused without asking the directory: an empty login or password, or one the
+    /// protocol cannot carry. Not the directory's answer, so it says nothing about a
+    /// password cached for offline logins.
+    NotAsked,
 }
 
 /// How far a listing has come, for a progress line on a terminal.

@@ -191,6 +191,15 @@ fn account_checks_enabled_and_privileges() {
     let mut disabled = Script::new("alice", &[]);
     assert_eq!(account(&mut disabled, &[&args]), PamOutcome::AcctExpired);
     assert!(disabled.messages[0].contains("disabled"));
+
+    // auth refuses a disabled account too, after the password, for services that skip
+    // the account step; a wrong password tells nothing about the account.
+    let mut right = Script::new("alice", &[(AuthtokItem::Current, "pw")]);
+    assert_eq!(authenticate(&mut right, &[&args]), PamOutcome::AuthErr);
+    assert!(right.messages[0].contains("disabled"), "{:?}", right.messages);
+    let mut wrong = Script::new("alice", &[(AuthtokItem::Current, "nope")]);
+    assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr);
+    assert!(wrong.messages.is_empty(), "{:?}", wrong.messages);
 }
 
 #[test]
@@ -356,6 +365,11 @@ fn offline_credentials_only_when_the_directory_is_unreachable() {
     assert_eq!(outcome, PamOutcome::Success);
     assert!(logged(&offline, "OFFLINE login"), "{:?}", offline.logs);
     assert_eq!(attempt(&setup, "wrong-pw", 2 * day).0, PamOutcome::AuthErr);
+    // An empty password is refused without asking anyone, and wipes nothing.
+    let (outcome, empty) = attempt(&setup, "", 2 * day);
+    assert_eq!(outcome, PamOutcome::AuthErr);
+    assert!(logged(&empty, "an empty password"), "{:?}", empty.logs);
+    assert_eq!(attempt(&setup, "right-pw", 2 * day).0, PamOutcome::Success);
     // Expired after offline_days.
     assert_eq!(attempt(&setup, "right-pw", 9 * day).0, PamOutcome::AuthinfoUnavail);
 
@@ -414,7 +428,7 @@ fn a_held_state_lock_changes_no_outcome_and_is_logged() {
     let states = LoginStates::new(&setup.config.cache.dir);
     let bob = setup.cache().load().unwrap().user("bob").unwrap().clone();
     states.update(&bob, |_| {}).unwrap();
-    let held = fs::File::options().write(true).open(states.lock_path("bob")).unwrap();
+    let held = fs::File::options().write(true).open(states.lock_path(bob.uid)).unwrap();
     held.lock().unwrap();
 
     for (password, expected) in [("wrong", PamOutcome::AuthErr), ("right", PamOutcome::Success)] {
