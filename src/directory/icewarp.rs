@@ -550,25 +550,14 @@ impl IcewarpDirectory {
             });
         }
 
-        let users: Vec<DirectoryUser> = users
+        let mut users: Vec<DirectoryUser> = users
             .into_iter()
             .zip(selected)
             .filter_map(|(user, selected)| selected.then_some(user))
             .collect();
 
         if self.login_name == LoginNameStyle::Mailbox {
-            let mut owners: HashMap<String, &str> = HashMap::new();
-            for user in &users {
-                if let Some(first) = owners.insert(user.login_name.to_lowercase(), &user.identity) {
-                    warnings.push(format!(
-                        "mailbox name {:?} belongs to more than one account ({} and {}); \
-                         login_name = \"mailbox\" cannot tell them apart",
-                        user.login_name,
-                        first.trim_start_matches("icewarp:"),
-                        user.identity.trim_start_matches("icewarp:")
-                    ));
-                }
-            }
+            use_addresses_for_shared_mailbox_names(&mut users, &mut warnings);
         }
 
         Ok(Listing { origin: Origin::Icewarp, users, groups, warnings })
@@ -694,6 +683,41 @@ fn eq_fold(a: &str, b: &str) -> bool {
 /// Text of a numeric element, if it is a non-negative integer.
 fn parse_count(text: Option<&str>) -> Option<u64> {
     text.and_then(|text| text.trim().parse().ok())
+}
+
+/// `login_name = "mailbox"` means the mailbox name when it is unique (icewarp.md §10):
+/// accounts sharing one (alice@a.com, alice@b.com) are all recorded under their full
+/// addresses, so that neither the order of the listing nor a new account in another
+/// domain decides who gets the bare name.
+fn use_addresses_for_shared_mailbox_names(users: &mut [DirectoryUser], warnings: &mut Vec<String>) {
+    let mut holders: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, user) in users.iter().enumerate() {
+        holders.entry(user.login_name.to_lowercase()).or_default().push(index);
+    }
+    let mut shared: Vec<(String, Vec<usize>)> =
+        holders.into_iter().filter(|(_, indexes)| indexes.len() > 1).collect();
+    shared.sort();
+    for (_, indexes) in shared {
+        let addresses: Vec<String> = indexes
+            .iter()
+            .map(|&index| {
+                let user = &users[index];
+                user.emails
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| user.identity.trim_start_matches("icewarp:").to_string())
+            })
+            .collect();
+        warnings.push(format!(
+            "mailbox name {:?} belongs to {} accounts ({}); each is recorded under its full address",
+            users[indexes[0]].login_name,
+            indexes.len(),
+            addresses.join(", ")
+        ));
+        for (index, address) in indexes.into_iter().zip(addresses) {
+            users[index].login_name = address;
+        }
+    }
 }
 
 /// The addresses in an alias property: `;`-separated text or a string list, without empty
@@ -1228,7 +1252,11 @@ mod tests {
         let listing = list(&config).unwrap();
         let names: Vec<&str> = listing.users.iter().map(|user| user.login_name.as_str()).collect();
         // bob and carol have no U_Mailbox: the local part stands in.
-        assert_eq!(names, ["alice", "bob", "carol", "dave", "erin.x", "alice"]);
+        // "alice" is the mailbox of two accounts: neither gets it, both keep their address.
+        assert_eq!(
+            names,
+            ["alice@example.com", "bob", "carol", "dave", "erin.x", "alice@example.org"]
+        );
         assert!(
             listing.warnings.iter().any(|warning| warning.contains("\"alice\"")
                 && warning.contains("alice@example.com")

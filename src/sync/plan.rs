@@ -181,11 +181,22 @@ impl<'a> Planner<'a> {
         self.plan.skipped.push(Skipped { name: shown_name(name), reason: reason.into() });
     }
 
+    /// Accounts the cache already knows (by identity) come first, so a name they hold is
+    /// never handed to another account that happens to be listed before them; and a known
+    /// account skipped for a name clash still counts as listed, so it is never deleted.
     fn plan_users(&mut self) {
         let mut seen = HashSet::new();
         let listing = self.listing;
-        for entry in &listing.users {
+        let (known, new): (Vec<&DirectoryUser>, Vec<&DirectoryUser>) = listing
+            .users
+            .iter()
+            .partition(|entry| self.by_identity.contains_key(entry.identity.as_str()));
+        for entry in known.into_iter().chain(new) {
             if !seen.insert(fold_name(&entry.login_name)) {
+                if let Some(user) = self.by_identity.get(entry.identity.as_str()) {
+                    self.matched.insert(&entry.identity);
+                    self.final_names.insert(&entry.identity, &user.name);
+                }
                 self.skip(&entry.login_name, "another directory account has the same login name");
                 continue;
             }

@@ -398,3 +398,32 @@ fn groups_become_unix_groups_with_stable_gids() {
     assert_eq!(db.groups[0].gid, staff.gid);
     assert_eq!(db.groups[0].members, ["alice@example.com", "bob@example.com"]);
 }
+
+#[test]
+fn a_known_account_keeps_its_name_when_a_new_one_claims_it_first() {
+    let setup = Setup::new("[sync]\ndelete_missing_users = true\n");
+    let named = |email: &str, login: &str| DirectoryUser {
+        login_name: login.to_string(),
+        ..person(email, "A")
+    };
+    let mut users: Vec<DirectoryUser> =
+        (0..20).map(|i| person(&format!("u{i}@example.com"), "U")).collect();
+    users.push(named("alice@a.example", "alice"));
+    setup.sync(&listing(users.clone()), SYNC).unwrap();
+    let alice = setup.cache().load().unwrap().user("alice").unwrap().clone();
+
+    // A new account with the same login name, listed first (and twice more later: the
+    // cached one is never deleted, the name never changes hands).
+    users.insert(0, named("alice@b.example", "alice"));
+    for _ in 0..2 {
+        let outcome = setup.sync(&listing(users.clone()), SYNC).unwrap();
+        assert!(outcome.report.deleted.is_empty(), "{:?}", outcome.report.deleted);
+        let db = setup.cache().load().unwrap();
+        let holder = db.user("alice").unwrap();
+        assert_eq!(
+            (holder.uid, &holder.directory_identity),
+            (alice.uid, &alice.directory_identity)
+        );
+        assert!(outcome.report.skipped.iter().any(|s| s.reason.contains("same login name")));
+    }
+}
