@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
@@ -58,6 +58,15 @@ pub enum ConfigError {
         path.display()
     )]
     InsecurePermissions { path: PathBuf, mode: u32 },
+
+    #[error(
+        "{} can be changed by others (mode {mode:04o}, owner uid {owner}): whoever can write it \
+         decides who logs in. Run `chown root: {}` and `chmod 600 {}`",
+        path.display(),
+        path.display(),
+        path.display()
+    )]
+    WritableByOthers { path: PathBuf, mode: u32, owner: u32 },
 
     #[error(
         "the directory password file {} (directory.password_file) is readable by group or \
@@ -323,7 +332,15 @@ impl Config {
         let mut file = File::open(path).map_err(read_error)?;
         // The mode comes from the open file, not the path, so a file swapped in between the
         // check and the read cannot slip through.
-        let mode = file.metadata().map_err(read_error)?.permissions().mode();
+        let metadata = file.metadata().map_err(read_error)?;
+        let mode = metadata.permissions().mode();
+        if mode & 0o022 != 0 || !crate::trust::owner_trusted(metadata.uid()) {
+            return Err(ConfigError::WritableByOthers {
+                path: path.to_path_buf(),
+                mode: mode & 0o7777,
+                owner: metadata.uid(),
+            });
+        }
         // The text may hold the password; wipe it once parsed.
         let mut text = Zeroizing::new(String::new());
         file.read_to_string(&mut text).map_err(read_error)?;
@@ -1078,6 +1095,27 @@ allow_readable_config = true
         let err = Config::load(&path).unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
         assert!(err.to_string().contains("missing.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_config_others_can_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [0o664, 0o646, 0o666] {
+            let path = write_file(&dir, "dircache.toml", "", mode);
+            let err = Config::load(&path).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::WritableByOthers { mode: m, .. } if m == mode),
+                "{mode:o}: {err:?}"
+            );
+            assert!(err.to_string().contains("decides who logs in"), "{err}");
+        }
+        let path = write_file(&dir, "dircache.toml", "", 0o644);
+        assert!(Config::load(&path).is_ok(), "no password: readable is fine");
+        if crate::trust::effective_uid() == Some(0) {
+            std::os::unix::fs::chown(&path, Some(1234), None).unwrap();
+            let err = Config::load(&path).unwrap_err();
+            assert!(matches!(err, ConfigError::WritableByOthers { owner: 1234, .. }), "{err:?}");
+        }
     }
 
     #[test]

@@ -16,4 +16,5 @@ pub mod pam;
 pub mod passwords;
 pub mod privileges;
 pub mod sync;
+pub mod trust;
 pub mod user;

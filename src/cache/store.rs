@@ -562,7 +562,7 @@ fn check_mode(path: &Path, file: &File, public: bool) -> Result<(), CacheError> 
 /// mode (no group or other write; the private file readable by its owner only). Every
 /// reader — PAM, `dircache-sync`, the NSS module — goes through here.
 pub fn check_trusted(path: &Path, metadata: &fs::Metadata, public: bool) -> Result<(), CacheError> {
-    check_owner(path, metadata.uid(), effective_uid())?;
+    check_owner(path, metadata.uid(), crate::trust::effective_uid())?;
     let mode = metadata.permissions().mode() & 0o7777;
     let (forbidden, why, fix) = if public {
         (0o022, "a cache file must not be writable by group or others", 0o644)
@@ -578,18 +578,10 @@ pub fn check_trusted(path: &Path, metadata: &fs::Metadata, public: bool) -> Resu
 /// Cache files must belong to root, or to the user running the reader (tests, a cache of
 /// one's own): a file another user could have written is not trusted, whatever its mode.
 fn check_owner(path: &Path, owner: u32, reader: Option<u32>) -> Result<(), CacheError> {
-    if owner == 0 || reader.is_some_and(|uid| uid != 0 && uid == owner) {
+    if crate::trust::owner_trusted_by(owner, reader) {
         return Ok(());
     }
     Err(CacheError::WrongOwner { path: path.to_path_buf(), owner })
-}
-
-/// The effective uid, from /proc (no libc call: `unsafe` stays in the .so crates). None
-/// when /proc is not readable, which then admits root-owned files only.
-fn effective_uid() -> Option<u32> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let uids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
-    uids.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn remove_if_present(path: &Path) -> Result<(), CacheError> {
@@ -705,12 +697,11 @@ mod tests {
         assert!(err.to_string().contains("owned by uid 1000"), "{err}");
         assert!(check_owner(path, 1000, Some(1001)).is_err());
         assert!(check_owner(path, 1000, None).is_err());
-        assert!(effective_uid().is_some());
     }
 
     #[test]
     fn a_root_reader_refuses_a_file_another_user_owns() {
-        if effective_uid() != Some(0) {
+        if crate::trust::effective_uid() != Some(0) {
             assert!(std::env::var("CI").is_err(), "CI runs as root; this test must run there");
             eprintln!("skipped: needs root to chown");
             return;

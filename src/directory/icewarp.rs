@@ -378,10 +378,16 @@ impl IcewarpDirectory {
                             }
                         }
                         if !seen.insert(email.to_lowercase()) {
-                            page_warnings.push(format!(
-                                "account {email} was listed twice; the second one was ignored"
+                            // A server that ignores <offset> repeats its first page until
+                            // overallcount is reached: the accounts after it would look
+                            // deleted. A listing with repeats is not trusted at all.
+                            return Err(this.malformed(
+                                "getaccountsinfolist",
+                                format!(
+                                    "account {email} was listed twice (does the server ignore \
+                                     <offset>?); the listing cannot be trusted, nothing was changed"
+                                ),
                             ));
-                            continue;
                         }
                         // Anything but state 0 is disabled, including a missing or garbled
                         // state: fail closed.
@@ -1368,6 +1374,21 @@ mod tests {
             let err = list(&config(&server)).unwrap_err();
             assert!(matches!(err, DirectoryError::Malformed { .. }), "{reply}: {err:?}");
         }
+    }
+
+    #[test]
+    fn a_server_that_ignores_the_offset_fails_the_listing() {
+        // Every page is the first one, without an <offset> echo: the accounts after it would
+        // look deleted.
+        let page = "<result><item><name>Alice</name><email>alice@example.com</email>\
+                    <accounttype>0</accounttype><accountstate><state>0</state></accountstate>\
+                    </item><overallcount>2</overallcount></result>";
+        let mut fake = example();
+        fake.overrides.insert("getaccountsinfolist", ok("", page));
+        let (server, _fake) = serve(fake);
+        let err = list(&config(&server)).unwrap_err();
+        assert!(matches!(err, DirectoryError::Malformed { .. }), "{err:?}");
+        assert!(err.to_string().contains("listed twice"), "{err}");
     }
 
     #[test]
