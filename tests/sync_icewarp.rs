@@ -625,11 +625,12 @@ fn deleted_accounts_go_only_with_delete_missing_users_and_their_uid_is_not_reuse
     let bob_uid = show(&env, "bob@example.com")["uid"].as_u64().unwrap();
     iw.mock.update(|d| assert!(d.remove_account("bob@example.com")));
 
-    // Kept, with a warning, while delete_missing_users is off.
+    // Kept but disabled, with a warning, while delete_missing_users is off.
     let report = sync_ok(&env, &[]);
     assert_eq!(report["deleted"], json!([]));
     assert!(strings(&report["warnings"]).join("\n").contains("bob@example.com"), "{report}");
     assert!(user_names(&env).contains("bob@example.com"));
+    assert_eq!(show(&env, "bob@example.com")["enabled"], json!(false));
 
     env.rewrite_extra_config(&icewarp_config(
         &iw.url(),

@@ -368,7 +368,12 @@ impl<'a> Planner<'a> {
             })
             .collect();
         for user in missing {
-            if !self.config.sync.delete_missing_users {
+            if user.auth == AuthMethod::Directory && !self.config.sync.delete_missing_users {
+                // Kept, but disabled: the directory no longer vouches for it, and an SSH key
+                // or offline credentials must not keep letting it in. Listed again, it is
+                // enabled again (plan_update follows the directory).
+                self.plan_disable_missing(user);
+            } else if !self.config.sync.delete_missing_users {
                 self.plan.warnings.push(format!(
                     "{} is no longer in the directory; kept (delete_missing_users = false)",
                     user.name
@@ -382,6 +387,22 @@ impl<'a> Planner<'a> {
                 self.plan.deletes.push(user.name.clone());
             }
         }
+    }
+
+    fn plan_disable_missing(&mut self, user: &User) {
+        let name = &user.name;
+        if !user.enabled {
+            return self.plan.warnings.push(format!(
+                "{name} is no longer in the directory; kept disabled (delete_missing_users = false)"
+            ));
+        }
+        self.plan.warnings.push(format!(
+            "{name} is no longer in the directory; disabled and kept (delete_missing_users = false)"
+        ));
+        let mut after = user.clone();
+        after.enabled = false;
+        after.updated_at = self.now;
+        self.plan.updates.push(UserUpdate { after, changed: vec!["enabled"], linked: false });
     }
 
     fn plan_groups(&mut self) {

@@ -227,6 +227,18 @@ fn deletes_only_when_configured_and_only_directory_users() {
     let outcome = keep.sync(&shorter, SYNC).unwrap();
     assert!(outcome.report.deleted.is_empty());
     assert!(outcome.report.warnings.iter().any(|w| w.contains("u19@example.com")));
+    // Kept but disabled while the directory does not list it; enabled when it does again.
+    let enabled =
+        |setup: &Setup| setup.cache().load().unwrap().user("u19@example.com").unwrap().enabled;
+    assert!(!enabled(&keep));
+    assert_eq!(keep.sync(&shorter, SYNC).unwrap().report.generation, None, "nothing new to do");
+    keep.sync(&full, SYNC).unwrap();
+    assert!(enabled(&keep));
+    // Disabling is undone by the next listing, so the delete limit does not hold it back.
+    let mut most_gone = full.clone();
+    most_gone.users.truncate(5);
+    keep.sync(&most_gone, SYNC).unwrap();
+    assert!(!enabled(&keep));
 
     let delete = Setup::new("[sync]\ndelete_missing_users = true\n");
     delete.sync(&full, SYNC).unwrap();
