@@ -22,6 +22,7 @@ fn user(i: u32) -> User {
         password_hash: None,
         privileges: BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]),
         enabled: true,
+        disabled_by_admin: false,
         origin: Origin::Icewarp,
         uid: 200_000 + i,
         gid: 200_000 + i,

@@ -83,6 +83,7 @@ fn user(i: u32, auth: AuthMethod, hash: Option<String>) -> User {
         password_hash: hash,
         privileges: [Privilege::Login].into(),
         enabled: true,
+        disabled_by_admin: false,
         origin: Origin::Manual,
         uid: 200_000 + i,
         gid: 200_000 + i,

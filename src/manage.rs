@@ -119,6 +119,7 @@ pub fn add_user<'a>(
         password_hash,
         privileges: privileges.into_iter().collect::<BTreeSet<_>>(),
         enabled: true,
+        disabled_by_admin: false,
         origin: Origin::Manual,
         uid,
         gid: uid,
@@ -166,6 +167,7 @@ pub fn set_user<'a>(
     }
     if let Some(enabled) = changes.enabled {
         user.enabled = enabled;
+        user.disabled_by_admin = !enabled;
     }
     user.updated_at = now;
     Ok(user)

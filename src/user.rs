@@ -92,6 +92,10 @@ pub struct User {
     pub password_hash: Option<String>,
     pub privileges: BTreeSet<Privilege>,
     pub enabled: bool,
+    /// Disabled by `dircache-sync user set --disable`: a sync never enables it again, whatever
+    /// the directory says, until `--enable`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disabled_by_admin: bool,
     pub origin: Origin,
     pub uid: u32,
     pub gid: u32,
@@ -109,6 +113,10 @@ pub struct User {
     /// Seconds since the Unix epoch.
     pub created_at: u64,
     pub updated_at: u64,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl User {
@@ -169,6 +177,7 @@ pub(crate) fn sample_user(name: &str, uid: u32) -> User {
         password_hash: None,
         privileges: Privilege::defaults().into_iter().collect(),
         enabled: true,
+        disabled_by_admin: false,
         origin: Origin::Manual,
         uid,
         gid: uid,
@@ -224,6 +233,9 @@ pub struct UserView {
     pub has_password: bool,
     pub privileges: Vec<Privilege>,
     pub enabled: bool,
+    /// Disabled by an administrator (`user set --disable`); a sync keeps it disabled.
+    #[serde(default)]
+    pub disabled_by_admin: bool,
     pub origin: Origin,
     pub uid: u32,
     pub gid: u32,
@@ -246,6 +258,7 @@ impl From<&User> for UserView {
             has_password: user.password_hash.is_some(),
             privileges: user.privileges.iter().copied().collect(),
             enabled: user.enabled,
+            disabled_by_admin: user.disabled_by_admin,
             origin: user.origin,
             uid: user.uid,
             gid: user.gid,

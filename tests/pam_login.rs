@@ -81,9 +81,13 @@ fn account_step_enforces_enabled_and_privileges() {
     assert!(pam_error_in(&admin, "Permission denied"), "{}", text(&admin));
 
     change(&env, "alice", UserChanges { enabled: Some(false), ..UserChanges::default() });
-    let disabled = env.pamtester("plain", "alice", &["authenticate", "acct_mgmt"], "pw\n");
+    let disabled = env.pamtester("plain", "alice", &["acct_mgmt"], "");
     assert_eq!(disabled.status.code(), Some(1));
     assert!(pam_error_in(&disabled, "User account has expired"), "{}", text(&disabled));
+    // auth refuses it too (after the right password), for services without an account step.
+    let auth = env.pamtester("plain", "alice", &["authenticate"], "pw\n");
+    assert!(pam_error_in(&auth, "Authentication failure"), "{}", text(&auth));
+    assert!(text(&auth).contains("Your account is disabled"), "{}", text(&auth));
 }
 
 #[test]

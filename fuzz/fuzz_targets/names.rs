@@ -64,6 +64,7 @@ fn sample() -> User {
         password_hash: None,
         privileges: BTreeSet::new(),
         enabled: true,
+        disabled_by_admin: false,
         origin: Origin::Manual,
         uid: 200_000,
         gid: 200_000,

@@ -62,6 +62,7 @@ fn user(i: u32) -> User {
         password_hash: None,
         privileges: BTreeSet::from([Privilege::Login]),
         enabled: true,
+        disabled_by_admin: false,
         origin: Origin::Icewarp,
         uid: uid_of(i),
         gid: uid_of(i),

@@ -38,6 +38,7 @@ fn user(name: &str, uid: u32, groups: &[&str]) -> User {
         password_hash: None,
         privileges: BTreeSet::from([Privilege::Login]),
         enabled: true,
+        disabled_by_admin: false,
         origin: Origin::Icewarp,
         uid,
         gid: uid,

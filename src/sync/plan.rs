@@ -241,7 +241,9 @@ impl<'a> Planner<'a> {
         set("name", new_name != user.name);
         set("full_name", entry.full_name != user.full_name);
         set("emails", entry.emails != user.emails);
-        set("enabled", entry.enabled != user.enabled);
+        // An administrator's --disable outlasts whatever the directory says.
+        let enabled = entry.enabled && !user.disabled_by_admin;
+        set("enabled", enabled != user.enabled);
         set("groups", self.listed_groups(entry) != user.groups);
         set("distinguished_name", entry.distinguished_name != user.distinguished_name);
         if linked {
@@ -260,7 +262,7 @@ impl<'a> Planner<'a> {
         after.name = new_name.to_string();
         after.full_name = entry.full_name.clone();
         after.emails = entry.emails.clone();
-        after.enabled = entry.enabled;
+        after.enabled = enabled;
         after.groups = self.listed_groups(entry);
         after.distinguished_name = entry.distinguished_name.clone();
         after.updated_at = self.now;
@@ -332,6 +334,7 @@ impl<'a> Planner<'a> {
             password_hash: None,
             privileges: self.config.sync.default_privileges.iter().copied().collect(),
             enabled: entry.enabled,
+            disabled_by_admin: false,
             origin: self.listing.origin,
             uid,
             gid: uid,

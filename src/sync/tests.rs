@@ -439,3 +439,35 @@ fn a_known_account_keeps_its_name_when_a_new_one_claims_it_first() {
         assert!(outcome.report.skipped.iter().any(|s| s.reason.contains("same login name")));
     }
 }
+
+#[test]
+fn an_administrators_disable_outlasts_syncs_until_enabled() {
+    let setup = Setup::new("");
+    let users = listing(vec![person("alice@example.com", "Alice")]);
+    setup.sync(&users, SYNC).unwrap();
+    let set = |enabled: bool| {
+        let changes = UserChanges { enabled: Some(enabled), ..UserChanges::default() };
+        setup
+            .cache()
+            .update(Duration::from_secs(1), 2, |db| {
+                set_user(db, "alice@example.com", changes, 2).map(|_| ())
+            })
+            .unwrap();
+    };
+    let alice = || setup.cache().load().unwrap().user("alice@example.com").unwrap().clone();
+
+    set(false);
+    for _ in 0..2 {
+        setup.sync(&users, SYNC).unwrap();
+        assert!(!alice().enabled && alice().disabled_by_admin, "the directory says enabled");
+    }
+    set(true);
+    assert!(alice().enabled && !alice().disabled_by_admin);
+    // From then on the directory decides again.
+    let mut disabled = users.clone();
+    disabled.users[0].enabled = false;
+    setup.sync(&disabled, SYNC).unwrap();
+    assert!(!alice().enabled && !alice().disabled_by_admin);
+    setup.sync(&users, SYNC).unwrap();
+    assert!(alice().enabled);
+}

@@ -52,6 +52,14 @@ pub fn write_details(out: &mut impl Write, user: &UserView) -> io::Result<()> {
     Ok(())
 }
 
+fn enabled_text(user: &UserView) -> String {
+    if user.disabled_by_admin {
+        "no (by an administrator; a sync keeps it so until `user set --enable`)".to_string()
+    } else {
+        yes_no(user.enabled).to_string()
+    }
+}
+
 fn detail_lines(user: &UserView) -> Vec<(&'static str, String)> {
     let privileges: Vec<&str> = user.privileges.iter().map(|p| p.as_str()).collect();
     let mut lines = vec![
@@ -61,7 +69,7 @@ fn detail_lines(user: &UserView) -> Vec<(&'static str, String)> {
         ("auth", user.auth.to_string()),
         ("has_password", yes_no(user.has_password).to_string()),
         ("privileges", privileges.join(", ")),
-        ("enabled", yes_no(user.enabled).to_string()),
+        ("enabled", enabled_text(user)),
         ("origin", user.origin.to_string()),
         ("uid", user.uid.to_string()),
         ("gid", user.gid.to_string()),
@@ -127,6 +135,7 @@ mod tests {
             has_password: true,
             privileges: vec![Privilege::Login, Privilege::ReadOwnArchive],
             enabled: true,
+            disabled_by_admin: false,
             origin: Origin::Manual,
             uid: 200_001,
             gid: 200_001,

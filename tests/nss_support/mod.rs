@@ -31,6 +31,7 @@ pub fn user(name: &str, uid: u32, groups: &[&str]) -> User {
         password_hash: None,
         privileges: BTreeSet::from([Privilege::Login]),
         enabled: true,
+        disabled_by_admin: false,
         origin: Origin::Icewarp,
         uid,
         gid: uid,
