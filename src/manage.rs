@@ -24,6 +24,8 @@ pub enum ManageError {
     LocalAccount(String),
     #[error("no user {0:?} in the cache")]
     NotFound(String),
+    #[error("user {0:?} changed while its password was being changed (password, status or privileges); try again")]
+    ChangedMeanwhile(String),
     #[error(
         "invalid e-mail address {0:?}: it needs one '@' and no spaces, ':' or control characters"
     )]

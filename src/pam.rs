@@ -220,18 +220,8 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
         return PamOutcome::UserUnknown;
     };
     let states = LoginStates::new(&ctx.config.cache.dir);
-    let mut state = states.load(&user).unwrap_or_else(|e| {
-        ctx.conv.log(LogLevel::Error, &e.to_string());
-        LoginState::fresh(&user)
-    });
+    let mut state = load_state_and_wait(&mut ctx, &states, &user);
     let before = state.clone();
-    let delay = state.delay(&ctx.config.auth);
-    if !delay.is_zero() {
-        let text =
-            format!("{} consecutive failures: waiting {} s", state.failures, delay.as_secs());
-        ctx.log_for_user(LogLevel::Notice, &text);
-        ctx.conv.pause(delay);
-    }
     let outcome = match user.auth {
         AuthMethod::Local => check_local_password(&mut ctx, &user, &password),
         AuthMethod::Directory => check_directory_password(&mut ctx, &user, &password, &mut state),
@@ -261,6 +251,27 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
         }
     }
     refuse_disabled(&mut ctx, &user, outcome)
+}
+
+/// The user's login state, after waiting out the failure delay it calls for. An unreadable
+/// record counts as a fresh one (logged): it must not turn into a lock-out.
+fn load_state_and_wait<C: PamConversation>(
+    ctx: &mut Context<'_, C>,
+    states: &LoginStates,
+    user: &User,
+) -> LoginState {
+    let state = states.load(user).unwrap_or_else(|e| {
+        ctx.conv.log(LogLevel::Error, &e.to_string());
+        LoginState::fresh(user)
+    });
+    let delay = state.delay(&ctx.config.auth);
+    if !delay.is_zero() {
+        let text =
+            format!("{} consecutive failures: waiting {} s", state.failures, delay.as_secs());
+        ctx.log_for_user(LogLevel::Notice, &text);
+        ctx.conv.pause(delay);
+    }
+    state
 }
 
 /// A disabled account is refused by `auth` too, not only by `account`: a service that
@@ -465,37 +476,54 @@ pub fn change_password<C: PamConversation>(
         Ok(old) => old,
         Err(outcome) => return outcome,
     };
+    // Guessing the current password here is as slow as logging in: same delay, same count.
+    let states = LoginStates::new(&ctx.config.cache.dir);
+    let state = load_state_and_wait(&mut ctx, &states, &user);
     let current_ok = user
         .password_hash
         .as_deref()
         .is_some_and(|hash| passwords::verify_password(&old, hash).unwrap_or(false));
+    let recorded = match (current_ok, state.failures) {
+        (true, 0) => Ok(()),
+        (true, _) => states.update(&user, LoginState::record_success),
+        (false, _) => states.update(&user, |current| current.record_failure(now)),
+    };
+    if let Err(e) = recorded {
+        ctx.conv.log(LogLevel::Error, &e.to_string());
+    }
     if !current_ok {
         ctx.log_for_user(LogLevel::Notice, "password change refused: wrong current password");
         return PamOutcome::AuthErr;
     }
     match phase {
         ChangePhase::Prelim => PamOutcome::Success,
-        ChangePhase::Update => store_new_password(&mut ctx, &old, now),
+        ChangePhase::Update => store_new_password(&mut ctx, &user, &old, now),
     }
 }
 
 fn refuse_change<C: PamConversation>(ctx: &mut Context<'_, C>, user: &User) -> Option<PamOutcome> {
-    let reason = if user.auth == AuthMethod::Directory {
-        "Your password is managed by the directory server: change it there (for example in webmail)."
-    } else if !user.enabled {
-        "Your account is disabled. Ask an administrator."
-    } else if !user.has_privilege(Privilege::ChangePassword) {
-        "You are not allowed to change your password here. Ask an administrator (dircache-sync user passwd)."
-    } else {
-        return None;
-    };
+    let reason = refusal_reason(user)?;
     ctx.conv.error_message(reason);
     ctx.log_for_user(LogLevel::Notice, "password change refused");
     Some(PamOutcome::PermDenied)
 }
 
+/// Why `user` may not change its password here, if it may not.
+fn refusal_reason(user: &User) -> Option<&'static str> {
+    if user.auth == AuthMethod::Directory {
+        Some("Your password is managed by the directory server: change it there (for example in webmail).")
+    } else if !user.enabled {
+        Some("Your account is disabled. Ask an administrator.")
+    } else if !user.has_privilege(Privilege::ChangePassword) {
+        Some("You are not allowed to change your password here. Ask an administrator (dircache-sync user passwd).")
+    } else {
+        None
+    }
+}
+
 fn store_new_password<C: PamConversation>(
     ctx: &mut Context<'_, C>,
+    user: &User,
     old: &Secret,
     now: u64,
 ) -> PamOutcome {
@@ -518,10 +546,15 @@ fn store_new_password<C: PamConversation>(
     let lock_wait = Duration::from_secs(ctx.config.cache.lock_timeout_secs.min(10));
     let name = ctx.user_name.clone();
     let stored = cache.update(lock_wait, now, |db| {
-        // Re-checked under the lock: the user may have changed since the prompt.
-        let still_local = db.user(&name).is_some_and(|u| u.auth == AuthMethod::Local);
-        if !still_local {
-            return Err(manage::ManageError::NotFound(name.clone()));
+        // Re-checked under the lock: the user may have changed since the prompt (another
+        // password, disabled, the privilege revoked, switched to the directory).
+        let unchanged = db.user(&name).is_some_and(|now_user| {
+            now_user.uid == user.uid
+                && now_user.password_hash == user.password_hash
+                && refusal_reason(now_user).is_none()
+        });
+        if !unchanged {
+            return Err(manage::ManageError::ChangedMeanwhile(name.clone()));
         }
         manage::set_password_hash(db, &name, hash, now)
     });

@@ -490,3 +490,76 @@ fn a_success_resets_failures_recorded_by_parallel_attempts() {
     assert!(conv.ran.get(), "the hook must run, or this test proves nothing");
     assert_eq!(states.load(&bob).unwrap().failures, 0);
 }
+
+#[test]
+fn guessing_the_current_password_in_a_change_is_slowed_like_a_login() {
+    let setup = Setup::with_config(
+        "[auth]\nfailure_threshold = 1\nfailure_delay_secs = 1\nmax_failure_delay_secs = 4\n",
+    );
+    setup.add(
+        "alice",
+        Some("old-pw"),
+        AuthMethod::Local,
+        &[Privilege::Login, Privilege::ChangePassword],
+    );
+    let args = setup.args();
+    let mut pauses = Vec::new();
+    for guess in ["g1", "g2", "g3", "old-pw", "g4"] {
+        let mut script = Script::new("alice", &[(AuthtokItem::Old, guess)]);
+        change_password(&mut script, &[&args], ChangePhase::Prelim, 3);
+        pauses.push(script.pauses.iter().map(Duration::as_secs).sum::<u64>());
+    }
+    // One free failure, then 1, 2 s; the right password waits 4 s and resets the count.
+    assert_eq!(pauses, [0, 1, 2, 4, 0]);
+    // A login sees the failure the change recorded.
+    let mut login = Script::new("alice", &[(AuthtokItem::Current, "old-pw")]);
+    assert_eq!(authenticate(&mut login, &[&args]), PamOutcome::Success);
+    assert_eq!(login.pauses, [Duration::from_secs(1)]);
+}
+
+#[test]
+fn a_password_change_is_refused_if_the_user_changed_meanwhile() {
+    let setup = Setup::new();
+    let privileges = [Privilege::Login, Privilege::ChangePassword];
+    setup.add("alice", Some("old-pw"), AuthMethod::Local, &privileges);
+    let args = setup.args();
+    // Between the check of the current password and the store, an administrator revokes
+    // the privilege: the conversation's request for the new password is that moment.
+    struct RevokeOnNew<'a> {
+        script: Script,
+        setup: &'a Setup,
+    }
+    impl PamConversation for RevokeOnNew<'_> {
+        fn user_name(&mut self) -> Result<String, PamOutcome> {
+            self.script.user_name()
+        }
+        fn authtok(&mut self, item: AuthtokItem, p: Option<&str>) -> Result<Secret, PamOutcome> {
+            if item == AuthtokItem::New {
+                let revoke = vec![Privilege::ChangePassword];
+                self.setup.change("alice", UserChanges { revoke, ..UserChanges::default() });
+            }
+            self.script.authtok(item, p)
+        }
+        fn error_message(&mut self, text: &str) {
+            self.script.error_message(text)
+        }
+        fn log(&mut self, level: LogLevel, text: &str) {
+            self.script.log(level, text)
+        }
+        fn now(&self) -> u64 {
+            self.script.now()
+        }
+        fn pause(&mut self, duration: Duration) {
+            self.script.pause(duration)
+        }
+    }
+    let script = Script::new("alice", &[(AuthtokItem::Old, "old-pw"), (AuthtokItem::New, "new")]);
+    let mut conv = RevokeOnNew { script, setup: &setup };
+    assert_eq!(
+        change_password(&mut conv, &[&args], ChangePhase::Update, 3),
+        PamOutcome::AuthtokErr
+    );
+    assert!(logged(&conv.script, "changed while"), "{:?}", conv.script.logs);
+    let mut old = Script::new("alice", &[(AuthtokItem::Current, "old-pw")]);
+    assert_eq!(authenticate(&mut old, &[&args]), PamOutcome::Success, "the old password stays");
+}
