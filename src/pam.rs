@@ -66,6 +66,13 @@ pub trait PamConversation {
     fn now(&self) -> u64;
     /// Waits before a password check (the failure delay).
     fn pause(&mut self, duration: Duration);
+    /// The uid the system's user database (`getpwnam`, every NSS source in order) gives
+    /// `name`; `None` when it knows no such name or cannot tell. Used to refuse a name that
+    /// another source (sssd, systemd-userdb, …) answers before dircache: the password would
+    /// be dircache's, the session another account's.
+    fn system_uid(&mut self, _name: &str) -> Option<u32> {
+        None
+    }
 }
 
 /// The phase of a password change.
@@ -282,12 +289,31 @@ fn refuse_disabled<C: PamConversation>(
     user: &User,
     outcome: PamOutcome,
 ) -> PamOutcome {
-    if outcome != PamOutcome::Success || user.enabled {
+    if outcome != PamOutcome::Success {
         return outcome;
     }
-    ctx.conv.error_message("Your account is disabled. Ask an administrator.");
-    ctx.log_for_user(LogLevel::Notice, "authentication refused: account disabled");
-    PamOutcome::AuthErr
+    if !user.enabled {
+        ctx.conv.error_message("Your account is disabled. Ask an administrator.");
+        ctx.log_for_user(LogLevel::Notice, "authentication refused: account disabled");
+        return PamOutcome::AuthErr;
+    }
+    refuse_foreign_account(ctx, user).map_or(outcome, |_| PamOutcome::AuthErr)
+}
+
+/// The name must be this user's for the whole system, not only for dircache: when another
+/// account source answers `getpwnam` for it first, the session would run as that account.
+fn refuse_foreign_account<C: PamConversation>(
+    ctx: &mut Context<'_, C>,
+    user: &User,
+) -> Option<PamOutcome> {
+    let uid = ctx.conv.system_uid(&ctx.user_name).filter(|uid| *uid != user.uid)?;
+    let text = format!(
+        "access denied: the system's user database gives this name uid {uid}, dircache has \
+         uid {}; another account source (sssd, systemd-userdb, …) answers first",
+        user.uid
+    );
+    ctx.log_for_user(LogLevel::Error, &text);
+    Some(PamOutcome::PermDenied)
 }
 
 /// The login string the directory knows the user by: IceWarp logs in with the address the
@@ -445,6 +471,9 @@ pub fn account<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamOutcom
         ctx.conv.error_message("Your account is disabled. Ask an administrator.");
         ctx.log_for_user(LogLevel::Notice, "access denied: account disabled");
         return PamOutcome::AcctExpired;
+    }
+    if let Some(refusal) = refuse_foreign_account(&mut ctx, &user) {
+        return refusal;
     }
     let missing: Vec<&str> =
         ctx.args.require.iter().filter(|p| !user.has_privilege(**p)).map(|p| p.as_str()).collect();

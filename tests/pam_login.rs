@@ -161,3 +161,36 @@ fn password_change_through_libpam() {
     assert_eq!(bob.status.code(), Some(1), "{}", text(&bob));
     assert!(pam_error_in(&bob, "not allowed to change"), "{}", text(&bob));
 }
+
+/// Another account source (here nss_wrapper's passwd file, standing in for sssd or
+/// systemd-userdb) answers `getpwnam("alice")` with another uid before dircache: the shell's
+/// real getpwnam_r sees it, and the account step refuses.
+#[test]
+fn a_name_another_account_source_answers_first_is_refused() {
+    const NSS_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so";
+    common::require_tool(NSS_WRAPPER, "libnss-wrapper");
+    let env = Env::new();
+    add(&env, "alice", Some("pw"), AuthMethod::Local, LOGIN);
+    env.pam_service("plain", "");
+    let passwd = env.dir.path().join("other-source-passwd");
+    let group = env.dir.path().join("other-source-group");
+    std::fs::write(&group, "").unwrap();
+    let preload = format!("{} {NSS_WRAPPER}", common::PAM_WRAPPER);
+    let run = |passwd_line: &str| {
+        std::fs::write(&passwd, passwd_line).unwrap();
+        let vars = [
+            ("LD_PRELOAD", preload.as_str()),
+            ("NSS_WRAPPER_PASSWD", passwd.to_str().unwrap()),
+            ("NSS_WRAPPER_GROUP", group.to_str().unwrap()),
+        ];
+        env.pamtester_with_env("plain", "alice", &["acct_mgmt"], "", &vars)
+    };
+    let foreign = run("alice:x:5000:5000::/home/other:/bin/sh\n");
+    assert!(pam_error_in(&foreign, "Permission denied"), "{}", text(&foreign));
+    // The same name with dircache's own uid, or not known elsewhere: allowed.
+    let uid = CacheDir::new(env.cache_dir()).load().unwrap().user("alice").unwrap().uid;
+    let same = run(&format!("alice:x:{uid}:{uid}::/home/alice:/bin/sh\n"));
+    assert!(same.status.success(), "{}", text(&same));
+    let unknown = run("bob:x:5001:5001::/home/bob:/bin/sh\n");
+    assert!(unknown.status.success(), "{}", text(&unknown));
+}

@@ -97,6 +97,34 @@ impl PamConversation for Libpam<'_> {
         std::thread::sleep(duration);
     }
 
+    fn system_uid(&mut self, name: &str) -> Option<u32> {
+        const MAX_BUFFER: usize = 1 << 20;
+        let name = CString::new(name).ok()?;
+        let mut buffer: Vec<c_char> = vec![0; 1024];
+        loop {
+            // SAFETY: `passwd` is plain data (integers and pointers) for which all-zero bytes
+            // are a valid value; getpwnam_r fills it in.
+            let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+            let mut found: *mut libc::passwd = ptr::null_mut();
+            // SAFETY: `name` is NUL-terminated, `entry` and `found` are valid out-pointers,
+            // and `buffer` has `buffer.len()` writable bytes that outlive the call.
+            let code = unsafe {
+                libc::getpwnam_r(
+                    name.as_ptr(),
+                    &mut entry,
+                    buffer.as_mut_ptr(),
+                    buffer.len(),
+                    &mut found,
+                )
+            };
+            if code == libc::ERANGE && buffer.len() < MAX_BUFFER {
+                buffer.resize(buffer.len() * 4, 0);
+                continue;
+            }
+            return (code == 0 && !found.is_null()).then_some(entry.pw_uid);
+        }
+    }
+
     fn log(&mut self, level: LogLevel, text: &str) {
         let priority = match level {
             LogLevel::Error => libc::LOG_ERR,

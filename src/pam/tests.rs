@@ -17,6 +17,8 @@ struct Script {
     logs: Vec<(LogLevel, String)>,
     now: u64,
     pauses: Vec<Duration>,
+    /// What `getpwnam` would say of the name.
+    system_uid: Option<u32>,
 }
 
 impl Script {
@@ -28,6 +30,7 @@ impl Script {
             logs: Vec::new(),
             now: 1_000_000,
             pauses: Vec::new(),
+            system_uid: None,
         }
     }
 }
@@ -64,6 +67,10 @@ impl PamConversation for Script {
 
     fn pause(&mut self, duration: Duration) {
         self.pauses.push(duration);
+    }
+
+    fn system_uid(&mut self, _name: &str) -> Option<u32> {
+        self.system_uid
     }
 }
 
@@ -562,4 +569,32 @@ fn a_password_change_is_refused_if_the_user_changed_meanwhile() {
     assert!(logged(&conv.script, "changed while"), "{:?}", conv.script.logs);
     let mut old = Script::new("alice", &[(AuthtokItem::Current, "old-pw")]);
     assert_eq!(authenticate(&mut old, &[&args]), PamOutcome::Success, "the old password stays");
+}
+
+#[test]
+fn a_name_another_account_source_answers_first_is_refused() {
+    let setup = Setup::new();
+    setup.add("alice", Some("pw"), AuthMethod::Local, LOGIN);
+    let uid = setup.cache().load().unwrap().user("alice").unwrap().uid;
+    let args = setup.args();
+    let with_system_uid = |password: Option<&'static str>, system_uid| {
+        let passwords: Vec<_> = password.map(|p| (AuthtokItem::Current, p)).into_iter().collect();
+        let mut script = Script::new("alice", &passwords);
+        script.system_uid = system_uid;
+        script
+    };
+    for (system_uid, expected) in [
+        (None, PamOutcome::Success),
+        (Some(uid), PamOutcome::Success),
+        (Some(5000), PamOutcome::PermDenied),
+    ] {
+        let mut script = with_system_uid(None, system_uid);
+        assert_eq!(account(&mut script, &[&args]), expected, "{system_uid:?}");
+    }
+    let mut foreign = with_system_uid(Some("pw"), Some(5000));
+    assert_eq!(authenticate(&mut foreign, &[&args]), PamOutcome::AuthErr);
+    assert!(logged(&foreign, "another account source"), "{:?}", foreign.logs);
+    let mut wrong = with_system_uid(Some("nope"), Some(5000));
+    assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr);
+    assert!(!logged(&wrong, "another account source"), "only after the right password");
 }
