@@ -2,7 +2,7 @@
 //! [`Db`]. The caller loads and commits the database under the lock
 //! ([`crate::cache::CacheDir::update`]) and passes the clock in.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use thiserror::Error;
 
@@ -111,8 +111,10 @@ pub fn add_user<'a>(
         AuthMethod::Local => new.password_hash,
         AuthMethod::Directory => None,
     };
+    let homes: HashSet<&str> = db.users.iter().map(|u| u.home.as_str()).collect();
+    let home = free_home(config, &new.name, uid, &homes);
     db.users.push(User {
-        home: config.home_for(&new.name),
+        home,
         shell: config.unix.shell.clone(),
         name: new.name,
         full_name,
@@ -173,6 +175,18 @@ pub fn set_user<'a>(
     }
     user.updated_at = now;
     Ok(user)
+}
+
+/// The home directory for a new user: `unix.home` for its name, or, when another cache
+/// user already has that path (it kept it through a rename), the path with `.UID` appended:
+/// two accounts must never share a home.
+pub fn free_home(config: &Config, name: &str, uid: u32, homes_in_use: &HashSet<&str>) -> String {
+    let wanted = config.home_for(name);
+    if homes_in_use.contains(wanted.as_str()) {
+        format!("{wanted}.{uid}")
+    } else {
+        wanted
+    }
 }
 
 /// Stores a new local password hash.

@@ -127,6 +127,8 @@ struct Planner<'a> {
     /// Folded names taken after the sync, and by which identity (None: not a directory
     /// user of this origin).
     names: HashSet<String>,
+    /// Home directories of cache users and of users created by this plan.
+    homes: HashSet<&'a str>,
     /// identity → final login name, for group membership.
     final_names: HashMap<&'a str, &'a str>,
     /// Cached users by directory identity and by folded name: the planner is linear in
@@ -170,6 +172,7 @@ impl<'a> Planner<'a> {
             plan: Plan { directory_users_before, ..Plan::default() },
             matched: HashSet::new(),
             names,
+            homes: db.users.iter().map(|u| u.home.as_str()).collect(),
             final_names: HashMap::new(),
             by_identity,
             by_name,
@@ -326,6 +329,13 @@ impl<'a> Planner<'a> {
         };
         self.names.insert(fold_name(name));
         self.final_names.insert(&entry.identity, name);
+        let home = crate::manage::free_home(self.config, name, uid, &self.homes);
+        if home != self.config.home_for(name) {
+            self.plan.warnings.push(format!(
+                "{name}: {} belongs to another cache user (renamed since); the new user gets {home}",
+                self.config.home_for(name)
+            ));
+        }
         self.plan.creates.push(User {
             name: name.clone(),
             full_name: entry.full_name.clone(),
@@ -338,7 +348,7 @@ impl<'a> Planner<'a> {
             origin: self.listing.origin,
             uid,
             gid: uid,
-            home: self.config.home_for(name),
+            home,
             shell: self.config.unix.shell.clone(),
             groups: self.listed_groups(entry),
             distinguished_name: entry.distinguished_name.clone(),

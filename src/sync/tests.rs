@@ -471,3 +471,23 @@ fn an_administrators_disable_outlasts_syncs_until_enabled() {
     setup.sync(&users, SYNC).unwrap();
     assert!(alice().enabled);
 }
+
+#[test]
+fn a_new_user_never_gets_the_home_a_renamed_user_kept() {
+    let setup = Setup::new("");
+    let mut users = listing(vec![person("alice@example.com", "Alice")]);
+    setup.sync(&users, SYNC).unwrap();
+    // Renamed in the directory: same identity, new login name; the home stays.
+    users.users[0].login_name = "alice2@example.com".to_string();
+    setup.sync(&users, SYNC).unwrap();
+    let renamed = setup.cache().load().unwrap().user("alice2@example.com").unwrap().clone();
+    assert_eq!(renamed.home, "/home/alice@example.com");
+    // A new account takes the old name: not the old home.
+    users.users.push(person("alice@example.com", "New Alice"));
+    users.users[1].identity = "icewarp:new-alice@example.com".to_string();
+    let outcome = setup.sync(&users, SYNC).unwrap();
+    let newcomer = setup.cache().load().unwrap().user("alice@example.com").unwrap().clone();
+    assert_ne!(newcomer.uid, renamed.uid);
+    assert_eq!(newcomer.home, format!("/home/alice@example.com.{}", newcomer.uid));
+    assert!(outcome.report.warnings.iter().any(|w| w.contains("belongs to another cache user")));
+}
