@@ -448,20 +448,47 @@ fn a_held_state_lock_changes_no_outcome_and_is_logged() {
     assert_eq!(states.load(&bob).unwrap().failures, 0, "nothing written without the lock");
 }
 
-/// A conversation that runs `hook` the first time the module asks for the time, which it
-/// does after checking the password and before recording the outcome: the moment a
-/// parallel attempt could write the record.
-struct HookOnNow<F: Fn()> {
+/// When a [`Interrupted`] conversation runs its hook.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    /// The first time the module asks for the time, which it does after checking the
+    /// password and before recording the outcome: when a parallel attempt could write the
+    /// login record.
+    FirstNow,
+    /// When the module asks for the new password of a change: after the current one was
+    /// checked, before the new hash is stored.
+    NewPassword,
+}
+
+/// A scripted conversation that runs `hook` once, at `moment`: something another process
+/// does while the module works.
+struct Interrupted<F: Fn()> {
     script: Script,
     hook: F,
+    moment: Moment,
     ran: std::cell::Cell<bool>,
 }
 
-impl<F: Fn()> PamConversation for HookOnNow<F> {
+impl<F: Fn()> Interrupted<F> {
+    fn new(script: Script, moment: Moment, hook: F) -> Self {
+        Interrupted { script, hook, moment, ran: std::cell::Cell::new(false) }
+    }
+
+    fn at(&self, moment: Moment) {
+        if self.moment == moment && !self.ran.replace(true) {
+            (self.hook)();
+        }
+    }
+}
+
+impl<F: Fn()> PamConversation for Interrupted<F> {
     fn user_name(&mut self) -> Result<String, PamOutcome> {
         self.script.user_name()
     }
     fn authtok(&mut self, item: AuthtokItem, prompt: Option<&str>) -> Result<Secret, PamOutcome> {
+        if item == AuthtokItem::New {
+            self.at(Moment::NewPassword);
+        }
         self.script.authtok(item, prompt)
     }
     fn error_message(&mut self, text: &str) {
@@ -471,9 +498,7 @@ impl<F: Fn()> PamConversation for HookOnNow<F> {
         self.script.log(level, text)
     }
     fn now(&self) -> u64 {
-        if !self.ran.replace(true) {
-            (self.hook)();
-        }
+        self.at(Moment::FirstNow);
         self.script.now()
     }
     fn pause(&mut self, duration: Duration) {
@@ -488,11 +513,8 @@ fn a_success_resets_failures_recorded_by_parallel_attempts() {
     let states = LoginStates::new(&setup.config.cache.dir);
     let bob = setup.cache().load().unwrap().user("bob").unwrap().clone();
     let parallel_failure = || states.update(&bob, |state| state.record_failure(1)).unwrap();
-    let mut conv = HookOnNow {
-        script: Script::new("bob", &[(AuthtokItem::Current, "right")]),
-        hook: parallel_failure,
-        ran: std::cell::Cell::new(false),
-    };
+    let script = Script::new("bob", &[(AuthtokItem::Current, "right")]);
+    let mut conv = Interrupted::new(script, Moment::FirstNow, parallel_failure);
     assert_eq!(authenticate(&mut conv, &[&setup.args()]), PamOutcome::Success);
     assert!(conv.ran.get(), "the hook must run, or this test proves nothing");
     assert_eq!(states.load(&bob).unwrap().failures, 0);
@@ -531,41 +553,18 @@ fn a_password_change_is_refused_if_the_user_changed_meanwhile() {
     setup.add("alice", Some("old-pw"), AuthMethod::Local, &privileges);
     let args = setup.args();
     // Between the check of the current password and the store, an administrator revokes
-    // the privilege: the conversation's request for the new password is that moment.
-    struct RevokeOnNew<'a> {
-        script: Script,
-        setup: &'a Setup,
-    }
-    impl PamConversation for RevokeOnNew<'_> {
-        fn user_name(&mut self) -> Result<String, PamOutcome> {
-            self.script.user_name()
-        }
-        fn authtok(&mut self, item: AuthtokItem, p: Option<&str>) -> Result<Secret, PamOutcome> {
-            if item == AuthtokItem::New {
-                let revoke = vec![Privilege::ChangePassword];
-                self.setup.change("alice", UserChanges { revoke, ..UserChanges::default() });
-            }
-            self.script.authtok(item, p)
-        }
-        fn error_message(&mut self, text: &str) {
-            self.script.error_message(text)
-        }
-        fn log(&mut self, level: LogLevel, text: &str) {
-            self.script.log(level, text)
-        }
-        fn now(&self) -> u64 {
-            self.script.now()
-        }
-        fn pause(&mut self, duration: Duration) {
-            self.script.pause(duration)
-        }
-    }
+    // the privilege.
+    let revoke = || {
+        let revoke = vec![Privilege::ChangePassword];
+        setup.change("alice", UserChanges { revoke, ..UserChanges::default() });
+    };
     let script = Script::new("alice", &[(AuthtokItem::Old, "old-pw"), (AuthtokItem::New, "new")]);
-    let mut conv = RevokeOnNew { script, setup: &setup };
+    let mut conv = Interrupted::new(script, Moment::NewPassword, revoke);
     assert_eq!(
         change_password(&mut conv, &[&args], ChangePhase::Update, 3),
         PamOutcome::AuthtokErr
     );
+    assert!(conv.ran.get(), "the hook must run, or this test proves nothing");
     assert!(logged(&conv.script, "changed while"), "{:?}", conv.script.logs);
     let mut old = Script::new("alice", &[(AuthtokItem::Current, "old-pw")]);
     assert_eq!(authenticate(&mut old, &[&args]), PamOutcome::Success, "the old password stays");
