@@ -61,12 +61,10 @@ pub enum ConfigError {
 
     #[error(
         "{} can be changed by others (mode {mode:04o}, owner uid {owner}): whoever can write it \
-         decides who logs in. Run `chown root: {}` and `chmod 600 {}`",
-        path.display(),
-        path.display(),
+         decides who logs in. Run {fix}",
         path.display()
     )]
-    WritableByOthers { path: PathBuf, mode: u32, owner: u32 },
+    WritableByOthers { path: PathBuf, mode: u32, owner: u32, fix: String },
 
     #[error(
         "the directory password file {} (directory.password_file) is readable by group or \
@@ -334,11 +332,20 @@ impl Config {
         // check and the read cannot slip through.
         let metadata = file.metadata().map_err(read_error)?;
         let mode = metadata.permissions().mode();
-        if mode & 0o022 != 0 || !crate::trust::owner_trusted(metadata.uid()) {
+        let writable = mode & 0o022 != 0;
+        let foreign = !crate::trust::owner_trusted(metadata.uid());
+        if writable || foreign {
+            let shown = path.display();
+            let fix = match (foreign, writable) {
+                (true, true) => format!("`chown root: {shown}` and `chmod go-w {shown}`"),
+                (true, false) => format!("`chown root: {shown}`"),
+                _ => format!("`chmod go-w {shown}`"),
+            };
             return Err(ConfigError::WritableByOthers {
                 path: path.to_path_buf(),
                 mode: mode & 0o7777,
                 owner: metadata.uid(),
+                fix,
             });
         }
         // The text may hold the password; wipe it once parsed.
@@ -1108,6 +1115,8 @@ allow_readable_config = true
                 "{mode:o}: {err:?}"
             );
             assert!(err.to_string().contains("decides who logs in"), "{err}");
+            assert!(err.to_string().contains("`chmod go-w "), "{err}");
+            assert!(!err.to_string().contains("chown"), "the owner is fine: {err}");
         }
         let path = write_file(&dir, "dircache.toml", "", 0o644);
         assert!(Config::load(&path).is_ok(), "no password: readable is fine");

@@ -3,8 +3,9 @@
 //! directory accepted (for offline logins).
 //!
 //! One small file per user in `<cache dir>/state/` (0700; files 0600), replaced atomically, so
-//! that a login never rewrites the whole cache. A record is bound to the user's name and
-//! uid: a later account with the same name never inherits it.
+//! that a login never rewrites the whole cache. A record is bound to the user's uid, which
+//! is never reused: a later account with the same name never inherits it, a renamed
+//! account keeps it.
 
 use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
 use std::io::{self, Write};
@@ -16,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::AuthConfig;
-use crate::names::fold_name;
 use crate::user::User;
 
 const STATE_DIR: &str = "state";
@@ -108,8 +108,9 @@ impl LoginStates {
         self.dir.join(format!("{uid}.json"))
     }
 
-    /// The state of `user`; a missing, unreadable-as-JSON or foreign (other name or uid)
-    /// record counts as a fresh one.
+    /// The state of `user`; a missing, unreadable-as-JSON or foreign (another uid) record
+    /// counts as a fresh one. A rename keeps the record: uids are never reused (deleted
+    /// users' uids are retired), so the uid alone names the account.
     pub fn load(&self, user: &User) -> Result<LoginState, LoginStateError> {
         let path = self.path_for(user.uid);
         let bytes = match fs::read(&path) {
@@ -119,9 +120,7 @@ impl LoginStates {
         };
         Ok(serde_json::from_slice::<LoginState>(&bytes)
             .ok()
-            .filter(|state| {
-                state.uid == user.uid && fold_name(&state.name) == fold_name(&user.name)
-            })
+            .filter(|state| state.uid == user.uid)
             .unwrap_or_else(|| LoginState::fresh(user)))
     }
 
@@ -299,9 +298,9 @@ mod tests {
         // A new account with the same name (another uid) starts afresh.
         let successor = sample_user("alice", 200_002);
         assert_eq!(states.load(&successor).unwrap(), LoginState::fresh(&successor));
-        // Nor does another name that was given the same uid.
-        let reused = sample_user("mallory", 200_001);
-        assert_eq!(states.load(&reused).unwrap(), LoginState::fresh(&reused));
+        // A renamed account (same uid) keeps its record.
+        let renamed = sample_user("alice2", 200_001);
+        assert_eq!(states.load(&renamed).unwrap().failures, 1);
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn add_user<'a>(
         AuthMethod::Local => new.password_hash,
         AuthMethod::Directory => None,
     };
-    let homes: HashSet<&str> = db.users.iter().map(|u| u.home.as_str()).collect();
+    let homes: HashSet<String> = db.users.iter().map(|u| u.home.clone()).collect();
     let home = free_home(config, &new.name, uid, &homes);
     db.users.push(User {
         home,
@@ -180,9 +180,9 @@ pub fn set_user<'a>(
 /// The home directory for a new user: `unix.home` for its name, or, when another cache
 /// user already has that path (it kept it through a rename), the path with `.UID` appended:
 /// two accounts must never share a home.
-pub fn free_home(config: &Config, name: &str, uid: u32, homes_in_use: &HashSet<&str>) -> String {
+pub fn free_home(config: &Config, name: &str, uid: u32, homes_in_use: &HashSet<String>) -> String {
     let wanted = config.home_for(name);
-    if homes_in_use.contains(wanted.as_str()) {
+    if homes_in_use.contains(&wanted) {
         format!("{wanted}.{uid}")
     } else {
         wanted

@@ -211,7 +211,8 @@ impl<B: AsRef<[u8]>> ByteSource for Mapped<B> {
     }
 }
 
-/// Identity of a file's content, as `stat()` tells it.
+/// Identity of a file's content and attributes, as `stat()` tells it. The ctime makes a
+/// fixed mode or owner (chmod, chown) count as a change, so a remembered refusal is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
     dev: u64,
@@ -219,6 +220,8 @@ struct Stamp {
     size: u64,
     mtime: i64,
     mtime_nsec: i64,
+    ctime: i64,
+    ctime_nsec: i64,
 }
 
 impl Stamp {
@@ -229,6 +232,8 @@ impl Stamp {
             size: meta.size(),
             mtime: meta.mtime(),
             mtime_nsec: meta.mtime_nsec(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
         }
     }
 

@@ -348,7 +348,6 @@ impl IcewarpDirectory {
         let total_domains = u64::try_from(scanned.len()).unwrap_or(u64::MAX);
         for (domain_index, domain) in scanned.iter().enumerate() {
             let domain_owned = domain.clone();
-            let mut page_warnings = Vec::new();
             self.paged(
                 "getaccountsinfolist",
                 &["name", "email", "accounttype", "accountstate", "accountstate/state"],
@@ -361,22 +360,6 @@ impl IcewarpDirectory {
                                 this.malformed("getaccountsinfolist", "an account without <email>")
                             );
                         }
-                        match item[2].as_deref().map(str::trim) {
-                            Some("0") => {}
-                            Some("7") => {
-                                if seen.insert(email.to_lowercase()) {
-                                    group_addresses.push(email.to_string());
-                                }
-                                continue;
-                            }
-                            Some(_) => continue,
-                            None => {
-                                return Err(this.malformed(
-                                    "getaccountsinfolist",
-                                    format!("account {email} has no <accounttype>"),
-                                ))
-                            }
-                        }
                         if !seen.insert(email.to_lowercase()) {
                             // A server that ignores <offset> repeats its first page until
                             // overallcount is reached: the accounts after it would look
@@ -388,6 +371,20 @@ impl IcewarpDirectory {
                                      <offset>?); the listing cannot be trusted, nothing was changed"
                                 ),
                             ));
+                        }
+                        match item[2].as_deref().map(str::trim) {
+                            Some("0") => {}
+                            Some("7") => {
+                                group_addresses.push(email.to_string());
+                                continue;
+                            }
+                            Some(_) => continue,
+                            None => {
+                                return Err(this.malformed(
+                                    "getaccountsinfolist",
+                                    format!("account {email} has no <accounttype>"),
+                                ))
+                            }
                         }
                         // Anything but state 0 is disabled, including a missing or garbled
                         // state: fail closed.
@@ -409,7 +406,6 @@ impl IcewarpDirectory {
                     Ok(())
                 },
             )?;
-            warnings.append(&mut page_warnings);
             progress.step(
                 "domains",
                 u64::try_from(domain_index + 1).unwrap_or(u64::MAX),
@@ -1380,15 +1376,19 @@ mod tests {
     fn a_server_that_ignores_the_offset_fails_the_listing() {
         // Every page is the first one, without an <offset> echo: the accounts after it would
         // look deleted.
-        let page = "<result><item><name>Alice</name><email>alice@example.com</email>\
-                    <accounttype>0</accounttype><accountstate><state>0</state></accountstate>\
-                    </item><overallcount>2</overallcount></result>";
-        let mut fake = example();
-        fake.overrides.insert("getaccountsinfolist", ok("", page));
-        let (server, _fake) = serve(fake);
-        let err = list(&config(&server)).unwrap_err();
-        assert!(matches!(err, DirectoryError::Malformed { .. }), "{err:?}");
-        assert!(err.to_string().contains("listed twice"), "{err}");
+        for (email, account_type) in [("alice@example.com", 0), ("staff@example.com", 7)] {
+            let page = format!(
+                "<result><item><name>A</name><email>{email}</email>\
+                 <accounttype>{account_type}</accounttype><accountstate><state>0</state>\
+                 </accountstate></item><overallcount>2</overallcount></result>"
+            );
+            let mut fake = example();
+            fake.overrides.insert("getaccountsinfolist", ok("", &page));
+            let (server, _fake) = serve(fake);
+            let err = list(&config(&server)).unwrap_err();
+            assert!(matches!(err, DirectoryError::Malformed { .. }), "{err:?}");
+            assert!(err.to_string().contains("listed twice"), "{err}");
+        }
     }
 
     #[test]

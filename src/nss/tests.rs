@@ -386,6 +386,9 @@ fn a_cache_file_writable_by_others_is_refused() {
     let mut nss = fx.nss();
     assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
     assert!(fx.logged()[0].contains("writable by group or others"), "{:?}", fx.logged());
+    // Fixed by chmod alone (no new generation): this process answers again.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
 }
 
 #[test]

@@ -128,7 +128,7 @@ struct Planner<'a> {
     /// user of this origin).
     names: HashSet<String>,
     /// Home directories of cache users and of users created by this plan.
-    homes: HashSet<&'a str>,
+    homes: HashSet<String>,
     /// identity → final login name, for group membership.
     final_names: HashMap<&'a str, &'a str>,
     /// Cached users by directory identity and by folded name: the planner is linear in
@@ -172,7 +172,7 @@ impl<'a> Planner<'a> {
             plan: Plan { directory_users_before, ..Plan::default() },
             matched: HashSet::new(),
             names,
-            homes: db.users.iter().map(|u| u.home.as_str()).collect(),
+            homes: db.users.iter().map(|u| u.home.clone()).collect(),
             final_names: HashMap::new(),
             by_identity,
             by_name,
@@ -184,22 +184,24 @@ impl<'a> Planner<'a> {
         self.plan.skipped.push(Skipped { name: shown_name(name), reason: reason.into() });
     }
 
-    /// Accounts the cache already knows (by identity) come first, so a name they hold is
-    /// never handed to another account that happens to be listed before them; and a known
-    /// account skipped for a name clash still counts as listed, so it is never deleted.
+    /// Accounts the cache already knows (by identity) come first and are always updated:
+    /// a name clash only blocks a rename (see [`Planner::rename_target`]), never the
+    /// account's other changes, and never makes it look unlisted (deleted). New accounts
+    /// come after them, so a name a known account holds is never handed to a new one.
     fn plan_users(&mut self) {
-        let mut seen = HashSet::new();
         let listing = self.listing;
         let (known, new): (Vec<&DirectoryUser>, Vec<&DirectoryUser>) = listing
             .users
             .iter()
             .partition(|entry| self.by_identity.contains_key(entry.identity.as_str()));
-        for entry in known.into_iter().chain(new) {
+        for entry in known {
+            if let Some(user) = self.by_identity.get(entry.identity.as_str()).copied() {
+                self.plan_update(user, entry);
+            }
+        }
+        let mut seen = HashSet::new();
+        for entry in new {
             if !seen.insert(fold_name(&entry.login_name)) {
-                if let Some(user) = self.by_identity.get(entry.identity.as_str()) {
-                    self.matched.insert(&entry.identity);
-                    self.final_names.insert(&entry.identity, &user.name);
-                }
                 self.skip(&entry.login_name, "another directory account has the same login name");
                 continue;
             }
@@ -330,6 +332,7 @@ impl<'a> Planner<'a> {
         self.names.insert(fold_name(name));
         self.final_names.insert(&entry.identity, name);
         let home = crate::manage::free_home(self.config, name, uid, &self.homes);
+        self.homes.insert(home.clone());
         if home != self.config.home_for(name) {
             self.plan.warnings.push(format!(
                 "{name}: {} belongs to another cache user (renamed since); the new user gets {home}",

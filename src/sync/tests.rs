@@ -436,7 +436,7 @@ fn a_known_account_keeps_its_name_when_a_new_one_claims_it_first() {
             (holder.uid, &holder.directory_identity),
             (alice.uid, &alice.directory_identity)
         );
-        assert!(outcome.report.skipped.iter().any(|s| s.reason.contains("same login name")));
+        assert!(outcome.report.skipped.iter().any(|s| s.name == "alice"), "the newcomer");
     }
 }
 
@@ -490,4 +490,28 @@ fn a_new_user_never_gets_the_home_a_renamed_user_kept() {
     assert_ne!(newcomer.uid, renamed.uid);
     assert_eq!(newcomer.home, format!("/home/alice@example.com.{}", newcomer.uid));
     assert!(outcome.report.warnings.iter().any(|w| w.contains("belongs to another cache user")));
+}
+
+#[test]
+fn a_blocked_rename_changes_nothing_else_of_anyone() {
+    let setup = Setup::new("");
+    let named = |email: &str, login: &str| DirectoryUser {
+        login_name: login.to_string(),
+        ..person(email, "A")
+    };
+    let mut users =
+        listing(vec![named("bob@example.com", "bob"), named("alice@example.com", "alice")]);
+    setup.sync(&users, SYNC).unwrap();
+    // bob is renamed to "alice" (listed first), and alice is disabled, in one change.
+    users.users[0].login_name = "alice".to_string();
+    users.users[1].enabled = false;
+    let outcome = setup.sync(&users, SYNC).unwrap();
+    let db = setup.cache().load().unwrap();
+    assert!(!db.user("alice").unwrap().enabled, "alice's own change still applies");
+    assert_eq!(
+        db.user("alice").unwrap().directory_identity.as_deref(),
+        Some("icewarp:alice@example.com")
+    );
+    assert!(db.user("bob").is_some(), "bob's rename is blocked, bob stays bob");
+    assert!(outcome.report.skipped.iter().any(|s| s.reason.contains("not renamed from bob")));
 }
