@@ -338,3 +338,23 @@ fn updates_deletes_and_unchanged_runs() {
     assert_eq!(bob["uid"], bob_uid);
     assert_eq!(user_names(&env), names(&["bob"]));
 }
+
+/// Text the directory sends reaches a terminal only escaped: `user list` and `user show`
+/// print no escape sequence and no forged line.
+#[test]
+fn directory_text_reaches_the_terminal_escaped() {
+    let hostile = "Eve\u{1b}[31mRED\u{1b}]0;pwned\u{7}\nforged: line";
+    let data = AppIntData::new().user(AppIntUser::new("eve", "x").full_name(hostile));
+    let server = AppIntServer::start(data, None).unwrap();
+    let env = env_for(&server, "");
+    sync_ok(&env, &[]);
+    assert_eq!(show(&env, "eve")["full_name"], hostile, "JSON keeps the text, escaped by JSON");
+    for args in [&["user", "list"][..], &["user", "show", "eve"]] {
+        let out = cli(&env, args);
+        assert!(out.status.success(), "{}", text(&out));
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(!printed.contains('\u{1b}') && !printed.contains('\u{7}'), "{printed:?}");
+        assert!(!printed.lines().any(|line| line.starts_with("forged")), "{printed}");
+        assert!(printed.contains("Eve\\u{1b}[31mRED"), "{printed}");
+    }
+}

@@ -60,7 +60,7 @@ fn write_lines(out: &mut impl Write, results: &[CheckResult]) -> std::io::Result
             None => result.message.clone(),
         };
         // One line per check, whatever a message quotes.
-        let line = line.replace(['\n', '\r'], " ");
+        let line = crate::output::one_printable_line(&line);
         writeln!(out, "{:<4}  {:<width$}  {line}", result.status.label(), result.name)?;
     }
     Ok(())

@@ -108,12 +108,19 @@ pub fn one_line(error: &dyn StdError) -> String {
         }
         cause = source.source();
     }
-    // A log line per error: a cause quoting a multi-line text must not split it.
-    line.replace(['\n', '\r'], " ")
+    // A log line per error: a cause quoting a server's text must neither split it nor
+    // carry an escape sequence to the terminal.
+    crate::output::one_printable_line(&line)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_escape_sequence_in_a_cause_is_shown_escaped() {
+        let error = std::io::Error::other("server said \u{1b}]0;pwned\u{7}");
+        assert_eq!(super::one_line(&error), "server said \\u{1b}]0;pwned\\u{7}");
+    }
+
     use super::*;
     use std::path::PathBuf;
 

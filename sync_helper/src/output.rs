@@ -1,10 +1,46 @@
 //! What the `user` commands print: JSON for scripts, a table or "key: value" lines for people.
 //! Everything printed comes from [`UserView`], which has no password hash to leak.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use dircache::user::UserView;
 use serde::Serialize;
+
+/// Longest directory text printed whole; longer ones are cut.
+const MAX_SHOWN: usize = 1024;
+
+/// Text that came from outside (the directory, a server's error), safe for a terminal and
+/// for one line per entry: control characters (a newline forging a line, an escape
+/// sequence) are shown escaped.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+            .collect(),
+    )
+}
+
+/// One line of outside text: line breaks become spaces, other control characters are
+/// escaped ([`printable`]).
+pub fn one_printable_line(text: &str) -> String {
+    printable(&text.replace(['\n', '\r'], " ")).into_owned()
+}
+
+/// [`printable`], and megabytes of a name cut to their start and their length.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    if text.len() <= MAX_SHOWN {
+        return printable(text);
+    }
+    let mut end = MAX_SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}… ({} bytes)", printable(&text[..end]), text.len()))
+}
 
 pub fn write_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
@@ -36,18 +72,19 @@ pub fn write_table(out: &mut impl Write, users: &[UserView]) -> io::Result<()> {
 
 fn table_row(user: &UserView) -> [String; 6] {
     [
-        user.name.clone(),
+        shown(&user.name).into_owned(),
         user.uid.to_string(),
         user.auth.to_string(),
         yes_no(user.enabled).to_string(),
         user.origin.to_string(),
-        user.full_name.clone(),
+        shown(&user.full_name).into_owned(),
     ]
 }
 
 pub fn write_details(out: &mut impl Write, user: &UserView) -> io::Result<()> {
+    // Every value may hold text the directory sent.
     for (key, value) in detail_lines(user) {
-        writeln!(out, "{key}: {value}")?;
+        writeln!(out, "{key}: {}", shown(&value))?;
     }
     Ok(())
 }
@@ -122,6 +159,16 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn outside_text_cannot_forge_lines_or_reach_the_terminal_raw() {
+        assert_eq!(super::shown("alice@example.com"), "alice@example.com");
+        assert_eq!(super::shown("évil\ncreated       root"), "évil\\ncreated       root");
+        assert_eq!(super::shown("x\u{1b}]0;title\u{7}\r"), "x\\u{1b}]0;title\\u{7}\\r");
+        let long = "é".repeat(1000);
+        assert_eq!(super::shown(&long), format!("{}… (2000 bytes)", "é".repeat(512)));
+        assert_eq!(super::printable(&long), long, "printable never cuts");
+    }
+
     use super::*;
     use dircache::privileges::Privilege;
     use dircache::user::{AuthMethod, Origin};
