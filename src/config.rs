@@ -27,6 +27,9 @@ const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
 
 /// Ids that directory users must never get: a collision would hand a directory user the
 /// files (or the powers) of a system account, or produce an id that tools treat as "none".
+/// The longest `sync.interval_secs`: a week.
+const MAX_INTERVAL_SECS: u64 = 7 * 86_400;
+
 const RESERVED_IDS: &[(u32, u32, &str)] = &[
     (0, 999, "the system accounts (0-999)"),
     (61184, 65519, "systemd's dynamic users (61184-65519)"),
@@ -445,6 +448,16 @@ impl Config {
             return Err(invalid(
                 "sync.interval_secs",
                 format!("{} is less than 60; sync at most once a minute", self.sync.interval_secs),
+            ));
+        }
+        if self.sync.interval_secs > MAX_INTERVAL_SECS {
+            return Err(invalid(
+                "sync.interval_secs",
+                format!(
+                    "{} is more than {MAX_INTERVAL_SECS} (7 days); a directory change would \
+                     take too long to arrive",
+                    self.sync.interval_secs
+                ),
             ));
         }
 
@@ -1087,6 +1100,18 @@ allow_readable_config = true
         }
         let message = parse_error("[unix]\nhome = \"/home/alice\"");
         assert!(message.contains("{name}"), "{message}");
+    }
+
+    #[test]
+    fn the_sync_interval_is_between_a_minute_and_a_week() {
+        assert_eq!(invalid_key("[sync]\ninterval_secs = 59"), "sync.interval_secs");
+        assert_eq!(invalid_key("[sync]\ninterval_secs = 604801"), "sync.interval_secs");
+        assert_eq!(
+            invalid_key("[sync]\ninterval_secs = 9223372036854775807"),
+            "sync.interval_secs"
+        );
+        let week = Config::from_toml_str("[sync]\ninterval_secs = 604800", Path::new("t")).unwrap();
+        assert_eq!(week.sync.interval_secs, 604_800);
     }
 
     #[test]

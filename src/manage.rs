@@ -24,6 +24,8 @@ pub enum ManageError {
     LocalAccount(String),
     #[error("no user {0:?} in the cache")]
     NotFound(String),
+    #[error("{0:?} came from the directory: while the directory lists it, the next sync creates it again with a new uid (its files keep the old one). Disable it instead (`user set {0} --disable`), or remove it from the directory or the filters first and then use `user delete --force`")]
+    FromDirectory(String),
     #[error("user {0:?} changed while its password was being changed (password, status or privileges); try again")]
     ChangedMeanwhile(String),
     #[error(
@@ -169,9 +171,18 @@ pub fn set_user<'a>(
     for privilege in &changes.revoke {
         user.privileges.remove(privilege);
     }
-    if let Some(enabled) = changes.enabled {
-        user.enabled = enabled;
-        user.disabled_by_admin = !enabled;
+    match changes.enabled {
+        Some(false) => {
+            user.enabled = false;
+            user.disabled_by_admin = true;
+        }
+        // A user from the directory is enabled by the next sync, and only if the directory
+        // says so: it may have disabled or dropped the account meanwhile.
+        Some(true) => {
+            user.disabled_by_admin = false;
+            user.enabled |= user.directory_identity.is_none();
+        }
+        None => {}
     }
     user.updated_at = now;
     Ok(user)
@@ -203,12 +214,22 @@ pub fn set_password_hash(
 }
 
 /// Removes a user's entry (never any file on disk) and retires its ids.
-pub fn delete_user(db: &mut Db, name: &str) -> Result<User, ManageError> {
+/// Removes a user's entry and retires its ids. A user that came from the directory is
+/// removed only with `even_from_directory`: while the directory lists it, the next sync
+/// creates it again under a new uid, and its files keep the old one.
+pub fn delete_user(
+    db: &mut Db,
+    name: &str,
+    even_from_directory: bool,
+) -> Result<User, ManageError> {
     let position = db
         .users
         .iter()
         .position(|u| crate::names::same_name(&u.name, name))
         .ok_or_else(|| ManageError::NotFound(name.to_string()))?;
+    if db.users[position].directory_identity.is_some() && !even_from_directory {
+        return Err(ManageError::FromDirectory(db.users[position].name.clone()));
+    }
     let user = db.users.remove(position);
     db.meta.retired_ids.extend([user.uid, user.gid]);
     for group in &mut db.groups {
@@ -309,7 +330,7 @@ mod tests {
         let uid = add_user(&mut db, &config(), &LocalAccounts::default(), new_user("alice"), 1)
             .unwrap()
             .uid;
-        delete_user(&mut db, "alice").unwrap();
+        delete_user(&mut db, "alice", false).unwrap();
         assert!(db.meta.retired_ids.contains(&uid));
         let again =
             add_user(&mut db, &config(), &LocalAccounts::default(), new_user("alice"), 2).unwrap();

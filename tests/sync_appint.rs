@@ -358,3 +358,34 @@ fn directory_text_reaches_the_terminal_escaped() {
         assert!(printed.contains("Eve\\u{1b}[31mRED"), "{printed}");
     }
 }
+
+/// A status file that cannot be written neither swallows the JSON report nor hides the
+/// sync's own error.
+#[test]
+fn an_unwritable_status_file_keeps_the_report_and_the_real_error() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let env = Env::with_extra_config(&appint_config(&url, None, ""));
+    // A directory where the status file goes: it cannot be replaced.
+    std::fs::create_dir_all(env.cache_dir().join("status.json/inside")).unwrap();
+    let out = cli(&env, &["sync", "--json"]);
+    let line = failure(&out);
+    assert!(line.contains("127.0.0.1"), "the directory error comes first: {line}");
+    assert!(line.contains("status file could not be written"), "{line}");
+    let report = stdout_json(&out);
+    assert!(strings(&report["errors"])[0].contains("127.0.0.1"), "{report}");
+}
+
+/// A user the directory lists is not deleted by hand without --force: the next sync would
+/// only create it again under a new uid.
+#[test]
+fn deleting_a_directory_user_needs_force() {
+    let server = AppIntServer::start(AppIntData::demo(), None).unwrap();
+    let env = env_for(&server, "");
+    sync_ok(&env, &[]);
+    let line = failure(&cli(&env, &["user", "delete", "alice"]));
+    assert!(line.contains("came from the directory") && line.contains("--disable"), "{line}");
+    assert!(user_names(&env).contains("alice"));
+    let forced = cli(&env, &["user", "delete", "alice", "--force"]);
+    assert!(forced.status.success(), "{}", text(&forced));
+    assert!(!user_names(&env).contains("alice"));
+}

@@ -462,7 +462,9 @@ fn an_administrators_disable_outlasts_syncs_until_enabled() {
         assert!(!alice().enabled && alice().disabled_by_admin, "the directory says enabled");
     }
     set(true);
-    assert!(alice().enabled && !alice().disabled_by_admin);
+    assert!(!alice().enabled && !alice().disabled_by_admin, "enabled by the next sync only");
+    setup.sync(&users, SYNC).unwrap();
+    assert!(alice().enabled, "the directory lists it as enabled");
     // From then on the directory decides again.
     let mut disabled = users.clone();
     disabled.users[0].enabled = false;

@@ -154,8 +154,9 @@ pub enum UserCommand {
     /// Changes a user's full name, e-mail addresses, authentication, privileges or state.
     ///
     /// Anything not given stays as it is; at least one change is needed. This is also how a manually created
-    /// user is switched to "Directory Services for Authentication": `--auth directory`, after
-    /// checking that the name matches the user's name in the directory.
+    /// user is switched to "Directory Services for Authentication": `--auth directory`; make sure
+    /// first that the name is the user's login name in the directory (the next sync links the
+    /// two by that name).
     #[command(
         override_usage = "dircache-sync user set NAME [--full-name S] [--email A]... \
                           [--auth local|directory] [--grant P]... [--revoke P]... \
@@ -282,6 +283,11 @@ pub struct PasswdArgs {
 pub struct DeleteArgs {
     /// The user's login name (matched case-insensitively).
     pub name: String,
+    /// Delete a user that came from the directory too. Without it such a user is refused:
+    /// while the directory lists it, the next sync would create it again with a new uid.
+    /// Use `user set NAME --disable` to lock it out instead.
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn auth_parser() -> impl TypedValueParser<Value = AuthMethod> {

@@ -75,7 +75,9 @@ fn run_once(config: &Config, args: &SyncArgs) {
 /// Sleeps `duration` in short steps so that a signal is acted on within a fraction of a
 /// second.
 fn wait(signals: &Signals, duration: Duration) {
-    let deadline = Instant::now() + duration;
+    let Some(deadline) = Instant::now().checked_add(duration) else {
+        return wait_until_signal(signals);
+    };
     while Instant::now() < deadline {
         if signals.stop.load(Ordering::Relaxed) || signals.reload.load(Ordering::Relaxed) {
             return;
@@ -84,13 +86,21 @@ fn wait(signals: &Signals, duration: Duration) {
     }
 }
 
+/// For a duration too long to represent: until a signal arrives.
+fn wait_until_signal(signals: &Signals) {
+    while !signals.stop.load(Ordering::Relaxed) && !signals.reload.load(Ordering::Relaxed) {
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Up to 10% extra, so that many hosts started together do not hit the directory at once.
 fn with_jitter(interval_secs: u64) -> Duration {
     let base = Duration::from_secs(interval_secs);
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
         ^ std::process::id();
-    let extra_millis = interval_secs * 100 * u64::from(seed % 1000) / 1000;
-    base + Duration::from_millis(extra_millis)
+    let extra_millis =
+        interval_secs.saturating_mul(100).saturating_mul(u64::from(seed % 1000)) / 1000;
+    base.saturating_add(Duration::from_millis(extra_millis))
 }
 
 fn log(line: &str) {

@@ -26,16 +26,18 @@ pub fn sync(
         sync::run_sync(config, dir.as_mut(), options, now, &mut progress).map_err(CliError::from)
     });
     progress.finish();
+    // The report is printed first: a status file that cannot be written (a full disk, a
+    // wrong cache.dir) must not swallow it, nor hide the sync's own error.
     match result {
         Ok(outcome) => {
-            if !args.dry_run {
-                write_status(&config.cache.dir, &SyncStatus::success(&outcome.report, now))?;
-            }
             if args.json {
                 write_json(out, &outcome.report).map_err(CliError::Output)?;
             } else {
                 write_report(out, &outcome.report, outcome.listing.as_ref())
                     .map_err(CliError::Output)?;
+            }
+            if !args.dry_run {
+                write_status(&config.cache.dir, &SyncStatus::success(&outcome.report, now))?;
             }
             match outcome.report.errors.first() {
                 Some(error) => Err(CliError::SyncReported(error.clone())),
@@ -44,20 +46,25 @@ pub fn sync(
         }
         Err(error) => {
             let line = one_line(&error);
-            if !args.dry_run {
-                let status =
-                    SyncStatus::failure(line.clone(), now, started.elapsed().as_secs_f64());
-                write_status(&config.cache.dir, &status)?;
-            }
             if args.json {
                 let report = SyncReport {
                     dry_run: args.dry_run,
-                    errors: vec![line],
+                    errors: vec![line.clone()],
                     ..SyncReport::default()
                 };
                 write_json(out, &report).map_err(CliError::Output)?;
             }
-            Err(error)
+            if args.dry_run {
+                return Err(error);
+            }
+            let status = SyncStatus::failure(line.clone(), now, started.elapsed().as_secs_f64());
+            match write_status(&config.cache.dir, &status) {
+                Ok(()) => Err(error),
+                Err(status_error) => Err(CliError::SyncReported(format!(
+                    "{line} (and the status file could not be written: {})",
+                    one_line(&status_error)
+                ))),
+            }
         }
     }
 }

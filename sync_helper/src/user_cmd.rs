@@ -132,6 +132,15 @@ fn set(ctx: &Context, args: SetArgs, out: &mut impl Write) -> Result<(), CliErro
     let user =
         ctx.update(|db| Ok(UserView::from(manage::set_user(db, &args.name, changes, ctx.now)?)))?;
     writeln!(out, "updated {}", user.name).map_err(CliError::Output)?;
+    if enabled == Some(true) && !user.enabled {
+        writeln!(
+            out,
+            "{} came from the directory: the next sync enables it if the directory lists it \
+             as enabled (`dircache-sync sync` to do it now)",
+            user.name
+        )
+        .map_err(CliError::Output)?;
+    }
     if user.auth == AuthMethod::Local && !user.has_password {
         note_no_password(&user.name);
     }
@@ -140,7 +149,7 @@ fn set(ctx: &Context, args: SetArgs, out: &mut impl Write) -> Result<(), CliErro
 
 fn passwd(ctx: &Context, args: &PasswdArgs, out: &mut impl Write) -> Result<(), CliError> {
     // Checked before asking, so nobody types a password that cannot be used.
-    local_user(&ctx.cache.load()?, &args.name)?;
+    let uid = local_user(&ctx.cache.load()?, &args.name)?.uid;
     let password = if args.password_stdin {
         password_input::from_stdin()?
     } else if password_input::stdin_is_terminal() {
@@ -151,8 +160,13 @@ fn passwd(ctx: &Context, args: &PasswdArgs, out: &mut impl Write) -> Result<(), 
     let password_hash = hash(ctx, &password)?;
     drop(password);
     let name = ctx.update(|db| {
-        // Checked again: another writer may have switched the user meanwhile.
-        let name = local_user(db, &args.name)?.name.clone();
+        // Checked again: another writer may have switched, or deleted and re-added, the
+        // user meanwhile.
+        let user = local_user(db, &args.name)?;
+        if user.uid != uid {
+            return Err(ManageError::ChangedMeanwhile(user.name.clone()).into());
+        }
+        let name = user.name.clone();
         manage::set_password_hash(db, &name, password_hash, ctx.now)?;
         Ok(name)
     })?;
@@ -160,7 +174,7 @@ fn passwd(ctx: &Context, args: &PasswdArgs, out: &mut impl Write) -> Result<(), 
 }
 
 fn delete(ctx: &Context, args: &DeleteArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let user = ctx.update(|db| Ok(manage::delete_user(db, &args.name)?))?;
+    let user = ctx.update(|db| Ok(manage::delete_user(db, &args.name, args.force)?))?;
     writeln!(
         out,
         "deleted {} (uid {}) from the cache; their files (such as {}) are kept, and uid {} \
