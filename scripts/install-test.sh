@@ -106,8 +106,8 @@ cp "$deb" "$root/tmp/dircache.deb"
 step "apt-get install ./$(basename "$deb") (resolves its dependencies, as an administrator would)"
 in_root apt-get update -qq
 in_root apt-get install -y -qq /tmp/dircache.deb
-grep -E '^passwd:\s+files dircache' "$root/etc/nsswitch.conf" || fail "postinst did not add dircache to the passwd line"
-grep -E '^group:\s+files dircache' "$root/etc/nsswitch.conf" || fail "postinst did not add dircache to the group line"
+grep -E '^passwd:\s+files(\s.*)?\sdircache\s*(#.*)?$' "$root/etc/nsswitch.conf" || fail "postinst did not add dircache (last) to the passwd line"
+grep -E '^group:\s+files(\s.*)?\sdircache\s*(#.*)?$' "$root/etc/nsswitch.conf" || fail "postinst did not add dircache (last) to the group line"
 for file in common-auth common-account common-password; do
   cmp "$work/orig/etc/pam.d/$file" "$root/etc/pam.d/$file" || fail "installing changed $file: the profile must not be enabled by the package"
 done
@@ -174,6 +174,8 @@ PASSWORDS=(anything); expect_refused nosuchuser authenticate
 
 in_root dircache-sync user set alice@example.com --revoke login
 PASSWORDS=(alice-password); expect_refused alice@example.com authenticate acct_mgmt
+# The account step alone, as after an SSH key: pam_unix must not let the revoked user through.
+PASSWORDS=(); expect_refused alice@example.com acct_mgmt
 in_root dircache-sync user set alice@example.com --grant login
 
 step "password changes: a local dircache user, and the local /etc/shadow user"
@@ -204,7 +206,7 @@ PASSWORDS=(new-local-password); expect_login localuser authenticate acct_mgmt
 
 step "reinstall, an upgrade that keeps an administrator's nsswitch.conf, and purge"
 in_root dpkg -i /tmp/dircache.deb
-grep -qE '^passwd:\s+files dircache' "$root/etc/nsswitch.conf" || fail "reinstalling after removal did not add dircache again"
+grep -qE '^passwd:\s+files(\s.*)?\sdircache\s*(#.*)?$' "$root/etc/nsswitch.conf" || fail "reinstalling after removal did not add dircache again"
 sed -i -E 's/ dircache//' "$root/etc/nsswitch.conf"
 in_root dpkg -i /tmp/dircache.deb
 grep -q dircache "$root/etc/nsswitch.conf" && fail "an upgrade added dircache back to nsswitch.conf against the administrator's choice"

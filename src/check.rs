@@ -537,8 +537,9 @@ pub fn check_nsswitch(path: &Path) -> CheckResult {
         Status::Fail,
         format!("the {missing} {lines} of {} {verb} not name dircache", path.display()),
         format!(
-            "add `dircache` after `files` on the {missing} {lines} (installing the package does \
-             this unless a line was edited by hand; see libnss_dircache(8))"
+            "add `dircache` at the end of the {missing} {lines}, after `files` and every other \
+             source (installing the package does this unless a line was edited by hand; see \
+             libnss_dircache(8))"
         ),
     )
 }
@@ -641,7 +642,7 @@ mod tests {
         let result = check_nsswitch(&path);
         assert_eq!(result.status, Status::Fail);
         assert!(result.message.contains("the group line of"), "{result:?}");
-        assert!(result.hint.unwrap().contains("after `files`"));
+        assert!(result.hint.unwrap().contains("at the end of"));
         fs::write(&path, "passwd: files dircache\ngroup: files dircache systemd\n").unwrap();
         assert_eq!(check_nsswitch(&path).status, Status::Ok);
     }

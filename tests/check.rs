@@ -277,7 +277,7 @@ fn nsswitch_without_dircache_fails_and_says_what_to_add() {
     let out = host.check(&[]);
     let line = failed_line(&out, "nsswitch");
     assert!(line.contains("the passwd and group lines"), "{line}");
-    assert!(line.contains("add `dircache` after `files`"), "{line}");
+    assert!(line.contains("add `dircache` at the end of"), "{line}");
     let (_, checks) = host.check_json();
     assert_eq!(find(&checks, "nss-lookup").1, "skip");
     assert_eq!(find(&checks, "pam").1, "ok");

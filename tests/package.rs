@@ -221,13 +221,14 @@ const DEBIAN_NSSWITCH: &str = "# /etc/nsswitch.conf\n\npasswd:         files sys
                                gshadow:        files\n\nhosts:          files dns\n";
 
 #[test]
-fn install_adds_dircache_after_files_and_removal_restores_the_bytes() {
+fn install_adds_dircache_last_and_removal_restores_the_bytes() {
     let root = fresh_root(DEBIAN_NSSWITCH);
     maintainer_script(root.path(), "preinst", &["install"]);
     maintainer_script(root.path(), "postinst", &["configure", ""]);
     let edited = nsswitch(root.path());
-    assert!(edited.contains("\npasswd:         files dircache systemd\n"), "{edited}");
-    assert!(edited.contains("\ngroup:          files dircache systemd\n"), "{edited}");
+    // Last: /etc files and every other source answer before dircache.
+    assert!(edited.contains("\npasswd:         files systemd dircache\n"), "{edited}");
+    assert!(edited.contains("\ngroup:          files systemd dircache\n"), "{edited}");
     assert!(edited.contains("\nshadow:         files\n"), "shadow is not ours: {edited}");
     assert!(!root.path().join("etc/nsswitch.conf.nss.dircache-will-install").exists());
 
@@ -258,17 +259,31 @@ fn install_handles_tabs_comments_and_a_bare_files_line() {
 }
 
 #[test]
+fn dircache_goes_after_every_other_source() {
+    let original = "passwd: files systemd sss winbind\ngroup:\tfiles sss\t# AD groups\n";
+    let root = fresh_root(original);
+    maintainer_script(root.path(), "preinst", &["install"]);
+    maintainer_script(root.path(), "postinst", &["configure", ""]);
+    assert_eq!(
+        nsswitch(root.path()),
+        "passwd: files systemd sss winbind dircache\ngroup:\tfiles sss dircache\t# AD groups\n"
+    );
+    maintainer_script(root.path(), "postrm", &["remove"]);
+    assert_eq!(nsswitch(root.path()), original);
+}
+
+#[test]
 fn lines_edited_by_hand_are_left_alone_with_a_message() {
     for (original, says) in [
         // Already names dircache: nothing to add.
         ("passwd: files dircache\ngroup: dircache files\n", "already names dircache"),
-        // `files` with an action after it: dircache would inherit the action.
+        // An action: it could stop the lookup before dircache.
         (
             "passwd: files [NOTFOUND=return] ldap\ngroup: files [NOTFOUND=return] ldap\n",
-            "no plain 'files'",
+            "[STATUS=action]",
         ),
         // No `files` at all.
-        ("passwd: compat\ngroup: compat\n", "no plain 'files'"),
+        ("passwd: compat\ngroup: compat\n", "no 'files' source"),
         // No group line.
         ("passwd: files dircache\n", "0 'group:' lines"),
     ] {
@@ -385,7 +400,7 @@ fn systemd_units_verify_and_are_hardened() {
         "Type=oneshot",
         "ExecCondition=",
         "ProtectSystem=strict",
-        "ReadWritePaths=/var/lib/dircache",
+        "StateDirectory=dircache",
         "NoNewPrivileges=yes",
         "PrivateTmp=yes",
         "ProtectHome=yes",
