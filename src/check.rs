@@ -519,16 +519,34 @@ pub fn check_nsswitch(path: &Path) -> CheckResult {
     };
     let mut lines = Vec::new();
     let mut missing = Vec::new();
+    let mut not_last = Vec::new();
     for database in NSS_DATABASES {
         match nsswitch_sources(&text, database) {
             Some(sources) if sources.iter().any(|s| s == "dircache") => {
+                if sources.last().is_some_and(|last| last != "dircache") {
+                    not_last.push(database);
+                }
                 lines.push(format!("{database}: {}", sources.join(" ")));
             }
             _ => missing.push(database),
         }
     }
-    if missing.is_empty() {
+    if missing.is_empty() && not_last.is_empty() {
         return CheckResult::ok(NAME, format!("{} ({})", path.display(), lines.join("; ")));
+    }
+    if missing.is_empty() {
+        return CheckResult::with(
+            NAME,
+            Status::Warn,
+            format!(
+                "dircache is not the last source on the {} line(s) of {} ({})",
+                not_last.join(" and "),
+                path.display(),
+                lines.join("; ")
+            ),
+            "move `dircache` to the end, so that no dircache user can hide an account of \
+             another source (see SECURITY.md)",
+        );
     }
     let (lines, verb) = if missing.len() == 1 { ("line", "does") } else { ("lines", "do") };
     let missing = missing.join(" and ");
@@ -635,6 +653,19 @@ mod tests {
     }
 
     #[test]
+    fn nsswitch_with_dircache_before_another_source_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nsswitch.conf");
+        fs::write(&path, "passwd: files dircache systemd\ngroup: files systemd dircache\n")
+            .unwrap();
+        let result = check_nsswitch(&path);
+        assert_eq!(result.status, Status::Warn, "{result:?}");
+        assert!(result.message.contains("the passwd line"), "{result:?}");
+        fs::write(&path, "passwd: files systemd dircache\ngroup: files dircache # x\n").unwrap();
+        assert_eq!(check_nsswitch(&path).status, Status::Ok);
+    }
+
+    #[test]
     fn nsswitch_without_dircache_fails_with_what_to_add() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nsswitch.conf");
@@ -643,7 +674,7 @@ mod tests {
         assert_eq!(result.status, Status::Fail);
         assert!(result.message.contains("the group line of"), "{result:?}");
         assert!(result.hint.unwrap().contains("at the end of"));
-        fs::write(&path, "passwd: files dircache\ngroup: files dircache systemd\n").unwrap();
+        fs::write(&path, "passwd: files dircache\ngroup: files systemd dircache\n").unwrap();
         assert_eq!(check_nsswitch(&path).status, Status::Ok);
     }
 

@@ -25,11 +25,11 @@ const DEFAULT_MAX_REPLY_BYTES: u64 = 256 * 1024 * 1024;
 const MIN_ARGON2_MEMORY_KIB: u32 = 8 * 1024;
 const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
 
-/// Ids that directory users must never get: a collision would hand a directory user the
-/// files (or the powers) of a system account, or produce an id that tools treat as "none".
 /// The longest `sync.interval_secs`: a week.
 const MAX_INTERVAL_SECS: u64 = 7 * 86_400;
 
+/// Ids that directory users must never get: a collision would hand a directory user the
+/// files (or the powers) of a system account, or produce an id that tools treat as "none".
 const RESERVED_IDS: &[(u32, u32, &str)] = &[
     (0, 999, "the system accounts (0-999)"),
     (61184, 65519, "systemd's dynamic users (61184-65519)"),

@@ -24,7 +24,7 @@ pub enum ManageError {
     LocalAccount(String),
     #[error("no user {0:?} in the cache")]
     NotFound(String),
-    #[error("{0:?} came from the directory: while the directory lists it, the next sync creates it again with a new uid (its files keep the old one). Disable it instead (`user set {0} --disable`), or remove it from the directory or the filters first and then use `user delete --force`")]
+    #[error("{0:?} came from the directory: while the directory lists it, the next sync creates it again with a new uid (its files keep the old one). Disable it instead (`dircache-sync user set {0} --disable`), or remove it from the directory or the filters first and then use `user delete --force`")]
     FromDirectory(String),
     #[error("user {0:?} changed while its password was being changed (password, status or privileges); try again")]
     ChangedMeanwhile(String),
@@ -176,11 +176,13 @@ pub fn set_user<'a>(
             user.enabled = false;
             user.disabled_by_admin = true;
         }
-        // A user from the directory is enabled by the next sync, and only if the directory
-        // says so: it may have disabled or dropped the account meanwhile.
+        // A user from the directory with directory authentication is enabled by the next
+        // sync, and only if the directory says so: it may have disabled or dropped the
+        // account meanwhile. Anyone else (manual, or switched to a local password, whom a
+        // sync no longer enables when the directory drops it) is enabled at once.
         Some(true) => {
             user.disabled_by_admin = false;
-            user.enabled |= user.directory_identity.is_none();
+            user.enabled |= user.directory_identity.is_none() || user.auth == AuthMethod::Local;
         }
         None => {}
     }
@@ -213,8 +215,7 @@ pub fn set_password_hash(
     Ok(())
 }
 
-/// Removes a user's entry (never any file on disk) and retires its ids.
-/// Removes a user's entry and retires its ids. A user that came from the directory is
+/// Removes a user's entry (never any file on disk) and retires its ids. A user that came from the directory is
 /// removed only with `even_from_directory`: while the directory lists it, the next sync
 /// creates it again under a new uid, and its files keep the old one.
 pub fn delete_user(

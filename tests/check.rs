@@ -57,8 +57,8 @@ impl Host {
         let nsswitch = env.dir.path().join("nsswitch.conf");
         fs::write(
             &nsswitch,
-            "# /etc/nsswitch.conf\npasswd:         files dircache systemd\n\
-             group:          files dircache systemd\nshadow:         files\n",
+            "# /etc/nsswitch.conf\npasswd:         files systemd dircache\n\
+             group:          files systemd dircache\nshadow:         files\n",
         )
         .unwrap();
         let empty = env.dir.path().join("empty");

@@ -517,3 +517,25 @@ fn a_blocked_rename_changes_nothing_else_of_anyone() {
     assert!(db.user("bob").is_some(), "bob's rename is blocked, bob stays bob");
     assert!(outcome.report.skipped.iter().any(|s| s.reason.contains("not renamed from bob")));
 }
+
+#[test]
+fn enabling_a_user_switched_to_a_local_password_takes_effect_at_once() {
+    let setup = Setup::new("");
+    let users = listing(vec![person("alice@example.com", "Alice")]);
+    setup.sync(&users, SYNC).unwrap();
+    let change = |changes: UserChanges| {
+        setup
+            .cache()
+            .update(Duration::from_secs(1), 2, |db| {
+                set_user(db, "alice@example.com", changes, 2).map(|_| ())
+            })
+            .unwrap();
+    };
+    change(UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() });
+    change(UserChanges { enabled: Some(false), ..UserChanges::default() });
+    // The directory drops it: a local-password user is kept as it is, not disabled by a sync.
+    setup.sync(&listing(vec![]), SyncOptions { dry_run: false, force: true }).unwrap();
+    change(UserChanges { enabled: Some(true), ..UserChanges::default() });
+    let alice = setup.cache().load().unwrap().user("alice@example.com").unwrap().clone();
+    assert!(alice.enabled && !alice.disabled_by_admin, "no sync would ever enable it");
+}

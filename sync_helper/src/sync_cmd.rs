@@ -30,15 +30,16 @@ pub fn sync(
     // wrong cache.dir) must not swallow it, nor hide the sync's own error.
     match result {
         Ok(outcome) => {
-            if args.json {
-                write_json(out, &outcome.report).map_err(CliError::Output)?;
+            let printed = if args.json {
+                write_json(out, &outcome.report)
             } else {
                 write_report(out, &outcome.report, outcome.listing.as_ref())
-                    .map_err(CliError::Output)?;
-            }
+            };
+            // The cache is committed: its status is recorded even if stdout is gone.
             if !args.dry_run {
                 write_status(&config.cache.dir, &SyncStatus::success(&outcome.report, now))?;
             }
+            printed.map_err(CliError::Output)?;
             match outcome.report.errors.first() {
                 Some(error) => Err(CliError::SyncReported(error.clone())),
                 None => Ok(()),
@@ -52,7 +53,8 @@ pub fn sync(
                     errors: vec![line.clone()],
                     ..SyncReport::default()
                 };
-                write_json(out, &report).map_err(CliError::Output)?;
+                // Failing to print must not keep the failure out of the status file.
+                let _ = write_json(out, &report);
             }
             if args.dry_run {
                 return Err(error);
@@ -173,8 +175,9 @@ pub fn status(config: &Config, args: &StatusArgs, out: &mut impl Write) -> Resul
         ("generation", status.generation.map_or("-".to_string(), |g| g.to_string())),
         ("error", status.error.clone().unwrap_or_else(|| "-".to_string())),
     ];
+    // The status file is plain JSON anyone may have written before: shown escaped.
     for (key, value) in lines {
-        writeln!(out, "{key}: {value}").map_err(CliError::Output)?;
+        writeln!(out, "{key}: {}", shown(&value)).map_err(CliError::Output)?;
     }
     Ok(())
 }
