@@ -60,7 +60,7 @@ fn is_forbidden(c: char) -> bool {
 /// Unicode's default-ignorable code points (zero-width characters, joiners, bidirectional
 /// controls, variation selectors, tags, the soft hyphen, …) and the interlinear annotation
 /// controls: characters that change nothing or something else on screen.
-fn is_invisible(c: char) -> bool {
+pub fn is_invisible(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'

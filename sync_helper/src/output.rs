@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+use dircache::names::is_invisible;
 use dircache::user::UserView;
 use serde::Serialize;
 
@@ -12,14 +13,16 @@ const MAX_SHOWN: usize = 1024;
 
 /// Text that came from outside (the directory, a server's error), safe for a terminal and
 /// for one line per entry: control characters (a newline forging a line, an escape
-/// sequence) are shown escaped.
+/// sequence) and invisible ones (a right-to-left override reordering what follows) are
+/// shown escaped.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    let hidden = |c: char| c.is_control() || is_invisible(c);
+    if !text.chars().any(hidden) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(
         text.chars()
-            .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+            .map(|c| if hidden(c) { c.escape_default().to_string() } else { c.to_string() })
             .collect(),
     )
 }
@@ -167,6 +170,7 @@ mod tests {
         let long = "é".repeat(1000);
         assert_eq!(super::shown(&long), format!("{}… (2000 bytes)", "é".repeat(512)));
         assert_eq!(super::printable(&long), long, "printable never cuts");
+        assert_eq!(super::printable("Eve\u{202E}gnp.exe"), "Eve\\u{202e}gnp.exe");
     }
 
     use super::*;
