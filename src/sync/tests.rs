@@ -52,6 +52,11 @@ fn person(email: &str, full_name: &str) -> DirectoryUser {
     }
 }
 
+/// `person(email)` logging in as `login`.
+fn named(email: &str, login: &str) -> DirectoryUser {
+    DirectoryUser { login_name: login.to_string(), ..person(email, "A") }
+}
+
 fn listing(users: Vec<DirectoryUser>) -> Listing {
     Listing { origin: Origin::Icewarp, users, groups: vec![], warnings: vec![] }
 }
@@ -90,6 +95,13 @@ impl Setup {
 
     fn cache(&self) -> CacheDir {
         CacheDir::new(&self.config.cache.dir)
+    }
+
+    /// `user set NAME …`, as an administrator would between syncs.
+    fn change(&self, name: &str, changes: UserChanges) {
+        self.cache()
+            .update(Duration::from_secs(1), 2, |db| set_user(db, name, changes, 2).map(|_| ()))
+            .unwrap();
     }
 
     fn cache_path(&self) -> PathBuf {
@@ -161,12 +173,7 @@ fn updates_directory_fields_but_never_privileges_or_auth() {
     let mut alice = person("alice@example.com", "Alice");
     setup.sync(&listing(vec![alice.clone()]), SYNC).unwrap();
     let changes = UserChanges { grant: vec![Privilege::Admin], ..UserChanges::default() };
-    setup
-        .cache()
-        .update(Duration::from_secs(1), 2, |db| {
-            set_user(db, "alice@example.com", changes, 2).map(|_| ())
-        })
-        .unwrap();
+    setup.change("alice@example.com", changes);
     let uid_before = setup.cache().load().unwrap().user("alice@example.com").unwrap().uid;
 
     alice.full_name = "Alice Liddell".into();
@@ -243,12 +250,7 @@ fn deletes_only_when_configured_and_only_directory_users() {
     let delete = Setup::new("[sync]\ndelete_missing_users = true\n");
     delete.sync(&full, SYNC).unwrap();
     let switched = UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() };
-    delete
-        .cache()
-        .update(Duration::from_secs(1), 2, |db| {
-            set_user(db, "u18@example.com", switched, 2).map(|_| ())
-        })
-        .unwrap();
+    delete.change("u18@example.com", switched);
     let uid = delete.cache().load().unwrap().user("u19@example.com").unwrap().uid;
     let mut two_gone = full.clone();
     two_gone.users.truncate(18);
@@ -414,10 +416,6 @@ fn groups_become_unix_groups_with_stable_gids() {
 #[test]
 fn a_known_account_keeps_its_name_when_a_new_one_claims_it_first() {
     let setup = Setup::new("[sync]\ndelete_missing_users = true\n");
-    let named = |email: &str, login: &str| DirectoryUser {
-        login_name: login.to_string(),
-        ..person(email, "A")
-    };
     let mut users: Vec<DirectoryUser> =
         (0..20).map(|i| person(&format!("u{i}@example.com"), "U")).collect();
     users.push(named("alice@a.example", "alice"));
@@ -447,12 +445,7 @@ fn an_administrators_disable_outlasts_syncs_until_enabled() {
     setup.sync(&users, SYNC).unwrap();
     let set = |enabled: bool| {
         let changes = UserChanges { enabled: Some(enabled), ..UserChanges::default() };
-        setup
-            .cache()
-            .update(Duration::from_secs(1), 2, |db| {
-                set_user(db, "alice@example.com", changes, 2).map(|_| ())
-            })
-            .unwrap();
+        setup.change("alice@example.com", changes);
     };
     let alice = || setup.cache().load().unwrap().user("alice@example.com").unwrap().clone();
 
@@ -497,10 +490,6 @@ fn a_new_user_never_gets_the_home_a_renamed_user_kept() {
 #[test]
 fn a_blocked_rename_changes_nothing_else_of_anyone() {
     let setup = Setup::new("");
-    let named = |email: &str, login: &str| DirectoryUser {
-        login_name: login.to_string(),
-        ..person(email, "A")
-    };
     let mut users =
         listing(vec![named("bob@example.com", "bob"), named("alice@example.com", "alice")]);
     setup.sync(&users, SYNC).unwrap();
@@ -523,14 +512,7 @@ fn enabling_a_user_switched_to_a_local_password_takes_effect_at_once() {
     let setup = Setup::new("");
     let users = listing(vec![person("alice@example.com", "Alice")]);
     setup.sync(&users, SYNC).unwrap();
-    let change = |changes: UserChanges| {
-        setup
-            .cache()
-            .update(Duration::from_secs(1), 2, |db| {
-                set_user(db, "alice@example.com", changes, 2).map(|_| ())
-            })
-            .unwrap();
-    };
+    let change = |changes: UserChanges| setup.change("alice@example.com", changes);
     change(UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() });
     change(UserChanges { enabled: Some(false), ..UserChanges::default() });
     // The directory drops it: a local-password user is kept as it is, not disabled by a sync.
