@@ -125,17 +125,6 @@ impl<T> Reply<T> {
     }
 }
 
-/// One passwd entry; the password field is always `x`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PasswdEntry {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub gecos: String,
-    pub home: String,
-    pub shell: String,
-}
-
 /// One group entry; the password field is always `x`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupEntry {
@@ -308,7 +297,7 @@ enum Query {
 
 #[derive(Clone)]
 enum Cached {
-    User(Option<Arc<PasswdEntry>>),
+    User(Option<Arc<PublicUser>>),
     Group(Option<Arc<GroupEntry>>),
     Gids(Option<Arc<[u32]>>),
 }
@@ -460,14 +449,14 @@ impl<M: Mapper> Nss<M> {
 
     // ----- lookups -----
 
-    pub fn passwd_by_name(&mut self, name: &[u8]) -> Reply<Arc<PasswdEntry>> {
+    pub fn passwd_by_name(&mut self, name: &[u8]) -> Reply<Arc<PublicUser>> {
         let Some(name) = query_name(name) else {
             return Reply::NotFound;
         };
         self.cached_user(Query::UserName(fold_name(name)), |tables| tables.users.by_name(name))
     }
 
-    pub fn passwd_by_uid(&mut self, uid: u32) -> Reply<Arc<PasswdEntry>> {
+    pub fn passwd_by_uid(&mut self, uid: u32) -> Reply<Arc<PublicUser>> {
         if RESERVED_IDS.contains(&uid) {
             return Reply::NotFound;
         }
@@ -568,7 +557,7 @@ impl<M: Mapper> Nss<M> {
 
     /// `getpwent_r`: the next user, handed to `pack`. When `pack` finds the buffer too small
     /// the enumeration stays on that user (TRYAGAIN/ERANGE: glibc retries it bigger).
-    pub fn next_passwd<T>(&mut self, pack: impl FnOnce(&PasswdEntry) -> Option<T>) -> Reply<T> {
+    pub fn next_passwd<T>(&mut self, pack: impl FnOnce(&PublicUser) -> Option<T>) -> Reply<T> {
         if self.passwd_walk.is_none() {
             if let Reply::Unavailable(errno) = self.start_passwd_walk() {
                 return Reply::Unavailable(errno);
@@ -681,7 +670,7 @@ impl<M: Mapper> Nss<M> {
         &mut self,
         key: Query,
         find: impl FnOnce(&Tables<M::Map>) -> Result<Option<PublicUser>, CacheError>,
-    ) -> Reply<Arc<PasswdEntry>> {
+    ) -> Reply<Arc<PublicUser>> {
         let tables = match self.prepare() {
             Ok(tables) => tables,
             Err(problem) => return self.unavailable(problem),
@@ -736,13 +725,9 @@ impl<M: Mapper> Nss<M> {
         })
     }
 
-    /// The entry for a user record, if it may be shown.
-    fn accept_user(&mut self, user: PublicUser) -> Option<PasswdEntry> {
-        if !self.user_visible(&user) {
-            return None;
-        }
-        let PublicUser { name, uid, gid, gecos, home, shell, .. } = user;
-        Some(PasswdEntry { name, uid, gid, gecos, home, shell })
+    /// The user record, if it may be shown (its password field is always `x`).
+    fn accept_user(&mut self, user: PublicUser) -> Option<PublicUser> {
+        self.user_visible(&user).then_some(user)
     }
 
     /// Whether `group` may be shown at all (its members aside).
@@ -1026,7 +1011,7 @@ impl<B: Buffer + ?Sized> Packer<'_, B> {
 }
 
 /// Packs `entry` into `buf`; `None` when it does not fit.
-pub fn pack_passwd<B: Buffer + ?Sized>(entry: &PasswdEntry, buf: &mut B) -> Option<PasswdLayout> {
+pub fn pack_passwd<B: Buffer + ?Sized>(entry: &PublicUser, buf: &mut B) -> Option<PasswdLayout> {
     let mut packer = Packer { buf, used: 0 };
     Some(PasswdLayout {
         name: packer.string(&entry.name)?,

@@ -287,7 +287,7 @@ fn passwd_reply(
     result: *mut passwd,
     buffer: *mut c_char,
     buflen: size_t,
-    find: impl FnOnce(&mut Nss<MmapMapper>) -> Reply<std::sync::Arc<nss::PasswdEntry>>,
+    find: impl FnOnce(&mut Nss<MmapMapper>) -> Reply<std::sync::Arc<dircache::cache::PublicUser>>,
 ) -> Reply<()> {
     let Some(mut buf) = RawBuffer::new(buffer, buflen) else {
         return Reply::Unavailable(libc::EINVAL);

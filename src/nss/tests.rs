@@ -129,13 +129,14 @@ fn users_by_name_and_uid_carry_every_field() {
     let alice = found(nss.passwd_by_name(b"alice@example.com"));
     assert_eq!(
         *alice,
-        PasswdEntry {
+        PublicUser {
             name: "alice@example.com".into(),
             uid: 200_001,
             gid: 200_001,
             gecos: "alice@example.com Example".into(),
             home: "/home/alice@example.com".into(),
             shell: "/bin/bash".into(),
+            gids: vec![300_001],
         }
     );
     assert_eq!(found(nss.passwd_by_uid(200_002)).name, "bob@example.com");
@@ -575,13 +576,14 @@ fn c_string_at(buf: &[u8], offset: usize) -> &str {
 
 #[test]
 fn passwd_entries_pack_into_the_buffer_or_say_it_is_short() {
-    let entry = PasswdEntry {
+    let entry = PublicUser {
         name: "alice".into(),
         uid: 200_001,
         gid: 200_001,
         gecos: "Alice Ä".into(),
         home: "/home/alice".into(),
         shell: "/bin/bash".into(),
+        gids: vec![],
     };
     let needed =
         "alice".len() + "x".len() + "Alice Ä".len() + "/home/alice".len() + "/bin/bash".len() + 5;
