@@ -9,7 +9,10 @@ use std::net::TcpListener;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{assert_same_snapshot, names, set, snapshot, stdout_json, strings, text, Env};
+use common::{
+    assert_same_snapshot, names, one_failure_line, set, snapshot, stdout_json, strings, text, Env,
+    SyncCli,
+};
 use mock_directory::{Action, AppIntData, AppIntServer, AppIntUser, Fault, Response, TlsIdentity};
 use serde_json::{json, Value};
 
@@ -33,50 +36,26 @@ fn env_for(server: &AppIntServer, more: &str) -> Env {
     Env::with_extra_config(&appint_config(&server.url(), None, more))
 }
 
-/// Runs the binary; no output may ever show the Basic password.
+const CLI: SyncCli = SyncCli { secret: BASIC_PASSWORD };
+
 fn cli(env: &Env, args: &[&str]) -> Output {
-    let out = env.cli(args, "");
-    let all =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(!all.contains(BASIC_PASSWORD), "the Basic password was printed:\n{}", text(&out));
-    out
+    CLI.run(env, args)
 }
 
 fn sync_ok(env: &Env, extra: &[&str]) -> Value {
-    let mut args = vec!["sync", "--json"];
-    args.extend_from_slice(extra);
-    let out = cli(env, &args);
-    assert!(out.status.success(), "{}", text(&out));
-    let report = stdout_json(&out);
-    assert_eq!(report["errors"], json!([]), "{}", text(&out));
-    report
+    CLI.sync_ok(env, extra)
 }
 
-/// Exit status ≠ 0 and exactly one `dircache-sync: …` line on stderr, returned.
 fn failure(out: &Output) -> String {
-    assert!(!out.status.success(), "expected a failure:\n{}", text(out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "not one line on stderr:\n{}", text(out));
-    assert!(lines[0].starts_with("dircache-sync: "), "{}", text(out));
-    lines[0].to_string()
+    one_failure_line(out)
 }
 
 fn show(env: &Env, name: &str) -> Value {
-    let out = cli(env, &["user", "show", name, "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    stdout_json(&out)
+    CLI.show(env, name)
 }
 
 fn user_names(env: &Env) -> BTreeSet<String> {
-    let out = cli(env, &["user", "list", "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    stdout_json(&out)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["name"].as_str().unwrap().to_string())
-        .collect()
+    CLI.user_names(env)
 }
 
 #[test]

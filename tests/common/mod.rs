@@ -290,3 +290,63 @@ pub fn set(value: &serde_json::Value) -> std::collections::BTreeSet<String> {
 pub fn names(list: &[&str]) -> std::collections::BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
+
+/// `dircache-sync` for the sync tests: runs the binary and checks that no output ever
+/// shows `secret` (the directory's password).
+pub struct SyncCli {
+    pub secret: &'static str,
+}
+
+impl SyncCli {
+    pub fn run(&self, env: &Env, args: &[&str]) -> Output {
+        let out = env.cli(args, "");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(self.secret), "the password was printed:\n{}", text(&out));
+        out
+    }
+
+    /// `sync --json [extra]`, which must succeed; its report.
+    pub fn sync_ok(&self, env: &Env, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["sync", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(env, &args);
+        assert!(out.status.success(), "{}", text(&out));
+        let report = stdout_json(&out);
+        assert_eq!(report["errors"], serde_json::json!([]), "{}", text(&out));
+        report
+    }
+
+    /// `user show NAME --json`, which must succeed.
+    pub fn show(&self, env: &Env, name: &str) -> serde_json::Value {
+        let out = self.run(env, &["user", "show", name, "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        stdout_json(&out)
+    }
+
+    /// The names `user list --json` prints.
+    pub fn user_names(&self, env: &Env) -> std::collections::BTreeSet<String> {
+        let out = self.run(env, &["user", "list", "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        stdout_json(&out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// A run that must fail: exit status ≠ 0 and exactly one `dircache-sync: …` line on stderr,
+/// which is returned.
+pub fn one_failure_line(out: &Output) -> String {
+    assert!(!out.status.success(), "expected a failure:\n{}", text(out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "not one line on stderr:\n{}", text(out));
+    assert!(lines[0].starts_with("dircache-sync: "), "{}", text(out));
+    lines[0].to_string()
+}
