@@ -9,30 +9,19 @@ use std::time::{Duration, Instant};
 
 use dircache::cache::{CacheDir, Db, PublicUser};
 use dircache::privileges::Privilege;
-use dircache::user::{AuthMethod, Origin, User};
+use dircache::user::{sample_user, AuthMethod, Origin, User};
 
 const LOOKUPS: usize = 20_000;
 
 fn user(i: u32) -> User {
+    let name = format!("user{i}@example.com");
     User {
-        name: format!("user{i}@example.com"),
         full_name: format!("User Number {i}"),
-        emails: vec![format!("user{i}@example.com"), format!("u{i}@example.org")],
+        emails: vec![name.clone(), format!("u{i}@example.org")],
         auth: AuthMethod::Directory,
-        password_hash: None,
         privileges: BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]),
-        enabled: true,
-        disabled_by_admin: false,
         origin: Origin::Icewarp,
-        uid: 200_000 + i,
-        gid: 200_000 + i,
-        home: format!("/home/user{i}@example.com"),
-        shell: "/bin/bash".into(),
-        groups: vec![],
-        distinguished_name: None,
-        directory_identity: None,
-        created_at: 1_700_000_000,
-        updated_at: 1_700_000_000,
+        ..sample_user(&name, 200_000 + i)
     }
 }
 

@@ -20,7 +20,7 @@ use dircache::config::Config;
 use dircache::pam::{self, AuthtokItem, LogLevel, PamConversation, PamOutcome};
 use dircache::passwords::{hash_password, Secret};
 use dircache::privileges::Privilege;
-use dircache::user::{AuthMethod, Origin, User};
+use dircache::user::{sample_user, AuthMethod, User};
 
 const RUNS: usize = 200;
 
@@ -76,24 +76,11 @@ fn write_config(dir: &Path, directory: &str) -> Result<String, Box<dyn std::erro
 
 fn user(i: u32, auth: AuthMethod, hash: Option<String>) -> User {
     User {
-        name: format!("user{i}@example.com"),
-        full_name: format!("User {i}"),
-        emails: vec![format!("user{i}@example.com")],
+        home: format!("/home/user{i}"),
         auth,
         password_hash: hash,
         privileges: [Privilege::Login].into(),
-        enabled: true,
-        disabled_by_admin: false,
-        origin: Origin::Manual,
-        uid: 200_000 + i,
-        gid: 200_000 + i,
-        home: format!("/home/user{i}"),
-        shell: "/bin/bash".into(),
-        groups: vec![],
-        distinguished_name: None,
-        directory_identity: None,
-        created_at: 0,
-        updated_at: 0,
+        ..sample_user(&format!("user{i}@example.com"), 200_000 + i)
     }
 }
 

@@ -167,8 +167,11 @@ pub struct Group {
     pub directory_identity: Option<String>,
 }
 
-#[cfg(test)]
-pub(crate) fn sample_user(name: &str, uid: u32) -> User {
+/// A user with every field set to a plain value (local password method, manual origin,
+/// `/home/NAME`, `/bin/bash`): the one fixture of the tests, examples and benchmarks, which
+/// change what they need with `User { …, ..sample_user(name, uid) }`.
+#[doc(hidden)]
+pub fn sample_user(name: &str, uid: u32) -> User {
     User {
         name: name.to_string(),
         full_name: format!("{name} Example"),

@@ -3,12 +3,11 @@
 //! that cannot break a passwd line.
 #![no_main]
 
-use std::collections::BTreeSet;
 use std::path::{Component, Path};
 
 use dircache::config::Config;
 use dircache::names::{fold_name, name_key, same_name, validate_name, MAX_NAME_LEN};
-use dircache::user::{AuthMethod, Origin, User};
+use dircache::user::sample_user;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -49,31 +48,8 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The GECOS field of any full name.
-    let mut user = sample();
+    let mut user = sample_user("a", 200_000);
     user.full_name = name.to_string();
     let gecos = user.gecos();
     assert!(!gecos.contains(':') && !gecos.contains('\n') && !gecos.contains('\0'), "{gecos:?}");
 });
-
-fn sample() -> User {
-    User {
-        name: "a".to_string(),
-        full_name: String::new(),
-        emails: Vec::new(),
-        auth: AuthMethod::Local,
-        password_hash: None,
-        privileges: BTreeSet::new(),
-        enabled: true,
-        disabled_by_admin: false,
-        origin: Origin::Manual,
-        uid: 200_000,
-        gid: 200_000,
-        home: "/home/a".to_string(),
-        shell: "/bin/sh".to_string(),
-        groups: Vec::new(),
-        distinguished_name: None,
-        directory_identity: None,
-        created_at: 0,
-        updated_at: 0,
-    }
-}

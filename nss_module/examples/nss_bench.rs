@@ -18,7 +18,6 @@
 //!
 //! Printed: a table per size and the ratios; the README records the figures.
 
-use std::collections::BTreeSet;
 use std::ffi::{c_void, CStr, CString};
 use std::fmt::Write as _;
 use std::fs;
@@ -30,8 +29,7 @@ use std::time::{Duration, Instant};
 
 use dircache::cache::{CacheDir, Db};
 use dircache::nss::{pack_passwd, Nss, Reply, Settings};
-use dircache::privileges::Privilege;
-use dircache::user::{AuthMethod, Origin, User};
+use dircache::user::{sample_user, AuthMethod, Origin, User};
 use nss_dircache::MmapMapper;
 
 const FIRST_RUNS: usize = 9;
@@ -55,24 +53,11 @@ fn passwd_line(i: u32) -> String {
 
 fn user(i: u32) -> User {
     User {
-        name: name_of(i),
         full_name: format!("User Number {i}"),
         emails: vec![name_of(i)],
         auth: AuthMethod::Directory,
-        password_hash: None,
-        privileges: BTreeSet::from([Privilege::Login]),
-        enabled: true,
-        disabled_by_admin: false,
         origin: Origin::Icewarp,
-        uid: uid_of(i),
-        gid: uid_of(i),
-        home: format!("/home/{}", name_of(i)),
-        shell: "/bin/bash".into(),
-        groups: vec![],
-        distinguished_name: None,
-        directory_identity: None,
-        created_at: 1_700_000_000,
-        updated_at: 1_700_000_000,
+        ..sample_user(&name_of(i), uid_of(i))
     }
 }
 

@@ -7,7 +7,6 @@
 //! tests of this file run one at a time (`SERIAL`), each pointing the variables at its own
 //! cache.
 
-use std::collections::BTreeSet;
 use std::ffi::{CStr, CString};
 use std::fs;
 use std::os::raw::{c_char, c_int, c_long};
@@ -16,8 +15,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use dircache::cache::{CacheDir, Db};
-use dircache::privileges::Privilege;
-use dircache::user::{AuthMethod, Group, Origin, User};
+use dircache::user::{sample_user, AuthMethod, Group, Origin, User};
 use nss_dircache::*;
 
 const SUCCESS: c_int = 1;
@@ -31,24 +29,10 @@ type Answer = (c_int, c_int, Option<String>);
 
 fn user(name: &str, uid: u32, groups: &[&str]) -> User {
     User {
-        name: name.to_string(),
-        full_name: format!("{name} Example"),
-        emails: vec![],
         auth: AuthMethod::Directory,
-        password_hash: None,
-        privileges: BTreeSet::from([Privilege::Login]),
-        enabled: true,
-        disabled_by_admin: false,
         origin: Origin::Icewarp,
-        uid,
-        gid: uid,
-        home: format!("/home/{name}"),
-        shell: "/bin/bash".to_string(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
-        distinguished_name: None,
-        directory_identity: None,
-        created_at: 1,
-        updated_at: 1,
+        ..sample_user(name, uid)
     }
 }
 

@@ -2,15 +2,13 @@
 //! passwd/group files, and `getent`/`id` run through nss_wrapper loading the built module.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use dircache::cache::{CacheDir, Db};
-use dircache::privileges::Privilege;
-use dircache::user::{AuthMethod, Group, Origin, User};
+use dircache::user::{sample_user, AuthMethod, Group, Origin, User};
 
 use crate::common::{artifact, require_tool};
 
@@ -24,24 +22,10 @@ pub const LOCAL_GROUP: &str = "root:x:0:\nwheel:x:10:carol\ncarol:x:1000:\n";
 
 pub fn user(name: &str, uid: u32, groups: &[&str]) -> User {
     User {
-        name: name.to_string(),
-        full_name: format!("{name} Example"),
-        emails: vec![],
         auth: AuthMethod::Directory,
-        password_hash: None,
-        privileges: BTreeSet::from([Privilege::Login]),
-        enabled: true,
-        disabled_by_admin: false,
         origin: Origin::Icewarp,
-        uid,
-        gid: uid,
-        home: format!("/home/{name}"),
-        shell: "/bin/bash".to_string(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
-        distinguished_name: None,
-        directory_identity: None,
-        created_at: 1_700_000_000,
-        updated_at: 1_700_000_000,
+        ..sample_user(name, uid)
     }
 }
 
