@@ -283,11 +283,14 @@ fn c_name<'a>(name: *const c_char) -> Option<&'a [u8]> {
     Some(unsafe { CStr::from_ptr(name) }.to_bytes())
 }
 
-fn passwd_reply(
-    result: *mut passwd,
+/// The shape of every export that returns an entry: refuse null pointers, let `lookup`
+/// pack an entry into the caller's buffer, and point `result`'s fields into it.
+fn reply_into<T, L>(
+    result: *mut T,
     buffer: *mut c_char,
     buflen: size_t,
-    find: impl FnOnce(&mut Nss<MmapMapper>) -> Reply<std::sync::Arc<dircache::cache::PublicUser>>,
+    lookup: impl FnOnce(&mut RawBuffer) -> Reply<L>,
+    fill: fn(*mut T, &RawBuffer, L),
 ) -> Reply<()> {
     let Some(mut buf) = RawBuffer::new(buffer, buflen) else {
         return Reply::Unavailable(libc::EINVAL);
@@ -295,14 +298,23 @@ fn passwd_reply(
     if result.is_null() {
         return Reply::Unavailable(libc::EINVAL);
     }
-    let reply = with_nss(find).pack(|entry| pack_passwd(entry, &mut buf));
-    match reply {
+    match lookup(&mut buf) {
         Reply::Found(layout) => {
-            fill_passwd(result, &buf, layout);
+            fill(result, &buf, layout);
             Reply::Found(())
         }
         other => other.map(|_| ()),
     }
+}
+
+fn passwd_reply(
+    result: *mut passwd,
+    buffer: *mut c_char,
+    buflen: size_t,
+    find: impl FnOnce(&mut Nss<MmapMapper>) -> Reply<std::sync::Arc<dircache::cache::PublicUser>>,
+) -> Reply<()> {
+    let lookup = |buf: &mut RawBuffer| with_nss(find).pack(|entry| pack_passwd(entry, buf));
+    reply_into(result, buffer, buflen, lookup, fill_passwd)
 }
 
 fn group_reply(
@@ -311,21 +323,11 @@ fn group_reply(
     buflen: size_t,
     find: impl FnOnce(&mut Nss<MmapMapper>) -> Reply<std::sync::Arc<nss::GroupEntry>>,
 ) -> Reply<()> {
-    let Some(mut buf) = RawBuffer::new(buffer, buflen) else {
-        return Reply::Unavailable(libc::EINVAL);
+    let lookup = |buf: &mut RawBuffer| {
+        let base = buf.base();
+        with_nss(find).pack(|entry| pack_group(entry, buf, base))
     };
-    if result.is_null() {
-        return Reply::Unavailable(libc::EINVAL);
-    }
-    let base = buf.base();
-    let reply = with_nss(find).pack(|entry| pack_group(entry, &mut buf, base));
-    match reply {
-        Reply::Found(layout) => {
-            fill_group(result, &buf, layout);
-            Reply::Found(())
-        }
-        other => other.map(|_| ()),
-    }
+    reply_into(result, buffer, buflen, lookup, fill_group)
 }
 
 /// # Safety
@@ -381,19 +383,9 @@ pub unsafe extern "C" fn _nss_dircache_getpwent_r(
     errnop: *mut c_int,
 ) -> c_int {
     run(errnop, || {
-        let Some(mut buf) = RawBuffer::new(buffer, buflen) else {
-            return Reply::Unavailable(libc::EINVAL);
-        };
-        if result.is_null() {
-            return Reply::Unavailable(libc::EINVAL);
-        }
-        match with_nss(|nss| nss.next_passwd(|entry| pack_passwd(entry, &mut buf))) {
-            Reply::Found(layout) => {
-                fill_passwd(result, &buf, layout);
-                Reply::Found(())
-            }
-            other => other.map(|_| ()),
-        }
+        let lookup =
+            |buf: &mut RawBuffer| with_nss(|nss| nss.next_passwd(|entry| pack_passwd(entry, buf)));
+        reply_into(result, buffer, buflen, lookup, fill_passwd)
     })
 }
 
@@ -450,20 +442,11 @@ pub unsafe extern "C" fn _nss_dircache_getgrent_r(
     errnop: *mut c_int,
 ) -> c_int {
     run(errnop, || {
-        let Some(mut buf) = RawBuffer::new(buffer, buflen) else {
-            return Reply::Unavailable(libc::EINVAL);
+        let lookup = |buf: &mut RawBuffer| {
+            let base = buf.base();
+            with_nss(|nss| nss.next_group(|entry| pack_group(entry, buf, base)))
         };
-        if result.is_null() {
-            return Reply::Unavailable(libc::EINVAL);
-        }
-        let base = buf.base();
-        match with_nss(|nss| nss.next_group(|entry| pack_group(entry, &mut buf, base))) {
-            Reply::Found(layout) => {
-                fill_group(result, &buf, layout);
-                Reply::Found(())
-            }
-            other => other.map(|_| ()),
-        }
+        reply_into(result, buffer, buflen, lookup, fill_group)
     })
 }
 
