@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::net::TcpListener;
-use std::process::Output;
 use std::time::Duration;
 
 use common::{
@@ -38,26 +36,6 @@ fn env_for(server: &AppIntServer, more: &str) -> Env {
 
 const CLI: SyncCli = SyncCli { secret: BASIC_PASSWORD };
 
-fn cli(env: &Env, args: &[&str]) -> Output {
-    CLI.run(env, args)
-}
-
-fn sync_ok(env: &Env, extra: &[&str]) -> Value {
-    CLI.sync_ok(env, extra)
-}
-
-fn failure(out: &Output) -> String {
-    one_failure_line(out)
-}
-
-fn show(env: &Env, name: &str) -> Value {
-    CLI.show(env, name)
-}
-
-fn user_names(env: &Env) -> BTreeSet<String> {
-    CLI.user_names(env)
-}
-
 #[test]
 fn https_sync_with_basic_auth_creates_users_with_their_attributes() {
     let identity = TlsIdentity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
@@ -72,10 +50,10 @@ fn https_sync_with_basic_auth_creates_users_with_their_attributes() {
         &format!("ca_file = {ca:?}\n"),
     ));
 
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(report["dry_run"], json!(false));
     assert_eq!(set(&report["created"]), names(&["alice", "bob"]));
-    let alice = show(&env, "alice");
+    let alice = CLI.show(&env, "alice");
     assert_eq!(alice["auth"], "directory");
     assert_eq!(alice["origin"], "application-integration");
     assert_eq!(alice["full_name"], "Alice Liddell");
@@ -96,7 +74,7 @@ fn https_sync_with_basic_auth_creates_users_with_their_attributes() {
     server.mock.update(|d| d.users.push(AppIntUser::new("carol", "carol-password")));
     let before = snapshot(&env.cache_dir());
     env.rewrite_extra_config(&appint_config(&server.url(), Some((BASIC_USER, BASIC_PASSWORD)), ""));
-    let line = failure(&cli(&env, &["sync"]));
+    let line = one_failure_line(&CLI.run(&env, &["sync"]));
     assert!(line.contains("TLS") && line.contains(&server.url()), "{line}");
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "untrusted certificate");
 
@@ -105,7 +83,7 @@ fn https_sync_with_basic_auth_creates_users_with_their_attributes() {
         Some((BASIC_USER, BASIC_PASSWORD)),
         "ignore_ssl_warnings = true\n",
     ));
-    assert_eq!(strings(&sync_ok(&env, &[])["created"]), ["carol"]);
+    assert_eq!(strings(&CLI.sync_ok(&env, &[])["created"]), ["carol"]);
 }
 
 #[test]
@@ -117,7 +95,7 @@ fn missing_or_wrong_basic_credentials_are_an_http_401() {
         [None, Some((BASIC_USER, "not-the-password")), Some(("someone", BASIC_PASSWORD))]
     {
         env.rewrite_extra_config(&appint_config(&server.url(), credentials, ""));
-        let line = failure(&cli(&env, &["sync"]));
+        let line = one_failure_line(&CLI.run(&env, &["sync"]));
         assert!(
             line.contains("HTTP status 401") && line.contains("list"),
             "{credentials:?}: {line}"
@@ -127,7 +105,7 @@ fn missing_or_wrong_basic_credentials_are_an_http_401() {
     assert!(server.mock.requests().iter().all(|r| r.status == 401));
 
     env.rewrite_extra_config(&appint_config(&server.url(), Some((BASIC_USER, BASIC_PASSWORD)), ""));
-    assert_eq!(set(&sync_ok(&env, &[])["created"]), names(&["alice", "bob"]));
+    assert_eq!(set(&CLI.sync_ok(&env, &[])["created"]), names(&["alice", "bob"]));
 }
 
 #[test]
@@ -136,7 +114,7 @@ fn any_json_content_type_is_accepted() {
         let server =
             AppIntServer::start(AppIntData::demo().content_type(content_type), None).unwrap();
         let env = env_for(&server, "");
-        let report = sync_ok(&env, &[]);
+        let report = CLI.sync_ok(&env, &[]);
         assert_eq!(set(&report["created"]), names(&["alice", "bob"]), "{content_type}");
     }
 }
@@ -154,15 +132,15 @@ fn null_and_missing_fields_and_unknown_ones() {
         );
     let server = AppIntServer::start(data, None).unwrap();
     let env = env_for(&server, "");
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(set(&report["created"]), names(&["nully", "bare", "extra"]));
     for name in ["nully", "bare"] {
-        let user = show(&env, name);
+        let user = CLI.show(&env, name);
         assert_eq!(user["full_name"], "", "{name}");
         assert_eq!(user["emails"], json!([]), "{name}");
         assert!(user.get("distinguished_name").is_none_or(Value::is_null), "{name}: {user}");
     }
-    assert_eq!(show(&env, "extra")["full_name"], "Extra Fields");
+    assert_eq!(CLI.show(&env, "extra")["full_name"], "Extra Fields");
 }
 
 #[test]
@@ -173,12 +151,12 @@ fn case_only_duplicates_keep_the_first_with_a_warning() {
         .user(AppIntUser::new("jane", "c"));
     let server = AppIntServer::start(data, None).unwrap();
     let env = env_for(&server, "");
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(set(&report["created"]), names(&["John.Doe", "jane"]));
     let warnings = strings(&report["warnings"]).join("\n");
     assert!(warnings.contains("john.doe") && warnings.contains("John.Doe"), "{warnings}");
-    assert_eq!(show(&env, "john.doe")["full_name"], "First John");
-    assert_eq!(user_names(&env), names(&["John.Doe", "jane"]));
+    assert_eq!(CLI.show(&env, "john.doe")["full_name"], "First John");
+    assert_eq!(CLI.user_names(&env), names(&["John.Doe", "jane"]));
 }
 
 fn closed_port() -> u16 {
@@ -191,7 +169,7 @@ fn closed_port() -> u16 {
 fn faults_fail_with_a_clear_error_and_leave_the_cache_alone() {
     let server = AppIntServer::start(AppIntData::demo(), None).unwrap();
     let env = env_for(&server, "timeout_secs = 1\n");
-    sync_ok(&env, &[]);
+    CLI.sync_ok(&env, &[]);
     server.mock.update(|d| d.users.push(AppIntUser::new("carol", "carol-password")));
     let before = snapshot(&env.cache_dir());
 
@@ -227,14 +205,14 @@ fn faults_fail_with_a_clear_error_and_leave_the_cache_alone() {
     ];
     for (what, action, expected) in faults {
         server.server.set_override(action);
-        let line = failure(&cli(&env, &["sync"]));
+        let line = one_failure_line(&CLI.run(&env, &["sync"]));
         server.server.clear_plan();
         assert!(line.contains(&server.url()) && line.contains(": list: "), "{what}: {line}");
         for part in expected {
             assert!(line.contains(part), "{what}: {line:?} lacks {part:?}");
         }
         assert_same_snapshot(&before, &snapshot(&env.cache_dir()), what);
-        let status = stdout_json(&cli(&env, &["status", "--json"]));
+        let status = stdout_json(&CLI.run(&env, &["status", "--json"]));
         assert_eq!(status["result"], "failure", "{what}");
         assert_eq!(
             status["error"].as_str().unwrap(),
@@ -246,14 +224,14 @@ fn faults_fail_with_a_clear_error_and_leave_the_cache_alone() {
     // Connection refused.
     let url = format!("http://127.0.0.1:{}/mailstore-integration/index.php", closed_port());
     env.rewrite_extra_config(&appint_config(&url, None, ""));
-    let line = failure(&cli(&env, &["sync"]));
+    let line = one_failure_line(&CLI.run(&env, &["sync"]));
     assert!(line.contains(&url) && line.contains("cannot connect"), "{line}");
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "connection refused");
 
     // Without faults the waiting change goes through.
     env.rewrite_extra_config(&appint_config(&server.url(), None, ""));
-    assert_eq!(strings(&sync_ok(&env, &[])["created"]), ["carol"]);
-    let status = stdout_json(&cli(&env, &["status", "--json"]));
+    assert_eq!(strings(&CLI.sync_ok(&env, &[])["created"]), ["carol"]);
+    let status = stdout_json(&CLI.run(&env, &["status", "--json"]));
     assert_eq!(status["result"], "success");
     assert_eq!(status["created"], json!(1));
     assert_eq!(status["error"], Value::Null);
@@ -263,40 +241,40 @@ fn faults_fail_with_a_clear_error_and_leave_the_cache_alone() {
 fn replies_over_max_reply_bytes_are_refused() {
     let server = AppIntServer::start(AppIntData::generated(50), None).unwrap();
     let env = env_for(&server, "max_reply_bytes = 2000\n");
-    let line = failure(&cli(&env, &["sync"]));
+    let line = one_failure_line(&CLI.run(&env, &["sync"]));
     assert!(line.contains("max_reply_bytes") && line.contains("2000"), "{line}");
     assert!(!env.cache_dir().join("current").exists());
     env.rewrite_extra_config(&appint_config(&server.url(), None, "max_reply_bytes = 200000\n"));
-    assert_eq!(sync_ok(&env, &[])["created"].as_array().unwrap().len(), 50);
+    assert_eq!(CLI.sync_ok(&env, &[])["created"].as_array().unwrap().len(), 50);
 }
 
 #[test]
 fn an_empty_listing_is_refused_unless_forced() {
     let server = AppIntServer::start(AppIntData::demo(), None).unwrap();
     let env = env_for(&server, "\n[sync]\ndelete_missing_users = true\nmax_delete_percent = 100\n");
-    sync_ok(&env, &[]);
+    CLI.sync_ok(&env, &[]);
     server.mock.update(|d| d.users.clear());
     let before = snapshot(&env.cache_dir());
-    let line = failure(&cli(&env, &["sync"]));
+    let line = one_failure_line(&CLI.run(&env, &["sync"]));
     assert!(line.contains("--force"), "{line}");
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "empty listing");
 
-    let report = sync_ok(&env, &["--force"]);
+    let report = CLI.sync_ok(&env, &["--force"]);
     assert_eq!(set(&report["deleted"]), names(&["alice", "bob"]));
-    assert!(user_names(&env).is_empty());
+    assert!(CLI.user_names(&env).is_empty());
 }
 
 #[test]
 fn updates_deletes_and_unchanged_runs() {
     let server = AppIntServer::start(AppIntData::demo(), None).unwrap();
     let env = env_for(&server, "\n[sync]\ndelete_missing_users = true\nmax_delete_percent = 50\n");
-    sync_ok(&env, &[]);
-    let bob_uid = show(&env, "bob")["uid"].clone();
+    CLI.sync_ok(&env, &[]);
+    let bob_uid = CLI.show(&env, "bob")["uid"].clone();
 
     // Nothing changed: nothing written.
     let before = snapshot(&env.cache_dir());
     std::thread::sleep(Duration::from_millis(20));
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(report["generation"], Value::Null);
     assert_eq!(report["unchanged"], json!(2));
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "unchanged");
@@ -308,14 +286,14 @@ fn updates_deletes_and_unchanged_runs() {
             .full_name("Robert Builder")
             .emails(&["robert@example.com", "bob@example.com"]);
     });
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(strings(&report["deleted"]), ["alice"]);
     assert_eq!(strings(&report["updated"]), ["bob"]);
-    let bob = show(&env, "bob");
+    let bob = CLI.show(&env, "bob");
     assert_eq!(bob["full_name"], "Robert Builder");
     assert_eq!(strings(&bob["emails"]), ["robert@example.com", "bob@example.com"]);
     assert_eq!(bob["uid"], bob_uid);
-    assert_eq!(user_names(&env), names(&["bob"]));
+    assert_eq!(CLI.user_names(&env), names(&["bob"]));
 }
 
 /// Text the directory sends reaches a terminal only escaped: `user list` and `user show`
@@ -326,10 +304,10 @@ fn directory_text_reaches_the_terminal_escaped() {
     let data = AppIntData::new().user(AppIntUser::new("eve", "x").full_name(hostile));
     let server = AppIntServer::start(data, None).unwrap();
     let env = env_for(&server, "");
-    sync_ok(&env, &[]);
-    assert_eq!(show(&env, "eve")["full_name"], hostile, "JSON keeps the text, escaped by JSON");
+    CLI.sync_ok(&env, &[]);
+    assert_eq!(CLI.show(&env, "eve")["full_name"], hostile, "JSON keeps the text, escaped by JSON");
     for args in [&["user", "list"][..], &["user", "show", "eve"]] {
-        let out = cli(&env, args);
+        let out = CLI.run(&env, args);
         assert!(out.status.success(), "{}", text(&out));
         let printed = String::from_utf8_lossy(&out.stdout);
         assert!(!printed.contains('\u{1b}') && !printed.contains('\u{7}'), "{printed:?}");
@@ -346,8 +324,8 @@ fn an_unwritable_status_file_keeps_the_report_and_the_real_error() {
     let env = Env::with_extra_config(&appint_config(&url, None, ""));
     // A directory where the status file goes: it cannot be replaced.
     std::fs::create_dir_all(env.cache_dir().join("status.json/inside")).unwrap();
-    let out = cli(&env, &["sync", "--json"]);
-    let line = failure(&out);
+    let out = CLI.run(&env, &["sync", "--json"]);
+    let line = one_failure_line(&out);
     assert!(line.contains("127.0.0.1"), "the directory error comes first: {line}");
     assert!(line.contains("status file could not be written"), "{line}");
     let report = stdout_json(&out);
@@ -360,11 +338,11 @@ fn an_unwritable_status_file_keeps_the_report_and_the_real_error() {
 fn deleting_a_directory_user_needs_force() {
     let server = AppIntServer::start(AppIntData::demo(), None).unwrap();
     let env = env_for(&server, "");
-    sync_ok(&env, &[]);
-    let line = failure(&cli(&env, &["user", "delete", "alice"]));
+    CLI.sync_ok(&env, &[]);
+    let line = one_failure_line(&CLI.run(&env, &["user", "delete", "alice"]));
     assert!(line.contains("came from the directory") && line.contains("--disable"), "{line}");
-    assert!(user_names(&env).contains("alice"));
-    let forced = cli(&env, &["user", "delete", "alice", "--force"]);
+    assert!(CLI.user_names(&env).contains("alice"));
+    let forced = CLI.run(&env, &["user", "delete", "alice", "--force"]);
     assert!(forced.status.success(), "{}", text(&forced));
-    assert!(!user_names(&env).contains("alice"));
+    assert!(!CLI.user_names(&env).contains("alice"));
 }

@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
-use std::process::Output;
 use std::time::Duration;
 
 use common::{
@@ -39,26 +38,6 @@ fn env_for(iw: &IcewarpServer, sync: &str) -> Env {
 }
 
 const CLI: SyncCli = SyncCli { secret: ADMIN_PASSWORD };
-
-fn cli(env: &Env, args: &[&str]) -> Output {
-    CLI.run(env, args)
-}
-
-fn sync_ok(env: &Env, extra: &[&str]) -> Value {
-    CLI.sync_ok(env, extra)
-}
-
-fn failure(out: &Output) -> String {
-    one_failure_line(out)
-}
-
-fn show(env: &Env, name: &str) -> Value {
-    CLI.show(env, name)
-}
-
-fn user_names(env: &Env) -> BTreeSet<String> {
-    CLI.user_names(env)
-}
 
 /// Two domains, an alias domain, disabled accounts, non-user accounts, and groups with a
 /// `[domain]` token, an external and an unknown member.
@@ -95,7 +74,7 @@ fn commands_named(iw: &IcewarpServer, name: &str) -> Vec<mock_directory::Command
 fn plain_http_sync_creates_directory_users_with_their_attributes() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = env_for(&iw, "");
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(report["dry_run"], json!(false));
     assert_eq!(
         set(&report["created"]),
@@ -106,7 +85,7 @@ fn plain_http_sync_creates_directory_users_with_their_attributes() {
     assert_eq!(report["skipped"], json!([]));
     assert!(report["generation"].is_u64(), "{report}");
 
-    let alice = show(&env, "alice@example.com");
+    let alice = CLI.show(&env, "alice@example.com");
     assert_eq!(alice["auth"], "directory");
     assert_eq!(alice["origin"], "icewarp");
     assert_eq!(alice["full_name"], "Alice Liddell");
@@ -125,13 +104,13 @@ fn plain_http_sync_creates_directory_users_with_their_attributes() {
     assert_eq!(alice["home"], "/home/alice@example.com");
 
     // carol's accountstate is 1: disabled, and in no group.
-    let carol = show(&env, "carol@example.com");
+    let carol = CLI.show(&env, "carol@example.com");
     assert_eq!(carol["enabled"], json!(false));
     assert_eq!(carol["groups"], json!([]));
 
     // The mailing list and the group are not users.
     assert_eq!(
-        user_names(&env),
+        CLI.user_names(&env),
         names(&["alice@example.com", "bob@example.com", "carol@example.com"])
     );
 
@@ -161,7 +140,7 @@ fn https_needs_a_trusted_certificate_or_ignore_ssl_warnings() {
     identity.write_cert_pem(&ca).unwrap();
 
     env.rewrite_extra_config(&icewarp_config(&iw.url(), &format!("ca_file = {ca:?}\n"), ""));
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(report["created"].as_array().unwrap().len(), 3, "{report}");
     let requests = iw.server.requests();
     assert!(!requests.is_empty() && requests.iter().all(|r| r.tls));
@@ -172,17 +151,17 @@ fn https_needs_a_trusted_certificate_or_ignore_ssl_warnings() {
 
     // The certificate is not trusted without ca_file.
     env.rewrite_extra_config(&icewarp_config(&iw.url(), "", ""));
-    let line = failure(&cli(&env, &["sync"]));
+    let line = one_failure_line(&CLI.run(&env, &["sync"]));
     assert!(line.contains("TLS"), "{line}");
     assert!(line.contains(&iw.url()) && line.contains("authenticate"), "{line}");
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "untrusted certificate");
-    assert_eq!(show(&env, "alice@example.com")["full_name"], "Alice Liddell");
+    assert_eq!(CLI.show(&env, "alice@example.com")["full_name"], "Alice Liddell");
 
     // ignore_ssl_warnings accepts it.
     env.rewrite_extra_config(&icewarp_config(&iw.url(), "ignore_ssl_warnings = true\n", ""));
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(strings(&report["updated"]), ["alice@example.com"]);
-    assert_eq!(show(&env, "alice@example.com")["full_name"], "Alice Pleasance");
+    assert_eq!(CLI.show(&env, "alice@example.com")["full_name"], "Alice Pleasance");
 }
 
 #[test]
@@ -200,13 +179,13 @@ fn the_callers_proxy_variables_are_ignored() {
 fn a_wrong_administrator_password_fails_and_is_not_printed() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = env_for(&iw, "");
-    sync_ok(&env, &[]);
+    CLI.sync_ok(&env, &[]);
     iw.mock.update(|d| d.account_mut("bob@example.com").unwrap().name = "Robert".into());
     let before = snapshot(&env.cache_dir());
     let wrong = "wrong-admin-Pw-77";
     env.rewrite_extra_config(&icewarp_config(&iw.url(), "", "").replace(ADMIN_PASSWORD, wrong));
-    let out = cli(&env, &["sync"]);
-    let line = failure(&out);
+    let out = CLI.run(&env, &["sync"]);
+    let line = one_failure_line(&out);
     assert!(line.contains("administrator login failed") && line.contains(ADMIN), "{line}");
     assert!(line.contains("auth_login_invalid"), "{line}");
     assert!(!text(&out).contains(wrong), "{}", text(&out));
@@ -224,11 +203,11 @@ fn disabled_state_comes_from_accountstate_on_14x_and_u_accountdisabled_on_11x() 
     for version in [IcewarpVersion::V14, IcewarpVersion::V11] {
         let iw = IcewarpServer::start(quirky().version(version), None).unwrap();
         let env = env_for(&iw, "");
-        let report = sync_ok(&env, &[]);
+        let report = CLI.sync_ok(&env, &[]);
         assert_eq!(set(&report["created"]), names(&QUIRKY_USERS), "{version:?}");
-        assert_eq!(show(&env, "carol@example.com")["enabled"], json!(false), "{version:?}");
-        assert_eq!(show(&env, "alice@example.com")["enabled"], json!(true), "{version:?}");
-        assert_eq!(show(&env, "dave@other.org")["enabled"], json!(true), "{version:?}");
+        assert_eq!(CLI.show(&env, "carol@example.com")["enabled"], json!(false), "{version:?}");
+        assert_eq!(CLI.show(&env, "alice@example.com")["enabled"], json!(true), "{version:?}");
+        assert_eq!(CLI.show(&env, "dave@other.org")["enabled"], json!(true), "{version:?}");
         let asked_disabled = commands_named(&iw, "getaccountproperties").iter().any(|c| {
             c.params_named("accountpropertylist/item/propname")
                 .any(|p| p.eq_ignore_ascii_case("u_accountdisabled"))
@@ -241,7 +220,7 @@ fn disabled_state_comes_from_accountstate_on_14x_and_u_accountdisabled_on_11x() 
 fn one_item_pages_are_followed_until_overallcount() {
     let iw = IcewarpServer::start(quirky().page_cap(1), None).unwrap();
     let env = env_for(&iw, "");
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(set(&report["created"]), names(&QUIRKY_USERS));
     // example.com holds 6 accounts: one page each, at offsets 0..=5.
     let offsets: Vec<String> = commands_named(&iw, "getaccountsinfolist")
@@ -254,7 +233,7 @@ fn one_item_pages_are_followed_until_overallcount() {
     assert_eq!(commands_named(&iw, "getdomainsinfolist").len(), 4);
     // And the group members: everything arrived.
     assert_eq!(
-        strings(&show(&env, "bob@example.com")["groups"]),
+        strings(&CLI.show(&env, "bob@example.com")["groups"]),
         ["staff@example.com", "everyone@other.org"]
     );
 }
@@ -263,7 +242,7 @@ fn one_item_pages_are_followed_until_overallcount() {
 fn a_session_expiring_mid_run_is_renewed_once() {
     let iw = IcewarpServer::start(quirky().expire_session_after(4), None).unwrap();
     let env = env_for(&iw, "");
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(set(&report["created"]), names(&QUIRKY_USERS));
     let commands = iw.mock.commands();
     let expired: Vec<&str> = commands
@@ -274,22 +253,21 @@ fn a_session_expiring_mid_run_is_renewed_once() {
     assert_eq!(expired.len(), 1, "{commands:?}");
     assert_eq!(commands_named(&iw, "authenticate").len(), 2, "{:?}", iw.mock.command_names());
     // The expired command was retried: every user has all its addresses.
-    assert!(
-        strings(&show(&env, "alice@example.com")["emails"]).contains(&"al@example.com".to_string())
-    );
+    assert!(strings(&CLI.show(&env, "alice@example.com")["emails"])
+        .contains(&"al@example.com".to_string()));
 }
 
 #[test]
 fn group_members_are_resolved_expanded_and_unknown_ones_warned_about() {
     let iw = IcewarpServer::start(quirky(), None).unwrap();
     let env = env_for(&iw, "");
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(
-        strings(&show(&env, "alice@example.com")["groups"]),
+        strings(&CLI.show(&env, "alice@example.com")["groups"]),
         ["staff@example.com", "everyone@other.org"]
     );
-    assert_eq!(strings(&show(&env, "carol@example.com")["groups"]), ["everyone@other.org"]);
-    assert_eq!(show(&env, "dave@other.org")["groups"], json!([]));
+    assert_eq!(strings(&CLI.show(&env, "carol@example.com")["groups"]), ["everyone@other.org"]);
+    assert_eq!(CLI.show(&env, "dave@other.org")["groups"], json!([]));
 
     let db = CacheDir::new(env.cache_dir()).load().unwrap();
     let members: BTreeMap<String, BTreeSet<String>> =
@@ -311,14 +289,14 @@ fn group_members_are_resolved_expanded_and_unknown_ones_warned_about() {
 fn alias_and_internal_domains_are_skipped_and_only_type_0_accounts_are_users() {
     let iw = IcewarpServer::start(quirky(), None).unwrap();
     let env = env_for(&iw, "");
-    sync_ok(&env, &[]);
+    CLI.sync_ok(&env, &[]);
     let scanned: BTreeSet<String> = commands_named(&iw, "getaccountsinfolist")
         .iter()
         .map(|c| c.param("domainstr").unwrap().to_string())
         .collect();
     assert_eq!(scanned, names(&["example.com", "other.org"]));
     // Not the mailing list, the resource or the groups.
-    assert_eq!(user_names(&env), names(&QUIRKY_USERS));
+    assert_eq!(CLI.user_names(&env), names(&QUIRKY_USERS));
     // Only users' properties were asked for.
     let asked: BTreeSet<String> = commands_named(&iw, "getaccountproperties")
         .iter()
@@ -334,13 +312,13 @@ fn alias_and_internal_domains_are_skipped_and_only_type_0_accounts_are_users() {
 fn domain_filter_selects_only_that_domain() {
     let iw = IcewarpServer::start(quirky(), None).unwrap();
     let env = env_for(&iw, "domains = [\"example.com\"]\n");
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(
         set(&report["created"]),
         names(&["alice@example.com", "bob@example.com", "carol@example.com"])
     );
     assert_eq!(
-        user_names(&env),
+        CLI.user_names(&env),
         names(&["alice@example.com", "bob@example.com", "carol@example.com"])
     );
 }
@@ -349,11 +327,11 @@ fn domain_filter_selects_only_that_domain() {
 fn group_filter_selects_only_members_and_both_filters_unite() {
     let iw = IcewarpServer::start(quirky(), None).unwrap();
     let env = env_for(&iw, "groups = [\"staff@example.com\"]\n");
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(set(&report["created"]), names(&["alice@example.com", "bob@example.com"]));
 
     let both = env_for(&iw, "domains = [\"other.org\"]\ngroups = [\"staff@example.com\"]\n");
-    let report = sync_ok(&both, &[]);
+    let report = CLI.sync_ok(&both, &[]);
     assert_eq!(
         set(&report["created"]),
         names(&["alice@example.com", "bob@example.com", "dave@other.org"])
@@ -364,7 +342,7 @@ fn group_filter_selects_only_members_and_both_filters_unite() {
 fn a_filter_naming_a_missing_domain_or_group_fails_and_changes_nothing() {
     let iw = IcewarpServer::start(quirky(), None).unwrap();
     let env = env_for(&iw, "");
-    sync_ok(&env, &[]);
+    CLI.sync_ok(&env, &[]);
     let before = snapshot(&env.cache_dir());
     let cases = [
         ("domains = [\"exmaple.com\"]\ndelete_missing_users = true\n", "domain", "exmaple.com"),
@@ -376,12 +354,12 @@ fn a_filter_naming_a_missing_domain_or_group_fails_and_changes_nothing() {
     ];
     for (sync, kind, name) in cases {
         env.rewrite_extra_config(&icewarp_config(&iw.url(), "", sync));
-        let line = failure(&cli(&env, &["sync"]));
+        let line = one_failure_line(&CLI.run(&env, &["sync"]));
         assert!(line.contains(kind) && line.contains(name), "{line}");
         assert!(line.contains("does not exist"), "{line}");
         assert_same_snapshot(&before, &snapshot(&env.cache_dir()), kind);
     }
-    assert_eq!(user_names(&env), names(&QUIRKY_USERS));
+    assert_eq!(CLI.user_names(&env), names(&QUIRKY_USERS));
 }
 
 #[test]
@@ -390,9 +368,9 @@ fn mailbox_login_names() {
         quirky().account(Account::user("eve@example.com", "Eve", "eve-password").mailbox("evie"));
     let iw = IcewarpServer::start(data, None).unwrap();
     let env = env_for(&iw, "login_name = \"mailbox\"\n");
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(set(&report["created"]), names(&["alice", "bob", "carol", "dave", "evie"]));
-    let eve = show(&env, "evie");
+    let eve = CLI.show(&env, "evie");
     assert_eq!(strings(&eve["emails"])[0], "eve@example.com");
     assert_eq!(eve["home"], "/home/evie");
     // Group members use the login names.
@@ -413,24 +391,24 @@ fn closed_port() -> u16 {
 fn connection_refused_fails_cleanly() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = env_for(&iw, "");
-    sync_ok(&env, &[]);
+    CLI.sync_ok(&env, &[]);
     let before = snapshot(&env.cache_dir());
     let url = format!("http://127.0.0.1:{}/icewarpapi/", closed_port());
     env.rewrite_extra_config(&icewarp_config(&url, "", ""));
-    let line = failure(&cli(&env, &["sync"]));
+    let line = one_failure_line(&CLI.run(&env, &["sync"]));
     assert!(line.contains(&url) && line.contains("authenticate"), "{line}");
     assert!(line.contains("cannot connect"), "{line}");
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "connection refused");
 
     // --json reports the same error in the object.
-    let out = cli(&env, &["sync", "--json"]);
-    assert_eq!(failure(&out), line);
+    let out = CLI.run(&env, &["sync", "--json"]);
+    assert_eq!(one_failure_line(&out), line);
     let report = stdout_json(&out);
     assert_eq!(report["errors"], json!([line.trim_start_matches("dircache-sync: ")]));
     assert_eq!(report["created"], json!([]));
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "connection refused, --json");
 
-    let status = stdout_json(&cli(&env, &["status", "--json"]));
+    let status = stdout_json(&CLI.run(&env, &["status", "--json"]));
     assert_eq!(status["result"], "failure");
     assert_eq!(status["error"].as_str().unwrap(), line.trim_start_matches("dircache-sync: "));
 }
@@ -441,8 +419,8 @@ fn connection_refused_fails_cleanly() {
 fn faults_mid_listing_fail_with_a_clear_error_and_leave_the_cache_alone() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = Env::with_extra_config(&icewarp_config(&iw.url(), "", ""));
-    sync_ok(&env, &[]);
-    let success_status = stdout_json(&cli(&env, &["status", "--json"]));
+    CLI.sync_ok(&env, &[]);
+    let success_status = stdout_json(&CLI.run(&env, &["status", "--json"]));
     assert_eq!(success_status["result"], "success");
     assert_eq!(success_status["created"], json!(3));
     assert_eq!(success_status["error"], Value::Null);
@@ -492,15 +470,15 @@ fn faults_mid_listing_fail_with_a_clear_error_and_leave_the_cache_alone() {
     for (what, action, expected) in faults {
         iw.server.clear_plan();
         iw.server.on_nth(iw.server.request_count() + 2, action);
-        let out = cli(&env, &["sync"]);
-        let line = failure(&out);
+        let out = CLI.run(&env, &["sync"]);
+        let line = one_failure_line(&out);
         assert!(line.contains(&iw.url()), "{what}: {line}");
         assert!(line.contains("getaccountsinfolist"), "{what}: {line}");
         for part in expected {
             assert!(line.contains(part), "{what}: {line:?} lacks {part:?}");
         }
         assert_same_snapshot(&before, &snapshot(&env.cache_dir()), what);
-        let status = stdout_json(&cli(&env, &["status", "--json"]));
+        let status = stdout_json(&CLI.run(&env, &["status", "--json"]));
         assert_eq!(status["result"], "failure", "{what}");
         assert_eq!(
             status["error"].as_str().unwrap(),
@@ -508,33 +486,33 @@ fn faults_mid_listing_fail_with_a_clear_error_and_leave_the_cache_alone() {
             "{what}"
         );
     }
-    assert_eq!(show(&env, "bob@example.com")["full_name"], "Bob Builder");
+    assert_eq!(CLI.show(&env, "bob@example.com")["full_name"], "Bob Builder");
 
     // Without faults the waiting change goes through.
     iw.server.clear_plan();
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(strings(&report["updated"]), ["bob@example.com"]);
-    assert_eq!(stdout_json(&cli(&env, &["status", "--json"]))["result"], "success");
+    assert_eq!(stdout_json(&CLI.run(&env, &["status", "--json"]))["result"], "success");
 }
 
 #[test]
 fn an_empty_listing_is_refused_unless_forced() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = env_for(&iw, "delete_missing_users = true\nmax_delete_percent = 100\n");
-    sync_ok(&env, &[]);
+    CLI.sync_ok(&env, &[]);
     let before = snapshot(&env.cache_dir());
     iw.mock.update(|d| d.accounts.clear());
-    let line = failure(&cli(&env, &["sync"]));
+    let line = one_failure_line(&CLI.run(&env, &["sync"]));
     assert!(line.contains("--force") && line.contains("no users"), "{line}");
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "empty listing");
-    assert_eq!(user_names(&env).len(), 3);
+    assert_eq!(CLI.user_names(&env).len(), 3);
 
-    let report = sync_ok(&env, &["--force"]);
+    let report = CLI.sync_ok(&env, &["--force"]);
     assert_eq!(
         set(&report["deleted"]),
         names(&["alice@example.com", "bob@example.com", "carol@example.com"])
     );
-    assert!(user_names(&env).is_empty());
+    assert!(CLI.user_names(&env).is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -544,11 +522,11 @@ fn an_empty_listing_is_refused_unless_forced() {
 fn a_second_sync_without_changes_writes_nothing() {
     let iw = IcewarpServer::start(quirky(), None).unwrap();
     let env = env_for(&iw, "");
-    let first = sync_ok(&env, &[]);
+    let first = CLI.sync_ok(&env, &[]);
     assert!(first["generation"].is_u64());
     let before = snapshot(&env.cache_dir());
     std::thread::sleep(Duration::from_millis(20));
-    let second = sync_ok(&env, &[]);
+    let second = CLI.sync_ok(&env, &[]);
     assert_eq!(second["generation"], Value::Null, "{second}");
     assert_eq!(second["created"], json!([]));
     assert_eq!(second["updated"], json!([]));
@@ -561,7 +539,7 @@ fn dry_run_writes_nothing_but_prints_the_plan() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = env_for(&iw, "");
 
-    let out = cli(&env, &["sync", "--dry-run", "--json"]);
+    let out = CLI.run(&env, &["sync", "--dry-run", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let plan = stdout_json(&out);
     assert_eq!(plan["dry_run"], json!(true));
@@ -572,85 +550,85 @@ fn dry_run_writes_nothing_but_prints_the_plan() {
     assert_eq!(plan["generation"], Value::Null);
     assert!(!env.cache_dir().exists(), "a dry run created the cache directory");
 
-    let human = cli(&env, &["sync", "--dry-run"]);
+    let human = CLI.run(&env, &["sync", "--dry-run"]);
     assert!(human.status.success(), "{}", text(&human));
     let shown = String::from_utf8_lossy(&human.stdout);
     assert!(shown.contains("would create") && shown.contains("bob@example.com"), "{shown}");
     assert!(!env.cache_dir().exists());
 
-    sync_ok(&env, &[]);
+    CLI.sync_ok(&env, &[]);
     iw.mock.update(|d| {
         d.remove_account("carol@example.com");
         d.account_mut("bob@example.com").unwrap().name = "Robert Builder".into();
     });
     let before = snapshot(&env.cache_dir());
     let status_before = std::fs::read(env.cache_dir().join(common::STATUS_FILE)).unwrap();
-    let plan = stdout_json(&cli(&env, &["sync", "--dry-run", "--json"]));
+    let plan = stdout_json(&CLI.run(&env, &["sync", "--dry-run", "--json"]));
     assert_eq!(plan["dry_run"], json!(true));
     assert_eq!(strings(&plan["updated"]), ["bob@example.com"]);
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "dry run");
     assert_eq!(std::fs::read(env.cache_dir().join(common::STATUS_FILE)).unwrap(), status_before);
-    assert_eq!(show(&env, "bob@example.com")["full_name"], "Bob Builder");
+    assert_eq!(CLI.show(&env, "bob@example.com")["full_name"], "Bob Builder");
 }
 
 #[test]
 fn deleted_accounts_go_only_with_delete_missing_users_and_their_uid_is_not_reused() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = env_for(&iw, "");
-    sync_ok(&env, &[]);
-    let bob_uid = show(&env, "bob@example.com")["uid"].as_u64().unwrap();
+    CLI.sync_ok(&env, &[]);
+    let bob_uid = CLI.show(&env, "bob@example.com")["uid"].as_u64().unwrap();
     iw.mock.update(|d| assert!(d.remove_account("bob@example.com")));
 
     // Kept but disabled, with a warning, while delete_missing_users is off.
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(report["deleted"], json!([]));
     assert!(strings(&report["warnings"]).join("\n").contains("bob@example.com"), "{report}");
-    assert!(user_names(&env).contains("bob@example.com"));
-    assert_eq!(show(&env, "bob@example.com")["enabled"], json!(false));
+    assert!(CLI.user_names(&env).contains("bob@example.com"));
+    assert_eq!(CLI.show(&env, "bob@example.com")["enabled"], json!(false));
 
     env.rewrite_extra_config(&icewarp_config(
         &iw.url(),
         "",
         "delete_missing_users = true\nmax_delete_percent = 50\n",
     ));
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(strings(&report["deleted"]), ["bob@example.com"]);
-    assert_eq!(user_names(&env), names(&["alice@example.com", "carol@example.com"]));
-    assert!(!cli(&env, &["user", "show", "bob@example.com"]).status.success());
+    assert_eq!(CLI.user_names(&env), names(&["alice@example.com", "carol@example.com"]));
+    assert!(!CLI.run(&env, &["user", "show", "bob@example.com"]).status.success());
 
     // Back in the directory: a new user, with a new uid.
     iw.mock.update(|d| {
         d.accounts.push(Account::user("bob@example.com", "Bob Builder", "bob-password"))
     });
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(strings(&report["created"]), ["bob@example.com"]);
-    assert_ne!(show(&env, "bob@example.com")["uid"].as_u64().unwrap(), bob_uid);
+    assert_ne!(CLI.show(&env, "bob@example.com")["uid"].as_u64().unwrap(), bob_uid);
 }
 
 #[test]
 fn too_many_deletions_are_refused_unless_forced() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = env_for(&iw, "delete_missing_users = true\n");
-    sync_ok(&env, &[]);
+    CLI.sync_ok(&env, &[]);
     iw.mock.update(|d| assert!(d.remove_account("bob@example.com")));
     let before = snapshot(&env.cache_dir());
-    let line = failure(&cli(&env, &["sync"]));
+    let line = one_failure_line(&CLI.run(&env, &["sync"]));
     assert!(line.contains("max_delete_percent") && line.contains("--force"), "{line}");
     assert!(line.contains("1 of 3"), "{line}");
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "delete limit");
-    assert!(user_names(&env).contains("bob@example.com"));
+    assert!(CLI.user_names(&env).contains("bob@example.com"));
 
-    let report = sync_ok(&env, &["--force"]);
+    let report = CLI.sync_ok(&env, &["--force"]);
     assert_eq!(strings(&report["deleted"]), ["bob@example.com"]);
-    assert!(!user_names(&env).contains("bob@example.com"));
+    assert!(!CLI.user_names(&env).contains("bob@example.com"));
 }
 
 #[test]
 fn granted_privileges_survive_later_syncs() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = env_for(&iw, "");
-    sync_ok(&env, &[]);
-    let granted = cli(
+    CLI.sync_ok(&env, &[]);
+    let granted = CLI.run(
         &env,
         &["user", "set", "alice@example.com", "--grant", "admin", "--revoke", "read_own_archive"],
     );
@@ -658,14 +636,14 @@ fn granted_privileges_survive_later_syncs() {
     iw.mock.update(|d| {
         d.account_mut("alice@example.com").unwrap().name = "Alice Pleasance Liddell".into()
     });
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(strings(&report["updated"]), ["alice@example.com"]);
-    let alice = show(&env, "alice@example.com");
+    let alice = CLI.show(&env, "alice@example.com");
     assert_eq!(alice["full_name"], "Alice Pleasance Liddell");
     assert_eq!(set(&alice["privileges"]), names(&["admin", "login"]));
     // New users still get the defaults.
     assert_eq!(
-        set(&show(&env, "bob@example.com")["privileges"]),
+        set(&CLI.show(&env, "bob@example.com")["privileges"]),
         names(&["login", "read_own_archive"])
     );
 }
@@ -674,16 +652,16 @@ fn granted_privileges_survive_later_syncs() {
 fn manual_users_are_linked_when_directory_authenticated_and_skipped_when_local() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = env_for(&iw, "");
-    let add = cli(
+    let add = CLI.run(
         &env,
         &["user", "add", "alice@example.com", "--auth", "directory", "--privilege", "login"],
     );
     assert!(add.status.success(), "{}", text(&add));
-    let alice_uid = show(&env, "alice@example.com")["uid"].clone();
+    let alice_uid = CLI.show(&env, "alice@example.com")["uid"].clone();
     let add = env.cli(&["user", "add", "bob@example.com", "--password-stdin"], "local-secret\n");
     assert!(add.status.success(), "{}", text(&add));
 
-    let report = sync_ok(&env, &[]);
+    let report = CLI.sync_ok(&env, &[]);
     assert_eq!(strings(&report["created"]), ["carol@example.com"]);
     assert_eq!(strings(&report["linked"]), ["alice@example.com"]);
     assert!(strings(&report["updated"]).contains(&"alice@example.com".to_string()));
@@ -692,12 +670,12 @@ fn manual_users_are_linked_when_directory_authenticated_and_skipped_when_local()
     assert_eq!(skipped[0]["name"], "bob@example.com");
     assert!(skipped[0]["reason"].as_str().unwrap().contains("local password"), "{report}");
 
-    let alice = show(&env, "alice@example.com");
+    let alice = CLI.show(&env, "alice@example.com");
     assert_eq!(alice["origin"], "icewarp");
     assert_eq!(alice["uid"], alice_uid);
     assert_eq!(alice["full_name"], "Alice Liddell");
     assert_eq!(set(&alice["privileges"]), names(&["login"]), "linking does not change privileges");
-    let bob = show(&env, "bob@example.com");
+    let bob = CLI.show(&env, "bob@example.com");
     assert_eq!(bob["origin"], "manual");
     assert_eq!(bob["auth"], "local");
     assert_eq!(bob["has_password"], json!(true));
@@ -708,8 +686,8 @@ fn two_fresh_caches_get_the_same_ids() {
     let iw = IcewarpServer::start(quirky(), None).unwrap();
     let ids = || {
         let env = env_for(&iw, "");
-        sync_ok(&env, &[]);
-        let out = cli(&env, &["user", "list", "--json"]);
+        CLI.sync_ok(&env, &[]);
+        let out = CLI.run(&env, &["user", "list", "--json"]);
         let users: BTreeMap<String, (u64, u64)> = stdout_json(&out)
             .as_array()
             .unwrap()
