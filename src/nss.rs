@@ -387,6 +387,14 @@ pub struct Nss<M: Mapper> {
     logged: HashSet<String>,
     passwd_walk: Option<Walk<M::Map>>,
     group_walk: Option<Walk<M::Map>>,
+    /// `<cache dir>/current/users.public`, stat()ed by every lookup: built once per
+    /// configuration, not per lookup.
+    probe: PathBuf,
+}
+
+/// The file whose `stat()` tells a lookup whether a sync wrote a new generation.
+fn probe_path(settings: &Settings) -> PathBuf {
+    settings.cache_dir.join(CURRENT_LINK).join(PublicUser::FILE_NAME)
 }
 
 impl<M: Mapper> Nss<M> {
@@ -396,6 +404,7 @@ impl<M: Mapper> Nss<M> {
             mapper,
             log,
             raw_settings: [None, None, None],
+            probe: probe_path(&settings),
             settings,
             tables: None,
             failed: None,
@@ -436,6 +445,7 @@ impl<M: Mapper> Nss<M> {
         self.raw_settings = vars.map(|v| v.map(<[u8]>::to_vec));
         let settings = Settings::from_vars(vars);
         if settings != self.settings {
+            self.probe = probe_path(&settings);
             self.settings = settings;
             self.tables = None;
             self.failed = None;
@@ -838,8 +848,7 @@ impl<M: Mapper> Nss<M> {
     }
 
     fn refresh_tables(&mut self) -> Result<Arc<Tables<M::Map>>, Problem> {
-        let probe = self.settings.cache_dir.join(CURRENT_LINK).join(PublicUser::FILE_NAME);
-        let stamp = Stamp::probe(&probe).map_err(|e| Problem::io(&probe, &e));
+        let stamp = Stamp::probe(&self.probe).map_err(|e| Problem::io(&self.probe, &e));
         let stamp = match stamp {
             Ok(stamp) => stamp,
             Err(problem) => {
@@ -860,7 +869,7 @@ impl<M: Mapper> Nss<M> {
         self.drop_tables();
         let opened = match stamp {
             Some(_) => self.open_tables(),
-            None => Err(Problem::missing(format!("{} does not exist", probe.display()))),
+            None => Err(Problem::missing(format!("{} does not exist", self.probe.display()))),
         };
         match opened {
             Ok(tables) => {
