@@ -16,6 +16,7 @@ use thiserror::Error;
 use toml::de::{DeTable, DeValue};
 use zeroize::Zeroizing;
 
+use crate::names::NamePolicy;
 use crate::privileges::Privilege;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/dircache/dircache.toml";
@@ -27,16 +28,6 @@ const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
 
 /// The longest `sync.interval_secs`: a week.
 const MAX_INTERVAL_SECS: u64 = 7 * 86_400;
-
-/// Ids that directory users must never get: a collision would hand a directory user the
-/// files (or the powers) of a system account, or produce an id that tools treat as "none".
-const RESERVED_IDS: &[(u32, u32, &str)] = &[
-    (0, 999, "the system accounts (0-999)"),
-    (61184, 65519, "systemd's dynamic users (61184-65519)"),
-    (65534, 65534, "nobody (65534)"),
-    (65535, 65535, "the 16-bit -1 (65535)"),
-    (u32::MAX, u32::MAX, "the invalid id -1 (4294967295)"),
-];
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -197,6 +188,9 @@ pub struct UnixConfig {
     pub shell: String,
     pub local_passwd: PathBuf,
     pub local_group: PathBuf,
+    /// Names that never become dircache users or groups, besides the built-in names with
+    /// system meaning (see `names::NamePolicy`).
+    pub reserved_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -270,6 +264,7 @@ impl Default for UnixConfig {
             shell: "/bin/bash".to_string(),
             local_passwd: PathBuf::from("/etc/passwd"),
             local_group: PathBuf::from("/etc/group"),
+            reserved_names: Vec::new(),
         }
     }
 }
@@ -396,6 +391,11 @@ impl Config {
             return Err(ConfigError::EmptyPasswordFile { path: path.clone() });
         }
         Ok(Some(Zeroizing::new(first_line.to_string())))
+    }
+
+    /// Which names may become dircache users and groups on this host.
+    pub fn name_policy(&self) -> NamePolicy {
+        NamePolicy::new(&self.unix.reserved_names)
     }
 
     /// The home directory for `name`: `unix.home` with every `{name}` replaced.
@@ -593,9 +593,7 @@ impl Config {
                 format!("[{low}, {high}] has its low end above its high end; write [low, high]"),
             ));
         }
-        if let Some((_, _, what)) =
-            RESERVED_IDS.iter().find(|(start, end, _)| low <= *end && *start <= high)
-        {
+        if let Some(what) = crate::ids::reserved_overlap(low, high) {
             return Err(invalid(
                 "unix.uid_range",
                 format!(
@@ -625,6 +623,12 @@ impl Config {
             if !path.is_absolute() {
                 return Err(invalid(key, format!("{path:?} is not an absolute path")));
             }
+        }
+        if unix.reserved_names.iter().any(|name| name.trim().is_empty()) {
+            return Err(invalid(
+                "unix.reserved_names",
+                "contains an empty entry; list names such as \"finance\", or remove it".to_string(),
+            ));
         }
         Ok(())
     }
@@ -1083,6 +1087,15 @@ allow_readable_config = true
             let text = format!("[unix]\nuid_range = {range}");
             parse(&text).unwrap_or_else(|err| panic!("{range}: {err}"));
         }
+    }
+
+    #[test]
+    fn reserved_names_extend_the_name_policy() {
+        assert_eq!(invalid_key("[unix]\nreserved_names = [\"ok\", \" \"]"), "unix.reserved_names");
+        let config = parse("[unix]\nreserved_names = [\"Finance\"]").unwrap();
+        assert!(config.name_policy().check("finance").is_err());
+        assert!(config.name_policy().check("admin").is_err(), "built-in names stay");
+        assert!(Config::default().name_policy().check("finance").is_ok());
     }
 
     #[test]

@@ -2,19 +2,35 @@
 //!
 //! An id is derived from a hash of a stable identity (so two hosts syncing the same
 //! directory usually agree), moved on deterministically past collisions, and then kept
-//! forever by the cache. Reserved ids are never handed out: system accounts (0–999),
-//! `nobody` (65534), systemd's dynamic users (61184–65519) and (uid_t)-1.
+//! forever by the cache. Reserved ids ([`RESERVED`]) are never handed out.
 
 use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 
 use thiserror::Error;
 
-const RESERVED: [RangeInclusive<u32>; 4] =
-    [0..=999, 61184..=65519, 65534..=65534, u32::MAX..=u32::MAX];
+/// Ids no dircache user or group may ever have, with what they are: a collision would hand
+/// a directory user the files (or the powers) of a system account, or produce an id that
+/// tools treat as "none". The one list: the allocator, the configuration check of
+/// `uid_range` and the NSS module all use it.
+pub const RESERVED: [(RangeInclusive<u32>, &str); 5] = [
+    (0..=999, "the system accounts (0-999)"),
+    (61184..=65519, "systemd's dynamic users (61184-65519)"),
+    (65534..=65534, "nobody (65534)"),
+    (65535..=65535, "the 16-bit -1 (65535)"),
+    (u32::MAX..=u32::MAX, "the invalid id -1 (4294967295)"),
+];
 
 pub fn is_reserved(id: u32) -> bool {
-    RESERVED.iter().any(|range| range.contains(&id))
+    RESERVED.iter().any(|(range, _)| range.contains(&id))
+}
+
+/// What the first reserved id in `low..=high` is, if the range holds one.
+pub fn reserved_overlap(low: u32, high: u32) -> Option<&'static str> {
+    RESERVED
+        .iter()
+        .find(|(range, _)| low <= *range.end() && *range.start() <= high)
+        .map(|(_, what)| *what)
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -71,10 +87,10 @@ mod tests {
 
     #[test]
     fn reserved_ranges() {
-        for id in [0, 999, 61184, 65519, 65534, u32::MAX] {
+        for id in [0, 999, 61184, 65519, 65534, 65535, u32::MAX] {
             assert!(is_reserved(id), "{id}");
         }
-        for id in [1000, 61183, 65520, 65533, 65535, 200_000] {
+        for id in [1000, 61183, 65520, 65533, 65536, 200_000] {
             assert!(!is_reserved(id), "{id}");
         }
     }

@@ -10,7 +10,7 @@ use crate::cache::{CacheError, Db};
 use crate::config::Config;
 use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
-use crate::names::{validate_name, NameError};
+use crate::names::NameError;
 use crate::privileges::Privilege;
 use crate::user::{AuthMethod, Origin, User};
 
@@ -91,7 +91,9 @@ pub fn add_user<'a>(
     new: NewUser,
     now: u64,
 ) -> Result<&'a User, ManageError> {
-    validate_name(&new.name)
+    config
+        .name_policy()
+        .check(&new.name)
         .map_err(|source| ManageError::InvalidName { name: new.name.clone(), source })?;
     if local.has_name(&new.name) {
         return Err(ManageError::LocalAccount(new.name));
@@ -283,10 +285,19 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let passwd = dir.path().join("passwd");
-        std::fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").unwrap();
+        std::fs::write(&passwd, "root:x:0:0::/root:/bin/sh\ncarol:x:1000:1000::/:/bin/sh\n")
+            .unwrap();
         let local = LocalAccounts::load(&passwd, &dir.path().join("group")).unwrap();
-        let root = add_user(&mut db, &config(), &local, new_user("Root"), 1);
-        assert!(matches!(root, Err(ManageError::LocalAccount(_))));
+        let carol = add_user(&mut db, &config(), &local, new_user("Carol"), 1);
+        assert!(matches!(carol, Err(ManageError::LocalAccount(_))));
+        // A name with system meaning is refused whether or not a local account has it.
+        for name in ["Root", "admin", "docker", "systemd-oops"] {
+            let refused = add_user(&mut db, &config(), &local, new_user(name), 1);
+            let Err(ManageError::InvalidName { source, .. }) = refused else {
+                panic!("{name}: {refused:?}");
+            };
+            assert_eq!(source, crate::names::NameError::SystemName(name.to_string()));
+        }
     }
 
     #[test]

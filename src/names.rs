@@ -1,9 +1,17 @@
 //! User and group names: what is allowed, and how names are compared.
 //!
-//! Names end up in `/etc/passwd`-format lines, in file paths (`home = "/home/{name}"`) and in
-//! log lines, so anything that could break one of those is refused here, at the boundary.
+//! Names end up in `/etc/passwd`-format lines, in file paths (`home = "/home/{name}"`), in
+//! command lines other tools build and in log lines, so only a safe set of characters is
+//! accepted ([`validate_name`]). A name is also a *key* other software trusts: sudoers gives
+//! `%admin` root, sshd's `AllowGroups` and pam_access match names, and packages create groups
+//! such as `docker` later. So a name with a meaning on the host never becomes a dircache user
+//! or group, even while no local account has it ([`NamePolicy`]). Sync, `user add`, PAM and NSS
+//! all ask [`NamePolicy::check`]; NSS, which reads no configuration, asks the built-in policy.
+//!
 //! Matching is case-insensitive (a directory says `Alice@Example.com` and `alice@example.com`
 //! are one person); the spelling first recorded is kept for display.
+
+use std::collections::HashSet;
 
 use thiserror::Error;
 
@@ -16,17 +24,26 @@ pub enum NameError {
     Empty,
     #[error("the name is {0} bytes long; at most {MAX_NAME_LEN} are allowed")]
     TooLong(usize),
-    #[error("the name contains {0:?}, which is not allowed in a user or group name")]
+    #[error("the name contains {0:?}; names may hold only ASCII letters, digits and . _ - @ +")]
     ForbiddenChar(char),
-    #[error("the name starts with '-', which tools would read as an option")]
+    #[error("the name starts with '-' or '+', which tools read as an option or a NIS entry")]
     LeadingDash,
     #[error("'.' and '..' are not names")]
     DotName,
     #[error("a name made only of digits would be read as a numeric id")]
     AllDigits,
+    #[error(
+        "{0:?} has a meaning on this host (a system account, or a group that grants privileges \
+         such as admin, sudo or docker); such names never become dircache users or groups"
+    )]
+    SystemName(String),
+    #[error("{0:?} is reserved by [unix] reserved_names")]
+    ConfiguredReserved(String),
 }
 
-/// Checks that `name` can safely be a Unix user or group name.
+/// Checks that `name` can safely be a Unix user or group name: ASCII letters, digits and
+/// `. _ - @ +`, not starting with `-` or `+`, not `.` or `..`, not all digits, at most
+/// [`MAX_NAME_LEN`] bytes. Reserved names are [`NamePolicy`]'s business.
 pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
@@ -34,10 +51,10 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.len() > MAX_NAME_LEN {
         return Err(NameError::TooLong(name.len()));
     }
-    if let Some(bad) = name.chars().find(|c| is_forbidden(*c)) {
+    if let Some(bad) = name.chars().find(|c| !is_safe(*c)) {
         return Err(NameError::ForbiddenChar(bad));
     }
-    if name.starts_with('-') {
+    if name.starts_with('-') || name.starts_with('+') {
         return Err(NameError::LeadingDash);
     }
     if name == "." || name == ".." {
@@ -49,12 +66,67 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// `:` and newline break passwd lines, `/` and `\` break paths, `,` breaks group member
-/// lists, whitespace and control characters break log lines and shells; invisible
-/// characters would let `root\u{200B}` or a name with a right-to-left override look like
-/// another name in `ls -l`, `ps` and log lines.
-fn is_forbidden(c: char) -> bool {
-    matches!(c, ':' | '/' | '\\' | ',') || c.is_whitespace() || c.is_control() || is_invisible(c)
+/// The safe set. `:` and newline break passwd lines, `/` and `\` paths, `,` group member
+/// lists; spaces, `;`, `$`, `*`, quotes and brackets break the command lines other tools
+/// build from names; non-ASCII letters can pass for ASCII ones (a Cyrillic `а` in `аdmin`)
+/// and invisible characters for nothing at all.
+fn is_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+')
+}
+
+/// Names that belong to the system or carry privilege on Debian and its derivatives: the
+/// accounts and groups of base-passwd, adduser's system groups, and groups that packages
+/// create and that grant root or device access once they exist. Compared folded. More come
+/// from `[unix] reserved_names`.
+#[rustfmt::skip]
+const SYSTEM_NAMES: &[&str] = &[
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
+    "proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "nogroup", "admin",
+    "administrator", "administrators", "sudo", "sudoers", "wheel", "adm", "staff", "operator",
+    "shadow", "utmp", "tty", "disk", "kmem", "dialout", "fax", "voice", "cdrom", "floppy",
+    "tape", "audio", "video", "plugdev", "netdev", "input", "render", "sgx", "kvm", "src",
+    "users", "sasl", "crontab", "messagebus", "ssh", "sshd", "ssl-cert", "lpadmin",
+    "sambashare", "docker", "lxd", "incus", "incus-admin", "libvirt", "libvirt-qemu",
+    "libvirtd", "qemu", "podman", "polkitd", "systemd", "dircache",
+];
+
+/// Whole families of system names: systemd's (`systemd-network`, …) and Debian's service
+/// accounts (`_apt`, `_chrony`).
+const SYSTEM_PREFIXES: &[&str] = &["systemd-", "_"];
+
+/// Whether `name` (in any case) is one of the built-in names with system meaning.
+pub fn has_system_meaning(name: &str) -> bool {
+    let folded = fold_name(name);
+    SYSTEM_NAMES.contains(&folded.as_str())
+        || SYSTEM_PREFIXES.iter().any(|prefix| folded.starts_with(prefix))
+}
+
+/// The one rule for the names dircache users and groups may have: the safe character set
+/// ([`validate_name`]), none of the built-in names with system meaning, none of the
+/// administrator's `[unix] reserved_names`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamePolicy {
+    /// `[unix] reserved_names`, folded.
+    reserved: HashSet<String>,
+}
+
+impl NamePolicy {
+    /// The built-in policy plus `reserved` (the configuration's `[unix] reserved_names`).
+    pub fn new<S: AsRef<str>>(reserved: &[S]) -> NamePolicy {
+        NamePolicy { reserved: reserved.iter().map(|name| fold_name(name.as_ref())).collect() }
+    }
+
+    /// Whether `name` may be a dircache user or group name, and why not.
+    pub fn check(&self, name: &str) -> Result<(), NameError> {
+        validate_name(name)?;
+        if has_system_meaning(name) {
+            return Err(NameError::SystemName(name.to_string()));
+        }
+        if self.reserved.contains(&fold_name(name)) {
+            return Err(NameError::ConfiguredReserved(name.to_string()));
+        }
+        Ok(())
+    }
 }
 
 /// Unicode's default-ignorable code points (zero-width characters, joiners, bidirectional
@@ -109,7 +181,7 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for name in ["alice", "alice@example.com", "j.doe", "x_y-z", "Émile", "a1"] {
+        for name in ["alice", "alice@example.com", "j.doe", "x_y-z", "a1", "a+tag@b.c", "Bob"] {
             assert_eq!(validate_name(name), Ok(()), "{name}");
         }
     }
@@ -148,8 +220,74 @@ mod tests {
         ] {
             assert_eq!(validate_name(name), Err(NameError::ForbiddenChar(c)), "{name:?}");
         }
-        // Visible non-ASCII letters stay allowed.
-        assert_eq!(validate_name("Zoë.Ångström"), Ok(()));
+        // Non-ASCII letters can pass for ASCII ones: refused too.
+        assert_eq!(validate_name("Zoë"), Err(NameError::ForbiddenChar('ë')));
+        assert_eq!(validate_name("\u{430}dmin"), Err(NameError::ForbiddenChar('\u{430}')));
+    }
+
+    #[test]
+    fn refuses_shell_and_glob_characters() {
+        for (name, c) in [
+            ("x;id", ';'),
+            ("$(reboot)", '$'),
+            ("a*b", '*'),
+            ("a?b", '?'),
+            ("`id`", '`'),
+            ("a'b", '\''),
+            ("a\"b", '"'),
+            ("a|b", '|'),
+            ("a&b", '&'),
+            ("a<b", '<'),
+            ("a\\b", '\\'),
+            ("a\tb", '\t'),
+            ("a%b", '%'),
+            ("a=b", '='),
+            ("a~b", '~'),
+            ("a#b", '#'),
+        ] {
+            assert_eq!(validate_name(name), Err(NameError::ForbiddenChar(c)), "{name:?}");
+        }
+        assert_eq!(validate_name("+nis"), Err(NameError::LeadingDash));
+    }
+
+    #[test]
+    fn names_with_system_meaning_are_refused_in_any_case() {
+        let policy = NamePolicy::default();
+        for name in [
+            "root",
+            "ROOT",
+            "admin",
+            "Admin",
+            "sudo",
+            "wheel",
+            "adm",
+            "staff",
+            "docker",
+            "lxd",
+            "libvirt",
+            "kvm",
+            "disk",
+            "shadow",
+            "systemd-network",
+            "systemd-anything",
+            "_apt",
+            "nobody",
+        ] {
+            assert_eq!(policy.check(name), Err(NameError::SystemName(name.to_string())), "{name}");
+        }
+        for name in ["alice", "admin@example.com", "sudoku", "dockers", "rooted"] {
+            assert_eq!(policy.check(name), Ok(()), "{name}");
+        }
+        assert!(matches!(policy.check("a;b"), Err(NameError::ForbiddenChar(';'))));
+    }
+
+    #[test]
+    fn configured_reserved_names_are_refused_too() {
+        let policy = NamePolicy::new(&["Finance", "ops@example.com"]);
+        assert_eq!(policy.check("finance"), Err(NameError::ConfiguredReserved("finance".into())));
+        assert!(policy.check("OPS@example.com").is_err());
+        assert_eq!(policy.check("alice"), Ok(()));
+        assert_eq!(NamePolicy::default().check("finance"), Ok(()));
     }
 
     #[test]

@@ -36,8 +36,9 @@ use crate::cache::format::ByteSource;
 use crate::cache::records::CacheRecord;
 use crate::cache::{check_trusted, CacheError, Lookup, PublicUser};
 use crate::config::DEFAULT_CACHE_DIR;
+use crate::ids::is_reserved;
 use crate::local_accounts::LocalAccounts;
-use crate::names::{fold_name, validate_name};
+use crate::names::{fold_name, NameError, NamePolicy};
 use crate::user::Group;
 
 /// Environment variables the module reads with `secure_getenv` (ignored in setuid programs).
@@ -57,9 +58,6 @@ pub const LRU_ENTRIES: usize = 4096;
 pub const LOCAL_RECHECK: Duration = Duration::from_secs(1);
 /// Distinct problems logged per process (each once); more are dropped.
 const MAX_LOGGED: usize = 64;
-/// Ids no directory account may have whatever the local files say: root, nobody/nogroup,
-/// and the 16- and 32-bit "no id" values (`chown -1`).
-const RESERVED_IDS: [u32; 4] = [0, 65_534, 65_535, u32::MAX];
 const CURRENT_LINK: &str = "current";
 
 /// NSS status codes (`enum nss_status`).
@@ -322,10 +320,17 @@ fn printable(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
-/// A name asked for by a caller: anything that could not be a valid name is simply unknown.
+/// Whether the module may answer for `name`: the built-in name policy (the module reads no
+/// configuration; `[unix] reserved_names` is applied when the cache is written). A cache file
+/// holding `admin` or `x;id` is never served.
+fn servable(name: &str) -> Result<(), NameError> {
+    NamePolicy::default().check(name)
+}
+
+/// A name asked for by a caller: anything that could not be served is simply unknown.
 fn query_name(name: &[u8]) -> Option<&str> {
     let name = std::str::from_utf8(name).ok()?;
-    validate_name(name).ok()?;
+    servable(name).ok()?;
     Some(name)
 }
 
@@ -341,9 +346,9 @@ fn bad_field(value: &str) -> Option<&'static str> {
 }
 
 fn check_user(user: &PublicUser) -> Result<(), String> {
-    validate_name(&user.name).map_err(|e| e.to_string())?;
+    servable(&user.name).map_err(|e| e.to_string())?;
     for id in [user.uid, user.gid] {
-        if RESERVED_IDS.contains(&id) {
+        if is_reserved(id) {
             return Err(format!("id {id} is reserved"));
         }
     }
@@ -356,8 +361,8 @@ fn check_user(user: &PublicUser) -> Result<(), String> {
 }
 
 fn check_group(group: &Group) -> Result<(), String> {
-    validate_name(&group.name).map_err(|e| e.to_string())?;
-    if RESERVED_IDS.contains(&group.gid) {
+    servable(&group.name).map_err(|e| e.to_string())?;
+    if is_reserved(group.gid) {
         return Err(format!("gid {} is reserved", group.gid));
     }
     Ok(())
@@ -467,7 +472,7 @@ impl<M: Mapper> Nss<M> {
     }
 
     pub fn passwd_by_uid(&mut self, uid: u32) -> Reply<Arc<PublicUser>> {
-        if RESERVED_IDS.contains(&uid) {
+        if is_reserved(uid) {
             return Reply::NotFound;
         }
         self.cached_user(Query::Uid(uid), |tables| tables.users.by_id(uid))
@@ -498,7 +503,7 @@ impl<M: Mapper> Nss<M> {
     }
 
     pub fn group_by_gid(&mut self, gid: u32) -> Reply<Arc<GroupEntry>> {
-        if RESERVED_IDS.contains(&gid) {
+        if is_reserved(gid) {
             return Reply::NotFound;
         }
         let tables = match self.prepare() {
@@ -762,7 +767,7 @@ impl<M: Mapper> Nss<M> {
         }
         let mut members = Vec::with_capacity(group.members.len());
         for member in &group.members {
-            if let Err(reason) = validate_name(member) {
+            if let Err(reason) = servable(member) {
                 self.log_once(format!(
                     "leaving the member {:?} out of the group {:?}: {reason}",
                     printable(member),

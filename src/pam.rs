@@ -12,7 +12,6 @@ use crate::directory::{self, DirectoryError, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
 use crate::login_state::{LoginState, LoginStates};
 use crate::manage;
-use crate::names::validate_name;
 use crate::passwords::{self, Secret};
 use crate::privileges::Privilege;
 use crate::user::{AuthMethod, User};
@@ -174,8 +173,8 @@ impl<'c, C: PamConversation> Context<'c, C> {
     /// The cached user, or the outcome that ends the hook: local accounts and unknown
     /// names are not ours, an unreadable cache is an outage.
     fn find_user(&mut self) -> Result<Option<User>, PamOutcome> {
-        if validate_name(&self.user_name).is_err() {
-            self.debug("the name is not a valid dircache name");
+        if let Err(e) = self.config.name_policy().check(&self.user_name) {
+            self.debug(&format!("not a dircache name: {e}"));
             return Ok(None);
         }
         let local =
@@ -257,7 +256,7 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
             ctx.conv.log(LogLevel::Error, &e.to_string());
         }
     }
-    refuse_disabled(&mut ctx, &user, outcome)
+    refuse_after_password(&mut ctx, &user, outcome)
 }
 
 /// The user's login state, after waiting out the failure delay it calls for. An unreadable
@@ -281,10 +280,11 @@ fn load_state_and_wait<C: PamConversation>(
     state
 }
 
-/// A disabled account is refused by `auth` too, not only by `account`: a service that
-/// calls `pam_authenticate` alone must not let it in. Checked after the password, so that
-/// the answer tells nothing to someone who does not know it.
-fn refuse_disabled<C: PamConversation>(
+/// `auth` answers for the whole login, not only the password: a service that calls
+/// `pam_authenticate` alone (some web applications, scripts) must not let in a disabled
+/// user or one without the required privileges. Checked after the password, so that the
+/// answer tells nothing to someone who does not know it.
+fn refuse_after_password<C: PamConversation>(
     ctx: &mut Context<'_, C>,
     user: &User,
     outcome: PamOutcome,
@@ -292,28 +292,56 @@ fn refuse_disabled<C: PamConversation>(
     if outcome != PamOutcome::Success {
         return outcome;
     }
+    match access_refusal(ctx, user) {
+        None => outcome,
+        Some(Refusal::MissingPrivileges) => PamOutcome::PermDenied,
+        Some(Refusal::Disabled | Refusal::ForeignAccount) => PamOutcome::AuthErr,
+    }
+}
+
+/// Why a known user may not log in although its identity is settled.
+enum Refusal {
+    Disabled,
+    ForeignAccount,
+    MissingPrivileges,
+}
+
+/// The checks `account` makes, and `auth` after a right password: enabled, the name not
+/// another account source's, every `require=` privilege held. Logs (and tells the user)
+/// the reason.
+fn access_refusal<C: PamConversation>(ctx: &mut Context<'_, C>, user: &User) -> Option<Refusal> {
     if !user.enabled {
         ctx.conv.error_message("Your account is disabled. Ask an administrator.");
-        ctx.log_for_user(LogLevel::Notice, "authentication refused: account disabled");
-        return PamOutcome::AuthErr;
+        ctx.log_for_user(LogLevel::Notice, "access denied: account disabled");
+        return Some(Refusal::Disabled);
     }
-    refuse_foreign_account(ctx, user).map_or(outcome, |_| PamOutcome::AuthErr)
+    if is_foreign_account(ctx, user) {
+        return Some(Refusal::ForeignAccount);
+    }
+    let missing: Vec<&str> =
+        ctx.args.require.iter().filter(|p| !user.has_privilege(**p)).map(|p| p.as_str()).collect();
+    if !missing.is_empty() {
+        let text = format!("access denied: missing privilege {}", missing.join(", "));
+        ctx.log_for_user(LogLevel::Notice, &text);
+        return Some(Refusal::MissingPrivileges);
+    }
+    None
 }
 
 /// The name must be this user's for the whole system, not only for dircache: when another
 /// account source answers `getpwnam` for it first, the session would run as that account.
-fn refuse_foreign_account<C: PamConversation>(
-    ctx: &mut Context<'_, C>,
-    user: &User,
-) -> Option<PamOutcome> {
-    let uid = ctx.conv.system_uid(&ctx.user_name).filter(|uid| *uid != user.uid)?;
+/// Logs the refusal when it is not.
+fn is_foreign_account<C: PamConversation>(ctx: &mut Context<'_, C>, user: &User) -> bool {
+    let Some(uid) = ctx.conv.system_uid(&ctx.user_name).filter(|uid| *uid != user.uid) else {
+        return false;
+    };
     let text = format!(
         "access denied: the system's user database gives this name uid {uid}, dircache has \
          uid {}; another account source (sssd, systemd-userdb, …) answers first",
         user.uid
     );
     ctx.log_for_user(LogLevel::Error, &text);
-    Some(PamOutcome::PermDenied)
+    true
 }
 
 /// The login string the directory knows the user by: IceWarp logs in with the address the
@@ -467,20 +495,12 @@ pub fn account<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamOutcom
         Ok(found) => found,
         Err(outcome) => return outcome,
     };
-    if !user.enabled {
-        ctx.conv.error_message("Your account is disabled. Ask an administrator.");
-        ctx.log_for_user(LogLevel::Notice, "access denied: account disabled");
-        return PamOutcome::AcctExpired;
-    }
-    if let Some(refusal) = refuse_foreign_account(&mut ctx, &user) {
-        return refusal;
-    }
-    let missing: Vec<&str> =
-        ctx.args.require.iter().filter(|p| !user.has_privilege(**p)).map(|p| p.as_str()).collect();
-    if !missing.is_empty() {
-        let text = format!("access denied: missing privilege {}", missing.join(", "));
-        ctx.log_for_user(LogLevel::Notice, &text);
-        return PamOutcome::PermDenied;
+    match access_refusal(&mut ctx, &user) {
+        Some(Refusal::Disabled) => return PamOutcome::AcctExpired,
+        Some(Refusal::ForeignAccount | Refusal::MissingPrivileges) => {
+            return PamOutcome::PermDenied
+        }
+        None => {}
     }
     ctx.debug("account allowed");
     PamOutcome::Success

@@ -194,3 +194,53 @@ fn a_name_another_account_source_answers_first_is_refused() {
     let unknown = run("bob:x:5001:5001::/home/bob:/bin/sh\n");
     assert!(unknown.status.success(), "{}", text(&unknown));
 }
+
+#[test]
+fn authentication_alone_enforces_the_required_privileges() {
+    // Services that call only pam_authenticate (web applications, scripts) must not let in
+    // a user without `login` or without what `require=` names.
+    let env = Env::new();
+    add(&env, "alice", Some("pw"), AuthMethod::Local, LOGIN);
+    add(&env, "nologin", Some("pw"), AuthMethod::Local, &[Privilege::ReadOwnArchive]);
+    env.pam_service("plain", "");
+    env.pam_service("archive", "require=archive_email");
+
+    let refused = env.pamtester("plain", "nologin", &["authenticate"], "pw\n");
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(pam_error_in(&refused, "Permission denied"), "{}", text(&refused));
+    let ok = env.pamtester("plain", "alice", &["authenticate"], "pw\n");
+    assert!(ok.status.success(), "{}", text(&ok));
+    let archive = env.pamtester("archive", "alice", &["authenticate"], "pw\n");
+    assert!(pam_error_in(&archive, "Permission denied"), "{}", text(&archive));
+    // After a wrong password the answer is the usual one: nothing about privileges leaks.
+    let wrong = env.pamtester("plain", "nologin", &["authenticate"], "wrong\n");
+    assert!(pam_error_in(&wrong, "Authentication failure"), "{}", text(&wrong));
+}
+
+#[test]
+fn names_the_policy_refuses_are_unknown_even_when_the_cache_holds_them() {
+    let env = Env::new();
+    for name in ["alice", "finance", "placeholder"] {
+        add(&env, name, Some("pw"), AuthMethod::Local, LOGIN);
+    }
+    // A cache written before the policy (or by hand) holds `admin`.
+    CacheDir::new(env.cache_dir())
+        .update(Duration::from_secs(5), 3, |db| {
+            db.user_mut("placeholder").unwrap().name = "admin".into();
+            Ok::<(), dircache::manage::ManageError>(())
+        })
+        .unwrap();
+    // And the administrator reserves `finance` after it was created.
+    let text_of_config = std::fs::read_to_string(&env.config).unwrap();
+    let reserved = text_of_config.replace("[unix]\n", "[unix]\nreserved_names = [\"finance\"]\n");
+    std::fs::write(&env.config, reserved).unwrap();
+    env.pam_service("login-test", "");
+
+    for name in ["admin", "ADMIN", "finance"] {
+        let out = env.pamtester("login-test", name, &["authenticate", "acct_mgmt"], "pw\n");
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+        assert!(pam_error_in(&out, "User not known"), "{name}: {}", text(&out));
+    }
+    let alice = env.pamtester("login-test", "alice", &["authenticate", "acct_mgmt"], "pw\n");
+    assert!(alice.status.success(), "{}", text(&alice));
+}

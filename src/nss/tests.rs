@@ -12,7 +12,7 @@ use crate::user::{sample_user, Origin, User};
 const LOCAL_PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
                             daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
                             carol:x:1000:1000:Carol:/home/carol:/bin/bash\n";
-const LOCAL_GROUP: &str = "root:x:0:\nwheel:x:10:carol\ncarol:x:1000:\n";
+const LOCAL_GROUP: &str = "root:x:0:\nwheel:x:10:carol\ncarol:x:1000:\nprojects:x:1500:carol\n";
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -75,18 +75,18 @@ fn user(name: &str, uid: u32, groups: &[&str]) -> User {
     user
 }
 
-/// alice and bob in `staff`, bob also in `dev`; a disabled user stays visible.
+/// alice and bob in `team`, bob also in `dev`; a disabled user stays visible.
 fn standard_db() -> Db {
     let mut disabled = user("dora@example.com", 200_004, &[]);
     disabled.enabled = false;
     Db {
         users: vec![
-            user("alice@example.com", 200_001, &["staff"]),
-            user("bob@example.com", 200_002, &["staff", "dev"]),
+            user("alice@example.com", 200_001, &["team"]),
+            user("bob@example.com", 200_002, &["team", "dev"]),
             disabled,
         ],
         groups: vec![
-            group("staff", 300_001, &["alice@example.com", "bob@example.com"]),
+            group("team", 300_001, &["alice@example.com", "bob@example.com"]),
             group("dev", 300_002, &["bob@example.com"]),
         ],
         ..Db::default()
@@ -157,7 +157,7 @@ fn groups_are_directory_groups_and_private_groups() {
     let fx = Fixture::new();
     fx.commit(&standard_db());
     let mut nss = fx.nss();
-    let staff = found(nss.group_by_name(b"staff"));
+    let staff = found(nss.group_by_name(b"team"));
     assert_eq!(staff.gid, 300_001);
     assert_eq!(staff.members, ["alice@example.com", "bob@example.com"]);
     assert_eq!(found(nss.group_by_gid(300_002)).name, "dev");
@@ -185,7 +185,7 @@ fn private_groups_need_gid_equal_to_uid_and_yield_to_directory_groups() {
     // erin's gid is the staff group: no private group of her own.
     assert_eq!(nss.group_by_name(b"erin@example.com"), Reply::NotFound);
     assert_eq!(nss.group_by_gid(200_005), Reply::NotFound);
-    assert_eq!(found(nss.group_by_gid(300_001)).name, "staff");
+    assert_eq!(found(nss.group_by_gid(300_001)).name, "team");
     // A user named like a directory group: the directory group answers, no second group.
     assert_eq!(found(nss.group_by_name(b"staff2")).gid, 300_003);
     assert_eq!(nss.group_by_gid(200_006), Reply::NotFound);
@@ -197,12 +197,12 @@ fn private_groups_need_gid_equal_to_uid_and_yield_to_directory_groups() {
 fn local_accounts_always_win() {
     let fx = Fixture::new();
     let mut db = standard_db();
-    db.users.push(user("root", 200_010, &["wheel"]));
+    db.users.push(user("root", 200_010, &["projects"]));
     db.users.push(user("Carol", 200_011, &[]));
     db.users.push(user("uid-zero", 0, &[]));
     db.users.push(user("local-uid", 1000, &[]));
-    db.groups.push(group("wheel", 300_010, &["alice@example.com"]));
-    db.groups.push(group("local-gid", 10, &["alice@example.com"]));
+    db.groups.push(group("projects", 300_010, &["alice@example.com"]));
+    db.groups.push(group("local-gid", 1500, &["alice@example.com"]));
     db.groups.push(group("with-root", 300_011, &["root", "alice@example.com", "bad:member"]));
     fx.commit(&db);
     let mut nss = fx.nss();
@@ -214,8 +214,8 @@ fn local_accounts_always_win() {
     assert_eq!(nss.passwd_by_name(b"uid-zero"), Reply::NotFound);
     assert_eq!(nss.passwd_by_name(b"local-uid"), Reply::NotFound);
     assert_eq!(nss.passwd_by_uid(1000), Reply::NotFound);
-    assert_eq!(nss.group_by_name(b"wheel"), Reply::NotFound);
-    assert_eq!(nss.group_by_gid(10), Reply::NotFound);
+    assert_eq!(nss.group_by_name(b"projects"), Reply::NotFound);
+    assert_eq!(nss.group_by_gid(1500), Reply::NotFound);
     assert_eq!(nss.group_by_name(b"local-gid"), Reply::NotFound);
     assert_eq!(nss.group_by_name(b"root"), Reply::NotFound);
     assert_eq!(nss.group_by_gid(0), Reply::NotFound);
@@ -227,15 +227,20 @@ fn local_accounts_always_win() {
         "enumeration skips local names and ids"
     );
     let groups: Vec<String> = all_groups(&mut nss).into_iter().map(|g| g.0).collect();
-    assert!(!groups.iter().any(|g| ["root", "wheel", "local-gid", "Carol"].contains(&g.as_str())));
-    // Local names are skipped silently; uid 0 and the invalid member are worth a line each.
+    let hidden = ["root", "projects", "local-gid", "Carol"];
+    assert!(!groups.iter().any(|g| hidden.contains(&g.as_str())));
+    // Local names are skipped silently; uid 0, the invalid member and a cache record named
+    // root (a name with system meaning, refused before the local files are asked) are worth
+    // a line each.
     let logged = fx.logged();
-    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert_eq!(logged.len(), 4, "{logged:?}");
     assert!(logged.iter().any(|l| l.contains("uid-zero") && l.contains("reserved")), "{logged:?}");
     assert!(logged.iter().any(|l| l.contains("bad:member")), "{logged:?}");
+    let system_name = |l: &&String| l.contains("\"root\" has a meaning on this host");
+    assert_eq!(logged.iter().filter(system_name).count(), 2, "{logged:?}");
     // The user's supplementary groups leave the local gid out.
     let mut db = db.clone();
-    db.users[0].groups = vec!["staff".into(), "local-gid".into()];
+    db.users[0].groups = vec!["team".into(), "local-gid".into()];
     fx.commit(&db);
     assert_eq!(&*found(nss.supplementary_gids(b"alice@example.com")), &[300_001]);
 }
@@ -288,7 +293,7 @@ fn a_new_generation_is_picked_up_by_the_next_lookup() {
     assert_eq!(found(nss.passwd_by_name(b"alice@example.com")).shell, "/bin/zsh");
     assert_eq!(found(nss.passwd_by_name(b"frank@example.com")).uid, 200_007);
     assert_eq!(nss.passwd_by_uid(200_002), Reply::NotFound);
-    assert_eq!(found(nss.group_by_name(b"staff")).members, ["alice@example.com"]);
+    assert_eq!(found(nss.group_by_name(b"team")).members, ["alice@example.com"]);
 }
 
 #[test]
@@ -349,7 +354,7 @@ fn a_corrupt_cache_is_unavailable_logged_once_and_recovers() {
     fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
     for _ in 0..3 {
         assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
-        assert_eq!(nss.group_by_name(b"staff"), Reply::Unavailable(libc::EIO));
+        assert_eq!(nss.group_by_name(b"team"), Reply::Unavailable(libc::EIO));
     }
     assert_eq!(fx.logged().len(), 1, "{:?}", fx.logged());
     assert!(fx.logged()[0].contains("truncated"), "{:?}", fx.logged());
@@ -454,7 +459,7 @@ fn enumeration_lists_users_in_uid_order_then_groups_then_private_groups() {
     assert_eq!(all_users(&mut nss), ["alice@example.com", "bob@example.com", "dora@example.com"]);
     let groups = all_groups(&mut nss);
     let expected = [
-        ("staff", 300_001),
+        ("team", 300_001),
         ("dev", 300_002),
         ("alice@example.com", 200_001),
         ("bob@example.com", 200_002),
@@ -497,7 +502,7 @@ fn an_enumeration_stays_on_its_generation_when_a_sync_swaps_the_cache() {
     assert_eq!(nss.start_passwd_walk(), Reply::Found(()));
     assert_eq!(nss.start_group_walk(), Reply::Found(()));
     assert_eq!(nss.next_passwd(|e| Some(e.name.clone())), Reply::Found("alice@example.com".into()));
-    assert_eq!(nss.next_group(|e| Some(e.name.clone())), Reply::Found("staff".into()));
+    assert_eq!(nss.next_group(|e| Some(e.name.clone())), Reply::Found("team".into()));
     // Two commits: the generation the walk is on is even deleted from the directory.
     let mut db = standard_db();
     db.users.retain(|u| u.name != "bob@example.com");
@@ -524,7 +529,7 @@ fn an_enumeration_stays_on_its_generation_when_a_sync_swaps_the_cache() {
 fn supplementary_gids_come_from_the_user_record() {
     let fx = Fixture::new();
     let mut db = standard_db();
-    db.users[1].groups.push("staff".into());
+    db.users[1].groups.push("team".into());
     fx.commit(&db);
     let mut nss = fx.nss();
     assert_eq!(&*found(nss.supplementary_gids(b"alice@example.com")), &[300_001]);
@@ -603,7 +608,7 @@ fn passwd_entries_pack_into_the_buffer_or_say_it_is_short() {
 #[test]
 fn group_entries_pack_an_aligned_member_array() {
     let entry =
-        GroupEntry { name: "staff".into(), gid: 300_001, members: vec!["a".into(), "bob".into()] };
+        GroupEntry { name: "team".into(), gid: 300_001, members: vec!["a".into(), "bob".into()] };
     let mut bytes = [0u8; 128];
     for skew in 0..POINTER {
         let base_buf = &mut bytes[skew..];
@@ -618,7 +623,7 @@ fn group_entries_pack_an_aligned_member_array() {
         assert_eq!(c_string_at(base_buf, first - base), "a");
         assert_eq!(c_string_at(base_buf, second - base), "bob");
         assert_eq!(end, 0);
-        assert_eq!(c_string_at(base_buf, layout.name), "staff");
+        assert_eq!(c_string_at(base_buf, layout.name), "team");
         assert_eq!(c_string_at(base_buf, layout.passwd), "x");
         // Every shorter buffer is refused rather than overrun.
         let needed = layout.members + 3 * POINTER;
@@ -720,4 +725,41 @@ fn an_error_of_the_moment_is_retried_but_a_broken_file_is_remembered() {
     let mut nss = fx.nss();
     assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
     assert!(nss.failed.as_ref().is_some_and(|(_, problem)| problem.lasting));
+}
+
+#[test]
+fn names_with_system_meaning_or_unsafe_characters_are_never_served() {
+    // A cache written by an older dircache (or by hand) may hold such records: neither the
+    // users, nor their private groups, nor the groups, nor membership in them is answered.
+    let fx = Fixture::new();
+    let mut db = standard_db();
+    db.users.push(user("admin", 200_030, &[]));
+    db.users.push(user("x;id", 200_031, &[]));
+    db.users.push(user("systemd-evil", 200_032, &[]));
+    db.users.push(user("a*b", 200_033, &[]));
+    db.users[0].groups.push("sudo".into());
+    db.groups.push(group("sudo", 300_030, &["alice@example.com"]));
+    db.groups.push(group("Docker", 300_031, &["alice@example.com"]));
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    for name in ["admin", "ADMIN", "x;id", "systemd-evil", "a*b"] {
+        assert_eq!(nss.passwd_by_name(name.as_bytes()), Reply::NotFound, "{name}");
+        assert_eq!(nss.group_by_name(name.as_bytes()), Reply::NotFound, "{name}");
+    }
+    for id in 200_030..=200_033 {
+        assert_eq!(nss.passwd_by_uid(id), Reply::NotFound, "{id}");
+        assert_eq!(nss.group_by_gid(id), Reply::NotFound, "private group {id}");
+    }
+    for (name, gid) in [("sudo", 300_030), ("docker", 300_031)] {
+        assert_eq!(nss.group_by_name(name.as_bytes()), Reply::NotFound, "{name}");
+        assert_eq!(nss.group_by_gid(gid), Reply::NotFound, "{name}");
+    }
+    assert_eq!(&*found(nss.supplementary_gids(b"alice@example.com")), &[300_001]);
+    assert_eq!(all_users(&mut nss), ["alice@example.com", "bob@example.com", "dora@example.com"]);
+    let groups: Vec<String> = all_groups(&mut nss).into_iter().map(|g| g.0).collect();
+    assert_eq!(
+        groups,
+        ["team", "dev", "alice@example.com", "bob@example.com", "dora@example.com"],
+        "no reserved group and no private group of a refused user"
+    );
 }

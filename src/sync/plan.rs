@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::directory::{DirectoryGroup, DirectoryUser, Listing};
 use crate::ids::IdAllocator;
 use crate::local_accounts::LocalAccounts;
-use crate::names::{fold_name, validate_name, MAX_NAME_LEN};
+use crate::names::{fold_name, NamePolicy, MAX_NAME_LEN};
 use crate::user::{AuthMethod, Group, User};
 
 /// Longest full name, distinguished name or address accepted from the directory, in bytes.
@@ -56,6 +56,14 @@ fn shown_name(name: &str) -> String {
         end -= 1;
     }
     format!("{}… ({} bytes)", &name[..end], name.len())
+}
+
+/// Listed entries sorted by their identity (ties, which a sane listing does not have, keep
+/// their listed order).
+fn canonical<T>(entries: &[T], identity: impl Fn(&T) -> &str) -> Vec<&T> {
+    let mut sorted: Vec<&T> = entries.iter().collect();
+    sorted.sort_by(|a, b| identity(a).cmp(identity(b)));
+    sorted
 }
 
 /// A directory entry that did not become (or stay) a cache entry, and why.
@@ -137,6 +145,8 @@ struct Planner<'a> {
     by_name: HashMap<String, &'a User>,
     /// Folded names of the listed groups that can become Unix groups.
     usable_groups: BTreeSet<String>,
+    /// Which names may become users and groups (`names::NamePolicy`).
+    policy: NamePolicy,
 }
 
 impl<'a> Planner<'a> {
@@ -156,10 +166,11 @@ impl<'a> Planner<'a> {
             .filter_map(|u| u.directory_identity.as_deref().map(|identity| (identity, u)))
             .collect();
         let by_name = db.users.iter().map(|u| (fold_name(&u.name), u)).collect();
+        let policy = config.name_policy();
         let usable_groups = listing
             .groups
             .iter()
-            .filter(|g| validate_name(&g.name).is_ok() && !local.has_name(&g.name))
+            .filter(|g| policy.check(&g.name).is_ok() && !local.has_name(&g.name))
             .map(|g| fold_name(&g.name))
             .collect();
         Planner {
@@ -177,6 +188,7 @@ impl<'a> Planner<'a> {
             by_identity,
             by_name,
             usable_groups,
+            policy,
         }
     }
 
@@ -188,12 +200,17 @@ impl<'a> Planner<'a> {
     /// a name clash only blocks a rename (see [`Planner::rename_target`]), never the
     /// account's other changes, and never makes it look unlisted (deleted). New accounts
     /// come after them, so a name a known account holds is never handed to a new one.
+    ///
+    /// Both are taken in the canonical order of their identities, not in the order the
+    /// directory listed them: ids are probed past collisions in that order, and which of two
+    /// clashing names wins is decided in it, so two hosts that sync the same directory
+    /// agree however the server orders its listing.
     fn plan_users(&mut self) {
         let listing = self.listing;
-        let (known, new): (Vec<&DirectoryUser>, Vec<&DirectoryUser>) = listing
-            .users
-            .iter()
-            .partition(|entry| self.by_identity.contains_key(entry.identity.as_str()));
+        let (known, new): (Vec<&DirectoryUser>, Vec<&DirectoryUser>) =
+            canonical(&listing.users, |u| &u.identity)
+                .into_iter()
+                .partition(|entry| self.by_identity.contains_key(entry.identity.as_str()));
         for entry in known {
             if let Some(user) = self.by_identity.get(entry.identity.as_str()).copied() {
                 self.plan_update(user, entry);
@@ -237,6 +254,13 @@ impl<'a> Planner<'a> {
         }
         let linked = user.directory_identity.is_none();
         let new_name = self.rename_target(user, entry);
+        // A name that was fine when the account was made may be refused now (a new
+        // `reserved_names` entry): the account stays, so its uid is never reused, but
+        // disabled; PAM and NSS refuse the name anyway.
+        let refused = self.policy.check(new_name).err();
+        if let Some(reason) = &refused {
+            self.skip(new_name, format!("disabled: {reason}"));
+        }
         let mut changed = Vec::new();
         let mut set = |field: &'static str, differs: bool| {
             if differs {
@@ -247,7 +271,7 @@ impl<'a> Planner<'a> {
         set("full_name", entry.full_name != user.full_name);
         set("emails", entry.emails != user.emails);
         // An administrator's --disable outlasts whatever the directory says.
-        let enabled = entry.enabled && !user.disabled_by_admin;
+        let enabled = entry.enabled && !user.disabled_by_admin && refused.is_none();
         set("enabled", enabled != user.enabled);
         set("groups", self.listed_groups(entry) != user.groups);
         set("distinguished_name", entry.distinguished_name != user.distinguished_name);
@@ -281,7 +305,7 @@ impl<'a> Planner<'a> {
             return &user.name;
         }
         let folded = fold_name(&entry.login_name);
-        let blocker = if let Err(e) = validate_name(&entry.login_name) {
+        let blocker = if let Err(e) = self.policy.check(&entry.login_name) {
             Some(e.to_string())
         } else if self.local.has_name(&entry.login_name) {
             Some("a local account has that name".to_string())
@@ -301,7 +325,7 @@ impl<'a> Planner<'a> {
 
     fn plan_create(&mut self, entry: &'a DirectoryUser) {
         let name = &entry.login_name;
-        if let Err(e) = validate_name(name) {
+        if let Err(e) = self.policy.check(name) {
             return self.skip(name, format!("invalid name: {e}"));
         }
         if let Some(problem) = oversized(entry) {
@@ -430,16 +454,17 @@ impl<'a> Planner<'a> {
             .map(|g| (fold_name(&g.name), g))
             .collect();
         let mut listed = BTreeSet::new();
-        for group in &self.listing.groups {
-            if let Err(e) = validate_name(&group.name) {
-                self.plan.warnings.push(format!(
-                    "group {:?} skipped: invalid name: {e}",
-                    shown_name(&group.name)
-                ));
+        // Canonical order for the same reason as the users' (see `plan_users`).
+        for group in canonical(&self.listing.groups, |g| &g.identity) {
+            if let Err(e) = self.policy.check(&group.name) {
+                self.skip(&group.name, format!("group not created: invalid name: {e}"));
                 continue;
             }
             if self.local.has_name(&group.name) || self.names.contains(&fold_name(&group.name)) {
-                self.plan.warnings.push(format!("group {} skipped: the name is taken", group.name));
+                self.skip(
+                    &group.name,
+                    "group not created: a local account or a user has that name",
+                );
                 continue;
             }
             if !listed.insert(fold_name(&group.name)) {
@@ -469,7 +494,8 @@ impl<'a> Planner<'a> {
             if listed.contains(&folded) {
                 continue;
             }
-            if self.config.sync.delete_missing_users {
+            // A group whose name the policy now refuses is dropped whatever the setting.
+            if self.config.sync.delete_missing_users || self.policy.check(&old.name).is_err() {
                 self.plan.groups_deleted.push(old.name.clone());
             } else {
                 self.plan.groups.push(old.clone());

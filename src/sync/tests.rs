@@ -343,9 +343,11 @@ fn collisions_and_bad_names_are_skipped_with_a_reason() {
         person("..", "Dots"),
     ]);
     let outcome = setup.sync(&list, SYNC).unwrap();
-    assert_eq!(outcome.report.created, ["alice@example.com"]);
+    // Entries are taken in the order of their identities, whatever the listing's order:
+    // of the two alices, the one with the smaller identity (icewarp:alice-2) gets the name.
+    assert_eq!(outcome.report.created, ["Alice@example.com"]);
     let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(skipped, ["Alice@example.com", "root", "localuser", "a:b@example.com", ".."]);
+    assert_eq!(skipped, ["..", "alice@example.com", "a:b@example.com", "localuser", "root"]);
     assert!(setup.cache().load().unwrap().user("root").is_none());
 }
 
@@ -370,9 +372,9 @@ fn oversized_entries_are_skipped_and_do_not_fail_the_sync() {
     assert_eq!(skipped.len(), 3, "{skipped:?}");
     assert_eq!(skipped[0].0, "big@example.com");
     assert!(skipped[0].1.contains("the full name is 17825792 bytes long"), "{}", skipped[0].1);
-    assert!(skipped[1].0.len() < 100 && skipped[1].0.ends_with("(10485772 bytes)"));
-    assert!(skipped[1].1.contains("10485772 bytes long; at most 256"), "{}", skipped[1].1);
-    assert!(skipped[2].1.contains("1001 addresses"), "{}", skipped[2].1);
+    assert!(skipped[1].1.contains("1001 addresses"), "{}", skipped[1].1);
+    assert!(skipped[2].0.len() < 100 && skipped[2].0.ends_with("(10485772 bytes)"));
+    assert!(skipped[2].1.contains("10485772 bytes long; at most 256"), "{}", skipped[2].1);
 
     // An existing user whose entry grows too large keeps its record and is not deleted.
     let setup = Setup::new("[sync]\ndelete_missing_users = true\n");
@@ -520,4 +522,108 @@ fn enabling_a_user_switched_to_a_local_password_takes_effect_at_once() {
     change(UserChanges { enabled: Some(true), ..UserChanges::default() });
     let alice = setup.cache().load().unwrap().user("alice@example.com").unwrap().clone();
     assert!(alice.enabled && !alice.disabled_by_admin, "no sync would ever enable it");
+}
+
+fn group(name: &str, members: &[&str]) -> DirectoryGroup {
+    DirectoryGroup {
+        name: name.into(),
+        identity: format!("icewarp:{}", name.to_lowercase()),
+        members: members.iter().map(|m| format!("icewarp:{m}")).collect(),
+    }
+}
+
+#[test]
+fn names_with_system_meaning_never_become_users_or_groups() {
+    // None of these is in the test's /etc/passwd or /etc/group: "not local right now" is not
+    // enough, the names carry privilege wherever sudoers, sshd or a later package trusts them.
+    let mut setup = Setup::new("");
+    setup.config.unix.reserved_names = vec!["finance".into()];
+    let mut alice = named("alice@example.com", "alice");
+    alice.groups = vec!["sudo".into(), "docker".into(), "devs".into()];
+    let mut list = listing(vec![
+        alice,
+        named("admin@example.com", "admin"),
+        named("wheel@example.com", "Wheel"),
+        named("sd@example.com", "systemd-coredump"),
+        named("fin@example.com", "finance"),
+        named("x@example.com", "x;id"),
+        named("y@example.com", "$(reboot)"),
+        named("z@example.com", "a*b"),
+    ]);
+    list.groups = vec![
+        group("sudo", &["alice@example.com"]),
+        group("docker", &["alice@example.com"]),
+        group("Admin", &["alice@example.com"]),
+        group("devs", &["alice@example.com"]),
+    ];
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.created, ["alice"]);
+    assert_eq!(outcome.report.groups_created, ["devs"]);
+    let skipped: BTreeSet<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
+    let expected = [
+        "admin",
+        "Wheel",
+        "systemd-coredump",
+        "finance",
+        "x;id",
+        "$(reboot)",
+        "a*b",
+        "sudo",
+        "docker",
+        "Admin",
+    ];
+    assert_eq!(skipped, expected.into_iter().collect());
+    for skip in &outcome.report.skipped {
+        assert!(skip.reason.contains("invalid name"), "{skip:?}");
+    }
+    let db = setup.cache().load().unwrap();
+    assert_eq!(db.users.len(), 1);
+    assert_eq!(db.user("alice").unwrap().groups, ["devs"]);
+    assert_eq!(db.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["devs"]);
+}
+
+#[test]
+fn an_account_whose_name_becomes_reserved_is_disabled_and_its_group_dropped() {
+    let mut list = listing(vec![named("fin@example.com", "finance")]);
+    list.groups = vec![group("ops", &["fin@example.com"])];
+    let mut setup = Setup::new("");
+    setup.sync(&list, SYNC).unwrap();
+    let uid = setup.cache().load().unwrap().user("finance").unwrap().uid;
+
+    // The administrator reserves both names later.
+    setup.config.unix.reserved_names = vec!["finance".into(), "ops".into()];
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.groups_deleted, ["ops"]);
+    assert!(outcome.report.skipped.iter().any(|s| s.name == "finance"
+        && s.reason.contains("disabled")
+        && s.reason.contains("reserved_names")));
+    let db = setup.cache().load().unwrap();
+    let finance = db.user("finance").unwrap();
+    assert!(!finance.enabled, "kept (its uid is never reused) but disabled");
+    assert_eq!(finance.uid, uid);
+    assert!(db.groups.is_empty());
+}
+
+#[test]
+fn ids_do_not_depend_on_the_order_of_the_listing() {
+    // Ten ids for eight users and two groups: the hash collides often, so the probing order
+    // decides who gets which id. Two hosts whose servers list in opposite orders must agree.
+    let users: Vec<DirectoryUser> =
+        (0..8).map(|i| person(&format!("u{i}@example.com"), "U")).collect();
+    let mut forward = listing(users.clone());
+    forward.groups = vec![group("g1@example.com", &[]), group("g2@example.com", &[])];
+    let mut backward = listing(users.into_iter().rev().collect());
+    backward.groups = forward.groups.iter().rev().cloned().collect();
+    let (mut a, mut b) = (Setup::new(""), Setup::new(""));
+    a.config.unix.uid_range = [300_000, 300_009];
+    b.config.unix.uid_range = [300_000, 300_009];
+    a.sync(&forward, SYNC).unwrap();
+    b.sync(&backward, SYNC).unwrap();
+    let ids = |s: &Setup| -> BTreeSet<(String, u32)> {
+        let db = s.cache().load().unwrap();
+        let users = db.users.iter().map(|u| (u.name.clone(), u.uid));
+        users.chain(db.groups.iter().map(|g| (g.name.clone(), g.gid))).collect()
+    };
+    assert_eq!(ids(&a).len(), 10);
+    assert_eq!(ids(&a), ids(&b));
 }
