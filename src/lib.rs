@@ -1,6 +1,27 @@
 //! dircache: Linux logins from the accounts of a mail directory.
 //!
-//! All logic lives here; `pam_module`, `nss_module` and `sync_helper` are thin shells.
+//! All logic lives here; `pam_module`, `nss_module` and `sync_helper` are thin shells that
+//! only convert between C (or the command line) and this library. `docs/architecture.md`
+//! shows the flows of a sync, a login and a lookup. The modules, by layer:
+//!
+//! - **Rules every layer shares**: [`names`] (which names may be users and groups, how they
+//!   compare), [`ids`] (reserved ids, allocation), [`local_accounts`] (the accounts of
+//!   /etc/passwd and /etc/group, which always win), [`privileges`], [`passwords`] (argon2id,
+//!   secrets), [`trust`] (who may own the files dircache reads), [`user`] (the records).
+//! - **Configuration**: [`config`].
+//! - **The cache** (files only, knows no server): [`cache`] — generations of immutable
+//!   tables, one write path (`CacheDir::commit` / `CacheDir::update`), readers for PAM, NSS and
+//!   the helper; [`login_state`] (per-user failure counts and offline credentials).
+//! - **The directory** (the only layer that talks to the network): [`directory`] — the
+//!   IceWarp and Application Integration clients over one HTTP transport
+//!   (`docs/protocols/`).
+//! - **What the programs do**: [`sync`] (fetch, plan, apply), [`manage`] (the edits of
+//!   `dircache-sync user …`), [`check`] (`dircache-sync check`), [`pam`] (every PAM
+//!   decision), [`nss`] (every NSS answer; never reaches the network).
+//!
+//! `unsafe` code lives only in the two `.so` crates; here the compiler forbids it.
+
+#![forbid(unsafe_code)]
 
 pub mod cache;
 pub mod check;

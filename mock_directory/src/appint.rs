@@ -1,5 +1,5 @@
 //! A mock Application Integration server, following
-//! shared/protocols/application-integration.md.
+//! docs/protocols/application-integration.md.
 //!
 //! Any path answers (the URL's path is the client's business); only `POST` with an
 //! `application/x-www-form-urlencoded` body:

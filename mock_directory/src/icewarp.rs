@@ -1,5 +1,5 @@
 //! A mock IceWarp Server administrative API (`POST /icewarpapi/`, namespace `admin:iq:rpc`),
-//! following shared/protocols/icewarp.md, read-only commands only.
+//! following docs/protocols/icewarp.md, read-only commands only.
 //!
 //! - [`IcewarpData`]: the directory (domains, accounts, group members) and the server's
 //!   behaviour knobs (version 11/14 item shapes, page cap, session expiry, tarpit).

@@ -3,6 +3,8 @@
 //! `pam_hooks!` wraps every hook in `catch_unwind`, so a panic becomes PAM_ABORT instead of
 //! unwinding into sshd or login.
 
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 use std::ptr;
@@ -22,7 +24,7 @@ const PAM_PRELIM_CHECK: PamFlag = 0x4000;
 
 #[link(name = "pam")]
 extern "C" {
-    // pam-bindings has no wrapper for these two (see ../shared/testing-pam-nss.md).
+    // pam-bindings has no wrapper for these two (docs/architecture.md, "The crates").
     fn pam_get_authtok(
         pamh: *mut PamHandle,
         item: c_int,

@@ -1,4 +1,4 @@
-//! The Application Integration client (`/work/shared/protocols/application-integration.md`):
+//! The Application Integration client (`docs/protocols/application-integration.md`):
 //! `cmd=list` returns every user as one JSON array, `cmd=auth` checks a password.
 
 use std::cell::Cell;

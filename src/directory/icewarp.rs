@@ -1,4 +1,4 @@
-//! The IceWarp Server client (`/work/shared/protocols/icewarp.md`): lists domains,
+//! The IceWarp Server client (`docs/protocols/icewarp.md`): lists domains,
 //! accounts and groups as an administrator, and checks a user's own password with
 //! `getauthtoken`. Read-only.
 
@@ -687,7 +687,7 @@ fn parse_count(text: Option<&str>) -> Option<u64> {
     text.and_then(|text| text.trim().parse().ok())
 }
 
-/// `login_name = "mailbox"` means the mailbox name when it is unique (icewarp.md §10):
+/// `login_name = "mailbox"` means the mailbox name when it is unique (docs/protocols/icewarp.md, "Login names"):
 /// accounts sharing one (alice@a.com, alice@b.com) are all recorded under their full
 /// addresses, so that neither the order of the listing nor a new account in another
 /// domain decides who gets the bare name.
