@@ -14,6 +14,7 @@
 //! ```
 
 pub mod format;
+pub mod reader;
 pub mod records;
 mod store;
 

@@ -1,13 +1,17 @@
 //! The NSS logic against real caches written by `CacheDir::commit` in a temporary directory.
 
-use std::fs;
+use std::fmt;
+use std::fs::{self, File};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::abi::POINTER;
 use super::*;
 use crate::cache::{CacheDir, Db};
-use crate::user::{sample_user, Origin, User};
+use crate::user::{sample_user, Group, Origin, User};
 
 const LOCAL_PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
                             daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
@@ -724,7 +728,7 @@ fn an_error_of_the_moment_is_retried_but_a_broken_file_is_remembered() {
     fs::write(fx.users_public(), b"garbage").unwrap();
     let mut nss = fx.nss();
     assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
-    assert!(nss.failed.as_ref().is_some_and(|(_, problem)| problem.lasting));
+    assert!(nss.current.failed.as_ref().is_some_and(|(_, problem)| problem.lasting));
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //!
 //! Per process (one [`Nss`] behind a mutex in the `.so`), nothing is parsed whole:
 //! - the current generation's `users.public` and `groups.public`, mapped (mmap in the `.so`,
-//!   see [`Mapper`]) and opened as tables; each call `stat()`s `<dir>/current/users.public`
-//!   and reopens both tables when its device, inode, size or mtime changed, so a cache
+//!   see [`Mapper`]) and followed by `cache::reader::CurrentTables`: each call `stat()`s
+//!   `<dir>/current/users.public` and reopens both tables when it changed, so a cache
 //!   replaced by a sync is used by the next lookup;
 //! - the names and ids of /etc/passwd and /etc/group (read as files, never through NSS),
 //!   re-read when one of them changes: those accounts always win, so nothing is answered
@@ -18,28 +18,30 @@
 //! has its name. Enumeration lists the directory groups first, then the private groups.
 //!
 //! Nothing here writes, starts a thread, touches the network or calls getpw*/getgr*.
-//! A record whose name or fields would break a passwd/group line is skipped and logged once.
+//! What may be shown at all is [`visibility`]'s business; how an answer is laid out in the
+//! caller's buffer is [`abi`]'s.
 
 use std::collections::HashSet;
-use std::fmt;
-use std::fs::{self, File};
-use std::io;
 use std::num::NonZeroUsize;
-use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
-use crate::cache::format::ByteSource;
-use crate::cache::records::CacheRecord;
-use crate::cache::{check_trusted, CacheError, Lookup, PublicUser};
+use crate::cache::reader::{CurrentTables, Problem, Stamp, Tables};
+pub use crate::cache::reader::{Mapped, Mapper, ReadMapper};
+use crate::cache::{CacheError, PublicUser};
 use crate::config::DEFAULT_CACHE_DIR;
 use crate::ids::is_reserved;
 use crate::local_accounts::LocalAccounts;
-use crate::names::{fold_name, NameError, NamePolicy};
-use crate::user::Group;
+use crate::names::fold_name;
+
+mod abi;
+mod visibility;
+
+pub use abi::*;
+use visibility::{printable, query_name};
 
 /// Environment variables the module reads with `secure_getenv` (ignored in setuid programs).
 pub const ENV_CACHE_DIR: &str = "DIRCACHE_CACHE_DIR";
@@ -58,13 +60,6 @@ pub const LRU_ENTRIES: usize = 4096;
 pub const LOCAL_RECHECK: Duration = Duration::from_secs(1);
 /// Distinct problems logged per process (each once); more are dropped.
 const MAX_LOGGED: usize = 64;
-const CURRENT_LINK: &str = "current";
-
-/// NSS status codes (`enum nss_status`).
-pub const NSS_STATUS_TRYAGAIN: i32 = -2;
-pub const NSS_STATUS_UNAVAIL: i32 = -1;
-pub const NSS_STATUS_NOTFOUND: i32 = 0;
-pub const NSS_STATUS_SUCCESS: i32 = 1;
 
 /// The answer of one NSS call: its status and the errno that goes with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,121 +158,6 @@ impl Settings {
     }
 }
 
-/// Makes a cache file readable as bytes: the `.so` maps it (mmap), tests read it.
-/// Generation files are never modified once published, so a mapping stays valid.
-pub trait Mapper {
-    type Map: AsRef<[u8]> + Send + Sync;
-    fn map(&self, file: &File, len: u64) -> io::Result<Self::Map>;
-}
-
-/// Reads the whole file into memory: for tests, and wherever mmap is not wanted.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ReadMapper;
-
-impl Mapper for ReadMapper {
-    type Map = Vec<u8>;
-
-    fn map(&self, file: &File, len: u64) -> io::Result<Vec<u8>> {
-        let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-        let mut bytes = vec![0u8; len];
-        FileExt::read_exact_at(file, &mut bytes, 0)?;
-        Ok(bytes)
-    }
-}
-
-/// A mapped file as a table's byte source.
-pub struct Mapped<B>(pub B);
-
-impl<B: AsRef<[u8]>> ByteSource for Mapped<B> {
-    fn size(&self) -> io::Result<u64> {
-        Ok(self.0.as_ref().len() as u64)
-    }
-
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        ByteSource::read_exact_at(self.0.as_ref(), buf, offset)
-    }
-}
-
-/// Identity of a file's content and attributes, as `stat()` tells it. The ctime makes a
-/// fixed mode or owner (chmod, chown) count as a change, so a remembered refusal is retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: i64,
-    mtime_nsec: i64,
-    ctime: i64,
-    ctime_nsec: i64,
-}
-
-impl Stamp {
-    fn of(meta: &fs::Metadata) -> Stamp {
-        Stamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: meta.mtime(),
-            mtime_nsec: meta.mtime_nsec(),
-            ctime: meta.ctime(),
-            ctime_nsec: meta.ctime_nsec(),
-        }
-    }
-
-    /// `None` when the file does not exist.
-    fn probe(path: &Path) -> io::Result<Option<Stamp>> {
-        match fs::metadata(path) {
-            Ok(meta) => Ok(Some(Stamp::of(&meta))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-/// Why the module cannot answer: UNAVAIL with `errno`, and `message` logged once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Problem {
-    errno: i32,
-    message: String,
-    /// A problem of the files' content, owner or mode, which stays until a sync writes a new
-    /// generation; not an error of this process or moment (EMFILE, ENOMEM, a missing file),
-    /// which the next call retries.
-    lasting: bool,
-}
-
-impl Problem {
-    fn missing(what: impl fmt::Display) -> Problem {
-        Problem {
-            errno: libc::ENOENT,
-            message: format!("no dircache cache: {what}"),
-            lasting: false,
-        }
-    }
-
-    fn broken(what: impl fmt::Display) -> Problem {
-        Problem { errno: libc::EIO, message: what.to_string(), lasting: true }
-    }
-
-    fn io(path: &Path, error: &io::Error) -> Problem {
-        if error.kind() == io::ErrorKind::NotFound {
-            Problem::missing(format!("{} does not exist", path.display()))
-        } else {
-            let message = format!("{}: {error}", path.display());
-            Problem { errno: libc::EIO, message, lasting: false }
-        }
-    }
-}
-
-/// A table over a mapped file.
-type Table<T, B> = Lookup<T, Mapped<B>>;
-
-/// One generation's two public tables.
-struct Tables<B> {
-    stamp: Stamp,
-    users: Table<PublicUser, B>,
-    groups: Table<Group, B>,
-}
-
 struct LocalState {
     stamps: [Option<Stamp>; 2],
     checked_at: Instant,
@@ -315,59 +195,6 @@ struct Walk<B> {
     cursor: u64,
 }
 
-/// What a log line may say: one line, printable.
-fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
-}
-
-/// Whether the module may answer for `name`: the built-in name policy (the module reads no
-/// configuration; `[unix] reserved_names` is applied when the cache is written). A cache file
-/// holding `admin` or `x;id` is never served.
-fn servable(name: &str) -> Result<(), NameError> {
-    NamePolicy::default().check(name)
-}
-
-/// A name asked for by a caller: anything that could not be served is simply unknown.
-fn query_name(name: &[u8]) -> Option<&str> {
-    let name = std::str::from_utf8(name).ok()?;
-    servable(name).ok()?;
-    Some(name)
-}
-
-/// Why a passwd field cannot be emitted, if it cannot.
-fn bad_field(value: &str) -> Option<&'static str> {
-    if value.contains(':') {
-        Some("contains ':'")
-    } else if value.chars().any(char::is_control) {
-        Some("contains a control character (newline, NUL, …)")
-    } else {
-        None
-    }
-}
-
-fn check_user(user: &PublicUser) -> Result<(), String> {
-    servable(&user.name).map_err(|e| e.to_string())?;
-    for id in [user.uid, user.gid] {
-        if is_reserved(id) {
-            return Err(format!("id {id} is reserved"));
-        }
-    }
-    for (field, value) in [("gecos", &user.gecos), ("home", &user.home), ("shell", &user.shell)] {
-        if let Some(reason) = bad_field(value) {
-            return Err(format!("its {field} {reason}"));
-        }
-    }
-    Ok(())
-}
-
-fn check_group(group: &Group) -> Result<(), String> {
-    servable(&group.name).map_err(|e| e.to_string())?;
-    if is_reserved(group.gid) {
-        return Err(format!("gid {} is reserved", group.gid));
-    }
-    Ok(())
-}
-
 fn found_or_not<T>(value: Option<T>) -> Reply<T> {
     match value {
         Some(value) => Reply::Found(value),
@@ -377,14 +204,12 @@ fn found_or_not<T>(value: Option<T>) -> Reply<T> {
 
 /// The per-process state of the NSS module.
 pub struct Nss<M: Mapper> {
-    mapper: M,
     log: Box<dyn Fn(&str) + Send>,
     raw_settings: [Option<Vec<u8>>; 3],
     settings: Settings,
-    tables: Option<Arc<Tables<M::Map>>>,
-    /// The last failure to open the generation whose users.public had this stamp: not
-    /// retried until the file changes.
-    failed: Option<(Option<Stamp>, Problem)>,
+    current: CurrentTables<M>,
+    /// The stamp of the generation the LRU's answers come from.
+    answered: Option<Stamp>,
     local: Option<LocalState>,
     local_recheck: Duration,
     lru: LruCache<Query, Cached>,
@@ -392,27 +217,17 @@ pub struct Nss<M: Mapper> {
     logged: HashSet<String>,
     passwd_walk: Option<Walk<M::Map>>,
     group_walk: Option<Walk<M::Map>>,
-    /// `<cache dir>/current/users.public`, stat()ed by every lookup: built once per
-    /// configuration, not per lookup.
-    probe: PathBuf,
-}
-
-/// The file whose `stat()` tells a lookup whether a sync wrote a new generation.
-fn probe_path(settings: &Settings) -> PathBuf {
-    settings.cache_dir.join(CURRENT_LINK).join(PublicUser::FILE_NAME)
 }
 
 impl<M: Mapper> Nss<M> {
     /// `log` receives each distinct problem once (the `.so` sends it to syslog).
     pub fn new(mapper: M, settings: Settings, log: Box<dyn Fn(&str) + Send>) -> Nss<M> {
         Nss {
-            mapper,
             log,
             raw_settings: [None, None, None],
-            probe: probe_path(&settings),
+            current: CurrentTables::new(mapper, &settings.cache_dir),
+            answered: None,
             settings,
-            tables: None,
-            failed: None,
             local: None,
             local_recheck: LOCAL_RECHECK,
             lru: LruCache::new(NonZeroUsize::MIN.saturating_add(LRU_ENTRIES - 1)),
@@ -450,10 +265,9 @@ impl<M: Mapper> Nss<M> {
         self.raw_settings = vars.map(|v| v.map(<[u8]>::to_vec));
         let settings = Settings::from_vars(vars);
         if settings != self.settings {
-            self.probe = probe_path(&settings);
+            self.current.switch_to(&settings.cache_dir);
             self.settings = settings;
-            self.tables = None;
-            self.failed = None;
+            self.answered = None;
             self.local = None;
             self.lru.clear();
             self.logged.clear();
@@ -679,8 +493,6 @@ impl<M: Mapper> Nss<M> {
         reply
     }
 
-    // ----- internals -----
-
     fn cached_user(
         &mut self,
         key: Query,
@@ -722,105 +534,24 @@ impl<M: Mapper> Nss<M> {
         }
     }
 
-    /// Whether a user record may be shown: not when a field would break the passwd format
-    /// (logged once), nor when its name or an id is local.
-    fn user_visible(&mut self, user: &PublicUser) -> bool {
-        if let Err(reason) = check_user(user) {
-            self.log_once(format!(
-                "skipping the user record {:?} (uid {}): {reason}",
-                printable(&user.name),
-                user.uid
-            ));
-            return false;
-        }
-        self.local.as_ref().is_some_and(|l| {
-            !l.accounts.has_name(&user.name)
-                && !l.accounts.has_id(user.uid)
-                && !l.accounts.has_id(user.gid)
-        })
-    }
-
-    /// The user record, if it may be shown (its password field is always `x`).
-    fn accept_user(&mut self, user: PublicUser) -> Option<PublicUser> {
-        self.user_visible(&user).then_some(user)
-    }
-
-    /// Whether `group` may be shown at all (its members aside).
-    fn group_visible(&mut self, group: &Group) -> bool {
-        if let Err(reason) = check_group(group) {
-            self.log_once(format!(
-                "skipping the group record {:?} (gid {}): {reason}",
-                printable(&group.name),
-                group.gid
-            ));
-            return false;
-        }
-        self.local
-            .as_ref()
-            .is_some_and(|l| !l.accounts.has_name(&group.name) && !l.accounts.has_id(group.gid))
-    }
-
-    /// The entry for a directory group; members that are invalid or local are left out.
-    fn accept_group(&mut self, group: &Group) -> Option<GroupEntry> {
-        if !self.group_visible(group) {
-            return None;
-        }
-        let mut members = Vec::with_capacity(group.members.len());
-        for member in &group.members {
-            if let Err(reason) = servable(member) {
-                self.log_once(format!(
-                    "leaving the member {:?} out of the group {:?}: {reason}",
-                    printable(member),
-                    group.name
-                ));
-                continue;
-            }
-            if self.local.as_ref().is_some_and(|l| !l.accounts.has_name(member)) {
-                members.push(member.clone());
-            }
-        }
-        Some(GroupEntry { name: group.name.clone(), gid: group.gid, members })
-    }
-
-    /// The private group of `user`, if it has one: gid equal to its uid, the user visible,
-    /// and no directory group of the same name (the directory group wins).
-    fn private_group(
-        &mut self,
-        tables: &Tables<M::Map>,
-        user: &PublicUser,
-    ) -> Result<Option<GroupEntry>, CacheError> {
-        if user.gid != user.uid || !self.user_visible(user) {
-            return Ok(None);
-        }
-        if tables.groups.by_name(&user.name)?.is_some() {
-            return Ok(None);
-        }
-        Ok(Some(GroupEntry { name: user.name.clone(), gid: user.gid, members: Vec::new() }))
-    }
-
-    fn visible_gids(
-        &mut self,
-        tables: &Tables<M::Map>,
-        gids: &[u32],
-    ) -> Result<Vec<u32>, CacheError> {
-        let mut visible = Vec::with_capacity(gids.len());
-        for gid in gids {
-            if visible.contains(gid) {
-                continue;
-            }
-            if let Some(group) = tables.groups.by_id(*gid)? {
-                if self.group_visible(&group) {
-                    visible.push(*gid);
-                }
-            }
-        }
-        Ok(visible)
-    }
-
     /// Brings the local accounts and the tables up to date; returns the current tables.
     fn prepare(&mut self) -> Result<Arc<Tables<M::Map>>, Problem> {
         self.refresh_local()?;
         self.refresh_tables()
+    }
+
+    /// The current tables; answers remembered from another generation are forgotten.
+    fn refresh_tables(&mut self) -> Result<Arc<Tables<M::Map>>, Problem> {
+        let refreshed = self.current.refresh();
+        let stamp = refreshed.as_ref().ok().map(|tables| tables.stamp);
+        if stamp != self.answered {
+            self.lru.clear();
+            if stamp.is_some() {
+                self.logged.clear();
+            }
+            self.answered = stamp;
+        }
+        refreshed
     }
 
     fn refresh_local(&mut self) -> Result<(), Problem> {
@@ -852,78 +583,6 @@ impl<M: Mapper> Nss<M> {
         Ok(())
     }
 
-    fn refresh_tables(&mut self) -> Result<Arc<Tables<M::Map>>, Problem> {
-        let stamp = Stamp::probe(&self.probe).map_err(|e| Problem::io(&self.probe, &e));
-        let stamp = match stamp {
-            Ok(stamp) => stamp,
-            Err(problem) => {
-                self.drop_tables();
-                return Err(problem);
-            }
-        };
-        if let (Some(tables), Some(stamp)) = (&self.tables, stamp) {
-            if tables.stamp == stamp {
-                return Ok(tables.clone());
-            }
-        }
-        if let Some((failed_stamp, problem)) = &self.failed {
-            if *failed_stamp == stamp {
-                return Err(problem.clone());
-            }
-        }
-        self.drop_tables();
-        let opened = match stamp {
-            Some(_) => self.open_tables(),
-            None => Err(Problem::missing(format!("{} does not exist", self.probe.display()))),
-        };
-        match opened {
-            Ok(tables) => {
-                let tables = Arc::new(tables);
-                self.tables = Some(tables.clone());
-                self.failed = None;
-                self.logged.clear();
-                Ok(tables)
-            }
-            Err(problem) => {
-                // Only a lasting problem is remembered for this generation; an error of the
-                // moment is retried by the next call.
-                self.failed = problem.lasting.then(|| (stamp, problem.clone()));
-                Err(problem)
-            }
-        }
-    }
-
-    fn drop_tables(&mut self) {
-        if self.tables.take().is_some() {
-            self.lru.clear();
-        }
-    }
-
-    fn open_tables(&self) -> Result<Tables<M::Map>, Problem> {
-        let link = self.settings.cache_dir.join(CURRENT_LINK);
-        let target = fs::read_link(&link).map_err(|e| Problem::io(&link, &e))?;
-        let dir = self.settings.cache_dir.join(target);
-        let (users, stamp) = self.open_table::<PublicUser>(&dir)?;
-        let (groups, _) = self.open_table::<Group>(&dir)?;
-        if users.generation() != groups.generation() {
-            return Err(Problem::broken(format!(
-                "the cache files in {} belong to different generations",
-                dir.display()
-            )));
-        }
-        Ok(Tables { stamp, users, groups })
-    }
-
-    fn open_table<T: CacheRecord>(&self, dir: &Path) -> Result<(Table<T, M::Map>, Stamp), Problem> {
-        let path = dir.join(T::FILE_NAME);
-        let file = File::open(&path).map_err(|e| Problem::io(&path, &e))?;
-        let meta = file.metadata().map_err(|e| Problem::io(&path, &e))?;
-        check_trusted(&path, &meta, true).map_err(Problem::broken)?;
-        let map = self.mapper.map(&file, meta.len()).map_err(|e| Problem::io(&path, &e))?;
-        let table = Lookup::from_source(path, Mapped(map)).map_err(Problem::broken)?;
-        Ok((table, Stamp::of(&meta)))
-    }
-
     fn corrupt<T>(&mut self, error: CacheError) -> Reply<T> {
         self.unavailable(Problem::broken(error))
     }
@@ -938,169 +597,6 @@ impl<M: Mapper> Nss<M> {
             (self.log)(&printable(&message));
         }
     }
-}
-
-// ----- packing entries into the caller's buffer -----
-
-/// Offsets into the caller's buffer of a packed `struct passwd`'s strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PasswdLayout {
-    pub name: usize,
-    pub passwd: usize,
-    pub uid: u32,
-    pub gid: u32,
-    pub gecos: usize,
-    pub dir: usize,
-    pub shell: usize,
-}
-
-/// Offsets into the caller's buffer of a packed `struct group`: its strings and the
-/// NULL-terminated member pointer array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GroupLayout {
-    pub name: usize,
-    pub passwd: usize,
-    pub gid: u32,
-    pub members: usize,
-}
-
-const POINTER: usize = std::mem::size_of::<usize>();
-
-/// The caller's buffer, written only through this (the `.so` never makes a slice of memory
-/// glibc did not initialize). `write` is only called within `size()`.
-pub trait Buffer {
-    /// Bytes available.
-    fn size(&self) -> usize;
-    fn write(&mut self, offset: usize, bytes: &[u8]);
-}
-
-impl Buffer for [u8] {
-    fn size(&self) -> usize {
-        self.len()
-    }
-
-    fn write(&mut self, offset: usize, bytes: &[u8]) {
-        if let Some(target) = self.get_mut(offset..offset.saturating_add(bytes.len())) {
-            target.copy_from_slice(bytes);
-        }
-    }
-}
-
-struct Packer<'b, B: Buffer + ?Sized> {
-    buf: &'b mut B,
-    used: usize,
-}
-
-impl<B: Buffer + ?Sized> Packer<'_, B> {
-    /// Reserves `len` bytes at `start`; `None` when they do not fit.
-    fn reserve(&mut self, start: usize, len: usize) -> Option<usize> {
-        let end = start.checked_add(len)?;
-        (end <= self.buf.size()).then(|| {
-            self.used = end;
-            start
-        })
-    }
-
-    /// Copies `text` and a NUL; returns its offset. Texts never hold a NUL (checked before).
-    fn string(&mut self, text: &str) -> Option<usize> {
-        let start = self.reserve(self.used, text.len().checked_add(1)?)?;
-        self.buf.write(start, text.as_bytes());
-        self.buf.write(start + text.len(), &[0]);
-        Some(start)
-    }
-
-    /// Writes a NULL-terminated array of pointers to the strings at `targets`, aligned for a
-    /// pointer given that the buffer starts at address `base`; returns its offset.
-    fn pointers(&mut self, base: usize, targets: &[usize]) -> Option<usize> {
-        let misalign = base.checked_add(self.used)? % POINTER;
-        let start = self.used.checked_add((POINTER - misalign) % POINTER)?;
-        let len = targets.len().checked_add(1)?.checked_mul(POINTER)?;
-        let start = self.reserve(start, len)?;
-        let values = targets.iter().map(|t| base.checked_add(*t)).chain([Some(0)]);
-        for (i, value) in values.enumerate() {
-            self.buf.write(start + i * POINTER, &value?.to_ne_bytes());
-        }
-        Some(start)
-    }
-}
-
-/// Packs `entry` into `buf`; `None` when it does not fit.
-pub fn pack_passwd<B: Buffer + ?Sized>(entry: &PublicUser, buf: &mut B) -> Option<PasswdLayout> {
-    let mut packer = Packer { buf, used: 0 };
-    Some(PasswdLayout {
-        name: packer.string(&entry.name)?,
-        passwd: packer.string("x")?,
-        uid: entry.uid,
-        gid: entry.gid,
-        gecos: packer.string(&entry.gecos)?,
-        dir: packer.string(&entry.home)?,
-        shell: packer.string(&entry.shell)?,
-    })
-}
-
-/// Packs `entry` into `buf`, which starts at address `base` (the member array holds
-/// addresses); `None` when it does not fit.
-pub fn pack_group<B: Buffer + ?Sized>(
-    entry: &GroupEntry,
-    buf: &mut B,
-    base: usize,
-) -> Option<GroupLayout> {
-    let mut packer = Packer { buf, used: 0 };
-    let name = packer.string(&entry.name)?;
-    let passwd = packer.string("x")?;
-    let mut members = Vec::with_capacity(entry.members.len());
-    for member in &entry.members {
-        members.push(packer.string(member)?);
-    }
-    let members = packer.pointers(base, &members)?;
-    Some(GroupLayout { name, passwd, gid: entry.gid, members })
-}
-
-// ----- initgroups_dyn -----
-
-/// The caller's growable gid array of `initgroups_dyn` (`*start`, `*size`, `*groupsp`).
-pub trait GroupArray {
-    /// Entries in use (`*start`).
-    fn used(&self) -> usize;
-    /// Entries allocated (`*size`).
-    fn capacity(&self) -> usize;
-    fn get(&self, index: usize) -> u32;
-    /// Reallocates to `capacity` entries; false when out of memory.
-    fn grow(&mut self, capacity: usize) -> bool;
-    /// Appends; only called when `used() < capacity()`.
-    fn push(&mut self, gid: u32);
-}
-
-/// glibc's `initgroups_dyn` contract: appends each of `gids` that is not `skip` (the
-/// primary group) nor already present, doubling the array when full but never past `limit`
-/// when `limit > 0` (then the remaining groups are dropped, as glibc does).
-pub fn add_groups(
-    array: &mut impl GroupArray,
-    gids: &[u32],
-    skip: u32,
-    limit: std::ffi::c_long,
-) -> Reply<()> {
-    for gid in gids {
-        if *gid == skip || (0..array.used()).any(|i| array.get(i) == *gid) {
-            continue;
-        }
-        if array.used() >= array.capacity() {
-            let capacity = array.capacity();
-            let limit = usize::try_from(limit).unwrap_or(0);
-            if limit > 0 && capacity >= limit {
-                break;
-            }
-            let mut wanted = capacity.saturating_mul(2).max(capacity.saturating_add(1));
-            if limit > 0 {
-                wanted = wanted.min(limit);
-            }
-            if !array.grow(wanted) {
-                return Reply::TryAgain(libc::ENOMEM);
-            }
-        }
-        array.push(*gid);
-    }
-    Reply::Found(())
 }
 
 #[cfg(test)]

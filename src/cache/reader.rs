@@ -1,0 +1,232 @@
+//! Following the current generation for a long-lived reader (the NSS module): the public
+//! tables mapped once, a `stat()` per call to notice a sync's new generation, and failures
+//! remembered per generation so that a broken file is not re-read by every call.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::format::ByteSource;
+use super::records::CacheRecord;
+use super::{check_trusted, Lookup, PublicUser};
+use crate::user::Group;
+
+/// The link naming the current generation (see the layout in the module `cache`).
+const CURRENT_LINK: &str = "current";
+
+/// Makes a cache file readable as bytes: the `.so` maps it (mmap), tests read it.
+/// Generation files are never modified once published, so a mapping stays valid.
+pub trait Mapper {
+    type Map: AsRef<[u8]> + Send + Sync;
+    fn map(&self, file: &File, len: u64) -> io::Result<Self::Map>;
+}
+
+/// Reads the whole file into memory: for tests, and wherever mmap is not wanted.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReadMapper;
+
+impl Mapper for ReadMapper {
+    type Map = Vec<u8>;
+
+    fn map(&self, file: &File, len: u64) -> io::Result<Vec<u8>> {
+        let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        let mut bytes = vec![0u8; len];
+        FileExt::read_exact_at(file, &mut bytes, 0)?;
+        Ok(bytes)
+    }
+}
+
+/// A mapped file as a table's byte source.
+pub struct Mapped<B>(pub B);
+
+impl<B: AsRef<[u8]>> ByteSource for Mapped<B> {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.0.as_ref().len() as u64)
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        ByteSource::read_exact_at(self.0.as_ref(), buf, offset)
+    }
+}
+
+/// Identity of a file's content and attributes, as `stat()` tells it. The ctime makes a
+/// fixed mode or owner (chmod, chown) count as a change, so a remembered refusal is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+    ctime: i64,
+    ctime_nsec: i64,
+}
+
+impl Stamp {
+    pub fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
+        }
+    }
+
+    /// `None` when the file does not exist.
+    pub fn probe(path: &Path) -> io::Result<Option<Stamp>> {
+        match fs::metadata(path) {
+            Ok(meta) => Ok(Some(Stamp::of(&meta))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Why a reader cannot answer: `errno` for the caller, and `message` to log once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub errno: i32,
+    pub message: String,
+    /// A problem of the files' content, owner or mode, which stays until a sync writes a new
+    /// generation; not an error of this process or moment (EMFILE, ENOMEM, a missing file),
+    /// which the next call retries.
+    pub lasting: bool,
+}
+
+impl Problem {
+    pub fn missing(what: impl fmt::Display) -> Problem {
+        Problem {
+            errno: libc::ENOENT,
+            message: format!("no dircache cache: {what}"),
+            lasting: false,
+        }
+    }
+
+    pub fn broken(what: impl fmt::Display) -> Problem {
+        Problem { errno: libc::EIO, message: what.to_string(), lasting: true }
+    }
+
+    pub fn io(path: &Path, error: &io::Error) -> Problem {
+        if error.kind() == io::ErrorKind::NotFound {
+            Problem::missing(format!("{} does not exist", path.display()))
+        } else {
+            let message = format!("{}: {error}", path.display());
+            Problem { errno: libc::EIO, message, lasting: false }
+        }
+    }
+}
+
+/// A table over a mapped file.
+pub type Table<T, B> = Lookup<T, Mapped<B>>;
+
+/// One generation's two public tables.
+pub struct Tables<B> {
+    pub stamp: Stamp,
+    pub users: Table<PublicUser, B>,
+    pub groups: Table<Group, B>,
+}
+
+/// The public tables of the cache's current generation, reopened when a sync publishes a
+/// new one.
+pub struct CurrentTables<M: Mapper> {
+    mapper: M,
+    cache_dir: PathBuf,
+    /// `<cache dir>/current/users.public`, stat()ed by every call: built once, not per call.
+    probe: PathBuf,
+    tables: Option<Arc<Tables<M::Map>>>,
+    /// The last failure to open the generation whose users.public had this stamp: not
+    /// retried until the file changes.
+    pub(crate) failed: Option<(Option<Stamp>, Problem)>,
+}
+
+impl<M: Mapper> CurrentTables<M> {
+    pub fn new(mapper: M, cache_dir: &Path) -> CurrentTables<M> {
+        CurrentTables {
+            mapper,
+            cache_dir: cache_dir.to_path_buf(),
+            probe: cache_dir.join(CURRENT_LINK).join(PublicUser::FILE_NAME),
+            tables: None,
+            failed: None,
+        }
+    }
+
+    /// Starts over on another cache directory.
+    pub fn switch_to(&mut self, cache_dir: &Path) {
+        self.cache_dir = cache_dir.to_path_buf();
+        self.probe = cache_dir.join(CURRENT_LINK).join(PublicUser::FILE_NAME);
+        self.tables = None;
+        self.failed = None;
+    }
+
+    /// The tables of the current generation, opened again only when the `stat()` of
+    /// `users.public` through `current` changed.
+    pub fn refresh(&mut self) -> Result<Arc<Tables<M::Map>>, Problem> {
+        let stamp = match Stamp::probe(&self.probe) {
+            Ok(stamp) => stamp,
+            Err(e) => {
+                self.tables = None;
+                return Err(Problem::io(&self.probe, &e));
+            }
+        };
+        if let (Some(tables), Some(stamp)) = (&self.tables, stamp) {
+            if tables.stamp == stamp {
+                return Ok(tables.clone());
+            }
+        }
+        if let Some((failed_stamp, problem)) = &self.failed {
+            if *failed_stamp == stamp {
+                return Err(problem.clone());
+            }
+        }
+        self.tables = None;
+        let opened = match stamp {
+            Some(_) => self.open(),
+            None => Err(Problem::missing(format!("{} does not exist", self.probe.display()))),
+        };
+        match opened {
+            Ok(tables) => {
+                let tables = Arc::new(tables);
+                self.tables = Some(tables.clone());
+                self.failed = None;
+                Ok(tables)
+            }
+            Err(problem) => {
+                // Only a lasting problem is remembered for this generation; an error of the
+                // moment is retried by the next call.
+                self.failed = problem.lasting.then(|| (stamp, problem.clone()));
+                Err(problem)
+            }
+        }
+    }
+
+    fn open(&self) -> Result<Tables<M::Map>, Problem> {
+        let link = self.cache_dir.join(CURRENT_LINK);
+        let target = fs::read_link(&link).map_err(|e| Problem::io(&link, &e))?;
+        let dir = self.cache_dir.join(target);
+        let (users, stamp) = self.open_table::<PublicUser>(&dir)?;
+        let (groups, _) = self.open_table::<Group>(&dir)?;
+        if users.generation() != groups.generation() {
+            return Err(Problem::broken(format!(
+                "the cache files in {} belong to different generations",
+                dir.display()
+            )));
+        }
+        Ok(Tables { stamp, users, groups })
+    }
+
+    fn open_table<T: CacheRecord>(&self, dir: &Path) -> Result<(Table<T, M::Map>, Stamp), Problem> {
+        let path = dir.join(T::FILE_NAME);
+        let file = File::open(&path).map_err(|e| Problem::io(&path, &e))?;
+        let meta = file.metadata().map_err(|e| Problem::io(&path, &e))?;
+        check_trusted(&path, &meta, true).map_err(Problem::broken)?;
+        let map = self.mapper.map(&file, meta.len()).map_err(|e| Problem::io(&path, &e))?;
+        let table = Lookup::from_source(path, Mapped(map)).map_err(Problem::broken)?;
+        Ok((table, Stamp::of(&meta)))
+    }
+}

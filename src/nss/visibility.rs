@@ -1,0 +1,159 @@
+//! What the module may show: the checks every record passes before it is answered (the
+//! name policy, reserved ids, fields that would break a passwd or group line) and the rule
+//! that local accounts always win, applied to users, groups, members and private groups.
+
+use super::{GroupEntry, Nss};
+use crate::cache::reader::{Mapper, Tables};
+use crate::cache::{CacheError, PublicUser};
+use crate::ids::is_reserved;
+use crate::names::{NameError, NamePolicy};
+use crate::user::Group;
+
+pub(super) fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// Whether the module may answer for `name`: the built-in name policy (the module reads no
+/// configuration; `[unix] reserved_names` is applied when the cache is written). A cache file
+/// holding `admin` or `x;id` is never served.
+fn servable(name: &str) -> Result<(), NameError> {
+    NamePolicy::default().check(name)
+}
+
+/// A name asked for by a caller: anything that could not be served is simply unknown.
+pub(super) fn query_name(name: &[u8]) -> Option<&str> {
+    let name = std::str::from_utf8(name).ok()?;
+    servable(name).ok()?;
+    Some(name)
+}
+
+/// Why a passwd field cannot be emitted, if it cannot.
+fn bad_field(value: &str) -> Option<&'static str> {
+    if value.contains(':') {
+        Some("contains ':'")
+    } else if value.chars().any(char::is_control) {
+        Some("contains a control character (newline, NUL, …)")
+    } else {
+        None
+    }
+}
+
+fn check_user(user: &PublicUser) -> Result<(), String> {
+    servable(&user.name).map_err(|e| e.to_string())?;
+    for id in [user.uid, user.gid] {
+        if is_reserved(id) {
+            return Err(format!("id {id} is reserved"));
+        }
+    }
+    for (field, value) in [("gecos", &user.gecos), ("home", &user.home), ("shell", &user.shell)] {
+        if let Some(reason) = bad_field(value) {
+            return Err(format!("its {field} {reason}"));
+        }
+    }
+    Ok(())
+}
+
+fn check_group(group: &Group) -> Result<(), String> {
+    servable(&group.name).map_err(|e| e.to_string())?;
+    if is_reserved(group.gid) {
+        return Err(format!("gid {} is reserved", group.gid));
+    }
+    Ok(())
+}
+
+impl<M: Mapper> Nss<M> {
+    /// Whether a user record may be shown: not when a field would break the passwd format
+    /// (logged once), nor when its name or an id is local.
+    pub(super) fn user_visible(&mut self, user: &PublicUser) -> bool {
+        if let Err(reason) = check_user(user) {
+            self.log_once(format!(
+                "skipping the user record {:?} (uid {}): {reason}",
+                printable(&user.name),
+                user.uid
+            ));
+            return false;
+        }
+        self.local.as_ref().is_some_and(|l| {
+            !l.accounts.has_name(&user.name)
+                && !l.accounts.has_id(user.uid)
+                && !l.accounts.has_id(user.gid)
+        })
+    }
+
+    /// The user record, if it may be shown (its password field is always `x`).
+    pub(super) fn accept_user(&mut self, user: PublicUser) -> Option<PublicUser> {
+        self.user_visible(&user).then_some(user)
+    }
+
+    /// Whether `group` may be shown at all (its members aside).
+    pub(super) fn group_visible(&mut self, group: &Group) -> bool {
+        if let Err(reason) = check_group(group) {
+            self.log_once(format!(
+                "skipping the group record {:?} (gid {}): {reason}",
+                printable(&group.name),
+                group.gid
+            ));
+            return false;
+        }
+        self.local
+            .as_ref()
+            .is_some_and(|l| !l.accounts.has_name(&group.name) && !l.accounts.has_id(group.gid))
+    }
+
+    /// The entry for a directory group; members that are invalid or local are left out.
+    pub(super) fn accept_group(&mut self, group: &Group) -> Option<GroupEntry> {
+        if !self.group_visible(group) {
+            return None;
+        }
+        let mut members = Vec::with_capacity(group.members.len());
+        for member in &group.members {
+            if let Err(reason) = servable(member) {
+                self.log_once(format!(
+                    "leaving the member {:?} out of the group {:?}: {reason}",
+                    printable(member),
+                    group.name
+                ));
+                continue;
+            }
+            if self.local.as_ref().is_some_and(|l| !l.accounts.has_name(member)) {
+                members.push(member.clone());
+            }
+        }
+        Some(GroupEntry { name: group.name.clone(), gid: group.gid, members })
+    }
+
+    /// The private group of `user`, if it has one: gid equal to its uid, the user visible,
+    /// and no directory group of the same name (the directory group wins).
+    pub(super) fn private_group(
+        &mut self,
+        tables: &Tables<M::Map>,
+        user: &PublicUser,
+    ) -> Result<Option<GroupEntry>, CacheError> {
+        if user.gid != user.uid || !self.user_visible(user) {
+            return Ok(None);
+        }
+        if tables.groups.by_name(&user.name)?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(GroupEntry { name: user.name.clone(), gid: user.gid, members: Vec::new() }))
+    }
+
+    pub(super) fn visible_gids(
+        &mut self,
+        tables: &Tables<M::Map>,
+        gids: &[u32],
+    ) -> Result<Vec<u32>, CacheError> {
+        let mut visible = Vec::with_capacity(gids.len());
+        for gid in gids {
+            if visible.contains(gid) {
+                continue;
+            }
+            if let Some(group) = tables.groups.by_id(*gid)? {
+                if self.group_visible(&group) {
+                    visible.push(*gid);
+                }
+            }
+        }
+        Ok(visible)
+    }
+}
