@@ -18,8 +18,8 @@
 //! has its name. Enumeration lists the directory groups first, then the private groups.
 //!
 //! Nothing here writes, starts a thread, touches the network or calls getpw*/getgr*.
-//! What may be shown at all is [`visibility`]'s business; how an answer is laid out in the
-//! caller's buffer is [`abi`]'s.
+//! What may be shown at all is `visibility`'s business; how an answer is laid out in the
+//! caller's buffer is `abi`'s.
 
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
