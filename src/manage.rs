@@ -132,6 +132,7 @@ pub fn add_user<'a>(
         groups: Vec::new(),
         distinguished_name: None,
         directory_identity: None,
+        missing_since: None,
         created_at: now,
         updated_at: now,
     });

@@ -81,6 +81,8 @@ pub struct Plan {
     pub updates: Vec<UserUpdate>,
     /// Names of users to delete (only with `delete_missing_users`).
     pub deletes: Vec<String>,
+    /// Users listed again after they vanished from the directory (also in `updates`).
+    pub returned: Vec<String>,
     pub unchanged: usize,
     pub skipped: Vec<Skipped>,
     /// The complete set of groups of this directory after the sync.
@@ -251,6 +253,8 @@ impl<'a> Planner<'a> {
         set("enabled", enabled != user.enabled);
         set("groups", self.listed_groups(entry) != user.groups);
         set("distinguished_name", entry.distinguished_name != user.distinguished_name);
+        let returned = user.missing_since.is_some();
+        set("returned", returned);
         if linked {
             changed.push("origin");
         }
@@ -271,7 +275,22 @@ impl<'a> Planner<'a> {
         after.groups = self.listed_groups(entry);
         after.distinguished_name = entry.distinguished_name.clone();
         after.updated_at = self.now;
+        if returned {
+            self.plan_return(&mut after);
+        }
         self.plan.updates.push(UserUpdate { after, changed, linked });
+    }
+
+    /// An address listed again after it vanished may belong to someone else now: it keeps
+    /// its uid and home (an id, once given, is kept), but not what was granted to whoever
+    /// held it before: its privileges go back to `default_privileges`. Its login state
+    /// (offline credentials, failures) was dropped when it vanished, and is dropped again
+    /// after this sync's commit (see `sync::run_sync`), so it logs in only with what the
+    /// directory says now.
+    fn plan_return(&mut self, after: &mut User) {
+        after.missing_since = None;
+        after.privileges = self.config.sync.default_privileges.iter().copied().collect();
+        self.plan.returned.push(after.name.clone());
     }
 
     /// A renamed directory account keeps its uid; the new name is used only when it is
@@ -356,6 +375,7 @@ impl<'a> Planner<'a> {
             groups: self.listed_groups(entry),
             distinguished_name: entry.distinguished_name.clone(),
             directory_identity: Some(entry.identity.clone()),
+            missing_since: None,
             created_at: self.now,
             updated_at: self.now,
         });
@@ -405,20 +425,35 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Marks the user as vanished (`missing_since`): its login state is dropped after the
+    /// commit, and if it is listed again it returns as a possibly new person
+    /// ([`Planner::plan_return`]).
     fn plan_disable_missing(&mut self, user: &User) {
         let name = &user.name;
-        if !user.enabled {
-            return self.plan.warnings.push(format!(
-                "{name} is no longer in the directory; kept disabled (delete_missing_users = false)"
-            ));
-        }
+        let what = if user.enabled { "disabled and kept" } else { "kept disabled" };
+        let dropped = if user.missing_since.is_none() {
+            "; its cached offline credentials and login state are dropped"
+        } else {
+            ""
+        };
         self.plan.warnings.push(format!(
-            "{name} is no longer in the directory; disabled and kept (delete_missing_users = false)"
+            "{name} is no longer in the directory; {what} (delete_missing_users = false){dropped}"
         ));
+        if !user.enabled && user.missing_since.is_some() {
+            return;
+        }
+        let mut changed = Vec::new();
+        if user.enabled {
+            changed.push("enabled");
+        }
+        if user.missing_since.is_none() {
+            changed.push("missing_since");
+        }
         let mut after = user.clone();
         after.enabled = false;
+        after.missing_since = user.missing_since.or(Some(self.now));
         after.updated_at = self.now;
-        self.plan.updates.push(UserUpdate { after, changed: vec!["enabled"], linked: false });
+        self.plan.updates.push(UserUpdate { after, changed, linked: false });
     }
 
     fn plan_groups(&mut self) {
