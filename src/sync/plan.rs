@@ -129,7 +129,7 @@ struct Planner<'a> {
     /// Folded names taken after the sync, and by which identity (None: not a directory
     /// user of this origin).
     names: HashSet<String>,
-    /// Home directories of cache users and of users created by this plan.
+    /// Home directories of cache users, of deleted users and of users created by this plan.
     homes: HashSet<String>,
     /// identity → final login name, for group membership.
     final_names: HashMap<&'a str, &'a str>,
@@ -174,7 +174,7 @@ impl<'a> Planner<'a> {
             plan: Plan { directory_users_before, ..Plan::default() },
             matched: HashSet::new(),
             names,
-            homes: db.users.iter().map(|u| u.home.clone()).collect(),
+            homes: db.homes_taken(),
             final_names: HashMap::new(),
             by_identity,
             by_name,
@@ -352,12 +352,7 @@ impl<'a> Planner<'a> {
         self.final_names.insert(&entry.identity, name);
         let home = crate::manage::free_home(self.config, name, uid, &self.homes);
         self.homes.insert(home.clone());
-        if home != self.config.home_for(name) {
-            self.plan.warnings.push(format!(
-                "{name}: {} belongs to another cache user (renamed since); the new user gets {home}",
-                self.config.home_for(name)
-            ));
-        }
+        self.warn_if_other_home(name, &home);
         self.plan.creates.push(User {
             name: name.clone(),
             full_name: entry.full_name.clone(),
@@ -379,6 +374,20 @@ impl<'a> Planner<'a> {
             created_at: self.now,
             updated_at: self.now,
         });
+    }
+
+    /// Says why a new user does not get `unix.home` for its name.
+    fn warn_if_other_home(&mut self, name: &str, home: &str) {
+        let wanted = self.config.home_for(name);
+        if home == wanted {
+            return;
+        }
+        let whose = if self.db.meta.retired_homes.contains(&wanted) {
+            "was the home of a deleted user (its files may still be there)"
+        } else {
+            "belongs to another cache user (renamed since)"
+        };
+        self.plan.warnings.push(format!("{name}: {wanted} {whose}; the new user gets {home}"));
     }
 
     /// The user's groups that will exist as Unix groups, in the directory's order.

@@ -642,3 +642,32 @@ fn every_sync_deletes_stale_offline_credentials_and_state_of_unknown_uids() {
     assert!(states.load(&bob).unwrap().offline_hash.is_some(), "4 days old: kept");
     assert!(!state_file(&setup, stranger.uid).exists(), "no such user in the cache");
 }
+
+#[test]
+fn a_new_user_never_gets_the_home_of_a_deleted_user() {
+    let setup = Setup::new("[sync]\ndelete_missing_users = true\nmax_delete_percent = 100\n");
+    let all = listing(vec![person("alice@example.com", "Alice"), person("bob@example.com", "Bob")]);
+    setup.sync(&all, SYNC).unwrap();
+    let old = setup.user("alice@example.com");
+    let states = LoginStates::new(&setup.cache_path());
+    states.update(&old, |state| state.record_failure(1)).unwrap();
+
+    let outcome = setup.sync(&listing(vec![person("bob@example.com", "Bob")]), SYNC).unwrap();
+    assert_eq!(outcome.report.deleted, ["alice@example.com"]);
+    assert!(!state_file(&setup, old.uid).exists(), "a deleted user's state is dropped");
+    assert!(setup.cache().load().unwrap().meta.retired_homes.contains(&old.home));
+
+    // The address comes back: a new user, with a new uid and not the old home.
+    let outcome = setup.sync(&all, SYNC).unwrap();
+    assert_eq!(outcome.report.created, ["alice@example.com"]);
+    assert!(outcome.report.returned.is_empty(), "a deleted user does not return, it is new");
+    let new = setup.user("alice@example.com");
+    assert_ne!(new.uid, old.uid);
+    assert_eq!(new.home, format!("/home/alice@example.com.{}", new.uid));
+    let warning = format!(
+        "alice@example.com: /home/alice@example.com was the home of a deleted user (its files \
+         may still be there); the new user gets {}",
+        new.home
+    );
+    assert!(outcome.report.warnings.contains(&warning), "{:?}", outcome.report.warnings);
+}
