@@ -7,6 +7,7 @@
 //! is never reused: a later account with the same name never inherits it, a renamed
 //! account keeps it.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -68,6 +69,9 @@ impl LoginState {
 
     /// The cached hash, if present and younger than `offline_days`.
     pub fn usable_offline_hash(&self, config: &AuthConfig, now: u64) -> Option<&str> {
+        if !config.cache_credentials {
+            return None;
+        }
         let stored_at = self.offline_stored_at?;
         let max_age = u64::from(config.offline_days) * 86_400;
         if now.saturating_sub(stored_at) > max_age || stored_at > now {
@@ -90,6 +94,41 @@ impl LoginState {
         self.offline_hash = None;
         self.offline_stored_at = None;
     }
+
+    /// Deletes a cached hash that can no longer log anyone in (older than `offline_days`,
+    /// from the future, or `cache_credentials` is off): an unusable credential is not kept
+    /// on disk. Returns whether there was one.
+    pub fn forget_unusable_offline_hash(&mut self, config: &AuthConfig, now: u64) -> bool {
+        let unusable = self.has_unusable_offline_hash(config, now);
+        if unusable {
+            self.forget_offline_hash();
+        }
+        unusable
+    }
+
+    fn has_unusable_offline_hash(&self, config: &AuthConfig, now: u64) -> bool {
+        (self.offline_hash.is_some() || self.offline_stored_at.is_some())
+            && self.usable_offline_hash(config, now).is_none()
+    }
+
+    /// Nothing worth a file: no failures, no cached credential.
+    fn is_empty(&self) -> bool {
+        self.failures == 0
+            && self.last_failure_at.is_none()
+            && self.offline_hash.is_none()
+            && self.offline_stored_at.is_none()
+    }
+}
+
+/// What [`LoginStates::prune`] did.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    /// Accounts whose whole state was deleted.
+    pub dropped: usize,
+    /// Offline credentials deleted because they could no longer be used.
+    pub expired: usize,
+    /// What could not be read or deleted.
+    pub errors: Vec<LoginStateError>,
 }
 
 /// The `state/` directory of a cache.
@@ -149,9 +188,106 @@ impl LoginStates {
         let mut state = self.load(user)?;
         let before = state.clone();
         change(&mut state);
-        let stored = if state == before { Ok(()) } else { self.store(&state) };
+        let stored = if state == before {
+            Ok(())
+        } else if state.is_empty() {
+            self.remove_files(&[self.path_for(user.uid)]).map(|_| ())
+        } else {
+            self.store(&state)
+        };
         drop(lock);
         stored
+    }
+
+    /// Deletes the whole state of every uid that `current` does not map to a user
+    /// (deleted accounts, accounts the directory no longer lists, accounts listed again
+    /// after they vanished), and of the others the offline credentials that can no longer
+    /// be used ([`LoginState::forget_unusable_offline_hash`]). Each uid's files are
+    /// deleted under its lock, so a login writing its record at the same moment is not
+    /// undone half-way. Files that do not belong to a uid are left alone.
+    pub fn prune<'u>(
+        &self,
+        current: impl Fn(u32) -> Option<&'u User>,
+        config: &AuthConfig,
+        now: u64,
+    ) -> Pruned {
+        let mut pruned = Pruned::default();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return pruned,
+            Err(source) => {
+                pruned.errors.push(LoginStateError { path: self.dir.clone(), source });
+                return pruned;
+            }
+        };
+        // `<uid>.json`, `<uid>.lock`, `<uid>.tmp.<pid>` (left by a killed login).
+        let mut files: BTreeMap<u32, Vec<PathBuf>> = BTreeMap::new();
+        for entry in entries {
+            let path = match entry {
+                Ok(entry) => entry.path(),
+                Err(source) => {
+                    pruned.errors.push(LoginStateError { path: self.dir.clone(), source });
+                    continue;
+                }
+            };
+            let uid = path.file_name().and_then(|n| n.to_str()).and_then(uid_of_file);
+            if let Some(uid) = uid {
+                files.entry(uid).or_default().push(path);
+            }
+        }
+        for (uid, paths) in files {
+            let outcome = match current(uid) {
+                None => self.drop_all(uid, &paths).map(|dropped| {
+                    pruned.dropped += usize::from(dropped);
+                }),
+                // Read without the lock first: most records have nothing to delete.
+                Some(user) => match self.load(user) {
+                    Ok(state) if state.has_unusable_offline_hash(config, now) => {
+                        let mut expired = false;
+                        let updated = self.update(user, |state| {
+                            expired = state.forget_unusable_offline_hash(config, now);
+                        });
+                        pruned.expired += usize::from(expired);
+                        updated
+                    }
+                    other => other.map(|_| ()),
+                },
+            };
+            if let Err(e) = outcome {
+                pruned.errors.push(e);
+            }
+        }
+        pruned
+    }
+
+    /// Deletes `paths` (all files of `uid`) under the uid's lock, the lock file last;
+    /// returns whether a record was among them.
+    fn drop_all(&self, uid: u32, paths: &[PathBuf]) -> Result<bool, LoginStateError> {
+        let lock_path = self.lock_path(uid);
+        let lock = lock_within(&lock_path, LOCK_WAIT)
+            .map_err(|source| LoginStateError { path: lock_path.clone(), source })?;
+        let record = self.path_for(uid);
+        let others: Vec<PathBuf> = paths.iter().filter(|p| **p != lock_path).cloned().collect();
+        let had_record = others.contains(&record);
+        self.remove_files(&others)?;
+        let removed = self.remove_files(&[lock_path]);
+        drop(lock);
+        removed.map(|_| had_record)
+    }
+
+    /// Removes `paths` (a missing one is fine) and makes the removal durable.
+    fn remove_files(&self, paths: &[PathBuf]) -> Result<(), LoginStateError> {
+        for path in paths {
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(LoginStateError { path: path.clone(), source: e });
+                }
+                _ => {}
+            }
+        }
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| LoginStateError { path: self.dir.clone(), source })
     }
 
     /// The lock of one user's record: a regular file opened for writing (flock on NFS
@@ -195,6 +331,15 @@ impl LoginStates {
         fs::rename(&tmp, &path).map_err(err(&path))?;
         File::open(&self.dir).and_then(|d| d.sync_all()).map_err(err(&self.dir))
     }
+}
+
+/// The uid a file of the state directory belongs to: the digits before the first dot.
+fn uid_of_file(name: &str) -> Option<u32> {
+    let (uid, _) = name.split_once('.')?;
+    if uid.is_empty() || !uid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    uid.parse().ok()
 }
 
 /// Opens and exclusively locks `path`, polling until `wait` has passed.
@@ -259,7 +404,7 @@ mod tests {
 
     #[test]
     fn offline_hash_expires() {
-        let config = AuthConfig { offline_days: 7, ..auth_config() };
+        let config = AuthConfig { offline_days: 7, cache_credentials: true, ..auth_config() };
         let state = LoginState {
             offline_hash: Some("h".into()),
             offline_stored_at: Some(1000),
@@ -301,6 +446,57 @@ mod tests {
         // A renamed account (same uid) keeps its record.
         let renamed = sample_user("alice2", 200_001);
         assert_eq!(states.load(&renamed).unwrap().failures, 1);
+    }
+
+    #[test]
+    fn prune_drops_gone_accounts_and_unusable_credentials_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let states = LoginStates::new(dir.path());
+        let config = AuthConfig { cache_credentials: true, offline_days: 7, ..auth_config() };
+        let now = 100 * 86_400;
+        let users: Vec<User> = [("alice", 200_001), ("bob", 200_002), ("carol", 200_003)]
+            .iter()
+            .map(|(name, uid)| sample_user(name, *uid))
+            .collect();
+        let gone = sample_user("gone", 200_004);
+        let cached = |stored_at: u64| {
+            move |state: &mut LoginState| {
+                state.offline_hash = Some("$argon2id$x".into());
+                state.offline_stored_at = Some(stored_at);
+            }
+        };
+        states.update(&users[0], cached(now - 86_400)).unwrap();
+        states.update(&users[1], cached(now - 8 * 86_400)).unwrap();
+        states.update(&users[1], |state| state.record_failure(now)).unwrap();
+        states.update(&users[2], cached(now - 8 * 86_400)).unwrap();
+        states.update(&gone, cached(now)).unwrap();
+        let state_dir = dir.path().join("state");
+        fs::write(state_dir.join("200004.tmp.77"), "{}").unwrap();
+        fs::write(state_dir.join("README"), "not a state file").unwrap();
+
+        let pruned = states.prune(|uid| users.iter().find(|u| u.uid == uid), &config, now);
+        assert_eq!((pruned.dropped, pruned.expired), (1, 2));
+        assert!(pruned.errors.is_empty(), "{:?}", pruned.errors);
+        let alice = states.load(&users[0]).unwrap();
+        assert!(alice.offline_hash.is_some(), "a usable credential stays");
+        let bob = states.load(&users[1]).unwrap();
+        assert_eq!((bob.offline_hash, bob.failures), (None, 1), "the failure count stays");
+        assert!(!state_dir.join("200003.json").exists(), "nothing left worth a file");
+        let mut left: Vec<String> = fs::read_dir(&state_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["200001.json", "200001.lock", "200002.json", "200002.lock", "200003.lock", "README"]
+        );
+
+        // cache_credentials switched off: no credential is usable, none is kept.
+        let off = AuthConfig { cache_credentials: false, ..config };
+        let pruned = states.prune(|uid| users.iter().find(|u| u.uid == uid), &off, now);
+        assert_eq!((pruned.dropped, pruned.expired), (0, 1));
+        assert_eq!(states.load(&users[0]).unwrap().offline_hash, None);
     }
 
     #[test]

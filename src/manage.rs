@@ -115,8 +115,7 @@ pub fn add_user<'a>(
         AuthMethod::Local => new.password_hash,
         AuthMethod::Directory => None,
     };
-    let homes: HashSet<String> = db.users.iter().map(|u| u.home.clone()).collect();
-    let home = free_home(config, &new.name, uid, &homes);
+    let home = free_home(config, &new.name, uid, &db.homes_taken());
     db.users.push(User {
         home,
         shell: config.unix.shell.clone(),
@@ -134,6 +133,7 @@ pub fn add_user<'a>(
         groups: Vec::new(),
         distinguished_name: None,
         directory_identity: None,
+        missing_since: None,
         created_at: now,
         updated_at: now,
     });
@@ -192,12 +192,13 @@ pub fn set_user<'a>(
     Ok(user)
 }
 
-/// The home directory for a new user: `unix.home` for its name, or, when another cache
-/// user already has that path (it kept it through a rename), the path with `.UID` appended:
-/// two accounts must never share a home.
-pub fn free_home(config: &Config, name: &str, uid: u32, homes_in_use: &HashSet<String>) -> String {
+/// The home directory for a new user: `unix.home` for its name, or, when that path is taken
+/// ([`Db::homes_taken`]: another cache user kept it through a rename, or a deleted user
+/// left it, maybe with its files), the path with `.UID` appended: two accounts must never
+/// share a home, not even one after the other.
+pub fn free_home(config: &Config, name: &str, uid: u32, homes_taken: &HashSet<String>) -> String {
     let wanted = config.home_for(name);
-    if homes_in_use.contains(&wanted) {
+    if homes_taken.contains(&wanted) {
         format!("{wanted}.{uid}")
     } else {
         wanted
@@ -217,7 +218,7 @@ pub fn set_password_hash(
     Ok(())
 }
 
-/// Removes a user's entry (never any file on disk) and retires its ids. A user that came from the directory is
+/// Removes a user's entry (never any file on disk) and retires its ids and home. A user that came from the directory is
 /// removed only with `even_from_directory`: while the directory lists it, the next sync
 /// creates it again under a new uid, and its files keep the old one.
 pub fn delete_user(
@@ -234,7 +235,7 @@ pub fn delete_user(
         return Err(ManageError::FromDirectory(db.users[position].name.clone()));
     }
     let user = db.users.remove(position);
-    db.meta.retired_ids.extend([user.uid, user.gid]);
+    db.retire(&user);
     for group in &mut db.groups {
         group.members.retain(|member| !crate::names::same_name(member, &user.name));
     }
@@ -347,6 +348,17 @@ mod tests {
         let again =
             add_user(&mut db, &config(), &LocalAccounts::default(), new_user("alice"), 2).unwrap();
         assert_ne!(again.uid, uid);
+    }
+
+    #[test]
+    fn a_deleted_users_home_is_never_given_to_a_new_user() {
+        let mut db = Db::default();
+        let local = LocalAccounts::default();
+        add_user(&mut db, &config(), &local, new_user("alice"), 1).unwrap();
+        delete_user(&mut db, "alice", false).unwrap();
+        assert!(db.meta.retired_homes.contains("/home/alice"));
+        let again = add_user(&mut db, &config(), &local, new_user("alice"), 2).unwrap();
+        assert_eq!(again.home, format!("/home/alice.{}", again.uid));
     }
 
     #[test]

@@ -232,13 +232,16 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
         AuthMethod::Local => check_local_password(&mut ctx, &user, &password),
         AuthMethod::Directory => check_directory_password(&mut ctx, &user, &password, &mut state),
     };
+    let now = ctx.conv.now();
+    if state.forget_unusable_offline_hash(&ctx.config.auth, now) {
+        ctx.log_for_user(LogLevel::Info, "cached offline credentials expired; deleted");
+    }
     let offline_changed = (&state.offline_hash, state.offline_stored_at)
         != (&before.offline_hash, before.offline_stored_at);
     // Every success counts: failures recorded by parallel attempts since `before` was
     // read must be reset too. `update` writes nothing when nothing changes.
     let counts = matches!(outcome, PamOutcome::Success | PamOutcome::AuthErr);
     if counts || offline_changed {
-        let now = ctx.conv.now();
         // Applied to the record as it is now: a parallel login may have written it since.
         let recorded = states.update(&user, |current| {
             match outcome {
@@ -364,8 +367,11 @@ fn check_directory_password<C: PamConversation>(
     let login = directory_login(&ctx.config, user);
     let answer =
         directory::connect(&ctx.config).and_then(|mut dir| dir.check_password(&login, password));
-    if !matches!(answer, Ok(PasswordCheck::Accepted | PasswordCheck::NotAsked) | Err(_)) {
-        // The directory said no: a cached password must not outlive that answer.
+    if cached_password_is_void(&answer, password, state) {
+        ctx.log_for_user(
+            LogLevel::Notice,
+            "the directory no longer accepts the cached offline credentials; deleted",
+        );
         state.forget_offline_hash();
     }
     match answer {
@@ -413,6 +419,28 @@ fn check_directory_password<C: PamConversation>(
             ctx.log_for_user(LogLevel::Error, &format!("the directory is unavailable: {e}"));
             PamOutcome::AuthinfoUnavail
         }
+    }
+}
+
+/// Whether the directory's answer voids the cached offline password: a disabled or
+/// two-factor account, or a refusal of the very password that is cached (changed in the
+/// directory since). A refusal of any other password says nothing about the cached one:
+/// anyone may type a wrong password for any name, and must not wipe its owner's offline
+/// login that way.
+fn cached_password_is_void(
+    answer: &Result<PasswordCheck, DirectoryError>,
+    password: &Secret,
+    state: &LoginState,
+) -> bool {
+    match answer {
+        Ok(PasswordCheck::AccountDisabled | PasswordCheck::SecondFactorRequired) => {
+            state.offline_hash.is_some()
+        }
+        Ok(PasswordCheck::Rejected) => state
+            .offline_hash
+            .as_deref()
+            .is_some_and(|hash| passwords::verify_password(password, hash).unwrap_or(false)),
+        Ok(PasswordCheck::Accepted | PasswordCheck::NotAsked) | Err(_) => false,
     }
 }
 

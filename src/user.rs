@@ -110,6 +110,12 @@ pub struct User {
     /// for users created or linked by a sync; how the next sync finds them again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_identity: Option<String>,
+    /// When a sync first found this directory account no longer listed (seconds since the
+    /// epoch); cleared when it is listed again. An address that comes back may belong to
+    /// someone else: the sync that sees it return resets its privileges (see
+    /// `sync::plan`), and its login state was dropped when it vanished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_since: Option<u64>,
     /// Seconds since the Unix epoch.
     pub created_at: u64,
     pub updated_at: u64,
@@ -147,6 +153,7 @@ impl fmt::Debug for User {
             .field("home", &self.home)
             .field("shell", &self.shell)
             .field("groups", &self.groups)
+            .field("missing_since", &self.missing_since)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .finish()
@@ -189,6 +196,7 @@ pub fn sample_user(name: &str, uid: u32) -> User {
         groups: Vec::new(),
         distinguished_name: None,
         directory_identity: None,
+        missing_since: None,
         created_at: 1_700_000_000,
         updated_at: 1_700_000_000,
     }

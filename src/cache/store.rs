@@ -1,7 +1,7 @@
 //! Reading and atomically replacing the cache directory.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
 use std::marker::PhantomData;
@@ -61,6 +61,11 @@ pub struct Meta {
     /// change hands.
     #[serde(default)]
     pub retired_ids: BTreeSet<u32>,
+    /// Home directories of deleted users: never given to a new user, who could otherwise
+    /// inherit the files left there (still owned by the retired uid). Left out when empty,
+    /// so that caches without deletions stay readable by earlier versions.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub retired_homes: BTreeSet<String>,
 }
 
 /// The whole cache in memory, as writers work on it.
@@ -78,6 +83,19 @@ impl Db {
 
     pub fn user_mut(&mut self, name: &str) -> Option<&mut User> {
         self.users.iter_mut().find(|u| same_name(&u.name, name))
+    }
+
+    /// Removes nothing, but records that `user` is gone for good: its ids and its home are
+    /// never handed out again. Every deletion (sync, `user delete`) goes through here.
+    pub fn retire(&mut self, user: &User) {
+        self.meta.retired_ids.extend([user.uid, user.gid]);
+        self.meta.retired_homes.insert(user.home.clone());
+    }
+
+    /// Every home directory a new user must not get: those of current and deleted users.
+    pub fn homes_taken(&self) -> HashSet<String> {
+        let current = self.users.iter().map(|u| u.home.clone());
+        current.chain(self.meta.retired_homes.iter().cloned()).collect()
     }
 
     /// Every uid and gid the cache uses or has used.
@@ -326,6 +344,7 @@ impl CacheDir {
             generation,
             written_at: now,
             retired_ids: db.meta.retired_ids.clone(),
+            retired_homes: db.meta.retired_homes.clone(),
         };
         let mut users: Vec<&User> = db.users.iter().collect();
         users.sort_by_key(|u| u.uid);
@@ -640,6 +659,8 @@ mod tests {
         let mut db = db_with(&[("alice", 200_001), ("Bob", 200_002)]);
         db.users[0].groups = vec!["STAFF".into()];
         db.meta.retired_ids.insert(200_999);
+        db.meta.retired_homes.insert("/home/gone".into());
+        db.users[1].missing_since = Some(1_700_000_000);
         let generation = commit(&cache, &db);
         assert_eq!(generation, 1);
 
@@ -647,6 +668,7 @@ mod tests {
         assert_eq!(loaded.users, db.users);
         assert_eq!(loaded.groups, db.groups);
         assert_eq!(loaded.meta.retired_ids, db.meta.retired_ids);
+        assert_eq!(loaded.meta.retired_homes, db.meta.retired_homes);
         assert_eq!(loaded.meta.written_at, 1_700_000_123);
 
         let private = cache.open::<User>().unwrap();

@@ -380,14 +380,86 @@ fn offline_credentials_only_when_the_directory_is_unreachable() {
     // Expired after offline_days.
     assert_eq!(attempt(&setup, "right-pw", 9 * day).0, PamOutcome::AuthinfoUnavail);
 
-    // A "wrong password" answer wipes the cached hash.
+    // The directory refusing the cached password itself (changed there since) wipes it.
     iw.server.clear_override();
     assert_eq!(attempt(&setup, "right-pw", 10 * day).0, PamOutcome::Success);
-    assert_eq!(attempt(&setup, "old-pw", 10 * day).0, PamOutcome::AuthErr);
+    iw.mock.update(|d| d.account_mut(ALICE).unwrap().password = "new-pw".into());
+    let (outcome, stale) = attempt(&setup, "right-pw", 10 * day);
+    assert_eq!(outcome, PamOutcome::AuthErr);
+    assert!(logged(&stale, "no longer accepts the cached offline credentials"), "{:?}", stale.logs);
     drop(iw);
     let (outcome, refused) = attempt(&setup, "right-pw", 10 * day);
     assert_eq!(outcome, PamOutcome::AuthinfoUnavail, "the wiped hash must not log anyone in");
     assert!(logged(&refused, "no fresh cached credentials"), "{:?}", refused.logs);
+}
+
+/// Cached offline credentials of `setup`'s ALICE, as stored.
+fn offline_hash(setup: &Setup) -> Option<String> {
+    let alice = setup.cache().load().unwrap().user(ALICE).unwrap().clone();
+    LoginStates::new(&setup.config.cache.dir).load(&alice).unwrap().offline_hash
+}
+
+#[test]
+fn a_wrong_password_from_anyone_keeps_the_offline_credential() {
+    use mock_directory::{Account, Domain, IcewarpData, IcewarpServer};
+    let data = IcewarpData::new("admin@example.com", "admin-pw")
+        .domain(Domain::new("example.com"))
+        .account(Account::user(ALICE, "Alice", "right-pw"));
+    let iw = IcewarpServer::start(data, None).unwrap();
+    let setup = directory_setup(&iw.url());
+    assert_eq!(attempt(&setup, "right-pw", 1).0, PamOutcome::Success);
+    let cached = offline_hash(&setup);
+    assert!(cached.is_some());
+    // Anyone may type a wrong password for alice: the directory refuses it, which says
+    // nothing about alice's own password.
+    for guess in ["guess-1", "right-pw ", ""] {
+        assert_eq!(attempt(&setup, guess, 2).0, PamOutcome::AuthErr, "{guess:?}");
+    }
+    assert_eq!(offline_hash(&setup), cached, "the cached credential was wiped");
+    drop(iw);
+    let (outcome, offline) = attempt(&setup, "right-pw", 3);
+    assert_eq!(outcome, PamOutcome::Success, "{:?}", offline.logs);
+    assert!(logged(&offline, "OFFLINE login"), "{:?}", offline.logs);
+}
+
+#[test]
+fn a_disabled_account_loses_its_offline_credential_whatever_password_is_typed() {
+    use mock_directory::{Account, Domain, IcewarpData, IcewarpServer};
+    let data = IcewarpData::new("admin@example.com", "admin-pw")
+        .domain(Domain::new("example.com"))
+        .account(Account::user(ALICE, "Alice", "right-pw"));
+    let iw = IcewarpServer::start(data, None).unwrap();
+    let setup = directory_setup(&iw.url());
+    assert_eq!(attempt(&setup, "right-pw", 1).0, PamOutcome::Success);
+    iw.mock.update(|d| d.account_mut(ALICE).unwrap().state = 2);
+    assert_eq!(attempt(&setup, "right-pw", 2).0, PamOutcome::AuthErr);
+    assert_eq!(offline_hash(&setup), None);
+}
+
+#[test]
+fn a_login_deletes_stale_offline_credentials() {
+    use mock_directory::{Account, Domain, IcewarpData, IcewarpServer};
+    let data = IcewarpData::new("admin@example.com", "admin-pw")
+        .domain(Domain::new("example.com"))
+        .account(Account::user(ALICE, "Alice", "right-pw"));
+    let iw = IcewarpServer::start(data, None).unwrap();
+    let setup = directory_setup(&iw.url());
+    assert_eq!(attempt(&setup, "right-pw", 1).0, PamOutcome::Success);
+    drop(iw);
+    // offline_days = 7: unusable from the eighth day on, and then deleted, not kept.
+    assert_eq!(attempt(&setup, "right-pw", 7 * 86_400).0, PamOutcome::Success);
+    assert!(offline_hash(&setup).is_some());
+    let (outcome, stale) = attempt(&setup, "right-pw", 8 * 86_400);
+    assert_eq!(outcome, PamOutcome::AuthinfoUnavail);
+    assert!(logged(&stale, "cached offline credentials expired; deleted"), "{:?}", stale.logs);
+    assert_eq!(offline_hash(&setup), None);
+    let state_dir = setup.config.cache.dir.join("state");
+    let records: Vec<_> = fs::read_dir(state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    assert!(records.is_empty(), "an empty record is not kept: {records:?}");
 }
 
 #[test]

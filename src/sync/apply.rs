@@ -17,7 +17,9 @@ pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), ManageError>
         .into_iter()
         .partition(|u| deletes.contains(&fold_name(&u.name)));
     db.users = kept;
-    db.meta.retired_ids.extend(gone.iter().flat_map(|u| [u.uid, u.gid]));
+    for user in &gone {
+        db.retire(user);
+    }
 
     let positions: HashMap<u32, usize> =
         db.users.iter().enumerate().map(|(i, u)| (u.uid, i)).collect();

@@ -7,6 +7,7 @@ mod apply;
 mod plan;
 mod report;
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
@@ -15,11 +16,13 @@ pub use apply::apply;
 pub use plan::{plan, Plan, Skipped, UserUpdate};
 pub use report::{read_status, write_status, SyncReport, SyncStatus};
 
-use crate::cache::{CacheDir, CacheError};
+use crate::cache::{CacheDir, CacheError, Db};
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryError, Listing, Progress};
 use crate::local_accounts::{LocalAccounts, LocalAccountsError};
+use crate::login_state::LoginStates;
 use crate::manage::ManageError;
+use crate::user::User;
 
 #[derive(Debug, Error)]
 pub enum SyncError {
@@ -89,13 +92,45 @@ pub fn run_sync(
     let origin = listing.origin;
     let listing = if options.dry_run { Some(listing) } else { None };
     if let Some(lock) = &write_lock {
+        // Returning users are no longer marked once applied: remember them now.
+        let mut fresh_start: HashSet<u32> = vanished(&db).collect();
         if !plan.is_empty() {
             apply(&mut db, plan, origin)?;
             report.generation = Some(cache.commit(lock, &db, now)?);
         }
+        fresh_start.extend(vanished(&db));
+        report.errors.extend(prune_login_states(config, &db, &fresh_start, now));
     }
     report.duration_secs = started.elapsed().as_secs_f64();
     Ok(SyncOutcome { report, listing })
+}
+
+/// Users the directory no longer lists (kept, disabled).
+fn vanished(db: &Db) -> impl Iterator<Item = u32> + '_ {
+    db.users.iter().filter(|u| u.missing_since.is_some()).map(|u| u.uid)
+}
+
+/// After the commit (a failed or dry run drops nothing), every sync deletes the login
+/// state (offline credentials, failure count) of accounts that are gone (deleted: their
+/// uid is no longer in the cache), that vanished from the directory, or that returned to
+/// it in this sync (`fresh_start`: whoever holds the address now starts afresh), and the
+/// offline credentials of everyone else that can no longer be used. Returns what could
+/// not be deleted, for the report's errors.
+fn prune_login_states(
+    config: &Config,
+    db: &Db,
+    fresh_start: &HashSet<u32>,
+    now: u64,
+) -> Vec<String> {
+    let current: HashMap<u32, &User> =
+        db.users.iter().filter(|u| !fresh_start.contains(&u.uid)).map(|u| (u.uid, u)).collect();
+    let states = LoginStates::new(&config.cache.dir);
+    let pruned = states.prune(|uid| current.get(&uid).copied(), &config.auth, now);
+    pruned
+        .errors
+        .iter()
+        .map(|e| format!("{e}; delete it by hand: it may hold an offline credential"))
+        .collect()
 }
 
 fn check_delete_limit(plan: &Plan, config: &Config, options: SyncOptions) -> Result<(), SyncError> {

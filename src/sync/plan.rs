@@ -89,6 +89,8 @@ pub struct Plan {
     pub updates: Vec<UserUpdate>,
     /// Names of users to delete (only with `delete_missing_users`).
     pub deletes: Vec<String>,
+    /// Users listed again after they vanished from the directory (also in `updates`).
+    pub returned: Vec<String>,
     pub unchanged: usize,
     pub skipped: Vec<Skipped>,
     /// The complete set of groups of this directory after the sync.
@@ -135,7 +137,7 @@ struct Planner<'a> {
     /// Folded names taken after the sync, and by which identity (None: not a directory
     /// user of this origin).
     names: HashSet<String>,
-    /// Home directories of cache users and of users created by this plan.
+    /// Home directories of cache users, of deleted users and of users created by this plan.
     homes: HashSet<String>,
     /// identity → final login name, for group membership.
     final_names: HashMap<&'a str, &'a str>,
@@ -183,7 +185,7 @@ impl<'a> Planner<'a> {
             plan: Plan { directory_users_before, ..Plan::default() },
             matched: HashSet::new(),
             names,
-            homes: db.users.iter().map(|u| u.home.clone()).collect(),
+            homes: db.homes_taken(),
             final_names: HashMap::new(),
             by_identity,
             by_name,
@@ -275,6 +277,8 @@ impl<'a> Planner<'a> {
         set("enabled", enabled != user.enabled);
         set("groups", self.listed_groups(entry) != user.groups);
         set("distinguished_name", entry.distinguished_name != user.distinguished_name);
+        let returned = user.missing_since.is_some();
+        set("returned", returned);
         if linked {
             changed.push("origin");
         }
@@ -295,7 +299,22 @@ impl<'a> Planner<'a> {
         after.groups = self.listed_groups(entry);
         after.distinguished_name = entry.distinguished_name.clone();
         after.updated_at = self.now;
+        if returned {
+            self.plan_return(&mut after);
+        }
         self.plan.updates.push(UserUpdate { after, changed, linked });
+    }
+
+    /// An address listed again after it vanished may belong to someone else now: it keeps
+    /// its uid and home (an id, once given, is kept), but not what was granted to whoever
+    /// held it before: its privileges go back to `default_privileges`. Its login state
+    /// (offline credentials, failures) was dropped when it vanished, and is dropped again
+    /// after this sync's commit (see `sync::run_sync`), so it logs in only with what the
+    /// directory says now.
+    fn plan_return(&mut self, after: &mut User) {
+        after.missing_since = None;
+        after.privileges = self.config.sync.default_privileges.iter().copied().collect();
+        self.plan.returned.push(after.name.clone());
     }
 
     /// A renamed directory account keeps its uid; the new name is used only when it is
@@ -357,12 +376,7 @@ impl<'a> Planner<'a> {
         self.final_names.insert(&entry.identity, name);
         let home = crate::manage::free_home(self.config, name, uid, &self.homes);
         self.homes.insert(home.clone());
-        if home != self.config.home_for(name) {
-            self.plan.warnings.push(format!(
-                "{name}: {} belongs to another cache user (renamed since); the new user gets {home}",
-                self.config.home_for(name)
-            ));
-        }
+        self.warn_if_other_home(name, &home);
         self.plan.creates.push(User {
             name: name.clone(),
             full_name: entry.full_name.clone(),
@@ -380,9 +394,24 @@ impl<'a> Planner<'a> {
             groups: self.listed_groups(entry),
             distinguished_name: entry.distinguished_name.clone(),
             directory_identity: Some(entry.identity.clone()),
+            missing_since: None,
             created_at: self.now,
             updated_at: self.now,
         });
+    }
+
+    /// Says why a new user does not get `unix.home` for its name.
+    fn warn_if_other_home(&mut self, name: &str, home: &str) {
+        let wanted = self.config.home_for(name);
+        if home == wanted {
+            return;
+        }
+        let whose = if self.db.meta.retired_homes.contains(&wanted) {
+            "was the home of a deleted user (its files may still be there)"
+        } else {
+            "belongs to another cache user (renamed since)"
+        };
+        self.plan.warnings.push(format!("{name}: {wanted} {whose}; the new user gets {home}"));
     }
 
     /// The user's groups that will exist as Unix groups, in the directory's order.
@@ -429,20 +458,35 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Marks the user as vanished (`missing_since`): its login state is dropped after the
+    /// commit, and if it is listed again it returns as a possibly new person
+    /// ([`Planner::plan_return`]).
     fn plan_disable_missing(&mut self, user: &User) {
         let name = &user.name;
-        if !user.enabled {
-            return self.plan.warnings.push(format!(
-                "{name} is no longer in the directory; kept disabled (delete_missing_users = false)"
-            ));
-        }
+        let what = if user.enabled { "disabled and kept" } else { "kept disabled" };
+        let dropped = if user.missing_since.is_none() {
+            "; its cached offline credentials and login state are dropped"
+        } else {
+            ""
+        };
         self.plan.warnings.push(format!(
-            "{name} is no longer in the directory; disabled and kept (delete_missing_users = false)"
+            "{name} is no longer in the directory; {what} (delete_missing_users = false){dropped}"
         ));
+        if !user.enabled && user.missing_since.is_some() {
+            return;
+        }
+        let mut changed = Vec::new();
+        if user.enabled {
+            changed.push("enabled");
+        }
+        if user.missing_since.is_none() {
+            changed.push("missing_since");
+        }
         let mut after = user.clone();
         after.enabled = false;
+        after.missing_since = user.missing_since.or(Some(self.now));
         after.updated_at = self.now;
-        self.plan.updates.push(UserUpdate { after, changed: vec!["enabled"], linked: false });
+        self.plan.updates.push(UserUpdate { after, changed, linked: false });
     }
 
     fn plan_groups(&mut self) {

@@ -24,6 +24,10 @@ pub struct SyncReport {
     pub errors: Vec<String>,
     /// Manual `directory` users adopted by this sync (also listed in `updated`).
     pub linked: Vec<String>,
+    /// Users listed again after they vanished from the directory (also listed in
+    /// `updated`): possibly a new person under the old address, so their privileges went
+    /// back to the defaults and no offline credential of the old holder remains.
+    pub returned: Vec<String>,
     pub groups_created: Vec<String>,
     pub groups_updated: Vec<String>,
     pub groups_deleted: Vec<String>,
@@ -51,6 +55,7 @@ impl SyncReport {
                 .filter(|u| u.linked)
                 .map(|u| u.after.name.clone())
                 .collect(),
+            returned: plan.returned.clone(),
             groups_created: plan.groups_created.clone(),
             groups_updated: plan.groups_updated.clone(),
             groups_deleted: plan.groups_deleted.clone(),

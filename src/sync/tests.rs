@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::directory::{DirectoryGroup, DirectoryUser, NoProgress, PasswordCheck};
+use crate::login_state::LoginStates;
 use crate::manage::{add_user, set_user, NewUser, UserChanges};
 use crate::privileges::Privilege;
-use crate::user::{AuthMethod, Origin};
+use crate::user::{AuthMethod, Origin, User};
 
 /// A directory in memory; `fail` makes `list` fail like an unreachable server.
 struct FakeDirectory {
@@ -89,8 +90,21 @@ impl Setup {
     }
 
     fn sync(&self, listing: &Listing, options: SyncOptions) -> Result<SyncOutcome, SyncError> {
+        self.sync_at(listing, options, 1_000)
+    }
+
+    fn sync_at(
+        &self,
+        listing: &Listing,
+        options: SyncOptions,
+        now: u64,
+    ) -> Result<SyncOutcome, SyncError> {
         let mut directory = FakeDirectory { listing: listing.clone(), fail: false };
-        run_sync(&self.config, &mut directory, options, 1_000, &mut NoProgress)
+        run_sync(&self.config, &mut directory, options, now, &mut NoProgress)
+    }
+
+    fn user(&self, name: &str) -> User {
+        self.cache().load().unwrap().user(name).unwrap().clone()
     }
 
     fn cache(&self) -> CacheDir {
@@ -626,4 +640,140 @@ fn ids_do_not_depend_on_the_order_of_the_listing() {
     };
     assert_eq!(ids(&a).len(), 10);
     assert_eq!(ids(&a), ids(&b));
+}
+
+const DAY: u64 = 86_400;
+
+/// Gives `user` a cached offline credential stored at `stored_at`, as a login would.
+fn cache_credential(states: &LoginStates, user: &User, stored_at: u64) {
+    states
+        .update(user, |state| {
+            state.offline_hash = Some("$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into());
+            state.offline_stored_at = Some(stored_at);
+        })
+        .unwrap();
+}
+
+fn state_file(setup: &Setup, uid: u32) -> PathBuf {
+    setup.cache_path().join("state").join(format!("{uid}.json"))
+}
+
+#[test]
+fn a_returning_address_gets_the_default_privileges_and_keeps_its_ids() {
+    let setup = Setup::new("");
+    let both =
+        listing(vec![person("alice@example.com", "Alice"), person("bob@example.com", "Bob")]);
+    setup.sync(&both, SYNC).unwrap();
+    setup.change(
+        "alice@example.com",
+        UserChanges { grant: vec![Privilege::Admin], ..UserChanges::default() },
+    );
+    let before = setup.user("alice@example.com");
+
+    let bob_only = listing(vec![person("bob@example.com", "Bob")]);
+    let outcome = setup.sync_at(&bob_only, SYNC, 5_000).unwrap();
+    assert!(outcome.report.returned.is_empty());
+    let warning = "alice@example.com is no longer in the directory; disabled and kept \
+                   (delete_missing_users = false); its cached offline credentials and login \
+                   state are dropped";
+    assert!(outcome.report.warnings.iter().any(|w| w == warning), "{:?}", outcome.report.warnings);
+    let gone = setup.user("alice@example.com");
+    assert_eq!((gone.enabled, gone.missing_since), (false, Some(5_000)));
+    // Still missing at the next sync: marked since the first one, nothing to write.
+    let outcome = setup.sync_at(&bob_only, SYNC, 6_000).unwrap();
+    assert_eq!(outcome.report.generation, None);
+
+    // Listed again: a dry run says so and writes nothing.
+    let before_dry = snapshot(&setup.cache_path());
+    let dry = setup.sync(&both, DRY).unwrap();
+    assert_eq!(dry.report.returned, ["alice@example.com"]);
+    assert_eq!(snapshot(&setup.cache_path()), before_dry);
+
+    let outcome = setup.sync(&both, SYNC).unwrap();
+    assert_eq!(outcome.report.returned, ["alice@example.com"]);
+    assert_eq!(outcome.report.updated, ["alice@example.com"]);
+    let back = setup.user("alice@example.com");
+    assert_eq!((back.uid, &back.home), (before.uid, &before.home), "ids are kept once given");
+    assert!(back.enabled && back.missing_since.is_none());
+    assert_eq!(
+        back.privileges,
+        BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]),
+        "nothing granted to the previous holder of the address"
+    );
+    assert!(setup.sync(&both, SYNC).unwrap().report.returned.is_empty(), "returned only once");
+}
+
+#[test]
+fn a_vanished_users_login_state_is_dropped_by_the_sync_that_commits_it() {
+    let setup = Setup::new("[auth]\ncache_credentials = true\n");
+    let all = listing(vec![person("alice@example.com", "Alice"), person("bob@example.com", "Bob")]);
+    setup.sync(&all, SYNC).unwrap();
+    let states = LoginStates::new(&setup.cache_path());
+    let (alice, bob) = (setup.user("alice@example.com"), setup.user("bob@example.com"));
+    cache_credential(&states, &alice, 1_000);
+    cache_credential(&states, &bob, 1_000);
+
+    let bob_only = listing(vec![person("bob@example.com", "Bob")]);
+    setup.sync(&bob_only, DRY).unwrap();
+    assert!(state_file(&setup, alice.uid).exists(), "a dry run drops nothing");
+    setup.sync(&bob_only, SYNC).unwrap();
+    assert!(!state_file(&setup, alice.uid).exists(), "alice's offline credential survived");
+    assert!(states.load(&bob).unwrap().offline_hash.is_some(), "bob's is his");
+
+    // Someone tries alice's name while it is gone: whatever that records is dropped again,
+    // at the latest by the sync that sees the address return.
+    states.update(&alice, |state| state.record_failure(1_500)).unwrap();
+    let outcome = setup.sync(&all, SYNC).unwrap();
+    assert_eq!(outcome.report.returned, ["alice@example.com"]);
+    assert!(!state_file(&setup, alice.uid).exists());
+}
+
+#[test]
+fn every_sync_deletes_stale_offline_credentials_and_state_of_unknown_uids() {
+    let setup = Setup::new("[auth]\ncache_credentials = true\noffline_days = 7\n");
+    let all = listing(vec![person("alice@example.com", "Alice"), person("bob@example.com", "Bob")]);
+    setup.sync(&all, SYNC).unwrap();
+    let states = LoginStates::new(&setup.cache_path());
+    let (alice, bob) = (setup.user("alice@example.com"), setup.user("bob@example.com"));
+    cache_credential(&states, &alice, DAY);
+    cache_credential(&states, &bob, 5 * DAY);
+    let stranger = User { uid: 123_456, ..bob.clone() };
+    cache_credential(&states, &stranger, 9 * DAY);
+
+    // Nothing changes in the directory; the sync writes no generation but still prunes.
+    let outcome = setup.sync_at(&all, SYNC, 9 * DAY).unwrap();
+    assert_eq!(outcome.report.generation, None);
+    assert!(outcome.report.errors.is_empty(), "{:?}", outcome.report.errors);
+    assert!(!state_file(&setup, alice.uid).exists(), "8 days old: deleted");
+    assert!(states.load(&bob).unwrap().offline_hash.is_some(), "4 days old: kept");
+    assert!(!state_file(&setup, stranger.uid).exists(), "no such user in the cache");
+}
+
+#[test]
+fn a_new_user_never_gets_the_home_of_a_deleted_user() {
+    let setup = Setup::new("[sync]\ndelete_missing_users = true\nmax_delete_percent = 100\n");
+    let all = listing(vec![person("alice@example.com", "Alice"), person("bob@example.com", "Bob")]);
+    setup.sync(&all, SYNC).unwrap();
+    let old = setup.user("alice@example.com");
+    let states = LoginStates::new(&setup.cache_path());
+    states.update(&old, |state| state.record_failure(1)).unwrap();
+
+    let outcome = setup.sync(&listing(vec![person("bob@example.com", "Bob")]), SYNC).unwrap();
+    assert_eq!(outcome.report.deleted, ["alice@example.com"]);
+    assert!(!state_file(&setup, old.uid).exists(), "a deleted user's state is dropped");
+    assert!(setup.cache().load().unwrap().meta.retired_homes.contains(&old.home));
+
+    // The address comes back: a new user, with a new uid and not the old home.
+    let outcome = setup.sync(&all, SYNC).unwrap();
+    assert_eq!(outcome.report.created, ["alice@example.com"]);
+    assert!(outcome.report.returned.is_empty(), "a deleted user does not return, it is new");
+    let new = setup.user("alice@example.com");
+    assert_ne!(new.uid, old.uid);
+    assert_eq!(new.home, format!("/home/alice@example.com.{}", new.uid));
+    let warning = format!(
+        "alice@example.com: /home/alice@example.com was the home of a deleted user (its files \
+         may still be there); the new user gets {}",
+        new.home
+    );
+    assert!(outcome.report.warnings.contains(&warning), "{:?}", outcome.report.warnings);
 }

@@ -76,10 +76,10 @@ fn write_report(
     report: &SyncReport,
     listing: Option<&Listing>,
 ) -> std::io::Result<()> {
-    let (create, update, delete) = if report.dry_run {
-        ("would create", "would update", "would delete")
+    let (create, update, delete, ret) = if report.dry_run {
+        ("would create", "would update", "would delete", "would return")
     } else {
-        ("created", "updated", "deleted")
+        ("created", "updated", "deleted", "returned")
     };
     if report.dry_run {
         writeln!(out, "Test Settings (dry run): nothing was written.")?;
@@ -112,6 +112,12 @@ fn write_report(
     for name in &report.updated {
         let linked = if report.linked.contains(name) { " (linked manual user)" } else { "" };
         writeln!(out, "{update:<13} {name}{linked}")?;
+    }
+    for name in &report.returned {
+        writeln!(
+            out,
+            "{ret:<13} {name} (privileges reset to the defaults; offline credentials were dropped when it vanished)"
+        )?;
     }
     for name in &report.deleted {
         writeln!(out, "{delete:<13} {name} (its files are kept)")?;
@@ -201,5 +207,24 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains('\u{1b}'), "{text:?}");
         assert_eq!(text.lines().count(), 3, "{text}");
+    }
+
+    #[test]
+    fn a_returned_user_is_named_with_what_was_reset() {
+        let note =
+            "(privileges reset to the defaults; offline credentials were dropped when it vanished)";
+        for (dry_run, verb) in [(false, "returned     "), (true, "would return ")] {
+            let report = SyncReport {
+                dry_run,
+                updated: vec!["alice@example.com".to_string()],
+                returned: vec!["alice@example.com".to_string()],
+                ..SyncReport::default()
+            };
+            let mut out = Vec::new();
+            write_report(&mut out, &report, None).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let line = format!("{verb} alice@example.com {note}");
+            assert!(text.lines().any(|l| l == line), "{text}");
+        }
     }
 }

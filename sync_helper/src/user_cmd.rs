@@ -177,8 +177,8 @@ fn delete(ctx: &Context, args: &DeleteArgs, out: &mut impl Write) -> Result<(), 
     let user = ctx.update(|db| Ok(manage::delete_user(db, &args.name, args.force)?))?;
     writeln!(
         out,
-        "deleted {} (uid {}) from the cache; their files (such as {}) are kept, and uid {} \
-         will not be given to anyone else",
+        "deleted {} (uid {}) from the cache; their files (such as {}) are kept, and neither uid \
+         {} nor that home will be given to anyone else",
         user.name, user.uid, user.home, user.uid
     )
     .map_err(CliError::Output)
