@@ -624,11 +624,14 @@ impl Config {
                 return Err(invalid(key, format!("{path:?} is not an absolute path")));
             }
         }
-        if unix.reserved_names.iter().any(|name| name.trim().is_empty()) {
-            return Err(invalid(
-                "unix.reserved_names",
-                "contains an empty entry; list names such as \"finance\", or remove it".to_string(),
-            ));
+        // An entry no name can match (" finance", "x;y") would reserve nothing, silently.
+        for name in &unix.reserved_names {
+            if let Err(e) = crate::names::validate_name(name) {
+                return Err(invalid(
+                    "unix.reserved_names",
+                    format!("{name:?} can never be a name ({e}); list names such as \"finance\""),
+                ));
+            }
         }
         Ok(())
     }
@@ -1091,7 +1094,10 @@ allow_readable_config = true
 
     #[test]
     fn reserved_names_extend_the_name_policy() {
-        assert_eq!(invalid_key("[unix]\nreserved_names = [\"ok\", \" \"]"), "unix.reserved_names");
+        for bad in ["\" \"", "\" finance\"", "\"ops \"", "\"x;y\"", "\"\""] {
+            let text = format!("[unix]\nreserved_names = [\"ok\", {bad}]");
+            assert_eq!(invalid_key(&text), "unix.reserved_names", "{bad}");
+        }
         let config = parse("[unix]\nreserved_names = [\"Finance\"]").unwrap();
         assert!(config.name_policy().check("finance").is_err());
         assert!(config.name_policy().check("admin").is_err(), "built-in names stay");

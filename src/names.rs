@@ -75,9 +75,10 @@ fn is_safe(c: char) -> bool {
 }
 
 /// Names that belong to the system or carry privilege on Debian and its derivatives: the
-/// accounts and groups of base-passwd, adduser's system groups, and groups that packages
-/// create and that grant root or device access once they exist. Compared folded. More come
-/// from `[unix] reserved_names`.
+/// accounts and groups of base-passwd, adduser's system groups, groups and accounts that
+/// packages create and that grant root, device or database access once they exist, and the
+/// default users of cloud images (cloud-init's sudoers grants them root). Compared folded.
+/// More come from `[unix] reserved_names`.
 #[rustfmt::skip]
 const SYSTEM_NAMES: &[&str] = &[
     "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
@@ -87,7 +88,11 @@ const SYSTEM_NAMES: &[&str] = &[
     "tape", "audio", "video", "plugdev", "netdev", "input", "render", "sgx", "kvm", "src",
     "users", "sasl", "crontab", "messagebus", "ssh", "sshd", "ssl-cert", "lpadmin",
     "sambashare", "docker", "lxd", "incus", "incus-admin", "libvirt", "libvirt-qemu",
-    "libvirtd", "qemu", "podman", "polkitd", "systemd", "dircache",
+    "libvirtd", "qemu", "podman", "polkitd", "systemd", "dircache", "dip", "syslog",
+    "plocate", "mlocate", "locate", "wireshark", "microk8s", "postgres", "mysql", "vboxusers",
+    "bluetooth", "tss", "postdrop", "postfix", "lightdm", "gdm", "sddm", "avahi", "colord",
+    "uuidd", "tcpdump", "ntp", "chrony", "dnsmasq", "nslcd", "sssd", "winbind", "www",
+    "ubuntu", "debian", "ec2-user", "centos", "fedora", "cloud-user", "opc", "azureuser",
 ];
 
 /// Whole families of system names: systemd's (`systemd-network`, …) and Debian's service

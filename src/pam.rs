@@ -12,6 +12,7 @@ use crate::directory::{self, DirectoryError, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
 use crate::login_state::{LoginState, LoginStates};
 use crate::manage;
+use crate::names::validate_name;
 use crate::passwords::{self, Secret};
 use crate::privileges::Privilege;
 use crate::user::{AuthMethod, User};
@@ -173,7 +174,7 @@ impl<'c, C: PamConversation> Context<'c, C> {
     /// The cached user, or the outcome that ends the hook: local accounts and unknown
     /// names are not ours, an unreadable cache is an outage.
     fn find_user(&mut self) -> Result<Option<User>, PamOutcome> {
-        if let Err(e) = self.config.name_policy().check(&self.user_name) {
+        if let Err(e) = validate_name(&self.user_name) {
             self.debug(&format!("not a dircache name: {e}"));
             return Ok(None);
         }
@@ -190,13 +191,27 @@ impl<'c, C: PamConversation> Context<'c, C> {
         let cache = CacheDir::new(&self.config.cache.dir);
         let found = cache.open::<User>().and_then(|users| users.by_name(&self.user_name));
         match found {
-            Ok(user) => Ok(user.filter(|u| !local.has_id(u.uid))),
+            Ok(Some(user)) if local.has_id(user.uid) => Ok(None),
+            Ok(Some(user)) => Ok(Some(self.disable_if_refused(user))),
+            Ok(None) => Ok(None),
             Err(CacheError::NotInitialized { .. }) => Ok(None),
             Err(e) => {
                 self.conv.log(LogLevel::Error, &format!("cannot read the user cache: {e}"));
                 Err(PamOutcome::AuthinfoUnavail)
             }
         }
+    }
+
+    /// A record whose name the name policy refuses (an older cache, a new `reserved_names`
+    /// entry, a record of another origin) is treated as disabled, not as unknown: "unknown"
+    /// would hand the decision to the next module of the stack, which for an SSH key login
+    /// may be a yes.
+    fn disable_if_refused(&mut self, mut user: User) -> User {
+        if let Err(e) = self.config.name_policy().check(&user.name) {
+            self.log_for_user(LogLevel::Notice, &format!("treated as disabled: {e}"));
+            user.enabled = false;
+        }
+        user
     }
 
     fn log_for_user(&mut self, level: LogLevel, text: &str) {

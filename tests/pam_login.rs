@@ -218,7 +218,7 @@ fn authentication_alone_enforces_the_required_privileges() {
 }
 
 #[test]
-fn names_the_policy_refuses_are_unknown_even_when_the_cache_holds_them() {
+fn names_the_policy_refuses_never_log_in_even_when_the_cache_holds_them() {
     let env = Env::new();
     for name in ["alice", "finance", "placeholder"] {
         add(&env, name, Some("pw"), AuthMethod::Local, LOGIN);
@@ -236,11 +236,18 @@ fn names_the_policy_refuses_are_unknown_even_when_the_cache_holds_them() {
     std::fs::write(&env.config, reserved).unwrap();
     env.pam_service("login-test", "");
 
+    // Refused as disabled, not "unknown": unknown would leave the decision to the next
+    // module of the stack (an SSH key login has no auth step at all).
     for name in ["admin", "ADMIN", "finance"] {
-        let out = env.pamtester("login-test", name, &["authenticate", "acct_mgmt"], "pw\n");
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
-        assert!(pam_error_in(&out, "User not known"), "{name}: {}", text(&out));
+        let auth = env.pamtester("login-test", name, &["authenticate"], "pw\n");
+        assert_eq!(auth.status.code(), Some(1), "{name}: {}", text(&auth));
+        assert!(pam_error_in(&auth, "Authentication failure"), "{name}: {}", text(&auth));
+        let account = env.pamtester("login-test", name, &["acct_mgmt"], "");
+        assert!(pam_error_in(&account, "User account has expired"), "{name}: {}", text(&account));
     }
+    // A hostile name the cache cannot hold is simply unknown.
+    let hostile = env.pamtester("login-test", "x;id", &["authenticate"], "pw\n");
+    assert!(pam_error_in(&hostile, "User not known"), "{}", text(&hostile));
     let alice = env.pamtester("login-test", "alice", &["authenticate", "acct_mgmt"], "pw\n");
     assert!(alice.status.success(), "{}", text(&alice));
 }

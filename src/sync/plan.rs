@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cache::Db;
 use crate::config::Config;
 use crate::directory::{DirectoryGroup, DirectoryUser, Listing};
-use crate::ids::IdAllocator;
+use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, NamePolicy, MAX_NAME_LEN};
 use crate::user::{AuthMethod, Group, User};
@@ -149,6 +149,8 @@ struct Planner<'a> {
     usable_groups: BTreeSet<String>,
     /// Which names may become users and groups (`names::NamePolicy`).
     policy: NamePolicy,
+    /// Folded names of the groups in the cache: a user never takes one (first holder wins).
+    group_names: HashSet<String>,
 }
 
 impl<'a> Planner<'a> {
@@ -191,6 +193,7 @@ impl<'a> Planner<'a> {
             by_name,
             usable_groups,
             policy,
+            group_names: db.groups.iter().map(|g| fold_name(&g.name)).collect(),
         }
     }
 
@@ -220,13 +223,17 @@ impl<'a> Planner<'a> {
         }
         let mut seen = HashSet::new();
         for entry in new {
+            // Every new account probes for its id, even one skipped below: what this host
+            // skips (its reserved names, its local accounts) must not move the ids other
+            // hosts give the accounts after it.
+            let id = self.ids.allocate(&entry.identity);
             if !seen.insert(fold_name(&entry.login_name)) {
                 self.skip(&entry.login_name, "another directory account has the same login name");
                 continue;
             }
             match self.existing_for(entry) {
                 Some(user) => self.plan_update(user, entry),
-                None => self.plan_create(entry),
+                None => self.plan_create(entry, id),
             }
         }
     }
@@ -330,6 +337,8 @@ impl<'a> Planner<'a> {
             Some("a local account has that name".to_string())
         } else if fold_name(&user.name) != folded && self.names.contains(&folded) {
             Some("another cache user has that name".to_string())
+        } else if self.group_names.contains(&folded) {
+            Some("a group has that name".to_string())
         } else {
             None
         };
@@ -342,7 +351,7 @@ impl<'a> Planner<'a> {
         &entry.login_name
     }
 
-    fn plan_create(&mut self, entry: &'a DirectoryUser) {
+    fn plan_create(&mut self, entry: &'a DirectoryUser, id: Result<u32, IdsExhausted>) {
         let name = &entry.login_name;
         if let Err(e) = self.policy.check(name) {
             return self.skip(name, format!("invalid name: {e}"));
@@ -368,7 +377,10 @@ impl<'a> Planner<'a> {
         if self.names.contains(&fold_name(name)) {
             return self.skip(name, "another cache user has that name");
         }
-        let uid = match self.ids.allocate(&entry.identity) {
+        if self.group_names.contains(&fold_name(name)) {
+            return self.skip(name, "a group has that name; the first holder keeps it");
+        }
+        let uid = match id {
             Ok(uid) => uid,
             Err(e) => return self.skip(name, e.to_string()),
         };
@@ -500,6 +512,9 @@ impl<'a> Planner<'a> {
         let mut listed = BTreeSet::new();
         // Canonical order for the same reason as the users' (see `plan_users`).
         for group in canonical(&self.listing.groups, |g| &g.identity) {
+            // As for users: a new group probes for its gid even when skipped below.
+            let gid = (!existing.contains_key(&fold_name(&group.name)))
+                .then(|| self.ids.allocate(&format!("group:{}", group.identity)));
             if let Err(e) = self.policy.check(&group.name) {
                 self.skip(&group.name, format!("group not created: invalid name: {e}"));
                 continue;
@@ -531,7 +546,7 @@ impl<'a> Planner<'a> {
                         ..(*old).clone()
                     });
                 }
-                None => self.plan_group_create(group, members),
+                None => self.plan_group_create(group, members, gid),
             }
         }
         for (folded, old) in existing {
@@ -541,14 +556,30 @@ impl<'a> Planner<'a> {
             // A group whose name the policy now refuses is dropped whatever the setting.
             if self.config.sync.delete_missing_users || self.policy.check(&old.name).is_err() {
                 self.plan.groups_deleted.push(old.name.clone());
-            } else {
-                self.plan.groups.push(old.clone());
+                continue;
             }
+            // Kept for its gid (files keep their group name), but the directory no longer
+            // vouches for its members: a member list frozen here would keep granting what
+            // pam_access, pam_succeed_if or pam_wheel grant to members.
+            if !old.members.is_empty() {
+                self.plan.groups_updated.push(old.name.clone());
+                self.plan.warnings.push(format!(
+                    "group {} is no longer listed as a Unix group; kept without members",
+                    old.name
+                ));
+            }
+            self.plan.groups.push(Group { members: Vec::new(), ..old.clone() });
         }
     }
 
-    fn plan_group_create(&mut self, group: &DirectoryGroup, members: Vec<String>) {
-        match self.ids.allocate(&format!("group:{}", group.identity)) {
+    fn plan_group_create(
+        &mut self,
+        group: &DirectoryGroup,
+        members: Vec<String>,
+        gid: Option<Result<u32, IdsExhausted>>,
+    ) {
+        let gid = gid.unwrap_or_else(|| self.ids.allocate(&format!("group:{}", group.identity)));
+        match gid {
             Ok(gid) => {
                 self.plan.groups_created.push(group.name.clone());
                 self.plan.groups.push(Group {

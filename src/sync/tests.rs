@@ -777,3 +777,69 @@ fn a_new_user_never_gets_the_home_of_a_deleted_user() {
     );
     assert!(outcome.report.warnings.contains(&warning), "{:?}", outcome.report.warnings);
 }
+
+#[test]
+fn ids_do_not_depend_on_names_one_host_skips() {
+    // Host B reserves three names host A creates: the other accounts still get the same ids
+    // on both, in a range small enough that their probes cross the skipped accounts' slots.
+    let users: Vec<DirectoryUser> =
+        (0..8).map(|i| named(&format!("u{i}@example.com"), &format!("u{i}"))).collect();
+    let list = listing(users);
+    let (mut a, mut b) = (Setup::new(""), Setup::new(""));
+    for setup in [&mut a, &mut b] {
+        setup.config.unix.uid_range = [300_000, 300_009];
+    }
+    b.config.unix.reserved_names = vec!["u0".into(), "u1".into(), "u2".into()];
+    a.sync(&list, SYNC).unwrap();
+    b.sync(&list, SYNC).unwrap();
+    let on_b = b.cache().load().unwrap();
+    assert_eq!(on_b.users.len(), 5);
+    let on_a = a.cache().load().unwrap();
+    for user in &on_b.users {
+        assert_eq!(on_a.user(&user.name).unwrap().uid, user.uid, "{}", user.name);
+    }
+}
+
+#[test]
+fn a_group_the_directory_drops_keeps_its_gid_but_no_members() {
+    let mut alice = named("alice@example.com", "alice");
+    alice.groups = vec!["devs".into()];
+    let mut bob = named("bob@example.com", "bob");
+    bob.groups = vec!["devs".into()];
+    let mut list = listing(vec![alice, bob]);
+    list.groups = vec![group("devs", &["alice@example.com", "bob@example.com"])];
+    let setup = Setup::new("");
+    setup.sync(&list, SYNC).unwrap();
+    let gid = setup.cache().load().unwrap().groups[0].gid;
+
+    list.groups.clear();
+    for user in &mut list.users {
+        user.groups.clear();
+    }
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.groups_updated, ["devs"]);
+    let db = setup.cache().load().unwrap();
+    assert_eq!(db.groups.len(), 1, "kept: its gid is never reused");
+    assert_eq!((db.groups[0].gid, db.groups[0].members.len()), (gid, 0));
+}
+
+#[test]
+fn a_user_never_takes_the_name_of_a_group() {
+    let mut alice = named("alice@example.com", "alice");
+    alice.groups = vec!["devs".into()];
+    let mut list = listing(vec![alice, named("bob@example.com", "bob")]);
+    list.groups = vec![group("devs", &["alice@example.com"])];
+    let setup = Setup::new("");
+    setup.sync(&list, SYNC).unwrap();
+
+    // A new account and a renamed one claim the group's name: the group keeps it.
+    list.users.push(named("devs@example.com", "devs"));
+    list.users[1].login_name = "DEVS".into();
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    let reasons: Vec<&str> = outcome.report.skipped.iter().map(|s| s.reason.as_str()).collect();
+    assert_eq!(outcome.report.skipped.len(), 2, "{reasons:?}");
+    assert!(reasons.iter().all(|r| r.contains("a group has that name")), "{reasons:?}");
+    let db = setup.cache().load().unwrap();
+    assert!(db.user("bob").is_some() && db.user("devs").is_none());
+    assert_eq!(db.groups[0].members, ["alice"]);
+}
