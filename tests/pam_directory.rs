@@ -369,6 +369,26 @@ fn icewarp_self_signed_certificate_needs_ca_file_or_ignore_ssl_warnings() {
 }
 
 #[test]
+fn a_ca_file_others_can_write_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let (iw, h, ca) = icewarp_synced(directory_data(), "");
+    // Whoever can write the CA file decides which server is believed to be the directory.
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let out = h.assert_refused("alice@example.com", &["authenticate"], "alice-Pw-1", UNAVAILABLE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(directory.ca_file) can be changed by others"), "{}", text(&out));
+    assert!(stderr.contains(&format!("`chmod go-w {}`", ca.display())), "{}", text(&out));
+    assert!(auth_checks(&iw).is_empty(), "the password was sent");
+    let sync = h.cli(&["sync"]);
+    assert!(!sync.status.success(), "{}", text(&sync));
+    assert!(String::from_utf8_lossy(&sync.stderr).contains("directory.ca_file"), "{}", text(&sync));
+
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
+    h.assert_accepted("alice@example.com", &["authenticate"], "alice-Pw-1");
+    h.assert_never_printed(&["alice-Pw-1", ADMIN_PASSWORD]);
+}
+
+#[test]
 fn icewarp_manually_created_directory_users_authenticate_against_the_directory() {
     let identity = tls();
     let iw = IcewarpServer::start(directory_data(), Some(identity.clone())).unwrap();
