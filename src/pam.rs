@@ -334,8 +334,8 @@ fn check_directory_password<C: PamConversation>(
     state: &mut LoginState,
 ) -> PamOutcome {
     let login = directory_login(&ctx.config, user);
-    let answer =
-        directory::connect(&ctx.config).and_then(|mut dir| dir.check_password(&login, password));
+    let answer = directory::connect_for_login(&ctx.config)
+        .and_then(|mut dir| dir.check_password(&login, password));
     if !matches!(answer, Ok(PasswordCheck::Accepted | PasswordCheck::NotAsked) | Err(_)) {
         // The directory said no: a cached password must not outlive that answer.
         state.forget_offline_hash();
