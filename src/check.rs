@@ -507,7 +507,7 @@ fn pam_file_uses_dircache(text: &str) -> bool {
 /// pam_dircache in the common PAM files that pam-auth-update maintains.
 pub fn check_pam(pam_dir: &Path) -> CheckResult {
     const NAME: &str = "pam";
-    let enable = "run `pam-auth-update --enable dircache` (see pam_dircache(8))";
+    let enable = "run `pam-auth-update --enable dircache dircache-password` (see pam_dircache(8))";
     let mut missing = Vec::new();
     for file in PAM_COMMON_FILES {
         let path = pam_dir.join(file);
