@@ -72,7 +72,10 @@ strip --strip-unneeded --remove-section=.comment --remove-section=.note \
 
 # Configuration: a conffile, 0600 because the administrator may put the password in it.
 install -m 0600 conf/dircache.toml "$pkg/etc/dircache/dircache.toml"
+# Two pam-auth-update profiles: logins (auth, account) go before pam_unix, password
+# changes after it (SECURITY.md, "The PAM stack").
 install -m 0644 packaging/pam-config "$pkg/usr/share/pam-configs/dircache"
+install -m 0644 packaging/pam-config-password "$pkg/usr/share/pam-configs/dircache-password"
 for unit in dircache-sync.service dircache-sync.timer dircache-sync-daemon.service; do
   install -m 0644 "conf/$unit" "$pkg/lib/systemd/system/$unit"
 done

@@ -2,9 +2,10 @@
 # Install test of the Debian package in a throwaway Debian root: debootstrap a minimal
 # bookworm into a temporary folder, install the .deb there with dpkg, configure the bundled
 # demo directory (running on 127.0.0.1 outside the root), sync, enable the pam-auth-update
-# profile, and then, inside the root: `getent passwd` shows a synced user, pamtester logs
+# profiles, and then, inside the root: `getent passwd` shows a synced user, pamtester logs
 # in a directory user and a local /etc/shadow user through the real common-* PAM stack,
-# wrong passwords, a disabled user and a user without the login privilege are refused, a
+# wrong passwords, a disabled user and a user without the login privilege are refused (also
+# when pam_unix would let them through: a stale /etc/shadow entry, broken_shadow), a
 # broken dircache configuration does not lock the local user out, `dircache-sync check`
 # passes; finally removal and purge restore nsswitch.conf and the PAM stack byte for byte.
 #
@@ -148,12 +149,12 @@ grep -q '^alice@example.com:x:' "$work/getent" || fail "getent passwd does not s
 in_root id alice@example.com
 in_root getent passwd demo >/dev/null || fail "getent passwd demo"
 
-step "pam-auth-update --enable dircache"
-in_root pam-auth-update --enable dircache
+step "pam-auth-update --enable dircache dircache-password"
+in_root pam-auth-update --enable dircache dircache-password
 for file in common-auth common-account common-password; do
   grep -q pam_dircache.so "$root/etc/pam.d/$file" || fail "$file has no pam_dircache.so"
 done
-sed -n '/^# here are the per-package modules/,/^# end of pam-auth-update config/p' "$root/etc/pam.d/common-auth" "$root/etc/pam.d/common-account"
+sed -n '/^# here are the per-package modules/,/^# end of pam-auth-update config/p' "$root/etc/pam.d/common-auth" "$root/etc/pam.d/common-account" "$root/etc/pam.d/common-password"
 cat > "$root/etc/pam.d/dircache-test" <<'PAM'
 @include common-auth
 @include common-account
@@ -178,6 +179,28 @@ PASSWORDS=(alice-password); expect_refused alice@example.com authenticate acct_m
 PASSWORDS=(); expect_refused alice@example.com acct_mgmt
 in_root dircache-sync user set alice@example.com --grant login
 
+step "pam_unix cannot speak for dircache users: a stale /etc/shadow entry, broken_shadow"
+# What pam_unix would accept for alice's name, and a pam_unix account step that passes users
+# it finds no shadow entry for: dircache decides its users before pam_unix is asked.
+cp -p "$root/etc/shadow" "$work/shadow"
+cp -p "$root/etc/pam.d/common-account" "$work/common-account"
+stale=$(in_root perl -e 'print crypt("stale-password", q($6$dircachetest$))')
+printf 'alice@example.com:%s:19000:0:99999:7:::\n' "$stale" >> "$root/etc/shadow"
+sed -i -E 's/^(account\s.*pam_unix\.so)\s*$/\1 broken_shadow/' "$root/etc/pam.d/common-account"
+grep -q 'pam_unix.so broken_shadow' "$root/etc/pam.d/common-account" || fail "could not add broken_shadow"
+PASSWORDS=(stale-password); expect_refused alice@example.com authenticate
+PASSWORDS=(); expect_refused carol@example.com acct_mgmt
+in_root dircache-sync user set bob@example.com --revoke login
+PASSWORDS=(); expect_refused bob@example.com acct_mgmt
+in_root dircache-sync user set alice@example.com --revoke login
+PASSWORDS=(); expect_refused alice@example.com acct_mgmt
+in_root dircache-sync user set alice@example.com --grant login
+in_root dircache-sync user set bob@example.com --grant login
+PASSWORDS=(alice-password); expect_login alice@example.com authenticate acct_mgmt
+PASSWORDS=(local-password); expect_login localuser authenticate acct_mgmt
+cp -p "$work/shadow" "$root/etc/shadow"
+cp -p "$work/common-account" "$root/etc/pam.d/common-account"
+
 step "password changes: a local dircache user, and the local /etc/shadow user"
 PASSWORDS=(demo-password new-demo-password new-demo-password); expect_login demo chauthtok
 PASSWORDS=(new-demo-password); expect_login demo authenticate
@@ -190,8 +213,11 @@ step "a broken dircache configuration does not lock the local user out"
 cp -p "$root/etc/dircache/dircache.toml" "$work/dircache.toml"
 echo 'not valid toml' >> "$root/etc/dircache/dircache.toml"
 PASSWORDS=(new-local-password); expect_login localuser authenticate acct_mgmt
+PASSWORDS=(new-local-password-2 new-local-password-2); expect_login localuser chauthtok
 PASSWORDS=(alice-password); expect_refused alice@example.com authenticate acct_mgmt
+PASSWORDS=(); expect_refused alice@example.com acct_mgmt
 cp -p "$work/dircache.toml" "$root/etc/dircache/dircache.toml"
+PASSWORDS=(new-local-password-2); expect_login localuser authenticate
 
 step "dircache-sync check on the finished setup"
 in_root dircache-sync check || fail "dircache-sync check failed on a working setup"
@@ -202,7 +228,7 @@ same_as_before "dpkg -r"
 [ -f "$root/etc/dircache/dircache.toml" ] || fail "remove deleted the configuration (only purge may)"
 [ ! -e "$root/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)/security/pam_dircache.so" ] || fail "pam_dircache.so is still there"
 in_root getent passwd alice@example.com && fail "alice is still a user after removal"
-PASSWORDS=(new-local-password); expect_login localuser authenticate acct_mgmt
+PASSWORDS=(new-local-password-2); expect_login localuser authenticate acct_mgmt
 
 step "reinstall, an upgrade that keeps an administrator's nsswitch.conf, and purge"
 in_root dpkg -i /tmp/dircache.deb
@@ -212,12 +238,12 @@ in_root dpkg -i /tmp/dircache.deb
 grep -q dircache "$root/etc/nsswitch.conf" && fail "an upgrade added dircache back to nsswitch.conf against the administrator's choice"
 echo "ok: an upgrade left the administrator's nsswitch.conf alone"
 sed -i -E 's/^(passwd|group):(\s+)files/\1:\2files dircache/' "$root/etc/nsswitch.conf"
-in_root pam-auth-update --enable dircache
+in_root pam-auth-update --enable dircache dircache-password
 in_root dpkg --purge dircache
 same_as_before "dpkg --purge"
 [ ! -e "$root/etc/dircache/dircache.toml" ] || fail "purge left the conffile"
 [ ! -e "$root/var/lib/dircache" ] || fail "purge left /var/lib/dircache"
-PASSWORDS=(new-local-password); expect_login localuser authenticate acct_mgmt
+PASSWORDS=(new-local-password-2); expect_login localuser authenticate acct_mgmt
 
 step "done"
 echo "install-test: $passed passed, 0 failed"

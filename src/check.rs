@@ -99,13 +99,14 @@ pub fn run_all(paths: &CheckPaths, now: u64) -> Vec<CheckResult> {
     let sample = match &config {
         Some(config) => {
             results.push(check_directory(config));
+            results.push(check_transport(config));
             let (cache_result, sample) = check_cache(config, now);
             results.push(cache_result);
             results.push(check_last_sync(config, now));
             sample
         }
         None => {
-            for name in ["directory", "cache", "last-sync"] {
+            for name in ["directory", "transport", "cache", "last-sync"] {
                 results.push(CheckResult::skip(name, "needs a valid configuration"));
             }
             None
@@ -223,6 +224,56 @@ pub fn check_directory(config: &Config) -> CheckResult {
         ),
         Err(e) => CheckResult::with(NAME, Status::Fail, e.to_string(), directory_hint(&e)),
     }
+}
+
+/// How the directory is reached. Plain `http://` and `ignore_ssl_warnings` work, so they are
+/// warnings, not failures; but on such a connection whoever sits on the network path reads
+/// the passwords and can answer "yes" for any user.
+pub fn check_transport(config: &Config) -> CheckResult {
+    const NAME: &str = "transport";
+    let directory = &config.directory;
+    let (url, credentials) = match directory.kind {
+        DirectoryKind::None => return CheckResult::skip(NAME, "no directory is configured"),
+        DirectoryKind::Icewarp => (
+            directory.server.as_deref().map(crate::directory::icewarp::api_url),
+            "the administrator password (at every sync)",
+        ),
+        DirectoryKind::ApplicationIntegration => {
+            (directory.url.clone(), "the HTTP Basic credentials (at every request)")
+        }
+    };
+    let url = url.unwrap_or_default();
+    let trusted = match &directory.ca_file {
+        Some(ca_file) => format!("the system's CA certificates and {}", ca_file.display()),
+        None => "the system's CA certificates".to_string(),
+    };
+    if url.starts_with("http://") {
+        return CheckResult::with(
+            NAME,
+            Status::Warn,
+            format!(
+                "{url} is plain http://: {credentials} and every user's password at login \
+                 cross the network in clear text, and anyone on the path can answer \
+                 \"yes\" for any user"
+            ),
+            "use https:// (for IceWarp, a bare host name means https://HOST/icewarpapi/); \
+             for a private CA, name its certificate in directory.ca_file",
+        );
+    }
+    if directory.ignore_ssl_warnings {
+        return CheckResult::with(
+            NAME,
+            Status::Warn,
+            format!(
+                "{url}: ignore_ssl_warnings = true accepts any certificate, so anyone on the \
+                 network path can pose as the directory, read {credentials} and every \
+                 user's password, and answer \"yes\" for any user"
+            ),
+            "put the server's CA certificate into directory.ca_file and set \
+             ignore_ssl_warnings = false",
+        );
+    }
+    CheckResult::ok(NAME, format!("{url}: https, the certificate verified against {trusted}"))
 }
 
 fn directory_hint(error: &DirectoryError) -> String {
@@ -456,7 +507,7 @@ fn pam_file_uses_dircache(text: &str) -> bool {
 /// pam_dircache in the common PAM files that pam-auth-update maintains.
 pub fn check_pam(pam_dir: &Path) -> CheckResult {
     const NAME: &str = "pam";
-    let enable = "run `pam-auth-update --enable dircache` (see pam_dircache(8))";
+    let enable = "run `pam-auth-update --enable dircache dircache-password` (see pam_dircache(8))";
     let mut missing = Vec::new();
     for file in PAM_COMMON_FILES {
         let path = pam_dir.join(file);
@@ -694,6 +745,39 @@ mod tests {
             fs::write(dir.path().join(file), "x [default=bad] pam_dircache.so\n").unwrap();
         }
         assert_eq!(check_pam(dir.path()).status, Status::Ok);
+    }
+
+    #[test]
+    fn plain_http_and_ignore_ssl_warnings_are_warnings() {
+        let config = |text: &str| Config::from_toml_str(text, Path::new("t")).unwrap();
+        let icewarp = |extra: &str| {
+            config(&format!("[directory]\ntype = \"icewarp\"\nusername = \"a@b\"\n{extra}"))
+        };
+        let ok = check_transport(&icewarp("server = \"mail.example.com\""));
+        assert_eq!(ok.status, Status::Ok, "{ok:?}");
+        assert!(ok.message.starts_with("https://mail.example.com/icewarpapi/: https"), "{ok:?}");
+        let ca = icewarp("server = \"mail.example.com\"\nca_file = \"/etc/dircache/ca.pem\"");
+        assert!(check_transport(&ca).message.contains("/etc/dircache/ca.pem"));
+
+        let http = check_transport(&icewarp("server = \"http://192.0.2.1:32000/icewarpapi/\""));
+        assert_eq!(http.status, Status::Warn, "{http:?}");
+        assert!(http.message.contains("plain http://"), "{http:?}");
+        assert!(http.message.contains("administrator password"), "{http:?}");
+        assert!(http.hint.as_deref().unwrap().starts_with("use https://"), "{http:?}");
+
+        let ignore = icewarp("server = \"mail.example.com\"\nignore_ssl_warnings = true");
+        let ignore = check_transport(&ignore);
+        assert_eq!(ignore.status, Status::Warn, "{ignore:?}");
+        assert!(ignore.message.contains("answer \"yes\" for any user"), "{ignore:?}");
+        assert!(ignore.hint.as_deref().unwrap().contains("directory.ca_file"), "{ignore:?}");
+
+        let appint = config(
+            "[directory]\ntype = \"application-integration\"\nurl = \"http://apps.example.com/x\"",
+        );
+        let appint = check_transport(&appint);
+        assert_eq!(appint.status, Status::Warn, "{appint:?}");
+        assert!(appint.message.contains("HTTP Basic credentials"), "{appint:?}");
+        assert_eq!(check_transport(&Config::default()).status, Status::Skip);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
@@ -81,6 +81,29 @@ pub enum ConfigError {
         path.display()
     )]
     EmptyPasswordFile { path: PathBuf },
+
+    /// A file the configuration names under `key` that someone else than root (or the
+    /// reader) could have written.
+    #[error(
+        "{} ({key}) can be changed by others (mode {mode:04o}, owner uid {owner}): {why}. \
+         Run {fix}",
+        path.display()
+    )]
+    UntrustedFile {
+        key: &'static str,
+        path: PathBuf,
+        mode: u32,
+        owner: u32,
+        why: &'static str,
+        fix: String,
+    },
+
+    #[error(
+        "cannot read the CA file {} (directory.ca_file): {source}; check that it exists and \
+         that this process may read it",
+        path.display()
+    )]
+    CaFile { path: PathBuf, source: io::Error },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -155,6 +178,49 @@ impl std::fmt::Debug for DirectoryConfig {
             .field("max_reply_bytes", &self.max_reply_bytes)
             .finish()
     }
+}
+
+impl DirectoryConfig {
+    /// `ca_file`, opened and checked like the configuration itself (nobody but root or the
+    /// reader may be able to change it; reading is fine: it holds no secret), or `None`
+    /// when none is configured.
+    pub fn open_ca_file(&self) -> Result<Option<File>, ConfigError> {
+        let Some(path) = &self.ca_file else {
+            return Ok(None);
+        };
+        let read_error = |source| ConfigError::CaFile { path: path.clone(), source };
+        let (file, _) = open_named_file(
+            path,
+            "directory.ca_file",
+            "whoever can write it decides which server is trusted as the directory",
+            read_error,
+        )?;
+        Ok(Some(file))
+    }
+}
+
+/// Opens a file the configuration names under `key` and refuses it when someone else
+/// than root or the reader could have written it ([`crate::trust::check_writers`]);
+/// `why` says what such a writer could do. The metadata is the open file's.
+fn open_named_file(
+    path: &Path,
+    key: &'static str,
+    why: &'static str,
+    read_error: impl Fn(io::Error) -> ConfigError,
+) -> Result<(File, std::fs::Metadata), ConfigError> {
+    let file = File::open(path).map_err(&read_error)?;
+    let metadata = file.metadata().map_err(&read_error)?;
+    crate::trust::check_writers(path, &metadata).map_err(|untrusted| {
+        ConfigError::UntrustedFile {
+            key,
+            path: path.to_path_buf(),
+            mode: untrusted.mode,
+            owner: untrusted.owner,
+            why,
+            fix: untrusted.fix,
+        }
+    })?;
+    Ok((file, metadata))
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -330,22 +396,14 @@ impl Config {
         // check and the read cannot slip through.
         let metadata = file.metadata().map_err(read_error)?;
         let mode = metadata.permissions().mode();
-        let writable = mode & 0o022 != 0;
-        let foreign = !crate::trust::owner_trusted(metadata.uid());
-        if writable || foreign {
-            let shown = path.display();
-            let fix = match (foreign, writable) {
-                (true, true) => format!("`chown root: {shown}` and `chmod go-w {shown}`"),
-                (true, false) => format!("`chown root: {shown}`"),
-                _ => format!("`chmod go-w {shown}`"),
-            };
-            return Err(ConfigError::WritableByOthers {
+        crate::trust::check_writers(path, &metadata).map_err(|untrusted| {
+            ConfigError::WritableByOthers {
                 path: path.to_path_buf(),
-                mode: mode & 0o7777,
-                owner: metadata.uid(),
-                fix,
-            });
-        }
+                mode: untrusted.mode,
+                owner: untrusted.owner,
+                fix: untrusted.fix,
+            }
+        })?;
         // The text may hold the password; wipe it once parsed.
         let mut text = Zeroizing::new(String::new());
         file.read_to_string(&mut text).map_err(read_error)?;
@@ -373,8 +431,13 @@ impl Config {
             return Ok(None);
         };
         let read_error = |source| ConfigError::PasswordFile { path: path.clone(), source };
-        let mut file = File::open(path).map_err(read_error)?;
-        let metadata = file.metadata().map_err(read_error)?;
+        let (mut file, metadata) = open_named_file(
+            path,
+            "directory.password_file",
+            "it holds the directory password: whoever owns it can read it, whoever can \
+             write it chooses the password dircache sends",
+            read_error,
+        )?;
         let mode = metadata.permissions().mode();
         if !self.auth.allow_readable_config && mode & 0o044 != 0 {
             return Err(ConfigError::InsecurePasswordFile {
@@ -1291,6 +1354,69 @@ allow_readable_config = true
         let password =
             config_with_password_file(&path, true).directory_password().unwrap().unwrap();
         assert_eq!(password.as_str(), "hunter2");
+    }
+
+    /// The key, mode, owner and fix of an [`ConfigError::UntrustedFile`].
+    fn untrusted(err: ConfigError) -> (&'static str, u32, u32, String) {
+        let message = err.to_string();
+        match err {
+            ConfigError::UntrustedFile { key, mode, owner, fix, .. } => {
+                assert!(message.contains(key) && message.contains(&fix), "{message}");
+                (key, mode, owner, fix)
+            }
+            other => panic!("expected UntrustedFile, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn password_file_others_can_write_or_own_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (mode, allow_readable) in [(0o620, false), (0o602, false), (0o666, true)] {
+            let path = write_file(&dir, "directory.secret", "hunter2\n", mode);
+            let err =
+                config_with_password_file(&path, allow_readable).directory_password().unwrap_err();
+            let shown = path.display();
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+            let found = untrusted(err);
+            assert_eq!(found.0, "directory.password_file");
+            assert_eq!(found.1, mode, "allow_readable_config never admits writers");
+            assert_eq!(found.3, format!("`chmod go-w {shown}`"));
+        }
+        if crate::trust::effective_uid() == Some(0) {
+            let path = write_file(&dir, "directory.secret", "hunter2\n", 0o600);
+            std::os::unix::fs::chown(&path, Some(1234), None).unwrap();
+            let err = config_with_password_file(&path, false).directory_password().unwrap_err();
+            let (_, _, owner, fix) = untrusted(err);
+            assert_eq!((owner, fix), (1234, format!("`chown root: {}`", path.display())));
+        }
+    }
+
+    #[test]
+    fn ca_file_must_not_be_writable_by_others_but_may_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut directory = DirectoryConfig::default();
+        assert!(directory.open_ca_file().unwrap().is_none());
+        let path = write_file(&dir, "private-ca.pem", "-----BEGIN CERTIFICATE-----\n", 0o644);
+        directory.ca_file = Some(path.clone());
+        assert!(directory.open_ca_file().unwrap().is_some(), "readable by all is fine");
+        for mode in [0o664, 0o646] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let err = directory.open_ca_file().unwrap_err();
+            assert!(err.to_string().contains("which server is trusted"), "{err}");
+            let (key, found, _, fix) = untrusted(err);
+            assert_eq!((key, found), ("directory.ca_file", mode));
+            assert_eq!(fix, format!("`chmod go-w {}`", path.display()));
+        }
+        if crate::trust::effective_uid() == Some(0) {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+            std::os::unix::fs::chown(&path, Some(1234), None).unwrap();
+            let (_, _, owner, fix) = untrusted(directory.open_ca_file().unwrap_err());
+            assert_eq!((owner, fix), (1234, format!("`chown root: {}`", path.display())));
+        }
+        directory.ca_file = Some(dir.path().join("missing.pem"));
+        let err = directory.open_ca_file().unwrap_err();
+        assert!(matches!(err, ConfigError::CaFile { .. }), "{err:?}");
+        assert!(err.to_string().contains("(directory.ca_file)"), "{err}");
     }
 
     #[test]

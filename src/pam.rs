@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::cache::{CacheDir, CacheError};
-use crate::config::{Config, DirectoryKind, DEFAULT_CONFIG_PATH};
+use crate::cache::{CacheDir, CacheError, PublicUser};
+use crate::config::{Config, DirectoryKind, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH};
 use crate::directory::{self, DirectoryError, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
 use crate::login_state::{LoginState, LoginStates};
@@ -31,6 +31,9 @@ pub enum PamOutcome {
     AuthtokErr,
     AuthtokLockBusy,
     ConvErr,
+    /// PAM_IGNORE: dircache cannot decide about a name that is not its own as far as this
+    /// process can tell (see [`undecided`]); the other modules of the stack decide.
+    Ignore,
 }
 
 /// Which password PAM should hand over.
@@ -72,6 +75,11 @@ pub trait PamConversation {
     /// be dircache's, the session another account's.
     fn system_uid(&mut self, _name: &str) -> Option<u32> {
         None
+    }
+    /// The cache directory libnss_dircache reads in this process (its default, or what the
+    /// environment it honours says).
+    fn nss_cache_dir(&self) -> PathBuf {
+        PathBuf::from(DEFAULT_CACHE_DIR)
     }
 }
 
@@ -142,17 +150,25 @@ struct Context<'c, C: PamConversation> {
 }
 
 impl<'c, C: PamConversation> Context<'c, C> {
-    /// Reads arguments, configuration and the user name; any failure is the hook's answer.
+    /// Reads the user name, arguments and configuration; any failure is the hook's answer.
+    /// The name comes first: what an unusable argument or configuration means depends on
+    /// whose name it is ([`undecided`]).
     fn new(conv: &'c mut C, raw_args: &[&str]) -> Result<Self, PamOutcome> {
-        let args = PamArgs::parse(raw_args.iter().copied()).map_err(|e| {
-            conv.log(LogLevel::Error, &format!("{e}; fix the PAM service file"));
-            PamOutcome::ServiceErr
-        })?;
-        let config = Config::load(&args.config).map_err(|e| {
-            conv.log(LogLevel::Error, &format!("cannot use the configuration: {e}"));
-            PamOutcome::AuthinfoUnavail
-        })?;
         let user_name = conv.user_name()?;
+        let args = match PamArgs::parse(raw_args.iter().copied()) {
+            Ok(args) => args,
+            Err(e) => {
+                conv.log(LogLevel::Error, &format!("{e}; fix the PAM service file"));
+                return Err(undecided(conv, &user_name, PamOutcome::ServiceErr));
+            }
+        };
+        let config = match Config::load(&args.config) {
+            Ok(config) => config,
+            Err(e) => {
+                conv.log(LogLevel::Error, &format!("cannot use the configuration: {e}"));
+                return Err(undecided(conv, &user_name, PamOutcome::AuthinfoUnavail));
+            }
+        };
         Ok(Context { conv, args, config, user_name })
     }
 
@@ -182,7 +198,7 @@ impl<'c, C: PamConversation> Context<'c, C> {
             LocalAccounts::load(&self.config.unix.local_passwd, &self.config.unix.local_group)
                 .map_err(|e| {
                     self.conv.log(LogLevel::Error, &e.to_string());
-                    PamOutcome::AuthinfoUnavail
+                    undecided(self.conv, &self.user_name, PamOutcome::AuthinfoUnavail)
                 })?;
         if local.has_name(&self.user_name) {
             self.debug("a local account of that name exists; local accounts win");
@@ -197,7 +213,7 @@ impl<'c, C: PamConversation> Context<'c, C> {
             Err(CacheError::NotInitialized { .. }) => Ok(None),
             Err(e) => {
                 self.conv.log(LogLevel::Error, &format!("cannot read the user cache: {e}"));
-                Err(PamOutcome::AuthinfoUnavail)
+                Err(undecided(self.conv, &self.user_name, PamOutcome::AuthinfoUnavail))
             }
         }
     }
@@ -218,6 +234,31 @@ impl<'c, C: PamConversation> Context<'c, C> {
         let line = format!("{text}; user={}", self.user_name);
         self.conv.log(level, &line);
     }
+}
+
+/// The answer when dircache cannot decide about `name` (its arguments, configuration, the
+/// local account files or its cache cannot be used). A name the system resolves to the
+/// record libnss_dircache serves is dircache's: the session would run as that user, so it
+/// is refused with `outcome`, whatever the modules after dircache would say. Any other name
+/// is left to them (PAM_IGNORE): a broken dircache must not lock out local users or those
+/// of another source. The public cache NSS reads and `getpwnam` are asked, not the
+/// configuration, which may be what is broken.
+fn undecided<C: PamConversation>(conv: &mut C, name: &str, outcome: PamOutcome) -> PamOutcome {
+    let served = validate_name(name)
+        .ok()
+        .and_then(|()| {
+            let users = CacheDir::new(conv.nss_cache_dir()).open::<PublicUser>().ok()?;
+            users.by_name(name).ok().flatten()
+        })
+        .is_some_and(|user| conv.system_uid(name) == Some(user.uid));
+    if served {
+        return outcome;
+    }
+    conv.log(
+        LogLevel::Notice,
+        &format!("not a user dircache serves here: left to the other modules; user={name}"),
+    );
+    PamOutcome::Ignore
 }
 
 /// `pam_sm_authenticate`.
@@ -380,8 +421,8 @@ fn check_directory_password<C: PamConversation>(
     state: &mut LoginState,
 ) -> PamOutcome {
     let login = directory_login(&ctx.config, user);
-    let answer =
-        directory::connect(&ctx.config).and_then(|mut dir| dir.check_password(&login, password));
+    let answer = directory::connect_for_login(&ctx.config)
+        .and_then(|mut dir| dir.check_password(&login, password));
     if cached_password_is_void(&answer, password, state) {
         ctx.log_for_user(
             LogLevel::Notice,

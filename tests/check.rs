@@ -12,19 +12,20 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{artifact, require_tool, stdout_json, text, Env};
-use mock_directory::{AppIntData, AppIntServer, IcewarpData, IcewarpServer};
+use mock_directory::{AppIntData, AppIntServer, IcewarpData, IcewarpServer, TlsIdentity};
 use serde_json::Value;
 
 const ADMIN: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "demo-admin-password";
 const NSS_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so";
-const CHECKS: [&str; 7] =
-    ["config", "directory", "cache", "last-sync", "pam", "nsswitch", "nss-lookup"];
+const CHECKS: [&str; 8] =
+    ["config", "directory", "transport", "cache", "last-sync", "pam", "nsswitch", "nss-lookup"];
 
-fn icewarp_section(url: &str, password: &str) -> String {
+/// `extra`: more `[directory]` lines, such as `ca_file = …`.
+fn icewarp_section(url: &str, password: &str, extra: &str) -> String {
     format!(
         "\n[directory]\ntype = \"icewarp\"\nserver = {url:?}\nusername = {ADMIN:?}\n\
-         password = {password:?}\ntimeout_secs = 5\n"
+         password = {password:?}\ntimeout_secs = 5\n{extra}\n"
     )
 }
 
@@ -151,16 +152,23 @@ fn failed_line(out: &Output, name: &str) -> String {
     line
 }
 
-fn working_icewarp() -> (IcewarpServer, Host) {
-    let server = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
-    let host = Host::new(&icewarp_section(&server.url(), ADMIN_PASSWORD));
+/// The mock IceWarp directory over HTTPS, its certificate trusted through `ca_file`, and a
+/// host synced from it; the third value is the `ca_file` line, for sections written later.
+fn working_icewarp() -> (IcewarpServer, Host, String) {
+    let identity = TlsIdentity::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+    let server = IcewarpServer::start(IcewarpData::demo(), Some(identity.clone())).unwrap();
+    let host = Host::new("");
+    let ca = host.env.dir.path().join("mock-ca.pem");
+    identity.write_cert_pem(&ca).unwrap();
+    let ca_line = format!("ca_file = {ca:?}");
+    host.env.rewrite_extra_config(&icewarp_section(&server.url(), ADMIN_PASSWORD, &ca_line));
     host.sync();
-    (server, host)
+    (server, host, ca_line)
 }
 
 #[test]
 fn a_working_setup_passes_every_check() {
-    let (_server, host) = working_icewarp();
+    let (_server, host, _) = working_icewarp();
     let out = host.check(&[]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -196,11 +204,48 @@ fn application_integration_is_checked_with_a_listing() {
     let directory = find(&checks, "directory");
     assert_eq!(directory.1, "ok");
     assert!(directory.2.contains("cmd=list answered with"), "{directory:?}");
+    let transport = find(&checks, "transport");
+    assert_eq!(transport.1, "warn", "plain http://: {transport:?}");
+    assert!(transport.2.contains("HTTP Basic credentials"), "{transport:?}");
+}
+
+#[test]
+fn plain_http_and_ignore_ssl_warnings_are_warned_about_not_failed() {
+    let (server, host, ca) = working_icewarp();
+    let (_, checks) = host.check_json();
+    let transport = find(&checks, "transport");
+    assert_eq!(transport.1, "ok", "{transport:?}");
+    assert!(transport.2.contains("https, the certificate verified against"), "{transport:?}");
+
+    // ignore_ssl_warnings: works, but anyone on the path can answer for any user.
+    let ignore = format!("{ca}\nignore_ssl_warnings = true");
+    host.env.rewrite_extra_config(&icewarp_section(&server.url(), ADMIN_PASSWORD, &ignore));
+    let out = host.check(&[]);
+    assert!(out.status.success(), "a warning is not a failure:\n{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.contains(" transport ")).unwrap();
+    assert!(line.starts_with("warn  transport  "), "{line}");
+    assert!(line.contains("ignore_ssl_warnings = true accepts any certificate"), "{line}");
+    assert!(line.contains("answer \"yes\" for any user"), "{line}");
+    assert!(line.contains("— put the server's CA certificate into directory.ca_file"), "{line}");
+
+    // Plain http://: the passwords cross the network in clear text.
+    let plain = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
+    host.env.rewrite_extra_config(&icewarp_section(&plain.url(), ADMIN_PASSWORD, ""));
+    let (out, checks) = host.check_json();
+    assert!(out.status.success(), "{}", text(&out));
+    let transport = find(&checks, "transport");
+    assert_eq!(transport.1, "warn", "{transport:?}");
+    assert!(transport.2.contains("is plain http://"), "{transport:?}");
+    assert!(transport.2.contains("administrator password"), "{transport:?}");
+    assert!(transport.2.contains("in clear text"), "{transport:?}");
+    assert!(transport.3.starts_with("use https://"), "{transport:?}");
+    assert_eq!(find(&checks, "directory").1, "ok", "the directory itself answers");
 }
 
 #[test]
 fn a_bad_config_fails_naming_the_key_and_skips_what_needs_it() {
-    let (_server, host) = working_icewarp();
+    let (_server, host, _) = working_icewarp();
     fs::write(&host.env.config, "[sync]\ncolour = \"blue\"\n").unwrap();
     fs::set_permissions(&host.env.config, fs::Permissions::from_mode(0o600)).unwrap();
     let out = host.check(&[]);
@@ -208,7 +253,7 @@ fn a_bad_config_fails_naming_the_key_and_skips_what_needs_it() {
     assert!(line.contains("colour") && line.contains("line 2"), "{line}");
     assert!(line.contains("dircache.toml(5)"), "says where the keys are described: {line}");
     let (_, checks) = host.check_json();
-    for name in ["directory", "cache", "last-sync", "nss-lookup"] {
+    for name in ["directory", "transport", "cache", "last-sync", "nss-lookup"] {
         assert_eq!(find(&checks, name).1, "skip", "{name}");
     }
     // PAM and NSS do not need the configuration and are still checked.
@@ -218,8 +263,8 @@ fn a_bad_config_fails_naming_the_key_and_skips_what_needs_it() {
 
 #[test]
 fn a_wrong_administrator_password_fails_the_directory_check() {
-    let (server, host) = working_icewarp();
-    host.env.rewrite_extra_config(&icewarp_section(&server.url(), "not-the-password"));
+    let (server, host, ca) = working_icewarp();
+    host.env.rewrite_extra_config(&icewarp_section(&server.url(), "not-the-password", &ca));
     let out = host.check(&[]);
     let line = failed_line(&out, "directory");
     assert!(line.contains("administrator login failed"), "{line}");
@@ -232,10 +277,10 @@ fn a_wrong_administrator_password_fails_the_directory_check() {
 
 #[test]
 fn a_directory_that_is_down_fails_the_directory_check() {
-    let (_server, host) = working_icewarp();
+    let (_server, host, _) = working_icewarp();
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/icewarpapi/");
-    host.env.rewrite_extra_config(&icewarp_section(&url, ADMIN_PASSWORD));
+    host.env.rewrite_extra_config(&icewarp_section(&url, ADMIN_PASSWORD, ""));
     let out = host.check(&[]);
     let line = failed_line(&out, "directory");
     assert!(line.contains("cannot connect"), "{line}");
@@ -244,7 +289,7 @@ fn a_directory_that_is_down_fails_the_directory_check() {
 
 #[test]
 fn a_corrupt_cache_fails_the_cache_check() {
-    let (_server, host) = working_icewarp();
+    let (_server, host, _) = working_icewarp();
     let current = fs::canonicalize(host.env.cache_dir().join("current")).unwrap();
     let table = current.join("users.public");
     let mut bytes = fs::read(&table).unwrap();
@@ -261,7 +306,7 @@ fn a_corrupt_cache_fails_the_cache_check() {
 
 #[test]
 fn a_private_cache_file_readable_by_others_fails() {
-    let (_server, host) = working_icewarp();
+    let (_server, host, _) = working_icewarp();
     let current = fs::canonicalize(host.env.cache_dir().join("current")).unwrap();
     let private = current.join("users.private");
     fs::set_permissions(&private, fs::Permissions::from_mode(0o644)).unwrap();
@@ -271,7 +316,7 @@ fn a_private_cache_file_readable_by_others_fails() {
 
 #[test]
 fn nsswitch_without_dircache_fails_and_says_what_to_add() {
-    let (_server, host) = working_icewarp();
+    let (_server, host, _) = working_icewarp();
     fs::write(&host.nsswitch, "passwd:         files systemd\ngroup:          files systemd\n")
         .unwrap();
     let out = host.check(&[]);
@@ -285,7 +330,7 @@ fn nsswitch_without_dircache_fails_and_says_what_to_add() {
 
 #[test]
 fn pam_not_enabled_fails_and_names_pam_auth_update() {
-    let (_server, host) = working_icewarp();
+    let (_server, host, _) = working_icewarp();
     fs::write(host.pam_dir.join("common-account"), "account required pam_unix.so\n").unwrap();
     let line = failed_line(&host.check(&[]), "pam");
     assert!(line.contains("missing from common-account"), "{line}");
@@ -294,7 +339,7 @@ fn pam_not_enabled_fails_and_names_pam_auth_update() {
 
 #[test]
 fn the_lookup_fails_when_the_nss_module_reads_another_cache() {
-    let (_server, host) = working_icewarp();
+    let (_server, host, _) = working_icewarp();
     let args = ["check", "--pam-dir", path(&host.pam_dir), "--nsswitch", path(&host.nsswitch)];
     // Without DIRCACHE_CACHE_DIR the NSS module reads /var/lib/dircache, not this cache.
     let line = failed_line(&host.env.cli(&args, ""), "nss-lookup");
@@ -329,7 +374,7 @@ fn configured_tells_systemd_whether_to_run_the_sync() {
     assert_eq!(out.status.code(), Some(1), "type none: skip the unit\n{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("directory.type is \"none\""));
 
-    host.env.rewrite_extra_config(&icewarp_section("http://127.0.0.1:9/", ADMIN_PASSWORD));
+    host.env.rewrite_extra_config(&icewarp_section("http://127.0.0.1:9/", ADMIN_PASSWORD, ""));
     let out = host.env.cli(&["check", "--configured"], "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 

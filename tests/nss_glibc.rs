@@ -8,41 +8,11 @@ mod common;
 mod nss_support;
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::text;
+use common::{namespace_or_skip, text};
 use nss_support::{group, lines, module_dir, standard_db, stdout, user, Fixture};
-
-/// Why the namespace cannot be used here, if it cannot.
-fn namespace_unavailable() -> Option<String> {
-    let uid = match Command::new("id").arg("-u").output() {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        Err(e) => return Some(format!("cannot run `id -u`: {e}")),
-    };
-    if uid != "0" {
-        return Some("not running as root (`unshare -m` and `mount --bind` need it)".into());
-    }
-    match Command::new("unshare").args(["-m", "true"]).output() {
-        Ok(out) if out.status.success() => None,
-        Ok(out) => Some(format!("`unshare -m true` failed: {}", text(&out))),
-        Err(e) => Some(format!("cannot run unshare (util-linux): {e}")),
-    }
-}
-
-/// True when the test may go on; panics in CI when it cannot.
-fn namespace_or_skip(test: &str) -> bool {
-    let Some(reason) = namespace_unavailable() else {
-        return true;
-    };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: the real-glibc NSS test must run in CI, but {reason}");
-    }
-    // Straight to stderr: the test harness would swallow eprintln! of a passing test.
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
-    false
-}
 
 fn nsswitch_with_dircache(dir: &Path) -> std::path::PathBuf {
     let original = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();

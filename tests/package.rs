@@ -93,6 +93,7 @@ fn the_package_holds_every_file_with_its_mode() {
         ("/etc/dircache/dircache.toml", "-rw-------"),
         ("/var/lib/dircache/", "drwxr-xr-x"),
         ("/usr/share/pam-configs/dircache", "-rw-r--r--"),
+        ("/usr/share/pam-configs/dircache-password", "-rw-r--r--"),
         ("/lib/systemd/system/dircache-sync.service", "-rw-r--r--"),
         ("/lib/systemd/system/dircache-sync.timer", "-rw-r--r--"),
         ("/lib/systemd/system/dircache-sync-daemon.service", "-rw-r--r--"),
@@ -323,9 +324,10 @@ fn purge_removes_the_cache_and_removal_takes_out_actions_after_dircache() {
     assert!(!root.path().join("var/lib/dircache").exists(), "purge removes the cache");
 }
 
-/// The profile as pam-auth-update reads it: field → lines.
-fn pam_profile() -> BTreeMap<String, Vec<String>> {
-    let text = fs::read_to_string(package().tree.join("usr/share/pam-configs/dircache")).unwrap();
+/// A profile as pam-auth-update reads it: field → lines.
+fn pam_profile(name: &str) -> BTreeMap<String, Vec<String>> {
+    let path = package().tree.join("usr/share/pam-configs").join(name);
+    let text = fs::read_to_string(path).unwrap();
     let mut fields: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut current = String::new();
     for line in text.lines() {
@@ -343,32 +345,49 @@ fn pam_profile() -> BTreeMap<String, Vec<String>> {
     fields
 }
 
+/// The reasoning for every control is in SECURITY.md, "The PAM stack"; the stacks these
+/// profiles produce are run through the real libpam in tests/pam_stack.rs.
 #[test]
-fn the_pam_profile_is_off_by_default_and_stacks_after_pam_unix() {
-    let profile = pam_profile();
-    assert_eq!(profile["Default"], ["no"], "the package must never enable it by itself");
-    let priority: u32 = profile["Priority"][0].parse().unwrap();
-    // pam_unix's profile has 256: a local user's password is checked by pam_unix first.
-    assert!(priority < 256, "priority {priority}");
-    for kind in ["Auth", "Account", "Password"] {
+fn the_pam_profiles_put_logins_before_pam_unix_and_password_changes_after_it() {
+    let logins = pam_profile("dircache");
+    let passwords = pam_profile("dircache-password");
+    for profile in [&logins, &passwords] {
+        assert_eq!(profile["Default"], ["no"], "the package must never enable one by itself");
+        assert!(!profile.contains_key("Session"), "pam_dircache has nothing to do in sessions");
+    }
+    let priority = |profile: &BTreeMap<String, Vec<String>>| -> u32 {
+        profile["Priority"][0].parse().unwrap()
+    };
+    // pam_unix's profile has 256. Logins: dircache decides its users before pam_unix can
+    // end the stack for them (a stale shadow entry, broken_shadow).
+    assert!(priority(&logins) > 256, "{logins:?}");
+    // Password changes: after pam_unix, which then keeps its own first prompt (its later
+    // line has use_authtok and would fail for every local user behind dircache).
+    assert!(priority(&passwords) < 256, "{passwords:?}");
+    assert!(!logins.contains_key("Password-Type") && !passwords.contains_key("Auth-Type"));
+    for (profile, kind) in [(&logins, "Auth"), (&logins, "Account"), (&passwords, "Password")] {
         assert_eq!(profile[&format!("{kind}-Type")], ["Primary"], "{kind}");
         for variant in [kind.to_string(), format!("{kind}-Initial")] {
             let lines = &profile[&variant];
             assert_eq!(lines.len(), 1, "{variant}: {lines:?}");
-            assert!(lines[0].contains("pam_dircache.so"), "{variant}: {lines:?}");
-            assert!(lines[0].starts_with("[success=end "), "{variant}: {lines:?}");
+            let line = &lines[0];
+            assert!(line.contains("pam_dircache.so"), "{variant}: {line}");
+            // Its own users: success ends the block, every refusal is final. Not its own,
+            // or it cannot tell and NSS does not serve the name: the next module decides.
+            let controls = line.split(']').next().unwrap();
+            for control in ["[success=end", "user_unknown=ignore", "ignore=ignore", "default=die"] {
+                assert!(controls.contains(control), "{variant}: {line}");
+            }
+            // No failure code may be ignored: its own users would fall through to pam_unix.
+            let ignored: Vec<&str> =
+                controls.split_whitespace().filter(|c| c.ends_with("=ignore")).collect();
+            assert_eq!(ignored, ["user_unknown=ignore", "ignore=ignore"], "{variant}: {line}");
         }
     }
-    // Auth: what pam_unix asked for is reused; a failure lets the stack go on to pam_deny.
-    assert!(profile["Auth"][0].ends_with("pam_dircache.so use_first_pass"));
-    assert!(profile["Auth"][0].contains("default=ignore"));
-    // Account and password: a user dircache does not know (local, or another source) goes
-    // on; a dircache user refused by dircache is refused, whatever pam_unix said before.
-    for kind in ["Account", "Password"] {
-        let line = &profile[kind][0];
-        assert!(line.contains("user_unknown=ignore") && line.contains("default=die"), "{line}");
-    }
-    assert!(!profile.contains_key("Session"), "pam_dircache has nothing to do in sessions");
+    // First in auth it prompts itself; behind another module it takes the password typed.
+    assert!(logins["Auth-Initial"][0].ends_with("pam_dircache.so"));
+    assert!(logins["Auth"][0].ends_with("pam_dircache.so try_first_pass"));
+    assert!(logins["Account"][0].contains("new_authtok_reqd=done"));
 }
 
 /// The units with ExecStart pointing into the unpacked package, so that systemd-analyze

@@ -369,6 +369,75 @@ fn icewarp_self_signed_certificate_needs_ca_file_or_ignore_ssl_warnings() {
 }
 
 #[test]
+fn a_ca_file_others_can_write_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let (iw, h, ca) = icewarp_synced(directory_data(), "");
+    // Whoever can write the CA file decides which server is believed to be the directory.
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let out = h.assert_refused("alice@example.com", &["authenticate"], "alice-Pw-1", UNAVAILABLE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(directory.ca_file) can be changed by others"), "{}", text(&out));
+    assert!(stderr.contains(&format!("`chmod go-w {}`", ca.display())), "{}", text(&out));
+    assert!(auth_checks(&iw).is_empty(), "the password was sent");
+    let sync = h.cli(&["sync"]);
+    assert!(!sync.status.success(), "{}", text(&sync));
+    assert!(String::from_utf8_lossy(&sync.stderr).contains("directory.ca_file"), "{}", text(&sync));
+
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
+    h.assert_accepted("alice@example.com", &["authenticate"], "alice-Pw-1");
+    h.assert_never_printed(&["alice-Pw-1", ADMIN_PASSWORD]);
+}
+
+/// A login checks the user's own password (`getauthtoken`): the PAM process never opens the
+/// administrator's password file. The file is a FIFO whose writer only gets through once
+/// someone opens it for reading, which makes "it was never read" observable; a missing
+/// password file does not matter either.
+#[test]
+fn icewarp_login_never_reads_the_administrator_password_file() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let (iw, h, ca) = icewarp_synced(directory_data(), "");
+    let fifo = h.env.dir.path().join("directory.secret");
+    let made = std::process::Command::new("mkfifo").args(["-m", "0600"]).arg(&fifo).output();
+    assert!(made.unwrap().status.success(), "mkfifo");
+    let section = |password_file: &std::path::Path| {
+        format!(
+            "\n[directory]\ntype = \"icewarp\"\nserver = {:?}\nusername = {ADMIN:?}\n\
+             password_file = {password_file:?}\ntimeout_secs = 5\nca_file = {ca:?}\n",
+            iw.url()
+        )
+    };
+    h.configure(&section(&fifo));
+    let opened = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (fifo, opened) = (fifo.clone(), opened.clone());
+        std::thread::spawn(move || {
+            // Blocks until a reader opens the FIFO.
+            let mut file = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            opened.store(true, Ordering::SeqCst);
+            let _ = std::io::Write::write_all(&mut file, format!("{ADMIN_PASSWORD}\n").as_bytes());
+        })
+    };
+    h.assert_accepted("alice@example.com", &["authenticate", "acct_mgmt"], "alice-Pw-1");
+    assert_eq!(auth_checks(&iw).len(), 1);
+    // A reader would have released the writer before its read could end, so before the
+    // login could.
+    assert!(!opened.load(Ordering::SeqCst), "the PAM process opened the password file");
+    // Release the writer ourselves.
+    let drained = std::fs::read_to_string(&fifo).unwrap();
+    writer.join().unwrap();
+    assert!(opened.load(Ordering::SeqCst) && drained.starts_with(ADMIN_PASSWORD));
+    assert!(
+        !iw.mock.commands().iter().any(|c| c.name == "authenticate"),
+        "no administrator session"
+    );
+
+    h.configure(&section(&h.env.dir.path().join("no-such.secret")));
+    h.assert_accepted("alice@example.com", &["authenticate", "acct_mgmt"], "alice-Pw-1");
+    h.assert_never_printed(&["alice-Pw-1", ADMIN_PASSWORD]);
+}
+
+#[test]
 fn icewarp_manually_created_directory_users_authenticate_against_the_directory() {
     let identity = tls();
     let iw = IcewarpServer::start(directory_data(), Some(identity.clone())).unwrap();

@@ -64,6 +64,23 @@ fn right_password_logs_in_and_wrong_or_unknown_do_not() {
     assert!(pam_error_in(&root, "User not known"), "{}", text(&root));
 }
 
+/// A broken configuration makes pam_dircache step aside (PAM_IGNORE) for names it does not
+/// serve; a service made of pam_dircache alone then has no module that said yes, and libpam
+/// refuses.
+#[test]
+fn a_broken_configuration_in_a_service_of_its_own_still_refuses() {
+    let env = Env::new();
+    add(&env, "alice", Some("correct horse"), AuthMethod::Local, LOGIN);
+    env.pam_service("broken-test", "");
+    std::fs::write(&env.config, "[sync]\ncolour = 1\n").unwrap();
+    for operations in [&["authenticate"][..], &["acct_mgmt"], &["chauthtok"]] {
+        // Nothing is asked: the module returns before prompting.
+        let out = env.pamtester("broken-test", "alice", operations, "");
+        assert_eq!(out.status.code(), Some(1), "{operations:?}: {}", text(&out));
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("successfully"), "{}", text(&out));
+    }
+}
+
 #[test]
 fn account_step_enforces_enabled_and_privileges() {
     let env = Env::new();

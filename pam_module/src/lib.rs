@@ -34,6 +34,11 @@ extern "C" {
     fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
 }
 
+extern "C" {
+    // glibc ≥ 2.17; not in the libc crate for every target.
+    fn secure_getenv(name: *const c_char) -> *mut c_char;
+}
+
 struct Libpam<'h> {
     handle: &'h mut PamHandle,
     silent: bool,
@@ -127,6 +132,22 @@ impl PamConversation for Libpam<'_> {
         }
     }
 
+    fn nss_cache_dir(&self) -> std::path::PathBuf {
+        // The variable libnss_dircache honours, read the same way (ignored in setuid
+        // programs), so that both agree on which cache serves this process.
+        let name = c_text(dircache::nss::ENV_CACHE_DIR);
+        // SAFETY: `name` is NUL-terminated. The result points into the environment, which is
+        // only read, and copied at once below.
+        let value = unsafe { secure_getenv(name.as_ptr()) };
+        let bytes = if value.is_null() {
+            None
+        } else {
+            // SAFETY: a non-null result of secure_getenv is a NUL-terminated string.
+            Some(unsafe { CStr::from_ptr(value) }.to_bytes())
+        };
+        dircache::nss::Settings::from_vars([bytes, None, None]).cache_dir
+    }
+
     fn log(&mut self, level: LogLevel, text: &str) {
         let priority = match level {
             LogLevel::Error => libc::LOG_ERR,
@@ -153,6 +174,7 @@ fn to_code(outcome: PamOutcome) -> PamResultCode {
         PamOutcome::AuthtokErr => PamResultCode::PAM_AUTHTOK_ERR,
         PamOutcome::AuthtokLockBusy => PamResultCode::PAM_AUTHTOK_LOCK_BUSY,
         PamOutcome::ConvErr => PamResultCode::PAM_CONV_ERR,
+        PamOutcome::Ignore => PamResultCode::PAM_IGNORE,
     }
 }
 

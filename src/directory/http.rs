@@ -394,16 +394,14 @@ fn tls_config(directory: &DirectoryConfig, https: bool) -> Result<rustls::Client
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
             .with_no_client_auth()
     } else {
-        builder
-            .with_root_certificates(trusted_roots(directory.ca_file.as_deref(), https)?)
-            .with_no_client_auth()
+        builder.with_root_certificates(trusted_roots(directory, https)?).with_no_client_auth()
     };
     // reqwest is built without HTTP/2; offering only HTTP/1.1 keeps ALPN consistent.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
 
-fn trusted_roots(ca_file: Option<&Path>, required: bool) -> Result<RootCertStore, String> {
+fn trusted_roots(directory: &DirectoryConfig, required: bool) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     if let Some(bundle) = SYSTEM_CA_BUNDLES.iter().map(Path::new).find(|path| path.is_file()) {
         // A single unreadable or odd system certificate must not break every connection;
@@ -412,11 +410,12 @@ fn trusted_roots(ca_file: Option<&Path>, required: bool) -> Result<RootCertStore
             roots.add_parsable_certificates(certificates.filter_map(Result::ok));
         }
     }
-    if let Some(path) = ca_file {
-        // The administrator named this file on purpose: every problem with it is an error.
+    // The administrator named this file on purpose: every problem with it is an error,
+    // including who could have written it.
+    let ca_file = directory.open_ca_file().map_err(|err| err.to_string())?;
+    if let (Some(file), Some(path)) = (ca_file, directory.ca_file.as_deref()) {
         let shown = path.display();
-        let certificates = CertificateDer::pem_file_iter(path)
-            .map_err(|err| format!("cannot read directory.ca_file {shown}: {err}"))?;
+        let certificates = CertificateDer::pem_reader_iter(file);
         let mut added = 0_usize;
         for certificate in certificates {
             let certificate = certificate
@@ -780,6 +779,30 @@ mod tests {
         assert!(
             matches!(err, DirectoryError::Tls { .. } | DirectoryError::Connect { .. }),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn ca_file_others_can_write_is_refused_even_with_the_right_certificate() {
+        use std::os::unix::fs::PermissionsExt;
+        let (server, pem) = tls_server();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private-ca.pem");
+        std::fs::write(&path, pem).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let mut directory = settings(5, 1024);
+        directory.ca_file = Some(path.clone());
+        let url = format!("https://127.0.0.1:{}/", server.port);
+        let err = HttpClient::new("s", &url, &directory, None).unwrap_err();
+        assert!(matches!(err, DirectoryError::Other { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("(directory.ca_file) can be changed by others"), "{message}");
+        assert!(message.contains(&format!("`chmod go-w {}`", path.display())), "{message}");
+        // Readable by everyone is fine: a CA certificate is no secret.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            client(&url, &directory).post_xml("c", Zeroizing::default()).unwrap(),
+            b"secure"
         );
     }
 

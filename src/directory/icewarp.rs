@@ -69,15 +69,10 @@ struct ListedUser {
 }
 
 impl IcewarpDirectory {
-    /// Reads what the client needs from `config`; contacts nothing.
+    /// Reads what the client needs from `config`, the administrator's credentials included;
+    /// contacts nothing.
     pub fn new(config: &Config) -> Result<IcewarpDirectory, DirectoryError> {
-        let directory = &config.directory;
-        let server = directory.server.clone().ok_or_else(|| {
-            DirectoryError::NotConfigured(
-                "directory.server is required for an IceWarp directory".to_string(),
-            )
-        })?;
-        let admin = match (directory.username.as_deref(), config.directory_password()) {
+        let admin = match (config.directory.username.as_deref(), config.directory_password()) {
             (None, _) => Admin::Missing(
                 "directory.username (an IceWarp administrator address) is required for \
                  listing"
@@ -91,6 +86,24 @@ impl IcewarpDirectory {
                 Admin::Ready { email: email.to_string(), password }
             }
         };
+        IcewarpDirectory::with_admin(config, admin)
+    }
+
+    /// A client for password checks only: `getauthtoken` (or `authenticate`) runs with the
+    /// user's own credentials, so the administrator password is never read. A process
+    /// checking a login thus never holds it, and does not need to be able to read it.
+    pub fn for_login(config: &Config) -> Result<IcewarpDirectory, DirectoryError> {
+        let unread = "the administrator's credentials are not read for a password check";
+        IcewarpDirectory::with_admin(config, Admin::Missing(unread.to_string()))
+    }
+
+    fn with_admin(config: &Config, admin: Admin) -> Result<IcewarpDirectory, DirectoryError> {
+        let directory = &config.directory;
+        let server = directory.server.clone().ok_or_else(|| {
+            DirectoryError::NotConfigured(
+                "directory.server is required for an IceWarp directory".to_string(),
+            )
+        })?;
         // IceWarp takes the credentials in the XML; no HTTP authentication.
         let http = HttpClient::new(&server, &api_url(&server), directory, None)?;
         Ok(IcewarpDirectory {
@@ -814,7 +827,7 @@ mod tests {
     use super::*;
     use crate::config::DirectoryKind;
     use crate::directory::test_server::{Request, Response, TestServer};
-    use crate::directory::Directory;
+    use crate::directory::{Directory, NoProgress};
 
     /// One account of the fake server: (email, display name, type, accountstate/state).
     type Account = (&'static str, &'static str, &'static str, Option<&'static str>);
@@ -1444,6 +1457,35 @@ mod tests {
         let mut fake = example();
         fake.overrides.insert(command, reply);
         fake
+    }
+
+    #[test]
+    fn a_login_client_never_reads_the_administrator_password() {
+        let token =
+            ok("", "<result><authtoken>2FD16498F17BAF4688028BD198537CED</authtoken></result>");
+        let (server, state) = serve(answering("getauthtoken", token));
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(&server);
+        config.directory.password = None;
+        config.directory.password_file = Some(dir.path().join("missing.secret"));
+
+        // The full client reads it (and here records why it could not).
+        let full = IcewarpDirectory::new(&config).unwrap();
+        assert!(matches!(&full.admin, Admin::Missing(why) if why.contains("missing.secret")));
+
+        let mut login = IcewarpDirectory::for_login(&config).unwrap();
+        assert!(matches!(&login.admin, Admin::Missing(why) if why.contains("not read")));
+        let answer = login.check_password("alice@example.com", b"pw").unwrap();
+        assert_eq!(answer, PasswordCheck::Accepted);
+        match login.list(&mut NoProgress) {
+            Err(DirectoryError::NotConfigured(why)) => {
+                assert!(why.contains("not read for a password check"), "{why}")
+            }
+            other => panic!("expected NotConfigured, got {other:?}"),
+        }
+        let commands: Vec<String> =
+            state.lock().unwrap().requests.iter().map(|(command, _)| command.clone()).collect();
+        assert_eq!(commands, ["getauthtoken"], "no administrator session");
     }
 
     #[test]

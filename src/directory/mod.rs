@@ -150,18 +150,35 @@ pub trait Directory {
 /// (after any `fork()`), and drop the client afterwards.
 ///
 /// An IceWarp client needs `directory.server`; the administrator credentials are only
-/// needed (and only reported missing) by `list`, so that a password check works where the
-/// password file cannot be read. An Application Integration client needs `directory.url`,
-/// and the password as soon as `directory.username` is set.
+/// needed (and only reported missing) by `list`. An Application Integration client needs
+/// `directory.url`, and the password as soon as `directory.username` is set.
 pub fn connect(config: &Config) -> Result<Box<dyn Directory>, DirectoryError> {
     match config.directory.kind {
-        DirectoryKind::None => Err(DirectoryError::NotConfigured(
-            "directory.type is \"none\"; set it to \"icewarp\" or \"application-integration\""
-                .to_string(),
-        )),
+        DirectoryKind::None => Err(not_configured()),
         DirectoryKind::Icewarp => Ok(Box::new(IcewarpDirectory::new(config)?)),
         DirectoryKind::ApplicationIntegration => Ok(Box::new(AppIntDirectory::new(config)?)),
     }
+}
+
+/// The client for [`Directory::check_password`] at login (the PAM module), which reads no
+/// more secrets than the check needs. IceWarp checks a password with the user's own
+/// credentials (`getauthtoken`), so the administrator password is never read: a process
+/// answering a login never holds it. An Application Integration server that requires
+/// authentication wants the configured HTTP Basic credentials on every request, `cmd=auth`
+/// included, so there the password is still read when `directory.username` is set.
+pub fn connect_for_login(config: &Config) -> Result<Box<dyn Directory>, DirectoryError> {
+    match config.directory.kind {
+        DirectoryKind::None => Err(not_configured()),
+        DirectoryKind::Icewarp => Ok(Box::new(IcewarpDirectory::for_login(config)?)),
+        DirectoryKind::ApplicationIntegration => Ok(Box::new(AppIntDirectory::new(config)?)),
+    }
+}
+
+fn not_configured() -> DirectoryError {
+    DirectoryError::NotConfigured(
+        "directory.type is \"none\"; set it to \"icewarp\" or \"application-integration\""
+            .to_string(),
+    )
 }
 
 #[cfg(test)]

@@ -19,6 +19,9 @@ struct Script {
     pauses: Vec<Duration>,
     /// What `getpwnam` would say of the name.
     system_uid: Option<u32>,
+    /// The cache libnss_dircache would read; by default none, so that the machine's own
+    /// /var/lib/dircache never plays a part.
+    nss_cache_dir: PathBuf,
 }
 
 impl Script {
@@ -31,7 +34,17 @@ impl Script {
             now: 1_000_000,
             pauses: Vec::new(),
             system_uid: None,
+            nss_cache_dir: PathBuf::from("/nonexistent/dircache-nss"),
         }
+    }
+
+    /// As if libnss_dircache answered `getpwnam(user)` from `setup`'s cache (with the uid
+    /// cached there).
+    fn served_by(mut self, setup: &Setup) -> Script {
+        let users = setup.cache().open::<PublicUser>().unwrap();
+        self.system_uid = users.by_name(&self.user).unwrap().map(|user| user.uid);
+        self.nss_cache_dir = setup.config.cache.dir.clone();
+        self
     }
 }
 
@@ -71,6 +84,10 @@ impl PamConversation for Script {
 
     fn system_uid(&mut self, _name: &str) -> Option<u32> {
         self.system_uid
+    }
+
+    fn nss_cache_dir(&self) -> PathBuf {
+        self.nss_cache_dir.clone()
     }
 }
 
@@ -209,17 +226,46 @@ fn account_checks_enabled_and_privileges() {
     assert!(wrong.messages.is_empty(), "{:?}", wrong.messages);
 }
 
+/// Bad arguments or configuration: a name dircache's NSS serves is refused (whatever the
+/// modules after dircache say), any other name is left to them, so that a broken dircache
+/// locks out neither local users nor those of another source.
 #[test]
-fn bad_arguments_and_configuration_fail_closed() {
+fn bad_arguments_and_configuration_refuse_dircache_users_and_leave_the_others() {
     let setup = Setup::new();
     setup.add("alice", Some("pw"), AuthMethod::Local, LOGIN);
     let args = setup.args();
     let typo = [args.as_str(), "requires=admin"];
-    assert_eq!(account(&mut Script::new("alice", &[]), &typo), PamOutcome::ServiceErr);
     let unknown_privilege = [args.as_str(), "require=superuser"];
-    assert_eq!(account(&mut Script::new("alice", &[]), &unknown_privilege), PamOutcome::ServiceErr);
     let missing = ["config=/nonexistent/dircache.toml"];
-    let mut script = Script::new("alice", &[]);
+    let cases = [
+        (&typo[..], PamOutcome::ServiceErr),
+        (&unknown_privilege[..], PamOutcome::ServiceErr),
+        (&missing[..], PamOutcome::AuthinfoUnavail),
+    ];
+    for (args, refusal) in cases {
+        let mut alice = Script::new("alice", &[]).served_by(&setup);
+        assert_eq!(account(&mut alice, args), refusal, "{args:?}");
+        let mut alice = Script::new("alice", &[]).served_by(&setup);
+        assert_eq!(authenticate(&mut alice, args), refusal, "{args:?}");
+        // The system resolves the name to another account (a local user, sssd, …), or
+        // NSS does not serve it: not dircache's to refuse.
+        for system_uid in [None, Some(1000)] {
+            let mut other = Script::new("alice", &[]).served_by(&setup);
+            other.system_uid = system_uid;
+            assert_eq!(account(&mut other, args), PamOutcome::Ignore, "{args:?}");
+            let mut other = Script::new("alice", &[]).served_by(&setup);
+            other.system_uid = system_uid;
+            assert_eq!(
+                change_password(&mut other, args, ChangePhase::Prelim, 1),
+                PamOutcome::Ignore
+            );
+            assert!(other.logs.iter().any(|(_, line)| line.contains("left to the other modules")));
+        }
+        let mut root = Script::new("root", &[]);
+        root.system_uid = Some(0);
+        assert_eq!(authenticate(&mut root, args), PamOutcome::Ignore, "{args:?}");
+    }
+    let mut script = Script::new("alice", &[]).served_by(&setup);
     assert_eq!(account(&mut script, &missing), PamOutcome::AuthinfoUnavail);
     assert!(script.logs[0].1.contains("/nonexistent/dircache.toml"));
 }
@@ -245,13 +291,20 @@ fn corrupt_cache_is_an_outage_not_a_login() {
             bytes.pop();
         }
         fs::write(&private, bytes).unwrap();
-        let mut script = Script::new("alice", &[]);
+        let mut script = Script::new("alice", &[]).served_by(&setup);
         assert_eq!(
             account(&mut script, &[&setup.args()]),
             PamOutcome::AuthinfoUnavail,
             "byte {corrupt}"
         );
         assert!(script.logs[0].1.contains("corrupt"), "{:?}", script.logs);
+        // A name NSS does not serve from dircache is not refused because of the damage.
+        let mut bob = Script::new("bob", &[]).served_by(&setup);
+        let outcome = account(&mut bob, &[&setup.args()]);
+        assert!(
+            matches!(outcome, PamOutcome::Ignore | PamOutcome::UserUnknown),
+            "byte {corrupt}: {outcome:?}"
+        );
     }
 }
 

@@ -350,3 +350,33 @@ pub fn one_failure_line(out: &Output) -> String {
     assert!(lines[0].starts_with("dircache-sync: "), "{}", text(out));
     lines[0].to_string()
 }
+
+/// Why the namespace cannot be used here, if it cannot.
+pub fn namespace_unavailable() -> Option<String> {
+    let uid = match Command::new("id").arg("-u").output() {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Err(e) => return Some(format!("cannot run `id -u`: {e}")),
+    };
+    if uid != "0" {
+        return Some("not running as root (`unshare -m` and `mount --bind` need it)".into());
+    }
+    match Command::new("unshare").args(["-m", "true"]).output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!("`unshare -m true` failed: {}", text(&out))),
+        Err(e) => Some(format!("cannot run unshare (util-linux): {e}")),
+    }
+}
+
+/// True when a test needing a private mount namespace (root, `unshare -m`) may go on;
+/// panics in CI (`CI=true`) when it cannot, skips with the reason elsewhere.
+pub fn namespace_or_skip(test: &str) -> bool {
+    let Some(reason) = namespace_unavailable() else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: this test must run in CI, but {reason}");
+    }
+    // Straight to stderr: the test harness would swallow eprintln! of a passing test.
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+    false
+}
