@@ -147,6 +147,8 @@ struct Context<'c, C: PamConversation> {
     args: PamArgs,
     config: Config,
     user_name: String,
+    /// Set by `find_user` when the name is a local account's.
+    local_name: bool,
 }
 
 impl<'c, C: PamConversation> Context<'c, C> {
@@ -169,7 +171,7 @@ impl<'c, C: PamConversation> Context<'c, C> {
                 return Err(undecided(conv, &user_name, PamOutcome::AuthinfoUnavail));
             }
         };
-        Ok(Context { conv, args, config, user_name })
+        Ok(Context { conv, args, config, user_name, local_name: false })
     }
 
     /// A context for a user the cache knows; anyone else is `PAM_USER_UNKNOWN`.
@@ -202,6 +204,7 @@ impl<'c, C: PamConversation> Context<'c, C> {
                 })?;
         if local.has_name(&self.user_name) {
             self.debug("a local account of that name exists; local accounts win");
+            self.local_name = true;
             return Ok(None);
         }
         let cache = CacheDir::new(&self.config.cache.dir);
@@ -277,7 +280,12 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
         Err(outcome) => return outcome,
     };
     let Some(user) = user else {
-        passwords::spend_verification_time(&password, &ctx.config.passwords);
+        // Hides whether a dircache user of that name exists. A local name is public
+        // (/etc/passwd is world-readable), so it is answered at once: every local login
+        // (sudo, su, ssh) passes through this module first.
+        if !ctx.local_name {
+            passwords::spend_verification_time(&password, &ctx.config.passwords);
+        }
         ctx.debug("no such dircache user");
         return PamOutcome::UserUnknown;
     };
