@@ -6,8 +6,10 @@
 //! directory is asked to log the administrator in (and out) or to list its users. Nothing is
 //! ever written.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,7 +28,6 @@ pub const DEFAULT_NSSWITCH: &str = "/etc/nsswitch.conf";
 /// The nsswitch.conf databases libnss_dircache answers for.
 pub const NSS_DATABASES: [&str; 2] = ["passwd", "group"];
 /// The variable through which the NSS module is pointed at another cache (tests).
-const NSS_CACHE_DIR_VAR: &str = "DIRCACHE_CACHE_DIR";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -618,7 +619,7 @@ pub fn check_nsswitch(path: &Path) -> CheckResult {
 pub fn check_nss_lookup(config: &Config, user: &SampleUser) -> CheckResult {
     const NAME: &str = "nss-lookup";
     // The NSS module cannot read the configuration: it reads the compiled-in directory.
-    let nss_dir = std::env::var_os(NSS_CACHE_DIR_VAR)
+    let nss_dir = std::env::var_os(OsStr::from_bytes(crate::nss::ENV_CACHE_DIR.to_bytes()))
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE_DIR));
     if nss_dir != config.cache.dir {

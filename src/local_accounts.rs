@@ -68,13 +68,20 @@ impl LocalAccounts {
         }
     }
 
+    /// The rule "local accounts win", spelled once: whether a dircache account or group of
+    /// this name, holding these ids, would collide with a local one (and so is never made,
+    /// shown or authenticated).
+    pub fn win_over(&self, name: &str, ids: &[u32]) -> bool {
+        self.has_name(name) || ids.iter().any(|id| self.has_id(*id))
+    }
+
     /// Whether `name` (compared case-insensitively) is a local user or group.
-    pub fn has_name(&self, name: &str) -> bool {
+    fn has_name(&self, name: &str) -> bool {
         self.names.contains(&fold_name(name))
     }
 
     /// Whether `id` is a local uid or gid.
-    pub fn has_id(&self, id: u32) -> bool {
+    fn has_id(&self, id: u32) -> bool {
         self.ids.contains(&id)
     }
 

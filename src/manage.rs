@@ -95,7 +95,7 @@ pub fn add_user<'a>(
         .name_policy()
         .check(&new.name)
         .map_err(|source| ManageError::InvalidName { name: new.name.clone(), source })?;
-    if local.has_name(&new.name) {
+    if local.win_over(&new.name, &[]) {
         return Err(ManageError::LocalAccount(new.name));
     }
     if db.user(&new.name).is_some()

@@ -202,7 +202,7 @@ impl<'c, C: PamConversation> Context<'c, C> {
                     self.conv.log(LogLevel::Error, &e.to_string());
                     undecided(self.conv, &self.user_name, PamOutcome::AuthinfoUnavail)
                 })?;
-        if local.has_name(&self.user_name) {
+        if local.win_over(&self.user_name, &[]) {
             self.debug("a local account of that name exists; local accounts win");
             self.local_name = true;
             return Ok(None);
@@ -210,7 +210,7 @@ impl<'c, C: PamConversation> Context<'c, C> {
         let cache = CacheDir::new(&self.config.cache.dir);
         let found = cache.open::<User>().and_then(|users| users.by_name(&self.user_name));
         match found {
-            Ok(Some(user)) if local.has_id(user.uid) => Ok(None),
+            Ok(Some(user)) if local.win_over(&user.name, &[user.uid, user.gid]) => Ok(None),
             Ok(Some(user)) => Ok(Some(self.disable_if_refused(user))),
             Ok(None) => Ok(None),
             Err(CacheError::NotInitialized { .. }) => Ok(None),

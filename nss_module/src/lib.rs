@@ -178,11 +178,7 @@ fn state() -> StateGuard {
 
 /// Runs `f` on the per-process state, configured from the environment.
 fn with_nss<R>(f: impl FnOnce(&mut Nss<MmapMapper>) -> R) -> R {
-    let vars = [
-        env_bytes(c"DIRCACHE_CACHE_DIR"),
-        env_bytes(c"DIRCACHE_LOCAL_PASSWD"),
-        env_bytes(c"DIRCACHE_LOCAL_GROUP"),
-    ];
+    let vars = nss::ENV_VARS.map(env_bytes);
     register_fork_handlers();
     let mut guard = state();
     let nss = guard

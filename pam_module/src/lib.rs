@@ -135,7 +135,7 @@ impl PamConversation for Libpam<'_> {
     fn nss_cache_dir(&self) -> std::path::PathBuf {
         // The variable libnss_dircache honours, read the same way (ignored in setuid
         // programs), so that both agree on which cache serves this process.
-        let name = c_text(dircache::nss::ENV_CACHE_DIR);
+        let name = dircache::nss::ENV_CACHE_DIR;
         // SAFETY: `name` is NUL-terminated. The result points into the environment, which is
         // only read, and copied at once below.
         let value = unsafe { secure_getenv(name.as_ptr()) };

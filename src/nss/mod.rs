@@ -22,6 +22,7 @@
 //! caller's buffer is `abi`'s.
 
 use std::collections::HashSet;
+use std::ffi::CStr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,9 +45,13 @@ pub use abi::*;
 use visibility::{printable, query_name};
 
 /// Environment variables the module reads with `secure_getenv` (ignored in setuid programs).
-pub const ENV_CACHE_DIR: &str = "DIRCACHE_CACHE_DIR";
-pub const ENV_LOCAL_PASSWD: &str = "DIRCACHE_LOCAL_PASSWD";
-pub const ENV_LOCAL_GROUP: &str = "DIRCACHE_LOCAL_GROUP";
+/// The one spelling of each: the NSS module, the PAM module (which must agree with NSS on the
+/// cache) and `dircache-sync check` use these.
+pub const ENV_CACHE_DIR: &CStr = c"DIRCACHE_CACHE_DIR";
+pub const ENV_LOCAL_PASSWD: &CStr = c"DIRCACHE_LOCAL_PASSWD";
+pub const ENV_LOCAL_GROUP: &CStr = c"DIRCACHE_LOCAL_GROUP";
+/// In the order [`Settings::from_vars`] takes their values.
+pub const ENV_VARS: [&CStr; 3] = [ENV_CACHE_DIR, ENV_LOCAL_PASSWD, ENV_LOCAL_GROUP];
 pub const DEFAULT_LOCAL_PASSWD: &str = "/etc/passwd";
 pub const DEFAULT_LOCAL_GROUP: &str = "/etc/group";
 

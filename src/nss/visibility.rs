@@ -73,11 +73,7 @@ impl<M: Mapper> Nss<M> {
             ));
             return false;
         }
-        self.local.as_ref().is_some_and(|l| {
-            !l.accounts.has_name(&user.name)
-                && !l.accounts.has_id(user.uid)
-                && !l.accounts.has_id(user.gid)
-        })
+        self.local.as_ref().is_some_and(|l| !l.accounts.win_over(&user.name, &[user.uid, user.gid]))
     }
 
     /// The user record, if it may be shown (its password field is always `x`).
@@ -95,9 +91,7 @@ impl<M: Mapper> Nss<M> {
             ));
             return false;
         }
-        self.local
-            .as_ref()
-            .is_some_and(|l| !l.accounts.has_name(&group.name) && !l.accounts.has_id(group.gid))
+        self.local.as_ref().is_some_and(|l| !l.accounts.win_over(&group.name, &[group.gid]))
     }
 
     /// The entry for a directory group; members that are invalid or local are left out.
@@ -115,7 +109,7 @@ impl<M: Mapper> Nss<M> {
                 ));
                 continue;
             }
-            if self.local.as_ref().is_some_and(|l| !l.accounts.has_name(member)) {
+            if self.local.as_ref().is_some_and(|l| !l.accounts.win_over(member, &[])) {
                 members.push(member.clone());
             }
         }

@@ -174,7 +174,7 @@ impl<'a> Planner<'a> {
         let usable_groups = listing
             .groups
             .iter()
-            .filter(|g| policy.check(&g.name).is_ok() && !local.has_name(&g.name))
+            .filter(|g| policy.check(&g.name).is_ok() && !local.win_over(&g.name, &[]))
             .map(|g| fold_name(&g.name))
             .collect();
         Planner {
@@ -333,7 +333,7 @@ impl<'a> Planner<'a> {
         let folded = fold_name(&entry.login_name);
         let blocker = if let Err(e) = self.policy.check(&entry.login_name) {
             Some(e.to_string())
-        } else if self.local.has_name(&entry.login_name) {
+        } else if self.local.win_over(&entry.login_name, &[]) {
             Some("a local account has that name".to_string())
         } else if fold_name(&user.name) != folded && self.names.contains(&folded) {
             Some("another cache user has that name".to_string())
@@ -359,7 +359,7 @@ impl<'a> Planner<'a> {
         if let Some(problem) = oversized(entry) {
             return self.skip(name, problem);
         }
-        if self.local.has_name(name) {
+        if self.local.win_over(name, &[]) {
             return self.skip(
                 name,
                 "a local account in /etc/passwd or /etc/group has that name; local accounts win",
@@ -519,7 +519,8 @@ impl<'a> Planner<'a> {
                 self.skip(&group.name, format!("group not created: invalid name: {e}"));
                 continue;
             }
-            if self.local.has_name(&group.name) || self.names.contains(&fold_name(&group.name)) {
+            if self.local.win_over(&group.name, &[]) || self.names.contains(&fold_name(&group.name))
+            {
                 self.skip(
                     &group.name,
                     "group not created: a local account or a user has that name",
