@@ -1,0 +1,172 @@
+use super::*;
+
+fn records(n: u64) -> Vec<RecordIn> {
+    (0..n)
+        .map(|i| RecordIn {
+            json: format!("{{\"n\":{i}}}").into_bytes(),
+            keys: vec![i * 7 % 101, 1000 + i],
+        })
+        .collect()
+}
+
+fn table_bytes(n: u64) -> Vec<u8> {
+    let mut file = tempfile::tempfile().unwrap();
+    write_table(&mut file, TableKind::PublicUsers, 42, 2, records(n)).unwrap();
+    let mut bytes = Vec::new();
+    use std::io::Read;
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn round_trip_lookup_and_full_read() {
+    let bytes = table_bytes(50);
+    let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+    assert_eq!(table.generation(), 42);
+    assert_eq!(table.len(), 50);
+    assert_eq!(table.lookup(1, 1007).unwrap(), vec![b"{\"n\":7}".to_vec()]);
+    assert_eq!(table.lookup(0, 49).unwrap().len(), 1);
+    assert!(table.lookup(1, 999).unwrap().is_empty());
+    assert!(table.lookup(1, 5000).unwrap().is_empty());
+    assert_eq!(table.read_all().unwrap().len(), 50);
+}
+
+#[test]
+fn colliding_keys_return_every_record() {
+    let mut file = tempfile::tempfile().unwrap();
+    let same_key = (0..3).map(|i| RecordIn { json: vec![b'0' + i], keys: vec![9] });
+    write_table(&mut file, TableKind::Groups, 1, 1, same_key).unwrap();
+    let table = TableReader::open(file, TableKind::Groups).unwrap();
+    assert_eq!(table.lookup(0, 9).unwrap().len(), 3);
+}
+
+#[test]
+fn many_slots_pointing_at_one_large_record_are_refused_not_copied() {
+    // A crafted table: one 1 MiB record and 100 index slots that all carry its key and
+    // checksums, which a lookup would otherwise copy 100 times (with 2^20 slots: 1 TiB).
+    let mut file = tempfile::tempfile().unwrap();
+    let big = RecordIn { json: vec![b'x'; 1 << 20], keys: vec![7] };
+    write_table(&mut file, TableKind::Groups, 1, 1, [big]).unwrap();
+    let mut bytes = Vec::new();
+    use std::io::Read;
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.read_to_end(&mut bytes).unwrap();
+    let mut raw = [0u8; HEADER_LEN as usize];
+    raw.copy_from_slice(&bytes[..HEADER_LEN as usize]);
+    let mut header = Header::decode(&raw, TableKind::Groups).unwrap();
+    let index_at = header.index_offsets[0] as usize;
+    bytes.truncate(index_at);
+    header.slot_bits = 7;
+    let start = slot_of(7, 7);
+    for slot in 0..128u64 {
+        let offset = if (slot + 128 - start) % 128 < 100 { HEADER_LEN } else { 0 };
+        bytes.extend_from_slice(&encode_slot(7, offset));
+    }
+    header.file_len = bytes.len() as u64;
+    header.body_crc = crc32fast::hash(&bytes[HEADER_LEN as usize..]);
+    bytes[..HEADER_LEN as usize].copy_from_slice(&header.encode());
+    let table = TableReader::open(&bytes[..], TableKind::Groups).unwrap();
+    match table.lookup(0, 7) {
+        Err(err) => assert!(err.to_string().contains("too many records under one key")),
+        Ok(found) => panic!("{} copies of the record", found.len()),
+    }
+}
+
+#[test]
+fn empty_table_is_valid() {
+    let bytes = table_bytes(0);
+    let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+    assert!(table.is_empty());
+    assert!(table.lookup(0, 1).unwrap().is_empty());
+}
+
+#[test]
+fn truncation_is_detected() {
+    let bytes = table_bytes(20);
+    for cut in [0, 10, 95, 96, bytes.len() / 2, bytes.len() - 1] {
+        let err = TableReader::open(&bytes[..cut], TableKind::PublicUsers).err();
+        assert!(matches!(err, Some(FormatError::LengthMismatch { .. })), "cut {cut}: {err:?}");
+    }
+}
+
+#[test]
+fn header_corruption_is_detected() {
+    let mut bytes = table_bytes(5);
+    bytes[20] ^= 1;
+    let err = TableReader::open(&bytes[..], TableKind::PublicUsers).err();
+    assert!(matches!(err, Some(FormatError::HeaderChecksum)), "{err:?}");
+}
+
+#[test]
+fn wrong_magic_version_and_kind_are_refused() {
+    let bytes = table_bytes(1);
+    let err = TableReader::open(&bytes[..], TableKind::PrivateUsers).err();
+    assert!(matches!(err, Some(FormatError::WrongKind { found: 1, .. })), "{err:?}");
+    let mut bad = bytes.clone();
+    bad[0] = b'X';
+    assert!(matches!(
+        TableReader::open(&bad[..], TableKind::PublicUsers).err(),
+        Some(FormatError::BadMagic)
+    ));
+    let mut newer = bytes;
+    newer[8] = 2;
+    let err = TableReader::open(&newer[..], TableKind::PublicUsers).err().unwrap();
+    assert!(err.to_string().contains("version 2"), "{err}");
+}
+
+#[test]
+fn record_corruption_is_detected_on_lookup_and_full_read() {
+    let mut bytes = table_bytes(10);
+    // Flip a byte inside the JSON of the first record.
+    bytes[HEADER_LEN as usize + RECORD_PREFIX_LEN as usize + 2] ^= 0x20;
+    let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+    assert!(matches!(table.lookup(1, 1000), Err(FormatError::BadRecord { .. })));
+    assert!(matches!(table.read_all(), Err(FormatError::BodyChecksum)));
+}
+
+#[test]
+fn index_corruption_is_detected() {
+    let bytes = table_bytes(10);
+    let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+    let slot = slot_of(1000, table.header().slot_bits) as usize;
+    let slot_at = table.header().index_offsets[1] as usize + slot * INDEX_ENTRY_LEN as usize;
+    for byte in [slot_at, slot_at + 9, slot_at + 17] {
+        let mut bad = bytes.clone();
+        bad[byte] ^= 0x01;
+        let table = TableReader::open(&bad[..], TableKind::PublicUsers).unwrap();
+        let err = table.lookup(1, 1000).err();
+        assert!(matches!(err, Some(FormatError::BadIndex { index: 1, .. })), "{err:?}");
+    }
+}
+
+#[test]
+fn enumeration_visits_every_record_in_order() {
+    let bytes = table_bytes(30);
+    let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+    let mut cursor = table.first_cursor();
+    let mut seen = Vec::new();
+    while let Some((json, next)) = table.record_after(cursor).unwrap() {
+        seen.push(String::from_utf8(json).unwrap());
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 30);
+    assert_eq!(seen[29], "{\"n\":29}");
+}
+
+#[test]
+fn long_records_are_read_whole() {
+    let mut file = tempfile::tempfile().unwrap();
+    let long = RecordIn { json: vec![b'x'; 5000], keys: vec![1] };
+    write_table(&mut file, TableKind::Groups, 1, 1, [long]).unwrap();
+    let table = TableReader::open(file, TableKind::Groups).unwrap();
+    assert_eq!(table.lookup(0, 1).unwrap()[0].len(), 5000);
+}
+
+#[test]
+fn slot_sizes() {
+    assert_eq!(slot_bits_for(0), 3);
+    assert_eq!(slot_bits_for(4), 3);
+    assert_eq!(slot_bits_for(5), 4);
+    assert_eq!(slot_bits_for(1_000_000), 21);
+}
