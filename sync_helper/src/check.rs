@@ -35,6 +35,7 @@ pub fn run(
         config: config_path.to_path_buf(),
         pam_dir: args.pam_dir.clone(),
         nsswitch: args.nsswitch.clone(),
+        login_defs: args.login_defs.clone(),
     };
     let results = check::run_all(&paths, now);
     let failed = check::any_failed(&results);
