@@ -2,7 +2,8 @@
 //! config-check` and `nsscache verify`, every check gives one result with a status, what was
 //! found and, when something is wrong, what to do about it.
 //!
-//! The checks only read: the configuration, the cache, the PAM stack, nsswitch.conf; the
+//! The checks only read: the configuration, the cache, the local account and subordinate-id
+//! files, login.defs, the PAM stack, nsswitch.conf; the
 //! directory is asked to log the administrator in (and out) or to list its users. Nothing is
 //! ever written.
 
@@ -25,6 +26,13 @@ use crate::sync::read_status;
 pub const PAM_COMMON_FILES: [&str; 3] = ["common-auth", "common-account", "common-password"];
 pub const DEFAULT_PAM_DIR: &str = "/etc/pam.d";
 pub const DEFAULT_NSSWITCH: &str = "/etc/nsswitch.conf";
+/// Where useradd reads which subordinate ids it gives new users.
+pub const DEFAULT_LOGIN_DEFS: &str = "/etc/login.defs";
+pub const DEFAULT_NEWUIDMAP: &str = "/usr/bin/newuidmap";
+/// A `uid_range` clear of the subordinate ids useradd gives by default (100000-600100000),
+/// of systemd's container ranges (524288-1879048191) and of its foreign range
+/// (2147352576-2147418111), and below 2^31, which some programs read as negative.
+pub const UID_RANGE_CLEAR_OF_SUBORDINATE_IDS: &str = "[1879048192, 2147352575]";
 /// The nsswitch.conf databases libnss_dircache answers for.
 pub const NSS_DATABASES: [&str; 2] = ["passwd", "group"];
 /// The variable through which the NSS module is pointed at another cache (tests).
@@ -89,6 +97,9 @@ pub struct CheckPaths {
     pub config: PathBuf,
     pub pam_dir: PathBuf,
     pub nsswitch: PathBuf,
+    pub login_defs: PathBuf,
+    /// newuidmap: without it subordinate ids grant nothing yet.
+    pub newuidmap: PathBuf,
 }
 
 /// Every check, in order. A check whose input is missing (no valid configuration, no
@@ -103,11 +114,12 @@ pub fn run_all(paths: &CheckPaths, now: u64) -> Vec<CheckResult> {
             results.push(check_transport(config));
             let (cache_result, sample) = check_cache(config, now);
             results.push(cache_result);
+            results.push(check_ids(config, &paths.login_defs, &paths.newuidmap));
             results.push(check_last_sync(config, now));
             sample
         }
         None => {
-            for name in ["directory", "transport", "cache", "last-sync"] {
+            for name in ["directory", "transport", "cache", "ids", "last-sync"] {
                 results.push(CheckResult::skip(name, "needs a valid configuration"));
             }
             None
@@ -436,6 +448,158 @@ fn state_dir_problem(dir: &Path) -> Option<CheckResult> {
         return Some(problem);
     }
     entries.flatten().find_map(|entry| too_open(&entry.path(), 0o600))
+}
+
+/// Subordinate ids (/etc/subuid, /etc/subgid) against `unix.uid_range`: a local user can act as any of its
+/// subordinate ids from a user namespace (newuidmap), so a dircache user with such an id can
+/// be impersonated. Warns about cache users and groups that already have one (the dangerous
+/// case), about ranges of /etc/subuid and /etc/subgid that overlap `uid_range` (those ids are
+/// never handed out), and about `uid_range` overlapping the ranges useradd gives new users
+/// (`SUB_UID_MIN`…`SUB_GID_MAX` in login.defs).
+pub fn check_ids(config: &Config, login_defs: &Path, newuidmap: &Path) -> CheckResult {
+    const NAME: &str = "ids";
+    const NAMED: usize = 3;
+    let local = match config.local_accounts() {
+        Ok(local) => local,
+        Err(e) => {
+            return CheckResult::with(
+                NAME,
+                Status::Fail,
+                e.to_string(),
+                "make it readable by root: syncs and `user add` fail on it too",
+            );
+        }
+    };
+    let [low, high] = config.unix.uid_range;
+    let mut problems = Vec::new();
+    let mut hints = Vec::new();
+
+    // The cache's own problems are the cache check's; without a cache nobody has an id.
+    let db = CacheDir::new(&config.cache.dir).load().unwrap_or_default();
+    let inside = local.subordinate_id_warnings(&db.users, &db.groups);
+    if !inside.is_empty() {
+        problems.extend(inside);
+        hints.push(
+            "first give those local users other subordinate ids: until then they can act as \
+             the dircache users and groups named"
+                .to_string(),
+        );
+    }
+
+    let overlapping: Vec<String> = local
+        .subordinate_ranges()
+        .iter()
+        .filter(|range| range.overlaps(low, high))
+        .map(|range| range.to_string())
+        .collect();
+    if !overlapping.is_empty() {
+        let more = overlapping.len().saturating_sub(NAMED);
+        let mut named = overlapping[..overlapping.len().min(NAMED)].join(", ");
+        if more > 0 {
+            named.push_str(&format!(" and {more} more"));
+        }
+        let verb = if overlapping.len() == 1 { "overlaps" } else { "overlap" };
+        problems.push(format!(
+            "{named} {verb} unix.uid_range [{low}, {high}]: ids there are never given to \
+             dircache users, and a dircache user who already has one can be impersonated from \
+             a user namespace"
+        ));
+        hints.push("move uid_range or the subordinate ids".to_string());
+    }
+
+    let defs = SubordinateDefaults::read(login_defs);
+    let future: Vec<String> = defs
+        .ranges
+        .iter()
+        .filter(|(_, min, max, count)| {
+            *count > 0 && *min <= u64::from(high) && u64::from(low) <= *max
+        })
+        .map(|(kind, min, max, _)| format!("SUB_{kind}_MIN-SUB_{kind}_MAX {min}-{max}"))
+        .collect();
+    // Without newuidmap nobody can use subordinate ids: the range useradd would give is
+    // said, not warned about, so that a stock host's check is clean.
+    let usable = newuidmap.exists();
+    let mut note = String::new();
+    if !future.is_empty() && !usable {
+        note = format!(
+            "; useradd would give new local users subordinate ids in it ({} {}), which grant \
+             nothing while {} is not installed",
+            future.join(" and "),
+            defs.source,
+            newuidmap.display()
+        );
+    }
+    if !future.is_empty() && usable {
+        problems.push(format!(
+            "unix.uid_range [{low}, {high}] overlaps the subordinate ids useradd gives new \
+             local users ({} {}): a local user added later may be able to act as dircache users",
+            future.join(" and "),
+            defs.source,
+        ));
+        hints.push(format!(
+            "where local users may run rootless containers (newuidmap), move unix.uid_range \
+             clear of them (e.g. {UID_RANGE_CLEAR_OF_SUBORDINATE_IDS}; existing users keep \
+             their ids) or set SUB_UID_MIN/SUB_UID_MAX and SUB_GID_MIN/SUB_GID_MAX in \
+             login.defs clear of it"
+        ));
+    }
+
+    if problems.is_empty() {
+        let files = format!(
+            "unix.uid_range [{low}, {high}] is clear of the subordinate ids in {} and {}",
+            config.unix.local_subuid.display(),
+            config.unix.local_subgid.display(),
+        );
+        let future = if note.is_empty() {
+            format!(" and of those useradd gives new users ({})", defs.source)
+        } else {
+            note
+        };
+        return CheckResult::ok(NAME, format!("{files}{future}"));
+    }
+    CheckResult::with(NAME, Status::Warn, problems.join("; "), hints.join("; "))
+}
+
+/// The ranges useradd gives new users subordinate ids from (login.defs' `SUB_*` keys).
+struct SubordinateDefaults {
+    /// ("UID" or "GID", min, max, count).
+    ranges: [(&'static str, u64, u64, u64); 2],
+    /// Where they come from, for messages.
+    source: String,
+}
+
+impl SubordinateDefaults {
+    /// What useradd uses for a missing key; also for a file that cannot be read, so that a
+    /// doubt warns rather than hides.
+    const MIN: u64 = 100_000;
+    const MAX: u64 = 600_100_000;
+    const COUNT: u64 = 65_536;
+
+    fn read(path: &Path) -> SubordinateDefaults {
+        let text = fs::read_to_string(path).ok();
+        let value = |key: &str, default: u64| -> u64 {
+            let found = text.as_deref().and_then(|text| {
+                text.lines().rev().find_map(|line| {
+                    let mut words = line.split_whitespace();
+                    (words.next() == Some(key)).then(|| words.next()?.parse().ok())?
+                })
+            });
+            found.unwrap_or(default)
+        };
+        let range = |kind: &'static str| {
+            (
+                kind,
+                value(&format!("SUB_{kind}_MIN"), Self::MIN),
+                value(&format!("SUB_{kind}_MAX"), Self::MAX),
+                value(&format!("SUB_{kind}_COUNT"), Self::COUNT),
+            )
+        };
+        let source = match text {
+            Some(_) => format!("in {}", path.display()),
+            None => format!("by shadow's defaults: {} is absent or unreadable", path.display()),
+        };
+        SubordinateDefaults { ranges: [range("UID"), range("GID")], source }
+    }
 }
 
 /// The last sync run recorded by `sync` (or the timer, or the daemon).
@@ -794,5 +958,90 @@ mod tests {
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
         let problem = state_dir_problem(&state).unwrap();
         assert_eq!(problem.hint.as_deref(), Some(format!("chmod 600 {}", file.display()).as_str()));
+    }
+
+    #[test]
+    fn login_defs_keys_are_read_and_missing_ones_are_shadows_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("login.defs");
+        fs::write(
+            &path,
+            "# SUB_GID_MIN 5\nSUB_UID_MIN\t\t300000\nSUB_UID_MAX 400000\nSUB_GID_COUNT 0\n\
+             SUB_GID_MAX nonsense\n",
+        )
+        .unwrap();
+        let defs = SubordinateDefaults::read(&path);
+        assert_eq!(
+            defs.ranges,
+            [("UID", 300_000, 400_000, 65_536), ("GID", 100_000, 600_100_000, 0)]
+        );
+        let missing = SubordinateDefaults::read(&dir.path().join("none"));
+        assert_eq!(missing.ranges[0], ("UID", 100_000, 600_100_000, 65_536));
+        assert!(missing.source.contains("shadow's defaults"), "{}", missing.source);
+    }
+
+    /// A configuration whose local files live in `dir`, with this login.defs text.
+    fn ids_setup(dir: &Path, login_defs: &str) -> (Config, PathBuf) {
+        let mut config = Config::default();
+        config.cache.dir = dir.join("cache");
+        for (field, name) in [
+            (&mut config.unix.local_passwd, "passwd"),
+            (&mut config.unix.local_group, "group"),
+            (&mut config.unix.local_subuid, "subuid"),
+            (&mut config.unix.local_subgid, "subgid"),
+        ] {
+            *field = dir.join(name);
+        }
+        let path = dir.join("login.defs");
+        fs::write(&path, login_defs).unwrap();
+        (config, path)
+    }
+
+    #[test]
+    fn uid_range_clear_of_subordinate_ids_is_ok() {
+        let dir = tempfile::tempdir().unwrap();
+        // useradd gives none (COUNT 0), or gives them above uid_range.
+        let defs = "SUB_UID_COUNT 0\nSUB_GID_MIN 300000\n";
+        let (config, login_defs) = ids_setup(dir.path(), defs);
+        fs::write(&config.unix.local_subuid, "ben:100000:65536\ncarl:300000:65536\n").unwrap();
+        let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
+        assert_eq!(result.status, Status::Ok, "{result:?}");
+        assert!(result.message.contains("[200000, 299999] is clear"), "{result:?}");
+    }
+
+    #[test]
+    fn the_range_useradd_would_give_is_only_said_while_newuidmap_is_missing() {
+        // A stock Debian host: login.defs' defaults cover the default uid_range, but nobody
+        // can use subordinate ids without newuidmap.
+        let dir = tempfile::tempdir().unwrap();
+        let (config, login_defs) = ids_setup(dir.path(), "");
+        let missing = dir.path().join("no-newuidmap");
+        let result = check_ids(&config, &login_defs, &missing);
+        assert_eq!(result.status, Status::Ok, "{result:?}");
+        assert!(result.message.contains("which grant nothing while"), "{result:?}");
+        let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
+        assert_eq!(result.status, Status::Warn, "{result:?}");
+    }
+
+    #[test]
+    fn subordinate_ids_over_uid_range_warn_and_name_the_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, login_defs) = ids_setup(dir.path(), "SUB_UID_MIN 1000000\n");
+        let subgid = &config.unix.local_subgid;
+        fs::write(subgid, "ben:165536:65536\n").unwrap();
+        let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
+        assert_eq!(result.status, Status::Warn, "{result:?}");
+        let range =
+            format!("local user ben's subordinate gids 165536-231071 ({})", subgid.display());
+        assert!(result.message.starts_with(&format!("{range} overlaps unix.uid_range")));
+        // SUB_GID_* keep their defaults (100000-600100000); SUB_UID_* are clear.
+        assert!(result.message.contains("(SUB_GID_MIN-SUB_GID_MAX 100000-600100000 in"));
+        assert!(!result.message.contains("SUB_UID_MIN"), "{result:?}");
+        // An unreadable file is a failure, as for the sync.
+        fs::remove_file(subgid).unwrap();
+        fs::create_dir(subgid).unwrap();
+        let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
+        assert_eq!(result.status, Status::Fail, "{result:?}");
+        assert!(result.message.contains(&format!("cannot read {}", subgid.display())));
     }
 }

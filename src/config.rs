@@ -16,6 +16,7 @@ use thiserror::Error;
 use toml::de::{DeTable, DeValue};
 use zeroize::Zeroizing;
 
+use crate::local_accounts::{LocalAccounts, LocalAccountsError};
 use crate::names::NamePolicy;
 use crate::privileges::Privilege;
 
@@ -254,6 +255,9 @@ pub struct UnixConfig {
     pub shell: String,
     pub local_passwd: PathBuf,
     pub local_group: PathBuf,
+    /// The subordinate ids of local users (`owner:start:count` lines), never handed out.
+    pub local_subuid: PathBuf,
+    pub local_subgid: PathBuf,
     /// Names that never become dircache users or groups, besides the built-in names with
     /// system meaning (see `names::NamePolicy`).
     pub reserved_names: Vec<String>,
@@ -330,6 +334,8 @@ impl Default for UnixConfig {
             shell: "/bin/bash".to_string(),
             local_passwd: PathBuf::from("/etc/passwd"),
             local_group: PathBuf::from("/etc/group"),
+            local_subuid: PathBuf::from("/etc/subuid"),
+            local_subgid: PathBuf::from("/etc/subgid"),
             reserved_names: Vec::new(),
         }
     }
@@ -459,6 +465,14 @@ impl Config {
     /// Which names may become dircache users and groups on this host.
     pub fn name_policy(&self) -> NamePolicy {
         NamePolicy::new(&self.unix.reserved_names)
+    }
+
+    /// The local accounts with their subordinate ids: what everything that hands out ids
+    /// (sync, `user add`) and `check` read.
+    pub fn local_accounts(&self) -> Result<LocalAccounts, LocalAccountsError> {
+        let unix = &self.unix;
+        LocalAccounts::load(&unix.local_passwd, &unix.local_group)?
+            .with_subordinate_ids(&unix.local_subuid, &unix.local_subgid)
     }
 
     /// The home directory for `name`: `unix.home` with every `{name}` replaced.
@@ -680,9 +694,12 @@ impl Config {
                 format!("{:?} is not an absolute path; use one such as \"/bin/bash\"", unix.shell),
             ));
         }
-        for (key, path) in
-            [("unix.local_passwd", &unix.local_passwd), ("unix.local_group", &unix.local_group)]
-        {
+        for (key, path) in [
+            ("unix.local_passwd", &unix.local_passwd),
+            ("unix.local_group", &unix.local_group),
+            ("unix.local_subuid", &unix.local_subuid),
+            ("unix.local_subgid", &unix.local_subgid),
+        ] {
             if !path.is_absolute() {
                 return Err(invalid(key, format!("{path:?} is not an absolute path")));
             }
@@ -880,6 +897,8 @@ shell = "/bin/bash"
         assert_eq!(config.unix.shell, "/bin/bash");
         assert_eq!(config.unix.local_passwd, Path::new("/etc/passwd"));
         assert_eq!(config.unix.local_group, Path::new("/etc/group"));
+        assert_eq!(config.unix.local_subuid, Path::new("/etc/subuid"));
+        assert_eq!(config.unix.local_subgid, Path::new("/etc/subgid"));
         assert_eq!(config.passwords, PasswordConfig::default());
         assert_eq!(config.passwords.argon2_memory_kib, 32768);
         assert!(!config.auth.cache_credentials);
@@ -1176,6 +1195,8 @@ allow_readable_config = true
             ("[unix]\nshell = \"bash\"", "unix.shell"),
             ("[unix]\nlocal_passwd = \"passwd\"", "unix.local_passwd"),
             ("[unix]\nlocal_group = \"group\"", "unix.local_group"),
+            ("[unix]\nlocal_subuid = \"subuid\"", "unix.local_subuid"),
+            ("[unix]\nlocal_subgid = \"subgid\"", "unix.local_subgid"),
         ];
         for (text, key) in cases {
             assert_eq!(invalid_key(text), key, "{text}");

@@ -2,7 +2,8 @@
 //!
 //! An id is derived from a hash of a stable identity (so two hosts syncing the same
 //! directory usually agree), moved on deterministically past collisions, and then kept
-//! forever by the cache. Reserved ids ([`RESERVED`]) are never handed out.
+//! forever by the cache. Reserved ids ([`RESERVED`]) and the subordinate ids of local users
+//! are never handed out.
 
 use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
@@ -34,38 +35,88 @@ pub fn reserved_overlap(low: u32, high: u32) -> Option<&'static str> {
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("no free id left in uid_range {low}..={high}; widen [unix] uid_range")]
+#[error(
+    "no free id left in uid_range {low}..={high} (ids of local accounts, of their subordinate \
+     ids in /etc/subuid and /etc/subgid, and reserved ids are never given); widen or move \
+     [unix] uid_range"
+)]
 pub struct IdsExhausted {
     pub low: u32,
     pub high: u32,
 }
 
 /// Hands out ids from `range`, never one in `taken` (ids of the cache, retired ids, ids of
-/// /etc/passwd and /etc/group) and never a reserved one.
+/// /etc/passwd and /etc/group), never a reserved one and never one inside an excluded range
+/// (the subordinate ids of local users, see [`crate::local_accounts`]).
 pub struct IdAllocator {
     low: u32,
     high: u32,
     taken: BTreeSet<u32>,
+    /// The reserved and the excluded ranges, sorted and merged, so that probing skips
+    /// each in one step (a subordinate range is 65536 ids or more).
+    excluded: Vec<(u32, u32)>,
 }
 
 impl IdAllocator {
-    pub fn new(range: [u32; 2], taken: impl IntoIterator<Item = u32>) -> IdAllocator {
-        IdAllocator { low: range[0], high: range[1], taken: taken.into_iter().collect() }
+    pub fn new(
+        range: [u32; 2],
+        taken: impl IntoIterator<Item = u32>,
+        excluded: impl IntoIterator<Item = RangeInclusive<u32>>,
+    ) -> IdAllocator {
+        let mut spans: Vec<(u32, u32)> = RESERVED
+            .iter()
+            .map(|(range, _)| range.clone())
+            .chain(excluded)
+            .filter(|range| !range.is_empty())
+            .map(|range| (*range.start(), *range.end()))
+            .collect();
+        spans.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(spans.len());
+        for (start, end) in spans {
+            match merged.last_mut() {
+                Some(last) if start <= last.1.saturating_add(1) => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        IdAllocator {
+            low: range[0],
+            high: range[1],
+            taken: taken.into_iter().collect(),
+            excluded: merged,
+        }
     }
 
     /// An id for the identity `seed` (e.g. "icewarp:alice@example.com"); the same seed
-    /// gets the same id on every host where that id is free.
+    /// gets the same id on every host where that id is free. Probing walks the range from
+    /// the seed's hash, wrapping at its end, and steps over an excluded range at once: the
+    /// id found is the one an id-by-id walk would find.
     pub fn allocate(&mut self, seed: &str) -> Result<u32, IdsExhausted> {
-        let span = u64::from(self.high - self.low) + 1;
-        let start = stable_hash(seed) % span;
-        for step in 0..span {
-            let id = self.low + ((start + step) % span) as u32;
-            if !is_reserved(id) && !self.taken.contains(&id) {
-                self.taken.insert(id);
-                return Ok(id);
-            }
+        let exhausted = IdsExhausted { low: self.low, high: self.high };
+        let Some(width) = self.high.checked_sub(self.low) else {
+            return Err(exhausted);
+        };
+        let span = u64::from(width) + 1;
+        let mut offset = stable_hash(seed) % span;
+        let mut walked = 0;
+        while walked < span {
+            // offset < span, so the id is within low..=high.
+            let id = self.low + offset as u32;
+            let step = match self.excluded_until(id) {
+                Some(end) => u64::from(end.min(self.high) - id) + 1,
+                None if self.taken.insert(id) => return Ok(id),
+                None => 1,
+            };
+            walked += step;
+            offset = (offset + step) % span;
         }
-        Err(IdsExhausted { low: self.low, high: self.high })
+        Err(exhausted)
+    }
+
+    /// The last id of the reserved or excluded range holding `id`, if one does.
+    fn excluded_until(&self, id: u32) -> Option<u32> {
+        let after = self.excluded.partition_point(|&(start, _)| start <= id);
+        let (_, end) = *self.excluded.get(after.checked_sub(1)?)?;
+        (id <= end).then_some(end)
     }
 
     /// Marks `id` as used (e.g. an id a user already has).
@@ -97,12 +148,12 @@ mod tests {
 
     #[test]
     fn same_seed_same_id_and_collisions_move_on() {
-        let mut a = IdAllocator::new([200_000, 299_999], []);
-        let mut b = IdAllocator::new([200_000, 299_999], []);
+        let mut a = IdAllocator::new([200_000, 299_999], [], []);
+        let mut b = IdAllocator::new([200_000, 299_999], [], []);
         let id = a.allocate("manual:alice").unwrap();
         assert_eq!(b.allocate("manual:alice").unwrap(), id);
         assert!((200_000..=299_999).contains(&id));
-        let mut c = IdAllocator::new([200_000, 299_999], [id]);
+        let mut c = IdAllocator::new([200_000, 299_999], [id], []);
         let moved = c.allocate("manual:alice").unwrap();
         assert_ne!(moved, id);
     }
@@ -110,8 +161,80 @@ mod tests {
     #[test]
     fn never_hands_out_reserved_or_taken_ids_and_reports_exhaustion() {
         // 65534 is reserved and 65535 taken: only 65533 is free.
-        let mut alloc = IdAllocator::new([65533, 65535], [65535]);
+        let mut alloc = IdAllocator::new([65533, 65535], [65535], []);
         assert_eq!(alloc.allocate("first"), Ok(65533));
         assert_eq!(alloc.allocate("second"), Err(IdsExhausted { low: 65533, high: 65535 }));
+    }
+
+    /// What `allocate` must find: the first free id of an id-by-id walk from the hash slot.
+    fn walk(range: [u32; 2], taken: &[u32], excluded: &[RangeInclusive<u32>], seed: &str) -> u32 {
+        let span = u64::from(range[1] - range[0]) + 1;
+        let start = stable_hash(seed) % span;
+        (0..span)
+            .map(|step| range[0] + ((start + step) % span) as u32)
+            .find(|id| {
+                !is_reserved(*id)
+                    && !taken.contains(id)
+                    && !excluded.iter().any(|range| range.contains(id))
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn ids_without_excluded_ranges_stay_what_they_were() {
+        // Pinned: hosts that synced before subordinate ids were excluded keep agreeing
+        // with hosts that sync after.
+        let mut alloc = IdAllocator::new([200_000, 299_999], [], []);
+        assert_eq!(alloc.allocate("manual:alice"), Ok(274_349));
+        assert_eq!(alloc.allocate("icewarp:bob@example.com"), Ok(282_646));
+        // Ranges outside uid_range change nothing either.
+        let mut alloc = IdAllocator::new([200_000, 299_999], [], [100_000..=165_535]);
+        assert_eq!(alloc.allocate("manual:alice"), Ok(274_349));
+    }
+
+    #[test]
+    fn subordinate_ranges_are_never_handed_out() {
+        let range = [200_000, 299_999];
+        // useradd's ranges of the 2nd and 3rd local users; alice's slot, 274349, is in the
+        // 3rd: she gets the first id after it.
+        let subs = [165_536..=231_071, 231_072..=296_607];
+        let mut alloc = IdAllocator::new(range, [], subs.clone());
+        assert_eq!(alloc.allocate("manual:alice"), Ok(296_608));
+        // Overlapping ranges and a taken id right after them are stepped over alike; past
+        // the end of uid_range the walk wraps to its start.
+        let subs = [274_000..=280_000, 279_000..=299_998];
+        let mut alloc = IdAllocator::new(range, [299_999], subs);
+        assert_eq!(alloc.allocate("manual:alice"), Ok(200_000));
+    }
+
+    #[test]
+    fn skipping_ranges_finds_what_an_id_by_id_walk_finds() {
+        let range = [200_000, 299_999];
+        let subs = [
+            100_000..=165_535,
+            165_536..=231_071,
+            231_072..=296_607,
+            299_990..=u32::MAX,
+            0..=199_999,
+            RangeInclusive::new(250_000, 249_999), // empty
+        ];
+        for n in 0..200 {
+            let seed = format!("icewarp:user{n}@example.com");
+            let excluded = &subs[n % subs.len()..];
+            let taken = [296_608, 296_609, 299_989];
+            let mut alloc = IdAllocator::new(range, taken, excluded.iter().cloned());
+            assert_eq!(alloc.allocate(&seed), Ok(walk(range, &taken, excluded, &seed)), "{seed}");
+        }
+    }
+
+    #[test]
+    fn a_range_past_the_end_wraps_and_a_covered_range_is_exhausted() {
+        let range = [200_000, 200_099];
+        let mut alloc = IdAllocator::new(range, [200_000], [200_010..=u32::MAX]);
+        let ids: Vec<u32> = (0..9).map(|n| alloc.allocate(&n.to_string()).unwrap()).collect();
+        assert!(ids.iter().all(|id| (200_001..=200_009).contains(id)), "{ids:?}");
+        assert_eq!(alloc.allocate("tenth"), Err(IdsExhausted { low: 200_000, high: 200_099 }));
+        let mut covered = IdAllocator::new(range, [], [100_000..=165_535, 165_536..=231_071]);
+        assert_eq!(covered.allocate("x"), Err(IdsExhausted { low: 200_000, high: 200_099 }));
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! - **Rules every layer shares**: [`names`] (which names may be users and groups, how they
 //!   compare), [`ids`] (reserved ids, allocation), [`local_accounts`] (the accounts of
-//!   /etc/passwd and /etc/group, which always win), [`privileges`], [`passwords`] (argon2id,
+//!   /etc/passwd and /etc/group, which always win, and the subordinate ids of local users,
+//!   never handed out), [`privileges`], [`passwords`] (argon2id,
 //!   secrets), [`trust`] (who may own the files dircache reads), [`user`] (the records).
 //! - **Configuration**: [`config`].
 //! - **The cache** (files only, knows no server): [`cache`] — generations of immutable

@@ -1,17 +1,25 @@
 //! The accounts in /etc/passwd and /etc/group. They always win: dircache never creates,
 //! shows or authenticates a user whose name or id is already local.
 //!
+//! Also, for whatever hands out ids, the subordinate ids of local users (/etc/subuid and
+//! /etc/subgid): a local user may act as any of its subordinate ids inside a user namespace
+//! (newuidmap, rootless containers), so a dircache user with such an id could be
+//! impersonated by that local user. They are never handed out.
+//!
 //! Read as files, never through NSS (the NSS module must not recurse into itself, and the
 //! PAM module must not trust a lookup that dircache itself could answer).
 
 use std::collections::HashSet;
+use std::fmt;
 use std::fs;
 use std::io;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use crate::names::fold_name;
+use crate::user::{Group, User};
 
 #[derive(Debug, Error)]
 #[error("cannot read {path}: {source}")]
@@ -20,11 +28,71 @@ pub struct LocalAccountsError {
     pub source: io::Error,
 }
 
+/// Whether a subordinate range holds uids (/etc/subuid) or gids (/etc/subgid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubordinateKind {
+    Uid,
+    Gid,
+}
+
+impl SubordinateKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubordinateKind::Uid => "uid",
+            SubordinateKind::Gid => "gid",
+        }
+    }
+}
+
+/// One line of /etc/subuid or /etc/subgid: `owner` (a name or a uid) may use `first..=last`.
+/// Kept as a range, not as a set of ids: one range is 65536 ids or more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubordinateRange {
+    pub owner: String,
+    pub kind: SubordinateKind,
+    pub first: u32,
+    pub last: u32,
+    /// The file it was read from, for messages.
+    pub file: PathBuf,
+}
+
+impl SubordinateRange {
+    pub fn ids(&self) -> RangeInclusive<u32> {
+        self.first..=self.last
+    }
+
+    pub fn contains(&self, id: u32) -> bool {
+        self.first <= id && id <= self.last
+    }
+
+    /// Whether the range shares an id with `low..=high`.
+    pub fn overlaps(&self, low: u32, high: u32) -> bool {
+        self.first <= high && low <= self.last
+    }
+}
+
+/// `local user ben's subordinate uids 165536-231071 (/etc/subuid)`.
+impl fmt::Display for SubordinateRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "local user {}'s subordinate {}s {}-{} ({})",
+            self.owner,
+            self.kind.as_str(),
+            self.first,
+            self.last,
+            self.file.display()
+        )
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct LocalAccounts {
     /// Folded, so `Root` is as local as `root`.
     names: HashSet<String>,
     ids: HashSet<u32>,
+    /// Empty unless read with [`LocalAccounts::with_subordinate_ids`].
+    subordinate: Vec<SubordinateRange>,
 }
 
 impl LocalAccounts {
@@ -34,13 +102,27 @@ impl LocalAccounts {
     pub fn load(passwd: &Path, group: &Path) -> Result<LocalAccounts, LocalAccountsError> {
         let mut accounts = LocalAccounts::default();
         for (path, is_passwd) in [(passwd, true), (group, false)] {
-            match fs::read(path) {
-                Ok(bytes) => accounts.add_file(&String::from_utf8_lossy(&bytes), is_passwd),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => return Err(LocalAccountsError { path: path.to_path_buf(), source }),
+            if let Some(text) = read_optional(path)? {
+                accounts.add_file(&text, is_passwd);
             }
         }
         Ok(accounts)
+    }
+
+    /// Adds the subordinate ranges of the subuid- and subgid-format files, with the same
+    /// rule: a missing file is empty, any other read error is reported. Only what hands out
+    /// ids (sync, `user add`) and `check` read them; PAM and NSS do not need them.
+    pub fn with_subordinate_ids(
+        mut self,
+        subuid: &Path,
+        subgid: &Path,
+    ) -> Result<LocalAccounts, LocalAccountsError> {
+        for (path, kind) in [(subuid, SubordinateKind::Uid), (subgid, SubordinateKind::Gid)] {
+            if let Some(text) = read_optional(path)? {
+                self.subordinate.extend(parse_subordinate(&text, kind, path));
+            }
+        }
+        Ok(self)
     }
 
     /// A passwd line also protects its primary gid, which /etc/group need not list.
@@ -88,11 +170,98 @@ impl LocalAccounts {
     pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.ids.iter().copied()
     }
+
+    /// The subordinate uid and gid ranges of local users, in file order.
+    pub fn subordinate_ranges(&self) -> &[SubordinateRange] {
+        &self.subordinate
+    }
+
+    /// Every id of a subordinate range, uid or gid alike, as ranges: ids that are never
+    /// handed out. A dircache user's private group has its uid as gid, so a subgid range
+    /// excludes uids too.
+    pub fn subordinate_ids(&self) -> impl Iterator<Item = RangeInclusive<u32>> + '_ {
+        self.subordinate.iter().map(SubordinateRange::ids)
+    }
+
+    /// What to tell the administrator about cache users and groups whose ids lie in a
+    /// subordinate range (given before this was checked, or before the range was): the
+    /// local user who owns the range can act as them from a user namespace. One line per
+    /// range, naming a few of them. Ids are never changed, so the administrator must act.
+    pub fn subordinate_id_warnings(&self, users: &[User], groups: &[Group]) -> Vec<String> {
+        const NAMED: usize = 5;
+        let mut warnings = Vec::new();
+        for range in &self.subordinate {
+            let users = users.iter().filter(|u| range.contains(u.uid) || range.contains(u.gid));
+            let mut holders: Vec<String> =
+                users.map(|u| format!("user {} (uid {}, gid {})", u.name, u.uid, u.gid)).collect();
+            let groups = groups.iter().filter(|g| range.contains(g.gid));
+            holders.extend(groups.map(|g| format!("group {} (gid {})", g.name, g.gid)));
+            if holders.is_empty() {
+                continue;
+            }
+            let more = holders.len().saturating_sub(NAMED);
+            holders.truncate(NAMED);
+            let mut named = holders.join(", ");
+            if more > 0 {
+                named.push_str(&format!(" and {more} more"));
+            }
+            warnings.push(format!(
+                "ids inside {range} belong to dircache {named}: {owner} can act as them from a \
+                 user namespace (newuidmap, rootless containers) and read or write their files; \
+                 give {owner} other subordinate ids, outside unix.uid_range (usermod \
+                 --del-sub{kind}s / --add-sub{kind}s): dircache never changes an id once given",
+                owner = range.owner,
+                kind = range.kind.as_str(),
+            ));
+        }
+        warnings
+    }
+}
+
+/// A file's text, or None when it does not exist.
+fn read_optional(path: &Path) -> Result<Option<String>, LocalAccountsError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LocalAccountsError { path: path.to_path_buf(), source }),
+    }
+}
+
+/// The lines `owner:start:count` of a subuid- or subgid-format file (`owner` a name or a
+/// uid; `count` ids from `start`). Malformed lines, comments and empty ranges hold no range;
+/// a range that runs past the last 32-bit id ends there, and one that starts past it holds
+/// no id.
+fn parse_subordinate(text: &str, kind: SubordinateKind, file: &Path) -> Vec<SubordinateRange> {
+    let parse = |line: &str| {
+        let mut fields = line.trim().split(':');
+        let (Some(owner), Some(start), Some(count), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return None;
+        };
+        if owner.is_empty() || owner.starts_with('#') {
+            return None;
+        }
+        let first: u32 = start.parse().ok()?;
+        let count = parse_count(count)?.checked_sub(1)?;
+        let last = u32::try_from(u64::from(first).saturating_add(count)).unwrap_or(u32::MAX);
+        Some(SubordinateRange { owner: owner.to_string(), kind, first, last, file: file.into() })
+    };
+    text.lines().filter_map(parse).collect()
+}
+
+/// A count of decimal digits; one too large for 64 bits covers every id anyway.
+fn parse_count(count: &str) -> Option<u64> {
+    if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(count.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::user::sample_user;
 
     #[test]
     fn reads_names_and_ids_of_both_files() {
@@ -134,5 +303,103 @@ mod tests {
         let local =
             LocalAccounts::load(Path::new("/nonexistent/p"), Path::new("/nonexistent/g")).unwrap();
         assert!(!local.has_name("root"));
+    }
+
+    fn with_subordinate(subuid: &str, subgid: &str) -> (tempfile::TempDir, LocalAccounts) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("subuid"), subuid).unwrap();
+        fs::write(dir.path().join("subgid"), subgid).unwrap();
+        let local = LocalAccounts::default()
+            .with_subordinate_ids(&dir.path().join("subuid"), &dir.path().join("subgid"))
+            .unwrap();
+        (dir, local)
+    }
+
+    #[test]
+    fn subordinate_ranges_are_read_as_ranges() {
+        let (dir, local) = with_subordinate(
+            "alice:100000:65536\nben:165536:65536\n1003:231072:65536\n",
+            "ben:165536:65536\n",
+        );
+        let ranges: Vec<(&str, SubordinateKind, u32, u32)> = local
+            .subordinate_ranges()
+            .iter()
+            .map(|r| (r.owner.as_str(), r.kind, r.first, r.last))
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                ("alice", SubordinateKind::Uid, 100_000, 165_535),
+                ("ben", SubordinateKind::Uid, 165_536, 231_071),
+                ("1003", SubordinateKind::Uid, 231_072, 296_607),
+                ("ben", SubordinateKind::Gid, 165_536, 231_071),
+            ]
+        );
+        let ids: Vec<RangeInclusive<u32>> = local.subordinate_ids().collect();
+        assert_eq!(ids[1], 165_536..=231_071);
+        let shown = local.subordinate_ranges()[1].to_string();
+        let file = dir.path().join("subuid");
+        assert_eq!(
+            shown,
+            format!("local user ben's subordinate uids 165536-231071 ({})", file.display())
+        );
+        assert!(!local.has_name("ben") && !local.has_id(165_536), "owners are not accounts");
+    }
+
+    #[test]
+    fn malformed_subordinate_lines_are_ignored_and_overflow_saturates() {
+        let text = "# comment:1:2\n\n:5:5\nnocount:5\nextra:1:2:3\nneg:-1:5\nhex:0x10:5\n\
+                    zero:300000:0\nbig:4294967296:5\nwords:a:b\nspace:1: 2\n\
+                    top:4294967000:65536\nhuge:4000000000:99999999999999999999999\n\
+                    crlf:500000:10\r\n";
+        let (_dir, local) = with_subordinate(text, "");
+        let ranges: Vec<(&str, u32, u32)> = local
+            .subordinate_ranges()
+            .iter()
+            .map(|r| (r.owner.as_str(), r.first, r.last))
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                ("top", 4_294_967_000, u32::MAX),
+                ("huge", 4_000_000_000, u32::MAX),
+                ("crlf", 500_000, 500_009)
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_subordinate_files_are_empty_and_unreadable_ones_an_error() {
+        let none = Path::new("/nonexistent/subuid");
+        let local = LocalAccounts::default().with_subordinate_ids(none, none).unwrap();
+        assert!(local.subordinate_ranges().is_empty());
+        // A directory cannot be read as a file: an error naming it, not "no ranges".
+        let dir = tempfile::tempdir().unwrap();
+        let error = LocalAccounts::default().with_subordinate_ids(none, dir.path()).unwrap_err();
+        assert_eq!(error.path, dir.path());
+    }
+
+    #[test]
+    fn ids_inside_a_subordinate_range_are_reported_per_range() {
+        let (_dir, local) = with_subordinate("ben:200000:65536\ncarl:300000:65536\n", "");
+        let group = Group {
+            name: "staff".into(),
+            gid: 200_500,
+            members: vec![],
+            origin: crate::user::Origin::Icewarp,
+            directory_identity: None,
+        };
+        let users = [sample_user("alice", 200_123), sample_user("dora", 270_000)];
+        let warnings = local.subordinate_id_warnings(&users, &[group]);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let warning = &warnings[0];
+        assert!(warning.starts_with("ids inside local user ben's subordinate uids 200000-265535"));
+        assert!(
+            warning
+                .contains("dircache user alice (uid 200123, gid 200123), group staff (gid 200500)"),
+            "{warning}"
+        );
+        assert!(warning.contains("ben can act as them") && !warning.contains("dora"), "{warning}");
+        assert!(warning.contains("usermod --del-subuids / --add-subuids"), "{warning}");
     }
 }

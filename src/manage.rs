@@ -107,8 +107,8 @@ pub fn add_user<'a>(
     let full_name = new.full_name.unwrap_or_default();
     validate_full_name(&full_name)?;
 
-    let mut ids =
-        IdAllocator::new(config.unix.uid_range, db.ids_in_use().into_iter().chain(local.ids()));
+    let taken = db.ids_in_use().into_iter().chain(local.ids());
+    let mut ids = IdAllocator::new(config.unix.uid_range, taken, local.subordinate_ids());
     let uid = ids.allocate(&format!("manual:{}", crate::names::fold_name(&new.name)))?;
     let privileges = new.privileges.unwrap_or_else(|| config.sync.default_privileges.clone());
     let password_hash = match new.auth {
@@ -272,6 +272,22 @@ mod tests {
         assert_eq!(user.home, "/home/alice");
         assert_eq!((user.created_at, user.updated_at), (77, 77));
         assert_eq!(user.origin, Origin::Manual);
+    }
+
+    #[test]
+    fn add_never_gives_a_subordinate_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let subuid = dir.path().join("subuid");
+        // "manual:alice" hashes to 274349: inside carl's range, as useradd gives it to the
+        // third local user.
+        std::fs::write(&subuid, "ben:165536:65536\ncarl:231072:65536\n").unwrap();
+        let local = LocalAccounts::default()
+            .with_subordinate_ids(&subuid, &dir.path().join("subgid"))
+            .unwrap();
+        let mut db = Db::default();
+        let user = add_user(&mut db, &config(), &local, new_user("alice"), 1).unwrap();
+        assert_eq!(user.uid, 296_608, "the first id after carl's range");
+        assert_eq!(user.gid, user.uid);
     }
 
     #[test]

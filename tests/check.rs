@@ -12,14 +12,24 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{artifact, require_tool, stdout_json, text, Env};
+use dircache::cache::CacheDir;
 use mock_directory::{AppIntData, AppIntServer, IcewarpData, IcewarpServer, TlsIdentity};
 use serde_json::Value;
 
 const ADMIN: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "demo-admin-password";
 const NSS_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so";
-const CHECKS: [&str; 8] =
-    ["config", "directory", "transport", "cache", "last-sync", "pam", "nsswitch", "nss-lookup"];
+const CHECKS: [&str; 9] = [
+    "config",
+    "directory",
+    "transport",
+    "cache",
+    "ids",
+    "last-sync",
+    "pam",
+    "nsswitch",
+    "nss-lookup",
+];
 
 /// `extra`: more `[directory]` lines, such as `ca_file = …`.
 fn icewarp_section(url: &str, password: &str, extra: &str) -> String {
@@ -35,6 +45,10 @@ struct Host {
     env: Env,
     pam_dir: PathBuf,
     nsswitch: PathBuf,
+    /// useradd gives subordinate ids clear of the default uid_range here.
+    login_defs: PathBuf,
+    /// Absent unless a test makes subordinate ids usable.
+    newuidmap: PathBuf,
     empty: PathBuf,
 }
 
@@ -62,9 +76,17 @@ impl Host {
              group:          files systemd dircache\nshadow:         files\n",
         )
         .unwrap();
+        let login_defs = env.dir.path().join("login.defs");
+        fs::write(
+            &login_defs,
+            "UID_MIN 1000\nSUB_UID_MIN 1000000\nSUB_UID_MAX 1999999\nSUB_UID_COUNT 65536\n\
+             SUB_GID_MIN 1000000\nSUB_GID_MAX 1999999\nSUB_GID_COUNT 65536\n",
+        )
+        .unwrap();
         let empty = env.dir.path().join("empty");
         fs::write(&empty, "").unwrap();
-        Host { env, pam_dir, nsswitch, empty }
+        let newuidmap = env.dir.path().join("newuidmap");
+        Host { env, pam_dir, nsswitch, login_defs, newuidmap, empty }
     }
 
     /// `dircache-sync check ARGS` with the test's PAM files and nsswitch.conf, and glibc's
@@ -74,7 +96,8 @@ impl Host {
         require_tool(NSS_WRAPPER, "libnss-wrapper");
         let module = artifact("libnss_dircache.so");
         let mut all = vec!["check", "--pam-dir", path(&self.pam_dir), "--nsswitch"];
-        all.push(path(&self.nsswitch));
+        all.extend([path(&self.nsswitch), "--login-defs", path(&self.login_defs)]);
+        all.extend(["--newuidmap", path(&self.newuidmap)]);
         all.extend_from_slice(args);
         let cache = self.env.cache_dir();
         let out = self.env.cli_with_env(
@@ -352,6 +375,53 @@ fn the_lookup_fails_when_the_nss_module_reads_another_cache() {
     let line = failed_line(&out, "nss-lookup");
     assert!(line.contains("does not find a user the cache has"), "{line}");
     assert!(line.contains("libnss_dircache.so.2 is installed"), "says what to do: {line}");
+}
+
+#[test]
+fn subordinate_ids_over_uid_range_or_a_cached_id_are_warnings() {
+    let (_server, host, _) = working_icewarp();
+    let db = CacheDir::new(host.env.cache_dir()).load().unwrap();
+    let user = &db.users[0];
+    // Given to a local user after the sync: its subordinate uids hold a cached user's id.
+    let (first, last) = (user.uid - 10, user.uid + 65_525);
+    let subuid = host.env.dir.path().join("subuid");
+    fs::write(&subuid, format!("ben:{first}:65536\n")).unwrap();
+    // And login.defs is as Debian ships it: useradd gives 100000-600100000, and newuidmap is
+    // installed, which makes them usable.
+    fs::write(&host.login_defs, "SUB_UID_MIN\t\t   100000\nSUB_UID_MAX\t\t600100000\n").unwrap();
+    fs::write(&host.newuidmap, "").unwrap();
+    let (out, checks) = host.check_json();
+    assert!(out.status.success(), "warnings are not failures\n{}", text(&out));
+    let (_, status, message, hint) = find(&checks, "ids");
+    assert_eq!(status, "warn", "{message}");
+    let range = format!("local user ben's subordinate uids {first}-{last} ({})", subuid.display());
+    assert!(
+        message.contains(&format!(
+            "ids inside {range} belong to dircache user {} (uid {}, gid {})",
+            user.name, user.uid, user.gid
+        )),
+        "the cached user with a subordinate id: {message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "{range} overlaps unix.uid_range [200000, 299999]: ids there are never given to \
+             dircache users, and a dircache user who already has one can be impersonated from a \
+             user namespace"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "overlaps the subordinate ids useradd gives new local users (SUB_UID_MIN-SUB_UID_MAX \
+             100000-600100000 and SUB_GID_MIN-SUB_GID_MAX 100000-600100000 in {})",
+            host.login_defs.display()
+        )),
+        "{message}"
+    );
+    assert!(hint.contains("move uid_range or the subordinate ids"), "{hint}");
+    assert!(hint.contains("[1879048192, 2147352575]"), "{hint}");
+    let line = String::from_utf8_lossy(&host.check(&[]).stdout).to_string();
+    assert!(line.contains("warn  ids"), "{line}");
 }
 
 #[test]

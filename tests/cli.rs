@@ -91,10 +91,13 @@ impl Setup {
         fs::write(root.join("group"), "root:x:0:\n").unwrap();
         let text = format!(
             "[cache]\ndir = {cache:?}\n\n[unix]\nlocal_passwd = {passwd:?}\nlocal_group = \
-             {group:?}\nhome = {home:?}\n\n{FAST_PASSWORDS}\n{extra}",
+             {group:?}\nlocal_subuid = {subuid:?}\nlocal_subgid = {subgid:?}\nhome = {home:?}\n\n\
+             {FAST_PASSWORDS}\n{extra}",
             cache = root.join("cache"),
             passwd = root.join("passwd"),
             group = root.join("group"),
+            subuid = root.join("subuid"),
+            subgid = root.join("subgid"),
             home = format!("{}/home/{{name}}", root.display()),
         );
         let config = write_private(root, "dircache.toml", &text);
@@ -475,6 +478,21 @@ fn local_accounts_bad_names_and_duplicates_are_refused() {
     // Refused before any password is read, and nothing is written.
     let args = ["user", "add", "root", "--password-stdin"];
     failed(&args, setup.run_with_stdin(&args, b"pw\n"));
+    assert_eq!(setup.names(), ["alice"]);
+}
+
+#[test]
+fn add_never_gives_a_subordinate_id_and_an_unreadable_subuid_file_is_an_error() {
+    let setup = Setup::new();
+    // "manual:alice" hashes to 274349, inside the 3rd local user's useradd range.
+    fs::write(setup.root().join("subuid"), "ben:165536:65536\ncarl:231072:65536\n").unwrap();
+    let stdout = setup.ok(&["user", "add", "alice", "--auth", "directory"]);
+    assert_eq!(stdout.trim(), "added alice (uid 296608)");
+    // An unreadable file is not "no subordinate ids": nothing is added.
+    fs::remove_file(setup.root().join("subuid")).unwrap();
+    fs::create_dir(setup.root().join("subgid")).unwrap();
+    let stderr = setup.fail(&["user", "add", "bob", "--auth", "directory"]);
+    assert!(stderr.contains(&format!("cannot read {}", setup.root().join("subgid").display())));
     assert_eq!(setup.names(), ["alice"]);
 }
 

@@ -19,7 +19,7 @@ pub use report::{read_status, write_status, SyncReport, SyncStatus};
 use crate::cache::{CacheDir, CacheError, Db};
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryError, Listing, Progress};
-use crate::local_accounts::{LocalAccounts, LocalAccountsError};
+use crate::local_accounts::LocalAccountsError;
 use crate::login_state::LoginStates;
 use crate::manage::ManageError;
 use crate::user::User;
@@ -74,7 +74,7 @@ pub fn run_sync(
     if listing.users.is_empty() && !options.force {
         return Err(SyncError::EmptyListing);
     }
-    let local = LocalAccounts::load(&config.unix.local_passwd, &config.unix.local_group)?;
+    let local = config.local_accounts()?;
 
     let write_lock = if options.dry_run { None } else { Some(cache.lock(lock_wait)?) };
     let mut db = cache.load()?;

@@ -183,7 +183,7 @@ impl<'a> Planner<'a> {
             config,
             local,
             now,
-            ids: IdAllocator::new(config.unix.uid_range, taken),
+            ids: IdAllocator::new(config.unix.uid_range, taken, local.subordinate_ids()),
             plan: Plan { directory_users_before, ..Plan::default() },
             matched: HashSet::new(),
             names,
@@ -597,6 +597,9 @@ impl<'a> Planner<'a> {
 
     fn finish(mut self) -> Plan {
         self.plan.warnings.extend(self.listing.warnings.iter().cloned());
+        // Ids are kept, even inside a subordinate range: the administrator must act.
+        let inside = self.local.subordinate_id_warnings(&self.db.users, &self.db.groups);
+        self.plan.warnings.extend(inside);
         self.plan
     }
 }

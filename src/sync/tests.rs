@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::directory::{DirectoryGroup, DirectoryUser, NoProgress, PasswordCheck};
+use crate::local_accounts::LocalAccounts;
 use crate::login_state::LoginStates;
 use crate::manage::{add_user, set_user, NewUser, UserChanges};
 use crate::privileges::Privilege;
@@ -78,10 +79,13 @@ impl Setup {
         let path = dir.path().join("dircache.toml");
         let text = format!(
             "[cache]\ndir = {:?}\n[unix]\nlocal_passwd = {:?}\nlocal_group = {:?}\n\
+             local_subuid = {:?}\nlocal_subgid = {:?}\n\
              [passwords]\nargon2_memory_kib = 8192\nargon2_iterations = 1\n{extra}",
             dir.path().join("cache"),
             dir.path().join("passwd"),
             dir.path().join("group"),
+            dir.path().join("subuid"),
+            dir.path().join("subgid"),
         );
         fs::write(&path, text).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
@@ -640,6 +644,58 @@ fn ids_do_not_depend_on_the_order_of_the_listing() {
     };
     assert_eq!(ids(&a).len(), 10);
     assert_eq!(ids(&a), ids(&b));
+}
+
+#[test]
+fn subordinate_ids_of_local_users_are_never_handed_out() {
+    let mut list = listing(vec![person("alice@example.com", "Alice")]);
+    list.users[0].groups = vec!["staff@example.com".into()];
+    list.groups = vec![group("staff@example.com", &["alice@example.com"])];
+    // Where alice and staff land on a host without subordinate ids…
+    let plain = Setup::new("");
+    plain.sync(&list, SYNC).unwrap();
+    let slot = plain.user("alice@example.com").uid;
+    let group_slot = plain.cache().load().unwrap().groups[0].gid;
+    // …is inside ben's subordinate uids and carl's subordinate gids on this one.
+    let setup = Setup::new("");
+    let ben = slot - 100..=slot + 65_435;
+    let carl = group_slot - 100..=group_slot + 65_435;
+    fs::write(setup.dir.path().join("subuid"), format!("ben:{}:65536\n", ben.start())).unwrap();
+    fs::write(setup.dir.path().join("subgid"), format!("carl:{}:65536\n", carl.start())).unwrap();
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.created, ["alice@example.com"]);
+    let db = setup.cache().load().unwrap();
+    let alice = db.user("alice@example.com").unwrap();
+    let staff = &db.groups[0];
+    for id in [alice.uid, alice.gid, staff.gid] {
+        assert!(!ben.contains(&id) && !carl.contains(&id), "{id} is a subordinate id");
+        assert!((200_000..=299_999).contains(&id), "{id}");
+    }
+    assert!(outcome.report.warnings.is_empty(), "{:?}", outcome.report.warnings);
+}
+
+#[test]
+fn a_user_already_inside_a_subordinate_range_keeps_its_id_with_a_warning() {
+    let setup = Setup::new("");
+    let list = listing(vec![person("alice@example.com", "Alice")]);
+    setup.sync(&list, SYNC).unwrap();
+    let uid = setup.user("alice@example.com").uid;
+    // A local user gets subordinate gids over alice's id after she was created.
+    fs::write(setup.dir.path().join("subgid"), format!("ben:{}:65536\n", uid - 1)).unwrap();
+    for options in [DRY, SYNC] {
+        let outcome = setup.sync(&list, options).unwrap();
+        let warnings = &outcome.report.warnings;
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let expected = format!(
+            "ids inside local user ben's subordinate gids {}-{} ({}) belong to dircache user \
+             alice@example.com (uid {uid}, gid {uid}): ben can act as them",
+            uid - 1,
+            uid + 65_534,
+            setup.dir.path().join("subgid").display(),
+        );
+        assert!(warnings[0].starts_with(&expected), "{}", warnings[0]);
+        assert_eq!(setup.user("alice@example.com").uid, uid, "ids are never changed");
+    }
 }
 
 const DAY: u64 = 86_400;

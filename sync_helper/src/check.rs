@@ -35,6 +35,8 @@ pub fn run(
         config: config_path.to_path_buf(),
         pam_dir: args.pam_dir.clone(),
         nsswitch: args.nsswitch.clone(),
+        login_defs: args.login_defs.clone(),
+        newuidmap: args.newuidmap.clone(),
     };
     let results = check::run_all(&paths, now);
     let failed = check::any_failed(&results);

@@ -82,7 +82,9 @@ pub enum Command {
     /// `FAIL` or `skip`, what was found and what to do. The checks: the configuration is
     /// valid; the directory answers and accepts the administrator (IceWarp: authenticate and
     /// logout; Application Integration: cmd=list); the cache's checksums, format version and
-    /// file modes; the last sync's result and age; pam_dircache.so in
+    /// file modes; unix.uid_range and the cache's ids against the subordinate ids of local
+    /// users (/etc/subuid, /etc/subgid, login.defs); the last sync's result and age;
+    /// pam_dircache.so in
     /// /etc/pam.d/common-{auth,account,password}; dircache on the passwd and group lines of
     /// /etc/nsswitch.conf; and a cached user found through `getent passwd`. Nothing is
     /// written. Run as root: the cache's private part is root's only.
@@ -117,6 +119,14 @@ pub struct CheckArgs {
     /// The nsswitch.conf to check (for tests).
     #[arg(long, value_name = "PATH", hide = true, default_value = dircache::check::DEFAULT_NSSWITCH)]
     pub nsswitch: PathBuf,
+
+    /// The login.defs whose SUB_UID_* and SUB_GID_* keys are checked (for tests).
+    #[arg(long, value_name = "PATH", hide = true, default_value = dircache::check::DEFAULT_LOGIN_DEFS)]
+    pub login_defs: PathBuf,
+
+    /// The newuidmap whose presence makes subordinate ids usable (for tests).
+    #[arg(long, value_name = "PATH", hide = true, default_value = dircache::check::DEFAULT_NEWUIDMAP)]
+    pub newuidmap: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use dircache::cache::{CacheDir, Db};
 use dircache::config::Config;
-use dircache::local_accounts::LocalAccounts;
 use dircache::manage::{self, ManageError, NewUser, UserChanges};
 use dircache::names::fold_name;
 use dircache::passwords::{hash_password, Secret};
@@ -72,7 +71,7 @@ fn add(ctx: &Context, args: AddArgs, out: &mut impl Write) -> Result<(), CliErro
     if args.auth == AuthMethod::Directory && args.password_stdin {
         return Err(CliError::DirectoryUserWithPassword);
     }
-    let local = LocalAccounts::load(&ctx.config.unix.local_passwd, &ctx.config.unix.local_group)?;
+    let local = ctx.config.local_accounts()?;
     let new = NewUser {
         name: args.name,
         full_name: args.full_name,

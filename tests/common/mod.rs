@@ -71,11 +71,14 @@ impl Env {
     /// sections and this `extra` text (e.g. another `[directory]`).
     pub fn rewrite_extra_config(&self, extra: &str) {
         let text = format!(
-            "[cache]\ndir = {:?}\n\n[unix]\nlocal_passwd = {:?}\nlocal_group = {:?}\n\n\
+            "[cache]\ndir = {:?}\n\n[unix]\nlocal_passwd = {:?}\nlocal_group = {:?}\n\
+             local_subuid = {:?}\nlocal_subgid = {:?}\n\n\
              [passwords]\nargon2_memory_kib = 8192\nargon2_iterations = 1\n{extra}",
             self.cache_dir(),
             self.dir.path().join("passwd"),
             self.dir.path().join("group"),
+            self.dir.path().join("subuid"),
+            self.dir.path().join("subgid"),
         );
         fs::write(&self.config, text).unwrap();
         fs::set_permissions(&self.config, fs::Permissions::from_mode(0o600)).unwrap();
