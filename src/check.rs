@@ -239,6 +239,12 @@ fn directory_hint(error: &DirectoryError) -> String {
             directory.ca_file, or (for a self-signed certificate you trust) set \
             ignore_ssl_warnings = true"
             .to_string(),
+        DirectoryError::Transport { .. } => "check the server's log, and for a proxy or \
+            firewall between this host and the directory that cuts connections"
+            .to_string(),
+        DirectoryError::Redirect { .. } => "configure the final URL the server redirects to \
+            (directory.server or directory.url)"
+            .to_string(),
         DirectoryError::HttpStatus { status: 401 | 403, .. } => {
             "check directory.username and directory.password / password_file (HTTP Basic \
              authentication)"

@@ -234,7 +234,7 @@ impl HttpClient {
     }
 
     fn map_error(&self, command: &str, err: &(dyn StdError + 'static)) -> DirectoryError {
-        classify_error(&self.server, command, self.timeout_secs, err)
+        DirectoryError::from_transport(&self.server, command, self.timeout_secs, err)
     }
 }
 
@@ -323,60 +323,71 @@ fn error_chain<'a>(err: &'a (dyn StdError + 'static), out: &mut Vec<&'a (dyn Std
     }
 }
 
-/// Maps a transport error to the `DirectoryError` that says what went wrong: TLS first
-/// (a handshake failure also counts as a connect error in reqwest), then timeout, then
-/// connect (refused, DNS), then anything else.
-fn classify_error(
-    server: &str,
-    command: &str,
-    secs: u64,
-    err: &(dyn StdError + 'static),
-) -> DirectoryError {
-    let mut chain = Vec::new();
-    error_chain(err, &mut chain);
-    let mut messages: Vec<String> = Vec::new();
-    for err in &chain {
-        let message = err.to_string();
-        // Wrappers often repeat their source's message; say each thing once.
-        if !messages.iter().any(|seen| seen.contains(&message)) {
-            messages.push(message);
+impl DirectoryError {
+    /// The `DirectoryError` a transport error stands for, found by walking its source
+    /// chain. Only these are [`DirectoryError::Connect`] (the one kind that lets PAM use
+    /// offline credentials): while connecting, the connection was refused, the host or
+    /// network was unreachable, the name did not resolve, or no connection came within
+    /// `connect_timeout_secs`. A TLS error is looked for first, because reqwest reports a
+    /// failed handshake as a connect error too; anything else that breaks a connection once
+    /// made (a reset, an early close, in the handshake or later) is
+    /// [`DirectoryError::Transport`]; the overall deadline is [`DirectoryError::Timeout`].
+    pub(crate) fn from_transport(
+        server: &str,
+        command: &str,
+        secs: u64,
+        err: &(dyn StdError + 'static),
+    ) -> DirectoryError {
+        let mut chain = Vec::new();
+        error_chain(err, &mut chain);
+        let mut messages: Vec<String> = Vec::new();
+        for err in &chain {
+            let message = err.to_string();
+            // Wrappers often repeat their source's message; say each thing once.
+            if !messages.iter().any(|seen| seen.contains(&message)) {
+                messages.push(message);
+            }
         }
-    }
-    let reason = messages.join(": ");
-    let server = server.to_string();
-    let command = command.to_string();
+        let reason = messages.join(": ");
+        let server = server.to_string();
+        let command = command.to_string();
 
-    if let Some(refused) = chain.iter().find_map(|err| err.downcast_ref::<RedirectRefused>()) {
-        return DirectoryError::Other { server, command, reason: refused.0.clone() };
+        if let Some(refused) = chain.iter().find_map(|err| err.downcast_ref::<RedirectRefused>()) {
+            return DirectoryError::Redirect { server, command, reason: refused.0.clone() };
+        }
+        if chain.iter().any(|err| err.downcast_ref::<rustls::Error>().is_some()) {
+            return DirectoryError::Tls { server, command, reason };
+        }
+        let reqwest = |test: fn(&reqwest::Error) -> bool| {
+            chain.iter().any(|err| err.downcast_ref::<reqwest::Error>().is_some_and(test))
+        };
+        let io_kind = |wanted: &[io::ErrorKind]| {
+            chain.iter().any(|err| {
+                err.downcast_ref::<io::Error>().is_some_and(|io| wanted.contains(&io.kind()))
+            })
+        };
+        let timed_out = reqwest(reqwest::Error::is_timeout) || io_kind(&[io::ErrorKind::TimedOut]);
+        if reqwest(reqwest::Error::is_connect) {
+            let unreachable = timed_out
+                || reqwest(reqwest::Error::is_dns)
+                || io_kind(&[
+                    io::ErrorKind::ConnectionRefused,
+                    io::ErrorKind::HostUnreachable,
+                    io::ErrorKind::NetworkUnreachable,
+                    io::ErrorKind::NetworkDown,
+                    io::ErrorKind::AddrNotAvailable,
+                ]);
+            return if unreachable {
+                DirectoryError::Connect { server, command, reason }
+            } else {
+                DirectoryError::Transport { server, command, reason }
+            };
+        }
+        if timed_out {
+            return DirectoryError::Timeout { server, command, secs };
+        }
+        DirectoryError::Transport { server, command, reason }
     }
-    if chain.iter().any(|err| err.downcast_ref::<rustls::Error>().is_some()) {
-        return DirectoryError::Tls { server, command, reason };
-    }
-    let io_kind = |wanted: &[io::ErrorKind]| {
-        chain.iter().any(|err| {
-            err.downcast_ref::<io::Error>().is_some_and(|io| wanted.contains(&io.kind()))
-        })
-    };
-    let timed_out = chain
-        .iter()
-        .any(|err| err.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_timeout))
-        || io_kind(&[io::ErrorKind::TimedOut]);
-    if timed_out {
-        return DirectoryError::Timeout { server, command, secs };
-    }
-    let connect = chain
-        .iter()
-        .any(|err| err.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_connect))
-        || io_kind(&[
-            io::ErrorKind::ConnectionRefused,
-            io::ErrorKind::HostUnreachable,
-            io::ErrorKind::NetworkUnreachable,
-            io::ErrorKind::AddrNotAvailable,
-        ]);
-    if connect {
-        return DirectoryError::Connect { server, command, reason };
-    }
-    DirectoryError::Other { server, command, reason }
 }
 
 /// The rustls configuration, built here rather than by reqwest so that the `ring`
@@ -487,7 +498,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{BufReader, Write};
+    use std::io::{BufReader, Read as _, Write};
     use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
@@ -497,6 +508,7 @@ mod tests {
 
     use super::*;
     use crate::directory::test_server::{read_request, write_response, Response, TestServer};
+    use crate::directory::Failure;
 
     fn settings(timeout_secs: u64, max_reply_bytes: u64) -> DirectoryConfig {
         DirectoryConfig { timeout_secs, max_reply_bytes, ..DirectoryConfig::default() }
@@ -612,9 +624,10 @@ mod tests {
         let http = client(&server.url("/"), &settings(5, 1024));
         let http_status =
             |status: &str| http.post_xml("auth", Zeroizing::new(status.to_string())).unwrap_err();
+        // A server error is an answer: whoever sits in the path can produce one.
         let err = http_status("503");
         assert!(matches!(err, DirectoryError::HttpStatus { status: 503, .. }), "{err:?}");
-        assert!(err.is_unreachable());
+        assert_eq!(err.failure(), Failure::Suspicious);
         let err = http_status("401");
         assert!(matches!(err, DirectoryError::HttpStatus { status: 401, .. }), "{err:?}");
         assert!(!err.is_unreachable());
@@ -639,11 +652,11 @@ mod tests {
         });
         let http = client(&redirecting.url("/icewarpapi/"), &settings(5, 1024));
         let err = http.post_xml("getauthtoken", Zeroizing::new("<iq/>".to_string())).unwrap_err();
-        assert!(matches!(err, DirectoryError::Other { .. }), "{err:?}");
+        assert!(matches!(err, DirectoryError::Redirect { .. }), "{err:?}");
         let message = err.to_string();
         assert!(message.contains(&elsewhere.url("/icewarpapi/")), "{message}");
         assert!(message.contains("same scheme, host and port"), "{message}");
-        assert!(!err.is_unreachable());
+        assert_eq!(err.failure(), Failure::Suspicious);
         assert_eq!(hits.load(Ordering::SeqCst), 0);
     }
 
@@ -694,7 +707,7 @@ mod tests {
         let http = client(&format!("http://127.0.0.1:{port}/icewarpapi/"), &settings(5, 1024));
         let err = http.post_xml("authenticate", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
-        assert!(err.is_unreachable());
+        assert_eq!(err.failure(), Failure::Unreachable);
         assert!(err.to_string().contains("test-server: authenticate: cannot connect"), "{err}");
     }
 
@@ -703,6 +716,7 @@ mod tests {
         let http = client("http://no-such-host.invalid/", &settings(5, 1024));
         let err = http.post_xml("authenticate", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
+        assert_eq!(err.failure(), Failure::Unreachable);
     }
 
     #[test]
@@ -718,12 +732,16 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
-    /// A one-certificate HTTPS server answering "secure" to every request.
+    /// A one-certificate HTTPS server answering "secure" to every request; the certificate
+    /// names 127.0.0.1 and localhost.
     fn tls_server() -> (TestServer, String) {
-        let certified = rcgen::generate_simple_self_signed(vec![
-            "127.0.0.1".to_string(),
-            "localhost".to_string(),
-        ])
+        tls_server_for(&["127.0.0.1", "localhost"])
+    }
+
+    fn tls_server_for(names: &[&str]) -> (TestServer, String) {
+        let certified = rcgen::generate_simple_self_signed(
+            names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        )
         .unwrap();
         let pem = certified.cert.pem();
         let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
@@ -751,8 +769,48 @@ mod tests {
         let http = client(&format!("https://127.0.0.1:{}/", server.port), &settings(5, 1024));
         let err = http.post_xml("getauthtoken", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::Tls { .. }), "{err:?}");
-        assert!(err.is_unreachable());
-        assert!(err.to_string().contains("ignore_ssl_warnings"), "{err}");
+        // reqwest calls this a connect error too; it is not an outage.
+        assert_eq!(err.failure(), Failure::Suspicious);
+        assert!(err.to_string().contains("TLS verification failed"), "{err}");
+        assert!(err.to_string().contains("directory.ca_file"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_for_another_host_name_is_a_tls_error() {
+        let (server, pem) = tls_server_for(&["localhost"]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, pem).unwrap();
+        let mut directory = settings(5, 1024);
+        directory.ca_file = Some(path);
+        let http = client(&format!("https://localhost:{}/", server.port), &directory);
+        assert_eq!(http.post_xml("c", Zeroizing::default()).unwrap(), b"secure");
+        // Trusted, but not for 127.0.0.1.
+        let http = client(&format!("https://127.0.0.1:{}/", server.port), &directory);
+        let err = http.post_xml("c", Zeroizing::default()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Tls { .. }), "{err:?}");
+        assert_eq!(err.failure(), Failure::Suspicious);
+    }
+
+    #[test]
+    fn a_reset_after_connecting_is_not_unreachable() {
+        // Closing a socket with unread input makes the kernel send RST.
+        let reset_in_reply = TestServer::raw(|mut stream| {
+            let mut line = [0u8; 8];
+            let _ = stream.read_exact(&mut line);
+        });
+        let reset_in_handshake = TestServer::raw(|mut stream| {
+            let mut hello = [0u8; 8];
+            let _ = stream.read_exact(&mut hello);
+        });
+        let plain = client(&reset_in_reply.url("/"), &settings(5, 1024));
+        let tls =
+            client(&format!("https://127.0.0.1:{}/", reset_in_handshake.port), &settings(5, 1024));
+        for (what, http) in [("reply", plain), ("TLS handshake", tls)] {
+            let err = http.post_xml("getauthtoken", Zeroizing::default()).unwrap_err();
+            assert!(matches!(err, DirectoryError::Transport { .. }), "{what}: {err:?}");
+            assert_eq!(err.failure(), Failure::Suspicious, "{what}");
+        }
     }
 
     #[test]
@@ -774,13 +832,6 @@ mod tests {
         directory.ca_file = Some(path);
         let http = client(&format!("https://127.0.0.1:{}/", server.port), &directory);
         assert_eq!(http.post_xml("c", Zeroizing::default()).unwrap(), b"secure");
-        // The certificate names 127.0.0.1 and localhost, nothing else.
-        let http = client(&format!("https://127.0.0.2:{}/", server.port), &directory);
-        let err = http.post_xml("c", Zeroizing::default()).unwrap_err();
-        assert!(
-            matches!(err, DirectoryError::Tls { .. } | DirectoryError::Connect { .. }),
-            "{err:?}"
-        );
     }
 
     #[test]

@@ -1543,7 +1543,7 @@ mod tests {
         config.directory.server = Some(server.url("/icewarpapi/"));
         let err = connect_icewarp(&config).check_password("alice@example.com", b"pw").unwrap_err();
         assert!(matches!(err, DirectoryError::HttpStatus { status: 500, .. }), "{err:?}");
-        assert!(err.is_unreachable());
+        assert!(!err.is_unreachable(), "an HTTP error is an answer, not an outage");
     }
 
     #[test]

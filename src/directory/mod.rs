@@ -91,14 +91,21 @@ impl Progress for NoProgress {
 
 #[derive(Debug, Error)]
 pub enum DirectoryError {
+    /// Nothing at the directory's address could be reached: see [`Failure::Unreachable`].
     #[error("{server}: {command}: cannot connect: {reason}")]
     Connect { server: String, command: String, reason: String },
-    #[error("{server}: {command}: no answer within {secs} s (raise [directory] timeout_secs for large directories)")]
+    #[error("{server}: {command}: no answer within {secs} s (directory.timeout_secs bounds each request as a whole)")]
     Timeout { server: String, command: String, secs: u64 },
-    #[error("{server}: {command}: TLS failure: {reason} (set ignore_ssl_warnings = true only for a self-signed certificate you trust)")]
+    #[error("{server}: {command}: TLS verification failed: {reason} (a private CA belongs in directory.ca_file; an unexpected certificate may be an interception)")]
     Tls { server: String, command: String, reason: String },
     #[error("{server}: {command}: HTTP status {status}")]
     HttpStatus { server: String, command: String, status: u16 },
+    /// A redirect dircache does not follow (another origin, too many).
+    #[error("{server}: {command}: {reason}")]
+    Redirect { server: String, command: String, reason: String },
+    /// The connection was made, then broke: reset, closed before the whole reply came.
+    #[error("{server}: {command}: the connection failed after it was made: {reason}")]
+    Transport { server: String, command: String, reason: String },
     #[error("{server}: {command}: the reply is larger than max_reply_bytes ({limit} bytes)")]
     TooLarge { server: String, command: String, limit: u64 },
     #[error("{server}: {command}: the server answered with error {uid:?}")]
@@ -115,16 +122,50 @@ pub enum DirectoryError {
     NotConfigured(String),
 }
 
+/// What a failed request means for a login (SECURITY.md, "An attacker on the network").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing at the directory's address could be reached: connection refused, no route
+    /// to the host or network, no DNS answer, or no TCP connection within
+    /// `connect_timeout_secs`. The only case in which offline credentials may be used.
+    Unreachable,
+    /// Something answered, but not as the directory does: a TLS failure (untrusted
+    /// certificate, wrong host name, failed handshake), an HTTP error status, a redirect
+    /// elsewhere (a captive portal), a malformed or oversized reply, a connection broken after it was made, or no complete answer
+    /// before the deadline. Whoever can make the directory look like this (an interceptor
+    /// with its own certificate, a proxy) must not get offline logins: fails closed and is
+    /// logged as a possible attack. A slow answer belongs here too, since IceWarp answers a
+    /// wrong password slowly on purpose.
+    Suspicious,
+    /// Neither: dircache's own configuration or set-up, or an answer that is the
+    /// directory's (an error code, a refused administrator). Fails closed.
+    Other,
+}
+
 impl DirectoryError {
-    /// Whether the directory could not be reached at all (as opposed to answering
-    /// something), the only case in which offline credentials may be used. A timeout is not
-    /// one: IceWarp answers a wrong password slowly on purpose.
-    pub fn is_unreachable(&self) -> bool {
+    /// The one rule deciding what a failure means; [`DirectoryError::is_unreachable`] and
+    /// the PAM module's logging follow it.
+    pub fn failure(&self) -> Failure {
         match self {
-            DirectoryError::Connect { .. } | DirectoryError::Tls { .. } => true,
-            DirectoryError::HttpStatus { status, .. } => *status >= 500,
-            _ => false,
+            DirectoryError::Connect { .. } => Failure::Unreachable,
+            DirectoryError::Timeout { .. }
+            | DirectoryError::Tls { .. }
+            | DirectoryError::HttpStatus { .. }
+            | DirectoryError::Redirect { .. }
+            | DirectoryError::Transport { .. }
+            | DirectoryError::TooLarge { .. }
+            | DirectoryError::Malformed { .. } => Failure::Suspicious,
+            DirectoryError::Api { .. }
+            | DirectoryError::AdminLogin { .. }
+            | DirectoryError::FilterNotFound { .. }
+            | DirectoryError::Other { .. }
+            | DirectoryError::NotConfigured(_) => Failure::Other,
         }
+    }
+
+    /// Whether offline credentials may be used: [`Failure::Unreachable`] only.
+    pub fn is_unreachable(&self) -> bool {
+        self.failure() == Failure::Unreachable
     }
 }
 
