@@ -22,6 +22,7 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/dircache/dircache.toml";
 pub const DEFAULT_CACHE_DIR: &str = "/var/lib/dircache";
 
 const DEFAULT_MAX_REPLY_BYTES: u64 = 256 * 1024 * 1024;
+const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
 const MIN_ARGON2_MEMORY_KIB: u32 = 8 * 1024;
 const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
 
@@ -141,7 +142,12 @@ pub struct DirectoryConfig {
     #[serde(deserialize_with = "deserialize_secret")]
     pub password: Option<Zeroizing<String>>,
     pub password_file: Option<PathBuf>,
+    /// The deadline of one request as a whole: connect, TLS, sending, the whole reply.
     pub timeout_secs: u64,
+    /// How long connecting (TCP and TLS handshake) may take, at most `timeout_secs`; use
+    /// [`DirectoryConfig::connect_timeout_secs`]. Not getting a connection in time is the
+    /// one kind of timeout that counts as unreachable.
+    pub connect_timeout_secs: Option<u64>,
     pub ignore_ssl_warnings: bool,
     /// Extra CA certificates (PEM) to trust besides the system's, for a directory whose
     /// certificate comes from a private CA: safer than `ignore_ssl_warnings`.
@@ -159,10 +165,18 @@ impl std::fmt::Debug for DirectoryConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("password_file", &self.password_file)
             .field("timeout_secs", &self.timeout_secs)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("ignore_ssl_warnings", &self.ignore_ssl_warnings)
             .field("ca_file", &self.ca_file)
             .field("max_reply_bytes", &self.max_reply_bytes)
             .finish()
+    }
+}
+
+impl DirectoryConfig {
+    /// `connect_timeout_secs`, or the default (5 s, at most `timeout_secs`).
+    pub fn connect_timeout_secs(&self) -> u64 {
+        self.connect_timeout_secs.unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS.min(self.timeout_secs))
     }
 }
 
@@ -241,6 +255,7 @@ impl Default for DirectoryConfig {
             password: None,
             password_file: None,
             timeout_secs: 60,
+            connect_timeout_secs: None,
             ignore_ssl_warnings: false,
             ca_file: None,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
@@ -569,6 +584,18 @@ impl Config {
                 "is 0; give at least 1 second".to_string(),
             ));
         }
+        if let Some(secs) = dir.connect_timeout_secs {
+            if !(1..=dir.timeout_secs).contains(&secs) {
+                return Err(invalid(
+                    "directory.connect_timeout_secs",
+                    format!(
+                        "{secs} is not between 1 and directory.timeout_secs ({}); the default \
+                         is {DEFAULT_CONNECT_TIMEOUT_SECS}",
+                        dir.timeout_secs
+                    ),
+                ));
+            }
+        }
         if dir.max_reply_bytes < 1024 {
             return Err(invalid(
                 "directory.max_reply_bytes",
@@ -799,6 +826,7 @@ shell = "/bin/bash"
         assert_eq!(config.cache.lock_timeout_secs, 30);
         assert_eq!(config.directory.kind, DirectoryKind::None);
         assert_eq!(config.directory.timeout_secs, 60);
+        assert_eq!(config.directory.connect_timeout_secs(), 5);
         assert_eq!(config.directory.max_reply_bytes, 256 * 1024 * 1024);
         assert!(!config.directory.ignore_ssl_warnings);
         assert_eq!(config.sync.max_delete_percent, 10);
@@ -1037,6 +1065,11 @@ allow_readable_config = true
     fn numeric_limits_are_enforced() {
         let cases = [
             ("[directory]\ntimeout_secs = 0", "directory.timeout_secs"),
+            ("[directory]\nconnect_timeout_secs = 0", "directory.connect_timeout_secs"),
+            (
+                "[directory]\ntimeout_secs = 30\nconnect_timeout_secs = 31",
+                "directory.connect_timeout_secs",
+            ),
             ("[directory]\nmax_reply_bytes = 1023", "directory.max_reply_bytes"),
             ("[sync]\ninterval_secs = 59", "sync.interval_secs"),
             ("[sync]\nmax_delete_percent = 101", "sync.max_delete_percent"),
@@ -1059,6 +1092,23 @@ allow_readable_config = true
         }
         let message = parse_error("[sync]\nmax_delete_percent = 150");
         assert!(message.contains("150 is more than 100"), "{message}");
+    }
+
+    #[test]
+    fn the_connect_timeout_stays_within_the_request_deadline() {
+        let secs = |text: &str| parse(text).unwrap().directory.connect_timeout_secs();
+        assert_eq!(secs(""), 5);
+        assert_eq!(
+            secs("[directory]\ntimeout_secs = 2\n"),
+            2,
+            "the default follows a short deadline"
+        );
+        assert_eq!(secs("[directory]\ntimeout_secs = 60\nconnect_timeout_secs = 60\n"), 60);
+        let message = parse_error("[directory]\ntimeout_secs = 30\nconnect_timeout_secs = 31\n");
+        assert!(
+            message.contains("31 is not between 1 and directory.timeout_secs (30)"),
+            "{message}"
+        );
     }
 
     #[test]

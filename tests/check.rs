@@ -24,7 +24,7 @@ const CHECKS: [&str; 7] =
 fn icewarp_section(url: &str, password: &str) -> String {
     format!(
         "\n[directory]\ntype = \"icewarp\"\nserver = {url:?}\nusername = {ADMIN:?}\n\
-         password = {password:?}\ntimeout_secs = 5\n"
+         password = {password:?}\ntimeout_secs = 35\nconnect_timeout_secs = 5\n"
     )
 }
 

@@ -3,14 +3,17 @@
 //! Everything that could let the caller's environment or the server steer the request
 //! somewhere else is off: no proxy from the environment (inside PAM the user calling `su`
 //! controls it), no CA bundle from `SSL_CERT_FILE`, redirects only to the same origin. The
-//! reply is read through a hard cap so that a hostile or broken server cannot exhaust memory.
+//! reply is read through a hard cap so that a hostile or broken server cannot exhaust memory,
+//! and every request has one deadline for the whole exchange (connect, TLS, sending, the
+//! whole reply) besides a shorter one for connecting, so that a server dripping a byte at a
+//! time cannot hold a login for longer than `timeout_secs`.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -31,6 +34,9 @@ use crate::config::DirectoryConfig;
 
 /// Redirects followed at most; more is a loop or a misconfiguration.
 const MAX_REDIRECTS: usize = 3;
+
+/// The most one read of a reply takes in (each read returns what has arrived).
+const READ_CHUNK: usize = 64 << 10;
 
 /// The system CA bundles of the common distributions, first match wins. Fixed paths on
 /// purpose: `SSL_CERT_FILE`/`SSL_CERT_DIR` come from the environment, which a user running
@@ -67,7 +73,9 @@ pub struct HttpClient {
     url: Url,
     /// For error messages: the server or URL as configured.
     server: String,
+    /// The deadline of one request as a whole.
     timeout_secs: u64,
+    connect_timeout_secs: u64,
     max_reply_bytes: u64,
     credentials: Option<Credentials>,
 }
@@ -136,9 +144,12 @@ impl HttpClient {
                 attempt.follow()
             }
         });
+        // Every request also gets `timeout_secs` as its own timeout (`send`): set on the
+        // request, reqwest applies it to the reply body as well, not only to each read.
         let client = Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(directory.timeout_secs))
+            .connect_timeout(Duration::from_secs(directory.connect_timeout_secs()))
             .redirect(policy)
             .user_agent(concat!("dircache/", env!("CARGO_PKG_VERSION")))
             .tls_backend_preconfigured(tls)
@@ -149,6 +160,7 @@ impl HttpClient {
             url: parsed,
             server: server.to_string(),
             timeout_secs: directory.timeout_secs,
+            connect_timeout_secs: directory.connect_timeout_secs(),
             max_reply_bytes: directory.max_reply_bytes,
             credentials,
         })
@@ -202,7 +214,12 @@ impl HttpClient {
             }
             None => request,
         };
-        let response = request.send().map_err(|err| self.map_error(command, &err.without_url()))?;
+        let total = Duration::from_secs(self.timeout_secs);
+        let deadline = Instant::now() + total;
+        let response = request
+            .timeout(total)
+            .send()
+            .map_err(|err| self.map_error(command, &err.without_url()))?;
         let status = response.status();
         if !status.is_success() {
             return Err(DirectoryError::HttpStatus {
@@ -217,24 +234,51 @@ impl HttpClient {
             limit: self.max_reply_bytes,
         };
         // An announced length over the cap is refused before reading anything.
-        if response.content_length().is_some_and(|length| length > self.max_reply_bytes) {
+        let announced = response.content_length();
+        if announced.is_some_and(|length| length > self.max_reply_bytes) {
             return Err(too_large());
         }
-        let mut body = Vec::new();
+        // Sized once when the length is known, so that the buffer never holds slack.
+        let mut body =
+            Vec::with_capacity(announced.map_or(0, |length| usize::try_from(length).unwrap_or(0)));
         // One byte more than allowed tells "exactly at the cap" from "over it" without
         // reading an oversized reply into memory.
-        response
-            .take(self.max_reply_bytes.saturating_add(1))
-            .read_to_end(&mut body)
-            .map_err(|err| self.map_error(command, &err))?;
+        let mut reply = response.take(self.max_reply_bytes.saturating_add(1));
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            // reqwest ends the body at the request's timeout; looked at after every read as
+            // well, so that the deadline holds however the server spaces its bytes.
+            if Instant::now() >= deadline {
+                return Err(self.timed_out(command));
+            }
+            match reply.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(read) => body.extend_from_slice(&chunk[..read]),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(self.map_error(command, &err)),
+            }
+        }
         if u64::try_from(body.len()).map_or(true, |length| length > self.max_reply_bytes) {
             return Err(too_large());
         }
         Ok(body)
     }
 
+    fn timed_out(&self, command: &str) -> DirectoryError {
+        DirectoryError::Timeout {
+            server: self.server.clone(),
+            command: command.to_string(),
+            secs: self.timeout_secs,
+        }
+    }
+
     fn map_error(&self, command: &str, err: &(dyn StdError + 'static)) -> DirectoryError {
-        DirectoryError::from_transport(&self.server, command, self.timeout_secs, err)
+        DirectoryError::from_transport(
+            &self.server,
+            command,
+            (self.timeout_secs, self.connect_timeout_secs),
+            err,
+        )
     }
 }
 
@@ -335,7 +379,7 @@ impl DirectoryError {
     pub(crate) fn from_transport(
         server: &str,
         command: &str,
-        secs: u64,
+        (secs, connect_secs): (u64, u64),
         err: &(dyn StdError + 'static),
     ) -> DirectoryError {
         let mut chain = Vec::new();
@@ -368,8 +412,14 @@ impl DirectoryError {
         };
         let timed_out = reqwest(reqwest::Error::is_timeout) || io_kind(&[io::ErrorKind::TimedOut]);
         if reqwest(reqwest::Error::is_connect) {
-            let unreachable = timed_out
-                || reqwest(reqwest::Error::is_dns)
+            if timed_out {
+                let reason = format!(
+                    "no connection within {connect_secs} s (directory.connect_timeout_secs): \
+                     {reason}"
+                );
+                return DirectoryError::Connect { server, command, reason };
+            }
+            let unreachable = reqwest(reqwest::Error::is_dns)
                 || io_kind(&[
                     io::ErrorKind::ConnectionRefused,
                     io::ErrorKind::HostUnreachable,
@@ -507,7 +557,9 @@ mod tests {
     use rustls::pki_types::PrivateKeyDer;
 
     use super::*;
-    use crate::directory::test_server::{read_request, write_response, Response, TestServer};
+    use crate::directory::test_server::{
+        read_request, write_response, BlackHole, Response, TestServer,
+    };
     use crate::directory::Failure;
 
     fn settings(timeout_secs: u64, max_reply_bytes: u64) -> DirectoryConfig {
@@ -696,6 +748,45 @@ mod tests {
         assert!(matches!(err, DirectoryError::Timeout { secs: 1, .. }), "{err:?}");
         assert!(!err.is_unreachable());
         assert!(err.to_string().contains("timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn a_reply_dripping_one_byte_at_a_time_ends_at_the_deadline() {
+        let server = TestServer::raw(|mut stream| {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if read_request(&mut reader).is_none() {
+                return;
+            }
+            // 200 bytes at one per 200 ms: 40 s in all, each read well within the timeout.
+            if stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n").is_err() {
+                return;
+            }
+            for _ in 0..200 {
+                thread::sleep(Duration::from_millis(200));
+                if stream.write_all(b"x").is_err() {
+                    return;
+                }
+            }
+        });
+        let http = client(&server.url("/"), &settings(2, 1024));
+        let started = Instant::now();
+        let err = http.post_xml("getaccountsinfolist", Zeroizing::default()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Timeout { secs: 2, .. }), "{err:?}");
+        assert_eq!(err.failure(), Failure::Suspicious, "a deadline after connecting");
+        // Generous on purpose: it ends near the deadline, not after the 40 s of dripping.
+        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_black_holed_address_is_unreachable_after_the_connect_timeout() {
+        let hole = BlackHole::new();
+        let mut directory = settings(30, 1024);
+        directory.connect_timeout_secs = Some(1);
+        let http = client(&hole.url("/icewarpapi/"), &directory);
+        let err = http.post_xml("getauthtoken", Zeroizing::default()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
+        assert_eq!(err.failure(), Failure::Unreachable);
+        assert!(err.to_string().contains("no connection within 1 s"), "{err}");
     }
 
     #[test]

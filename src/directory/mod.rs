@@ -15,7 +15,7 @@ pub mod http;
 pub mod icewarp;
 pub mod icewarp_xml;
 #[cfg(test)]
-mod test_server;
+pub(crate) mod test_server;
 
 pub use appint::AppIntDirectory;
 pub use icewarp::IcewarpDirectory;

@@ -408,6 +408,26 @@ fn offline_credentials_only_when_the_directory_is_unreachable() {
 }
 
 #[test]
+fn a_black_holed_directory_falls_back_to_offline_credentials_after_the_connect_timeout() {
+    let iw = alice_directory();
+    let setup = Setup::with_config(&format!(
+        "[directory]\ntype = \"icewarp\"\nserver = {:?}\ntimeout_secs = 60\n\
+         connect_timeout_secs = 1\n[auth]\ncache_credentials = true\n",
+        iw.url()
+    ));
+    setup.add(ALICE, None, AuthMethod::Directory, LOGIN);
+    assert_eq!(attempt(&setup, "right-pw", 10).0, PamOutcome::Success);
+    // The same configuration, pointed at an address that never answers a SYN.
+    let hole = crate::directory::test_server::BlackHole::new();
+    let text = fs::read_to_string(&setup.config_path).unwrap();
+    fs::write(&setup.config_path, text.replace(&iw.url(), &hole.url("/icewarpapi/"))).unwrap();
+    let (outcome, offline) = attempt(&setup, "right-pw", 20);
+    assert_eq!(outcome, PamOutcome::Success, "{:?}", offline.logs);
+    assert!(logged(&offline, "OFFLINE login"), "{:?}", offline.logs);
+    assert!(logged(&offline, "no connection within 1 s"), "{:?}", offline.logs);
+}
+
+#[test]
 fn a_wrong_password_answer_wipes_the_cached_password() {
     let iw = alice_directory();
     let setup = directory_setup(&iw.url());
