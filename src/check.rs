@@ -290,7 +290,9 @@ fn directory_hint(error: &DirectoryError) -> String {
             "complete the [directory] section (see dircache.toml(5))".to_string()
         }
         DirectoryError::FilterNotFound { .. } => "correct sync.domains / sync.groups".to_string(),
-        DirectoryError::TooLarge { .. } => "raise directory.max_reply_bytes".to_string(),
+        DirectoryError::TooLarge { key, .. } | DirectoryError::TooMany { key, .. } => {
+            format!("raise directory.{key} if the directory is that large")
+        }
         DirectoryError::Api { .. }
         | DirectoryError::Malformed { .. }
         | DirectoryError::Other { .. } => {

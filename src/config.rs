@@ -21,7 +21,12 @@ use crate::privileges::Privilege;
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/dircache/dircache.toml";
 pub const DEFAULT_CACHE_DIR: &str = "/var/lib/dircache";
 
-const DEFAULT_MAX_REPLY_BYTES: u64 = 256 * 1024 * 1024;
+/// `[directory] max_reply_mib` by default: 1,000,000 users of an Application Integration
+/// listing take about 150 MB (the mock's users, 153 bytes each), and 1 GiB also lets
+/// 1,048,576 accounts through the per-account charge of `directory::ListingBudget`.
+const DEFAULT_MAX_REPLY_MIB: u64 = 1024;
+/// The largest `max_reply_mib`: 64 GiB, far beyond any directory, and no overflow.
+const MAX_MAX_REPLY_MIB: u64 = 64 * 1024;
 const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
 const MIN_ARGON2_MEMORY_KIB: u32 = 8 * 1024;
 const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
@@ -152,7 +157,19 @@ pub struct DirectoryConfig {
     /// Extra CA certificates (PEM) to trust besides the system's, for a directory whose
     /// certificate comes from a private CA: safer than `ignore_ssl_warnings`.
     pub ca_file: Option<PathBuf>,
-    pub max_reply_bytes: u64,
+    /// The documented cap; use [`DirectoryConfig::reply_limit`].
+    pub max_reply_mib: Option<u64>,
+    /// The older spelling of the cap, in bytes; still accepted, not together with
+    /// `max_reply_mib`.
+    pub max_reply_bytes: Option<u64>,
+}
+
+/// The cap on what the directory may send, and the key that set it (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyLimit {
+    pub bytes: u64,
+    /// `max_reply_mib` or `max_reply_bytes`, without the section.
+    pub key: &'static str,
 }
 
 impl std::fmt::Debug for DirectoryConfig {
@@ -168,12 +185,24 @@ impl std::fmt::Debug for DirectoryConfig {
             .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("ignore_ssl_warnings", &self.ignore_ssl_warnings)
             .field("ca_file", &self.ca_file)
+            .field("max_reply_mib", &self.max_reply_mib)
             .field("max_reply_bytes", &self.max_reply_bytes)
             .finish()
     }
 }
 
 impl DirectoryConfig {
+    /// `max_reply_mib`, or `max_reply_bytes`, or the default (1024 MiB).
+    pub fn reply_limit(&self) -> ReplyLimit {
+        match (self.max_reply_mib, self.max_reply_bytes) {
+            (None, Some(bytes)) => ReplyLimit { bytes, key: "max_reply_bytes" },
+            (mib, _) => ReplyLimit {
+                bytes: mib.unwrap_or(DEFAULT_MAX_REPLY_MIB).saturating_mul(1 << 20),
+                key: "max_reply_mib",
+            },
+        }
+    }
+
     /// `connect_timeout_secs`, or the default (5 s, at most `timeout_secs`).
     pub fn connect_timeout_secs(&self) -> u64 {
         self.connect_timeout_secs.unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS.min(self.timeout_secs))
@@ -258,7 +287,8 @@ impl Default for DirectoryConfig {
             connect_timeout_secs: None,
             ignore_ssl_warnings: false,
             ca_file: None,
-            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            max_reply_mib: None,
+            max_reply_bytes: None,
         }
     }
 }
@@ -596,14 +626,35 @@ impl Config {
                 ));
             }
         }
-        if dir.max_reply_bytes < 1024 {
-            return Err(invalid(
-                "directory.max_reply_bytes",
-                format!(
-                    "{} is less than 1024; the default is {DEFAULT_MAX_REPLY_BYTES} (256 MiB)",
-                    dir.max_reply_bytes
-                ),
-            ));
+        match (dir.max_reply_mib, dir.max_reply_bytes) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "directory.max_reply_mib",
+                    "and directory.max_reply_bytes are both given; keep max_reply_mib (the \
+                     older max_reply_bytes says the same in bytes)"
+                        .to_string(),
+                ))
+            }
+            (Some(mib), None) if !(1..=MAX_MAX_REPLY_MIB).contains(&mib) => {
+                return Err(invalid(
+                    "directory.max_reply_mib",
+                    format!(
+                        "{mib} is not between 1 and {MAX_MAX_REPLY_MIB}; the default is \
+                         {DEFAULT_MAX_REPLY_MIB}"
+                    ),
+                ))
+            }
+            (None, Some(bytes)) if !(1024..=MAX_MAX_REPLY_MIB << 20).contains(&bytes) => {
+                return Err(invalid(
+                    "directory.max_reply_bytes",
+                    format!(
+                        "{bytes} is not between 1024 and {}; better use max_reply_mib (default \
+                         {DEFAULT_MAX_REPLY_MIB})",
+                        MAX_MAX_REPLY_MIB << 20
+                    ),
+                ))
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -827,7 +878,10 @@ shell = "/bin/bash"
         assert_eq!(config.directory.kind, DirectoryKind::None);
         assert_eq!(config.directory.timeout_secs, 60);
         assert_eq!(config.directory.connect_timeout_secs(), 5);
-        assert_eq!(config.directory.max_reply_bytes, 256 * 1024 * 1024);
+        assert_eq!(
+            config.directory.reply_limit(),
+            ReplyLimit { bytes: 1 << 30, key: "max_reply_mib" }
+        );
         assert!(!config.directory.ignore_ssl_warnings);
         assert_eq!(config.sync.max_delete_percent, 10);
         assert_eq!(config.sync.default_privileges, Privilege::defaults());
@@ -1071,6 +1125,12 @@ allow_readable_config = true
                 "directory.connect_timeout_secs",
             ),
             ("[directory]\nmax_reply_bytes = 1023", "directory.max_reply_bytes"),
+            ("[directory]\nmax_reply_mib = 0", "directory.max_reply_mib"),
+            ("[directory]\nmax_reply_mib = 65537", "directory.max_reply_mib"),
+            (
+                "[directory]\nmax_reply_mib = 8\nmax_reply_bytes = 8388608",
+                "directory.max_reply_mib",
+            ),
             ("[sync]\ninterval_secs = 59", "sync.interval_secs"),
             ("[sync]\nmax_delete_percent = 101", "sync.max_delete_percent"),
             ("[passwords]\nargon2_memory_kib = 8191", "passwords.argon2_memory_kib"),
@@ -1092,6 +1152,22 @@ allow_readable_config = true
         }
         let message = parse_error("[sync]\nmax_delete_percent = 150");
         assert!(message.contains("150 is more than 100"), "{message}");
+    }
+
+    #[test]
+    fn the_reply_cap_is_max_reply_mib_or_the_older_max_reply_bytes_but_not_both() {
+        let limit = |text: &str| parse(text).unwrap().directory.reply_limit();
+        assert_eq!(
+            limit("[directory]\nmax_reply_mib = 16\n"),
+            ReplyLimit { bytes: 16 << 20, key: "max_reply_mib" }
+        );
+        assert_eq!(
+            limit("[directory]\nmax_reply_bytes = 2000\n"),
+            ReplyLimit { bytes: 2000, key: "max_reply_bytes" }
+        );
+        let message = parse_error("[directory]\nmax_reply_mib = 16\nmax_reply_bytes = 2000\n");
+        assert!(message.contains("`directory.max_reply_mib`"), "{message}");
+        assert!(message.contains("directory.max_reply_bytes are both given"), "{message}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use zeroize::Zeroizing;
 
 use super::DirectoryError;
-use crate::config::DirectoryConfig;
+use crate::config::{DirectoryConfig, ReplyLimit};
 
 /// Redirects followed at most; more is a loop or a misconfiguration.
 const MAX_REDIRECTS: usize = 3;
@@ -76,7 +76,7 @@ pub struct HttpClient {
     /// The deadline of one request as a whole.
     timeout_secs: u64,
     connect_timeout_secs: u64,
-    max_reply_bytes: u64,
+    reply_limit: ReplyLimit,
     credentials: Option<Credentials>,
 }
 
@@ -161,7 +161,7 @@ impl HttpClient {
             server: server.to_string(),
             timeout_secs: directory.timeout_secs,
             connect_timeout_secs: directory.connect_timeout_secs(),
-            max_reply_bytes: directory.max_reply_bytes,
+            reply_limit: directory.reply_limit(),
             credentials,
         })
     }
@@ -228,14 +228,16 @@ impl HttpClient {
                 status: status.as_u16(),
             });
         }
+        let limit = self.reply_limit.bytes;
         let too_large = || DirectoryError::TooLarge {
             server: self.server.clone(),
             command: command.to_string(),
-            limit: self.max_reply_bytes,
+            key: self.reply_limit.key,
+            limit,
         };
         // An announced length over the cap is refused before reading anything.
         let announced = response.content_length();
-        if announced.is_some_and(|length| length > self.max_reply_bytes) {
+        if announced.is_some_and(|length| length > limit) {
             return Err(too_large());
         }
         // Sized once when the length is known, so that the buffer never holds slack.
@@ -243,7 +245,7 @@ impl HttpClient {
             Vec::with_capacity(announced.map_or(0, |length| usize::try_from(length).unwrap_or(0)));
         // One byte more than allowed tells "exactly at the cap" from "over it" without
         // reading an oversized reply into memory.
-        let mut reply = response.take(self.max_reply_bytes.saturating_add(1));
+        let mut reply = response.take(limit.saturating_add(1));
         let mut chunk = vec![0u8; READ_CHUNK];
         loop {
             // reqwest ends the body at the request's timeout; looked at after every read as
@@ -258,7 +260,7 @@ impl HttpClient {
                 Err(err) => return Err(self.map_error(command, &err)),
             }
         }
-        if u64::try_from(body.len()).map_or(true, |length| length > self.max_reply_bytes) {
+        if u64::try_from(body.len()).map_or(true, |length| length > limit) {
             return Err(too_large());
         }
         Ok(body)
@@ -563,7 +565,11 @@ mod tests {
     use crate::directory::Failure;
 
     fn settings(timeout_secs: u64, max_reply_bytes: u64) -> DirectoryConfig {
-        DirectoryConfig { timeout_secs, max_reply_bytes, ..DirectoryConfig::default() }
+        DirectoryConfig {
+            timeout_secs,
+            max_reply_bytes: Some(max_reply_bytes),
+            ..DirectoryConfig::default()
+        }
     }
 
     fn client(url: &str, directory: &DirectoryConfig) -> HttpClient {
@@ -644,7 +650,16 @@ mod tests {
         assert_eq!(http.post_xml("c", Zeroizing::new("1024".to_string())).unwrap().len(), 1024);
         let err = http.post_xml("c", Zeroizing::new("1025".to_string())).unwrap_err();
         assert!(matches!(err, DirectoryError::TooLarge { limit: 1024, .. }), "{err:?}");
-        assert!(err.to_string().contains("max_reply_bytes"), "{err}");
+        assert!(err.to_string().contains("directory.max_reply_bytes allows (1024 bytes)"), "{err}");
+        let mut directory = settings(5, 1024);
+        directory.max_reply_bytes = None;
+        directory.max_reply_mib = Some(1);
+        let http = client(&server.url("/"), &directory);
+        let err = http.post_xml("c", Zeroizing::new((1 << 20 | 1).to_string())).unwrap_err();
+        assert!(
+            err.to_string().contains("directory.max_reply_mib allows (1048576 bytes)"),
+            "{err}"
+        );
     }
 
     #[test]
