@@ -109,6 +109,7 @@ impl super::Directory for AppIntDirectory {
             return Ok(PasswordCheck::NotAsked);
         }
         let command = "auth";
+        self.http.expect_answers();
         let body = self.http.post_form(
             command,
             &[("cmd", b"auth"), ("user", login.as_bytes()), ("pass", password)],

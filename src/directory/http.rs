@@ -35,6 +35,11 @@ use crate::config::{DirectoryConfig, ReplyLimit};
 /// Redirects followed at most; more is a loop or a misconfiguration.
 const MAX_REDIRECTS: usize = 3;
 
+/// The most the answer to a password check may take: a real one is a few hundred bytes.
+/// Far below the listing cap, so that a login (inside sshd, one process per connection)
+/// never buffers more than this, whatever the server sends.
+pub const MAX_ANSWER_BYTES: u64 = 1 << 20;
+
 /// The most one read of a reply takes in (each read returns what has arrived).
 const READ_CHUNK: usize = 64 << 10;
 
@@ -77,6 +82,8 @@ pub struct HttpClient {
     timeout_secs: u64,
     connect_timeout_secs: u64,
     reply_limit: ReplyLimit,
+    /// Replies are answers to a password check ([`HttpClient::expect_answers`]).
+    answers_only: bool,
     credentials: Option<Credentials>,
 }
 
@@ -162,8 +169,16 @@ impl HttpClient {
             timeout_secs: directory.timeout_secs,
             connect_timeout_secs: directory.connect_timeout_secs(),
             reply_limit: directory.reply_limit(),
+            answers_only: false,
             credentials,
         })
+    }
+
+    /// From now on every reply is the answer to a password check, capped at
+    /// [`MAX_ANSWER_BYTES`] (or the configured cap, if smaller). For clients made to check
+    /// a password, never to list.
+    pub fn expect_answers(&mut self) {
+        self.answers_only = true;
     }
 
     /// The URL every request goes to.
@@ -228,12 +243,19 @@ impl HttpClient {
                 status: status.as_u16(),
             });
         }
-        let limit = self.reply_limit.bytes;
-        let too_large = || DirectoryError::TooLarge {
-            server: self.server.clone(),
-            command: command.to_string(),
-            key: self.reply_limit.key,
-            limit,
+        let answer_cap = self.answers_only && MAX_ANSWER_BYTES < self.reply_limit.bytes;
+        let limit = if answer_cap { MAX_ANSWER_BYTES } else { self.reply_limit.bytes };
+        let too_large = || {
+            let (server, command) = (self.server.clone(), command.to_string());
+            if answer_cap {
+                let reason = format!(
+                    "the answer to a password check is larger than {MAX_ANSWER_BYTES} bytes \
+                     (a real one takes a few hundred)"
+                );
+                DirectoryError::Malformed { server, command, reason }
+            } else {
+                DirectoryError::TooLarge { server, command, key: self.reply_limit.key, limit }
+            }
         };
         // An announced length over the cap is refused before reading anything.
         let announced = response.content_length();
@@ -660,6 +682,27 @@ mod tests {
             err.to_string().contains("directory.max_reply_mib allows (1048576 bytes)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_password_check_answer_is_capped_at_one_mib() {
+        let server = TestServer::start(|request| {
+            let size: usize = String::from_utf8_lossy(&request.body).parse().unwrap();
+            Response::ok("text/plain", vec![b'x'; size])
+        });
+        let mut http = client(&server.url("/"), &DirectoryConfig::default());
+        let big = (MAX_ANSWER_BYTES + 1).to_string();
+        assert!(http.post_xml("list", Zeroizing::new(big.clone())).is_ok(), "a listing may");
+        http.expect_answers();
+        let exact = MAX_ANSWER_BYTES.to_string();
+        assert_eq!(
+            http.post_xml("auth", Zeroizing::new(exact)).unwrap().len() as u64,
+            MAX_ANSWER_BYTES
+        );
+        let err = http.post_xml("auth", Zeroizing::new(big)).unwrap_err();
+        assert!(matches!(err, DirectoryError::Malformed { .. }), "{err:?}");
+        assert!(err.to_string().contains("the answer to a password check is larger"), "{err}");
+        assert_eq!(err.failure(), Failure::Suspicious);
     }
 
     #[test]

@@ -795,6 +795,7 @@ impl super::Directory for IcewarpDirectory {
             return Ok(PasswordCheck::NotAsked);
         };
         let command = "getauthtoken";
+        self.http.expect_answers();
         let mut fields = Fields::new(&[&["result", "authtoken"]]);
         let reply = self.exchange(command, body, &mut fields)?;
         match reply.outcome {
