@@ -178,15 +178,14 @@ pub const MIN_ICEWARP_TIMEOUT_SECS: u64 = 35;
 
 fn short_icewarp_deadline(config: &Config) -> Option<String> {
     let secs = config.directory.timeout_secs;
-    (config.directory.kind == DirectoryKind::Icewarp && secs < MIN_ICEWARP_TIMEOUT_SECS).then(
-        || {
-            format!(
-                "directory.timeout_secs = {secs} is below {MIN_ICEWARP_TIMEOUT_SECS} s: IceWarp \
-             delays wrong passwords by up to 30 s, so a mistyped password would look like an \
-             unavailable directory"
-            )
-        },
-    )
+    if config.directory.kind != DirectoryKind::Icewarp || secs >= MIN_ICEWARP_TIMEOUT_SECS {
+        return None;
+    }
+    Some(format!(
+        "directory.timeout_secs = {secs} is below {MIN_ICEWARP_TIMEOUT_SECS} s: IceWarp delays \
+         wrong passwords by up to 30 s, so a mistyped password would look like an unavailable \
+         directory"
+    ))
 }
 
 fn directory_address(config: &Config) -> Option<&str> {
