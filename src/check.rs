@@ -154,7 +154,19 @@ pub fn check_config(path: &Path) -> (CheckResult, Option<Config>) {
                     directory_address(&config).unwrap_or("?")
                 ),
             };
-            let result = CheckResult::ok("config", format!("{} is valid: {what}", path.display()));
+            let message = format!("{} is valid: {what}", path.display());
+            let result = match short_icewarp_deadline(&config) {
+                Some(warning) => CheckResult::with(
+                    "config",
+                    Status::Warn,
+                    format!("{message}, but {warning}"),
+                    format!(
+                        "raise directory.timeout_secs to at least {MIN_ICEWARP_TIMEOUT_SECS} \
+                         (the default is 60)"
+                    ),
+                ),
+                None => CheckResult::ok("config", message),
+            };
             (result, Some(config))
         }
         Err(e) => {
@@ -171,6 +183,23 @@ pub fn check_config(path: &Path) -> (CheckResult, Option<Config>) {
             (result, None)
         }
     }
+}
+
+/// The shortest `timeout_secs` that leaves room for IceWarp's tarpit: it answers a wrong
+/// password only after 24–30 s (README, PAM), so a shorter deadline turns every mistyped
+/// password into "directory unavailable" (and a possible-attack log line).
+pub const MIN_ICEWARP_TIMEOUT_SECS: u64 = 35;
+
+fn short_icewarp_deadline(config: &Config) -> Option<String> {
+    let secs = config.directory.timeout_secs;
+    if config.directory.kind != DirectoryKind::Icewarp || secs >= MIN_ICEWARP_TIMEOUT_SECS {
+        return None;
+    }
+    Some(format!(
+        "directory.timeout_secs = {secs} is below {MIN_ICEWARP_TIMEOUT_SECS} s: IceWarp delays \
+         wrong passwords by up to 30 s, so a mistyped password would look like an unavailable \
+         directory"
+    ))
 }
 
 fn directory_address(config: &Config) -> Option<&str> {
@@ -303,6 +332,12 @@ fn directory_hint(error: &DirectoryError) -> String {
             directory.ca_file, or (for a self-signed certificate you trust) set \
             ignore_ssl_warnings = true"
             .to_string(),
+        DirectoryError::Transport { .. } => "check the server's log, and for a proxy or \
+            firewall between this host and the directory that cuts connections"
+            .to_string(),
+        DirectoryError::Redirect { .. } => "configure the final URL the server redirects to \
+            (directory.server or directory.url)"
+            .to_string(),
         DirectoryError::HttpStatus { status: 401 | 403, .. } => {
             "check directory.username and directory.password / password_file (HTTP Basic \
              authentication)"
@@ -318,7 +353,9 @@ fn directory_hint(error: &DirectoryError) -> String {
             "complete the [directory] section (see dircache.toml(5))".to_string()
         }
         DirectoryError::FilterNotFound { .. } => "correct sync.domains / sync.groups".to_string(),
-        DirectoryError::TooLarge { .. } => "raise directory.max_reply_bytes".to_string(),
+        DirectoryError::TooLarge { key, .. } | DirectoryError::TooMany { key, .. } => {
+            format!("raise directory.{key} if the directory is that large")
+        }
         DirectoryError::Api { .. }
         | DirectoryError::Malformed { .. }
         | DirectoryError::Other { .. } => {
@@ -848,6 +885,28 @@ pub fn any_failed(results: &[CheckResult]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_shorter_than_icewarps_tarpit_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dircache.toml");
+        let check = |directory: &str| {
+            fs::write(&path, format!("[directory]\n{directory}\n")).unwrap();
+            check_config(&path).0
+        };
+        let icewarp = "type = \"icewarp\"\nserver = \"mail.example.com\"";
+        let result = check(&format!("{icewarp}\ntimeout_secs = 34"));
+        assert_eq!(result.status, Status::Warn, "{result:?}");
+        assert!(
+            result.message.contains("IceWarp delays wrong passwords by up to 30 s"),
+            "{result:?}"
+        );
+        assert!(result.hint.unwrap().contains("directory.timeout_secs"));
+        assert_eq!(check(&format!("{icewarp}\ntimeout_secs = 35")).status, Status::Ok);
+        assert_eq!(check(icewarp).status, Status::Ok, "the default is 60");
+        let appint = "type = \"application-integration\"\nurl = \"https://apps.example.com/\"";
+        assert_eq!(check(&format!("{appint}\ntimeout_secs = 5")).status, Status::Ok);
+    }
 
     #[test]
     fn nsswitch_sources_skip_actions_and_comments() {

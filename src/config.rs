@@ -23,7 +23,13 @@ use crate::privileges::Privilege;
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/dircache/dircache.toml";
 pub const DEFAULT_CACHE_DIR: &str = "/var/lib/dircache";
 
-const DEFAULT_MAX_REPLY_BYTES: u64 = 256 * 1024 * 1024;
+/// `[directory] max_reply_mib` by default: 1,000,000 users of an Application Integration
+/// listing take about 150 MB (the mock's users, 153 bytes each), and 1 GiB also lets
+/// 1,048,576 accounts through the per-account charge of `directory::ListingBudget`.
+const DEFAULT_MAX_REPLY_MIB: u64 = 1024;
+/// The largest `max_reply_mib`: 64 GiB, far beyond any directory, and no overflow.
+const MAX_MAX_REPLY_MIB: u64 = 64 * 1024;
+const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
 const MIN_ARGON2_MEMORY_KIB: u32 = 8 * 1024;
 const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
 
@@ -156,12 +162,29 @@ pub struct DirectoryConfig {
     #[serde(deserialize_with = "deserialize_secret")]
     pub password: Option<Zeroizing<String>>,
     pub password_file: Option<PathBuf>,
+    /// The deadline of one request as a whole: connect, TLS, sending, the whole reply.
     pub timeout_secs: u64,
+    /// How long connecting (TCP and TLS handshake) may take, at most `timeout_secs`; use
+    /// [`DirectoryConfig::connect_timeout_secs`]. Not getting a connection in time is the
+    /// one kind of timeout that counts as unreachable.
+    pub connect_timeout_secs: Option<u64>,
     pub ignore_ssl_warnings: bool,
     /// Extra CA certificates (PEM) to trust besides the system's, for a directory whose
     /// certificate comes from a private CA: safer than `ignore_ssl_warnings`.
     pub ca_file: Option<PathBuf>,
-    pub max_reply_bytes: u64,
+    /// The documented cap; use [`DirectoryConfig::reply_limit`].
+    pub max_reply_mib: Option<u64>,
+    /// The older spelling of the cap, in bytes; still accepted, not together with
+    /// `max_reply_mib`.
+    pub max_reply_bytes: Option<u64>,
+}
+
+/// The cap on what the directory may send, and the key that set it (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyLimit {
+    pub bytes: u64,
+    /// `max_reply_mib` or `max_reply_bytes`, without the section.
+    pub key: &'static str,
 }
 
 impl std::fmt::Debug for DirectoryConfig {
@@ -174,14 +197,32 @@ impl std::fmt::Debug for DirectoryConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("password_file", &self.password_file)
             .field("timeout_secs", &self.timeout_secs)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("ignore_ssl_warnings", &self.ignore_ssl_warnings)
             .field("ca_file", &self.ca_file)
+            .field("max_reply_mib", &self.max_reply_mib)
             .field("max_reply_bytes", &self.max_reply_bytes)
             .finish()
     }
 }
 
 impl DirectoryConfig {
+    /// `max_reply_mib`, or `max_reply_bytes`, or the default (1024 MiB).
+    pub fn reply_limit(&self) -> ReplyLimit {
+        match (self.max_reply_mib, self.max_reply_bytes) {
+            (None, Some(bytes)) => ReplyLimit { bytes, key: "max_reply_bytes" },
+            (mib, _) => ReplyLimit {
+                bytes: mib.unwrap_or(DEFAULT_MAX_REPLY_MIB).saturating_mul(1 << 20),
+                key: "max_reply_mib",
+            },
+        }
+    }
+
+    /// `connect_timeout_secs`, or the default (5 s, at most `timeout_secs`).
+    pub fn connect_timeout_secs(&self) -> u64 {
+        self.connect_timeout_secs.unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS.min(self.timeout_secs))
+    }
+
     /// `ca_file`, opened and checked like the configuration itself (nobody but root or the
     /// reader may be able to change it; reading is fine: it holds no secret), or `None`
     /// when none is configured.
@@ -305,9 +346,11 @@ impl Default for DirectoryConfig {
             password: None,
             password_file: None,
             timeout_secs: 60,
+            connect_timeout_secs: None,
             ignore_ssl_warnings: false,
             ca_file: None,
-            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            max_reply_mib: None,
+            max_reply_bytes: None,
         }
     }
 }
@@ -646,14 +689,47 @@ impl Config {
                 "is 0; give at least 1 second".to_string(),
             ));
         }
-        if dir.max_reply_bytes < 1024 {
-            return Err(invalid(
-                "directory.max_reply_bytes",
-                format!(
-                    "{} is less than 1024; the default is {DEFAULT_MAX_REPLY_BYTES} (256 MiB)",
-                    dir.max_reply_bytes
-                ),
-            ));
+        if let Some(secs) = dir.connect_timeout_secs {
+            if !(1..=dir.timeout_secs).contains(&secs) {
+                return Err(invalid(
+                    "directory.connect_timeout_secs",
+                    format!(
+                        "{secs} is not between 1 and directory.timeout_secs ({}); the default \
+                         is {DEFAULT_CONNECT_TIMEOUT_SECS}",
+                        dir.timeout_secs
+                    ),
+                ));
+            }
+        }
+        match (dir.max_reply_mib, dir.max_reply_bytes) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "directory.max_reply_mib",
+                    "and directory.max_reply_bytes are both given; keep max_reply_mib (the \
+                     older max_reply_bytes says the same in bytes)"
+                        .to_string(),
+                ))
+            }
+            (Some(mib), None) if !(1..=MAX_MAX_REPLY_MIB).contains(&mib) => {
+                return Err(invalid(
+                    "directory.max_reply_mib",
+                    format!(
+                        "{mib} is not between 1 and {MAX_MAX_REPLY_MIB}; the default is \
+                         {DEFAULT_MAX_REPLY_MIB}"
+                    ),
+                ))
+            }
+            (None, Some(bytes)) if !(1024..=MAX_MAX_REPLY_MIB << 20).contains(&bytes) => {
+                return Err(invalid(
+                    "directory.max_reply_bytes",
+                    format!(
+                        "{bytes} is not between 1024 and {}; better use max_reply_mib (default \
+                         {DEFAULT_MAX_REPLY_MIB})",
+                        MAX_MAX_REPLY_MIB << 20
+                    ),
+                ))
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -886,7 +962,11 @@ shell = "/bin/bash"
         assert_eq!(config.cache.lock_timeout_secs, 30);
         assert_eq!(config.directory.kind, DirectoryKind::None);
         assert_eq!(config.directory.timeout_secs, 60);
-        assert_eq!(config.directory.max_reply_bytes, 256 * 1024 * 1024);
+        assert_eq!(config.directory.connect_timeout_secs(), 5);
+        assert_eq!(
+            config.directory.reply_limit(),
+            ReplyLimit { bytes: 1 << 30, key: "max_reply_mib" }
+        );
         assert!(!config.directory.ignore_ssl_warnings);
         assert_eq!(config.sync.max_delete_percent, 10);
         assert_eq!(config.sync.default_privileges, Privilege::defaults());
@@ -1126,7 +1206,18 @@ allow_readable_config = true
     fn numeric_limits_are_enforced() {
         let cases = [
             ("[directory]\ntimeout_secs = 0", "directory.timeout_secs"),
+            ("[directory]\nconnect_timeout_secs = 0", "directory.connect_timeout_secs"),
+            (
+                "[directory]\ntimeout_secs = 30\nconnect_timeout_secs = 31",
+                "directory.connect_timeout_secs",
+            ),
             ("[directory]\nmax_reply_bytes = 1023", "directory.max_reply_bytes"),
+            ("[directory]\nmax_reply_mib = 0", "directory.max_reply_mib"),
+            ("[directory]\nmax_reply_mib = 65537", "directory.max_reply_mib"),
+            (
+                "[directory]\nmax_reply_mib = 8\nmax_reply_bytes = 8388608",
+                "directory.max_reply_mib",
+            ),
             ("[sync]\ninterval_secs = 59", "sync.interval_secs"),
             ("[sync]\nmax_delete_percent = 101", "sync.max_delete_percent"),
             ("[passwords]\nargon2_memory_kib = 8191", "passwords.argon2_memory_kib"),
@@ -1148,6 +1239,39 @@ allow_readable_config = true
         }
         let message = parse_error("[sync]\nmax_delete_percent = 150");
         assert!(message.contains("150 is more than 100"), "{message}");
+    }
+
+    #[test]
+    fn the_reply_cap_is_max_reply_mib_or_the_older_max_reply_bytes_but_not_both() {
+        let limit = |text: &str| parse(text).unwrap().directory.reply_limit();
+        assert_eq!(
+            limit("[directory]\nmax_reply_mib = 16\n"),
+            ReplyLimit { bytes: 16 << 20, key: "max_reply_mib" }
+        );
+        assert_eq!(
+            limit("[directory]\nmax_reply_bytes = 2000\n"),
+            ReplyLimit { bytes: 2000, key: "max_reply_bytes" }
+        );
+        let message = parse_error("[directory]\nmax_reply_mib = 16\nmax_reply_bytes = 2000\n");
+        assert!(message.contains("`directory.max_reply_mib`"), "{message}");
+        assert!(message.contains("directory.max_reply_bytes are both given"), "{message}");
+    }
+
+    #[test]
+    fn the_connect_timeout_stays_within_the_request_deadline() {
+        let secs = |text: &str| parse(text).unwrap().directory.connect_timeout_secs();
+        assert_eq!(secs(""), 5);
+        assert_eq!(
+            secs("[directory]\ntimeout_secs = 2\n"),
+            2,
+            "the default follows a short deadline"
+        );
+        assert_eq!(secs("[directory]\ntimeout_secs = 60\nconnect_timeout_secs = 60\n"), 60);
+        let message = parse_error("[directory]\ntimeout_secs = 30\nconnect_timeout_secs = 31\n");
+        assert!(
+            message.contains("31 is not between 1 and directory.timeout_secs (30)"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::cache::{CacheDir, CacheError, PublicUser};
 use crate::config::{Config, DirectoryKind, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH};
-use crate::directory::{self, DirectoryError, PasswordCheck};
+use crate::directory::{self, DirectoryError, Failure, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
 use crate::login_state::{LoginState, LoginStates};
 use crate::manage;
@@ -480,7 +480,16 @@ fn check_directory_password<C: PamConversation>(
             PamOutcome::AuthErr
         }
         Err(e) => {
-            ctx.log_for_user(LogLevel::Error, &format!("the directory is unavailable: {e}"));
+            let text = match e.failure() {
+                Failure::Suspicious => format!(
+                    "possible attack: the directory's answer cannot be trusted, so no \
+                     offline credentials are used: {e}"
+                ),
+                Failure::Unreachable | Failure::Other => {
+                    format!("the directory is unavailable: {e}")
+                }
+            };
+            ctx.log_for_user(LogLevel::Error, &text);
             PamOutcome::AuthinfoUnavail
         }
     }
@@ -522,9 +531,11 @@ fn remember_for_offline<C: PamConversation>(
     }
 }
 
-/// Only reached when the directory could not be reached at all (refused, DNS, TLS
-/// handshake, 5xx) — never after a slow answer, which may be IceWarp's tarpit for a wrong
-/// password.
+/// Only reached when the directory could not be reached at all ([`Failure::Unreachable`]:
+/// refused, no route, no DNS answer, no connection within `connect_timeout_secs`). Never
+/// after a TLS failure, an HTTP error, garbage or a slow answer: whoever can produce those
+/// (an interceptor with its own certificate) could otherwise log in with an old password
+/// and keep the sync that disables the account away.
 fn offline_login<C: PamConversation>(
     ctx: &mut Context<'_, C>,
     password: &Secret,

@@ -35,7 +35,7 @@ const CHECKS: [&str; 9] = [
 fn icewarp_section(url: &str, password: &str, extra: &str) -> String {
     format!(
         "\n[directory]\ntype = \"icewarp\"\nserver = {url:?}\nusername = {ADMIN:?}\n\
-         password = {password:?}\ntimeout_secs = 5\n{extra}\n"
+         password = {password:?}\ntimeout_secs = 35\nconnect_timeout_secs = 5\n{extra}\n"
     )
 }
 

@@ -28,7 +28,9 @@ use mock_directory::{
 };
 
 const GIB: u64 = 1 << 30;
-const CAP: u64 = 16 << 20;
+/// `max_reply_mib = 16`.
+const CAP_MIB: u64 = 16;
+const CAP: u64 = CAP_MIB << 20;
 const ADMIN: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "Adm1n-Hostile-Pw";
 const LOCAL_PASSWORD: &str = "C0rrect-Horse-9";
@@ -161,7 +163,7 @@ fn serve_stream(
 }
 
 #[test]
-fn replies_of_1_gb_are_cut_at_max_reply_bytes_in_bounded_memory() {
+fn replies_of_1_gb_are_cut_at_max_reply_mib_in_bounded_memory() {
     let transcript = Transcript::default();
     // A normal sync first: the cache that must survive, and the memory a sync needs anyway.
     let good = AppIntServer::start(AppIntData::demo(), None).unwrap();
@@ -177,9 +179,9 @@ fn replies_of_1_gb_are_cut_at_max_reply_bytes_in_bounded_memory() {
     for (kind, declare_length) in [("application-integration", false), ("icewarp", true)] {
         let streamer = Streamer::start(GIB, declare_length, b' ');
         let directory = if kind == "icewarp" {
-            icewarp_section(&streamer.url("/icewarpapi/"), &format!("max_reply_bytes = {CAP}\n"))
+            icewarp_section(&streamer.url("/icewarpapi/"), &format!("max_reply_mib = {CAP_MIB}\n"))
         } else {
-            appint_section(&streamer.url("/index.php"), &format!("max_reply_bytes = {CAP}\n"))
+            appint_section(&streamer.url("/index.php"), &format!("max_reply_mib = {CAP_MIB}\n"))
         };
         let config = other_config(&env, &format!("{kind}.toml"), &directory);
         let started = Instant::now();
@@ -189,7 +191,10 @@ fn replies_of_1_gb_are_cut_at_max_reply_bytes_in_bounded_memory() {
         let (out, peak_kib) = wait_measuring(child);
         transcript.output(kind, &out);
         let line = failure_line(&out);
-        assert!(line.contains(&format!("larger than max_reply_bytes ({CAP} bytes)")), "{line}");
+        assert!(
+            line.contains(&format!("larger than directory.max_reply_mib allows ({CAP} bytes)")),
+            "{line}"
+        );
         assert_same_snapshot(&before, &snapshot(&env.cache_dir()), kind);
         // Not read beyond the cap (plus what sits in socket buffers); with a declared length
         // nothing at all is read.
@@ -208,34 +213,75 @@ fn replies_of_1_gb_are_cut_at_max_reply_bytes_in_bounded_memory() {
         ));
     }
 
-    // PAM: the directory's answer to a password check is 1 GB.
+    // PAM: the directory's answer to a password check is 1 GB. Under the default cap
+    // (1024 MiB) too, an answer is cut at 1 MiB.
     let streamer = Streamer::start(GIB, false, b' ');
-    let config = other_config(
-        &env,
-        "pam.toml",
-        &appint_section(&streamer.url("/index.php"), &format!("max_reply_bytes = {CAP}\n")),
-    );
+    let config = other_config(&env, "pam.toml", &appint_section(&streamer.url("/index.php"), ""));
     let started = Instant::now();
     let (outcome, conversation) = pam_authenticate(&config, "alice", b"alice-password");
     transcript.conversation("pam 1 GiB", &conversation);
     assert_eq!(outcome, PamOutcome::AuthinfoUnavail, "{:?}", conversation.logs);
     assert!(
-        conversation.logs.iter().any(|l| l.contains("max_reply_bytes")),
+        conversation.logs.iter().any(|l| l.contains("the answer to a password check is larger")),
         "{:?}",
         conversation.logs
     );
-    assert!(streamer.sent() < CAP + (48 << 20));
+    let sent = streamer.sent();
+    assert!(sent < (1 << 20) + (48 << 20), "the server could send {sent} bytes");
     figures.push(format!(
-        "PAM password check: PAM_AUTHINFO_UNAVAIL after {:.2} s",
-        started.elapsed().as_secs_f64()
+        "PAM password check (default cap): PAM_AUTHINFO_UNAVAIL after {:.2} s, {} MiB sent",
+        started.elapsed().as_secs_f64(),
+        sent >> 20
     ));
     println!(
-        "1 GiB replies, max_reply_bytes = {} MiB (a normal sync peaks at {} MiB):\n  {}",
-        CAP >> 20,
+        "1 GiB replies, max_reply_mib = {CAP_MIB} (a normal sync peaks at {} MiB):\n  {}",
         baseline_kib >> 10,
         figures.join("\n  ")
     );
     transcript.assert_never_shows(&["alice-password", ADMIN_PASSWORD]);
+}
+
+#[test]
+fn a_listing_of_tiny_users_is_refused_at_the_budget_in_bounded_memory() {
+    let transcript = Transcript::default();
+    let good = AppIntServer::start(AppIntData::demo(), None).unwrap();
+    let env = Env::with_extra_config(&appint_section(&good.url(), ""));
+    let mut command = Command::new(artifact("dircache-sync"));
+    command.arg("--config").arg(&env.config).args(["sync", "--json"]);
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (out, baseline_kib) = wait_measuring(child);
+    assert!(out.status.success(), "{}", text(&out));
+    let before = snapshot(&env.cache_dir());
+
+    // 300,000 users of 20 bytes each: 6 MB, well within the 16 MiB cap, but a user costs
+    // about 1 KB in memory during a sync, so it would take some 300 MB. The cap charges
+    // 1 KiB per account: 16,384 fit.
+    let users: Vec<String> = (0..300_000).map(|i| format!(r#"{{"userName":"u{i}"}}"#)).collect();
+    let mut data = AppIntData::demo();
+    data.raw_list = Some(format!("[{}]", users.join(",")).into_bytes());
+    let tiny = AppIntServer::start(data, None).unwrap();
+    let config = other_config(
+        &env,
+        "tiny.toml",
+        &appint_section(&tiny.url(), &format!("max_reply_mib = {CAP_MIB}\n")),
+    );
+    let started = Instant::now();
+    let mut command = Command::new(artifact("dircache-sync"));
+    command.arg("--config").arg(&config).arg("sync");
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (out, peak_kib) = wait_measuring(child);
+    transcript.output("tiny users", &out);
+    let line = failure_line(&out);
+    assert!(line.contains("the listing holds more than directory.max_reply_mib allows"), "{line}");
+    assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "tiny users");
+    assert!(peak_kib < baseline_kib + 3 * (CAP >> 10) + 32 * 1024, "peak {peak_kib} KiB");
+    println!(
+        "300,000 users in 6 MB, max_reply_mib = {CAP_MIB}: refused after {:.2} s, peak RSS {} MiB \
+         (a normal sync: {} MiB)",
+        started.elapsed().as_secs_f64(),
+        peak_kib >> 10,
+        baseline_kib >> 10
+    );
 }
 
 // ---------------------------------------------------------------------------------------

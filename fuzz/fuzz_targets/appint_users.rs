@@ -5,10 +5,13 @@
 use std::collections::HashSet;
 
 use dircache::directory::appint::parse_users;
+use dircache::directory::ListingBudget;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok((users, _warnings)) = parse_users(data) else { return };
+    let Ok((users, _warnings)) = parse_users(data, &mut ListingBudget::unlimited()) else {
+        return;
+    };
     let mut identities = HashSet::new();
     for user in &users {
         assert!(!user.login_name.trim().is_empty(), "an empty userName was accepted");

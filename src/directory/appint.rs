@@ -9,14 +9,26 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess};
 use serde::{Deserialize, Deserializer};
 
 use super::http::{Credentials, HttpClient};
-use super::{DirectoryError, DirectoryUser, Listing, PasswordCheck, Progress};
-use crate::config::Config;
+use super::{
+    unique_folded, DirectoryError, DirectoryUser, Listing, ListingBudget, OverBudget,
+    PasswordCheck, Progress,
+};
+use crate::config::{Config, ReplyLimit};
 use crate::user::Origin;
 
 /// An Application Integration server, as configured. Made per use.
 pub struct AppIntDirectory {
     http: HttpClient,
     server: String,
+    reply_limit: ReplyLimit,
+}
+
+/// Why a `cmd=list` reply was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsersError {
+    Malformed(String),
+    /// More users than the listing budget allows (see [`ListingBudget`]).
+    OverBudget,
 }
 
 /// One element of the `cmd=list` array. Only these fields are read; others are skipped
@@ -60,7 +72,7 @@ impl AppIntDirectory {
             }
         };
         let http = HttpClient::new(&url, &url, directory, credentials)?;
-        Ok(AppIntDirectory { http, server: url })
+        Ok(AppIntDirectory { http, server: url, reply_limit: directory.reply_limit() })
     }
 
     fn malformed(&self, command: &str, reason: impl Into<String>) -> DirectoryError {
@@ -76,8 +88,11 @@ impl super::Directory for AppIntDirectory {
     fn list(&mut self, progress: &mut dyn Progress) -> Result<Listing, DirectoryError> {
         let command = "list";
         let body = self.http.post_form(command, &[("cmd", b"list")])?;
-        let (users, warnings) =
-            parse_users(&body).map_err(|reason| self.malformed(command, reason))?;
+        let mut budget = ListingBudget::new(self.reply_limit);
+        let (users, warnings) = parse_users(&body, &mut budget).map_err(|err| match err {
+            UsersError::Malformed(reason) => self.malformed(command, reason),
+            UsersError::OverBudget => budget.error(&self.server, command),
+        })?;
         drop(body);
         progress.step("accounts", u64::try_from(users.len()).unwrap_or(u64::MAX), None);
         Ok(Listing { origin: Origin::ApplicationIntegration, users, groups: Vec::new(), warnings })
@@ -94,6 +109,7 @@ impl super::Directory for AppIntDirectory {
             return Ok(PasswordCheck::NotAsked);
         }
         let command = "auth";
+        self.http.expect_answers();
         let body = self.http.post_form(
             command,
             &[("cmd", b"auth"), ("user", login.as_bytes()), ("pass", password)],
@@ -110,29 +126,39 @@ impl super::Directory for AppIntDirectory {
     }
 }
 
-/// Parses a `cmd=list` reply into users (duplicates by case dropped) and warnings.
-/// Streams from the byte buffer: no intermediate tree of every user.
-pub fn parse_users(body: &[u8]) -> Result<(Vec<DirectoryUser>, Vec<String>), String> {
+/// Parses a `cmd=list` reply into users (duplicates by case dropped) and warnings, each
+/// user charged to `budget` as it is read. Streams from the byte buffer into the typed
+/// [`Entry`]: no tree of every user, and unknown members are skipped without being kept.
+pub fn parse_users(
+    body: &[u8],
+    budget: &mut ListingBudget,
+) -> Result<(Vec<DirectoryUser>, Vec<String>), UsersError> {
     let element = Cell::new(None);
+    let over_budget = Cell::new(false);
     let mut warnings = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let seed = UsersSeed { element: &element, warnings: &mut warnings };
+    let seed =
+        UsersSeed { element: &element, over_budget: &over_budget, budget, warnings: &mut warnings };
     let parsed = seed.deserialize(&mut deserializer).and_then(|users| {
         deserializer.end()?;
         Ok(users)
     });
     match parsed {
         Ok(users) => Ok((users, warnings)),
-        Err(err) => Err(match element.get() {
+        Err(_) if over_budget.get() => Err(UsersError::OverBudget),
+        Err(err) => Err(UsersError::Malformed(match element.get() {
             Some(index) => format!("element {index} of the user array: {err}"),
             None => format!("not a JSON array of user objects: {err}"),
-        }),
+        })),
     }
 }
 
 struct UsersSeed<'a> {
     /// The index of the element being read, for the error message.
     element: &'a Cell<Option<usize>>,
+    /// Set when the budget ran out, which ends the parse with an error.
+    over_budget: &'a Cell<bool>,
+    budget: &'a mut ListingBudget,
     warnings: &'a mut Vec<String>,
 }
 
@@ -159,6 +185,10 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
         loop {
             self.element.set(Some(index));
             let Some(entry) = seq.next_element::<Entry>()? else { break };
+            if self.budget.accounts(1) == Err(OverBudget) {
+                self.over_budget.set(true);
+                return Err(de::Error::custom("over the listing budget"));
+            }
             if entry.user_name.trim().is_empty() {
                 return Err(de::Error::custom("userName is empty"));
             }
@@ -173,15 +203,14 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
                 continue;
             }
             first.insert(key.clone(), entry.user_name.clone());
-            let mut emails: Vec<String> = Vec::new();
-            for address in entry.email_addresses.unwrap_or_default() {
-                let address = address.trim();
-                if !address.is_empty()
-                    && !emails.iter().any(|seen| seen.to_lowercase() == address.to_lowercase())
-                {
-                    emails.push(address.to_string());
-                }
-            }
+            let emails = unique_folded(
+                entry
+                    .email_addresses
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|address| address.trim().to_string())
+                    .filter(|address| !address.is_empty()),
+            );
             users.push(DirectoryUser {
                 identity: format!("application-integration:{key}"),
                 login_name: entry.user_name,
@@ -257,6 +286,7 @@ mod tests {
     use super::*;
     use crate::config::DirectoryKind;
     use crate::directory::test_server::{Request, Response, TestServer};
+    use crate::directory::ACCOUNT_COST;
     use crate::directory::{Directory, NoProgress};
 
     const DOCUMENTED: &str = r#"[
@@ -267,17 +297,24 @@ mod tests {
   {"userName": "jane.roe"}
 ]"#;
 
+    fn parse(json: &[u8]) -> Result<(Vec<DirectoryUser>, Vec<String>), UsersError> {
+        parse_users(json, &mut ListingBudget::unlimited())
+    }
+
     fn users(json: &str) -> Vec<DirectoryUser> {
-        parse_users(json.as_bytes()).unwrap().0
+        parse(json.as_bytes()).unwrap().0
     }
 
     fn error(json: &str) -> String {
-        parse_users(json.as_bytes()).unwrap_err()
+        match parse(json.as_bytes()).unwrap_err() {
+            UsersError::Malformed(reason) => reason,
+            UsersError::OverBudget => panic!("over budget"),
+        }
     }
 
     #[test]
     fn documented_example() {
-        let (users, warnings) = parse_users(DOCUMENTED.as_bytes()).unwrap();
+        let (users, warnings) = parse(DOCUMENTED.as_bytes()).unwrap();
         assert!(warnings.is_empty());
         assert_eq!(
             users,
@@ -317,7 +354,7 @@ mod tests {
         assert!(users[0].emails.is_empty());
         assert_eq!(users[1].login_name, "a\"b");
         assert_eq!(users[1].emails, ["X@example.com"]);
-        assert!(parse_users(b"[]").unwrap().0.is_empty());
+        assert!(parse(b"[]").unwrap().0.is_empty());
     }
 
     #[test]
@@ -357,13 +394,58 @@ mod tests {
         }
         assert!(error(r#"{"userName": "a"}"#).contains("not a JSON array"));
         assert!(error(r#"[{"userName": "a"}"#).contains("EOF"));
-        assert!(parse_users(b"\xff\xfe").is_err());
+        assert!(parse(b"\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn a_user_with_20000_addresses_is_de_duplicated() {
+        // Each address twice, the second time in upper case. The pairwise comparison this
+        // replaces took 8 s for this user in a release build (README, HARDENING).
+        let addresses: Vec<String> = (0..20_000).map(|i| format!("alias{i}@example.com")).collect();
+        let listed: Vec<String> =
+            addresses.iter().cloned().chain(addresses.iter().map(|a| a.to_uppercase())).collect();
+        let json = serde_json::json!([{"userName": "many", "emailAddresses": listed}]);
+        let users = users(&json.to_string());
+        assert_eq!(users[0].emails, addresses);
+    }
+
+    #[test]
+    fn users_beyond_the_listing_budget_end_the_parse() {
+        let json: String = format!(
+            "[{}]",
+            (0..11).map(|i| format!(r#"{{"userName": "u{i}"}}"#)).collect::<Vec<_>>().join(",")
+        );
+        let limit =
+            |accounts: u64| ReplyLimit { bytes: accounts * ACCOUNT_COST, key: "max_reply_mib" };
+        let (users, _) = parse_users(json.as_bytes(), &mut ListingBudget::new(limit(11))).unwrap();
+        assert_eq!(users.len(), 11);
+        assert_eq!(
+            parse_users(json.as_bytes(), &mut ListingBudget::new(limit(10))),
+            Err(UsersError::OverBudget)
+        );
+    }
+
+    #[test]
+    fn a_listing_over_the_budget_is_refused_naming_the_key() {
+        let body = format!(
+            "[{}]",
+            (0..1025).map(|i| format!(r#"{{"userName": "u{i}"}}"#)).collect::<Vec<_>>().join(",")
+        );
+        let (server, _) = serve(move |_| Response::ok("application/json", body.clone()));
+        let mut config = config(&server);
+        config.directory.max_reply_mib = Some(1);
+        let err = AppIntDirectory::new(&config).unwrap().list(&mut NoProgress).unwrap_err();
+        assert!(matches!(err, DirectoryError::TooMany { key: "max_reply_mib", .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("1048576 bytes, counting 1024 bytes per account"),
+            "{err}"
+        );
     }
 
     #[test]
     fn case_only_duplicates_keep_the_first() {
         let (users, warnings) =
-            parse_users(br#"[{"userName": "John.Doe", "fullName": "First"}, {"userName": "john.doe", "fullName": "Second"}, {"userName": "JOHN.DOE"}]"#)
+            parse(br#"[{"userName": "John.Doe", "fullName": "First"}, {"userName": "john.doe", "fullName": "Second"}, {"userName": "JOHN.DOE"}]"#)
                 .unwrap();
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].full_name, "First");

@@ -3,14 +3,17 @@
 //! Everything that could let the caller's environment or the server steer the request
 //! somewhere else is off: no proxy from the environment (inside PAM the user calling `su`
 //! controls it), no CA bundle from `SSL_CERT_FILE`, redirects only to the same origin. The
-//! reply is read through a hard cap so that a hostile or broken server cannot exhaust memory.
+//! reply is read through a hard cap so that a hostile or broken server cannot exhaust memory,
+//! and every request has one deadline for the whole exchange (connect, TLS, sending, the
+//! whole reply) besides a shorter one for connecting, so that a server dripping a byte at a
+//! time cannot hold a login for longer than `timeout_secs`.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -27,10 +30,18 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use zeroize::Zeroizing;
 
 use super::DirectoryError;
-use crate::config::DirectoryConfig;
+use crate::config::{DirectoryConfig, ReplyLimit};
 
 /// Redirects followed at most; more is a loop or a misconfiguration.
 const MAX_REDIRECTS: usize = 3;
+
+/// The most the answer to a password check may take: a real one is a few hundred bytes.
+/// Far below the listing cap, so that a login (inside sshd, one process per connection)
+/// never buffers more than this, whatever the server sends.
+pub const MAX_ANSWER_BYTES: u64 = 1 << 20;
+
+/// The most one read of a reply takes in (each read returns what has arrived).
+const READ_CHUNK: usize = 64 << 10;
 
 /// The system CA bundles of the common distributions, first match wins. Fixed paths on
 /// purpose: `SSL_CERT_FILE`/`SSL_CERT_DIR` come from the environment, which a user running
@@ -67,8 +78,12 @@ pub struct HttpClient {
     url: Url,
     /// For error messages: the server or URL as configured.
     server: String,
+    /// The deadline of one request as a whole.
     timeout_secs: u64,
-    max_reply_bytes: u64,
+    connect_timeout_secs: u64,
+    reply_limit: ReplyLimit,
+    /// Replies are answers to a password check ([`HttpClient::expect_answers`]).
+    answers_only: bool,
     credentials: Option<Credentials>,
 }
 
@@ -136,9 +151,12 @@ impl HttpClient {
                 attempt.follow()
             }
         });
+        // Every request also gets `timeout_secs` as its own timeout (`send`): set on the
+        // request, reqwest applies it to the reply body as well, not only to each read.
         let client = Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(directory.timeout_secs))
+            .connect_timeout(Duration::from_secs(directory.connect_timeout_secs()))
             .redirect(policy)
             .user_agent(concat!("dircache/", env!("CARGO_PKG_VERSION")))
             .tls_backend_preconfigured(tls)
@@ -149,9 +167,18 @@ impl HttpClient {
             url: parsed,
             server: server.to_string(),
             timeout_secs: directory.timeout_secs,
-            max_reply_bytes: directory.max_reply_bytes,
+            connect_timeout_secs: directory.connect_timeout_secs(),
+            reply_limit: directory.reply_limit(),
+            answers_only: false,
             credentials,
         })
+    }
+
+    /// From now on every reply is the answer to a password check, capped at
+    /// [`MAX_ANSWER_BYTES`] (or the configured cap, if smaller). For clients made to check
+    /// a password, never to list.
+    pub fn expect_answers(&mut self) {
+        self.answers_only = true;
     }
 
     /// The URL every request goes to.
@@ -202,7 +229,12 @@ impl HttpClient {
             }
             None => request,
         };
-        let response = request.send().map_err(|err| self.map_error(command, &err.without_url()))?;
+        let total = Duration::from_secs(self.timeout_secs);
+        let deadline = Instant::now() + total;
+        let response = request
+            .timeout(total)
+            .send()
+            .map_err(|err| self.map_error(command, &err.without_url()))?;
         let status = response.status();
         if !status.is_success() {
             return Err(DirectoryError::HttpStatus {
@@ -211,30 +243,66 @@ impl HttpClient {
                 status: status.as_u16(),
             });
         }
-        let too_large = || DirectoryError::TooLarge {
-            server: self.server.clone(),
-            command: command.to_string(),
-            limit: self.max_reply_bytes,
+        let answer_cap = self.answers_only && MAX_ANSWER_BYTES < self.reply_limit.bytes;
+        let limit = if answer_cap { MAX_ANSWER_BYTES } else { self.reply_limit.bytes };
+        let too_large = || {
+            let (server, command) = (self.server.clone(), command.to_string());
+            if answer_cap {
+                let reason = format!(
+                    "the answer to a password check is larger than {MAX_ANSWER_BYTES} bytes \
+                     (a real one takes a few hundred)"
+                );
+                DirectoryError::Malformed { server, command, reason }
+            } else {
+                DirectoryError::TooLarge { server, command, key: self.reply_limit.key, limit }
+            }
         };
         // An announced length over the cap is refused before reading anything.
-        if response.content_length().is_some_and(|length| length > self.max_reply_bytes) {
+        let announced = response.content_length();
+        if announced.is_some_and(|length| length > limit) {
             return Err(too_large());
         }
-        let mut body = Vec::new();
+        // Sized once when the length is known, so that the buffer never holds slack.
+        let mut body =
+            Vec::with_capacity(announced.map_or(0, |length| usize::try_from(length).unwrap_or(0)));
         // One byte more than allowed tells "exactly at the cap" from "over it" without
         // reading an oversized reply into memory.
-        response
-            .take(self.max_reply_bytes.saturating_add(1))
-            .read_to_end(&mut body)
-            .map_err(|err| self.map_error(command, &err))?;
-        if u64::try_from(body.len()).map_or(true, |length| length > self.max_reply_bytes) {
+        let mut reply = response.take(limit.saturating_add(1));
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            // reqwest ends the body at the request's timeout; looked at after every read as
+            // well, so that the deadline holds however the server spaces its bytes.
+            if Instant::now() >= deadline {
+                return Err(self.timed_out(command));
+            }
+            match reply.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(read) => body.extend_from_slice(&chunk[..read]),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(self.map_error(command, &err)),
+            }
+        }
+        if u64::try_from(body.len()).map_or(true, |length| length > limit) {
             return Err(too_large());
         }
         Ok(body)
     }
 
+    fn timed_out(&self, command: &str) -> DirectoryError {
+        DirectoryError::Timeout {
+            server: self.server.clone(),
+            command: command.to_string(),
+            secs: self.timeout_secs,
+        }
+    }
+
     fn map_error(&self, command: &str, err: &(dyn StdError + 'static)) -> DirectoryError {
-        classify_error(&self.server, command, self.timeout_secs, err)
+        DirectoryError::from_transport(
+            &self.server,
+            command,
+            (self.timeout_secs, self.connect_timeout_secs),
+            err,
+        )
     }
 }
 
@@ -323,60 +391,77 @@ fn error_chain<'a>(err: &'a (dyn StdError + 'static), out: &mut Vec<&'a (dyn Std
     }
 }
 
-/// Maps a transport error to the `DirectoryError` that says what went wrong: TLS first
-/// (a handshake failure also counts as a connect error in reqwest), then timeout, then
-/// connect (refused, DNS), then anything else.
-fn classify_error(
-    server: &str,
-    command: &str,
-    secs: u64,
-    err: &(dyn StdError + 'static),
-) -> DirectoryError {
-    let mut chain = Vec::new();
-    error_chain(err, &mut chain);
-    let mut messages: Vec<String> = Vec::new();
-    for err in &chain {
-        let message = err.to_string();
-        // Wrappers often repeat their source's message; say each thing once.
-        if !messages.iter().any(|seen| seen.contains(&message)) {
-            messages.push(message);
+impl DirectoryError {
+    /// The `DirectoryError` a transport error stands for, found by walking its source
+    /// chain. Only these are [`DirectoryError::Connect`] (the one kind that lets PAM use
+    /// offline credentials): while connecting, the connection was refused, the host or
+    /// network was unreachable, the name did not resolve, or no connection came within
+    /// `connect_timeout_secs`. A TLS error is looked for first, because reqwest reports a
+    /// failed handshake as a connect error too; anything else that breaks a connection once
+    /// made (a reset, an early close, in the handshake or later) is
+    /// [`DirectoryError::Transport`]; the overall deadline is [`DirectoryError::Timeout`].
+    pub(crate) fn from_transport(
+        server: &str,
+        command: &str,
+        (secs, connect_secs): (u64, u64),
+        err: &(dyn StdError + 'static),
+    ) -> DirectoryError {
+        let mut chain = Vec::new();
+        error_chain(err, &mut chain);
+        let mut messages: Vec<String> = Vec::new();
+        for err in &chain {
+            let message = err.to_string();
+            // Wrappers often repeat their source's message; say each thing once.
+            if !messages.iter().any(|seen| seen.contains(&message)) {
+                messages.push(message);
+            }
         }
-    }
-    let reason = messages.join(": ");
-    let server = server.to_string();
-    let command = command.to_string();
+        let reason = messages.join(": ");
+        let server = server.to_string();
+        let command = command.to_string();
 
-    if let Some(refused) = chain.iter().find_map(|err| err.downcast_ref::<RedirectRefused>()) {
-        return DirectoryError::Other { server, command, reason: refused.0.clone() };
+        if let Some(refused) = chain.iter().find_map(|err| err.downcast_ref::<RedirectRefused>()) {
+            return DirectoryError::Redirect { server, command, reason: refused.0.clone() };
+        }
+        if chain.iter().any(|err| err.downcast_ref::<rustls::Error>().is_some()) {
+            return DirectoryError::Tls { server, command, reason };
+        }
+        let reqwest = |test: fn(&reqwest::Error) -> bool| {
+            chain.iter().any(|err| err.downcast_ref::<reqwest::Error>().is_some_and(test))
+        };
+        let io_kind = |wanted: &[io::ErrorKind]| {
+            chain.iter().any(|err| {
+                err.downcast_ref::<io::Error>().is_some_and(|io| wanted.contains(&io.kind()))
+            })
+        };
+        let timed_out = reqwest(reqwest::Error::is_timeout) || io_kind(&[io::ErrorKind::TimedOut]);
+        if reqwest(reqwest::Error::is_connect) {
+            if timed_out {
+                let reason = format!(
+                    "no connection within {connect_secs} s (directory.connect_timeout_secs): \
+                     {reason}"
+                );
+                return DirectoryError::Connect { server, command, reason };
+            }
+            let unreachable = reqwest(reqwest::Error::is_dns)
+                || io_kind(&[
+                    io::ErrorKind::ConnectionRefused,
+                    io::ErrorKind::HostUnreachable,
+                    io::ErrorKind::NetworkUnreachable,
+                    io::ErrorKind::NetworkDown,
+                    io::ErrorKind::AddrNotAvailable,
+                ]);
+            return if unreachable {
+                DirectoryError::Connect { server, command, reason }
+            } else {
+                DirectoryError::Transport { server, command, reason }
+            };
+        }
+        if timed_out {
+            return DirectoryError::Timeout { server, command, secs };
+        }
+        DirectoryError::Transport { server, command, reason }
     }
-    if chain.iter().any(|err| err.downcast_ref::<rustls::Error>().is_some()) {
-        return DirectoryError::Tls { server, command, reason };
-    }
-    let io_kind = |wanted: &[io::ErrorKind]| {
-        chain.iter().any(|err| {
-            err.downcast_ref::<io::Error>().is_some_and(|io| wanted.contains(&io.kind()))
-        })
-    };
-    let timed_out = chain
-        .iter()
-        .any(|err| err.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_timeout))
-        || io_kind(&[io::ErrorKind::TimedOut]);
-    if timed_out {
-        return DirectoryError::Timeout { server, command, secs };
-    }
-    let connect = chain
-        .iter()
-        .any(|err| err.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_connect))
-        || io_kind(&[
-            io::ErrorKind::ConnectionRefused,
-            io::ErrorKind::HostUnreachable,
-            io::ErrorKind::NetworkUnreachable,
-            io::ErrorKind::AddrNotAvailable,
-        ]);
-    if connect {
-        return DirectoryError::Connect { server, command, reason };
-    }
-    DirectoryError::Other { server, command, reason }
 }
 
 /// The rustls configuration, built here rather than by reqwest so that the `ring`
@@ -486,7 +571,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{BufReader, Write};
+    use std::io::{BufReader, Read as _, Write};
     use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
@@ -495,10 +580,17 @@ mod tests {
     use rustls::pki_types::PrivateKeyDer;
 
     use super::*;
-    use crate::directory::test_server::{read_request, write_response, Response, TestServer};
+    use crate::directory::test_server::{
+        read_request, write_response, BlackHole, Response, TestServer,
+    };
+    use crate::directory::Failure;
 
     fn settings(timeout_secs: u64, max_reply_bytes: u64) -> DirectoryConfig {
-        DirectoryConfig { timeout_secs, max_reply_bytes, ..DirectoryConfig::default() }
+        DirectoryConfig {
+            timeout_secs,
+            max_reply_bytes: Some(max_reply_bytes),
+            ..DirectoryConfig::default()
+        }
     }
 
     fn client(url: &str, directory: &DirectoryConfig) -> HttpClient {
@@ -579,7 +671,37 @@ mod tests {
         assert_eq!(http.post_xml("c", Zeroizing::new("1024".to_string())).unwrap().len(), 1024);
         let err = http.post_xml("c", Zeroizing::new("1025".to_string())).unwrap_err();
         assert!(matches!(err, DirectoryError::TooLarge { limit: 1024, .. }), "{err:?}");
-        assert!(err.to_string().contains("max_reply_bytes"), "{err}");
+        assert!(err.to_string().contains("directory.max_reply_bytes allows (1024 bytes)"), "{err}");
+        let mut directory = settings(5, 1024);
+        directory.max_reply_bytes = None;
+        directory.max_reply_mib = Some(1);
+        let http = client(&server.url("/"), &directory);
+        let err = http.post_xml("c", Zeroizing::new((1 << 20 | 1).to_string())).unwrap_err();
+        assert!(
+            err.to_string().contains("directory.max_reply_mib allows (1048576 bytes)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_password_check_answer_is_capped_at_one_mib() {
+        let server = TestServer::start(|request| {
+            let size: usize = String::from_utf8_lossy(&request.body).parse().unwrap();
+            Response::ok("text/plain", vec![b'x'; size])
+        });
+        let mut http = client(&server.url("/"), &DirectoryConfig::default());
+        let big = (MAX_ANSWER_BYTES + 1).to_string();
+        assert!(http.post_xml("list", Zeroizing::new(big.clone())).is_ok(), "a listing may");
+        http.expect_answers();
+        let exact = MAX_ANSWER_BYTES.to_string();
+        assert_eq!(
+            http.post_xml("auth", Zeroizing::new(exact)).unwrap().len() as u64,
+            MAX_ANSWER_BYTES
+        );
+        let err = http.post_xml("auth", Zeroizing::new(big)).unwrap_err();
+        assert!(matches!(err, DirectoryError::Malformed { .. }), "{err:?}");
+        assert!(err.to_string().contains("the answer to a password check is larger"), "{err}");
+        assert_eq!(err.failure(), Failure::Suspicious);
     }
 
     #[test]
@@ -611,9 +733,10 @@ mod tests {
         let http = client(&server.url("/"), &settings(5, 1024));
         let http_status =
             |status: &str| http.post_xml("auth", Zeroizing::new(status.to_string())).unwrap_err();
+        // A server error is an answer: whoever sits in the path can produce one.
         let err = http_status("503");
         assert!(matches!(err, DirectoryError::HttpStatus { status: 503, .. }), "{err:?}");
-        assert!(err.is_unreachable());
+        assert_eq!(err.failure(), Failure::Suspicious);
         let err = http_status("401");
         assert!(matches!(err, DirectoryError::HttpStatus { status: 401, .. }), "{err:?}");
         assert!(!err.is_unreachable());
@@ -638,11 +761,11 @@ mod tests {
         });
         let http = client(&redirecting.url("/icewarpapi/"), &settings(5, 1024));
         let err = http.post_xml("getauthtoken", Zeroizing::new("<iq/>".to_string())).unwrap_err();
-        assert!(matches!(err, DirectoryError::Other { .. }), "{err:?}");
+        assert!(matches!(err, DirectoryError::Redirect { .. }), "{err:?}");
         let message = err.to_string();
         assert!(message.contains(&elsewhere.url("/icewarpapi/")), "{message}");
         assert!(message.contains("same scheme, host and port"), "{message}");
-        assert!(!err.is_unreachable());
+        assert_eq!(err.failure(), Failure::Suspicious);
         assert_eq!(hits.load(Ordering::SeqCst), 0);
     }
 
@@ -685,6 +808,45 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_dripping_one_byte_at_a_time_ends_at_the_deadline() {
+        let server = TestServer::raw(|mut stream| {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if read_request(&mut reader).is_none() {
+                return;
+            }
+            // 200 bytes at one per 200 ms: 40 s in all, each read well within the timeout.
+            if stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n").is_err() {
+                return;
+            }
+            for _ in 0..200 {
+                thread::sleep(Duration::from_millis(200));
+                if stream.write_all(b"x").is_err() {
+                    return;
+                }
+            }
+        });
+        let http = client(&server.url("/"), &settings(2, 1024));
+        let started = Instant::now();
+        let err = http.post_xml("getaccountsinfolist", Zeroizing::default()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Timeout { secs: 2, .. }), "{err:?}");
+        assert_eq!(err.failure(), Failure::Suspicious, "a deadline after connecting");
+        // Generous on purpose: it ends near the deadline, not after the 40 s of dripping.
+        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_black_holed_address_is_unreachable_after_the_connect_timeout() {
+        let hole = BlackHole::new();
+        let mut directory = settings(30, 1024);
+        directory.connect_timeout_secs = Some(1);
+        let http = client(&hole.url("/icewarpapi/"), &directory);
+        let err = http.post_xml("getauthtoken", Zeroizing::default()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
+        assert_eq!(err.failure(), Failure::Unreachable);
+        assert!(err.to_string().contains("no connection within 1 s"), "{err}");
+    }
+
+    #[test]
     fn refused_connection_is_unreachable() {
         let port = {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -693,7 +855,7 @@ mod tests {
         let http = client(&format!("http://127.0.0.1:{port}/icewarpapi/"), &settings(5, 1024));
         let err = http.post_xml("authenticate", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
-        assert!(err.is_unreachable());
+        assert_eq!(err.failure(), Failure::Unreachable);
         assert!(err.to_string().contains("test-server: authenticate: cannot connect"), "{err}");
     }
 
@@ -702,6 +864,7 @@ mod tests {
         let http = client("http://no-such-host.invalid/", &settings(5, 1024));
         let err = http.post_xml("authenticate", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
+        assert_eq!(err.failure(), Failure::Unreachable);
     }
 
     #[test]
@@ -717,12 +880,16 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
-    /// A one-certificate HTTPS server answering "secure" to every request.
+    /// A one-certificate HTTPS server answering "secure" to every request; the certificate
+    /// names 127.0.0.1 and localhost.
     fn tls_server() -> (TestServer, String) {
-        let certified = rcgen::generate_simple_self_signed(vec![
-            "127.0.0.1".to_string(),
-            "localhost".to_string(),
-        ])
+        tls_server_for(&["127.0.0.1", "localhost"])
+    }
+
+    fn tls_server_for(names: &[&str]) -> (TestServer, String) {
+        let certified = rcgen::generate_simple_self_signed(
+            names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        )
         .unwrap();
         let pem = certified.cert.pem();
         let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
@@ -750,8 +917,48 @@ mod tests {
         let http = client(&format!("https://127.0.0.1:{}/", server.port), &settings(5, 1024));
         let err = http.post_xml("getauthtoken", Zeroizing::default()).unwrap_err();
         assert!(matches!(err, DirectoryError::Tls { .. }), "{err:?}");
-        assert!(err.is_unreachable());
-        assert!(err.to_string().contains("ignore_ssl_warnings"), "{err}");
+        // reqwest calls this a connect error too; it is not an outage.
+        assert_eq!(err.failure(), Failure::Suspicious);
+        assert!(err.to_string().contains("TLS verification failed"), "{err}");
+        assert!(err.to_string().contains("directory.ca_file"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_for_another_host_name_is_a_tls_error() {
+        let (server, pem) = tls_server_for(&["localhost"]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, pem).unwrap();
+        let mut directory = settings(5, 1024);
+        directory.ca_file = Some(path);
+        let http = client(&format!("https://localhost:{}/", server.port), &directory);
+        assert_eq!(http.post_xml("c", Zeroizing::default()).unwrap(), b"secure");
+        // Trusted, but not for 127.0.0.1.
+        let http = client(&format!("https://127.0.0.1:{}/", server.port), &directory);
+        let err = http.post_xml("c", Zeroizing::default()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Tls { .. }), "{err:?}");
+        assert_eq!(err.failure(), Failure::Suspicious);
+    }
+
+    #[test]
+    fn a_reset_after_connecting_is_not_unreachable() {
+        // Closing a socket with unread input makes the kernel send RST.
+        let reset_in_reply = TestServer::raw(|mut stream| {
+            let mut line = [0u8; 8];
+            let _ = stream.read_exact(&mut line);
+        });
+        let reset_in_handshake = TestServer::raw(|mut stream| {
+            let mut hello = [0u8; 8];
+            let _ = stream.read_exact(&mut hello);
+        });
+        let plain = client(&reset_in_reply.url("/"), &settings(5, 1024));
+        let tls =
+            client(&format!("https://127.0.0.1:{}/", reset_in_handshake.port), &settings(5, 1024));
+        for (what, http) in [("reply", plain), ("TLS handshake", tls)] {
+            let err = http.post_xml("getauthtoken", Zeroizing::default()).unwrap_err();
+            assert!(matches!(err, DirectoryError::Transport { .. }), "{what}: {err:?}");
+            assert_eq!(err.failure(), Failure::Suspicious, "{what}");
+        }
     }
 
     #[test]
@@ -773,13 +980,6 @@ mod tests {
         directory.ca_file = Some(path);
         let http = client(&format!("https://127.0.0.1:{}/", server.port), &directory);
         assert_eq!(http.post_xml("c", Zeroizing::default()).unwrap(), b"secure");
-        // The certificate names 127.0.0.1 and localhost, nothing else.
-        let http = client(&format!("https://127.0.0.2:{}/", server.port), &directory);
-        let err = http.post_xml("c", Zeroizing::default()).unwrap_err();
-        assert!(
-            matches!(err, DirectoryError::Tls { .. } | DirectoryError::Connect { .. }),
-            "{err:?}"
-        );
     }
 
     #[test]

@@ -11,8 +11,11 @@ use super::icewarp_xml::{
     self as xml, Fields, ListPage, Outcome, Properties, PropertyValue, Reply, Unrepresentable,
     Visitor,
 };
-use super::{DirectoryError, DirectoryGroup, DirectoryUser, Listing, PasswordCheck, Progress};
-use crate::config::{Config, LoginNameStyle};
+use super::{
+    fold_key, unique_folded, DirectoryError, DirectoryGroup, DirectoryUser, Listing, ListingBudget,
+    PasswordCheck, Progress,
+};
+use crate::config::{Config, LoginNameStyle, ReplyLimit};
 use crate::user::Origin;
 
 /// Page size for every paged list: explicit, because what `count=0` does is unknown.
@@ -44,6 +47,7 @@ pub struct IcewarpDirectory {
     group_filter: Vec<String>,
     login_name: LoginNameStyle,
     sid: Option<String>,
+    reply_limit: ReplyLimit,
 }
 
 /// The base URL for a configured `server`: a full http(s) URL is used as given, a host
@@ -114,6 +118,7 @@ impl IcewarpDirectory {
             group_filter: config.sync.groups.clone(),
             login_name: config.sync.login_name,
             sid: None,
+            reply_limit: directory.reply_limit(),
         })
     }
 
@@ -281,13 +286,16 @@ impl IcewarpDirectory {
         }
     }
 
-    fn list_domains(&mut self) -> Result<Vec<String>, DirectoryError> {
+    fn list_domains(&mut self, budget: &mut ListingBudget) -> Result<Vec<String>, DirectoryError> {
         let mut domains: Vec<String> = Vec::new();
         self.paged(
             "getdomainsinfolist",
             &["name", "domaintype"],
             &|sid, offset| xml::getdomainsinfolist(sid, offset, PAGE_SIZE),
             &mut |this, items| {
+                if budget.members(items.len()).is_err() {
+                    return Err(budget.error(&this.server, "getdomainsinfolist"));
+                }
                 for item in items {
                     let name = item[0].as_deref().map(str::trim).unwrap_or("");
                     if name.is_empty() {
@@ -298,24 +306,29 @@ impl IcewarpDirectory {
                     if alias || eq_fold(name, INTERNAL_DOMAIN) {
                         continue;
                     }
-                    if !domains.iter().any(|seen| eq_fold(seen, name)) {
-                        domains.push(name.to_string());
-                    }
+                    domains.push(name.to_string());
                 }
                 Ok(())
             },
         )?;
-        Ok(domains)
+        Ok(unique_folded(domains))
     }
 
-    fn member_addresses(&mut self, group: &str) -> Result<Vec<String>, DirectoryError> {
+    fn member_addresses(
+        &mut self,
+        group: &str,
+        budget: &mut ListingBudget,
+    ) -> Result<Vec<String>, DirectoryError> {
         let mut members = Vec::new();
         let group_owned = group.to_string();
         self.paged(
             "getaccountmemberinfolist",
             &["val"],
             &|sid, offset| xml::getaccountmemberinfolist(sid, &group_owned, offset, PAGE_SIZE),
-            &mut |_, items| {
+            &mut |this, items| {
+                if budget.members(items.len()).is_err() {
+                    return Err(budget.error(&this.server, "getaccountmemberinfolist"));
+                }
                 members.extend(
                     items
                         .into_iter()
@@ -331,7 +344,8 @@ impl IcewarpDirectory {
 
     fn list_inner(&mut self, progress: &mut dyn Progress) -> Result<Listing, DirectoryError> {
         let mut warnings = Vec::new();
-        let all_domains = self.list_domains()?;
+        let mut budget = ListingBudget::new(self.reply_limit);
+        let all_domains = self.list_domains(&mut budget)?;
         for wanted in &self.domain_filter {
             if !all_domains.iter().any(|domain| eq_fold(domain, wanted.trim())) {
                 return Err(DirectoryError::FilterNotFound {
@@ -366,6 +380,9 @@ impl IcewarpDirectory {
                 &["name", "email", "accounttype", "accountstate", "accountstate/state"],
                 &|sid, offset| xml::getaccountsinfolist(sid, &domain_owned, offset, PAGE_SIZE),
                 &mut |this, items| {
+                    if budget.accounts(items.len()).is_err() {
+                        return Err(budget.error(&this.server, "getaccountsinfolist"));
+                    }
                     for item in items {
                         let email = item[1].as_deref().map(str::trim).unwrap_or("");
                         if email.is_empty() {
@@ -469,7 +486,7 @@ impl IcewarpDirectory {
         let total_groups = u64::try_from(group_addresses.len()).unwrap_or(u64::MAX);
         let mut fetched_members: Vec<Vec<String>> = Vec::with_capacity(group_addresses.len());
         for (done, group) in group_addresses.iter().enumerate() {
-            fetched_members.push(self.member_addresses(group)?);
+            fetched_members.push(self.member_addresses(group, &mut budget)?);
             progress.step(
                 "groups",
                 u64::try_from(done + 1).unwrap_or(u64::MAX),
@@ -609,15 +626,11 @@ impl IcewarpDirectory {
             ),
         };
 
-        let mut emails: Vec<String> = vec![account.email.clone()];
-        for name in ["u_alias", "u_aliaslist"] {
-            for alias in alias_tokens(properties.get(name)) {
-                let address = if alias.contains('@') { alias } else { format!("{alias}@{domain}") };
-                if !emails.iter().any(|seen| eq_fold(seen, &address)) {
-                    emails.push(address);
-                }
-            }
-        }
+        let aliases = ["u_alias", "u_aliaslist"]
+            .into_iter()
+            .flat_map(|name| alias_tokens(properties.get(name)))
+            .map(|alias| if alias.contains('@') { alias } else { format!("{alias}@{domain}") });
+        let emails = unique_folded(std::iter::once(account.email.clone()).chain(aliases));
 
         let login_name = match self.login_name {
             LoginNameStyle::Email => account.email.clone(),
@@ -689,10 +702,10 @@ impl IcewarpDirectory {
     }
 }
 
-/// Case-insensitive comparison of addresses and domain names (full Unicode lower case,
-/// since either may be internationalized), without allocating.
+/// Case-insensitive comparison of addresses and domain names, by [`fold_key`]. For the
+/// short lists (filters, domains); long ones go through [`unique_folded`] or a map.
 fn eq_fold(a: &str, b: &str) -> bool {
-    a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
+    fold_key(a) == fold_key(b)
 }
 
 /// Text of a numeric element, if it is a non-negative integer.
@@ -795,6 +808,7 @@ impl super::Directory for IcewarpDirectory {
             return Ok(PasswordCheck::NotAsked);
         };
         let command = "getauthtoken";
+        self.http.expect_answers();
         let mut fields = Fields::new(&[&["result", "authtoken"]]);
         let reply = self.exchange(command, body, &mut fields)?;
         match reply.outcome {
@@ -1260,6 +1274,37 @@ mod tests {
     }
 
     #[test]
+    fn an_account_with_20000_aliases_is_de_duplicated() {
+        let mut fake = example();
+        // Each alias twice: as a bare name in the domain, and as a full upper-case address.
+        let names: Vec<String> = (0..20_000).map(|i| format!("alias{i}")).collect();
+        let listed = names
+            .iter()
+            .cloned()
+            .chain(names.iter().map(|name| format!("{}@EXAMPLE.ORG", name.to_uppercase())))
+            .collect::<Vec<_>>()
+            .join(";");
+        fake.properties.insert("erin@example.org", vec![("u_aliaslist", text(&listed))]);
+        let (server, _fake) = serve(fake);
+        let listing = list(&config(&server)).unwrap();
+        let expected: Vec<String> = std::iter::once("erin@example.org".to_string())
+            .chain(names.iter().map(|name| format!("{name}@example.org")))
+            .collect();
+        assert_eq!(user(&listing, "erin@example.org").emails, expected);
+    }
+
+    #[test]
+    fn a_listing_over_the_budget_is_refused_naming_the_key() {
+        let (server, _fake) = serve(example());
+        let mut config = config(&server);
+        // Room for 5 accounts; the example lists 8 (and 3 domains, 5 group members).
+        config.directory.max_reply_bytes = Some(5 * 1024);
+        let err = list(&config).unwrap_err();
+        assert!(matches!(err, DirectoryError::TooMany { key: "max_reply_bytes", .. }), "{err:?}");
+        assert!(err.to_string().contains("getaccountsinfolist"), "{err}");
+    }
+
+    #[test]
     fn mailbox_login_names_and_duplicates() {
         let (server, _fake) = serve(example());
         let mut config = config(&server);
@@ -1585,7 +1630,7 @@ mod tests {
         config.directory.server = Some(server.url("/icewarpapi/"));
         let err = connect_icewarp(&config).check_password("alice@example.com", b"pw").unwrap_err();
         assert!(matches!(err, DirectoryError::HttpStatus { status: 500, .. }), "{err:?}");
-        assert!(err.is_unreachable());
+        assert!(!err.is_unreachable(), "an HTTP error is an answer, not an outage");
     }
 
     #[test]

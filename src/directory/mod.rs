@@ -5,9 +5,11 @@
 //! trait. A client is made per use and dropped afterwards (sshd forks; a client made before
 //! a fork would be dead after it).
 
+use std::collections::HashSet;
+
 use thiserror::Error;
 
-use crate::config::{Config, DirectoryKind};
+use crate::config::{Config, DirectoryKind, ReplyLimit};
 use crate::user::Origin;
 
 pub mod appint;
@@ -15,7 +17,7 @@ pub mod http;
 pub mod icewarp;
 pub mod icewarp_xml;
 #[cfg(test)]
-mod test_server;
+pub(crate) mod test_server;
 
 pub use appint::AppIntDirectory;
 pub use icewarp::IcewarpDirectory;
@@ -91,16 +93,28 @@ impl Progress for NoProgress {
 
 #[derive(Debug, Error)]
 pub enum DirectoryError {
+    /// Nothing at the directory's address could be reached: see [`Failure::Unreachable`].
     #[error("{server}: {command}: cannot connect: {reason}")]
     Connect { server: String, command: String, reason: String },
-    #[error("{server}: {command}: no answer within {secs} s (raise [directory] timeout_secs for large directories)")]
+    #[error("{server}: {command}: no answer within {secs} s (directory.timeout_secs bounds each request as a whole)")]
     Timeout { server: String, command: String, secs: u64 },
-    #[error("{server}: {command}: TLS failure: {reason} (set ignore_ssl_warnings = true only for a self-signed certificate you trust)")]
+    #[error("{server}: {command}: TLS verification failed: {reason} (a private CA belongs in directory.ca_file; an unexpected certificate may be an interception)")]
     Tls { server: String, command: String, reason: String },
     #[error("{server}: {command}: HTTP status {status}")]
     HttpStatus { server: String, command: String, status: u16 },
-    #[error("{server}: {command}: the reply is larger than max_reply_bytes ({limit} bytes)")]
-    TooLarge { server: String, command: String, limit: u64 },
+    /// A redirect dircache does not follow (another origin, too many).
+    #[error("{server}: {command}: {reason}")]
+    Redirect { server: String, command: String, reason: String },
+    /// The connection was made, then broke: reset, closed before the whole reply came.
+    #[error("{server}: {command}: the connection failed after it was made: {reason}")]
+    Transport { server: String, command: String, reason: String },
+    #[error(
+        "{server}: {command}: the reply is larger than directory.{key} allows ({limit} bytes)"
+    )]
+    TooLarge { server: String, command: String, key: &'static str, limit: u64 },
+    /// See [`ListingBudget`].
+    #[error("{server}: {command}: the listing holds more than directory.{key} allows ({limit} bytes, counting {ACCOUNT_COST} bytes per account and {MEMBER_COST} per group member: about what each costs in memory during a sync); raise it if the directory is that large")]
+    TooMany { server: String, command: String, key: &'static str, limit: u64 },
     #[error("{server}: {command}: the server answered with error {uid:?}")]
     Api { server: String, command: String, uid: String },
     #[error("{server}: {command}: malformed reply: {reason}")]
@@ -115,17 +129,124 @@ pub enum DirectoryError {
     NotConfigured(String),
 }
 
+/// What a failed request means for a login (SECURITY.md, "An attacker on the network").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing at the directory's address could be reached: connection refused, no route
+    /// to the host or network, no DNS answer, or no TCP connection within
+    /// `connect_timeout_secs`. The only case in which offline credentials may be used.
+    Unreachable,
+    /// Something answered, but not as the directory does: a TLS failure (untrusted
+    /// certificate, wrong host name, failed handshake), an HTTP error status, a redirect
+    /// elsewhere (a captive portal), a malformed or oversized reply, a connection broken after it was made, or no complete answer
+    /// before the deadline. Whoever can make the directory look like this (an interceptor
+    /// with its own certificate, a proxy) must not get offline logins: fails closed and is
+    /// logged as a possible attack. A slow answer belongs here too, since IceWarp answers a
+    /// wrong password slowly on purpose.
+    Suspicious,
+    /// Neither: dircache's own configuration or set-up, or an answer that is the
+    /// directory's (an error code, a refused administrator). Fails closed.
+    Other,
+}
+
 impl DirectoryError {
-    /// Whether the directory could not be reached at all (as opposed to answering
-    /// something), the only case in which offline credentials may be used. A timeout is not
-    /// one: IceWarp answers a wrong password slowly on purpose.
-    pub fn is_unreachable(&self) -> bool {
+    /// The one rule deciding what a failure means; [`DirectoryError::is_unreachable`] and
+    /// the PAM module's logging follow it.
+    pub fn failure(&self) -> Failure {
         match self {
-            DirectoryError::Connect { .. } | DirectoryError::Tls { .. } => true,
-            DirectoryError::HttpStatus { status, .. } => *status >= 500,
-            _ => false,
+            DirectoryError::Connect { .. } => Failure::Unreachable,
+            DirectoryError::Timeout { .. }
+            | DirectoryError::Tls { .. }
+            | DirectoryError::HttpStatus { .. }
+            | DirectoryError::Redirect { .. }
+            | DirectoryError::Transport { .. }
+            | DirectoryError::TooLarge { .. }
+            | DirectoryError::TooMany { .. }
+            | DirectoryError::Malformed { .. } => Failure::Suspicious,
+            DirectoryError::Api { .. }
+            | DirectoryError::AdminLogin { .. }
+            | DirectoryError::FilterNotFound { .. }
+            | DirectoryError::Other { .. }
+            | DirectoryError::NotConfigured(_) => Failure::Other,
         }
     }
+
+    /// Whether offline credentials may be used: [`Failure::Unreachable`] only.
+    pub fn is_unreachable(&self) -> bool {
+        self.failure() == Failure::Unreachable
+    }
+}
+
+/// What one account (a user or a group) is charged against the reply cap, and what one
+/// group member is: about what each costs in memory while a sync runs (the listing, the
+/// plan and the new cache records; README, HARDENING). Without it a reply of tiny entries
+/// (`{"userName":"u1"},`, 19 bytes) costs fifty times its size.
+pub const ACCOUNT_COST: u64 = 1024;
+pub const MEMBER_COST: u64 = 128;
+
+/// The memory one listing may claim, from the reply cap (`max_reply_mib`): every account
+/// and every group member it brings is charged, and the listing is refused
+/// ([`DirectoryError::TooMany`]) when the charges pass the cap. So the peak memory of a
+/// sync stays a small multiple of the cap, whatever the replies hold (each reply on its
+/// own is capped by the transport).
+#[derive(Debug)]
+pub struct ListingBudget {
+    limit: ReplyLimit,
+    spent: u64,
+}
+
+/// The budget is spent; the caller makes its [`DirectoryError::TooMany`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverBudget;
+
+impl ListingBudget {
+    pub fn new(limit: ReplyLimit) -> ListingBudget {
+        ListingBudget { limit, spent: 0 }
+    }
+
+    /// A budget that never runs out, for parsing without a configuration (fuzzing, tests).
+    pub fn unlimited() -> ListingBudget {
+        ListingBudget::new(ReplyLimit { bytes: u64::MAX, key: "max_reply_mib" })
+    }
+
+    pub fn accounts(&mut self, count: usize) -> Result<(), OverBudget> {
+        self.charge(count, ACCOUNT_COST)
+    }
+
+    pub fn members(&mut self, count: usize) -> Result<(), OverBudget> {
+        self.charge(count, MEMBER_COST)
+    }
+
+    fn charge(&mut self, count: usize, each: u64) -> Result<(), OverBudget> {
+        let cost = u64::try_from(count).unwrap_or(u64::MAX).saturating_mul(each);
+        self.spent = self.spent.saturating_add(cost);
+        if self.spent > self.limit.bytes {
+            return Err(OverBudget);
+        }
+        Ok(())
+    }
+
+    pub fn error(&self, server: &str, command: &str) -> DirectoryError {
+        DirectoryError::TooMany {
+            server: server.to_string(),
+            command: command.to_string(),
+            key: self.limit.key,
+            limit: self.limit.bytes,
+        }
+    }
+}
+
+/// The case-insensitive form of an address or domain name (full Unicode lower case:
+/// either may be internationalized).
+pub fn fold_key(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// `items` without case-insensitive repeats, each kept in the spelling and at the place it
+/// first had. Linear: one account may list thousands of addresses.
+pub fn unique_folded(items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    items.into_iter().filter(|item| seen.insert(fold_key(item))).collect()
 }
 
 /// A directory server, read-only.
@@ -209,6 +330,38 @@ mod tests {
         config.directory.url = Some("https://apps.example.com/integration/index.php".to_string());
         let directory = connect(&config).unwrap();
         assert_eq!(directory.server(), "https://apps.example.com/integration/index.php");
+    }
+
+    #[test]
+    fn unique_folded_keeps_the_first_spelling_in_order() {
+        let items = ["B@x.test", "a@x.test", "b@X.TEST", "Straße@x.test", "A@x.test", "c@x.test"];
+        assert_eq!(
+            unique_folded(items.iter().map(|item| item.to_string())),
+            ["B@x.test", "a@x.test", "Straße@x.test", "c@x.test"]
+        );
+    }
+
+    #[test]
+    fn twenty_thousand_addresses_of_one_user_are_de_duplicated() {
+        // Every address twice, the second time in upper case: 40,000 in, 20,000 out. The
+        // old pairwise comparison took seconds here (README, HARDENING); this is linear.
+        let addresses: Vec<String> = (0..20_000).map(|i| format!("alias{i}@example.com")).collect();
+        let doubled = addresses.iter().cloned().chain(addresses.iter().map(|a| a.to_uppercase()));
+        assert_eq!(unique_folded(doubled), addresses);
+    }
+
+    #[test]
+    fn the_listing_budget_charges_accounts_and_members() {
+        let limit = ReplyLimit { bytes: 10 * ACCOUNT_COST, key: "max_reply_mib" };
+        let mut budget = ListingBudget::new(limit);
+        assert_eq!(budget.accounts(9), Ok(()));
+        assert_eq!(budget.members(8), Ok(()));
+        assert_eq!(budget.members(1), Err(OverBudget));
+        let err = budget.error("server", "list");
+        assert_eq!(err.failure(), Failure::Suspicious);
+        assert!(err.to_string().contains("directory.max_reply_mib"), "{err}");
+        let mut budget = ListingBudget::new(limit);
+        assert_eq!(budget.accounts(usize::MAX), Err(OverBudget), "no overflow");
     }
 
     #[test]

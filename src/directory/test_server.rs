@@ -1,8 +1,9 @@
 //! A throwaway HTTP/1.1 server on 127.0.0.1 for the unit tests of this module: either a
 //! handler that answers parsed requests (keep-alive, as reqwest reuses connections), or
-//! raw access to each accepted stream for canned bytes, stalls and TLS.
+//! raw access to each accepted stream for canned bytes, stalls and TLS; and a
+//! [`BlackHole`], an address that never completes a connection.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -103,6 +104,39 @@ impl Drop for TestServer {
         self.stop.store(true, Ordering::SeqCst);
         // Wakes the accept loop so that it sees the flag.
         let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// A port on 127.0.0.1 where connecting never completes, as with a firewall that drops
+/// packets or a host that is down: a listener that never accepts, its accept queue filled
+/// first, after which the kernel drops every further SYN. Works as long as it lives.
+pub struct BlackHole {
+    pub port: u16,
+    _listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+impl BlackHole {
+    pub fn new() -> BlackHole {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut queued = Vec::new();
+        // The queue's length is the listener's backlog (std asks for 128); it is full when a
+        // connection attempt times out.
+        while queued.len() < 1000 {
+            match TcpStream::connect_timeout(&address, Duration::from_millis(300)) {
+                Ok(stream) => queued.push(stream),
+                Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                    return BlackHole { port: address.port(), _listener: listener, _queued: queued }
+                }
+                Err(err) => panic!("filling the accept queue of {address}: {err}"),
+            }
+        }
+        panic!("the accept queue of {address} did not fill within 1000 connections")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
     }
 }
 

@@ -400,30 +400,56 @@ fn logged(script: &Script, text: &str) -> bool {
     script.logs.iter().any(|(_, line)| line.contains(text))
 }
 
-#[test]
-fn offline_credentials_only_when_the_directory_is_unreachable() {
-    use mock_directory::{Account, Domain, Fault, IcewarpData, IcewarpServer, Response};
+fn alice_directory() -> mock_directory::IcewarpServer {
+    use mock_directory::{Account, Domain, IcewarpData, IcewarpServer};
     let data = IcewarpData::new("admin@example.com", "admin-pw")
         .domain(Domain::new("example.com"))
         .account(Account::user(ALICE, "Alice", "right-pw"));
-    let iw = IcewarpServer::start(data, None).unwrap();
+    IcewarpServer::start(data, None).unwrap()
+}
+
+fn logged_at(script: &Script, level: LogLevel, text: &str) -> bool {
+    script.logs.iter().any(|(at, line)| *at == level && line.contains(text))
+}
+
+#[test]
+fn offline_credentials_only_when_the_directory_is_unreachable() {
+    use mock_directory::{Action, Fault, Response};
+    let iw = alice_directory();
     let setup = directory_setup(&iw.url());
     let day = 86_400;
 
     // Online: the directory decides, and the password is remembered.
     assert_eq!(attempt(&setup, "right-pw", day).0, PamOutcome::Success);
 
-    // Slow is not down: a tarpit may hide a wrong password.
-    iw.server.set_override(Fault::Delay(Duration::from_secs(3)));
-    let (outcome, slow) = attempt(&setup, "right-pw", day);
-    assert_eq!(outcome, PamOutcome::AuthinfoUnavail);
-    assert!(!logged(&slow, "OFFLINE"));
+    // Something answers, but not as the directory does: slow (a tarpit may hide a wrong
+    // password), an HTTP error, garbage, a cut connection. Whoever sits in the path can
+    // produce each of these, so none opens the cached password.
+    let answers: [(&str, Action); 4] = [
+        ("no answer within 1 s", Fault::Delay(Duration::from_secs(3)).into()),
+        ("HTTP status 503", Response::new(503).into()),
+        ("malformed reply", Response::text(200, "<html>maintenance</html>").into()),
+        ("the connection failed", Fault::CloseWithoutResponse.into()),
+    ];
+    for (what, action) in answers {
+        iw.server.set_override(action);
+        let (outcome, script) = attempt(&setup, "right-pw", 2 * day);
+        assert_eq!(outcome, PamOutcome::AuthinfoUnavail, "{what}: {:?}", script.logs);
+        assert!(!logged(&script, "OFFLINE"), "{what}: {:?}", script.logs);
+        assert!(
+            logged_at(&script, LogLevel::Error, "possible attack"),
+            "{what}: {:?}",
+            script.logs
+        );
+        assert!(logged(&script, what), "{what}: {:?}", script.logs);
+    }
 
-    // Down (HTTP 503): the cached hash decides, and says so in the log.
-    iw.server.set_override(Response::new(503));
+    // Unreachable (nothing listens any more): the cached hash decides, and says so.
+    drop(iw);
     let (outcome, offline) = attempt(&setup, "right-pw", 2 * day);
-    assert_eq!(outcome, PamOutcome::Success);
+    assert_eq!(outcome, PamOutcome::Success, "{:?}", offline.logs);
     assert!(logged(&offline, "OFFLINE login"), "{:?}", offline.logs);
+    assert!(!logged(&offline, "possible attack"), "{:?}", offline.logs);
     assert_eq!(attempt(&setup, "wrong-pw", 2 * day).0, PamOutcome::AuthErr);
     // An empty password is refused without asking anyone, and wipes nothing.
     let (outcome, empty) = attempt(&setup, "", 2 * day);
@@ -432,18 +458,42 @@ fn offline_credentials_only_when_the_directory_is_unreachable() {
     assert_eq!(attempt(&setup, "right-pw", 2 * day).0, PamOutcome::Success);
     // Expired after offline_days.
     assert_eq!(attempt(&setup, "right-pw", 9 * day).0, PamOutcome::AuthinfoUnavail);
+}
 
-    // The directory refusing the cached password itself (changed there since) wipes it.
-    iw.server.clear_override();
-    assert_eq!(attempt(&setup, "right-pw", 10 * day).0, PamOutcome::Success);
+#[test]
+fn the_directory_refusing_the_cached_password_itself_wipes_it() {
+    let iw = alice_directory();
+    let setup = directory_setup(&iw.url());
+    assert_eq!(attempt(&setup, "right-pw", 10).0, PamOutcome::Success);
+    // Changed in the directory since: the cached password is refused there, so it goes.
     iw.mock.update(|d| d.account_mut(ALICE).unwrap().password = "new-pw".into());
-    let (outcome, stale) = attempt(&setup, "right-pw", 10 * day);
+    let (outcome, stale) = attempt(&setup, "right-pw", 10);
     assert_eq!(outcome, PamOutcome::AuthErr);
     assert!(logged(&stale, "no longer accepts the cached offline credentials"), "{:?}", stale.logs);
     drop(iw);
-    let (outcome, refused) = attempt(&setup, "right-pw", 10 * day);
+    let (outcome, refused) = attempt(&setup, "right-pw", 10);
     assert_eq!(outcome, PamOutcome::AuthinfoUnavail, "the wiped hash must not log anyone in");
     assert!(logged(&refused, "no fresh cached credentials"), "{:?}", refused.logs);
+}
+
+#[test]
+fn a_black_holed_directory_falls_back_to_offline_credentials_after_the_connect_timeout() {
+    let iw = alice_directory();
+    let setup = Setup::with_config(&format!(
+        "[directory]\ntype = \"icewarp\"\nserver = {:?}\ntimeout_secs = 60\n\
+         connect_timeout_secs = 1\n[auth]\ncache_credentials = true\n",
+        iw.url()
+    ));
+    setup.add(ALICE, None, AuthMethod::Directory, LOGIN);
+    assert_eq!(attempt(&setup, "right-pw", 10).0, PamOutcome::Success);
+    // The same configuration, pointed at an address that never answers a SYN.
+    let hole = crate::directory::test_server::BlackHole::new();
+    let text = fs::read_to_string(&setup.config_path).unwrap();
+    fs::write(&setup.config_path, text.replace(&iw.url(), &hole.url("/icewarpapi/"))).unwrap();
+    let (outcome, offline) = attempt(&setup, "right-pw", 20);
+    assert_eq!(outcome, PamOutcome::Success, "{:?}", offline.logs);
+    assert!(logged(&offline, "OFFLINE login"), "{:?}", offline.logs);
+    assert!(logged(&offline, "no connection within 1 s"), "{:?}", offline.logs);
 }
 
 /// Cached offline credentials of `setup`'s ALICE, as stored.
