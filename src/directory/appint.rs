@@ -126,7 +126,8 @@ impl super::Directory for AppIntDirectory {
     }
 }
 
-/// Parses a `cmd=list` reply into users (duplicates by case dropped) and warnings, each
+/// Parses a `cmd=list` reply into users (names listed twice apart from case dropped, every
+/// spelling) and warnings, each
 /// user charged to `budget` as it is read. Streams from the byte buffer into the typed
 /// [`Entry`]: no tree of every user, and unknown members are skipped without being kept.
 pub fn parse_users(
@@ -179,8 +180,8 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut users: Vec<DirectoryUser> = Vec::new();
-        // Lower-cased userName → the first spelling seen.
-        let mut first: HashMap<String, String> = HashMap::new();
+        // Lower-cased userName → every spelling seen.
+        let mut spellings: HashMap<String, Vec<String>> = HashMap::new();
         let mut index = 0_usize;
         loop {
             self.element.set(Some(index));
@@ -193,16 +194,12 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
                 return Err(de::Error::custom("userName is empty"));
             }
             let key = entry.user_name.to_lowercase();
-            if let Some(kept) = first.get(&key) {
-                self.warnings.push(format!(
-                    "user {:?} (element {index}) duplicates {kept:?} apart from case; the first \
-                     one is kept",
-                    entry.user_name
-                ));
+            let seen = spellings.entry(key.clone()).or_default();
+            seen.push(entry.user_name.clone());
+            if seen.len() > 1 {
                 index += 1;
                 continue;
             }
-            first.insert(key.clone(), entry.user_name.clone());
             let emails = unique_folded(
                 entry
                     .email_addresses
@@ -223,8 +220,36 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
             index += 1;
         }
         self.element.set(None);
-        Ok(users)
+        Ok(without_case_twins(users, &spellings, self.warnings))
     }
+}
+
+/// Drops every user whose name the listing holds more than once apart from case, with a
+/// warning naming the spellings. Keeping one of them would let the listing's order decide
+/// which directory account a login name (and its uid) stands for; two hosts listing in
+/// different orders would check different accounts' passwords for the same person.
+fn without_case_twins(
+    users: Vec<DirectoryUser>,
+    spellings: &HashMap<String, Vec<String>>,
+    warnings: &mut Vec<String>,
+) -> Vec<DirectoryUser> {
+    let twins = |user: &DirectoryUser| {
+        user.identity
+            .strip_prefix("application-integration:")
+            .and_then(|key| spellings.get(key))
+            .filter(|names| names.len() > 1)
+    };
+    let mut kept = Vec::with_capacity(users.len());
+    for user in users {
+        match twins(&user) {
+            Some(names) => warnings.push(format!(
+                "users {names:?} differ only in case; none of them is synced until the \
+                 directory lists one"
+            )),
+            None => kept.push(user),
+        }
+    }
+    kept
 }
 
 /// `Ok(success)` only for a JSON object with exactly one boolean `success`. A string
@@ -443,19 +468,20 @@ mod tests {
     }
 
     #[test]
-    fn case_only_duplicates_keep_the_first() {
-        let (users, warnings) =
-            parse(br#"[{"userName": "John.Doe", "fullName": "First"}, {"userName": "john.doe", "fullName": "Second"}, {"userName": "JOHN.DOE"}]"#)
-                .unwrap();
-        assert_eq!(users.len(), 1);
-        assert_eq!(users[0].full_name, "First");
-        assert_eq!(users[0].login_name, "John.Doe");
-        assert_eq!(users[0].identity, "application-integration:john.doe");
-        assert_eq!(warnings.len(), 2);
-        assert!(
-            warnings[0].contains("\"john.doe\"") && warnings[0].contains("\"John.Doe\""),
-            "{warnings:?}"
-        );
+    fn names_listed_twice_apart_from_case_are_all_dropped_whatever_the_order() {
+        // Keeping the first would make the listing's order decide whose password a login
+        // name stands for.
+        for body in [
+            &br#"[{"userName": "Kate", "fullName": "First"}, {"userName": "x"}, {"userName": "kate"}, {"userName": "KATE"}]"#[..],
+            &br#"[{"userName": "KATE"}, {"userName": "kate"}, {"userName": "x"}, {"userName": "Kate"}]"#[..],
+        ] {
+            let (users, warnings) = parse(body).unwrap();
+            assert_eq!(users.iter().map(|u| u.login_name.as_str()).collect::<Vec<_>>(), ["x"]);
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            for spelling in ["\"Kate\"", "\"kate\"", "\"KATE\"", "differ only in case"] {
+                assert!(warnings[0].contains(spelling), "{warnings:?}");
+            }
+        }
     }
 
     #[test]
