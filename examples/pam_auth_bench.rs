@@ -17,34 +17,13 @@ use std::time::{Duration, Instant};
 
 use dircache::cache::{CacheDir, Db};
 use dircache::config::Config;
-use dircache::pam::{self, AuthtokItem, LogLevel, PamConversation, PamOutcome};
-use dircache::passwords::{hash_password, Secret};
+use dircache::pam::script::ScriptedConversation;
+use dircache::pam::{self, PamOutcome};
+use dircache::passwords::hash_password;
 use dircache::privileges::Privilege;
 use dircache::user::{sample_user, AuthMethod, User};
 
 const RUNS: usize = 200;
-
-struct Login {
-    user: String,
-    password: &'static str,
-}
-
-impl PamConversation for Login {
-    fn user_name(&mut self) -> Result<String, PamOutcome> {
-        Ok(self.user.clone())
-    }
-    fn authtok(&mut self, _item: AuthtokItem, _prompt: Option<&str>) -> Result<Secret, PamOutcome> {
-        Ok(Secret::new(self.password.as_bytes().to_vec()))
-    }
-    fn error_message(&mut self, _text: &str) {}
-    fn log(&mut self, _level: LogLevel, _text: &str) {}
-    fn now(&self) -> u64 {
-        1_800_000_000
-    }
-    fn pause(&mut self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-}
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -110,7 +89,7 @@ fn directory_login() -> Result<Duration, Box<dyn std::error::Error>> {
     let lock = cache.lock(Duration::from_secs(5))?;
     cache.commit(&lock, &Db { users: vec![alice], ..Db::default() }, 1)?;
     let median = time_runs(|| {
-        let mut login = Login { user: "alice@example.com".into(), password: "alice-password" };
+        let mut login = ScriptedConversation::login("alice@example.com", b"alice-password");
         assert_eq!(pam::authenticate(&mut login, &[&args]), PamOutcome::Success);
     });
     let _ = child.kill();
@@ -136,11 +115,11 @@ fn local_login(users: u32) -> Result<(Duration, Duration), Box<dyn std::error::E
     drop(db);
     let name = format!("user{target}@example.com");
     let whole = time_runs(|| {
-        let mut login = Login { user: name.clone(), password: "local-password" };
+        let mut login = ScriptedConversation::login(&name, b"local-password");
         assert_eq!(pam::authenticate(&mut login, &[&args]), PamOutcome::Success);
     });
     let lookup = time_runs(|| {
-        let mut login = Login { user: name.clone(), password: "unused" };
+        let mut login = ScriptedConversation::login(&name, b"unused");
         assert_eq!(pam::account(&mut login, &[&args]), PamOutcome::Success);
     });
     Ok((whole, lookup))

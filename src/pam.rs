@@ -726,5 +726,7 @@ fn store_new_password<C: PamConversation>(
     }
 }
 
+pub mod script;
+
 #[cfg(test)]
 mod tests;

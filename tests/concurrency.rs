@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::{text, Env};
 use dircache::cache::CacheDir;
+use dircache::pam::script::ScriptedConversation;
 use dircache::pam::{self, PamOutcome};
-use hardening::Conversation;
 
 const WRITERS: usize = 4;
 const LIBRARY_READERS: usize = 3;
@@ -47,7 +47,7 @@ fn parallel_writers_and_pam_readers() {
         let (args, stop, logins) = (args.clone(), stop.clone(), library_logins.clone());
         thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let mut conv = Conversation::new("reader", Some(b"reader-pw"));
+                let mut conv = ScriptedConversation::login("reader", b"reader-pw");
                 let auth = pam::authenticate(&mut conv, &[&args]);
                 assert_eq!(auth, PamOutcome::Success, "a login failed: {:?}", conv.logs);
                 let account = pam::account(&mut conv, &[&args]);

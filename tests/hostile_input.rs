@@ -222,7 +222,7 @@ fn replies_of_1_gb_are_cut_at_max_reply_mib_in_bounded_memory() {
     transcript.conversation("pam 1 GiB", &conversation);
     assert_eq!(outcome, PamOutcome::AuthinfoUnavail, "{:?}", conversation.logs);
     assert!(
-        conversation.logs.iter().any(|l| l.contains("the answer to a password check is larger")),
+        conversation.logged("the answer to a password check is larger"),
         "{:?}",
         conversation.logs
     );

@@ -6,30 +6,10 @@ mod common;
 
 use std::fs;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use common::{artifact, Env};
-use dircache::pam::{self, AuthtokItem, LogLevel, PamConversation, PamOutcome};
-use dircache::passwords::Secret;
-
-struct OnePassword(&'static str);
-
-impl PamConversation for OnePassword {
-    fn user_name(&mut self) -> Result<String, PamOutcome> {
-        Ok("alice@example.com".to_string())
-    }
-    fn authtok(&mut self, _item: AuthtokItem, _prompt: Option<&str>) -> Result<Secret, PamOutcome> {
-        Ok(Secret::new(self.0.as_bytes().to_vec()))
-    }
-    fn error_message(&mut self, _text: &str) {}
-    fn log(&mut self, _level: LogLevel, _text: &str) {}
-    fn now(&self) -> u64 {
-        1_800_000_000
-    }
-    fn pause(&mut self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-}
+use dircache::pam::script::ScriptedConversation;
+use dircache::pam::{self, PamOutcome};
 
 fn threads() -> usize {
     fs::read_dir("/proc/self/task").unwrap().count()
@@ -75,7 +55,14 @@ fn no_thread_remains_after_50_directory_logins() {
     for i in 0..50 {
         let password = if i % 5 == 4 { "wrong" } else { "alice-password" };
         let expected = if i % 5 == 4 { PamOutcome::AuthErr } else { PamOutcome::Success };
-        assert_eq!(pam::authenticate(&mut OnePassword(password), &[&args]), expected, "login {i}");
+        assert_eq!(
+            pam::authenticate(
+                &mut ScriptedConversation::login("alice@example.com", password.as_bytes()),
+                &[&args]
+            ),
+            expected,
+            "login {i}"
+        );
     }
     assert_eq!(threads(), before, "threads left behind by 50 authentications");
 }

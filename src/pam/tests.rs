@@ -1,94 +1,22 @@
-use std::collections::VecDeque;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::script::ScriptedConversation;
 use super::*;
 use crate::manage::{add_user, set_user, NewUser, UserChanges};
 use crate::passwords::hash_password;
 
-/// A scripted conversation: hands out the given passwords in order and records the rest.
-/// Dropping it with passwords left over fails the test.
-struct Script {
-    user: String,
-    passwords: VecDeque<(AuthtokItem, &'static str)>,
-    messages: Vec<String>,
-    logs: Vec<(LogLevel, String)>,
-    now: u64,
-    pauses: Vec<Duration>,
-    /// What `getpwnam` would say of the name.
-    system_uid: Option<u32>,
-    /// The cache libnss_dircache would read; by default none, so that the machine's own
-    /// /var/lib/dircache never plays a part.
-    nss_cache_dir: PathBuf,
-}
+type Script = ScriptedConversation;
 
-impl Script {
-    fn new(user: &str, passwords: &[(AuthtokItem, &'static str)]) -> Script {
-        Script {
-            user: user.to_string(),
-            passwords: passwords.iter().copied().collect(),
-            messages: Vec::new(),
-            logs: Vec::new(),
-            now: 1_000_000,
-            pauses: Vec::new(),
-            system_uid: None,
-            nss_cache_dir: PathBuf::from("/nonexistent/dircache-nss"),
-        }
-    }
-
-    /// As if libnss_dircache answered `getpwnam(user)` from `setup`'s cache (with the uid
-    /// cached there).
-    fn served_by(mut self, setup: &Setup) -> Script {
-        let users = setup.cache().open::<PublicUser>().unwrap();
-        self.system_uid = users.by_name(&self.user).unwrap().map(|user| user.uid);
-        self.nss_cache_dir = setup.config.cache.dir.clone();
-        self
-    }
-}
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            assert!(self.passwords.is_empty(), "unused scripted passwords: {:?}", self.passwords);
-        }
-    }
-}
-
-impl PamConversation for Script {
-    fn user_name(&mut self) -> Result<String, PamOutcome> {
-        Ok(self.user.clone())
-    }
-
-    fn authtok(&mut self, item: AuthtokItem, _prompt: Option<&str>) -> Result<Secret, PamOutcome> {
-        let (expected, password) = self.passwords.pop_front().ok_or(PamOutcome::ConvErr)?;
-        assert_eq!(expected, item, "the module asked for another password than scripted");
-        Ok(Secret::new(password.as_bytes().to_vec()))
-    }
-
-    fn error_message(&mut self, text: &str) {
-        self.messages.push(text.to_string());
-    }
-    fn log(&mut self, level: LogLevel, text: &str) {
-        self.logs.push((level, text.to_string()));
-    }
-
-    fn now(&self) -> u64 {
-        self.now
-    }
-
-    fn pause(&mut self, duration: Duration) {
-        self.pauses.push(duration);
-    }
-
-    fn system_uid(&mut self, _name: &str) -> Option<u32> {
-        self.system_uid
-    }
-
-    fn nss_cache_dir(&self) -> PathBuf {
-        self.nss_cache_dir.clone()
-    }
+/// As if libnss_dircache answered `getpwnam(user)` from `setup`'s cache (with the uid
+/// cached there).
+fn served_by(mut script: Script, setup: &Setup) -> Script {
+    let users = setup.cache().open::<PublicUser>().unwrap();
+    script.system_uid = users.by_name(&script.user).unwrap().map(|user| user.uid);
+    script.nss_cache_dir = setup.config.cache.dir.clone();
+    script
 }
 
 struct Setup {
@@ -243,17 +171,17 @@ fn bad_arguments_and_configuration_refuse_dircache_users_and_leave_the_others() 
         (&missing[..], PamOutcome::AuthinfoUnavail),
     ];
     for (args, refusal) in cases {
-        let mut alice = Script::new("alice", &[]).served_by(&setup);
+        let mut alice = served_by(Script::new("alice", &[]), &setup);
         assert_eq!(account(&mut alice, args), refusal, "{args:?}");
-        let mut alice = Script::new("alice", &[]).served_by(&setup);
+        let mut alice = served_by(Script::new("alice", &[]), &setup);
         assert_eq!(authenticate(&mut alice, args), refusal, "{args:?}");
         // The system resolves the name to another account (a local user, sssd, …), or
         // NSS does not serve it: not dircache's to refuse.
         for system_uid in [None, Some(1000)] {
-            let mut other = Script::new("alice", &[]).served_by(&setup);
+            let mut other = served_by(Script::new("alice", &[]), &setup);
             other.system_uid = system_uid;
             assert_eq!(account(&mut other, args), PamOutcome::Ignore, "{args:?}");
-            let mut other = Script::new("alice", &[]).served_by(&setup);
+            let mut other = served_by(Script::new("alice", &[]), &setup);
             other.system_uid = system_uid;
             assert_eq!(
                 change_password(&mut other, args, ChangePhase::Prelim, 1),
@@ -265,7 +193,7 @@ fn bad_arguments_and_configuration_refuse_dircache_users_and_leave_the_others() 
         root.system_uid = Some(0);
         assert_eq!(authenticate(&mut root, args), PamOutcome::Ignore, "{args:?}");
     }
-    let mut script = Script::new("alice", &[]).served_by(&setup);
+    let mut script = served_by(Script::new("alice", &[]), &setup);
     assert_eq!(account(&mut script, &missing), PamOutcome::AuthinfoUnavail);
     assert!(script.logs[0].1.contains("/nonexistent/dircache.toml"));
 }
@@ -291,7 +219,7 @@ fn corrupt_cache_is_an_outage_not_a_login() {
             bytes.pop();
         }
         fs::write(&private, bytes).unwrap();
-        let mut script = Script::new("alice", &[]).served_by(&setup);
+        let mut script = served_by(Script::new("alice", &[]), &setup);
         assert_eq!(
             account(&mut script, &[&setup.args()]),
             PamOutcome::AuthinfoUnavail,
@@ -299,7 +227,7 @@ fn corrupt_cache_is_an_outage_not_a_login() {
         );
         assert!(script.logs[0].1.contains("corrupt"), "{:?}", script.logs);
         // A name NSS does not serve from dircache is not refused because of the damage.
-        let mut bob = Script::new("bob", &[]).served_by(&setup);
+        let mut bob = served_by(Script::new("bob", &[]), &setup);
         let outcome = account(&mut bob, &[&setup.args()]);
         assert!(
             matches!(outcome, PamOutcome::Ignore | PamOutcome::UserUnknown),
@@ -391,7 +319,7 @@ fn directory_setup(url: &str) -> Setup {
 
 fn attempt(setup: &Setup, password: &'static str, now: u64) -> (PamOutcome, Script) {
     let mut script = Script::new(ALICE, &[(AuthtokItem::Current, password)]);
-    script.now = now;
+    script.now = Some(now);
     let outcome = authenticate(&mut script, &[&setup.args()]);
     (outcome, script)
 }

@@ -1,5 +1,5 @@
-//! Helpers shared by the hardening tests (`crash_safety.rs`, `hostile_input.rs`): a PAM
-//! conversation for the library's hooks, a small reproducible random source, what a cache
+//! Helpers shared by the hardening tests (`crash_safety.rs`, `hostile_input.rs`): the
+//! library's PAM hooks driven by its scripted conversation, a small reproducible random source, what a cache
 //! holds in one comparable value, the peak memory of a child process, and a transcript of
 //! every output a test saw, to prove that no password ever appears in it.
 #![allow(dead_code)]
@@ -11,66 +11,25 @@ use std::process::{Child, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dircache::cache::Db;
-use dircache::pam::{AuthtokItem, LogLevel, PamConversation, PamOutcome};
-use dircache::passwords::Secret;
-
-/// A conversation for `dircache::pam::{authenticate, account}`: the user, at most one
-/// password, and what the module said (messages and log lines).
-pub struct Conversation {
-    pub user: String,
-    pub password: Option<Vec<u8>>,
-    pub messages: Vec<String>,
-    pub logs: Vec<String>,
-}
-
-impl Conversation {
-    pub fn new(user: &str, password: Option<&[u8]>) -> Conversation {
-        Conversation {
-            user: user.to_string(),
-            password: password.map(<[u8]>::to_vec),
-            messages: Vec::new(),
-            logs: Vec::new(),
-        }
-    }
-}
-
-impl PamConversation for Conversation {
-    fn user_name(&mut self) -> Result<String, PamOutcome> {
-        Ok(self.user.clone())
-    }
-
-    fn authtok(&mut self, _item: AuthtokItem, _prompt: Option<&str>) -> Result<Secret, PamOutcome> {
-        self.password.take().map(Secret::new).ok_or(PamOutcome::ConvErr)
-    }
-
-    fn error_message(&mut self, text: &str) {
-        self.messages.push(text.to_string());
-    }
-
-    fn log(&mut self, _level: LogLevel, text: &str) {
-        self.logs.push(text.to_string());
-    }
-
-    fn now(&self) -> u64 {
-        now()
-    }
-
-    fn pause(&mut self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-}
+use dircache::pam::script::ScriptedConversation;
+use dircache::pam::PamOutcome;
 
 /// `pam_sm_authenticate` through the library, as `config=PATH`.
-pub fn pam_authenticate(config: &Path, user: &str, password: &[u8]) -> (PamOutcome, Conversation) {
-    let mut conversation = Conversation::new(user, Some(password));
+pub fn pam_authenticate(
+    config: &Path,
+    user: &str,
+    password: &[u8],
+) -> (PamOutcome, ScriptedConversation) {
+    let mut conversation = ScriptedConversation::login(user, password);
     let arg = format!("config={}", config.display());
     let outcome = dircache::pam::authenticate(&mut conversation, &[arg.as_str()]);
     (outcome, conversation)
 }
 
 /// `pam_sm_acct_mgmt` through the library.
-pub fn pam_account(config: &Path, user: &str) -> (PamOutcome, Conversation) {
-    let mut conversation = Conversation::new(user, None);
+pub fn pam_account(config: &Path, user: &str) -> (PamOutcome, ScriptedConversation) {
+    // The account step asks for no password.
+    let mut conversation = ScriptedConversation::login(user, b"");
     let arg = format!("config={}", config.display());
     let outcome = dircache::pam::account(&mut conversation, &[arg.as_str()]);
     (outcome, conversation)
@@ -161,10 +120,11 @@ impl Transcript {
         text.push_str(&String::from_utf8_lossy(&output.stderr));
     }
 
-    pub fn conversation(&self, what: &str, conversation: &Conversation) {
+    pub fn conversation(&self, what: &str, conversation: &ScriptedConversation) {
         let mut text = self.text.borrow_mut();
         text.push_str(&format!("== {what}\n"));
-        for line in conversation.messages.iter().chain(&conversation.logs) {
+        let logs = conversation.logs.iter().map(|(_, line)| line);
+        for line in conversation.messages.iter().chain(logs) {
             text.push_str(line);
             text.push('\n');
         }
