@@ -6,13 +6,15 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::cache::{CacheDir, CacheError, PublicUser};
-use crate::config::{Config, DirectoryKind, DEFAULT_CACHE_DIR, DEFAULT_CONFIG_PATH};
+use crate::cache::reader::ReadMapper;
+use crate::cache::{CacheDir, CacheError};
+use crate::config::{Config, DirectoryKind, DEFAULT_CONFIG_PATH};
 use crate::directory::{self, DirectoryError, Failure, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
 use crate::login_state::{LoginState, LoginStates};
 use crate::manage;
 use crate::names::validate_name;
+use crate::nss::{self, Nss};
 use crate::passwords::{self, Secret};
 use crate::privileges::Privilege;
 use crate::user::{AuthMethod, User};
@@ -76,10 +78,10 @@ pub trait PamConversation {
     fn system_uid(&mut self, _name: &str) -> Option<u32> {
         None
     }
-    /// The cache directory libnss_dircache reads in this process (its default, or what the
-    /// environment it honours says).
-    fn nss_cache_dir(&self) -> PathBuf {
-        PathBuf::from(DEFAULT_CACHE_DIR)
+    /// Where libnss_dircache looks in this process (its defaults, or what the environment
+    /// it honours says).
+    fn nss_settings(&self) -> nss::Settings {
+        nss::Settings::default()
     }
 }
 
@@ -247,13 +249,13 @@ impl<'c, C: PamConversation> Context<'c, C> {
 /// of another source. The public cache NSS reads and `getpwnam` are asked, not the
 /// configuration, which may be what is broken.
 fn undecided<C: PamConversation>(conv: &mut C, name: &str, outcome: PamOutcome) -> PamOutcome {
-    let served = validate_name(name)
-        .ok()
-        .and_then(|()| {
-            let users = CacheDir::new(conv.nss_cache_dir()).open::<PublicUser>().ok()?;
-            users.by_name(name).ok().flatten()
-        })
-        .is_some_and(|user| conv.system_uid(name) == Some(user.uid));
+    // The NSS logic itself decides what it serves (name policy, local accounts win), so
+    // that a local user never counts as dircache's.
+    let mut nss = Nss::new(ReadMapper, conv.nss_settings(), Box::new(|_: &str| {}));
+    let served = match nss.passwd_by_name(name.as_bytes()) {
+        nss::Reply::Found(user) => conv.system_uid(name) == Some(user.uid),
+        _ => false,
+    };
     if served {
         return outcome;
     }

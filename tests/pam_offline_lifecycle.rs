@@ -184,7 +184,8 @@ fn a_vanished_address_loses_its_offline_login_and_returns_with_default_privilege
     let dry_text = lab.cli_ok(&["sync", "--dry-run"]);
     let line = format!(
         "would return  {ALICE} (privileges reset to the defaults; offline credentials were \
-         dropped when it vanished)"
+         dropped when it vanished; uid and home are the old holder's: review its \
+         ~/.ssh/authorized_keys and crontab)"
     );
     assert!(dry_text.lines().any(|l| l == line), "{dry_text}");
     let report = lab.sync(&[]);

@@ -132,20 +132,16 @@ impl PamConversation for Libpam<'_> {
         }
     }
 
-    fn nss_cache_dir(&self) -> std::path::PathBuf {
-        // The variable libnss_dircache honours, read the same way (ignored in setuid
-        // programs), so that both agree on which cache serves this process.
-        let name = dircache::nss::ENV_CACHE_DIR;
-        // SAFETY: `name` is NUL-terminated. The result points into the environment, which is
-        // only read, and copied at once below.
-        let value = unsafe { secure_getenv(name.as_ptr()) };
-        let bytes = if value.is_null() {
-            None
-        } else {
+    fn nss_settings(&self) -> dircache::nss::Settings {
+        // The variables libnss_dircache honours, read the same way (ignored in setuid
+        // programs), so that both agree on what serves this process.
+        dircache::nss::Settings::from_vars(dircache::nss::ENV_VARS.map(|name| {
+            // SAFETY: `name` is NUL-terminated. The result points into the environment,
+            // which is only read, and copied by `from_vars` before this call returns.
+            let value = unsafe { secure_getenv(name.as_ptr()) };
             // SAFETY: a non-null result of secure_getenv is a NUL-terminated string.
-            Some(unsafe { CStr::from_ptr(value) }.to_bytes())
-        };
-        dircache::nss::Settings::from_vars([bytes, None, None]).cache_dir
+            (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_bytes())
+        }))
     }
 
     fn log(&mut self, level: LogLevel, text: &str) {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{AuthtokItem, LogLevel, PamConversation, PamOutcome};
+use crate::nss::Settings;
 use crate::passwords::Secret;
 
 /// The clock a scripted conversation gives when none is set.
@@ -33,9 +34,9 @@ pub struct ScriptedConversation {
     pub sleeps: bool,
     /// What the system's `getpwnam` gives the name.
     pub system_uid: Option<u32>,
-    /// The cache libnss_dircache would read; by default none, so that the machine's own
+    /// Where libnss_dircache would look; by default nowhere, so that the machine's own
     /// /var/lib/dircache never plays a part.
-    pub nss_cache_dir: PathBuf,
+    pub nss_settings: Settings,
 }
 
 impl ScriptedConversation {
@@ -53,7 +54,10 @@ impl ScriptedConversation {
             pauses: Vec::new(),
             sleeps: false,
             system_uid: None,
-            nss_cache_dir: PathBuf::from("/nonexistent/dircache-nss"),
+            nss_settings: Settings {
+                cache_dir: PathBuf::from("/nonexistent/dircache-nss"),
+                ..Settings::default()
+            },
         }
     }
 
@@ -124,8 +128,8 @@ impl PamConversation for ScriptedConversation {
         self.system_uid
     }
 
-    fn nss_cache_dir(&self) -> PathBuf {
-        self.nss_cache_dir.clone()
+    fn nss_settings(&self) -> Settings {
+        self.nss_settings.clone()
     }
 }
 

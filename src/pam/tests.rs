@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::script::ScriptedConversation;
 use super::*;
+use crate::cache::PublicUser;
 use crate::manage::{add_user, set_user, NewUser, UserChanges};
 use crate::passwords::hash_password;
 
@@ -15,7 +16,11 @@ type Script = ScriptedConversation;
 fn served_by(mut script: Script, setup: &Setup) -> Script {
     let users = setup.cache().open::<PublicUser>().unwrap();
     script.system_uid = users.by_name(&script.user).unwrap().map(|user| user.uid);
-    script.nss_cache_dir = setup.config.cache.dir.clone();
+    script.nss_settings = crate::nss::Settings {
+        cache_dir: setup.config.cache.dir.clone(),
+        local_passwd: setup.config.unix.local_passwd.clone(),
+        local_group: setup.config.unix.local_group.clone(),
+    };
     script
 }
 
@@ -196,6 +201,17 @@ fn bad_arguments_and_configuration_refuse_dircache_users_and_leave_the_others() 
     let mut script = served_by(Script::new("alice", &[]), &setup);
     assert_eq!(account(&mut script, &missing), PamOutcome::AuthinfoUnavail);
     assert!(script.logs[0].1.contains("/nonexistent/dircache.toml"));
+
+    // alice became a local account with her old uid (to keep her files) while a stale cache
+    // record remains: NSS does not serve her any more (local accounts win), so a broken
+    // dircache must not lock her out.
+    let uid = setup.cache().load().unwrap().user("alice").unwrap().uid;
+    let local =
+        format!("root:x:0:0:root:/root:/bin/sh\nalice:x:{uid}:{uid}::/home/alice:/bin/sh\n");
+    fs::write(&setup.config.unix.local_passwd, local).unwrap();
+    let mut local_alice = served_by(Script::new("alice", &[]), &setup);
+    local_alice.system_uid = Some(uid);
+    assert_eq!(account(&mut local_alice, &missing), PamOutcome::Ignore);
 }
 
 #[test]

@@ -71,6 +71,12 @@ pub fn sync(
     }
 }
 
+/// What a returning user's report line says: what was reset, and what was not (the uid and
+/// home are kept, so whatever the old holder left there still applies).
+const RETURNED_NOTE: &str = "(privileges reset to the defaults; offline credentials were \
+     dropped when it vanished; uid and home are the old holder's: review its \
+     ~/.ssh/authorized_keys and crontab)";
+
 fn write_report(
     out: &mut impl Write,
     report: &SyncReport,
@@ -114,10 +120,7 @@ fn write_report(
         writeln!(out, "{update:<13} {name}{linked}")?;
     }
     for name in &report.returned {
-        writeln!(
-            out,
-            "{ret:<13} {name} (privileges reset to the defaults; offline credentials were dropped when it vanished)"
-        )?;
+        writeln!(out, "{ret:<13} {name} {RETURNED_NOTE}")?;
     }
     for name in &report.deleted {
         writeln!(out, "{delete:<13} {name} (its files are kept)")?;
@@ -211,8 +214,7 @@ mod tests {
 
     #[test]
     fn a_returned_user_is_named_with_what_was_reset() {
-        let note =
-            "(privileges reset to the defaults; offline credentials were dropped when it vanished)";
+        let note = RETURNED_NOTE;
         for (dry_run, verb) in [(false, "returned     "), (true, "would return ")] {
             let report = SyncReport {
                 dry_run,
