@@ -10,6 +10,7 @@
 //! - `validate`: the semantic checks of every key ([`Config::validate`]).
 //! - `toml_error`: syntax and type errors as one line naming the line and the key.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::PathBuf;
 
@@ -402,4 +403,16 @@ impl Config {
         self.unix.home.replace("{name}", name)
     }
 
+    /// The home directory for a new user: `unix.home` for its name, or, when that path is
+    /// taken (`homes_taken`, from [`crate::cache::Db::homes_taken`]: another cache user kept
+    /// it through a rename, or a deleted user left it, maybe with its files), the path with
+    /// `.UID` appended: two accounts must never share a home, not even one after the other.
+    pub fn free_home(&self, name: &str, uid: u32, homes_taken: &HashSet<String>) -> String {
+        let wanted = self.home_for(name);
+        if homes_taken.contains(&wanted) {
+            format!("{wanted}.{uid}")
+        } else {
+            wanted
+        }
+    }
 }

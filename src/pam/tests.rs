@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::manage::{add_user, set_user, NewUser, UserChanges};
 use crate::passwords::hash_password;
+use crate::user_edits::{add_user, set_user, NewUser, UserChanges};
 
 /// A scripted conversation: hands out the given passwords in order and records the rest.
 /// Dropping it with passwords left over fails the test.
