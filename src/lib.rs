@@ -16,9 +16,10 @@
 //! - **The directory** (the only layer that talks to the network): [`directory`] — the
 //!   IceWarp and Application Integration clients over one HTTP transport
 //!   (`docs/protocols/`).
-//! - **What the programs do**: [`sync`] (fetch, plan, apply), [`manage`] (the edits of
-//!   `dircache-sync user …`), [`check`] (`dircache-sync check`), [`pam`] (every PAM
-//!   decision), [`nss`] (every NSS answer; never reaches the network).
+//! - **What the programs do**: [`sync`] (fetch, plan, apply), [`user_edits`] (the edits of
+//!   the user database that `dircache-sync user …` makes), [`check`] (`dircache-sync
+//!   check`), [`pam`] (every PAM decision), [`nss`] (every NSS answer; never reaches the
+//!   network).
 //!
 //! `unsafe` code lives only in the two `.so` crates; here the compiler forbids it.
 
@@ -31,7 +32,6 @@ pub mod directory;
 pub mod ids;
 pub mod local_accounts;
 pub mod login_state;
-pub mod manage;
 pub mod names;
 pub mod nss;
 pub mod pam;
@@ -40,3 +40,4 @@ pub mod privileges;
 pub mod sync;
 pub mod trust;
 pub mod user;
+pub mod user_edits;

@@ -12,12 +12,12 @@ use crate::config::{Config, DirectoryKind, DEFAULT_CONFIG_PATH};
 use crate::directory::{self, DirectoryError, Failure, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
 use crate::login_state::{LoginState, LoginStates};
-use crate::manage;
 use crate::names::validate_name;
 use crate::nss::{self, Nss};
 use crate::passwords::{self, Secret};
 use crate::privileges::Privilege;
 use crate::user::{AuthMethod, User};
+use crate::user_edits;
 
 /// The PAM return codes this module uses (a subset of libpam's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -708,16 +708,16 @@ fn store_new_password<C: PamConversation>(
                 && refusal_reason(now_user).is_none()
         });
         if !unchanged {
-            return Err(manage::ManageError::ChangedMeanwhile(name.clone()));
+            return Err(user_edits::EditError::ChangedMeanwhile(name.clone()));
         }
-        manage::set_password_hash(db, &name, hash, now)
+        user_edits::set_password_hash(db, &name, hash, now)
     });
     match stored {
         Ok(()) => {
             ctx.log_for_user(LogLevel::Info, "password changed");
             PamOutcome::Success
         }
-        Err(manage::ManageError::Cache(CacheError::LockTimeout { .. })) => {
+        Err(user_edits::EditError::Cache(CacheError::LockTimeout { .. })) => {
             ctx.log_for_user(LogLevel::Error, "password change failed: the cache is locked");
             PamOutcome::AuthtokLockBusy
         }

@@ -8,10 +8,10 @@ use common::{text, Env};
 use dircache::cache::CacheDir;
 use dircache::config::Config;
 use dircache::local_accounts::LocalAccounts;
-use dircache::manage::{add_user, set_user, NewUser, UserChanges};
 use dircache::passwords::hash_password;
 use dircache::privileges::Privilege;
 use dircache::user::AuthMethod;
+use dircache::user_edits::{add_user, set_user, NewUser, UserChanges};
 
 fn add(env: &Env, name: &str, password: Option<&str>, auth: AuthMethod, privileges: &[Privilege]) {
     let config = Config::load(&env.config).unwrap();
@@ -244,7 +244,7 @@ fn names_the_policy_refuses_never_log_in_even_when_the_cache_holds_them() {
     CacheDir::new(env.cache_dir())
         .update(Duration::from_secs(5), 3, |db| {
             db.user_mut("placeholder").unwrap().name = "admin".into();
-            Ok::<(), dircache::manage::ManageError>(())
+            Ok::<(), dircache::user_edits::EditError>(())
         })
         .unwrap();
     // And the administrator reserves `finance` after it was created.

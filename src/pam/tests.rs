@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::script::ScriptedConversation;
 use super::*;
 use crate::cache::PublicUser;
-use crate::manage::{add_user, set_user, NewUser, UserChanges};
 use crate::passwords::hash_password;
+use crate::user_edits::{add_user, set_user, NewUser, UserChanges};
 
 type Script = ScriptedConversation;
 

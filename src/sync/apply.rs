@@ -3,15 +3,15 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::cache::Db;
-use crate::manage::ManageError;
 use crate::names::fold_name;
 use crate::user::Origin;
+use crate::user_edits::EditError;
 
 use super::plan::Plan;
 
 /// Applies `plan`, computed for `origin` against this same `db`. Linear in the number of
 /// users: a sync of 100,000 accounts must not be quadratic.
-pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), ManageError> {
+pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), EditError> {
     let deletes: BTreeSet<String> = plan.deletes.iter().map(|n| fold_name(n)).collect();
     let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut db.users)
         .into_iter()
@@ -26,7 +26,7 @@ pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), ManageError>
     for update in plan.updates {
         let position = *positions
             .get(&update.after.uid)
-            .ok_or_else(|| ManageError::NotFound(update.after.name.clone()))?;
+            .ok_or_else(|| EditError::NotFound(update.after.name.clone()))?;
         db.users[position] = update.after;
     }
     db.users.extend(plan.creates);

@@ -21,8 +21,8 @@ use crate::config::Config;
 use crate::directory::{Directory, DirectoryError, Listing, Progress};
 use crate::local_accounts::LocalAccountsError;
 use crate::login_state::LoginStates;
-use crate::manage::ManageError;
 use crate::user::User;
+use crate::user_edits::EditError;
 
 #[derive(Debug, Error)]
 pub enum SyncError {
@@ -33,7 +33,7 @@ pub enum SyncError {
     #[error("{0}")]
     LocalAccounts(#[from] LocalAccountsError),
     #[error("applying the plan failed: {0}")]
-    Apply(#[from] ManageError),
+    Apply(#[from] EditError),
     #[error("the directory returned no users; refusing to sync an empty listing (a broken filter or server would otherwise empty the cache). Use --force if it is really empty")]
     EmptyListing,
     #[error("the sync would delete {would} of {of} directory users, more than max_delete_percent = {limit}%; nothing was changed. Check the directory and the filters, then use --force if this is intended")]

@@ -386,7 +386,7 @@ impl<'a> Planner<'a> {
         };
         self.names.insert(fold_name(name));
         self.final_names.insert(&entry.identity, name);
-        let home = crate::manage::free_home(self.config, name, uid, &self.homes);
+        let home = self.config.free_home(name, uid, &self.homes);
         self.homes.insert(home.clone());
         self.warn_if_other_home(name, &home);
         self.plan.creates.push(User {

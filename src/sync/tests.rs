@@ -7,9 +7,9 @@ use super::*;
 use crate::directory::{DirectoryGroup, DirectoryUser, NoProgress, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
 use crate::login_state::LoginStates;
-use crate::manage::{add_user, set_user, NewUser, UserChanges};
 use crate::privileges::Privilege;
 use crate::user::{AuthMethod, Origin, User};
+use crate::user_edits::{add_user, set_user, NewUser, UserChanges};
 
 /// A directory in memory; `fail` makes `list` fail like an unreachable server.
 struct FakeDirectory {

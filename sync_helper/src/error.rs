@@ -6,9 +6,9 @@ use std::io;
 use dircache::cache::CacheError;
 use dircache::config::ConfigError;
 use dircache::local_accounts::LocalAccountsError;
-use dircache::manage::ManageError;
 use dircache::passwords::PasswordError;
 use dircache::privileges::Privilege;
+use dircache::user_edits::EditError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -23,7 +23,7 @@ pub enum CliError {
     Cache(#[from] CacheError),
 
     #[error(transparent)]
-    Manage(#[from] ManageError),
+    Edit(#[from] EditError),
 
     #[error(transparent)]
     Sync(#[from] dircache::sync::SyncError),

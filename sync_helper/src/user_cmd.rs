@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use dircache::cache::{CacheDir, Db};
 use dircache::config::Config;
-use dircache::manage::{self, ManageError, NewUser, UserChanges};
 use dircache::names::fold_name;
 use dircache::passwords::{hash_password, Secret};
 use dircache::user::{AuthMethod, User, UserView};
+use dircache::user_edits::{self, EditError, NewUser, UserChanges};
 
 use crate::cli::{AddArgs, DeleteArgs, ListArgs, PasswdArgs, SetArgs, ShowArgs, UserCommand};
 use crate::error::CliError;
@@ -82,13 +82,13 @@ fn add(ctx: &Context, args: AddArgs, out: &mut impl Write) -> Result<(), CliErro
     };
     // A trial run on a copy: a taken or invalid name is reported before anyone types a
     // password for it. The real add below checks again under the lock.
-    manage::add_user(&mut ctx.cache.load()?, &ctx.config, &local, new.clone(), ctx.now)?;
+    user_edits::add_user(&mut ctx.cache.load()?, &ctx.config, &local, new.clone(), ctx.now)?;
     let password = password_for_add(new.auth, args.password_stdin)?;
     let password_hash = password.map(|p| hash(ctx, &p)).transpose()?;
     let has_password = password_hash.is_some();
     let new = NewUser { password_hash, ..new };
     let (name, uid) = ctx.update(|db| {
-        let user = manage::add_user(db, &ctx.config, &local, new, ctx.now)?;
+        let user = user_edits::add_user(db, &ctx.config, &local, new, ctx.now)?;
         Ok((user.name.clone(), user.uid))
     })?;
     writeln!(out, "added {name} (uid {uid})").map_err(CliError::Output)?;
@@ -128,8 +128,8 @@ fn set(ctx: &Context, args: SetArgs, out: &mut impl Write) -> Result<(), CliErro
         revoke: args.revoke,
         enabled,
     };
-    let user =
-        ctx.update(|db| Ok(UserView::from(manage::set_user(db, &args.name, changes, ctx.now)?)))?;
+    let user = ctx
+        .update(|db| Ok(UserView::from(user_edits::set_user(db, &args.name, changes, ctx.now)?)))?;
     writeln!(out, "updated {}", user.name).map_err(CliError::Output)?;
     if enabled == Some(true) && !user.enabled {
         writeln!(
@@ -163,17 +163,17 @@ fn passwd(ctx: &Context, args: &PasswdArgs, out: &mut impl Write) -> Result<(), 
         // user meanwhile.
         let user = local_user(db, &args.name)?;
         if user.uid != uid {
-            return Err(ManageError::ChangedMeanwhile(user.name.clone()).into());
+            return Err(EditError::ChangedMeanwhile(user.name.clone()).into());
         }
         let name = user.name.clone();
-        manage::set_password_hash(db, &name, password_hash, ctx.now)?;
+        user_edits::set_password_hash(db, &name, password_hash, ctx.now)?;
         Ok(name)
     })?;
     writeln!(out, "changed the password of {name}").map_err(CliError::Output)
 }
 
 fn delete(ctx: &Context, args: &DeleteArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let user = ctx.update(|db| Ok(manage::delete_user(db, &args.name, args.force)?))?;
+    let user = ctx.update(|db| Ok(user_edits::delete_user(db, &args.name, args.force)?))?;
     writeln!(
         out,
         "deleted {} (uid {}) from the cache; their files (such as {}) are kept, and neither uid \
@@ -188,7 +188,7 @@ fn hash(ctx: &Context, password: &Secret) -> Result<String, CliError> {
 }
 
 fn existing<'a>(db: &'a Db, name: &str) -> Result<&'a User, CliError> {
-    db.user(name).ok_or_else(|| ManageError::NotFound(name.to_string()).into())
+    db.user(name).ok_or_else(|| EditError::NotFound(name.to_string()).into())
 }
 
 fn local_user<'a>(db: &'a Db, name: &str) -> Result<&'a User, CliError> {

@@ -1,0 +1,219 @@
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::cache::state_dir_problem;
+use super::ids::SubordinateDefaults;
+use super::system::pam_file_uses_dircache;
+use super::*;
+use crate::config::Config;
+
+#[test]
+fn a_deadline_shorter_than_icewarps_tarpit_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dircache.toml");
+    let check = |directory: &str| {
+        fs::write(&path, format!("[directory]\n{directory}\n")).unwrap();
+        check_config(&path).0
+    };
+    let icewarp = "type = \"icewarp\"\nserver = \"mail.example.com\"";
+    let result = check(&format!("{icewarp}\ntimeout_secs = 34"));
+    assert_eq!(result.status, Status::Warn, "{result:?}");
+    assert!(result.message.contains("IceWarp delays wrong passwords by up to 30 s"), "{result:?}");
+    assert!(result.hint.unwrap().contains("directory.timeout_secs"));
+    assert_eq!(check(&format!("{icewarp}\ntimeout_secs = 35")).status, Status::Ok);
+    assert_eq!(check(icewarp).status, Status::Ok, "the default is 60");
+    let appint = "type = \"application-integration\"\nurl = \"https://apps.example.com/\"";
+    assert_eq!(check(&format!("{appint}\ntimeout_secs = 5")).status, Status::Ok);
+}
+
+#[test]
+fn nsswitch_sources_skip_actions_and_comments() {
+    let text = "# passwd: dircache\npasswd:   files [NOTFOUND=return] systemd # c dircache\n\
+                group:\tfiles dircache\n";
+    assert_eq!(nsswitch_sources(text, "passwd").unwrap(), ["files", "systemd"]);
+    assert_eq!(nsswitch_sources(text, "group").unwrap(), ["files", "dircache"]);
+    assert_eq!(nsswitch_sources(text, "shadow"), None);
+}
+
+#[test]
+fn pam_lines_in_comments_do_not_count() {
+    assert!(!pam_file_uses_dircache("# auth sufficient pam_dircache.so\n"));
+    assert!(!pam_file_uses_dircache("auth required pam_unix.so # pam_dircache.so\n"));
+    assert!(pam_file_uses_dircache(
+        "auth\t[success=1 default=ignore]\tpam_dircache.so use_first_pass\n"
+    ));
+    assert!(pam_file_uses_dircache("-auth optional /lib/security/pam_dircache.so\n"));
+}
+
+#[test]
+fn nsswitch_with_dircache_before_another_source_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nsswitch.conf");
+    fs::write(&path, "passwd: files dircache systemd\ngroup: files systemd dircache\n").unwrap();
+    let result = check_nsswitch(&path);
+    assert_eq!(result.status, Status::Warn, "{result:?}");
+    assert!(result.message.contains("the passwd line"), "{result:?}");
+    fs::write(&path, "passwd: files systemd dircache\ngroup: files dircache # x\n").unwrap();
+    assert_eq!(check_nsswitch(&path).status, Status::Ok);
+}
+
+#[test]
+fn nsswitch_without_dircache_fails_with_what_to_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nsswitch.conf");
+    fs::write(&path, "passwd: files dircache\ngroup: files systemd\n").unwrap();
+    let result = check_nsswitch(&path);
+    assert_eq!(result.status, Status::Fail);
+    assert!(result.message.contains("the group line of"), "{result:?}");
+    assert!(result.hint.unwrap().contains("at the end of"));
+    fs::write(&path, "passwd: files dircache\ngroup: files systemd dircache\n").unwrap();
+    assert_eq!(check_nsswitch(&path).status, Status::Ok);
+}
+
+#[test]
+fn pam_check_names_the_missing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in PAM_COMMON_FILES {
+        fs::write(dir.path().join(file), "auth required pam_unix.so\n").unwrap();
+    }
+    let result = check_pam(dir.path());
+    assert_eq!(result.status, Status::Fail);
+    assert!(result.hint.as_deref().unwrap().contains("pam-auth-update --enable dircache"));
+    fs::write(dir.path().join("common-auth"), "auth sufficient pam_dircache.so\n").unwrap();
+    let result = check_pam(dir.path());
+    assert!(result.message.contains("missing from common-account, common-password"));
+    for file in PAM_COMMON_FILES {
+        fs::write(dir.path().join(file), "x [default=bad] pam_dircache.so\n").unwrap();
+    }
+    assert_eq!(check_pam(dir.path()).status, Status::Ok);
+}
+
+#[test]
+fn plain_http_and_ignore_ssl_warnings_are_warnings() {
+    let config = |text: &str| Config::from_toml_str(text, Path::new("t")).unwrap();
+    let icewarp = |extra: &str| {
+        config(&format!("[directory]\ntype = \"icewarp\"\nusername = \"a@b\"\n{extra}"))
+    };
+    let ok = check_transport(&icewarp("server = \"mail.example.com\""));
+    assert_eq!(ok.status, Status::Ok, "{ok:?}");
+    assert!(ok.message.starts_with("https://mail.example.com/icewarpapi/: https"), "{ok:?}");
+    let ca = icewarp("server = \"mail.example.com\"\nca_file = \"/etc/dircache/ca.pem\"");
+    assert!(check_transport(&ca).message.contains("/etc/dircache/ca.pem"));
+
+    let http = check_transport(&icewarp("server = \"http://192.0.2.1:32000/icewarpapi/\""));
+    assert_eq!(http.status, Status::Warn, "{http:?}");
+    assert!(http.message.contains("plain http://"), "{http:?}");
+    assert!(http.message.contains("administrator password"), "{http:?}");
+    assert!(http.hint.as_deref().unwrap().starts_with("use https://"), "{http:?}");
+
+    let ignore = icewarp("server = \"mail.example.com\"\nignore_ssl_warnings = true");
+    let ignore = check_transport(&ignore);
+    assert_eq!(ignore.status, Status::Warn, "{ignore:?}");
+    assert!(ignore.message.contains("answer \"yes\" for any user"), "{ignore:?}");
+    assert!(ignore.hint.as_deref().unwrap().contains("directory.ca_file"), "{ignore:?}");
+
+    let appint = config(
+        "[directory]\ntype = \"application-integration\"\nurl = \"http://apps.example.com/x\"",
+    );
+    let appint = check_transport(&appint);
+    assert_eq!(appint.status, Status::Warn, "{appint:?}");
+    assert!(appint.message.contains("HTTP Basic credentials"), "{appint:?}");
+    assert_eq!(check_transport(&Config::default()).status, Status::Skip);
+}
+
+#[test]
+fn state_files_readable_by_others_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    fs::create_dir(&state).unwrap();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).unwrap();
+    let file = state.join("0011.json");
+    fs::write(&file, "{}").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(state_dir_problem(&state), None);
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    let problem = state_dir_problem(&state).unwrap();
+    assert_eq!(problem.hint.as_deref(), Some(format!("chmod 600 {}", file.display()).as_str()));
+}
+
+#[test]
+fn login_defs_keys_are_read_and_missing_ones_are_shadows_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("login.defs");
+    fs::write(
+        &path,
+        "# SUB_GID_MIN 5\nSUB_UID_MIN\t\t300000\nSUB_UID_MAX 400000\nSUB_GID_COUNT 0\n\
+         SUB_GID_MAX nonsense\n",
+    )
+    .unwrap();
+    let defs = SubordinateDefaults::read(&path);
+    assert_eq!(defs.ranges, [("UID", 300_000, 400_000, 65_536), ("GID", 100_000, 600_100_000, 0)]);
+    let missing = SubordinateDefaults::read(&dir.path().join("none"));
+    assert_eq!(missing.ranges[0], ("UID", 100_000, 600_100_000, 65_536));
+    assert!(missing.source.contains("shadow's defaults"), "{}", missing.source);
+}
+
+/// A configuration whose local files live in `dir`, with this login.defs text.
+fn ids_setup(dir: &Path, login_defs: &str) -> (Config, PathBuf) {
+    let mut config = Config::default();
+    config.cache.dir = dir.join("cache");
+    for (field, name) in [
+        (&mut config.unix.local_passwd, "passwd"),
+        (&mut config.unix.local_group, "group"),
+        (&mut config.unix.local_subuid, "subuid"),
+        (&mut config.unix.local_subgid, "subgid"),
+    ] {
+        *field = dir.join(name);
+    }
+    let path = dir.join("login.defs");
+    fs::write(&path, login_defs).unwrap();
+    (config, path)
+}
+
+#[test]
+fn uid_range_clear_of_subordinate_ids_is_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    // useradd gives none (COUNT 0), or gives them above uid_range.
+    let defs = "SUB_UID_COUNT 0\nSUB_GID_MIN 300000\n";
+    let (config, login_defs) = ids_setup(dir.path(), defs);
+    fs::write(&config.unix.local_subuid, "ben:100000:65536\ncarl:300000:65536\n").unwrap();
+    let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
+    assert_eq!(result.status, Status::Ok, "{result:?}");
+    assert!(result.message.contains("[200000, 299999] is clear"), "{result:?}");
+}
+
+#[test]
+fn the_range_useradd_would_give_is_only_said_while_newuidmap_is_missing() {
+    // A stock Debian host: login.defs' defaults cover the default uid_range, but nobody
+    // can use subordinate ids without newuidmap.
+    let dir = tempfile::tempdir().unwrap();
+    let (config, login_defs) = ids_setup(dir.path(), "");
+    let missing = dir.path().join("no-newuidmap");
+    let result = check_ids(&config, &login_defs, &missing);
+    assert_eq!(result.status, Status::Ok, "{result:?}");
+    assert!(result.message.contains("which grant nothing while"), "{result:?}");
+    let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
+    assert_eq!(result.status, Status::Warn, "{result:?}");
+}
+
+#[test]
+fn subordinate_ids_over_uid_range_warn_and_name_the_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, login_defs) = ids_setup(dir.path(), "SUB_UID_MIN 1000000\n");
+    let subgid = &config.unix.local_subgid;
+    fs::write(subgid, "ben:165536:65536\n").unwrap();
+    let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
+    assert_eq!(result.status, Status::Warn, "{result:?}");
+    let range = format!("local user ben's subordinate gids 165536-231071 ({})", subgid.display());
+    assert!(result.message.starts_with(&format!("{range} overlaps unix.uid_range")));
+    // SUB_GID_* keep their defaults (100000-600100000); SUB_UID_* are clear.
+    assert!(result.message.contains("(SUB_GID_MIN-SUB_GID_MAX 100000-600100000 in"));
+    assert!(!result.message.contains("SUB_UID_MIN"), "{result:?}");
+    // An unreadable file is a failure, as for the sync.
+    fs::remove_file(subgid).unwrap();
+    fs::create_dir(subgid).unwrap();
+    let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
+    assert_eq!(result.status, Status::Fail, "{result:?}");
+    assert!(result.message.contains(&format!("cannot read {}", subgid.display())));
+}

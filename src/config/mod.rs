@@ -1,0 +1,418 @@
+//! The configuration file (`/etc/dircache/dircache.toml`): its keys, their defaults, and what
+//! the configuration decides for everyone (names, homes, local accounts).
+//!
+//! Every mistake is reported with the file, the key and (for syntax and type errors) the line,
+//! because the PAM module and the NSS module cannot ask the administrator anything: a vague
+//! error at login time is much harder to act on than a precise one at `dircache-sync` time.
+//!
+//! - `load`: reading the file, and the permission rules for it, the password file and the CA
+//!   file ([`Config::load`], [`Config::directory_password`], [`DirectoryConfig::open_ca_file`]).
+//! - `validate`: the semantic checks of every key ([`Config::validate`]).
+//! - `toml_error`: syntax and type errors as one line naming the line and the key.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::local_accounts::{LocalAccounts, LocalAccountsError};
+use crate::names::NamePolicy;
+use crate::privileges::Privilege;
+
+mod load;
+#[cfg(test)]
+mod tests;
+mod toml_error;
+mod validate;
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/dircache/dircache.toml";
+pub const DEFAULT_CACHE_DIR: &str = "/var/lib/dircache";
+
+/// `[directory] max_reply_mib` by default: 1,000,000 users of an Application Integration
+/// listing take about 150 MB (the mock's users, 153 bytes each), and 1 GiB also lets
+/// 1,048,576 accounts through the per-account charge of `directory::ListingBudget`.
+const DEFAULT_MAX_REPLY_MIB: u64 = 1024;
+const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot read the configuration file {}: {source}; check that it exists and that this \
+         process may read it",
+        path.display()
+    )]
+    Read { path: PathBuf, source: io::Error },
+
+    /// `message` already names the line and, where it can be found, the key.
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+
+    #[error("{}: invalid `{key}`: {reason}", path.display())]
+    Invalid { path: PathBuf, key: String, reason: String },
+
+    #[error(
+        "{} holds a directory password but is readable by group or others (mode {mode:04o}); \
+         run `chmod 600 {}` or move the password to password_file",
+        path.display(),
+        path.display()
+    )]
+    InsecurePermissions { path: PathBuf, mode: u32 },
+
+    #[error(
+        "{} can be changed by others (mode {mode:04o}, owner uid {owner}): whoever can write it \
+         decides who logs in. Run {fix}",
+        path.display()
+    )]
+    WritableByOthers { path: PathBuf, mode: u32, owner: u32, fix: String },
+
+    #[error(
+        "the directory password file {} (directory.password_file) is readable by group or \
+         others (mode {mode:04o}); run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    )]
+    InsecurePasswordFile { path: PathBuf, mode: u32 },
+
+    #[error(
+        "cannot read the directory password file {} (directory.password_file): {source}; check \
+         that it exists, holds UTF-8 text and that this process may read it",
+        path.display()
+    )]
+    PasswordFile { path: PathBuf, source: io::Error },
+
+    #[error(
+        "the directory password file {} (directory.password_file) has an empty first line; \
+         write the password on its first line",
+        path.display()
+    )]
+    EmptyPasswordFile { path: PathBuf },
+
+    /// A file the configuration names under `key` that someone else than root (or the
+    /// reader) could have written.
+    #[error(
+        "{} ({key}) can be changed by others (mode {mode:04o}, owner uid {owner}): {why}. \
+         Run {fix}",
+        path.display()
+    )]
+    UntrustedFile {
+        key: &'static str,
+        path: PathBuf,
+        mode: u32,
+        owner: u32,
+        why: &'static str,
+        fix: String,
+    },
+
+    #[error(
+        "cannot read the CA file {} (directory.ca_file): {source}; check that it exists and \
+         that this process may read it",
+        path.display()
+    )]
+    CaFile { path: PathBuf, source: io::Error },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub cache: CacheConfig,
+    pub directory: DirectoryConfig,
+    pub sync: SyncConfig,
+    pub unix: UnixConfig,
+    pub passwords: PasswordConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    pub dir: PathBuf,
+    pub lock_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DirectoryKind {
+    Icewarp,
+    ApplicationIntegration,
+    #[default]
+    None,
+}
+
+impl DirectoryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirectoryKind::Icewarp => "icewarp",
+            DirectoryKind::ApplicationIntegration => "application-integration",
+            DirectoryKind::None => "none",
+        }
+    }
+}
+
+// `Debug` is written by hand so that the password never reaches a log line.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectoryConfig {
+    #[serde(rename = "type")]
+    pub kind: DirectoryKind,
+    pub server: Option<String>,
+    pub url: Option<String>,
+    pub username: Option<String>,
+    #[serde(deserialize_with = "deserialize_secret")]
+    pub password: Option<Zeroizing<String>>,
+    pub password_file: Option<PathBuf>,
+    /// The deadline of one request as a whole: connect, TLS, sending, the whole reply.
+    pub timeout_secs: u64,
+    /// How long connecting (TCP and TLS handshake) may take, at most `timeout_secs`; use
+    /// [`DirectoryConfig::connect_timeout_secs`]. Not getting a connection in time is the
+    /// one kind of timeout that counts as unreachable.
+    pub connect_timeout_secs: Option<u64>,
+    pub ignore_ssl_warnings: bool,
+    /// Extra CA certificates (PEM) to trust besides the system's, for a directory whose
+    /// certificate comes from a private CA: safer than `ignore_ssl_warnings`.
+    pub ca_file: Option<PathBuf>,
+    /// The documented cap; use [`DirectoryConfig::reply_limit`].
+    pub max_reply_mib: Option<u64>,
+    /// The older spelling of the cap, in bytes; still accepted, not together with
+    /// `max_reply_mib`.
+    pub max_reply_bytes: Option<u64>,
+}
+
+/// The cap on what the directory may send, and the key that set it (for messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyLimit {
+    pub bytes: u64,
+    /// `max_reply_mib` or `max_reply_bytes`, without the section.
+    pub key: &'static str,
+}
+
+impl std::fmt::Debug for DirectoryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryConfig")
+            .field("kind", &self.kind)
+            .field("server", &self.server)
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("ignore_ssl_warnings", &self.ignore_ssl_warnings)
+            .field("ca_file", &self.ca_file)
+            .field("max_reply_mib", &self.max_reply_mib)
+            .field("max_reply_bytes", &self.max_reply_bytes)
+            .finish()
+    }
+}
+
+impl DirectoryConfig {
+    /// `max_reply_mib`, or `max_reply_bytes`, or the default (1024 MiB).
+    pub fn reply_limit(&self) -> ReplyLimit {
+        match (self.max_reply_mib, self.max_reply_bytes) {
+            (None, Some(bytes)) => ReplyLimit { bytes, key: "max_reply_bytes" },
+            (mib, _) => ReplyLimit {
+                bytes: mib.unwrap_or(DEFAULT_MAX_REPLY_MIB).saturating_mul(1 << 20),
+                key: "max_reply_mib",
+            },
+        }
+    }
+
+    /// `connect_timeout_secs`, or the default (5 s, at most `timeout_secs`).
+    pub fn connect_timeout_secs(&self) -> u64 {
+        self.connect_timeout_secs.unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS.min(self.timeout_secs))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginNameStyle {
+    #[default]
+    Email,
+    Mailbox,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    pub domains: Vec<String>,
+    pub groups: Vec<String>,
+    pub delete_missing_users: bool,
+    pub max_delete_percent: u8,
+    pub default_privileges: Vec<Privilege>,
+    pub login_name: LoginNameStyle,
+    pub interval_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UnixConfig {
+    /// Inclusive `[low, high]`.
+    #[serde(deserialize_with = "deserialize_id_pair")]
+    pub uid_range: [u32; 2],
+    /// `{name}` is replaced by the login name.
+    pub home: String,
+    pub shell: String,
+    pub local_passwd: PathBuf,
+    pub local_group: PathBuf,
+    /// The subordinate ids of local users (`owner:start:count` lines), never handed out.
+    pub local_subuid: PathBuf,
+    pub local_subgid: PathBuf,
+    /// Names that never become dircache users or groups, besides the built-in names with
+    /// system meaning (see `names::NamePolicy`).
+    pub reserved_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordConfig {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Keep an argon2id hash of a directory user's password after each successful directory
+    /// login, usable only while the directory is unreachable.
+    pub cache_credentials: bool,
+    pub offline_days: u32,
+    /// Consecutive failed logins of one user after which every further attempt waits.
+    pub failure_threshold: u32,
+    /// The wait after the threshold; it doubles with every further failure…
+    pub failure_delay_secs: u64,
+    /// …up to this bound (no unbounded wait inside sshd).
+    pub max_failure_delay_secs: u64,
+    /// For tests and development only: accept a config file (or password file) holding the
+    /// directory password even when group or others can read it.
+    pub allow_readable_config: bool,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { dir: PathBuf::from(DEFAULT_CACHE_DIR), lock_timeout_secs: 30 }
+    }
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        DirectoryConfig {
+            kind: DirectoryKind::None,
+            server: None,
+            url: None,
+            username: None,
+            password: None,
+            password_file: None,
+            timeout_secs: 60,
+            connect_timeout_secs: None,
+            ignore_ssl_warnings: false,
+            ca_file: None,
+            max_reply_mib: None,
+            max_reply_bytes: None,
+        }
+    }
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            domains: Vec::new(),
+            groups: Vec::new(),
+            delete_missing_users: false,
+            max_delete_percent: 10,
+            default_privileges: Privilege::defaults(),
+            login_name: LoginNameStyle::Email,
+            interval_secs: 900,
+        }
+    }
+}
+
+impl Default for UnixConfig {
+    fn default() -> Self {
+        UnixConfig {
+            uid_range: [200_000, 299_999],
+            home: "/home/{name}".to_string(),
+            shell: "/bin/bash".to_string(),
+            local_passwd: PathBuf::from("/etc/passwd"),
+            local_group: PathBuf::from("/etc/group"),
+            local_subuid: PathBuf::from("/etc/subuid"),
+            local_subgid: PathBuf::from("/etc/subgid"),
+            reserved_names: Vec::new(),
+        }
+    }
+}
+
+/// About 50 ms per hash on a 2-core machine (`cargo run --release --example argon2_cost`).
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        PasswordConfig { argon2_memory_kib: 32768, argon2_iterations: 2, argon2_parallelism: 1 }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            cache_credentials: false,
+            offline_days: 7,
+            failure_threshold: 5,
+            failure_delay_secs: 2,
+            max_failure_delay_secs: 30,
+            allow_readable_config: false,
+        }
+    }
+}
+
+fn deserialize_secret<'de, D>(deserializer: D) -> Result<Option<Zeroizing<String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(Option::<String>::deserialize(deserializer)?.map(Zeroizing::new))
+}
+
+// toml silently drops extra elements when filling a fixed-size array, so `[1, 2, 3]` would be
+// accepted as `[1, 2]`; going through a Vec makes that a reported mistake.
+fn deserialize_id_pair<'de, D>(deserializer: D) -> Result<[u32; 2], D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let ids = Vec::<u32>::deserialize(deserializer)?;
+    match ids.as_slice() {
+        [low, high] => Ok([*low, *high]),
+        _ => Err(serde::de::Error::invalid_length(ids.len(), &"two ids, [low, high]")),
+    }
+}
+
+impl Config {
+    /// Which names may become dircache users and groups on this host.
+    pub fn name_policy(&self) -> NamePolicy {
+        NamePolicy::new(&self.unix.reserved_names)
+    }
+
+    /// The local accounts with their subordinate ids: what everything that hands out ids
+    /// (sync, `user add`) and `check` read.
+    pub fn local_accounts(&self) -> Result<LocalAccounts, LocalAccountsError> {
+        let unix = &self.unix;
+        LocalAccounts::load(&unix.local_passwd, &unix.local_group)?
+            .with_subordinate_ids(&unix.local_subuid, &unix.local_subgid)
+    }
+
+    /// The home directory for `name`: `unix.home` with every `{name}` replaced.
+    pub fn home_for(&self, name: &str) -> String {
+        self.unix.home.replace("{name}", name)
+    }
+
+    /// The home directory for a new user: `unix.home` for its name, or, when that path is
+    /// taken (`homes_taken`, from [`crate::cache::Db::homes_taken`]: another cache user kept
+    /// it through a rename, or a deleted user left it, maybe with its files), the path with
+    /// `.UID` appended: two accounts must never share a home, not even one after the other.
+    pub fn free_home(&self, name: &str, uid: u32, homes_taken: &HashSet<String>) -> String {
+        let wanted = self.home_for(name);
+        if homes_taken.contains(&wanted) {
+            format!("{wanted}.{uid}")
+        } else {
+            wanted
+        }
+    }
+}
