@@ -11,6 +11,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::io::{self, Read};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -297,12 +298,38 @@ impl HttpClient {
     }
 
     fn map_error(&self, command: &str, err: &(dyn StdError + 'static)) -> DirectoryError {
-        DirectoryError::from_transport(
+        let error = DirectoryError::from_transport(
             &self.server,
             command,
             (self.timeout_secs, self.connect_timeout_secs),
             err,
-        )
+        );
+        // reqwest's connect timeout covers the TLS handshake too: a server that accepts the
+        // TCP connection and then stalls the handshake would pass for an unreachable one,
+        // and open offline credentials. Whether TCP alone connects tells the two apart.
+        if self.url.scheme() == "https" && connect_timed_out(err) && self.accepts_tcp() {
+            let secs = self.connect_timeout_secs;
+            return DirectoryError::Tls {
+                server: self.server.clone(),
+                command: command.to_string(),
+                reason: format!(
+                    "the TLS handshake did not complete within {secs} s \
+                     (directory.connect_timeout_secs) although the server accepts TCP \
+                     connections"
+                ),
+            };
+        }
+        error
+    }
+
+    /// Whether a plain TCP connection to the directory's address comes within the connect
+    /// timeout.
+    fn accepts_tcp(&self) -> bool {
+        let timeout = Duration::from_secs(self.connect_timeout_secs);
+        let Ok(addresses) = self.url.socket_addrs(|| None) else {
+            return false;
+        };
+        addresses.iter().any(|address| TcpStream::connect_timeout(address, timeout).is_ok())
     }
 }
 
@@ -436,7 +463,7 @@ impl DirectoryError {
         };
         let timed_out = reqwest(reqwest::Error::is_timeout) || io_kind(&[io::ErrorKind::TimedOut]);
         if reqwest(reqwest::Error::is_connect) {
-            if timed_out {
+            if connect_timed_out(err) {
                 let reason = format!(
                     "no connection within {connect_secs} s (directory.connect_timeout_secs): \
                      {reason}"
@@ -462,6 +489,20 @@ impl DirectoryError {
         }
         DirectoryError::Transport { server, command, reason }
     }
+}
+
+/// Whether `err` is reqwest giving up on connecting (TCP and, for https, the TLS handshake)
+/// within the connect timeout.
+fn connect_timed_out(err: &(dyn StdError + 'static)) -> bool {
+    let mut chain = Vec::new();
+    error_chain(err, &mut chain);
+    let reqwest = |test: fn(&reqwest::Error) -> bool| {
+        chain.iter().any(|err| err.downcast_ref::<reqwest::Error>().is_some_and(test))
+    };
+    let io_timeout = chain.iter().any(|err| {
+        err.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+    });
+    reqwest(reqwest::Error::is_connect) && (reqwest(reqwest::Error::is_timeout) || io_timeout)
 }
 
 /// The rustls configuration, built here rather than by reqwest so that the `ring`
@@ -844,6 +885,28 @@ mod tests {
         assert!(matches!(err, DirectoryError::Connect { .. }), "{err:?}");
         assert_eq!(err.failure(), Failure::Unreachable);
         assert!(err.to_string().contains("no connection within 1 s"), "{err}");
+    }
+
+    #[test]
+    fn a_stalled_tls_handshake_is_not_unreachable() {
+        // Accepts TCP, then never answers the ClientHello: reqwest's connect timeout ends
+        // it, but something answered at the address, so it must not open offline logins.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().take(4) {
+                held.push(stream);
+            }
+            thread::sleep(Duration::from_secs(10));
+        });
+        let mut directory = settings(30, 1024);
+        directory.connect_timeout_secs = Some(1);
+        let http = client(&format!("https://127.0.0.1:{port}/icewarpapi/"), &directory);
+        let err = http.post_xml("getauthtoken", Zeroizing::default()).unwrap_err();
+        assert!(matches!(err, DirectoryError::Tls { .. }), "{err:?}");
+        assert_eq!(err.failure(), Failure::Suspicious);
+        assert!(err.to_string().contains("TLS handshake did not complete within 1 s"), "{err}");
     }
 
     #[test]
