@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite with every PAM syslog line on stderr (PAM_WRAPPER_DEBUGLEVEL=2)
 # and every command output of the tests recorded (DIRCACHE_TEST_TRANSCRIPT, see
-# tests/common/mod.rs), then searches all of it — cargo's output included — for every password
+# tests/testbed/mod.rs), then searches all of it — cargo's output included — for every password
 # the tests and the mock directories use. Prints what it checked; exit status 1 if a password
 # appears anywhere. Not part of scripts/test.sh (it runs the suite a second time).
 #

@@ -3,7 +3,7 @@
 //! lookup through libnss_dircache.so under nss_wrapper) passes every check; each broken
 //! part fails with a message that says what is wrong and what to do, and exit status ≠ 0.
 
-mod common;
+mod testbed;
 
 use std::fs;
 use std::net::TcpListener;
@@ -11,10 +11,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{artifact, require_tool, stdout_json, text, Env};
 use dircache::cache::CacheDir;
 use mock_directory::{AppIntData, AppIntServer, IcewarpData, IcewarpServer, TlsIdentity};
 use serde_json::Value;
+use testbed::{artifact, require_tool, stdout_json, text, Env};
 
 const ADMIN: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "demo-admin-password";

@@ -1,20 +1,20 @@
 //! Writers and readers at once: `dircache-sync user add` processes in parallel with PAM
 //! logins. No login may fail, no write may be lost. One reader logs in through the real
-//! libpam (pamtester); pam_wrapper cannot run two of those at once (see `common::PAMTESTER`),
+//! libpam (pamtester); pam_wrapper cannot run two of those at once (see `testbed::PAMTESTER`),
 //! so the other readers call the module's logic in parallel threads of this process.
 
-mod common;
-mod hardening;
+mod probes;
+mod testbed;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{text, Env};
 use dircache::cache::CacheDir;
 use dircache::pam::script::ScriptedConversation;
 use dircache::pam::{self, PamOutcome};
+use testbed::{text, Env};
 
 const WRITERS: usize = 4;
 const LIBRARY_READERS: usize = 3;

@@ -13,8 +13,8 @@
 //! `DIRCACHE_KILL_ROUNDS` changes the number of killed syncs (default 100);
 //! `DIRCACHE_TEST_SEED` replays the random kill moments of an earlier run.
 
-mod common;
-mod hardening;
+mod probes;
+mod testbed;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -26,12 +26,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{artifact, stdout_json, text, Env};
 use dircache::cache::{CacheDir, PublicUser};
 use dircache::pam::PamOutcome;
 use dircache::user::{Group, User};
-use hardening::{fingerprint, pam_account, pam_authenticate, Rng};
 use mock_directory::{AppIntData, AppIntServer, Fault, JsonField};
+use probes::{fingerprint, pam_account, pam_authenticate, Rng};
+use testbed::{artifact, stdout_json, text, Env};
 
 const LOCAL_USER: &str = "keeper";
 const LOCAL_PASSWORD: &str = "keeper-Pw-7";

@@ -1,16 +1,16 @@
 //! `dircache-sync daemon`: periodic syncs, a failing run does not stop it, SIGHUP re-reads
 //! the configuration, SIGTERM stops it cleanly.
 
-mod common;
+mod testbed;
 
 use std::fs;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{artifact, Env};
 use dircache::cache::CacheDir;
 use mock_directory::{Account, IcewarpData, IcewarpServer};
+use testbed::{artifact, Env};
 
 fn config_for(url: &str, admin_password: &str) -> String {
     format!(

@@ -5,8 +5,8 @@
 //! at a dead port. Each gives a clear error or a skipped entry with a reason, in bounded
 //! memory and time; nothing corrupts a passwd line; no password appears in any output.
 
-mod common;
-mod hardening;
+mod probes;
+mod testbed;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,14 +18,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use common::{artifact, assert_same_snapshot, snapshot, stdout_json, text, Env};
 use dircache::cache::{CacheDir, PublicUser};
 use dircache::pam::PamOutcome;
 use dircache::user::Group;
-use hardening::{pam_authenticate, wait_measuring, Transcript};
 use mock_directory::{
     Account, AppIntData, AppIntServer, AppIntUser, Domain, IcewarpData, IcewarpServer, Response,
 };
+use probes::{pam_authenticate, wait_measuring, Transcript};
+use testbed::{artifact, assert_same_snapshot, snapshot, stdout_json, text, Env};
 
 const GIB: u64 = 1 << 30;
 /// `max_reply_mib = 16`.
@@ -65,7 +65,7 @@ fn other_config(env: &Env, name: &str, directory: &str) -> PathBuf {
 fn cli(env: &Env, config: &Path, args: &[&str], transcript: &Transcript) -> Output {
     let mut command = Command::new(artifact("dircache-sync"));
     command.arg("--config").arg(config).args(args);
-    let out = common::run_with_stdin(&mut command, "");
+    let out = testbed::run_with_stdin(&mut command, "");
     transcript.output(&format!("dircache-sync {}", args.join(" ")), &out);
     let _ = env;
     out
@@ -658,7 +658,7 @@ fn pam_ignores_proxy_variables_and_never_logs_a_password() {
     assert!(out.status.success(), "{}", text(&out));
     env.pam_service("dircache", "debug");
 
-    let proxy = common::dead_proxy_env();
+    let proxy = testbed::dead_proxy_env();
     let mut vars: Vec<(&str, &str)> = proxy.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // Every syslog line of the module, down to LOG_DEBUG, on stderr.
     vars.push(("PAM_WRAPPER_DEBUGLEVEL", "2"));

@@ -4,15 +4,15 @@
 //! local accounts are the machine's real /etc/passwd and /etc/group. CI runs as root: there
 //! a missing `unshare` or root fails the test; elsewhere it is skipped with the reason.
 
-mod common;
-mod nss_support;
+mod nss_fixture;
+mod testbed;
 
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{namespace_or_skip, text};
-use nss_support::{group, lines, module_dir, standard_db, stdout, user, Fixture};
+use nss_fixture::{group, lines, module_dir, standard_db, stdout, user, Fixture};
+use testbed::{namespace_or_skip, text};
 
 fn nsswitch_with_dircache(dir: &Path) -> std::path::PathBuf {
     let original = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();

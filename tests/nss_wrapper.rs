@@ -1,13 +1,13 @@
 //! The built libnss_dircache.so through the real glibc NSS calls of `getent` and `id`,
 //! redirected by nss_wrapper (no root, nothing in /etc touched).
 
-mod common;
-mod nss_support;
+mod nss_fixture;
+mod testbed;
 
 use std::fs;
 
-use common::text;
-use nss_support::{group, lines, standard_db, stdout, user, Fixture};
+use nss_fixture::{group, lines, standard_db, stdout, user, Fixture};
+use testbed::text;
 
 const ALICE: &str =
     "alice@example.com:x:200001:200001:alice@example.com Example:/home/alice@example.com:/bin/bash";

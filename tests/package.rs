@@ -6,7 +6,7 @@
 //!
 //! The install into a real Debian root is `scripts/install-test.sh` (see README).
 
-mod common;
+mod testbed;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::{artifact, text};
 use dircache::config::{Config, DirectoryKind};
+use testbed::{artifact, text};
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -519,7 +519,7 @@ fn manual_pages_render_without_warnings() {
 /// packaging/lintian-overrides, each with its reason.
 #[test]
 fn lintian_finds_no_error_or_warning() {
-    common::require_tool("/usr/bin/lintian", "lintian");
+    testbed::require_tool("/usr/bin/lintian", "lintian");
     // Run from the package's own directory: lintian refuses a cwd it cannot read as root.
     let out = Command::new("lintian")
         .args(["--info", "--display-info"])

@@ -3,7 +3,7 @@
 //! over HTTPS with a trusted self-signed certificate. Users come from a real
 //! `dircache-sync sync`. No password may appear in any output of the run.
 
-mod common;
+mod testbed;
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
@@ -11,14 +11,14 @@ use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{text, Env};
 use mock_directory::{
     Account, AppIntData, AppIntServer, AppIntUser, Domain, IcewarpData, IcewarpServer, Response,
     TlsIdentity,
 };
+use testbed::{text, Env};
 
 /// Every harness has its own service name, so that a crossing in pam_wrapper's temporary
-/// directory (see `common::PAMTESTER`) fails instead of asking another test's server.
+/// directory (see `testbed::PAMTESTER`) fails instead of asking another test's server.
 static HARNESSES: AtomicUsize = AtomicUsize::new(0);
 
 const ADMIN: &str = "admin@example.com";
@@ -224,7 +224,7 @@ fn icewarp_right_password_logs_in_and_wrong_one_does_not() {
     h.assert_accepted("bob@example.com", &["authenticate", "acct_mgmt"], "bob-Pw-2");
 
     // The caller's proxy variables (a user running su controls them) are not used.
-    let proxy = common::dead_proxy_env();
+    let proxy = testbed::dead_proxy_env();
     let vars: Vec<(&str, &str)> = proxy.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = h.pam_with_env("bob@example.com", &["authenticate"], "bob-Pw-2", &vars);
     assert!(out.status.success(), "{}", text(&out));

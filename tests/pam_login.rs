@@ -1,10 +1,9 @@
 //! The real libpam, through pam_wrapper and pamtester, loading the built pam_dircache.so.
 
-mod common;
+mod testbed;
 
 use std::time::Duration;
 
-use common::{text, Env};
 use dircache::cache::CacheDir;
 use dircache::config::Config;
 use dircache::local_accounts::LocalAccounts;
@@ -12,6 +11,7 @@ use dircache::passwords::hash_password;
 use dircache::privileges::Privilege;
 use dircache::user::AuthMethod;
 use dircache::user_edits::{add_user, set_user, NewUser, UserChanges};
+use testbed::{text, Env};
 
 fn add(env: &Env, name: &str, password: Option<&str>, auth: AuthMethod, privileges: &[Privilege]) {
     let config = Config::load(&env.config).unwrap();
@@ -185,14 +185,14 @@ fn password_change_through_libpam() {
 #[test]
 fn a_name_another_account_source_answers_first_is_refused() {
     const NSS_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so";
-    common::require_tool(NSS_WRAPPER, "libnss-wrapper");
+    testbed::require_tool(NSS_WRAPPER, "libnss-wrapper");
     let env = Env::new();
     add(&env, "alice", Some("pw"), AuthMethod::Local, LOGIN);
     env.pam_service("plain", "");
     let passwd = env.dir.path().join("other-source-passwd");
     let group = env.dir.path().join("other-source-group");
     std::fs::write(&group, "").unwrap();
-    let preload = format!("{} {NSS_WRAPPER}", common::PAM_WRAPPER);
+    let preload = format!("{} {NSS_WRAPPER}", testbed::PAM_WRAPPER);
     let run = |passwd_line: &str| {
         std::fs::write(&passwd, passwd_line).unwrap();
         let vars = [

@@ -5,13 +5,13 @@
 //! that is not trusted or not for this host, an HTTP error, garbage, a slow answer) never
 //! opens the cached password: the login fails closed and is logged as a possible attack.
 
-mod common;
+mod testbed;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::{text, Env};
 use mock_directory::{Fault, IcewarpData, IcewarpServer, Response, TlsIdentity};
+use testbed::{text, Env};
 
 const USER: &str = "alice@example.com";
 

@@ -6,15 +6,15 @@
 //! user's home. "The directory is down" is a configuration pointing at a port nobody
 //! listens on (connection refused), the one failure offline logins are meant for.
 
-mod common;
+mod testbed;
 
 use std::cell::RefCell;
 use std::fs;
 use std::path::PathBuf;
 
-use common::{strings, text, Env, SyncCli};
 use mock_directory::{Account, Domain, IcewarpData, IcewarpServer, TlsIdentity};
 use serde_json::{json, Value};
+use testbed::{strings, text, Env, SyncCli};
 
 const ADMIN: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "admin-Pw-lifecycle";

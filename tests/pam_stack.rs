@@ -9,17 +9,17 @@
 //! pamtester then logs in. What each control line is for is in SECURITY.md, "The PAM
 //! stack".
 
-mod common;
-mod nss_support;
+mod nss_fixture;
+mod testbed;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{artifact, namespace_or_skip, text, Env};
 use mock_directory::{IcewarpData, IcewarpServer};
-use nss_support::module_dir;
+use nss_fixture::module_dir;
+use testbed::{artifact, namespace_or_skip, text, Env};
 
 const SERVICE: &str = "dircache-stack";
 const LOCAL_USER: &str = "stacklocal";
@@ -200,8 +200,8 @@ fn the_packaged_stack_lets_dircache_decide_its_users_and_pam_unix_the_local_ones
     ) {
         return;
     }
-    common::require_tool("/usr/bin/pamtester", "pamtester");
-    common::require_tool("/usr/sbin/pam-auth-update", "libpam-runtime");
+    testbed::require_tool("/usr/bin/pamtester", "pamtester");
+    testbed::require_tool("/usr/sbin/pam-auth-update", "libpam-runtime");
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = Env::with_extra_config(&format!(
         "\n[directory]\ntype = \"icewarp\"\nserver = {:?}\nusername = \"admin@example.com\"\n\

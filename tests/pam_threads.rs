@@ -2,14 +2,14 @@
 //! HTTPS in one process, the process has exactly as many threads as before (sshd forks; a
 //! client or runtime thread left behind would be dead or leaking there).
 
-mod common;
+mod testbed;
 
 use std::fs;
 use std::process::{Child, Command, Stdio};
 
-use common::{artifact, Env};
 use dircache::pam::script::ScriptedConversation;
 use dircache::pam::{self, PamOutcome};
+use testbed::{artifact, Env};
 
 fn threads() -> usize {
     fs::read_dir("/proc/self/task").unwrap().count()
@@ -48,7 +48,7 @@ fn no_thread_remains_after_50_directory_logins() {
         cert
     ));
     let added = env.cli(&["user", "add", "alice@example.com", "--auth", "directory"], "");
-    assert!(added.status.success(), "{}", common::text(&added));
+    assert!(added.status.success(), "{}", testbed::text(&added));
     let args = format!("config={}", env.config.display());
 
     let before = threads();

@@ -6,7 +6,7 @@
 //! Nothing outside the namespace changes. Needs root (CI runs as root) and the packages
 //! openssh-server and sshpass.
 
-mod common;
+mod testbed;
 
 use std::fs;
 use std::net::TcpListener;
@@ -14,8 +14,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::{artifact, text, Env};
 use mock_directory::{AppIntData, AppIntServer, IcewarpData, IcewarpServer};
+use testbed::{artifact, text, Env};
 
 fn is_root() -> bool {
     Command::new("id")
@@ -136,7 +136,7 @@ fn succeeded(output: &str, label: &str) -> bool {
 fn uid_of(env: &Env, name: &str) -> u64 {
     let out = env.cli(&["user", "show", name, "--json"], "");
     assert!(out.status.success(), "{}", text(&out));
-    common::stdout_json(&out)["uid"].as_u64().unwrap()
+    testbed::stdout_json(&out)["uid"].as_u64().unwrap()
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn application_integration_users_log_in_through_sshd() {
     let synced = env.cli(&["sync"], "");
     assert!(synced.status.success(), "{}", text(&synced));
     let names = env.cli(&["user", "list", "--json"], "");
-    let first = common::stdout_json(&names)[0]["name"].as_str().unwrap().to_string();
+    let first = testbed::stdout_json(&names)[0]["name"].as_str().unwrap().to_string();
     let output =
         run_in_namespace(&env, free_port(), &[("appint", &first, &format!("{first}-password"))]);
     let uid = uid_of(&env, &first);

@@ -2,17 +2,17 @@
 //! binary: HTTPS, Basic authentication, the JSON variants of the protocol document, faults
 //! (each leaving the cache byte-identical) and the sync semantics.
 
-mod common;
+mod testbed;
 
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{
+use mock_directory::{Action, AppIntData, AppIntServer, AppIntUser, Fault, Response, TlsIdentity};
+use serde_json::{json, Value};
+use testbed::{
     assert_same_snapshot, names, one_failure_line, set, snapshot, stdout_json, strings, text, Env,
     SyncCli,
 };
-use mock_directory::{Action, AppIntData, AppIntServer, AppIntUser, Fault, Response, TlsIdentity};
-use serde_json::{json, Value};
 
 const BASIC_USER: &str = "archive-sync";
 const BASIC_PASSWORD: &str = "basic-s3cret&=+";

@@ -2,16 +2,12 @@
 //! path over HTTP and HTTPS, the server quirks of the protocol document, filters, faults,
 //! and the sync semantics end to end. Every failing run must leave the cache byte-identical.
 
-mod common;
+mod testbed;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{
-    assert_same_snapshot, names, one_failure_line, set, snapshot, stdout_json, strings, text, Env,
-    SyncCli,
-};
 use dircache::cache::CacheDir;
 use mock_directory::icewarp::account_type;
 use mock_directory::{
@@ -19,6 +15,10 @@ use mock_directory::{
     TlsIdentity,
 };
 use serde_json::{json, Value};
+use testbed::{
+    assert_same_snapshot, names, one_failure_line, set, snapshot, stdout_json, strings, text, Env,
+    SyncCli,
+};
 
 const ADMIN: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "demo-admin-password";
@@ -168,7 +168,7 @@ fn https_needs_a_trusted_certificate_or_ignore_ssl_warnings() {
 fn the_callers_proxy_variables_are_ignored() {
     let iw = IcewarpServer::start(IcewarpData::demo(), None).unwrap();
     let env = env_for(&iw, "");
-    let proxy = common::dead_proxy_env();
+    let proxy = testbed::dead_proxy_env();
     let vars: Vec<(&str, &str)> = proxy.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = env.cli_with_env(&["sync", "--json"], "", &vars);
     assert!(out.status.success(), "{}", text(&out));
@@ -562,13 +562,13 @@ fn dry_run_writes_nothing_but_prints_the_plan() {
         d.account_mut("bob@example.com").unwrap().name = "Robert Builder".into();
     });
     let before = snapshot(&env.cache_dir());
-    let status_before = std::fs::read(env.cache_dir().join(common::STATUS_FILE)).unwrap();
+    let status_before = std::fs::read(env.cache_dir().join(testbed::STATUS_FILE)).unwrap();
     let plan = stdout_json(&CLI.run(&env, &["sync", "--dry-run", "--json"]));
     assert_eq!(plan["dry_run"], json!(true));
     // carol, disabled already, is now also unlisted: marked so (see `sync::plan`).
     assert_eq!(strings(&plan["updated"]), ["bob@example.com", "carol@example.com"]);
     assert_same_snapshot(&before, &snapshot(&env.cache_dir()), "dry run");
-    assert_eq!(std::fs::read(env.cache_dir().join(common::STATUS_FILE)).unwrap(), status_before);
+    assert_eq!(std::fs::read(env.cache_dir().join(testbed::STATUS_FILE)).unwrap(), status_before);
     assert_eq!(CLI.show(&env, "bob@example.com")["full_name"], "Bob Builder");
 }
 

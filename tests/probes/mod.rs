@@ -1,7 +1,7 @@
-//! Helpers shared by the hardening tests (`crash_safety.rs`, `hostile_input.rs`): the
-//! library's PAM hooks driven by its scripted conversation, a small reproducible random source, what a cache
-//! holds in one comparable value, the peak memory of a child process, and a transcript of
-//! every output a test saw, to prove that no password ever appears in it.
+//! Probes for the hardening tests (`crash_safety.rs`, `hostile_input.rs`, `concurrency.rs`):
+//! the library's PAM hooks driven by its scripted conversation, a small reproducible random
+//! source, what a cache holds in one comparable value, the peak memory of a child process,
+//! and a transcript of every output a test saw, to prove that no password ever appears in it.
 #![allow(dead_code)]
 
 use std::cell::RefCell;

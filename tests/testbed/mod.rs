@@ -1,4 +1,4 @@
-//! Shared helpers for the integration tests: where the built artifacts are, a throwaway
+//! The test bed of the integration tests: where the built artifacts are, a throwaway
 //! configuration, and real libpam through pam_wrapper + pamtester.
 #![allow(dead_code)]
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use dircache::cache::{CacheDir, Db};
 use dircache::user::{sample_user, AuthMethod, Group, Origin, User};
 
-use crate::common::{artifact, require_tool};
+use crate::testbed::{artifact, require_tool};
 
 pub const NSS_WRAPPER: &str = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so";
 
