@@ -33,6 +33,9 @@
 //! - a missing, unknown or dead `sid` gets `session_invalid`; one killed by
 //!   [`IcewarpData::expire_session_after`] or [`IcewarpMock::expire_sessions`] gets
 //!   `session_expired`.
+//!
+//! Replies no emulated server gives (garbage, a page ignoring the offset, an unknown uid) are
+//! canned per command with [`IcewarpData::reply`], built with [`result_xml`] and [`error_xml`].
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -146,6 +149,10 @@ pub struct Account {
     /// Extra or overriding properties for `getaccountproperties` (name compared
     /// case-insensitively; an empty value is served as `TPropertyNoValue`).
     pub properties: Vec<(String, String)>,
+    /// Serve this account's list item in this version's shape instead of the server's
+    /// ([`IcewarpData::version`]): one listing with both shapes, so that a client is seen
+    /// to decide per item.
+    pub item_version: Option<IcewarpVersion>,
 }
 
 fn local_part(email: &str) -> &str {
@@ -172,6 +179,7 @@ impl Account {
             admintype: 0,
             members: Vec::new(),
             properties: Vec::new(),
+            item_version: None,
         }
     }
 
@@ -243,6 +251,12 @@ impl Account {
         self.properties.push((name.to_string(), value.to_string()));
         self
     }
+
+    /// Lists this account in `version`'s item shape, whatever the server's version.
+    pub fn listed_as(mut self, version: IcewarpVersion) -> Account {
+        self.item_version = Some(version);
+        self
+    }
 }
 
 /// The directory and the server's behaviour. Cheap to build, `Clone`.
@@ -270,6 +284,11 @@ pub struct IcewarpData {
     /// Answer a failed `authenticate` with `<result>0</result>` instead of the
     /// `auth_login_invalid` error (both happen in the wild).
     pub failed_login_as_result_zero: bool,
+    /// Canned replies: a command named here (lower case) is answered with this body, HTTP
+    /// 200, instead of being run; it is still logged ([`IcewarpMock::commands`]). For replies
+    /// no emulated server gives: garbage, a page that ignores the offset, an odd error uid.
+    /// Build them with [`result_xml`] and [`error_xml`].
+    pub replies: Vec<(String, String)>,
 }
 
 impl IcewarpData {
@@ -287,6 +306,7 @@ impl IcewarpData {
             list_internal_domain: true,
             accept_mailbox_login: false,
             failed_login_as_result_zero: false,
+            replies: Vec::new(),
         }
     }
 
@@ -400,6 +420,16 @@ impl IcewarpData {
     pub fn wrong_password_delay(mut self, delay: Duration) -> IcewarpData {
         self.wrong_password_delay = delay;
         self
+    }
+
+    /// Answers `command` with `body` instead of running it (see [`IcewarpData::replies`]).
+    pub fn reply(mut self, command: &str, body: impl Into<String>) -> IcewarpData {
+        self.replies.push((command.to_ascii_lowercase(), body.into()));
+        self
+    }
+
+    fn canned_reply(&self, command: &str) -> Option<String> {
+        self.replies.iter().find(|(name, _)| name == command).map(|(_, body)| body.clone())
     }
 
     /// The account with this primary address (case-insensitive).
@@ -587,6 +617,8 @@ enum Outcome {
         uid: &'static str,
         delay: Duration,
     },
+    /// A body from [`IcewarpData::replies`], sent as it is.
+    Canned(String),
 }
 
 fn err(uid: &'static str) -> Outcome {
@@ -854,14 +886,15 @@ impl State {
         let (offset, start, end) = page_bounds(params, all.len(), self.data.page_cap);
         let mut out = String::with_capacity((end - start) * 400 + 64);
         for a in &all[start..end] {
+            let version = a.item_version.unwrap_or(self.data.version);
             out.push_str("<item>");
             push_el(&mut out, "name", &a.name);
             push_el(&mut out, "email", &a.email);
-            if self.data.version == IcewarpVersion::V14 {
+            if version == IcewarpVersion::V14 {
                 push_el(&mut out, "displayemail", &a.email);
             }
             out.push_str(&format!("<accounttype>{}</accounttype>", a.accounttype));
-            if self.data.version == IcewarpVersion::V14 {
+            if version == IcewarpVersion::V14 {
                 out.push_str(&format!(
                     "<accountstate><classname>TAccountState</classname><state>{}</state></accountstate>",
                     a.state
@@ -951,7 +984,10 @@ impl State {
     }
 }
 
-fn iq_open(out: &mut String, kind: &str, sid: Option<&str>) {
+/// A reply as IceWarp writes it: `<iq type="KIND"[ sid="…"]><query xmlns="admin:iq:rpc">`,
+/// `content` verbatim, `</query></iq>`.
+fn reply_xml(kind: &str, sid: Option<&str>, content: &str) -> String {
+    let mut out = String::with_capacity(content.len() + 96);
     out.push_str("<iq type=\"");
     out.push_str(kind);
     out.push('"');
@@ -963,19 +999,25 @@ fn iq_open(out: &mut String, kind: &str, sid: Option<&str>) {
     out.push_str("><query xmlns=\"");
     out.push_str(NAMESPACE);
     out.push_str("\">");
+    out.push_str(content);
+    out.push_str("</query></iq>");
+    out
+}
+
+/// A `type="result"` reply whose `<query>` holds `content` verbatim, e.g.
+/// `result_xml(None, "<result><authtoken>X</authtoken></result>")`: for
+/// [`IcewarpData::reply`].
+pub fn result_xml(sid: Option<&str>, content: &str) -> String {
+    reply_xml("result", sid, content)
+}
+
+/// A `type="error"` reply with this uid, shaped as the mock answers every error.
+pub fn error_xml(sid: Option<&str>, uid: &str) -> String {
+    reply_xml("error", sid, &format!("<error uid=\"{}\"/>", esc(uid)))
 }
 
 fn xml_response(body: String) -> Response {
     Response::with_content(200, "application/xml", body)
-}
-
-fn error_response(sid: Option<&str>, uid: &str, delay: Duration) -> Response {
-    let mut out = String::new();
-    iq_open(&mut out, "error", sid);
-    out.push_str("<error uid=\"");
-    out.push_str(&esc(uid));
-    out.push_str("\"/></query></iq>");
-    with_delay(xml_response(out), delay)
 }
 
 fn with_delay(resp: Response, delay: Duration) -> Response {
@@ -1110,7 +1152,9 @@ impl Handler for IcewarpMock {
         let params =
             query.and_then(|q| q.child("commandparams")).map(|p| p.flatten()).unwrap_or_default();
         let mut st = lock(&self.state);
-        let outcome = if query.and_then(|q| q.attr("xmlns")) != Some(NAMESPACE) {
+        let outcome = if let Some(body) = st.data.canned_reply(&name) {
+            Outcome::Canned(body)
+        } else if query.and_then(|q| q.attr("xmlns")) != Some(NAMESPACE) {
             err("iq_query_xmlns_invalid")
         } else {
             st.execute(&name, sid, &params)
@@ -1118,21 +1162,18 @@ impl Handler for IcewarpMock {
         if st.recording {
             let error = match &outcome {
                 Outcome::Error { uid, .. } => Some(uid.to_string()),
-                Outcome::Result { .. } => None,
+                Outcome::Result { .. } | Outcome::Canned(_) => None,
             };
             st.commands.push(Command { name, sid: sid.map(str::to_string), params, error });
         }
         drop(st);
         match outcome {
-            Outcome::Error { uid, delay } => error_response(sid, uid, delay),
+            Outcome::Error { uid, delay } => with_delay(xml_response(error_xml(sid, uid)), delay),
             Outcome::Result { sid: reply_sid, inner, delay } => {
-                let mut out = String::with_capacity(inner.len() + 96);
-                iq_open(&mut out, "result", reply_sid.as_deref());
-                out.push_str("<result>");
-                out.push_str(&inner);
-                out.push_str("</result></query></iq>");
-                with_delay(xml_response(out), delay)
+                let content = format!("<result>{inner}</result>");
+                with_delay(xml_response(result_xml(reply_sid.as_deref(), &content)), delay)
             }
+            Outcome::Canned(body) => xml_response(body),
         }
     }
 }

@@ -117,6 +117,9 @@ pub enum Fault {
     CloseDelimited,
     /// Send the body with `Transfer-Encoding: chunked`, in chunks of this size (at least 1).
     Chunked { chunk_size: usize },
+    /// Declare the full `Content-Length`, then send the body one byte per `interval` and
+    /// close: every read is quick, the whole reply slow. Cut short when the server stops.
+    Drip { interval: Duration },
 }
 
 /// An HTTP response from a handler or the fault plan.
@@ -920,6 +923,19 @@ fn write_response(
             s.write_all(&out)?;
             s.flush()?;
             Ok(after)
+        }
+        Some(Fault::Drip { interval }) => {
+            let length = [("Content-Length", resp.body.len().to_string())];
+            s.write_all(&head_bytes(&resp, &length, true))?;
+            s.flush()?;
+            for byte in body.chunks(1) {
+                if !shared.sleep(interval) {
+                    return Ok(After::Cut);
+                }
+                s.write_all(byte)?;
+                s.flush()?;
+            }
+            Ok(After::Close)
         }
     }
 }
