@@ -7,7 +7,7 @@
 //! DOCTYPE, never expands an entity other than the five predefined ones and character
 //! references, and limits nesting, so that hostile XML is an error rather than a hang.
 
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::{NsReader, XmlVersion};
 use zeroize::Zeroizing;
@@ -253,109 +253,21 @@ pub fn parse_reply(bytes: &[u8], visitor: &mut dyn Visitor) -> Result<Reply, Str
         std::str::from_utf8(bytes).map_err(|err| format!("the reply is not UTF-8 ({err})"))?;
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let mut reader = NsReader::from_str(text);
-
-    // Lower-cased local names from the root down to the current element.
-    let mut stack: Vec<String> = Vec::new();
-    let mut text_buffer = String::new();
-    let mut iq_type: Option<IqType> = None;
-    let mut sid: Option<String> = None;
-    let mut error_uid: Option<String> = None;
-    let mut seen_root = false;
-    let mut seen_query = false;
-
+    let mut reply = ReplyReader::new(visitor);
     loop {
         let position = reader.buffer_position();
         let (namespace, event) = reader
             .read_resolved_event()
             .map_err(|err| format!("not well-formed XML near byte {position}: {err}"))?;
         match event {
-            Event::Start(ref start) | Event::Empty(ref start) => {
-                let empty = matches!(event, Event::Empty(_));
-                if stack.is_empty() && seen_root {
-                    return Err("more than one root element".to_string());
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(format!("elements nested deeper than {MAX_DEPTH} levels"));
-                }
-                let name = start.local_name().as_ref().to_ascii_lowercase();
-                text_buffer.clear();
-                match stack.len() {
-                    0 => {
-                        if name != "iq" {
-                            return Err(format!("the root element is <{name}>, not <iq>"));
-                        }
-                        seen_root = true;
-                        let (kind, reply_sid) = read_iq_attributes(start)?;
-                        iq_type = Some(kind);
-                        sid = reply_sid;
-                    }
-                    1 if name == "query" => {
-                        seen_query = true;
-                        check_query_namespace(&namespace, iq_type)?;
-                    }
-                    _ => {}
-                }
-                // `<error uid="…"/>` inside `<query>` (documented) or directly in `<iq>`.
-                if name == "error"
-                    && iq_type == Some(IqType::Error)
-                    && (stack.len() == 1 || (stack.len() == 2 && stack[1] == "query"))
-                    && error_uid.is_none()
-                {
-                    error_uid = Some(attribute(start, "uid")?.unwrap_or_default());
-                }
-                stack.push(name);
-                let in_result =
-                    iq_type == Some(IqType::Result) && stack.len() > 2 && stack[1] == "query";
-                if in_result {
-                    visitor.open(&stack[2..])?;
-                }
-                if empty {
-                    if in_result {
-                        visitor.close(&stack[2..], "")?;
-                    }
-                    stack.pop();
-                }
-            }
-            Event::End(_) => {
-                let in_result =
-                    iq_type == Some(IqType::Result) && stack.len() > 2 && stack[1] == "query";
-                if in_result {
-                    visitor.close(&stack[2..], &text_buffer)?;
-                }
-                text_buffer.clear();
-                stack.pop();
-            }
-            Event::Text(content) => {
-                if !stack.is_empty() {
-                    text_buffer.push_str(&content.xml10_content());
-                }
-            }
-            Event::CData(content) => {
-                if !stack.is_empty() {
-                    text_buffer.push_str(&content.xml10_content());
-                }
-            }
+            Event::Start(ref start) => reply.start(&namespace, start, false)?,
+            Event::Empty(ref start) => reply.start(&namespace, start, true)?,
+            Event::End(_) => reply.end()?,
+            Event::Text(content) => reply.push_text(&content.xml10_content()),
+            Event::CData(content) => reply.push_text(&content.xml10_content()),
             Event::GeneralRef(reference) => {
-                let resolved = match reference.resolve_char_ref() {
-                    Ok(Some(c)) => c,
-                    Ok(None) => match &*reference {
-                        "amp" => '&',
-                        "lt" => '<',
-                        "gt" => '>',
-                        "quot" => '"',
-                        "apos" => '\'',
-                        other => {
-                            return Err(format!(
-                                "the reply uses the undeclared entity &{other}; (only the \
-                                 predefined ones are accepted)"
-                            ))
-                        }
-                    },
-                    Err(err) => return Err(format!("bad character reference: {err}")),
-                };
-                if !stack.is_empty() {
-                    text_buffer.push(resolved);
-                }
+                let mut utf8 = [0u8; 4];
+                reply.push_text(resolve_reference(&reference)?.encode_utf8(&mut utf8));
             }
             Event::DocType(_) => {
                 return Err("the reply contains a DOCTYPE, which is not accepted".to_string())
@@ -364,27 +276,160 @@ pub fn parse_reply(bytes: &[u8], visitor: &mut dyn Visitor) -> Result<Reply, Str
             Event::Eof => break,
         }
     }
+    reply.finish()
+}
 
-    if !seen_root {
-        return Err("the reply is empty (no <iq> element)".to_string());
-    }
-    if !stack.is_empty() {
-        return Err("the reply is truncated (unclosed elements at the end)".to_string());
-    }
-    let outcome = match iq_type {
-        Some(IqType::Result) => {
-            if !seen_query {
-                return Err("the result has no <query> element".to_string());
-            }
-            Outcome::Result
+/// One reply as it is read: where the reader is, and what `<iq>` said so far.
+struct ReplyReader<'v> {
+    visitor: &'v mut dyn Visitor,
+    /// Lower-cased local names from the root down to the current element.
+    stack: Vec<String>,
+    /// The current element's own character data.
+    text: String,
+    iq_type: Option<IqType>,
+    sid: Option<String>,
+    error_uid: Option<String>,
+    seen_root: bool,
+    seen_query: bool,
+}
+
+impl<'v> ReplyReader<'v> {
+    fn new(visitor: &'v mut dyn Visitor) -> ReplyReader<'v> {
+        ReplyReader {
+            visitor,
+            stack: Vec::new(),
+            text: String::new(),
+            iq_type: None,
+            sid: None,
+            error_uid: None,
+            seen_root: false,
+            seen_query: false,
         }
-        Some(IqType::Error) => match error_uid {
-            Some(uid) if !uid.is_empty() => Outcome::Error(uid),
-            _ => return Err("an error reply without <error uid=\"…\">".to_string()),
+    }
+
+    /// Whether the current element is inside `<query>` of a `type="result"` reply: only
+    /// there does the visitor see anything.
+    fn in_result(&self) -> bool {
+        self.iq_type == Some(IqType::Result) && self.stack.len() > 2 && self.stack[1] == "query"
+    }
+
+    /// An element starts (and, when `empty`, ends at once).
+    fn start(
+        &mut self,
+        namespace: &ResolveResult<'_>,
+        start: &BytesStart<'_>,
+        empty: bool,
+    ) -> Result<(), String> {
+        if self.stack.is_empty() && self.seen_root {
+            return Err("more than one root element".to_string());
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(format!("elements nested deeper than {MAX_DEPTH} levels"));
+        }
+        let name = start.local_name().as_ref().to_ascii_lowercase();
+        self.text.clear();
+        match self.stack.len() {
+            0 => self.open_root(&name, start)?,
+            1 if name == "query" => {
+                self.seen_query = true;
+                check_query_namespace(namespace, self.iq_type)?;
+            }
+            _ => {}
+        }
+        self.note_error_uid(&name, start)?;
+        self.stack.push(name);
+        let in_result = self.in_result();
+        if in_result {
+            self.visitor.open(&self.stack[2..])?;
+        }
+        if empty {
+            if in_result {
+                self.visitor.close(&self.stack[2..], "")?;
+            }
+            self.stack.pop();
+        }
+        Ok(())
+    }
+
+    fn open_root(&mut self, name: &str, start: &BytesStart<'_>) -> Result<(), String> {
+        if name != "iq" {
+            return Err(format!("the root element is <{name}>, not <iq>"));
+        }
+        self.seen_root = true;
+        let (kind, sid) = read_iq_attributes(start)?;
+        self.iq_type = Some(kind);
+        self.sid = sid;
+        Ok(())
+    }
+
+    /// `<error uid="…"/>` of an error reply, inside `<query>` (documented) or directly in
+    /// `<iq>`; the first one counts.
+    fn note_error_uid(&mut self, name: &str, start: &BytesStart<'_>) -> Result<(), String> {
+        let depth = self.stack.len();
+        let placed = depth == 1 || (depth == 2 && self.stack[1] == "query");
+        if name == "error"
+            && self.iq_type == Some(IqType::Error)
+            && placed
+            && self.error_uid.is_none()
+        {
+            self.error_uid = Some(attribute(start, "uid")?.unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        if self.in_result() {
+            self.visitor.close(&self.stack[2..], &self.text)?;
+        }
+        self.text.clear();
+        self.stack.pop();
+        Ok(())
+    }
+
+    fn push_text(&mut self, text: &str) {
+        if !self.stack.is_empty() {
+            self.text.push_str(text);
+        }
+    }
+
+    fn finish(self) -> Result<Reply, String> {
+        if !self.seen_root {
+            return Err("the reply is empty (no <iq> element)".to_string());
+        }
+        if !self.stack.is_empty() {
+            return Err("the reply is truncated (unclosed elements at the end)".to_string());
+        }
+        let outcome = match self.iq_type {
+            Some(IqType::Result) if self.seen_query => Outcome::Result,
+            Some(IqType::Result) => return Err("the result has no <query> element".to_string()),
+            Some(IqType::Error) => match self.error_uid {
+                Some(uid) if !uid.is_empty() => Outcome::Error(uid),
+                _ => return Err("an error reply without <error uid=\"…\">".to_string()),
+            },
+            None => return Err("the reply has no <iq>".to_string()),
+        };
+        Ok(Reply { sid: self.sid, outcome })
+    }
+}
+
+/// A character reference, or one of the five predefined entities; any other entity is
+/// refused, never expanded.
+fn resolve_reference(reference: &BytesRef<'_>) -> Result<char, String> {
+    match reference.resolve_char_ref() {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => match &**reference {
+            "amp" => Ok('&'),
+            "lt" => Ok('<'),
+            "gt" => Ok('>'),
+            "quot" => Ok('"'),
+            "apos" => Ok('\''),
+            other => Err(format!(
+                "the reply uses the undeclared entity &{other}; (only the predefined ones are \
+                 accepted)"
+            )),
         },
-        None => return Err("the reply has no <iq>".to_string()),
-    };
-    Ok(Reply { sid, outcome })
+        Err(err) => Err(format!("bad character reference: {err}")),
+    }
 }
 
 fn read_iq_attributes(start: &BytesStart<'_>) -> Result<(IqType, Option<String>), String> {
