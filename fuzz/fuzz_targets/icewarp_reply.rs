@@ -1,9 +1,9 @@
-//! The IceWarp reply reader (`icewarp_xml::parse_reply`) with every visitor dircache uses.
+//! The IceWarp reply reader (`icewarp::wire::parse_reply`) with every visitor dircache uses.
 //! Besides "no panic, no hang, bounded memory", a reply that is not `type="result"` must never
 //! reach a visitor: a password check is accepted only on a result's non-empty <authtoken>.
 #![no_main]
 
-use dircache::directory::icewarp_xml::{
+use dircache::directory::icewarp::wire::{
     parse_reply, Fields, Ignore, ListPage, Outcome, Properties,
 };
 use libfuzzer_sys::fuzz_target;

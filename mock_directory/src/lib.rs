@@ -6,6 +6,8 @@
 //!   [`MockServer::push_once`], [`MockServer::on_nth`]);
 //! - [`icewarp`]: the IceWarp administrative API ([`IcewarpServer`], [`IcewarpData`]);
 //! - [`appint`]: the Application Integration protocol ([`AppIntServer`], [`AppIntData`]);
+//! - [`hostile`]: addresses that are no HTTP server at all (a black hole, a reset after
+//!   connecting), for a client's transport failures;
 //! - [`http_client`]: a tiny blocking HTTP/1.1 client, for this crate's self-tests and for
 //!   tests that want to poke a mock by hand.
 //!
@@ -21,6 +23,7 @@
 //! The `dircache-demo-directory` binary serves [`IcewarpData::demo`] (or [`AppIntData::demo`]).
 
 pub mod appint;
+pub mod hostile;
 pub mod http_client;
 pub mod icewarp;
 pub mod server;

@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use mock_directory::http_client::Connection;
 use mock_directory::icewarp::{
-    account_type, API_PATH, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, INTERNAL_DOMAIN,
+    account_type, error_xml, result_xml, API_PATH, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD,
+    INTERNAL_DOMAIN,
 };
 use mock_directory::{Account, Domain, IcewarpData, IcewarpServer, IcewarpVersion, TlsIdentity};
 
@@ -229,6 +230,47 @@ fn version_11_items_have_no_accountstate_nor_displayemail() {
     let props = "<accountemail>carol@example.com</accountemail><accountpropertylist><item><propname>U_AccountDisabled</propname></item></accountpropertylist><accountpropertyset>0</accountpropertyset>";
     let reply = call(&mut conn, &iq(Some(&sid), "getaccountproperties", props));
     assert!(reply.contains("<propname>U_AccountDisabled</propname></apiproperty><propertyval><classname>TPropertyString</classname><val>1</val>"), "{reply}");
+}
+
+#[test]
+fn one_listing_can_mix_item_shapes() {
+    let list = "<domainstr>example.com</domainstr><offset>0</offset><count>100</count>";
+    let mut data = IcewarpData::demo();
+    let carol = data.account_mut("carol@example.com").unwrap();
+    *carol = carol.clone().listed_as(IcewarpVersion::V11);
+    let iw = IcewarpServer::start(data, None).unwrap();
+    let mut conn = Connection::open(&iw.url(), None).unwrap();
+    let sid = admin_login(&mut conn);
+    let reply = call(&mut conn, &iq(Some(&sid), "getaccountsinfolist", list));
+    assert_eq!(count(&reply, "<accountstate>"), 4, "{reply}");
+    assert!(reply.contains("<item><name>Carol Danvers</name><email>carol@example.com</email><accounttype>0</accounttype><admintype>"), "{reply}");
+}
+
+#[test]
+fn canned_replies_are_sent_as_they_are_and_logged() {
+    let odd = result_xml(None, "<result><overallcount>many</overallcount></result>");
+    let data =
+        IcewarpData::demo().reply("GetDomainsInfoList", odd.clone()).reply("logout", "garbage");
+    let iw = IcewarpServer::start(data, None).unwrap();
+    let mut conn = Connection::open(&iw.url(), None).unwrap();
+    let sid = admin_login(&mut conn);
+    assert_eq!(call(&mut conn, &iq(Some(&sid), "getdomainsinfolist", "")), odd);
+    assert_eq!(call(&mut conn, &iq(Some(&sid), "logout", "")), "garbage");
+    // Commands without a canned reply run as always, the session still lives.
+    let list = "<domainstr>example.com</domainstr><offset>0</offset><count>100</count>";
+    assert_eq!(count(&call(&mut conn, &iq(Some(&sid), "getaccountsinfolist", list)), "<item>"), 5);
+    assert_eq!(
+        iw.mock.command_names(),
+        ["authenticate", "getdomainsinfolist", "logout", "getaccountsinfolist"]
+    );
+    assert_eq!(
+        odd,
+        "<iq type=\"result\"><query xmlns=\"admin:iq:rpc\"><result><overallcount>many</overallcount></result></query></iq>"
+    );
+    assert_eq!(
+        error_xml(Some("S&1"), "a\"b"),
+        "<iq type=\"error\" sid=\"S&amp;1\"><query xmlns=\"admin:iq:rpc\"><error uid=\"a&quot;b\"/></query></iq>"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use mock_directory::appint::DEFAULT_CONTENT_TYPE;
+use mock_directory::hostile::{BlackHole, ResetAfterConnect};
 use mock_directory::http_client::{self, Connection};
 use mock_directory::{
     Action, AppIntData, AppIntServer, AppIntUser, Fault, MockServer, Request, Response, TlsIdentity,
@@ -95,6 +96,57 @@ fn faults_are_observable() {
     let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/a", "/b", "/c", "/d", "/e", "/e", "/f", "/g", "/h", "/i", "/j"]);
     assert_eq!(server.request_count(), 11);
+}
+
+#[test]
+fn a_dripping_reply_comes_whole_unless_the_server_stops() {
+    let server = echo_server();
+    server.push_once(Fault::Drip { interval: Duration::from_millis(10) });
+    let reply = raw_exchange(&server, b"POST /drip HTTP/1.1\r\nContent-Length: 1\r\n\r\nx");
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(
+        text.contains("Content-Length: 12\r\n") && text.contains("Connection: close"),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\n\r\nPOST /drip x"), "{text}");
+
+    // A drip that would take hours ends, unfinished, when the server is dropped.
+    server.push_once(Fault::Drip { interval: Duration::from_secs(3600) });
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    drop(server);
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(!String::from_utf8_lossy(&rest).contains("GET /slow"), "{rest:?}");
+}
+
+#[test]
+fn a_black_hole_never_completes_a_connection() {
+    let hole = BlackHole::new().unwrap();
+    assert_eq!(hole.url(), format!("http://127.0.0.1:{}", hole.port()));
+    let addr = ([127, 0, 0, 1], hole.port()).into();
+    let err = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+}
+
+#[test]
+fn reset_after_connect_breaks_a_connection_that_was_made() {
+    let reset = ResetAfterConnect::start().unwrap();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(("127.0.0.1", reset.port())).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let err = s.read(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    }
+    let port = reset.port();
+    drop(reset);
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }
 
 #[test]

@@ -431,9 +431,10 @@ fn a_black_holed_directory_falls_back_to_offline_credentials_after_the_connect_t
     setup.add(ALICE, None, AuthMethod::Directory, LOGIN);
     assert_eq!(attempt(&setup, "right-pw", 10).0, PamOutcome::Success);
     // The same configuration, pointed at an address that never answers a SYN.
-    let hole = crate::directory::test_server::BlackHole::new();
+    let hole = mock_directory::hostile::BlackHole::new().unwrap();
     let text = fs::read_to_string(&setup.config_path).unwrap();
-    fs::write(&setup.config_path, text.replace(&iw.url(), &hole.url("/icewarpapi/"))).unwrap();
+    let dead = format!("{}/icewarpapi/", hole.url());
+    fs::write(&setup.config_path, text.replace(&iw.url(), &dead)).unwrap();
     let (outcome, offline) = attempt(&setup, "right-pw", 20);
     assert_eq!(outcome, PamOutcome::Success, "{:?}", offline.logs);
     assert!(logged(&offline, "OFFLINE login"), "{:?}", offline.logs);
