@@ -202,6 +202,29 @@ pub fn sample_user(name: &str, uid: u32) -> User {
     }
 }
 
+/// A directory user in `groups`: the user of the NSS fixtures.
+#[doc(hidden)]
+pub fn sample_member(name: &str, uid: u32, groups: &[&str]) -> User {
+    User {
+        auth: AuthMethod::Directory,
+        origin: Origin::Icewarp,
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        ..sample_user(name, uid)
+    }
+}
+
+/// A directory group of `members`: the group of the NSS fixtures.
+#[doc(hidden)]
+pub fn sample_group(name: &str, gid: u32, members: &[&str]) -> Group {
+    Group {
+        name: name.to_string(),
+        gid,
+        members: members.iter().map(|m| m.to_string()).collect(),
+        origin: Origin::Icewarp,
+        directory_identity: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! tests of this file run one at a time (`SERIAL`), each pointing the variables at its own
 //! cache.
 
+use dircache::user::{sample_group as group, sample_member as user};
 use std::ffi::{CStr, CString};
 use std::fs;
 use std::os::raw::{c_char, c_int, c_long};
@@ -15,7 +16,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use dircache::cache::{CacheDir, Db};
-use dircache::user::{sample_user, AuthMethod, Group, Origin, User};
+use dircache::user::{Group, User};
 use nss_dircache::*;
 
 const SUCCESS: c_int = 1;
@@ -26,25 +27,6 @@ const TRYAGAIN: c_int = -2;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 type Answer = (c_int, c_int, Option<String>);
-
-fn user(name: &str, uid: u32, groups: &[&str]) -> User {
-    User {
-        auth: AuthMethod::Directory,
-        origin: Origin::Icewarp,
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        ..sample_user(name, uid)
-    }
-}
-
-fn group(name: &str, gid: u32, members: &[&str]) -> Group {
-    Group {
-        name: name.to_string(),
-        gid,
-        members: members.iter().map(|m| m.to_string()).collect(),
-        origin: Origin::Icewarp,
-        directory_identity: None,
-    }
-}
 
 fn db(users: Vec<User>, groups: Vec<Group>) -> Db {
     Db { users, groups, ..Db::default() }

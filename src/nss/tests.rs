@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::abi::POINTER;
 use super::*;
 use crate::cache::{CacheDir, Db};
-use crate::user::{sample_user, Group, Origin, User};
+use crate::user::{sample_group as group, sample_member as user};
 
 const LOCAL_PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
                             daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
@@ -61,22 +61,6 @@ impl Fixture {
     fn users_public(&self) -> std::path::PathBuf {
         self.cache.current_dir().unwrap().unwrap().join("users.public")
     }
-}
-
-fn group(name: &str, gid: u32, members: &[&str]) -> Group {
-    Group {
-        name: name.into(),
-        gid,
-        members: members.iter().map(|m| m.to_string()).collect(),
-        origin: Origin::Icewarp,
-        directory_identity: None,
-    }
-}
-
-fn user(name: &str, uid: u32, groups: &[&str]) -> User {
-    let mut user = sample_user(name, uid);
-    user.groups = groups.iter().map(|g| g.to_string()).collect();
-    user
 }
 
 /// alice and bob in `team`, bob also in `dev`; a disabled user stays visible.

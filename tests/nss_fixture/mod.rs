@@ -2,13 +2,13 @@
 //! passwd/group files, and `getent`/`id` run through nss_wrapper loading the built module.
 #![allow(dead_code)]
 
+pub use dircache::user::{sample_group as group, sample_member as user};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use dircache::cache::{CacheDir, Db};
-use dircache::user::{sample_user, AuthMethod, Group, Origin, User};
 
 use crate::testbed::{artifact, require_tool};
 
@@ -19,25 +19,6 @@ pub const LOCAL_PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
                                 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
                                 carol:x:1000:1000:Carol Local:/home/carol:/bin/bash\n";
 pub const LOCAL_GROUP: &str = "root:x:0:\nwheel:x:10:carol\ncarol:x:1000:\n";
-
-pub fn user(name: &str, uid: u32, groups: &[&str]) -> User {
-    User {
-        auth: AuthMethod::Directory,
-        origin: Origin::Icewarp,
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        ..sample_user(name, uid)
-    }
-}
-
-pub fn group(name: &str, gid: u32, members: &[&str]) -> Group {
-    Group {
-        name: name.to_string(),
-        gid,
-        members: members.iter().map(|m| m.to_string()).collect(),
-        origin: Origin::Icewarp,
-        directory_identity: None,
-    }
-}
 
 /// alice and bob in `dc-staff`, bob also in `dc-developers`, a disabled dora.
 pub fn standard_db() -> Db {
