@@ -1,0 +1,138 @@
+use super::*;
+use crate::user::sample_user;
+
+#[test]
+fn reads_names_and_ids_of_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    let group = dir.path().join("group");
+    fs::write(&passwd, "root:x:0:0:root:/root:/bin/bash\n# comment\n\nbroken\nalice:x:1000:1000::/home/alice:/bin/sh\n").unwrap();
+    fs::write(&group, "wheel:x:10:alice\n").unwrap();
+    let local = LocalAccounts::load(&passwd, &group).unwrap();
+    assert!(local.has_name("root") && local.has_name("ROOT") && local.has_name("wheel"));
+    assert!(local.has_name("alice") && !local.has_name("bob") && !local.has_name("broken"));
+    assert!(local.has_id(0) && local.has_id(1000) && local.has_id(10) && !local.has_id(5));
+}
+
+#[test]
+fn a_primary_gid_missing_from_the_group_file_is_local_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    let group = dir.path().join("group");
+    fs::write(
+        &passwd,
+        "carol:x:1001:4242::/home/carol:/bin/sh
+",
+    )
+    .unwrap();
+    fs::write(
+        &group,
+        "staff:x:50:1234
+",
+    )
+    .unwrap();
+    let local = LocalAccounts::load(&passwd, &group).unwrap();
+    assert!(local.has_id(1001) && local.has_id(4242) && local.has_id(50));
+    assert!(!local.has_id(1234), "a group's member list holds names, not ids");
+}
+
+#[test]
+fn missing_files_are_empty() {
+    let local =
+        LocalAccounts::load(Path::new("/nonexistent/p"), Path::new("/nonexistent/g")).unwrap();
+    assert!(!local.has_name("root"));
+}
+
+fn with_subordinate(subuid: &str, subgid: &str) -> (tempfile::TempDir, LocalAccounts) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("subuid"), subuid).unwrap();
+    fs::write(dir.path().join("subgid"), subgid).unwrap();
+    let local = LocalAccounts::default()
+        .with_subordinate_ids(&dir.path().join("subuid"), &dir.path().join("subgid"))
+        .unwrap();
+    (dir, local)
+}
+
+#[test]
+fn subordinate_ranges_are_read_as_ranges() {
+    let (dir, local) = with_subordinate(
+        "alice:100000:65536\nben:165536:65536\n1003:231072:65536\n",
+        "ben:165536:65536\n",
+    );
+    let ranges: Vec<(&str, SubordinateKind, u32, u32)> = local
+        .subordinate_ranges()
+        .iter()
+        .map(|r| (r.owner.as_str(), r.kind, r.first, r.last))
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            ("alice", SubordinateKind::Uid, 100_000, 165_535),
+            ("ben", SubordinateKind::Uid, 165_536, 231_071),
+            ("1003", SubordinateKind::Uid, 231_072, 296_607),
+            ("ben", SubordinateKind::Gid, 165_536, 231_071),
+        ]
+    );
+    let ids: Vec<RangeInclusive<u32>> = local.subordinate_ids().collect();
+    assert_eq!(ids[1], 165_536..=231_071);
+    let shown = local.subordinate_ranges()[1].to_string();
+    let file = dir.path().join("subuid");
+    assert_eq!(
+        shown,
+        format!("local user ben's subordinate uids 165536-231071 ({})", file.display())
+    );
+    assert!(!local.has_name("ben") && !local.has_id(165_536), "owners are not accounts");
+}
+
+#[test]
+fn malformed_subordinate_lines_are_ignored_and_overflow_saturates() {
+    let text = "# comment:1:2\n\n:5:5\nnocount:5\nextra:1:2:3\nneg:-1:5\nhex:0x10:5\n\
+                zero:300000:0\nbig:4294967296:5\nwords:a:b\nspace:1: 2\n\
+                top:4294967000:65536\nhuge:4000000000:99999999999999999999999\n\
+                crlf:500000:10\r\n";
+    let (_dir, local) = with_subordinate(text, "");
+    let ranges: Vec<(&str, u32, u32)> =
+        local.subordinate_ranges().iter().map(|r| (r.owner.as_str(), r.first, r.last)).collect();
+    assert_eq!(
+        ranges,
+        [
+            ("top", 4_294_967_000, u32::MAX),
+            ("huge", 4_000_000_000, u32::MAX),
+            ("crlf", 500_000, 500_009)
+        ]
+    );
+}
+
+#[test]
+fn missing_subordinate_files_are_empty_and_unreadable_ones_an_error() {
+    let none = Path::new("/nonexistent/subuid");
+    let local = LocalAccounts::default().with_subordinate_ids(none, none).unwrap();
+    assert!(local.subordinate_ranges().is_empty());
+    // A directory cannot be read as a file: an error naming it, not "no ranges".
+    let dir = tempfile::tempdir().unwrap();
+    let error = LocalAccounts::default().with_subordinate_ids(none, dir.path()).unwrap_err();
+    assert_eq!(error.path, dir.path());
+}
+
+#[test]
+fn ids_inside_a_subordinate_range_are_reported_per_range() {
+    let (_dir, local) = with_subordinate("ben:200000:65536\ncarl:300000:65536\n", "");
+    let group = Group {
+        name: "staff".into(),
+        gid: 200_500,
+        members: vec![],
+        origin: crate::user::Origin::Icewarp,
+        directory_identity: None,
+    };
+    let users = [sample_user("alice", 200_123), sample_user("dora", 270_000)];
+    let warnings = local.subordinate_id_warnings(&users, &[group]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = &warnings[0];
+    assert!(warning.starts_with("ids inside local user ben's subordinate uids 200000-265535"));
+    assert!(
+        warning.contains("dircache user alice (uid 200123, gid 200123), group staff (gid 200500)"),
+        "{warning}"
+    );
+    assert!(warning.contains("ben can act as them") && !warning.contains("dora"), "{warning}");
+    assert!(warning.contains("usermod --del-subuids / --add-subuids"), "{warning}");
+}
