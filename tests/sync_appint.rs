@@ -209,17 +209,7 @@ fn faults_fail_with_a_clear_error_and_leave_the_cache_alone() {
         let line = one_failure_line(&CLI.run(&env, &["sync"]));
         server.server.clear_plan();
         assert!(line.contains(&server.url()) && line.contains(": list: "), "{what}: {line}");
-        for part in expected {
-            assert!(line.contains(part), "{what}: {line:?} lacks {part:?}");
-        }
-        assert_same_snapshot(&before, &snapshot(&env.cache_dir()), what);
-        let status = stdout_json(&CLI.run(&env, &["status", "--json"]));
-        assert_eq!(status["result"], "failure", "{what}");
-        assert_eq!(
-            status["error"].as_str().unwrap(),
-            line.trim_start_matches("dircache-sync: "),
-            "{what}"
-        );
+        CLI.assert_failed_cleanly(&env, &line, &before, what, expected);
     }
 
     // Connection refused.

@@ -312,6 +312,29 @@ impl SyncCli {
         out
     }
 
+    /// After a sync that failed with `line` (its one error line): the line names every
+    /// `expected` part, the cache is as `before`, and `status` records the same line.
+    pub fn assert_failed_cleanly(
+        &self,
+        env: &Env,
+        line: &str,
+        before: &std::collections::BTreeMap<PathBuf, Entry>,
+        what: &str,
+        expected: &[&str],
+    ) {
+        for part in expected {
+            assert!(line.contains(part), "{what}: {line:?} lacks {part:?}");
+        }
+        assert_same_snapshot(before, &snapshot(&env.cache_dir()), what);
+        let status = stdout_json(&self.run(env, &["status", "--json"]));
+        assert_eq!(status["result"], "failure", "{what}");
+        assert_eq!(
+            status["error"].as_str().unwrap(),
+            line.trim_start_matches("dircache-sync: "),
+            "{what}"
+        );
+    }
+
     /// `sync --json [extra]`, which must succeed; its report.
     pub fn sync_ok(&self, env: &Env, extra: &[&str]) -> serde_json::Value {
         let mut args = vec!["sync", "--json"];
