@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use dircache::cache::{CacheDir, Db, PublicUser};
 use dircache::privileges::Privilege;
-use dircache::user::{sample_user, AuthMethod, Origin, User};
+use dircache::user::{sample_picks, sample_user, AuthMethod, Origin, User};
 
 const LOOKUPS: usize = 20_000;
 
@@ -23,19 +23,6 @@ fn user(i: u32) -> User {
         origin: Origin::Icewarp,
         ..sample_user(&name, 200_000 + i)
     }
-}
-
-/// xorshift: reproducible picks without a dependency.
-fn picks(n: u32) -> Vec<u32> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..LOOKUPS)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % u64::from(n)) as u32
-        })
-        .collect()
 }
 
 fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
@@ -81,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         let public = cache.open::<PublicUser>()?;
         let private = cache.open::<User>()?;
-        let ids = picks(n);
+        let ids = sample_picks(n, LOOKUPS);
         let by_name = time_each(&ids, |i| {
             public.by_name(&format!("USER{i}@example.com")).ok().flatten().is_some()
         });

@@ -202,6 +202,21 @@ pub fn sample_user(name: &str, uid: u32) -> User {
     }
 }
 
+/// `count` reproducible indexes below `n` (xorshift, no dependency): which users the
+/// benchmarks look up.
+#[doc(hidden)]
+pub fn sample_picks(n: u32, count: usize) -> Vec<u32> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % u64::from(n.max(1))) as u32
+        })
+        .collect()
+}
+
 /// A directory user in `groups`: the user of the NSS fixtures.
 #[doc(hidden)]
 pub fn sample_member(name: &str, uid: u32, groups: &[&str]) -> User {

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use dircache::cache::{CacheDir, Db};
 use dircache::nss::{pack_passwd, Nss, Reply, Settings};
-use dircache::user::{sample_user, AuthMethod, Origin, User};
+use dircache::user::{sample_picks, sample_user, AuthMethod, Origin, User};
 use nss_dircache::MmapMapper;
 
 const FIRST_RUNS: usize = 9;
@@ -59,19 +59,6 @@ fn user(i: u32) -> User {
         origin: Origin::Icewarp,
         ..sample_user(&name_of(i), uid_of(i))
     }
-}
-
-/// xorshift: reproducible picks without a dependency.
-fn picks(n: u32, count: usize) -> Vec<u32> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..count)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % u64::from(n)) as u32
-        })
-        .collect()
 }
 
 fn fail(message: impl std::fmt::Display) -> ! {
@@ -220,8 +207,11 @@ fn measure(args: &[String]) {
             println!("{}", took.as_nanos());
         }
         "warm" | "repeat" => {
-            let ids =
-                if mode == "repeat" { vec![n / 2; WARM_LOOKUPS] } else { picks(n, WARM_LOOKUPS) };
+            let ids = if mode == "repeat" {
+                vec![n / 2; WARM_LOOKUPS]
+            } else {
+                sample_picks(n, WARM_LOOKUPS)
+            };
             let names: Vec<CString> =
                 ids.iter().map(|i| CString::new(name_of(*i)).unwrap_or_else(|e| fail(e))).collect();
             // Warm-up: the same lookups, as many as the budget allows.
