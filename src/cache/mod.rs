@@ -19,4 +19,4 @@ pub mod records;
 mod store;
 
 pub use records::{CacheRecord, PublicUser};
-pub use store::{check_trusted, CacheDir, CacheError, CacheLock, Db, Lookup, Meta};
+pub use store::{check_trusted, sample_db, CacheDir, CacheError, CacheLock, Db, Lookup, Meta};

@@ -114,6 +114,28 @@ fn supplementary_gids(user: &User, gids: &HashMap<String, u32>) -> Vec<u32> {
     user.groups.iter().filter_map(|name| gids.get(&fold_name(name)).copied()).collect()
 }
 
+/// The cache of the NSS fixtures: alice and bob in `dc-staff`, bob also in `dc-developers`,
+/// and a disabled dora, who stays visible. (`dc-` keeps the names clear of a host's own
+/// groups where glibc is asked for real.)
+#[doc(hidden)]
+pub fn sample_db() -> Db {
+    use crate::user::{sample_group as group, sample_member as user};
+    let mut dora = user("dora@example.com", 200_004, &[]);
+    dora.enabled = false;
+    Db {
+        users: vec![
+            user("alice@example.com", 200_001, &["dc-staff"]),
+            user("bob@example.com", 200_002, &["dc-staff", "dc-developers"]),
+            dora,
+        ],
+        groups: vec![
+            group("dc-staff", 300_001, &["alice@example.com", "bob@example.com"]),
+            group("dc-developers", 300_002, &["bob@example.com"]),
+        ],
+        ..Db::default()
+    }
+}
+
 /// Holds the writers' lock until dropped.
 #[derive(Debug)]
 pub struct CacheLock {

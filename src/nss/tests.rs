@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::abi::POINTER;
 use super::*;
-use crate::cache::{CacheDir, Db};
+use crate::cache::{sample_db, CacheDir, Db};
 use crate::user::{sample_group as group, sample_member as user};
 
 const LOCAL_PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
@@ -63,24 +63,6 @@ impl Fixture {
     }
 }
 
-/// alice and bob in `team`, bob also in `dev`; a disabled user stays visible.
-fn standard_db() -> Db {
-    let mut disabled = user("dora@example.com", 200_004, &[]);
-    disabled.enabled = false;
-    Db {
-        users: vec![
-            user("alice@example.com", 200_001, &["team"]),
-            user("bob@example.com", 200_002, &["team", "dev"]),
-            disabled,
-        ],
-        groups: vec![
-            group("team", 300_001, &["alice@example.com", "bob@example.com"]),
-            group("dev", 300_002, &["bob@example.com"]),
-        ],
-        ..Db::default()
-    }
-}
-
 fn found<T: fmt::Debug>(reply: Reply<T>) -> T {
     match reply {
         Reply::Found(value) => value,
@@ -112,7 +94,7 @@ fn all_groups(nss: &mut Nss<ReadMapper>) -> Vec<(String, u32, Vec<String>)> {
 #[test]
 fn users_by_name_and_uid_carry_every_field() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mut nss = fx.nss();
     let alice = found(nss.passwd_by_name(b"alice@example.com"));
     assert_eq!(
@@ -143,12 +125,12 @@ fn users_by_name_and_uid_carry_every_field() {
 #[test]
 fn groups_are_directory_groups_and_private_groups() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mut nss = fx.nss();
-    let staff = found(nss.group_by_name(b"team"));
+    let staff = found(nss.group_by_name(b"dc-staff"));
     assert_eq!(staff.gid, 300_001);
     assert_eq!(staff.members, ["alice@example.com", "bob@example.com"]);
-    assert_eq!(found(nss.group_by_gid(300_002)).name, "dev");
+    assert_eq!(found(nss.group_by_gid(300_002)).name, "dc-developers");
     let private = found(nss.group_by_name(b"alice@example.com"));
     assert_eq!(
         *private,
@@ -164,7 +146,7 @@ fn private_groups_need_gid_equal_to_uid_and_yield_to_directory_groups() {
     let fx = Fixture::new();
     let mut shared_gid = user("erin@example.com", 200_005, &[]);
     shared_gid.gid = 300_001;
-    let mut db = standard_db();
+    let mut db = sample_db();
     db.users.push(shared_gid);
     db.users.push(user("staff2", 200_006, &[]));
     db.groups.push(group("staff2", 300_003, &[]));
@@ -173,7 +155,7 @@ fn private_groups_need_gid_equal_to_uid_and_yield_to_directory_groups() {
     // erin's gid is the staff group: no private group of her own.
     assert_eq!(nss.group_by_name(b"erin@example.com"), Reply::NotFound);
     assert_eq!(nss.group_by_gid(200_005), Reply::NotFound);
-    assert_eq!(found(nss.group_by_gid(300_001)).name, "team");
+    assert_eq!(found(nss.group_by_gid(300_001)).name, "dc-staff");
     // A user named like a directory group: the directory group answers, no second group.
     assert_eq!(found(nss.group_by_name(b"staff2")).gid, 300_003);
     assert_eq!(nss.group_by_gid(200_006), Reply::NotFound);
@@ -184,7 +166,7 @@ fn private_groups_need_gid_equal_to_uid_and_yield_to_directory_groups() {
 #[test]
 fn local_accounts_always_win() {
     let fx = Fixture::new();
-    let mut db = standard_db();
+    let mut db = sample_db();
     db.users.push(user("root", 200_010, &["projects"]));
     db.users.push(user("Carol", 200_011, &[]));
     db.users.push(user("uid-zero", 0, &[]));
@@ -228,7 +210,7 @@ fn local_accounts_always_win() {
     assert_eq!(logged.iter().filter(system_name).count(), 2, "{logged:?}");
     // The user's supplementary groups leave the local gid out.
     let mut db = db.clone();
-    db.users[0].groups = vec!["team".into(), "local-gid".into()];
+    db.users[0].groups = vec!["dc-staff".into(), "local-gid".into()];
     fx.commit(&db);
     assert_eq!(&*found(nss.supplementary_gids(b"alice@example.com")), &[300_001]);
 }
@@ -236,7 +218,7 @@ fn local_accounts_always_win() {
 #[test]
 fn a_change_of_the_local_files_is_picked_up() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mut nss = fx.nss();
     assert_eq!(found(nss.passwd_by_name(b"bob@example.com")).uid, 200_002);
     // The administrator creates a local bob@example.com: from now on it is local's.
@@ -251,7 +233,7 @@ fn a_change_of_the_local_files_is_picked_up() {
 #[test]
 fn the_local_files_are_checked_at_most_once_per_interval() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mut nss = fx.nss();
     nss.set_local_recheck(Duration::from_secs(1));
     assert_eq!(found(nss.passwd_by_uid(200_002)).name, "bob@example.com");
@@ -267,11 +249,11 @@ fn the_local_files_are_checked_at_most_once_per_interval() {
 #[test]
 fn a_new_generation_is_picked_up_by_the_next_lookup() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mut nss = fx.nss();
     assert_eq!(found(nss.passwd_by_name(b"alice@example.com")).shell, "/bin/bash");
     assert_eq!(nss.passwd_by_name(b"frank@example.com"), Reply::NotFound);
-    let mut db = standard_db();
+    let mut db = sample_db();
     db.users[0].shell = "/bin/zsh".into();
     db.users.push(user("frank@example.com", 200_007, &[]));
     db.users.retain(|u| u.name != "bob@example.com");
@@ -281,13 +263,13 @@ fn a_new_generation_is_picked_up_by_the_next_lookup() {
     assert_eq!(found(nss.passwd_by_name(b"alice@example.com")).shell, "/bin/zsh");
     assert_eq!(found(nss.passwd_by_name(b"frank@example.com")).uid, 200_007);
     assert_eq!(nss.passwd_by_uid(200_002), Reply::NotFound);
-    assert_eq!(found(nss.group_by_name(b"team")).members, ["alice@example.com"]);
+    assert_eq!(found(nss.group_by_name(b"dc-staff")).members, ["alice@example.com"]);
 }
 
 #[test]
 fn repeated_lookups_are_served_from_the_lru() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mut nss = fx.nss();
     let first = found(nss.passwd_by_name(b"alice@example.com"));
     let again = found(nss.passwd_by_name(b"Alice@example.com"));
@@ -296,7 +278,7 @@ fn repeated_lookups_are_served_from_the_lru() {
     assert_eq!(nss.passwd_by_name(b"ghost"), Reply::NotFound);
     assert!(matches!(nss.lru.peek(&Query::UserName("ghost".into())), Some(Cached::User(None))));
     // A new generation empties the LRU.
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let fresh = found(nss.passwd_by_name(b"alice@example.com"));
     assert!(!Arc::ptr_eq(&first, &fresh));
     // The LRU is bounded.
@@ -326,14 +308,14 @@ fn a_missing_cache_is_unavailable_and_logged_once() {
     assert_eq!(fx.logged().len(), 1, "{:?}", fx.logged());
     assert!(fx.logged()[0].contains("no dircache cache"), "{:?}", fx.logged());
     // Created later: used without a restart.
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     assert_eq!(found(nss.passwd_by_name(b"alice@example.com")).uid, 200_001);
 }
 
 #[test]
 fn a_corrupt_cache_is_unavailable_logged_once_and_recovers() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mut nss = fx.nss();
     assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
     // Truncated in place (which a writer never does): the next lookup notices the change.
@@ -342,7 +324,7 @@ fn a_corrupt_cache_is_unavailable_logged_once_and_recovers() {
     fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
     for _ in 0..3 {
         assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
-        assert_eq!(nss.group_by_name(b"team"), Reply::Unavailable(libc::EIO));
+        assert_eq!(nss.group_by_name(b"dc-staff"), Reply::Unavailable(libc::EIO));
     }
     assert_eq!(fx.logged().len(), 1, "{:?}", fx.logged());
     assert!(fx.logged()[0].contains("truncated"), "{:?}", fx.logged());
@@ -367,14 +349,14 @@ fn a_corrupt_cache_is_unavailable_logged_once_and_recovers() {
     fs::write(&path, b"garbage").unwrap();
     assert_eq!(nss.passwd_by_uid(200_002), Reply::Unavailable(libc::EIO));
     // A sync writes a good generation: answers again.
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
 }
 
 #[test]
 fn a_cache_file_writable_by_others_is_refused() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let path = fx.users_public();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
     let mut nss = fx.nss();
@@ -393,7 +375,7 @@ fn a_cache_file_owned_by_another_user_is_refused_by_root() {
         return;
     }
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     std::os::unix::fs::chown(fx.users_public(), Some(1234), None).unwrap();
     let mut nss = fx.nss();
     assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
@@ -410,7 +392,7 @@ fn running_as_root() -> bool {
 #[test]
 fn records_that_would_break_the_format_are_skipped_and_logged_once() {
     let fx = Fixture::new();
-    let mut db = standard_db();
+    let mut db = sample_db();
     let mut colon = user("ev:il", 200_020, &[]);
     colon.home = "/home/evil".into();
     let mut newline_home = user("mallory@example.com", 200_021, &[]);
@@ -442,13 +424,13 @@ fn records_that_would_break_the_format_are_skipped_and_logged_once() {
 #[test]
 fn enumeration_lists_users_in_uid_order_then_groups_then_private_groups() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mut nss = fx.nss();
     assert_eq!(all_users(&mut nss), ["alice@example.com", "bob@example.com", "dora@example.com"]);
     let groups = all_groups(&mut nss);
     let expected = [
-        ("team", 300_001),
-        ("dev", 300_002),
+        ("dc-staff", 300_001),
+        ("dc-developers", 300_002),
         ("alice@example.com", 200_001),
         ("bob@example.com", 200_002),
         ("dora@example.com", 200_004),
@@ -472,7 +454,7 @@ fn enumeration_lists_users_in_uid_order_then_groups_then_private_groups() {
 #[test]
 fn a_short_buffer_keeps_the_enumeration_on_the_same_entry() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mut nss = fx.nss();
     assert_eq!(nss.next_passwd(|_| None::<()>), Reply::TryAgain(libc::ERANGE));
     assert_eq!(nss.next_passwd(|_| None::<()>), Reply::TryAgain(libc::ERANGE));
@@ -485,14 +467,14 @@ fn a_short_buffer_keeps_the_enumeration_on_the_same_entry() {
 #[test]
 fn an_enumeration_stays_on_its_generation_when_a_sync_swaps_the_cache() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mut nss = fx.nss();
     assert_eq!(nss.start_passwd_walk(), Reply::Found(()));
     assert_eq!(nss.start_group_walk(), Reply::Found(()));
     assert_eq!(nss.next_passwd(|e| Some(e.name.clone())), Reply::Found("alice@example.com".into()));
-    assert_eq!(nss.next_group(|e| Some(e.name.clone())), Reply::Found("team".into()));
+    assert_eq!(nss.next_group(|e| Some(e.name.clone())), Reply::Found("dc-staff".into()));
     // Two commits: the generation the walk is on is even deleted from the directory.
-    let mut db = standard_db();
+    let mut db = sample_db();
     db.users.retain(|u| u.name != "bob@example.com");
     db.users.push(user("zed@example.com", 200_003, &[]));
     fx.commit(&db);
@@ -508,7 +490,10 @@ fn an_enumeration_stays_on_its_generation_when_a_sync_swaps_the_cache() {
     while let Reply::Found(name) = nss.next_group(|e| Some(e.name.clone())) {
         groups.push(name);
     }
-    assert_eq!(groups, ["dev", "alice@example.com", "bob@example.com", "dora@example.com"]);
+    assert_eq!(
+        groups,
+        ["dc-developers", "alice@example.com", "bob@example.com", "dora@example.com"]
+    );
     // The next enumeration sees the new generation.
     assert_eq!(all_users(&mut nss), ["alice@example.com", "zed@example.com", "dora@example.com"]);
 }
@@ -516,8 +501,8 @@ fn an_enumeration_stays_on_its_generation_when_a_sync_swaps_the_cache() {
 #[test]
 fn supplementary_gids_come_from_the_user_record() {
     let fx = Fixture::new();
-    let mut db = standard_db();
-    db.users[1].groups.push("team".into());
+    let mut db = sample_db();
+    db.users[1].groups.push("dc-staff".into());
     fx.commit(&db);
     let mut nss = fx.nss();
     assert_eq!(&*found(nss.supplementary_gids(b"alice@example.com")), &[300_001]);
@@ -530,7 +515,7 @@ fn supplementary_gids_come_from_the_user_record() {
 #[test]
 fn switching_settings_starts_over() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let other = Fixture::new();
     let mut nss = fx.nss();
     let dir = fx.cache.root().as_os_str().as_encoded_bytes().to_vec();
@@ -595,8 +580,11 @@ fn passwd_entries_pack_into_the_buffer_or_say_it_is_short() {
 
 #[test]
 fn group_entries_pack_an_aligned_member_array() {
-    let entry =
-        GroupEntry { name: "team".into(), gid: 300_001, members: vec!["a".into(), "bob".into()] };
+    let entry = GroupEntry {
+        name: "dc-staff".into(),
+        gid: 300_001,
+        members: vec!["a".into(), "bob".into()],
+    };
     let mut bytes = [0u8; 128];
     for skew in 0..POINTER {
         let base_buf = &mut bytes[skew..];
@@ -611,7 +599,7 @@ fn group_entries_pack_an_aligned_member_array() {
         assert_eq!(c_string_at(base_buf, first - base), "a");
         assert_eq!(c_string_at(base_buf, second - base), "bob");
         assert_eq!(end, 0);
-        assert_eq!(c_string_at(base_buf, layout.name), "team");
+        assert_eq!(c_string_at(base_buf, layout.name), "dc-staff");
         assert_eq!(c_string_at(base_buf, layout.passwd), "x");
         // Every shorter buffer is refused rather than overrun.
         let needed = layout.members + 3 * POINTER;
@@ -699,7 +687,7 @@ impl Mapper for FlakyMapper {
 #[test]
 fn an_error_of_the_moment_is_retried_but_a_broken_file_is_remembered() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let mapper = FlakyMapper { failures: 1.into() };
     let mut nss = Nss::new(mapper, fx.settings(), Box::new(|_: &str| {}));
     assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
@@ -708,7 +696,7 @@ fn an_error_of_the_moment_is_retried_but_a_broken_file_is_remembered() {
 
     // A corrupt file of the same generation is not re-read on every call.
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     fs::write(fx.users_public(), b"garbage").unwrap();
     let mut nss = fx.nss();
     assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
@@ -720,7 +708,7 @@ fn names_with_system_meaning_or_unsafe_characters_are_never_served() {
     // A cache written by an older dircache (or by hand) may hold such records: neither the
     // users, nor their private groups, nor the groups, nor membership in them is answered.
     let fx = Fixture::new();
-    let mut db = standard_db();
+    let mut db = sample_db();
     db.users.push(user("admin", 200_030, &[]));
     db.users.push(user("x;id", 200_031, &[]));
     db.users.push(user("systemd-evil", 200_032, &[]));
@@ -747,7 +735,7 @@ fn names_with_system_meaning_or_unsafe_characters_are_never_served() {
     let groups: Vec<String> = all_groups(&mut nss).into_iter().map(|g| g.0).collect();
     assert_eq!(
         groups,
-        ["team", "dev", "alice@example.com", "bob@example.com", "dora@example.com"],
+        ["dc-staff", "dc-developers", "alice@example.com", "bob@example.com", "dora@example.com"],
         "no reserved group and no private group of a refused user"
     );
 }

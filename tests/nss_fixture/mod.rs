@@ -2,6 +2,7 @@
 //! passwd/group files, and `getent`/`id` run through nss_wrapper loading the built module.
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // not every test binary uses every fixture
 pub use dircache::user::{sample_group as group, sample_member as user};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,23 +21,8 @@ pub const LOCAL_PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
                                 carol:x:1000:1000:Carol Local:/home/carol:/bin/bash\n";
 pub const LOCAL_GROUP: &str = "root:x:0:\nwheel:x:10:carol\ncarol:x:1000:\n";
 
-/// alice and bob in `dc-staff`, bob also in `dc-developers`, a disabled dora.
-pub fn standard_db() -> Db {
-    let mut dora = user("dora@example.com", 200_004, &[]);
-    dora.enabled = false;
-    Db {
-        users: vec![
-            user("alice@example.com", 200_001, &["dc-staff"]),
-            user("bob@example.com", 200_002, &["dc-staff", "dc-developers"]),
-            dora,
-        ],
-        groups: vec![
-            group("dc-staff", 300_001, &["alice@example.com", "bob@example.com"]),
-            group("dc-developers", 300_002, &["bob@example.com"]),
-        ],
-        ..Db::default()
-    }
-}
+#[allow(unused_imports)]
+pub use dircache::cache::sample_db as standard_db;
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,
