@@ -40,8 +40,9 @@ pub fn check_config(path: &Path) -> (CheckResult, Option<Config>) {
                 e.to_string(),
                 format!(
                     "correct {} (every key is described in dircache.toml(5) and in the commented \
-                     example /usr/share/doc/dircache/examples/dircache.toml)",
-                    path.display()
+                     example {})",
+                    path.display(),
+                    commented_example(Path::new(INSTALLED_EXAMPLE))
                 ),
             );
             (result, None)
@@ -227,5 +228,18 @@ fn directory_hint(error: &DirectoryError) -> String {
              endpoint) and look at the server's log"
                 .to_string()
         }
+    }
+}
+
+/// Where the package installs the commented example configuration.
+const INSTALLED_EXAMPLE: &str = "/usr/share/doc/dircache/examples/dircache.toml";
+
+/// The commented example an administrator can read: the installed one, or, where dircache
+/// runs from a checkout without the package, the one in the source tree.
+pub(super) fn commented_example(installed: &Path) -> String {
+    if installed.exists() {
+        installed.display().to_string()
+    } else {
+        "conf/dircache.toml in the dircache source tree".to_string()
     }
 }

@@ -3,6 +3,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::cache::state_dir_problem;
+use super::directory::commented_example;
 use super::ids::SubordinateDefaults;
 use super::system::pam_file_uses_dircache;
 use super::*;
@@ -216,4 +217,16 @@ fn subordinate_ids_over_uid_range_warn_and_name_the_keys() {
     let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
     assert_eq!(result.status, Status::Fail, "{result:?}");
     assert!(result.message.contains(&format!("cannot read {}", subgid.display())));
+}
+
+#[test]
+fn the_example_named_is_one_that_exists() {
+    assert_eq!(
+        commented_example(Path::new("/bin/sh")),
+        "/bin/sh",
+        "the installed example when the package put it there"
+    );
+    let missing = commented_example(Path::new("/nonexistent/dircache.toml"));
+    assert_eq!(missing, "conf/dircache.toml in the dircache source tree");
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/dircache.toml").exists());
 }

@@ -173,7 +173,11 @@ fn wrong_type_names_key_and_line() {
     let message = parse_error("[directory]\ntimeout_secs = \"sixty\"\n");
     assert!(message.contains("line 2"), "{message}");
     assert!(message.contains("`directory.timeout_secs`"), "{message}");
-    assert!(message.contains("expected u64"), "{message}");
+    assert!(message.contains("expected a whole number from 0 up"), "{message}");
+    // Rust's type names never reach the administrator.
+    let message = parse_error("[sync]\nmax_delete_percent = 300\n");
+    assert!(message.contains("`sync.max_delete_percent`"), "{message}");
+    assert!(message.ends_with("expected a whole number from 0 to 255"), "{message}");
 
     let message = parse_error("[sync]\ndefault_privileges = [\n  \"login\",\n  \"logon\",\n]\n");
     assert!(message.contains("line 4"), "{message}");

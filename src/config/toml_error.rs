@@ -11,7 +11,7 @@ use toml::de::{DeTable, DeValue};
 pub(super) fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     let message = match err.message().strip_prefix("unknown field ") {
         Some(rest) => format!("unknown key {rest}"),
-        None => err.message().to_string(),
+        None => in_plain_words(err.message()),
     };
     let Some(span) = err.span() else {
         return message;
@@ -28,6 +28,20 @@ pub(super) fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
         Some(key) => format!("line {line}, column {column}, at `{key}`: {message}"),
         None => format!("line {line}, column {column}: {message}"),
     }
+}
+
+/// serde names Rust's integer types ("expected u8"); an administrator reads a range.
+fn in_plain_words(message: &str) -> String {
+    const TYPES: [(&str, &str); 4] = [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected u64", "expected a whole number from 0 up"),
+    ];
+    TYPES.iter().fold(message.to_string(), |text, (rust, plain)| match text.strip_suffix(rust) {
+        Some(start) => format!("{start}{plain}"),
+        None => text,
+    })
 }
 
 /// 1-based line and column (in characters) of byte offset `pos`.

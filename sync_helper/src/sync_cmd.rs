@@ -77,6 +77,15 @@ const RETURNED_NOTE: &str = "(privileges reset to the defaults; offline credenti
      dropped when it vanished; uid and home are the old holder's: review its \
      ~/.ssh/authorized_keys and crontab)";
 
+/// "1 user", "2 users".
+fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 fn write_report(
     out: &mut impl Write,
     report: &SyncReport,
@@ -93,9 +102,9 @@ fn write_report(
     if let Some(listing) = listing {
         writeln!(
             out,
-            "The directory returned {} users and {} groups:",
-            listing.users.len(),
-            listing.groups.len()
+            "The directory returned {} and {}:",
+            counted(listing.users.len(), "user"),
+            counted(listing.groups.len(), "group")
         )?;
         for user in &listing.users {
             let state = if user.enabled { "enabled" } else { "disabled" };
@@ -129,12 +138,12 @@ fn write_report(
         writeln!(out, "{:<13} {}: {}", "skipped", shown(&skipped.name), shown(&skipped.reason))?;
     }
     for (verb, names) in [
-        ("group created", &report.groups_created),
-        ("group updated", &report.groups_updated),
-        ("group deleted", &report.groups_deleted),
+        (create, &report.groups_created),
+        (update, &report.groups_updated),
+        (delete, &report.groups_deleted),
     ] {
         for name in names {
-            writeln!(out, "{verb:<13} {name}")?;
+            writeln!(out, "{verb:<13} group {name}")?;
         }
     }
     for warning in &report.warnings {
@@ -142,13 +151,13 @@ fn write_report(
     }
     writeln!(
         out,
-        "{} created, {} updated, {} deleted, {} unchanged, {} skipped ({} users listed, {:.1} s){}",
+        "{} created, {} updated, {} deleted, {} unchanged, {} skipped ({} listed, {:.1} s){}",
         report.created.len(),
         report.updated.len(),
         report.deleted.len(),
         report.unchanged,
         report.skipped.len(),
-        report.listed_users,
+        counted(report.listed_users, "user"),
         report.duration_secs,
         match report.generation {
             Some(generation) => format!("; cache generation {generation}"),
@@ -210,6 +219,26 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains('\u{1b}'), "{text:?}");
         assert_eq!(text.lines().count(), 3, "{text}");
+    }
+
+    #[test]
+    fn a_dry_run_says_what_it_would_do_to_groups_and_counts_in_good_english() {
+        let report = SyncReport {
+            dry_run: true,
+            groups_created: vec!["staff@example.com".to_string()],
+            listed_users: 1,
+            ..SyncReport::default()
+        };
+        let mut out = Vec::new();
+        write_report(&mut out, &report, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("would create  group staff@example.com\n"), "{text}");
+        assert!(!text.contains("group created"), "{text}");
+        assert!(text.contains("(1 user listed,"), "{text}");
+        assert_eq!(
+            (counted(1, "group"), counted(0, "group")),
+            ("1 group".into(), "0 groups".into())
+        );
     }
 
     #[test]
