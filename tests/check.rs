@@ -285,6 +285,28 @@ fn a_bad_config_fails_naming_the_key_and_skips_what_needs_it() {
 }
 
 #[test]
+fn missing_or_unsafe_credentials_are_configuration_errors_naming_the_key() {
+    // Not "ok config … is valid" followed by "FAIL directory … not configured".
+    let (server, host, ca) = working_icewarp();
+    let no_username = icewarp_section(&server.url(), ADMIN_PASSWORD, &ca)
+        .replace(&format!("username = {ADMIN:?}\n"), "");
+    host.env.rewrite_extra_config(&no_username);
+    let line = failed_line(&host.check(&[]), "config");
+    assert!(line.contains("directory.username") && line.contains("[directory]"), "{line}");
+    let (_, checks) = host.check_json();
+    assert_eq!(find(&checks, "directory").1, "skip");
+
+    let secret = host.env.dir.path().join("directory.secret");
+    fs::write(&secret, format!("{ADMIN_PASSWORD}\n")).unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
+    let readable = icewarp_section(&server.url(), ADMIN_PASSWORD, &ca)
+        .replace(&format!("password = {ADMIN_PASSWORD:?}"), &format!("password_file = {secret:?}"));
+    host.env.rewrite_extra_config(&readable);
+    let line = failed_line(&host.check(&[]), "config");
+    assert!(line.contains("directory.password_file") && line.contains("chmod 600"), "{line}");
+}
+
+#[test]
 fn a_wrong_administrator_password_fails_the_directory_check() {
     let (server, host, ca) = working_icewarp();
     host.env.rewrite_extra_config(&icewarp_section(&server.url(), "not-the-password", &ca));

@@ -6,10 +6,15 @@ use super::{CheckResult, Status};
 use crate::config::{Config, DirectoryKind};
 use crate::directory::{AppIntDirectory, Directory, DirectoryError, IcewarpDirectory, NoProgress};
 
-/// The configuration parses and is valid.
+/// The configuration parses, is valid, and holds what a sync needs (address, readable
+/// credentials): a missing `username` or a password file others can read is a mistake in
+/// the configuration, reported with its key, not a directory that "is not configured".
 pub fn check_config(path: &Path) -> (CheckResult, Option<Config>) {
     match Config::load(path) {
         Ok(config) => {
+            if let Err(error) = crate::directory::ready_to_list(&config) {
+                return (incomplete(path, error), Some(config));
+            }
             let what = match config.directory.kind {
                 DirectoryKind::None => "no directory (type = \"none\")".to_string(),
                 kind => format!(
@@ -48,6 +53,20 @@ pub fn check_config(path: &Path) -> (CheckResult, Option<Config>) {
             (result, None)
         }
     }
+}
+
+/// A configuration a sync cannot start with: the reason names the key.
+fn incomplete(path: &Path, error: DirectoryError) -> CheckResult {
+    let reason = match error {
+        DirectoryError::NotConfigured(reason) => reason,
+        other => other.to_string(),
+    };
+    CheckResult::with(
+        "config",
+        Status::Fail,
+        format!("{}: {reason}", path.display()),
+        format!("complete the [directory] section of {} (see dircache.toml(5))", path.display()),
+    )
 }
 
 /// The shortest `timeout_secs` that leaves room for IceWarp's tarpit: it answers a wrong

@@ -109,10 +109,15 @@ pub struct CheckPaths {
 /// the same lines.
 pub fn run_all(paths: &CheckPaths, now: u64) -> Vec<CheckResult> {
     let (config_result, config) = check_config(&paths.config);
+    let config_failed = config_result.status == Status::Fail;
     let mut results = vec![config_result];
     let sample = match &config {
         Some(config) => {
-            results.push(check_directory(config));
+            if config_failed {
+                results.push(CheckResult::skip("directory", "needs a complete configuration"));
+            } else {
+                results.push(check_directory(config));
+            }
             results.push(check_transport(config));
             let (cache_result, sample) = check_cache(config, now);
             results.push(cache_result);

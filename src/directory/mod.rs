@@ -299,6 +299,16 @@ pub fn connect_for_login(config: &Config) -> Result<Box<dyn Directory>, Director
     }
 }
 
+/// Whether a sync could start with this configuration, contacting nothing: the address,
+/// and the credentials a listing needs, there and readable. The reason names the key.
+pub fn ready_to_list(config: &Config) -> Result<(), DirectoryError> {
+    match config.directory.kind {
+        DirectoryKind::None => Ok(()),
+        DirectoryKind::Icewarp => IcewarpDirectory::new(config)?.require_admin(),
+        DirectoryKind::ApplicationIntegration => AppIntDirectory::new(config).map(|_| ()),
+    }
+}
+
 fn not_configured() -> DirectoryError {
     DirectoryError::NotConfigured(
         "directory.type is \"none\"; set it to \"icewarp\" or \"application-integration\""

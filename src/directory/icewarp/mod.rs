@@ -86,6 +86,11 @@ impl IcewarpDirectory {
         })
     }
 
+    /// Whether the administrator's credentials needed for listing are there and readable.
+    pub fn require_admin(&self) -> Result<(), DirectoryError> {
+        self.session.require_admin()
+    }
+
     /// Logs the administrator in and out again, for `dircache-sync check`: proves the
     /// server answers and accepts the configured credentials. A failed logout is returned
     /// as a warning, not an error.
