@@ -15,9 +15,11 @@ fn a_deadline_shorter_than_icewarps_tarpit_warns() {
     let path = dir.path().join("dircache.toml");
     let check = |directory: &str| {
         fs::write(&path, format!("[directory]\n{directory}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         check_config(&path).0
     };
-    let icewarp = "type = \"icewarp\"\nserver = \"mail.example.com\"";
+    let icewarp = "type = \"icewarp\"\nserver = \"mail.example.com\"\n\
+                   username = \"admin@example.com\"\npassword = \"secret\"";
     let result = check(&format!("{icewarp}\ntimeout_secs = 34"));
     assert_eq!(result.status, Status::Warn, "{result:?}");
     assert!(result.message.contains("IceWarp delays wrong passwords by up to 30 s"), "{result:?}");
