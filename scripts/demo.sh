@@ -6,7 +6,7 @@
 # user too. Everything happens in a temporary directory on 127.0.0.1; nothing in /etc changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --demo
 
 echo "== building (cargo build --workspace)"
 cargo build --workspace --quiet

@@ -3,12 +3,14 @@
 # Runs apt-get as root (directly, or through sudo), non-interactively.
 set -euo pipefail
 
-packages=(gcc libc6-dev libpam0g-dev libpam-wrapper libnss-wrapper pamtester openssh-server sshpass \
-  dpkg-dev binutils groff-base systemd debootstrap lintian)
-# `scripts/bench-nss.sh` also compares with Debian's libnss-cache; the tests do not need it.
-if [ "${1:-}" = "--bench" ]; then
-  packages+=(libnss-cache)
-fi
+# What building and the demo need (`--demo`: only these; the demo must not pull in an sshd).
+packages=(gcc libc6-dev libpam0g-dev libpam-wrapper libnss-wrapper pamtester)
+case "${1:-}" in
+  --demo) ;;
+  # `scripts/bench-nss.sh` also compares with Debian's libnss-cache; the tests do not need it.
+  --bench) packages+=(openssh-server sshpass dpkg-dev binutils groff-base systemd debootstrap lintian libnss-cache) ;;
+  *) packages+=(openssh-server sshpass dpkg-dev binutils groff-base systemd debootstrap lintian) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -18,7 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "dircache: installing ${missing[*]}" >&2
   as_root=()
   [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  echo "dircache: apt-get update" >&2
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  echo "dircache: apt-get install ${#missing[@]} packages (a minute or two on a fresh machine)" >&2
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 

@@ -394,9 +394,17 @@ pub fn namespace_unavailable() -> Option<String> {
 }
 
 /// True when a test needing a private mount namespace (root, `unshare -m`) may go on;
-/// panics in CI (`CI=true`) when it cannot, skips with the reason elsewhere.
+/// otherwise see [`may_skip`].
 pub fn namespace_or_skip(test: &str) -> bool {
-    let Some(reason) = namespace_unavailable() else {
+    may_skip(test, namespace_unavailable())
+}
+
+/// The one rule for tests that need what a machine may lack (root, a tool, a namespace):
+/// `Ok` to go on when nothing is missing (`why` is `None`). Under CI (`CI=true`, root, every
+/// package installed) nothing may be missing: the test fails with the reason. Elsewhere it is
+/// skipped, and says so on the terminal.
+pub fn may_skip(test: &str, why: Option<String>) -> bool {
+    let Some(reason) = why else {
         return true;
     };
     if std::env::var("CI").is_ok_and(|v| v == "true") {
