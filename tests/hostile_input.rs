@@ -162,10 +162,9 @@ fn serve_stream(
     }
 }
 
-#[test]
-fn replies_of_1_gb_are_cut_at_max_reply_mib_in_bounded_memory() {
-    let transcript = Transcript::default();
-    // A normal sync first: the cache that must survive, and the memory a sync needs anyway.
+/// A normal sync from the demo Application Integration directory, in a child process whose
+/// peak memory (KiB) is measured: the cache that must survive, and what a sync needs anyway.
+fn synced_demo_measuring() -> (AppIntServer, Env, u64) {
     let good = AppIntServer::start(AppIntData::demo(), None).unwrap();
     let env = Env::with_extra_config(&appint_section(&good.url(), ""));
     let mut command = Command::new(artifact("dircache-sync"));
@@ -173,6 +172,13 @@ fn replies_of_1_gb_are_cut_at_max_reply_mib_in_bounded_memory() {
     let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let (out, baseline_kib) = wait_measuring(child);
     assert!(out.status.success(), "{}", text(&out));
+    (good, env, baseline_kib)
+}
+
+#[test]
+fn replies_of_1_gb_are_cut_at_max_reply_mib_in_bounded_memory() {
+    let transcript = Transcript::default();
+    let (_good, env, baseline_kib) = synced_demo_measuring();
     let before = snapshot(&env.cache_dir());
 
     let mut figures = Vec::new();
@@ -244,13 +250,7 @@ fn replies_of_1_gb_are_cut_at_max_reply_mib_in_bounded_memory() {
 #[test]
 fn a_listing_of_tiny_users_is_refused_at_the_budget_in_bounded_memory() {
     let transcript = Transcript::default();
-    let good = AppIntServer::start(AppIntData::demo(), None).unwrap();
-    let env = Env::with_extra_config(&appint_section(&good.url(), ""));
-    let mut command = Command::new(artifact("dircache-sync"));
-    command.arg("--config").arg(&env.config).args(["sync", "--json"]);
-    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let (out, baseline_kib) = wait_measuring(child);
-    assert!(out.status.success(), "{}", text(&out));
+    let (_good, env, baseline_kib) = synced_demo_measuring();
     let before = snapshot(&env.cache_dir());
 
     // 300,000 users of 20 bytes each: 6 MB, well within the 16 MiB cap, but a user costs

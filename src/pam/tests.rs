@@ -449,11 +449,7 @@ fn offline_hash(setup: &Setup) -> Option<String> {
 
 #[test]
 fn a_wrong_password_from_anyone_keeps_the_offline_credential() {
-    use mock_directory::{Account, Domain, IcewarpData, IcewarpServer};
-    let data = IcewarpData::new("admin@example.com", "admin-pw")
-        .domain(Domain::new("example.com"))
-        .account(Account::user(ALICE, "Alice", "right-pw"));
-    let iw = IcewarpServer::start(data, None).unwrap();
+    let iw = alice_directory();
     let setup = directory_setup(&iw.url());
     assert_eq!(attempt(&setup, "right-pw", 1).0, PamOutcome::Success);
     let cached = offline_hash(&setup);
@@ -472,11 +468,7 @@ fn a_wrong_password_from_anyone_keeps_the_offline_credential() {
 
 #[test]
 fn a_disabled_account_loses_its_offline_credential_whatever_password_is_typed() {
-    use mock_directory::{Account, Domain, IcewarpData, IcewarpServer};
-    let data = IcewarpData::new("admin@example.com", "admin-pw")
-        .domain(Domain::new("example.com"))
-        .account(Account::user(ALICE, "Alice", "right-pw"));
-    let iw = IcewarpServer::start(data, None).unwrap();
+    let iw = alice_directory();
     let setup = directory_setup(&iw.url());
     assert_eq!(attempt(&setup, "right-pw", 1).0, PamOutcome::Success);
     iw.mock.update(|d| d.account_mut(ALICE).unwrap().state = 2);
@@ -486,11 +478,7 @@ fn a_disabled_account_loses_its_offline_credential_whatever_password_is_typed() 
 
 #[test]
 fn a_login_deletes_stale_offline_credentials() {
-    use mock_directory::{Account, Domain, IcewarpData, IcewarpServer};
-    let data = IcewarpData::new("admin@example.com", "admin-pw")
-        .domain(Domain::new("example.com"))
-        .account(Account::user(ALICE, "Alice", "right-pw"));
-    let iw = IcewarpServer::start(data, None).unwrap();
+    let iw = alice_directory();
     let setup = directory_setup(&iw.url());
     assert_eq!(attempt(&setup, "right-pw", 1).0, PamOutcome::Success);
     drop(iw);
@@ -512,11 +500,7 @@ fn a_login_deletes_stale_offline_credentials() {
 
 #[test]
 fn without_cache_credentials_nothing_is_stored() {
-    use mock_directory::{Account, Domain, IcewarpData, IcewarpServer};
-    let data = IcewarpData::new("admin@example.com", "admin-pw")
-        .domain(Domain::new("example.com"))
-        .account(Account::user(ALICE, "Alice", "right-pw"));
-    let iw = IcewarpServer::start(data, None).unwrap();
+    let iw = alice_directory();
     let setup = Setup::with_config(&format!(
         "[directory]\ntype = \"icewarp\"\nserver = {:?}\ntimeout_secs = 1\n",
         iw.url()
