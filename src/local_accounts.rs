@@ -249,8 +249,10 @@ fn read_optional_with_metadata(
     };
     let metadata = file.metadata().map_err(failed)?;
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    // Through `Take`: `File::read_to_end` would ask the size again (fstat, lseek).
-    Read::take(&mut file, u64::MAX).read_to_end(&mut bytes).map_err(failed)?;
+    // The size the metadata states, no more: what is read matches it (a file that grows
+    // meanwhile has a new size, which the next check sees), and neither the size nor the
+    // end of the file is asked again (`File::read_to_end` would add fstat, lseek and a read).
+    Read::take(&mut file, metadata.len()).read_to_end(&mut bytes).map_err(failed)?;
     let text = String::from_utf8(bytes)
         .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
     Ok(Some((text, metadata)))

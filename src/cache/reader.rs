@@ -208,6 +208,9 @@ impl<M: Mapper> CurrentTables<M> {
     /// The tables of the current generation, opened again only when the `stat()` of
     /// `users.public` through `current` changed.
     pub fn refresh(&mut self) -> Result<Arc<Tables<M::Map>>, Problem> {
+        if self.tables.is_none() && self.failed.is_none() {
+            return self.open_first();
+        }
         let stamp = match Stamp::probe(&self.probe) {
             Ok(stamp) => stamp,
             Err(e) => {
@@ -241,6 +244,27 @@ impl<M: Mapper> CurrentTables<M> {
                 // Only a lasting problem is remembered for this generation; an error of the
                 // moment is retried by the next call.
                 self.failed = problem.lasting.then(|| (stamp, problem.clone()));
+                Err(problem)
+            }
+        }
+    }
+
+    /// With nothing open and nothing remembered (a process's first lookup) there is no stamp
+    /// to compare: the generation is opened without a `stat()` before, its stamp taken from
+    /// the open file. Only a lasting failure needs the stamp, to be remembered by it.
+    fn open_first(&mut self) -> Result<Arc<Tables<M::Map>>, Problem> {
+        match self.open() {
+            Ok(tables) => {
+                let tables = Arc::new(tables);
+                self.tables = Some(tables.clone());
+                Ok(tables)
+            }
+            Err(problem) => {
+                if problem.lasting {
+                    if let Ok(Some(stamp)) = Stamp::probe(&self.probe) {
+                        self.failed = Some((Some(stamp), problem.clone()));
+                    }
+                }
                 Err(problem)
             }
         }
