@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
@@ -100,13 +100,27 @@ impl LocalAccounts {
     /// error is reported, because guessing "no local accounts" could let a directory user
     /// shadow root.
     pub fn load(passwd: &Path, group: &Path) -> Result<LocalAccounts, LocalAccountsError> {
+        LocalAccounts::load_with_metadata(passwd, group).map(|(accounts, _)| accounts)
+    }
+
+    /// [`LocalAccounts::load`], with the metadata of each file as read (from the open file,
+    /// so it describes exactly the content read; `None`: missing): a reader that watches the
+    /// files for a change needs no `stat()` of its own before the first read.
+    pub fn load_with_metadata(
+        passwd: &Path,
+        group: &Path,
+    ) -> Result<(LocalAccounts, [Option<fs::Metadata>; 2]), LocalAccountsError> {
         let mut accounts = LocalAccounts::default();
-        for (path, is_passwd) in [(passwd, true), (group, false)] {
-            if let Some(text) = read_optional(path)? {
+        let mut metadata = [None, None];
+        for ((path, is_passwd), seen) in
+            [(passwd, true), (group, false)].into_iter().zip(&mut metadata)
+        {
+            if let Some((text, meta)) = read_optional_with_metadata(path)? {
                 accounts.add_file(&text, is_passwd);
+                *seen = Some(meta);
             }
         }
-        Ok(accounts)
+        Ok((accounts, metadata))
     }
 
     /// Adds the subordinate ranges of the subuid- and subgid-format files, with the same
@@ -220,11 +234,28 @@ impl LocalAccounts {
 
 /// A file's text, or None when it does not exist.
 fn read_optional(path: &Path) -> Result<Option<String>, LocalAccountsError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(LocalAccountsError { path: path.to_path_buf(), source }),
-    }
+    Ok(read_optional_with_metadata(path)?.map(|(text, _)| text))
+}
+
+/// The file's text (invalid UTF-8 replaced) and its metadata, through one open.
+fn read_optional_with_metadata(
+    path: &Path,
+) -> Result<Option<(String, fs::Metadata)>, LocalAccountsError> {
+    let failed = |source| LocalAccountsError { path: path.to_path_buf(), source };
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(failed(e)),
+    };
+    let metadata = file.metadata().map_err(failed)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    // The size the metadata states, no more: what is read matches it (a file that grows
+    // meanwhile has a new size, which the next check sees), and neither the size nor the
+    // end of the file is asked again (`File::read_to_end` would add fstat, lseek and a read).
+    Read::take(&mut file, metadata.len()).read_to_end(&mut bytes).map_err(failed)?;
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
+    Ok(Some((text, metadata)))
 }
 
 /// The lines `owner:start:count` of a subuid- or subgid-format file (`owner` a name or a

@@ -102,6 +102,11 @@ impl Mapper for MmapMapper {
         }
         Ok(Mapping { ptr, len })
     }
+
+    fn effective_uid(&self) -> Option<u32> {
+        // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
+        Some(unsafe { libc::geteuid() })
+    }
 }
 
 /// One syslog line (authpriv, error), passed as an argument to "%s": never a format.

@@ -22,6 +22,38 @@ use std::os::unix::fs::FileExt;
 
 use thiserror::Error;
 
+/// Pieces up to this length are checksummed with [`CRC_TABLE`]; longer ones with crc32fast.
+const SMALL_PIECE: usize = 1024;
+
+/// The CRC-32 (IEEE, reflected, polynomial 0xEDB88320) of each byte value.
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+};
+
+/// The CRC-32 of a header, an index slot or a record: the same function as
+/// `crc32fast::hash`. Small pieces (every lookup's header, slots and record) go through a
+/// table: crc32fast's first call detects the CPU's features (`cpuid`, slow in virtual
+/// machines), a cost to the first lookup of every process that its speed on a few hundred
+/// bytes never pays back.
+fn checksum(bytes: &[u8]) -> u32 {
+    if bytes.len() > SMALL_PIECE {
+        return crc32fast::hash(bytes);
+    }
+    !bytes.iter().fold(!0u32, |crc, byte| CRC_TABLE[usize::from((crc as u8) ^ byte)] ^ (crc >> 8))
+}
+
 pub const MAGIC: [u8; 8] = *b"DIRCACHE";
 pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_LEN: u64 = 96;
@@ -148,7 +180,7 @@ impl Header {
         }
         out[80..88].copy_from_slice(&self.file_len.to_le_bytes());
         out[88..92].copy_from_slice(&self.body_crc.to_le_bytes());
-        let header_crc = crc32fast::hash(&out[0..92]);
+        let header_crc = checksum(&out[0..92]);
         out[92..96].copy_from_slice(&header_crc.to_le_bytes());
         out
     }
@@ -161,7 +193,7 @@ impl Header {
         if version != FORMAT_VERSION {
             return Err(FormatError::UnsupportedVersion { found: version });
         }
-        if crc32fast::hash(&bytes[0..92]) != le_u32(bytes, 92) {
+        if checksum(&bytes[0..92]) != le_u32(bytes, 92) {
             return Err(FormatError::HeaderChecksum);
         }
         let found_kind = le_u32(bytes, 12);
@@ -267,7 +299,7 @@ pub fn write_table(
             .ok_or(FormatError::BadLayout("a record is too large"))?;
         let mut prefix = [0u8; RECORD_PREFIX_LEN as usize];
         prefix[0..4].copy_from_slice(&len.to_le_bytes());
-        prefix[4..8].copy_from_slice(&crc32fast::hash(&record.json).to_le_bytes());
+        prefix[4..8].copy_from_slice(&checksum(&record.json).to_le_bytes());
         for (index, key) in indexes.iter_mut().zip(&record.keys) {
             index.push((*key, offset));
         }
@@ -338,7 +370,7 @@ fn encode_slot(key: u64, record_offset: u64) -> [u8; INDEX_ENTRY_LEN as usize] {
     let mut entry = [0u8; INDEX_ENTRY_LEN as usize];
     entry[0..8].copy_from_slice(&key.to_le_bytes());
     entry[8..16].copy_from_slice(&record_offset.to_le_bytes());
-    let entry_crc = crc32fast::hash(&entry[0..16]);
+    let entry_crc = checksum(&entry[0..16]);
     entry[16..20].copy_from_slice(&entry_crc.to_le_bytes());
     entry
 }
@@ -405,7 +437,7 @@ impl<S: ByteSource> TableReader<S> {
             let at = self.header.index_offsets[index] + slot * INDEX_ENTRY_LEN;
             self.source.read_exact_at(bytes, at)?;
             for (i, raw) in bytes.chunks_exact(INDEX_ENTRY_LEN as usize).enumerate() {
-                if crc32fast::hash(&raw[0..16]) != le_u32(raw, 16) {
+                if checksum(&raw[0..16]) != le_u32(raw, 16) {
                     return Err(FormatError::BadIndex { index, position: slot + i as u64 });
                 }
                 let (entry_key, offset) = (le_u64(raw, 0), le_u64(raw, 8));
@@ -468,7 +500,7 @@ impl<S: ByteSource> TableReader<S> {
         }
         bytes.truncate(total);
         let json = bytes.split_off(RECORD_PREFIX_LEN as usize);
-        if crc32fast::hash(&json) != expected_crc {
+        if checksum(&json) != expected_crc {
             return Err(bad("checksum mismatch"));
         }
         Ok(json)

@@ -7,7 +7,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::format::ByteSource;
 use super::records::CacheRecord;
@@ -22,6 +22,14 @@ const CURRENT_LINK: &str = "current";
 pub trait Mapper {
     type Map: AsRef<[u8]> + Send + Sync;
     fn map(&self, file: &File, len: u64) -> io::Result<Self::Map>;
+
+    /// The effective uid of this process, asked each time a table is opened (it decides
+    /// which owners are trusted, see [`check_trusted`]). By default read from /proc, as
+    /// the library has no `unsafe`; the `.so` answers with `geteuid()`, which spares every
+    /// fresh process a read of the whole `/proc/self/status`.
+    fn effective_uid(&self) -> Option<u32> {
+        crate::trust::effective_uid()
+    }
 }
 
 /// Reads the whole file into memory: for tests, and wherever mmap is not wanted.
@@ -125,11 +133,40 @@ impl Problem {
 /// A table over a mapped file.
 pub type Table<T, B> = Lookup<T, Mapped<B>>;
 
-/// One generation's two public tables.
+/// One generation's two public tables. `groups.public` is opened by the first call that
+/// needs it ([`Tables::groups`]): most processes only ever look up users.
 pub struct Tables<B> {
     pub stamp: Stamp,
     pub users: Table<PublicUser, B>,
-    pub groups: Table<Group, B>,
+    /// The generation's directory, where `groups.public` is opened.
+    dir: PathBuf,
+    /// The groups table once opened, or a lasting problem with it (not retried for this
+    /// generation); an error of the moment is not kept.
+    groups: OnceLock<Result<Table<Group, B>, Problem>>,
+}
+
+impl<B: AsRef<[u8]> + Send + Sync> Tables<B> {
+    /// The groups table of this generation, opened and checked (owner, mode, same
+    /// generation as the users) on first use with `mapper`.
+    pub fn groups<M: Mapper<Map = B>>(&self, mapper: &M) -> Result<&Table<Group, B>, Problem> {
+        if let Some(opened) = self.groups.get() {
+            return opened.as_ref().map_err(Problem::clone);
+        }
+        let opened = open_table::<Group, M>(mapper, &self.dir).and_then(|(groups, _)| {
+            if groups.generation() == self.users.generation() {
+                Ok(groups)
+            } else {
+                Err(Problem::broken(format!(
+                    "the cache files in {} belong to different generations",
+                    self.dir.display()
+                )))
+            }
+        });
+        match opened {
+            Err(problem) if !problem.lasting => Err(problem),
+            opened => self.groups.get_or_init(|| opened).as_ref().map_err(Problem::clone),
+        }
+    }
 }
 
 /// The public tables of the cache's current generation, reopened when a sync publishes a
@@ -146,6 +183,10 @@ pub struct CurrentTables<M: Mapper> {
 }
 
 impl<M: Mapper> CurrentTables<M> {
+    pub fn mapper(&self) -> &M {
+        &self.mapper
+    }
+
     pub fn new(mapper: M, cache_dir: &Path) -> CurrentTables<M> {
         CurrentTables {
             mapper,
@@ -167,6 +208,9 @@ impl<M: Mapper> CurrentTables<M> {
     /// The tables of the current generation, opened again only when the `stat()` of
     /// `users.public` through `current` changed.
     pub fn refresh(&mut self) -> Result<Arc<Tables<M::Map>>, Problem> {
+        if self.tables.is_none() && self.failed.is_none() {
+            return self.open_first();
+        }
         let stamp = match Stamp::probe(&self.probe) {
             Ok(stamp) => stamp,
             Err(e) => {
@@ -205,28 +249,45 @@ impl<M: Mapper> CurrentTables<M> {
         }
     }
 
+    /// With nothing open and nothing remembered (a process's first lookup) there is no stamp
+    /// to compare: the generation is opened without a `stat()` before, its stamp taken from
+    /// the open file. Only a lasting failure needs the stamp, to be remembered by it.
+    fn open_first(&mut self) -> Result<Arc<Tables<M::Map>>, Problem> {
+        match self.open() {
+            Ok(tables) => {
+                let tables = Arc::new(tables);
+                self.tables = Some(tables.clone());
+                Ok(tables)
+            }
+            Err(problem) => {
+                if problem.lasting {
+                    if let Ok(Some(stamp)) = Stamp::probe(&self.probe) {
+                        self.failed = Some((Some(stamp), problem.clone()));
+                    }
+                }
+                Err(problem)
+            }
+        }
+    }
+
     fn open(&self) -> Result<Tables<M::Map>, Problem> {
         let link = self.cache_dir.join(CURRENT_LINK);
         let target = fs::read_link(&link).map_err(|e| Problem::io(&link, &e))?;
         let dir = self.cache_dir.join(target);
-        let (users, stamp) = self.open_table::<PublicUser>(&dir)?;
-        let (groups, _) = self.open_table::<Group>(&dir)?;
-        if users.generation() != groups.generation() {
-            return Err(Problem::broken(format!(
-                "the cache files in {} belong to different generations",
-                dir.display()
-            )));
-        }
-        Ok(Tables { stamp, users, groups })
+        let (users, stamp) = open_table::<PublicUser, M>(&self.mapper, &dir)?;
+        Ok(Tables { stamp, users, dir, groups: OnceLock::new() })
     }
+}
 
-    fn open_table<T: CacheRecord>(&self, dir: &Path) -> Result<(Table<T, M::Map>, Stamp), Problem> {
-        let path = dir.join(T::FILE_NAME);
-        let file = File::open(&path).map_err(|e| Problem::io(&path, &e))?;
-        let meta = file.metadata().map_err(|e| Problem::io(&path, &e))?;
-        check_trusted(&path, &meta, true).map_err(Problem::broken)?;
-        let map = self.mapper.map(&file, meta.len()).map_err(|e| Problem::io(&path, &e))?;
-        let table = Lookup::from_source(path, Mapped(map)).map_err(Problem::broken)?;
-        Ok((table, Stamp::of(&meta)))
-    }
+fn open_table<T: CacheRecord, M: Mapper>(
+    mapper: &M,
+    dir: &Path,
+) -> Result<(Table<T, M::Map>, Stamp), Problem> {
+    let path = dir.join(T::FILE_NAME);
+    let file = File::open(&path).map_err(|e| Problem::io(&path, &e))?;
+    let meta = file.metadata().map_err(|e| Problem::io(&path, &e))?;
+    check_trusted(&path, &meta, true, mapper.effective_uid()).map_err(Problem::broken)?;
+    let map = mapper.map(&file, meta.len()).map_err(|e| Problem::io(&path, &e))?;
+    let table = Lookup::from_source(path, Mapped(map)).map_err(Problem::broken)?;
+    Ok((table, Stamp::of(&meta)))
 }

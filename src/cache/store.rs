@@ -596,14 +596,21 @@ fn read_meta(path: &Path) -> Result<Meta, CacheError> {
 /// would let a local user read hashes or forge accounts.
 fn check_mode(path: &Path, file: &File, public: bool) -> Result<(), CacheError> {
     let metadata = file.metadata().map_err(io_error(path))?;
-    check_trusted(path, &metadata, public)
+    check_trusted(path, &metadata, public, crate::trust::effective_uid())
 }
 
 /// Whether a reader may trust an open cache file: its owner (see [`check_owner`]) and its
 /// mode (no group or other write; the private file readable by its owner only). Every
-/// reader — PAM, `dircache-sync`, the NSS module — goes through here.
-pub fn check_trusted(path: &Path, metadata: &fs::Metadata, public: bool) -> Result<(), CacheError> {
-    check_owner(path, metadata.uid(), crate::trust::effective_uid())?;
+/// reader — PAM, `dircache-sync`, the NSS module — goes through here. `reader` is the
+/// effective uid of this process (`None`: unknown, which admits root-owned files only): the
+/// NSS module passes `geteuid()`, the others [`crate::trust::effective_uid`].
+pub fn check_trusted(
+    path: &Path,
+    metadata: &fs::Metadata,
+    public: bool,
+    reader: Option<u32>,
+) -> Result<(), CacheError> {
+    check_owner(path, metadata.uid(), reader)?;
     let mode = metadata.permissions().mode() & 0o7777;
     let (forbidden, why, fix) = if public {
         (0o022, "a cache file must not be writable by group or others", 0o644)

@@ -136,3 +136,23 @@ fn ids_inside_a_subordinate_range_are_reported_per_range() {
     assert!(warning.contains("ben can act as them") && !warning.contains("dora"), "{warning}");
     assert!(warning.contains("usermod --del-subuids / --add-subuids"), "{warning}");
 }
+
+#[test]
+fn each_file_is_read_with_the_metadata_of_what_was_read() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    fs::write(&passwd, "alice:x:1000:1000::/home/alice:/bin/sh\n").unwrap();
+    let missing = dir.path().join("group");
+    let (local, [seen_passwd, seen_group]) =
+        LocalAccounts::load_with_metadata(&passwd, &missing).unwrap();
+    assert!(local.has_name("alice") && local.has_id(1000));
+    let seen = seen_passwd.expect("passwd exists");
+    let now = fs::metadata(&passwd).unwrap();
+    assert_eq!((seen.ino(), seen.len()), (now.ino(), now.len()));
+    assert!(seen_group.is_none(), "a missing file has no metadata");
+    // Not UTF-8: read all the same (lossy), never an error.
+    fs::write(&passwd, b"b\xffb:x:1001:1001::/:/bin/sh\n").unwrap();
+    let (local, _) = LocalAccounts::load_with_metadata(&passwd, &missing).unwrap();
+    assert!(local.has_id(1001));
+}

@@ -2,10 +2,11 @@
 //! `initgroups` and the enumerations. `nss_module` only converts between C and this.
 //!
 //! Per process (one [`Nss`] behind a mutex in the `.so`), nothing is parsed whole:
-//! - the current generation's `users.public` and `groups.public`, mapped (mmap in the `.so`,
-//!   see [`Mapper`]) and followed by `cache::reader::CurrentTables`: each call `stat()`s
-//!   `<dir>/current/users.public` and reopens both tables when it changed, so a cache
-//!   replaced by a sync is used by the next lookup;
+//! - the current generation's `users.public`, mapped (mmap in the `.so`, see [`Mapper`]) and
+//!   followed by `cache::reader::CurrentTables`: each call `stat()`s
+//!   `<dir>/current/users.public` and reopens the generation when it changed, so a cache
+//!   replaced by a sync is used by the next lookup; its `groups.public` is mapped by the
+//!   first call that needs groups (most processes only ever ask for users);
 //! - the names and ids of /etc/passwd and /etc/group (read as files, never through NSS),
 //!   re-read when one of them changes: those accounts always win, so nothing is answered
 //!   for a local name or id and a directory `root` cannot exist;
@@ -30,13 +31,14 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
-use crate::cache::reader::{CurrentTables, Problem, Stamp, Tables};
+use crate::cache::reader::{CurrentTables, Problem, Stamp, Table, Tables};
 pub use crate::cache::reader::{Mapped, Mapper, ReadMapper};
 use crate::cache::{CacheError, PublicUser};
 use crate::config::DEFAULT_CACHE_DIR;
 use crate::ids::is_reserved;
 use crate::local_accounts::LocalAccounts;
 use crate::names::fold_name;
+use crate::user::Group;
 
 mod abi;
 mod visibility;
@@ -200,6 +202,19 @@ struct Walk<B> {
     cursor: u64,
 }
 
+/// An LRU bounded to [`LRU_ENTRIES`] that grows as answers come: `LruCache::new` would
+/// allocate and clear room for all of them at once, a cost to every short-lived process.
+fn new_lru() -> LruCache<Query, Cached> {
+    let mut lru = LruCache::unbounded();
+    lru.resize(NonZeroUsize::MIN.saturating_add(LRU_ENTRIES - 1));
+    lru
+}
+
+/// A table that cannot be read is a lasting problem of the cache.
+fn broken<T>(read: Result<T, CacheError>) -> Result<T, Problem> {
+    read.map_err(Problem::broken)
+}
+
 fn found_or_not<T>(value: Option<T>) -> Reply<T> {
     match value {
         Some(value) => Reply::Found(value),
@@ -235,7 +250,7 @@ impl<M: Mapper> Nss<M> {
             settings,
             local: None,
             local_recheck: LOCAL_RECHECK,
-            lru: LruCache::new(NonZeroUsize::MIN.saturating_add(LRU_ENTRIES - 1)),
+            lru: new_lru(),
             lru_enabled: true,
             logged: HashSet::new(),
             passwd_walk: None,
@@ -309,9 +324,9 @@ impl<M: Mapper> Nss<M> {
         if let Some(Cached::Group(hit)) = self.recall(&key) {
             return found_or_not(hit.clone());
         }
-        let answer = match tables.groups.by_name(name) {
+        let answer = match self.groups_of(&tables).and_then(|g| broken(g.by_name(name))) {
             Ok(Some(group)) => Ok(self.accept_group(&group)),
-            Ok(None) => match tables.users.by_name(name) {
+            Ok(None) => match broken(tables.users.by_name(name)) {
                 Ok(Some(user)) => self.private_group(&tables, &user),
                 Ok(None) => Ok(None),
                 Err(e) => Err(e),
@@ -333,10 +348,10 @@ impl<M: Mapper> Nss<M> {
         if let Some(Cached::Group(hit)) = self.recall(&key) {
             return found_or_not(hit.clone());
         }
-        let answer = match tables.groups.by_id(gid) {
+        let answer = match self.groups_of(&tables).and_then(|g| broken(g.by_id(gid))) {
             Ok(Some(group)) => Ok(self.accept_group(&group)),
             // A private group has the gid (and so the uid) of its user.
-            Ok(None) => match tables.users.by_id(gid) {
+            Ok(None) => match broken(tables.users.by_id(gid)) {
                 Ok(Some(user)) if user.gid == gid => self.private_group(&tables, &user),
                 Ok(_) => Ok(None),
                 Err(e) => Err(e),
@@ -360,7 +375,7 @@ impl<M: Mapper> Nss<M> {
         if let Some(Cached::Gids(hit)) = self.recall(&key) {
             return found_or_not(hit.clone());
         }
-        let answer = match tables.users.by_name(name) {
+        let answer = match broken(tables.users.by_name(name)) {
             Ok(Some(user)) if self.user_visible(&user) => {
                 self.visible_gids(&tables, &user.gids).map(|gids| Some(gids.into()))
             }
@@ -431,9 +446,9 @@ impl<M: Mapper> Nss<M> {
     /// `setgrent`: starts (or restarts) the group enumeration on the current generation.
     pub fn start_group_walk(&mut self) -> Reply<()> {
         self.group_walk = None;
-        match self.prepare() {
-            Ok(tables) => {
-                let cursor = tables.groups.first_cursor();
+        let prepared = self.prepare();
+        match prepared.and_then(|tables| Ok((self.groups_of(&tables)?.first_cursor(), tables))) {
+            Ok((cursor, tables)) => {
                 self.group_walk = Some(Walk { tables, phase: Phase::DirectoryGroups, cursor });
                 Reply::Found(())
             }
@@ -460,7 +475,10 @@ impl<M: Mapper> Nss<M> {
         };
         let reply = loop {
             let step = match walk.phase {
-                Phase::DirectoryGroups => match walk.tables.groups.next(walk.cursor) {
+                Phase::DirectoryGroups => match self
+                    .groups_of(&walk.tables)
+                    .and_then(|groups| broken(groups.next(walk.cursor)))
+                {
                     Ok(Some((group, next))) => Ok(Some((self.accept_group(&group), next))),
                     Ok(None) => {
                         walk.phase = Phase::PrivateGroups;
@@ -469,7 +487,7 @@ impl<M: Mapper> Nss<M> {
                     }
                     Err(e) => Err(e),
                 },
-                Phase::PrivateGroups => match walk.tables.users.next(walk.cursor) {
+                Phase::PrivateGroups => match broken(walk.tables.users.next(walk.cursor)) {
                     Ok(Some((user, next))) => {
                         self.private_group(&walk.tables, &user).map(|group| Some((group, next)))
                     }
@@ -491,7 +509,7 @@ impl<M: Mapper> Nss<M> {
                     walk.phase = Phase::Done;
                     break Reply::NotFound;
                 }
-                Err(e) => break self.corrupt(e),
+                Err(problem) => break self.unavailable(problem),
             }
         };
         self.group_walk = Some(walk);
@@ -510,7 +528,8 @@ impl<M: Mapper> Nss<M> {
         if let Some(Cached::User(hit)) = self.recall(&key) {
             return found_or_not(hit.clone());
         }
-        let answer = find(&tables).map(|user| user.and_then(|u| self.accept_user(u)).map(Arc::new));
+        let answer =
+            broken(find(&tables)).map(|user| user.and_then(|u| self.accept_user(u)).map(Arc::new));
         self.remember(key, answer, Cached::User)
     }
 
@@ -525,7 +544,7 @@ impl<M: Mapper> Nss<M> {
     fn remember<T: Clone>(
         &mut self,
         key: Query,
-        answer: Result<Option<T>, CacheError>,
+        answer: Result<Option<T>, Problem>,
         wrap: impl FnOnce(Option<T>) -> Cached,
     ) -> Reply<T> {
         match answer {
@@ -535,8 +554,16 @@ impl<M: Mapper> Nss<M> {
                 }
                 found_or_not(value)
             }
-            Err(e) => self.corrupt(e),
+            Err(problem) => self.unavailable(problem),
         }
+    }
+
+    /// The groups table of `tables`' generation, opened by the first call that needs it.
+    fn groups_of<'t>(
+        &self,
+        tables: &'t Tables<M::Map>,
+    ) -> Result<&'t Table<Group, M::Map>, Problem> {
+        tables.groups(self.current.mapper())
     }
 
     /// Brings the local accounts and the tables up to date; returns the current tables.
@@ -564,26 +591,33 @@ impl<M: Mapper> Nss<M> {
             if local.checked_at.elapsed() < self.local_recheck {
                 return Ok(());
             }
+            let checked_at = Instant::now();
+            let paths = [&self.settings.local_passwd, &self.settings.local_group];
+            let mut stamps = [None, None];
+            for (stamp, path) in stamps.iter_mut().zip(paths) {
+                *stamp = Stamp::probe(path).map_err(|e| {
+                    Problem::broken(format!(
+                        "cannot check the local accounts in {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+            if local.stamps == stamps {
+                local.checked_at = checked_at;
+                return Ok(());
+            }
         }
-        let checked_at = Instant::now();
-        let paths = [&self.settings.local_passwd, &self.settings.local_group];
-        let mut stamps = [None, None];
-        for (stamp, path) in stamps.iter_mut().zip(paths) {
-            *stamp = Stamp::probe(path).map_err(|e| {
-                Problem::broken(format!(
-                    "cannot check the local accounts in {}: {e}",
-                    path.display()
-                ))
-            })?;
-        }
-        if let Some(local) = self.local.as_mut().filter(|l| l.stamps == stamps) {
-            local.checked_at = checked_at;
-            return Ok(());
-        }
+        // First use, or a change: each file is read once, its stamp taken from the same open
+        // file (no stat() before).
         self.lru.clear();
         self.local = None;
-        let accounts = LocalAccounts::load(&self.settings.local_passwd, &self.settings.local_group)
-            .map_err(|e| Problem::broken(format!("cannot read the local accounts: {e}")))?;
+        let checked_at = Instant::now();
+        let (accounts, metadata) = LocalAccounts::load_with_metadata(
+            &self.settings.local_passwd,
+            &self.settings.local_group,
+        )
+        .map_err(|e| Problem::broken(format!("cannot read the local accounts: {e}")))?;
+        let stamps = metadata.map(|meta| meta.as_ref().map(Stamp::of));
         self.local = Some(LocalState { stamps, checked_at, accounts });
         Ok(())
     }

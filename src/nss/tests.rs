@@ -739,3 +739,107 @@ fn names_with_system_meaning_or_unsafe_characters_are_never_served() {
         "no reserved group and no private group of a refused user"
     );
 }
+
+/// Reads like [`ReadMapper`], counts the tables it maps and reports `euid` as the effective
+/// uid, as the `.so` does with `geteuid()`.
+struct ProbeMapper {
+    maps: Arc<std::sync::atomic::AtomicUsize>,
+    euid: Option<u32>,
+}
+
+impl Mapper for ProbeMapper {
+    type Map = Vec<u8>;
+    fn map(&self, file: &File, len: u64) -> io::Result<Vec<u8>> {
+        self.maps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ReadMapper.map(file, len)
+    }
+    fn effective_uid(&self) -> Option<u32> {
+        self.euid
+    }
+}
+
+impl Fixture {
+    fn probed_nss(
+        &self,
+        euid: Option<u32>,
+    ) -> (Nss<ProbeMapper>, Arc<std::sync::atomic::AtomicUsize>) {
+        let maps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let logged = self.logged.clone();
+        let log = Box::new(move |line: &str| logged.lock().unwrap().push(line.to_string()));
+        let mapper = ProbeMapper { maps: maps.clone(), euid };
+        (Nss::new(mapper, self.settings(), log), maps)
+    }
+}
+
+fn mapped(maps: &std::sync::atomic::AtomicUsize) -> usize {
+    maps.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn user_lookups_map_only_the_users_table_and_groups_are_mapped_on_first_need() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let (mut nss, maps) = fx.probed_nss(crate::trust::effective_uid());
+    assert_eq!(found(nss.passwd_by_name(b"alice@example.com")).uid, 200_001);
+    assert_eq!(found(nss.passwd_by_uid(200_002)).name, "bob@example.com");
+    assert_eq!(mapped(&maps), 1, "users.public only");
+    assert_eq!(found(nss.group_by_name(b"team")).gid, 300_001);
+    assert_eq!(found(nss.group_by_gid(300_002)).name, "dev");
+    assert_eq!(mapped(&maps), 2, "groups.public once, on the first group query");
+    // A new generation: its users table again, its groups table only when asked.
+    fx.commit(&standard_db());
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
+    assert_eq!(mapped(&maps), 3);
+    assert_eq!(found(nss.supplementary_gids(b"bob@example.com")).len(), 2);
+    assert_eq!(mapped(&maps), 4);
+}
+
+#[test]
+fn a_broken_groups_table_is_refused_when_first_needed_and_remembered() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let groups = fx.users_public().with_file_name("groups.public");
+    fs::write(&groups, b"garbage").unwrap();
+    let (mut nss, maps) = fx.probed_nss(crate::trust::effective_uid());
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
+    assert_eq!(nss.group_by_name(b"team"), Reply::Unavailable(libc::EIO));
+    assert_eq!(nss.group_by_gid(300_002), Reply::Unavailable(libc::EIO));
+    assert_eq!(nss.start_group_walk(), Reply::Unavailable(libc::EIO));
+    // Private groups need the groups table too (a directory group of the name wins).
+    assert_eq!(nss.group_by_gid(200_001), Reply::Unavailable(libc::EIO));
+    assert_eq!(mapped(&maps), 2, "the broken file is read once for this generation");
+    assert_eq!(fx.logged().len(), 1, "{:?}", fx.logged());
+    assert!(fx.logged()[0].contains("groups.public"), "{:?}", fx.logged());
+    fx.commit(&standard_db());
+    assert_eq!(found(nss.group_by_name(b"team")).gid, 300_001);
+}
+
+#[test]
+fn cache_files_are_trusted_by_the_effective_uid_the_mapper_reports() {
+    if !running_as_root() {
+        assert!(std::env::var("CI").is_err(), "CI runs as root; this test must run there");
+        eprintln!("skipped: needs root to chown");
+        return;
+    }
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let users = fx.users_public();
+    let groups = users.with_file_name("groups.public");
+    std::os::unix::fs::chown(&users, Some(4242), None).unwrap();
+    std::os::unix::fs::chown(&groups, Some(4242), None).unwrap();
+    // The reported uid decides, not the process's real one (root here): a file of one's own...
+    let (mut nss, _) = fx.probed_nss(Some(4242));
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
+    assert_eq!(found(nss.group_by_name(b"team")).gid, 300_001);
+    // ...but not another user's, for root or anyone else, nor for an unknown reader.
+    for euid in [Some(4243), Some(0), None] {
+        let (mut nss, _) = fx.probed_nss(euid);
+        assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO), "{euid:?}");
+    }
+    // The groups table opened later is checked the same way.
+    std::os::unix::fs::chown(&groups, Some(4243), None).unwrap();
+    let (mut nss, _) = fx.probed_nss(Some(4242));
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
+    assert_eq!(nss.group_by_name(b"team"), Reply::Unavailable(libc::EIO));
+    assert!(fx.logged().iter().any(|l| l.contains("groups.public")), "{:?}", fx.logged());
+}

@@ -3,8 +3,8 @@
 //! that local accounts always win, applied to users, groups, members and private groups.
 
 use super::{GroupEntry, Nss};
-use crate::cache::reader::{Mapper, Tables};
-use crate::cache::{CacheError, PublicUser};
+use crate::cache::reader::{Mapper, Problem, Tables};
+use crate::cache::PublicUser;
 use crate::ids::is_reserved;
 use crate::names::{NameError, NamePolicy};
 use crate::user::Group;
@@ -122,11 +122,11 @@ impl<M: Mapper> Nss<M> {
         &mut self,
         tables: &Tables<M::Map>,
         user: &PublicUser,
-    ) -> Result<Option<GroupEntry>, CacheError> {
+    ) -> Result<Option<GroupEntry>, Problem> {
         if user.gid != user.uid || !self.user_visible(user) {
             return Ok(None);
         }
-        if tables.groups.by_name(&user.name)?.is_some() {
+        if self.groups_of(tables)?.by_name(&user.name).map_err(Problem::broken)?.is_some() {
             return Ok(None);
         }
         Ok(Some(GroupEntry { name: user.name.clone(), gid: user.gid, members: Vec::new() }))
@@ -136,13 +136,13 @@ impl<M: Mapper> Nss<M> {
         &mut self,
         tables: &Tables<M::Map>,
         gids: &[u32],
-    ) -> Result<Vec<u32>, CacheError> {
+    ) -> Result<Vec<u32>, Problem> {
         let mut visible = Vec::with_capacity(gids.len());
         for gid in gids {
             if visible.contains(gid) {
                 continue;
             }
-            if let Some(group) = tables.groups.by_id(*gid)? {
+            if let Some(group) = self.groups_of(tables)?.by_id(*gid).map_err(Problem::broken)? {
                 if self.group_visible(&group) {
                     visible.push(*gid);
                 }

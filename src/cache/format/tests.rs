@@ -170,3 +170,14 @@ fn slot_sizes() {
     assert_eq!(slot_bits_for(5), 4);
     assert_eq!(slot_bits_for(1_000_000), 21);
 }
+
+#[test]
+fn the_table_checksum_is_crc32_as_crc32fast_computes_it() {
+    // The check value of CRC-32/ISO-HDLC.
+    assert_eq!(checksum(b"123456789"), 0xCBF4_3926);
+    let bytes: Vec<u8> =
+        (0..3000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    for len in [0, 1, 15, 16, 92, 255, 1023, 1024, 1025, 3000] {
+        assert_eq!(checksum(&bytes[..len]), crc32fast::hash(&bytes[..len]), "{len} bytes");
+    }
+}
