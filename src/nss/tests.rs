@@ -778,16 +778,16 @@ fn mapped(maps: &std::sync::atomic::AtomicUsize) -> usize {
 #[test]
 fn user_lookups_map_only_the_users_table_and_groups_are_mapped_on_first_need() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let (mut nss, maps) = fx.probed_nss(crate::trust::effective_uid());
     assert_eq!(found(nss.passwd_by_name(b"alice@example.com")).uid, 200_001);
     assert_eq!(found(nss.passwd_by_uid(200_002)).name, "bob@example.com");
     assert_eq!(mapped(&maps), 1, "users.public only");
-    assert_eq!(found(nss.group_by_name(b"team")).gid, 300_001);
-    assert_eq!(found(nss.group_by_gid(300_002)).name, "dev");
+    assert_eq!(found(nss.group_by_name(b"dc-staff")).gid, 300_001);
+    assert_eq!(found(nss.group_by_gid(300_002)).name, "dc-developers");
     assert_eq!(mapped(&maps), 2, "groups.public once, on the first group query");
     // A new generation: its users table again, its groups table only when asked.
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
     assert_eq!(mapped(&maps), 3);
     assert_eq!(found(nss.supplementary_gids(b"bob@example.com")).len(), 2);
@@ -797,12 +797,12 @@ fn user_lookups_map_only_the_users_table_and_groups_are_mapped_on_first_need() {
 #[test]
 fn a_broken_groups_table_is_refused_when_first_needed_and_remembered() {
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let groups = fx.users_public().with_file_name("groups.public");
     fs::write(&groups, b"garbage").unwrap();
     let (mut nss, maps) = fx.probed_nss(crate::trust::effective_uid());
     assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
-    assert_eq!(nss.group_by_name(b"team"), Reply::Unavailable(libc::EIO));
+    assert_eq!(nss.group_by_name(b"dc-staff"), Reply::Unavailable(libc::EIO));
     assert_eq!(nss.group_by_gid(300_002), Reply::Unavailable(libc::EIO));
     assert_eq!(nss.start_group_walk(), Reply::Unavailable(libc::EIO));
     // Private groups need the groups table too (a directory group of the name wins).
@@ -810,8 +810,8 @@ fn a_broken_groups_table_is_refused_when_first_needed_and_remembered() {
     assert_eq!(mapped(&maps), 2, "the broken file is read once for this generation");
     assert_eq!(fx.logged().len(), 1, "{:?}", fx.logged());
     assert!(fx.logged()[0].contains("groups.public"), "{:?}", fx.logged());
-    fx.commit(&standard_db());
-    assert_eq!(found(nss.group_by_name(b"team")).gid, 300_001);
+    fx.commit(&sample_db());
+    assert_eq!(found(nss.group_by_name(b"dc-staff")).gid, 300_001);
 }
 
 #[test]
@@ -822,7 +822,7 @@ fn cache_files_are_trusted_by_the_effective_uid_the_mapper_reports() {
         return;
     }
     let fx = Fixture::new();
-    fx.commit(&standard_db());
+    fx.commit(&sample_db());
     let users = fx.users_public();
     let groups = users.with_file_name("groups.public");
     std::os::unix::fs::chown(&users, Some(4242), None).unwrap();
@@ -830,7 +830,7 @@ fn cache_files_are_trusted_by_the_effective_uid_the_mapper_reports() {
     // The reported uid decides, not the process's real one (root here): a file of one's own...
     let (mut nss, _) = fx.probed_nss(Some(4242));
     assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
-    assert_eq!(found(nss.group_by_name(b"team")).gid, 300_001);
+    assert_eq!(found(nss.group_by_name(b"dc-staff")).gid, 300_001);
     // ...but not another user's, for root or anyone else, nor for an unknown reader.
     for euid in [Some(4243), Some(0), None] {
         let (mut nss, _) = fx.probed_nss(euid);
@@ -840,6 +840,6 @@ fn cache_files_are_trusted_by_the_effective_uid_the_mapper_reports() {
     std::os::unix::fs::chown(&groups, Some(4243), None).unwrap();
     let (mut nss, _) = fx.probed_nss(Some(4242));
     assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
-    assert_eq!(nss.group_by_name(b"team"), Reply::Unavailable(libc::EIO));
+    assert_eq!(nss.group_by_name(b"dc-staff"), Reply::Unavailable(libc::EIO));
     assert!(fx.logged().iter().any(|l| l.contains("groups.public")), "{:?}", fx.logged());
 }
