@@ -4,7 +4,9 @@
 
 mod testbed;
 
+use std::fs;
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use mock_directory::{Action, AppIntData, AppIntServer, AppIntUser, Fault, Response, TlsIdentity};
@@ -336,4 +338,37 @@ fn deleting_a_directory_user_needs_force() {
     let forced = CLI.run(&env, &["user", "delete", "alice", "--force"]);
     assert!(forced.status.success(), "{}", text(&forced));
     assert!(!CLI.user_names(&env).contains("alice"));
+}
+
+#[test]
+fn every_sync_leaves_prometheus_metrics_for_node_exporter() {
+    let server = AppIntServer::start(AppIntData::demo(), None).unwrap();
+    let env = Env::new();
+    let textfile = env.dir.path().join("dircache.prom");
+    let status = format!("\n[status]\nprometheus_textfile = {textfile:?}\n");
+    env.rewrite_extra_config(&(appint_config(&server.url(), None, "") + &status));
+    let report = CLI.sync_ok(&env, &[]);
+    let users = strings(&report["created"]).len();
+    let metrics = fs::read_to_string(&textfile).unwrap();
+    assert_eq!(fs::metadata(&textfile).unwrap().permissions().mode() & 0o777, 0o644);
+    for line in ["dircache_last_sync_success 1", &format!("dircache_cache_users {users}")] {
+        assert!(metrics.lines().any(|l| l == line), "{line:?} not in\n{metrics}");
+    }
+    assert!(metrics.contains("# TYPE dircache_last_sync_timestamp_seconds gauge"), "{metrics}");
+    // `status --prometheus` prints the same metrics.
+    let out = CLI.run(&env, &["status", "--prometheus"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), metrics);
+
+    // A failed sync says so, and keeps when the last successful one ran.
+    let success_line = metrics
+        .lines()
+        .find(|l| l.starts_with("dircache_last_success_timestamp_seconds "))
+        .unwrap()
+        .to_string();
+    server.server.set_override(Response::new(500));
+    assert!(!CLI.run(&env, &["sync"]).status.success());
+    let metrics = fs::read_to_string(&textfile).unwrap();
+    assert!(metrics.lines().any(|l| l == "dircache_last_sync_success 0"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == success_line), "{success_line:?} not in\n{metrics}");
 }

@@ -132,12 +132,33 @@ pub(super) fn state_dir_problem(dir: &Path) -> Option<CheckResult> {
 }
 
 /// The last sync run recorded by `sync` (or the timer, or the daemon).
+/// For monitoring (`[status] max_sync_age_secs`): why the last successful sync is too old,
+/// if it is. Without the key nothing is too old.
+fn older_than_allowed(config: &Config, now: u64) -> Option<String> {
+    let bound = config.status.max_sync_age_secs?;
+    let last = read_status(&config.cache.dir).ok().flatten().and_then(|s| s.last_success_at);
+    match last {
+        None => Some(format!(
+            "no successful sync is recorded, and status.max_sync_age_secs = {bound} asks for one"
+        )),
+        Some(at) if now.saturating_sub(at) > bound => Some(format!(
+            "the last successful sync started {} s ago, more than status.max_sync_age_secs = \
+             {bound}",
+            now.saturating_sub(at)
+        )),
+        Some(_) => None,
+    }
+}
+
 pub fn check_last_sync(config: &Config, now: u64) -> CheckResult {
     const NAME: &str = "last-sync";
     if config.directory.kind == DirectoryKind::None {
         return CheckResult::skip(NAME, "no directory is configured");
     }
     let journal = "see `dircache-sync status` and `journalctl -u dircache-sync.service`";
+    if let Some(too_old) = older_than_allowed(config, now) {
+        return CheckResult::with(NAME, Status::Fail, too_old, format!("sync again; {journal}"));
+    }
     match read_status(&config.cache.dir) {
         Ok(None) => CheckResult::with(
             NAME,

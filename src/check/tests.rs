@@ -232,3 +232,23 @@ fn the_example_named_is_one_that_exists() {
     assert_eq!(missing, "conf/dircache.toml in the dircache source tree");
     assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/dircache.toml").exists());
 }
+
+#[test]
+fn a_last_successful_sync_older_than_the_bound_fails_for_monitoring() {
+    use crate::sync::{write_status, SyncReport, SyncStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.cache.dir = dir.path().to_path_buf();
+    config.directory.kind = crate::config::DirectoryKind::Icewarp;
+    config.status.max_sync_age_secs = Some(3600);
+    let check = |config: &Config, now| check_last_sync(config, now);
+    assert_eq!(check(&config, 10_000).status, Status::Fail, "no sync at all");
+    write_status(dir.path(), &SyncStatus::success(&SyncReport::default(), 10_000)).unwrap();
+    assert_ne!(check(&config, 10_000 + 3600).status, Status::Fail, "within the bound");
+    let old = check(&config, 10_000 + 3601);
+    assert_eq!(old.status, Status::Fail, "{old:?}");
+    assert!(old.message.contains("status.max_sync_age_secs = 3600"), "{old:?}");
+    // Without the key an old sync is only a warning, as before.
+    config.status.max_sync_age_secs = None;
+    assert_ne!(check(&config, 10_000 + 86_400).status, Status::Fail);
+}

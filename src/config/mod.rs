@@ -123,6 +123,18 @@ pub struct Config {
     pub unix: UnixConfig,
     pub passwords: PasswordConfig,
     pub auth: AuthConfig,
+    pub status: StatusConfig,
+}
+
+/// Monitoring: what a sync leaves for node_exporter, and when `check` calls the last sync
+/// too old.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Written after every sync (`*.prom` in node_exporter's textfile directory).
+    pub prometheus_textfile: Option<PathBuf>,
+    /// `check` fails (exit status 1) when the last successful sync is older than this.
+    pub max_sync_age_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

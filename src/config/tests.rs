@@ -659,3 +659,16 @@ fn home_for_expands_the_name() {
     config.unix.home = "/srv/home/{name}/{name}".to_string();
     assert_eq!(config.home_for("bob"), "/srv/home/bob/bob");
 }
+
+#[test]
+fn status_keys_are_checked() {
+    let config = parse(
+        "[status]\nprometheus_textfile = \"/var/lib/prometheus/node-exporter/dircache.prom\"\n\
+         max_sync_age_secs = 3600\n",
+    )
+    .unwrap();
+    assert_eq!(config.status.max_sync_age_secs, Some(3600));
+    let relative = "[status]\nprometheus_textfile = \"dircache.prom\"";
+    assert_eq!(invalid_key(relative), "status.prometheus_textfile");
+    assert_eq!(invalid_key("[status]\nmax_sync_age_secs = 5"), "status.max_sync_age_secs");
+}

@@ -77,6 +77,26 @@ impl Config {
 
         self.validate_unix(&invalid)?;
 
+        if let Some(path) = &self.status.prometheus_textfile {
+            if !path.is_absolute() || path.file_name().is_none() {
+                return Err(invalid(
+                    "status.prometheus_textfile",
+                    format!(
+                        "{path:?} is not an absolute file path; use one such as \
+                         \"/var/lib/prometheus/node-exporter/dircache.prom\""
+                    ),
+                ));
+            }
+        }
+        if let Some(age) = self.status.max_sync_age_secs {
+            if age < 60 {
+                return Err(invalid(
+                    "status.max_sync_age_secs",
+                    format!("{age} is less than 60; syncs run at most once a minute"),
+                ));
+            }
+        }
+
         let argon2 = &self.passwords;
         if !(MIN_ARGON2_MEMORY_KIB..=MAX_ARGON2_MEMORY_KIB).contains(&argon2.argon2_memory_kib) {
             return Err(invalid(

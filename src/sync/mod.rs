@@ -4,6 +4,7 @@
 //! `dry_run`, which fetches and plans but writes nothing at all.
 
 mod apply;
+pub mod metrics;
 mod plan;
 mod report;
 
@@ -131,6 +132,24 @@ fn prune_login_states(
         .iter()
         .map(|e| format!("{e}; delete it by hand: it may hold an offline credential"))
         .collect()
+}
+
+/// Records a run: `status.json`, and the Prometheus textfile when one is configured. The
+/// metrics are best effort once the status is written: a textfile that cannot be written is
+/// returned as the error, the status file stays.
+pub fn record_status(config: &Config, status: &SyncStatus) -> Result<(), CacheError> {
+    let mut status = status.clone();
+    if status.last_success_at.is_none() {
+        let previous = read_status(&config.cache.dir).ok().flatten();
+        status.last_success_at = previous.and_then(|p| p.last_success_at);
+    }
+    let status = &status;
+    write_status(&config.cache.dir, status)?;
+    let Some(path) = &config.status.prometheus_textfile else {
+        return Ok(());
+    };
+    let cache = metrics::CacheCounts::read(&config.cache.dir).ok().flatten();
+    metrics::write_textfile(path, &metrics::prometheus_text(Some(status), cache))
 }
 
 fn check_delete_limit(plan: &Plan, config: &Config, options: SyncOptions) -> Result<(), SyncError> {

@@ -81,6 +81,10 @@ pub struct SyncStatus {
     pub listed_users: usize,
     pub generation: Option<u64>,
     pub error: Option<String>,
+    /// When the last successful sync started, carried over failed runs (see
+    /// `sync::record_status`); older status files lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_at: Option<u64>,
 }
 
 impl SyncStatus {
@@ -97,6 +101,7 @@ impl SyncStatus {
             listed_users: report.listed_users,
             generation: report.generation,
             error: None,
+            last_success_at: Some(started_at),
         }
     }
 
@@ -113,6 +118,7 @@ impl SyncStatus {
             listed_users: 0,
             generation: None,
             error: Some(error),
+            last_success_at: None,
         }
     }
 }

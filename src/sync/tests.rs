@@ -899,3 +899,12 @@ fn a_user_never_takes_the_name_of_a_group() {
     assert!(db.user("bob").is_some() && db.user("devs").is_none());
     assert_eq!(db.groups[0].members, ["alice"]);
 }
+
+#[test]
+fn metrics_before_any_sync_say_it_never_succeeded() {
+    let text = metrics::prometheus_text(None, None);
+    for line in ["dircache_last_sync_success 0", "dircache_last_sync_timestamp_seconds 0"] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+    }
+    assert!(!text.contains("dircache_cache_users"), "no cache, no cache metrics: {text}");
+}

@@ -408,6 +408,12 @@ pub struct DaemonArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print the status as one JSON object.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "prometheus")]
     pub json: bool,
+
+    /// Print the status and the cache's size as Prometheus metrics (the text format of
+    /// node_exporter's textfile collector; `[status] prometheus_textfile` writes the same
+    /// after every sync).
+    #[arg(long)]
+    pub prometheus: bool,
 }

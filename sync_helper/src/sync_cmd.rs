@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use dircache::config::Config;
 use dircache::directory::{self, Listing};
-use dircache::sync::{self, read_status, write_status, SyncOptions, SyncReport, SyncStatus};
+use dircache::sync::{self, read_status, SyncOptions, SyncReport, SyncStatus};
 
 use crate::cli::{StatusArgs, SyncArgs};
 use crate::error::{one_line, CliError};
@@ -37,7 +37,7 @@ pub fn sync(
             };
             // The cache is committed: its status is recorded even if stdout is gone.
             if !args.dry_run {
-                write_status(&config.cache.dir, &SyncStatus::success(&outcome.report, now))?;
+                sync::record_status(config, &SyncStatus::success(&outcome.report, now))?;
             }
             printed.map_err(CliError::Output)?;
             match outcome.report.errors.first() {
@@ -60,7 +60,7 @@ pub fn sync(
                 return Err(error);
             }
             let status = SyncStatus::failure(line.clone(), now, started.elapsed().as_secs_f64());
-            match write_status(&config.cache.dir, &status) {
+            match sync::record_status(config, &status) {
                 Ok(()) => Err(error),
                 Err(status_error) => Err(CliError::SyncReported(format!(
                     "{line} (and the status file could not be written: {})",
@@ -169,6 +169,11 @@ fn write_report(
 
 pub fn status(config: &Config, args: &StatusArgs, out: &mut impl Write) -> Result<(), CliError> {
     let status = read_status(&config.cache.dir)?;
+    if args.prometheus {
+        let cache = sync::metrics::CacheCounts::read(&config.cache.dir)?;
+        let text = sync::metrics::prometheus_text(status.as_ref(), cache);
+        return out.write_all(text.as_bytes()).map_err(CliError::Output);
+    }
     if args.json {
         return write_json(out, &status).map_err(CliError::Output);
     }
