@@ -369,9 +369,7 @@ fn a_cache_file_writable_by_others_is_refused() {
 
 #[test]
 fn a_cache_file_owned_by_another_user_is_refused_by_root() {
-    if !running_as_root() {
-        assert!(std::env::var("CI").is_err(), "CI runs as root; this test must run there");
-        eprintln!("skipped: needs root to chown");
+    if !root_or_skip("chown needs root") {
         return;
     }
     let fx = Fixture::new();
@@ -387,6 +385,18 @@ fn running_as_root() -> bool {
         .unwrap()
         .lines()
         .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"))
+}
+
+/// The skip rule of the integration tests (`tests/testbed`, `may_skip`): not root, the test
+/// is skipped and says why; under CI (`CI=true`, root) it fails instead.
+fn root_or_skip(why: &str) -> bool {
+    if running_as_root() {
+        return true;
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "this test must run in CI: {why}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+    false
 }
 
 #[test]
@@ -816,9 +826,7 @@ fn a_broken_groups_table_is_refused_when_first_needed_and_remembered() {
 
 #[test]
 fn cache_files_are_trusted_by_the_effective_uid_the_mapper_reports() {
-    if !running_as_root() {
-        assert!(std::env::var("CI").is_err(), "CI runs as root; this test must run there");
-        eprintln!("skipped: needs root to chown");
+    if !root_or_skip("chown needs root") {
         return;
     }
     let fx = Fixture::new();
