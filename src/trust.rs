@@ -63,6 +63,20 @@ fn check_writers_for(
     Err(Untrusted { mode: mode & 0o7777, owner, fix })
 }
 
+/// For the library's root-only tests, the skip rule of the integration tests
+/// (`tests/testbed`, `may_skip`): not root, the test is skipped and says why; under CI
+/// (`CI=true`, root) it fails instead.
+#[cfg(test)]
+pub(crate) fn root_or_skip(why: &str) -> bool {
+    if effective_uid() == Some(0) {
+        return true;
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "this test must run in CI: {why}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

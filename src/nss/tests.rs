@@ -369,7 +369,7 @@ fn a_cache_file_writable_by_others_is_refused() {
 
 #[test]
 fn a_cache_file_owned_by_another_user_is_refused_by_root() {
-    if !root_or_skip("chown needs root") {
+    if !crate::trust::root_or_skip("chown needs root") {
         return;
     }
     let fx = Fixture::new();
@@ -378,25 +378,6 @@ fn a_cache_file_owned_by_another_user_is_refused_by_root() {
     let mut nss = fx.nss();
     assert_eq!(nss.passwd_by_uid(200_001), Reply::Unavailable(libc::EIO));
     assert!(fx.logged()[0].contains("owned by uid 1234"), "{:?}", fx.logged());
-}
-
-fn running_as_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"))
-}
-
-/// The skip rule of the integration tests (`tests/testbed`, `may_skip`): not root, the test
-/// is skipped and says why; under CI (`CI=true`, root) it fails instead.
-fn root_or_skip(why: &str) -> bool {
-    if running_as_root() {
-        return true;
-    }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "this test must run in CI: {why}");
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
-    false
 }
 
 #[test]
@@ -826,7 +807,7 @@ fn a_broken_groups_table_is_refused_when_first_needed_and_remembered() {
 
 #[test]
 fn cache_files_are_trusted_by_the_effective_uid_the_mapper_reports() {
-    if !root_or_skip("chown needs root") {
+    if !crate::trust::root_or_skip("chown needs root") {
         return;
     }
     let fx = Fixture::new();
