@@ -140,6 +140,9 @@ pub struct Tables<B> {
     pub users: Table<PublicUser, B>,
     /// The generation's directory, where `groups.public` is opened.
     dir: PathBuf,
+    /// The effective uid `users.public` was trusted by: `groups.public` is judged by the
+    /// same, even if the process changed its uid since.
+    reader: Option<u32>,
     /// The groups table once opened, or a lasting problem with it (not retried for this
     /// generation); an error of the moment is not kept.
     groups: OnceLock<Result<Table<Group, B>, Problem>>,
@@ -152,16 +155,17 @@ impl<B: AsRef<[u8]> + Send + Sync> Tables<B> {
         if let Some(opened) = self.groups.get() {
             return opened.as_ref().map_err(Problem::clone);
         }
-        let opened = open_table::<Group, M>(mapper, &self.dir).and_then(|(groups, _)| {
-            if groups.generation() == self.users.generation() {
-                Ok(groups)
-            } else {
-                Err(Problem::broken(format!(
-                    "the cache files in {} belong to different generations",
-                    self.dir.display()
-                )))
-            }
-        });
+        let opened =
+            open_table::<Group, M>(mapper, &self.dir, self.reader).and_then(|(groups, _)| {
+                if groups.generation() == self.users.generation() {
+                    Ok(groups)
+                } else {
+                    Err(Problem::broken(format!(
+                        "the cache files in {} belong to different generations",
+                        self.dir.display()
+                    )))
+                }
+            });
         match opened {
             Err(problem) if !problem.lasting => Err(problem),
             opened => self.groups.get_or_init(|| opened).as_ref().map_err(Problem::clone),
@@ -274,19 +278,21 @@ impl<M: Mapper> CurrentTables<M> {
         let link = self.cache_dir.join(CURRENT_LINK);
         let target = fs::read_link(&link).map_err(|e| Problem::io(&link, &e))?;
         let dir = self.cache_dir.join(target);
-        let (users, stamp) = open_table::<PublicUser, M>(&self.mapper, &dir)?;
-        Ok(Tables { stamp, users, dir, groups: OnceLock::new() })
+        let reader = self.mapper.effective_uid();
+        let (users, stamp) = open_table::<PublicUser, M>(&self.mapper, &dir, reader)?;
+        Ok(Tables { stamp, users, dir, reader, groups: OnceLock::new() })
     }
 }
 
 fn open_table<T: CacheRecord, M: Mapper>(
     mapper: &M,
     dir: &Path,
+    reader: Option<u32>,
 ) -> Result<(Table<T, M::Map>, Stamp), Problem> {
     let path = dir.join(T::FILE_NAME);
     let file = File::open(&path).map_err(|e| Problem::io(&path, &e))?;
     let meta = file.metadata().map_err(|e| Problem::io(&path, &e))?;
-    check_trusted(&path, &meta, true, mapper.effective_uid()).map_err(Problem::broken)?;
+    check_trusted(&path, &meta, true, reader).map_err(Problem::broken)?;
     let map = mapper.map(&file, meta.len()).map_err(|e| Problem::io(&path, &e))?;
     let table = Lookup::from_source(path, Mapped(map)).map_err(Problem::broken)?;
     Ok((table, Stamp::of(&meta)))

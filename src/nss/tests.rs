@@ -832,3 +832,34 @@ fn cache_files_are_trusted_by_the_effective_uid_the_mapper_reports() {
     assert_eq!(nss.group_by_name(b"dc-staff"), Reply::Unavailable(libc::EIO));
     assert!(fx.logged().iter().any(|l| l.contains("groups.public")), "{:?}", fx.logged());
 }
+
+/// Reports root for the first question about the effective uid, 4242 afterwards: a process
+/// that dropped privileges after its first lookup.
+struct SwitchingMapper(std::sync::atomic::AtomicUsize);
+
+impl Mapper for SwitchingMapper {
+    type Map = Vec<u8>;
+    fn map(&self, file: &File, len: u64) -> io::Result<Vec<u8>> {
+        ReadMapper.map(file, len)
+    }
+    fn effective_uid(&self) -> Option<u32> {
+        let asked = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(if asked == 0 { 0 } else { 4242 })
+    }
+}
+
+#[test]
+fn the_groups_table_is_judged_by_the_uid_the_users_table_was() {
+    if !crate::trust::root_or_skip("chown needs root") {
+        return;
+    }
+    let fx = Fixture::new();
+    fx.commit(&sample_db());
+    let groups = fx.users_public().with_file_name("groups.public");
+    std::os::unix::fs::chown(&groups, Some(4242), None).unwrap();
+    let mapper = SwitchingMapper(std::sync::atomic::AtomicUsize::new(0));
+    let mut nss = Nss::new(mapper, fx.settings(), Box::new(|_: &str| {}));
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
+    // Opened later, after the switch: still root's rule, which refuses a file of uid 4242.
+    assert_eq!(nss.group_by_name(b"dc-staff"), Reply::Unavailable(libc::EIO));
+}
