@@ -9,16 +9,17 @@
 //! Read as files, never through NSS (the NSS module must not recurse into itself, and the
 //! PAM module must not trust a lookup that dircache itself could answer).
 
-use std::collections::HashSet;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 use thiserror::Error;
 
-use crate::names::fold_name;
+use crate::names::{fold_name, same_name};
 use crate::user::{Group, User};
 
 #[derive(Debug, Error)]
@@ -86,13 +87,111 @@ impl fmt::Display for SubordinateRange {
     }
 }
 
-#[derive(Debug, Default, Clone)]
+/// The names and ids of the local files. A process's first NSS lookup needs to ask this
+/// once or twice, so the text is scanned for the question asked; only a process that keeps
+/// asking pays for an index (issue 12 §2: building the index up front was four fifths of
+/// the first lookup's instructions).
+#[derive(Debug, Default)]
 pub struct LocalAccounts {
-    /// Folded, so `Root` is as local as `root`.
-    names: HashSet<String>,
-    ids: HashSet<u32>,
+    /// The passwd-format text, then the group-format text.
+    texts: [String; 2],
+    /// Built after [`SCANS_BEFORE_INDEX`] questions.
+    index: OnceLock<Index>,
+    scans: AtomicU32,
     /// Empty unless read with [`LocalAccounts::with_subordinate_ids`].
     subordinate: Vec<SubordinateRange>,
+}
+
+/// How many questions are answered by scanning the text before an index is built.
+const SCANS_BEFORE_INDEX: u32 = 8;
+
+/// Sorted vectors rather than hash sets: binary search over a host's local accounts is as
+/// fast as hashing, and building them costs less and needs no random seed.
+#[derive(Debug, Default, Clone)]
+struct Index {
+    /// Folded, so `Root` is as local as `root`; sorted, without repeats.
+    names: Vec<String>,
+    /// Sorted, without repeats.
+    ids: Vec<u32>,
+}
+
+impl Clone for LocalAccounts {
+    fn clone(&self) -> LocalAccounts {
+        LocalAccounts {
+            texts: self.texts.clone(),
+            index: self.index.clone(),
+            scans: AtomicU32::new(self.scans.load(Ordering::Relaxed)),
+            subordinate: self.subordinate.clone(),
+        }
+    }
+}
+
+/// One account line: its name and the ids it holds (a passwd line also protects its primary
+/// gid, which /etc/group need not list). Comments, NIS markers (`+`, `-`) and malformed
+/// lines hold none. The one parser of these files, for scans and the index alike.
+fn entries(text: &str, is_passwd: bool) -> impl Iterator<Item = (&str, [Option<u32>; 2])> {
+    lines(text).filter_map(move |line| {
+        let [Some(name), Some(_), Some(id), primary_gid] = leading_fields(line) else {
+            return None;
+        };
+        if name.is_empty() || name.starts_with(['#', '+', '-']) {
+            return None;
+        }
+        let primary_gid = primary_gid.filter(|_| is_passwd).and_then(|g| g.parse().ok());
+        Some((name, [id.parse().ok(), primary_gid]))
+    })
+}
+
+/// The lines of a file, as `str::lines` cuts them, by a plain byte loop: `lines` and
+/// `split` set up a searcher per call, which cost more than the short lines of these files.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
+        let line = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
+}
+
+/// The first four `:`-separated fields of a line; `None` past the last one.
+fn leading_fields(line: &str) -> [Option<&str>; 4] {
+    let mut fields = [None; 4];
+    let mut start = 0;
+    let mut found = 0;
+    for (at, byte) in line.bytes().enumerate() {
+        if byte == b':' {
+            // `:` is ASCII, so both cuts fall on character boundaries.
+            fields[found] = line.get(start..at);
+            found += 1;
+            start = at + 1;
+            if found == fields.len() {
+                return fields;
+            }
+        }
+    }
+    fields[found] = line.get(start..);
+    fields
+}
+
+impl Index {
+    fn build(texts: &[String; 2]) -> Index {
+        let mut index = Index::default();
+        for (text, is_passwd) in texts.iter().zip([true, false]) {
+            for (name, ids) in entries(text, is_passwd) {
+                index.names.push(fold_name(name));
+                index.ids.extend(ids.into_iter().flatten());
+            }
+        }
+        index.names.sort_unstable();
+        index.names.dedup();
+        index.ids.sort_unstable();
+        index.ids.dedup();
+        index
+    }
 }
 
 impl LocalAccounts {
@@ -112,11 +211,11 @@ impl LocalAccounts {
     ) -> Result<(LocalAccounts, [Option<fs::Metadata>; 2]), LocalAccountsError> {
         let mut accounts = LocalAccounts::default();
         let mut metadata = [None, None];
-        for ((path, is_passwd), seen) in
-            [(passwd, true), (group, false)].into_iter().zip(&mut metadata)
+        for ((path, text), seen) in
+            [passwd, group].into_iter().zip(&mut accounts.texts).zip(&mut metadata)
         {
-            if let Some((text, meta)) = read_optional_with_metadata(path)? {
-                accounts.add_file(&text, is_passwd);
+            if let Some((read, meta)) = read_optional_with_metadata(path)? {
+                *text = read;
                 *seen = Some(meta);
             }
         }
@@ -139,50 +238,50 @@ impl LocalAccounts {
         Ok(self)
     }
 
-    /// A passwd line also protects its primary gid, which /etc/group need not list.
-    fn add_file(&mut self, text: &str, is_passwd: bool) {
-        for line in text.lines() {
-            let mut fields = line.split(':');
-            let (Some(name), Some(_), Some(id)) = (fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            let primary_gid = if is_passwd { fields.next() } else { None };
-            if name.is_empty()
-                || name.starts_with('#')
-                || name.starts_with('+')
-                || name.starts_with('-')
-            {
-                continue;
-            }
-            self.names.insert(fold_name(name));
-            for id in [Some(id), primary_gid].into_iter().flatten() {
-                if let Ok(id) = id.parse() {
-                    self.ids.insert(id);
-                }
-            }
-        }
-    }
-
     /// The rule "local accounts win", spelled once: whether a dircache account or group of
     /// this name, holding these ids, would collide with a local one (and so is never made,
     /// shown or authenticated).
     pub fn win_over(&self, name: &str, ids: &[u32]) -> bool {
-        self.has_name(name) || ids.iter().any(|id| self.has_id(*id))
+        if let Some(index) = self.indexed() {
+            let folded = fold_name(name);
+            return index.names.binary_search(&folded).is_ok()
+                || ids.iter().any(|id| index.ids.binary_search(id).is_ok());
+        }
+        self.texts.iter().zip([true, false]).any(|(text, is_passwd)| {
+            entries(text, is_passwd).any(|(local, local_ids)| {
+                same_name(local, name) || local_ids.iter().flatten().any(|id| ids.contains(id))
+            })
+        })
+    }
+
+    /// The index, once enough questions were asked to pay for it; `None` before.
+    fn indexed(&self) -> Option<&Index> {
+        if self.index.get().is_none()
+            && self.scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_INDEX
+        {
+            return None;
+        }
+        Some(self.index())
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| Index::build(&self.texts))
     }
 
     /// Whether `name` (compared case-insensitively) is a local user or group.
+    #[cfg(test)]
     fn has_name(&self, name: &str) -> bool {
-        self.names.contains(&fold_name(name))
+        self.win_over(name, &[])
     }
 
     /// Whether `id` is a local uid or gid.
+    #[cfg(test)]
     fn has_id(&self, id: u32) -> bool {
-        self.ids.contains(&id)
+        self.win_over("", &[id])
     }
 
     pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ids.iter().copied()
+        self.index().ids.iter().copied()
     }
 
     /// The subordinate uid and gid ranges of local users, in file order.

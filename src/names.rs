@@ -162,11 +162,21 @@ pub fn is_invisible(c: char) -> bool {
 
 /// The form two names are compared in.
 pub fn fold_name(name: &str) -> String {
-    name.to_lowercase()
+    // The same result for ASCII, without `to_lowercase`'s Unicode tables (the NSS module
+    // folds every local account name on a process's first lookup).
+    if name.is_ascii() {
+        name.to_ascii_lowercase()
+    } else {
+        name.to_lowercase()
+    }
 }
 
 /// Whether two names denote the same account.
 pub fn same_name(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        // What `fold_name` would compare, without allocating.
+        return a.eq_ignore_ascii_case(b);
+    }
     a == b || fold_name(a) == fold_name(b)
 }
 

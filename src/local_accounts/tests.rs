@@ -156,3 +156,50 @@ fn each_file_is_read_with_the_metadata_of_what_was_read() {
     let (local, _) = LocalAccounts::load_with_metadata(&passwd, &missing).unwrap();
     assert!(local.has_id(1001));
 }
+
+#[test]
+fn a_scan_of_the_text_and_the_index_give_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    let group = dir.path().join("group");
+    fs::write(
+        &passwd,
+        "root:x:0:0:root:/root:/bin/bash\r\n+nis::::::\n#c:x:7:7\nÉmile:x:1005:4242::/:/bin/sh\n\
+         short:x\nben:x:+1006:1006\nbig:x:99999999999:5\n",
+    )
+    .unwrap();
+    fs::write(&group, "wheel:x:10:alice\n-nis:x:11:\nStaff:x:50\n").unwrap();
+    let questions: &[(&str, &[u32])] = &[
+        ("root", &[]),
+        ("ROOT", &[]),
+        ("émile", &[]),
+        ("ÉMILE", &[]),
+        ("staff", &[]),
+        ("nis", &[]),
+        ("+nis", &[]),
+        ("#c", &[]),
+        ("short", &[]),
+        ("alice", &[]),
+        ("", &[0]),
+        ("", &[1005, 3]),
+        ("", &[4242]),
+        ("", &[1006]),
+        ("", &[7]),
+        ("", &[11]),
+        ("", &[10]),
+        ("", &[5]),
+    ];
+    let scanned = LocalAccounts::load(&passwd, &group).unwrap();
+    let indexed = LocalAccounts::load(&passwd, &group).unwrap();
+    let _ = indexed.ids().count();
+    for (name, ids) in questions {
+        assert_eq!(scanned.win_over(name, ids), indexed.win_over(name, ids), "{name:?} {ids:?}");
+    }
+    assert!(scanned.index.get().is_some(), "asked more than {SCANS_BEFORE_INDEX} times");
+    let expected_local = [true, true, true, true, true, false, false, false, false, false];
+    for ((name, ids), local) in questions.iter().zip(expected_local) {
+        assert_eq!(indexed.win_over(name, ids), local, "{name:?}");
+    }
+    assert!(indexed.win_over("", &[1006]) && indexed.win_over("", &[5]));
+    assert!(!indexed.win_over("", &[7, 11]));
+}
