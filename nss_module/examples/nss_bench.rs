@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use dircache::cache::{CacheDir, Db};
 use dircache::nss::{pack_passwd, Nss, Reply, Settings};
-use dircache::user::{sample_picks, sample_user, AuthMethod, Origin, User};
+use dircache::user::{sample_group, sample_picks, sample_user, AuthMethod, Origin, User};
 use nss_dircache::MmapMapper;
 
 const FIRST_RUNS: usize = 9;
@@ -37,6 +37,17 @@ const WARM_LOOKUPS: usize = 20_000;
 const BUDGET: Duration = Duration::from_secs(3);
 const NSS_CACHE_SO: &str = "/usr/lib/x86_64-linux-gnu/libnss_cache.so.2";
 const FIRST_UID: u32 = 200_000;
+/// The first user is a member of this many groups: what `initgroups` is measured on.
+const GROUPS: u32 = 1_000;
+const FIRST_GROUP_GID: u32 = 3_000_000;
+
+fn group_name(k: u32) -> String {
+    format!("team{k}@example.com")
+}
+
+fn group_line(k: u32) -> String {
+    format!("{}:x:{}:{}\n", group_name(k), FIRST_GROUP_GID + k, name_of(0))
+}
 
 fn name_of(i: u32) -> String {
     format!("user{i}@example.com")
@@ -57,6 +68,7 @@ fn user(i: u32) -> User {
         emails: vec![name_of(i)],
         auth: AuthMethod::Directory,
         origin: Origin::Icewarp,
+        groups: if i == 0 { (0..GROUPS).map(group_name).collect() } else { Vec::new() },
         ..sample_user(&name_of(i), uid_of(i))
     }
 }
@@ -180,6 +192,25 @@ impl Via {
     }
 }
 
+/// `getgrouplist` for the first user, through glibc: how many groups it holds.
+fn group_list() -> usize {
+    let name = CString::new(name_of(0)).unwrap_or_else(|e| fail(e));
+    let mut gids = vec![0 as libc::gid_t; 4 * GROUPS as usize];
+    let mut count = c_int::try_from(gids.len()).unwrap_or(c_int::MAX);
+    // SAFETY: a NUL-terminated name, and a buffer of `count` gids.
+    let rc = unsafe { libc::getgrouplist(name.as_ptr(), uid_of(0), gids.as_mut_ptr(), &mut count) };
+    if rc < 0 {
+        fail("getgrouplist: the buffer is too small");
+    }
+    usize::try_from(count).unwrap_or(0)
+}
+
+fn expect_all_groups(count: usize) {
+    if count < GROUPS as usize {
+        fail(format!("getgrouplist found {count} groups, not {GROUPS}"));
+    }
+}
+
 fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
     sorted[(sorted.len() * per_mille / 1000).min(sorted.len() - 1)]
 }
@@ -249,6 +280,31 @@ fn measure(args: &[String]) {
                 samples.len()
             );
         }
+        "initgroups-first" => {
+            let start = Instant::now();
+            let count = group_list();
+            let took = start.elapsed();
+            expect_all_groups(count);
+            println!("{}", took.as_nanos());
+        }
+        "initgroups" => {
+            expect_all_groups(group_list());
+            let mut samples = Vec::new();
+            let start = Instant::now();
+            while samples.len() < 10 || (start.elapsed() < BUDGET && samples.len() < 2_000) {
+                let t = Instant::now();
+                let count = group_list();
+                samples.push(t.elapsed());
+                expect_all_groups(count);
+            }
+            samples.sort();
+            println!(
+                "{} {} {}",
+                percentile(&samples, 500).as_nanos(),
+                percentile(&samples, 990).as_nanos(),
+                samples.len()
+            );
+        }
         other => fail(format!("unknown mode {other}")),
     }
 }
@@ -289,7 +345,8 @@ fn copy_etc(to: &Path, nsswitch: &str) {
         .collect();
     let passwd = format!("passwd: {nsswitch}");
     lines.push(&passwd);
-    lines.push("group: files");
+    let group = format!("group: {nsswitch}");
+    lines.push(&group);
     fs::write(to.join("nsswitch.conf"), lines.join("\n") + "\n").unwrap_or_else(|e| fail(e));
 }
 
@@ -315,7 +372,10 @@ fn generate(n: u32, dir: &Path, module_so: &Path) {
     let started = Instant::now();
     let cache = CacheDir::new(dir.join("cache"));
     if cache.current_dir().ok().flatten().is_none() {
-        let db = Db { users: (0..n).map(user).collect(), ..Db::default() };
+        let groups = (0..GROUPS)
+            .map(|k| sample_group(&group_name(k), FIRST_GROUP_GID + k, &[&name_of(0)]))
+            .collect();
+        let db = Db { users: (0..n).map(user).collect(), groups, ..Db::default() };
         let lock = cache.lock(Duration::from_secs(5)).unwrap_or_else(|e| fail(e));
         cache.commit(&lock, &db, 1_700_000_000).unwrap_or_else(|e| fail(e));
     }
@@ -334,6 +394,12 @@ fn generate(n: u32, dir: &Path, module_so: &Path) {
         }
     }
     passwd.write_all(chunk.as_bytes()).unwrap_or_else(|e| fail(e));
+    let groups: String = (0..GROUPS).map(group_line).collect();
+    let mut group_file = fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("etc-files/group"))
+        .unwrap_or_else(|e| fail(e));
+    group_file.write_all(groups.as_bytes()).unwrap_or_else(|e| fail(e));
     // nsscache: /etc/passwd.cache and its indexes.
     let etc_cache = dir.join("etc-cache");
     copy_etc(&etc_cache, "files cache");
@@ -348,6 +414,15 @@ fn generate(n: u32, dir: &Path, module_so: &Path) {
     fs::write(etc_cache.join("passwd.cache"), text).unwrap_or_else(|e| fail(e));
     write_index(&etc_cache.join("passwd.cache.ixname"), by_name);
     write_index(&etc_cache.join("passwd.cache.ixuid"), by_uid);
+    let (mut by_name, mut by_gid, mut text) = (Vec::new(), Vec::new(), String::new());
+    for k in 0..GROUPS {
+        by_name.push((group_name(k), text.len() as u64));
+        by_gid.push(((FIRST_GROUP_GID + k).to_string(), text.len() as u64));
+        text.push_str(&group_line(k));
+    }
+    fs::write(etc_cache.join("group.cache"), text).unwrap_or_else(|e| fail(e));
+    write_index(&etc_cache.join("group.cache.ixname"), by_name);
+    write_index(&etc_cache.join("group.cache.ixgid"), by_gid);
     // dircache: the machine's own passwd, the module on LD_LIBRARY_PATH.
     copy_etc(&dir.join("etc-dircache"), "files dircache");
     let lib = dir.join("lib");
@@ -374,6 +449,22 @@ fn in_namespace(dir: &Path, backend: &Backend, key: &str, mode: &str, n: u32) ->
     run_cmd(&mut cmd)
 }
 
+fn measure_initgroups(dir: &Path, backend: &Backend, n: u32) -> [f64; 3] {
+    let mut firsts: Vec<f64> = (0..FIRST_RUNS)
+        .map(|_| {
+            in_namespace(dir, backend, "name", "initgroups-first", n)
+                .trim()
+                .parse()
+                .unwrap_or(f64::NAN)
+        })
+        .collect();
+    firsts.sort_by(f64::total_cmp);
+    let warm = in_namespace(dir, backend, "name", "initgroups", n);
+    let mut parts = warm.split_whitespace().map(|p| p.parse().unwrap_or(f64::NAN));
+    let median = parts.next().unwrap_or(f64::NAN);
+    [firsts[FIRST_RUNS / 2], median, parts.next().unwrap_or(f64::NAN)]
+}
+
 fn micros(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.1} ms", ns / 1e6)
@@ -388,6 +479,8 @@ struct Figures {
     median: [f64; 2],
     p99: [f64; 2],
     repeat: f64,
+    /// `getgrouplist` of a user in [`GROUPS`] groups: first, warm median, warm p99.
+    initgroups: Option<[f64; 3]>,
 }
 
 fn run(args: &[String]) {
@@ -459,6 +552,9 @@ fn run(args: &[String]) {
             let repeat = in_namespace(&dir, backend, "name", "repeat", *n);
             figures.repeat =
                 repeat.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(f64::NAN);
+            if backend.via == "glibc" {
+                figures.initgroups = Some(measure_initgroups(&dir, backend, *n));
+            }
             eprintln!("nss_bench: {n} users, {} done", backend.label);
             rows.push(figures);
         }
@@ -481,6 +577,23 @@ fn run(args: &[String]) {
                 micros(f.p99[1]),
                 micros(f.repeat)
             );
+        }
+        let _ = writeln!(
+            report,
+            "\ninitgroups (getgrouplist) of a user in {GROUPS} groups, {n} users:\n\
+             | backend | first | warm median / p99 |\n|---|---:|---:|"
+        );
+        for (backend, f) in backends.iter().zip(&rows) {
+            if let Some([first, median, p99]) = f.initgroups {
+                let _ = writeln!(
+                    report,
+                    "| {} | {} | {} / {} |",
+                    backend.label,
+                    micros(first),
+                    micros(median),
+                    micros(p99)
+                );
+            }
         }
         all.push((*n, rows));
     }
