@@ -449,6 +449,34 @@ fn in_namespace(dir: &Path, backend: &Backend, key: &str, mode: &str, n: u32) ->
     run_cmd(&mut cmd)
 }
 
+/// Bytes per user on disk: dircache's NSS-visible tables and its whole generation, beside
+/// libnss-cache's passwd map and its two indexes.
+fn disk_sizes(report: &mut String, dir: &Path, n: u32) {
+    let size = |path: PathBuf| fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let generation = fs::canonicalize(dir.join("cache/current")).unwrap_or_else(|e| fail(e));
+    let users_public = size(generation.join("users.public"));
+    let whole: u64 = fs::read_dir(&generation)
+        .unwrap_or_else(|e| fail(e))
+        .filter_map(|entry| entry.ok()?.metadata().ok())
+        .map(|meta| meta.len())
+        .sum();
+    let nss_cache: u64 = ["passwd.cache", "passwd.cache.ixname", "passwd.cache.ixuid"]
+        .iter()
+        .map(|file| size(dir.join("etc-cache").join(file)))
+        .sum();
+    let per_user = |bytes: u64| bytes as f64 / f64::from(n.max(1));
+    let _ = writeln!(
+        report,
+        "\n{n} users on disk, bytes per user: dircache users.public {:.0}, whole generation with the {GROUPS} groups {:.0} \
+         ({:.1} MB); libnss-cache passwd.cache + .ixname + .ixuid {:.0} ({:.1} MB)",
+        per_user(users_public),
+        per_user(whole),
+        whole as f64 / 1e6,
+        per_user(nss_cache),
+        nss_cache as f64 / 1e6
+    );
+}
+
 fn measure_initgroups(dir: &Path, backend: &Backend, n: u32) -> [f64; 3] {
     let mut firsts: Vec<f64> = (0..FIRST_RUNS)
         .map(|_| {
@@ -529,6 +557,7 @@ fn run(args: &[String]) {
     for n in &sizes {
         let dir = work.join(n.to_string());
         generate(*n, &dir, &module_so);
+        disk_sizes(&mut report, &dir, *n);
         let mut rows = Vec::new();
         for backend in &backends {
             let mut figures = Figures::default();
