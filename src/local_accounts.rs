@@ -9,7 +9,7 @@
 //! Read as files, never through NSS (the NSS module must not recurse into itself, and the
 //! PAM module must not trust a lookup that dircache itself could answer).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
@@ -91,6 +91,9 @@ pub struct LocalAccounts {
     /// Folded, so `Root` is as local as `root`.
     names: HashSet<String>,
     ids: HashSet<u32>,
+    /// The groups of /etc/group by their exact name (glibc compares group names exactly),
+    /// with their gid: the only groups `[unix.local_groups]` can grant (see `grants`).
+    groups: HashMap<String, u32>,
     /// Empty unless read with [`LocalAccounts::with_subordinate_ids`].
     subordinate: Vec<SubordinateRange>,
 }
@@ -156,6 +159,12 @@ impl LocalAccounts {
                 continue;
             }
             self.names.insert(fold_name(name));
+            if !is_passwd {
+                if let Ok(gid) = id.parse() {
+                    // The first line of a name is the one glibc's `files` answers.
+                    self.groups.entry(name.to_string()).or_insert(gid);
+                }
+            }
             for id in [Some(id), primary_gid].into_iter().flatten() {
                 if let Ok(id) = id.parse() {
                     self.ids.insert(id);
@@ -179,6 +188,11 @@ impl LocalAccounts {
     /// Whether `id` is a local uid or gid.
     fn has_id(&self, id: u32) -> bool {
         self.ids.contains(&id)
+    }
+
+    /// The gid of the group of /etc/group named exactly `name`, if there is one.
+    pub fn group_gid(&self, name: &str) -> Option<u32> {
+        self.groups.get(name).copied()
     }
 
     pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
