@@ -195,6 +195,11 @@ impl LocalAccounts {
         self.groups.get(name).copied()
     }
 
+    /// Whether a group of /etc/group has `gid`.
+    pub fn has_group_gid(&self, gid: u32) -> bool {
+        self.groups.values().any(|g| *g == gid)
+    }
+
     pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.ids.iter().copied()
     }

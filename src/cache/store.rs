@@ -117,6 +117,19 @@ fn supplementary_gids(user: &User, gids: &HashMap<String, u32>) -> Vec<u32> {
     user.groups.iter().filter_map(|name| gids.get(&fold_name(name)).copied()).collect()
 }
 
+/// The gids of the local groups granted to each user (by folded name): they go into the
+/// user's `gids` with the directory groups', so `initgroups` finds them without reading
+/// `grants.public` for users who have none. The NSS module checks each against the grant.
+fn granted_gids(grants: &[LocalGrant]) -> HashMap<String, Vec<u32>> {
+    let mut granted: HashMap<String, Vec<u32>> = HashMap::new();
+    for grant in grants {
+        for member in &grant.members {
+            granted.entry(fold_name(member)).or_default().push(grant.gid);
+        }
+    }
+    granted
+}
+
 /// The cache of the NSS fixtures: alice and bob in `dc-staff`, bob also in `dc-developers`,
 /// and a disabled dora, who stays visible. (`dc-` keeps the names clear of a host's own
 /// groups where glibc is asked for real.)
@@ -381,10 +394,15 @@ impl CacheDir {
         let mut users: Vec<&User> = db.users.iter().collect();
         users.sort_by_key(|u| u.uid);
         let gids = db.gids_by_group_name();
-        let public = users.iter().map(|u| PublicUser::from_user(u, supplementary_gids(u, &gids)));
+        let grants = crate::user::eligible_grants(&db.grants, &db.users);
+        let granted = granted_gids(&grants);
+        let public = users.iter().map(|u| {
+            let mut gids = supplementary_gids(u, &gids);
+            gids.extend(granted.get(&fold_name(&u.name)).into_iter().flatten());
+            PublicUser::from_user(u, gids)
+        });
         let mut groups: Vec<&Group> = db.groups.iter().collect();
         groups.sort_by_key(|g| g.gid);
-        let grants = crate::user::eligible_grants(&db.grants, &db.users);
 
         write_table_file::<User, _>(tmp, generation, users.iter().copied())?;
         write_table_file::<PublicUser, _>(tmp, generation, public)?;
