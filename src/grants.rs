@@ -84,38 +84,52 @@ pub struct Computed {
 }
 
 /// The grants for `users` and `groups` (the cache after a sync or a pull): each target gets
-/// the users of its directory groups that may hold local groups. Pure.
+/// the users of its directory groups that may hold local groups. Pure. Costs nothing without
+/// targets, and otherwise holds only the mapped groups' members besides one pass over the
+/// users (a sync of a million users must not index them all again).
 pub fn compute(users: &[User], groups: &[Group], targets: &[Target]) -> Computed {
-    let users_by_name: HashMap<String, &User> =
-        users.iter().map(|user| (fold_name(&user.name), user)).collect();
+    let mut computed = Computed::default();
+    if targets.is_empty() {
+        return computed;
+    }
     let groups_by_name: HashMap<String, &Group> =
         groups.iter().map(|group| (fold_name(&group.name), group)).collect();
-    let mut computed = Computed::default();
+    // Per target, the folded names of its directory groups' members.
+    let mut wanted: Vec<BTreeSet<String>> = Vec::with_capacity(targets.len());
     for target in targets {
-        // Folded name → the name as the user record spells it.
-        let mut members: BTreeMap<String, String> = BTreeMap::new();
+        let mut members = BTreeSet::new();
         for address in &target.directory_groups {
-            let Some(group) = groups_by_name.get(&fold_name(address)) else {
-                computed.warnings.push(format!(
+            match groups_by_name.get(&fold_name(address)) {
+                Some(group) => members.extend(group.members.iter().map(|m| fold_name(m))),
+                None => computed.warnings.push(format!(
                     "unix.local_groups.{}: the directory group {address:?} is not in the \
                      cache, so it grants {} to nobody; check the address (and sync.groups)",
                     target.name, target.name
-                ));
-                continue;
-            };
-            for member in &group.members {
-                let folded = fold_name(member);
-                if let Some(user) = users_by_name.get(&folded) {
-                    if user.may_hold_local_groups() {
-                        members.insert(folded, user.name.clone());
-                    }
-                }
+                )),
             }
         }
+        wanted.push(members);
+    }
+    // Folded name → the name as the user record spells it, for eligible members only.
+    let any: BTreeSet<&String> = wanted.iter().flatten().collect();
+    let eligible: HashMap<String, &str> = users
+        .iter()
+        .filter(|user| user.may_hold_local_groups())
+        .filter_map(|user| {
+            let folded = fold_name(&user.name);
+            any.contains(&folded).then_some((folded, user.name.as_str()))
+        })
+        .collect();
+    for (target, members) in targets.iter().zip(&wanted) {
+        let mut granted: Vec<String> = members
+            .iter()
+            .filter_map(|folded| eligible.get(folded).map(|name| name.to_string()))
+            .collect();
+        granted.sort();
         computed.grants.push(LocalGrant {
             name: target.name.clone(),
             gid: target.gid,
-            members: members.into_values().collect(),
+            members: granted,
         });
     }
     computed

@@ -337,6 +337,10 @@ pub struct UserView {
     pub home: String,
     pub shell: String,
     pub groups: Vec<String>,
+    /// The local groups `[unix.local_groups]` grants the user (as of the last sync or
+    /// commit); filled by `user show` from the cache's grants.
+    #[serde(default)]
+    pub local_groups: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distinguished_name: Option<String>,
     pub created_at: u64,
@@ -360,6 +364,7 @@ impl From<&User> for UserView {
             home: user.home.clone(),
             shell: user.shell.clone(),
             groups: user.groups.clone(),
+            local_groups: Vec::new(),
             distinguished_name: user.distinguished_name.clone(),
             created_at: user.created_at,
             updated_at: user.updated_at,

@@ -145,6 +145,8 @@ fn a_mapped_directory_group_grants_a_local_group_through_real_glibc_and_a_resync
         let group = real_glibc(&env, "getent", &["group", &key]);
         assert_eq!(lines(&group), std::slice::from_ref(&entry), "{}", text(&group));
     }
+    assert_eq!(CLI.show(&env, "alice@example.com")["local_groups"], json!([LOCAL_GROUP]));
+    assert_eq!(CLI.show(&env, "carol@example.com")["local_groups"], json!([]));
     // /etc/group is never written.
     assert_eq!(fs::read_to_string(env.dir.path().join("group")).unwrap(), copy);
 
@@ -159,6 +161,7 @@ fn a_mapped_directory_group_grants_a_local_group_through_real_glibc_and_a_resync
     assert_eq!(changes(&second, "revoked"), [format!("{LOCAL_GROUP} bob@example.com")]);
     assert_eq!(second["granted"], json!([]));
     assert!(!gids(&env, "bob@example.com").contains(&gid), "bob kept {gid}");
+    assert_eq!(CLI.show(&env, "bob@example.com")["local_groups"], json!([]));
     assert!(gids(&env, "alice@example.com").contains(&gid));
     let group = real_glibc(&env, "getent", &["group", LOCAL_GROUP]);
     assert_eq!(lines(&group), [format!("{LOCAL_GROUP}:x:{gid}:alice@example.com")]);
