@@ -5,10 +5,11 @@
 //! the local group at the next sync.
 //!
 //! In a private mount namespace (`unshare -m`, root), a copy of the machine's /etc/group
-//! with one more group, `dc-granted` (a free gid below 1000: reserved for directory groups,
-//! so only the grant can reach it), and an edited /etc/nsswitch.conf are bind-mounted over
-//! the real ones. /etc/group itself is never written: the copy lists no member of
-//! `dc-granted`. CI runs as root; elsewhere the test is skipped with the reason.
+//! with one more group, `_dc-granted` (a name with system meaning, as `sudo` has, and a free
+//! gid below 1000, reserved for directory groups: only the grant can reach either), and an
+//! edited /etc/nsswitch.conf are bind-mounted over the real ones. /etc/group itself is never
+//! written: the copy lists no member of `_dc-granted`. CI runs as root; elsewhere the test is
+//! skipped with the reason.
 
 mod nss_fixture;
 mod testbed;
@@ -25,7 +26,9 @@ use testbed::{namespace_or_skip, text, Env, SyncCli};
 const ADMIN: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "grants-admin-password";
 const CLI: SyncCli = SyncCli { secret: ADMIN_PASSWORD };
-const LOCAL_GROUP: &str = "dc-granted";
+/// A name with system meaning (the `_` prefix of service accounts), as `sudo` has: the
+/// module answers for it only as a grant.
+const LOCAL_GROUP: &str = "_dc-granted";
 
 fn directory() -> IcewarpData {
     IcewarpData::new(ADMIN, ADMIN_PASSWORD)
