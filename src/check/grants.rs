@@ -44,6 +44,8 @@ pub fn check_local_groups(config: &Config) -> CheckResult {
             )
         }
     };
+    // A cache that cannot be read is the `cache` check's failure; here it only means that no
+    // directory group is known yet.
     let db = CacheDir::new(&config.cache.dir).load().unwrap_or_default();
     let computed = crate::grants::compute(&db.users, &db.groups, &targets);
     let granted: Vec<String> = computed
