@@ -9,7 +9,8 @@
 //!   /etc/passwd and /etc/group, which always win, and the subordinate ids of local users,
 //!   never handed out), [`privileges`], [`passwords`] (argon2id,
 //!   secrets), [`trust`] (who may own the files dircache reads), [`user`] (the records).
-//! - **Configuration**: [`config`].
+//! - **Configuration**: [`config`]; [`grants`] (the local groups `[unix.local_groups]`
+//!   grants to members of directory groups).
 //! - **The cache** (files only, knows no server): [`cache`] — generations of immutable
 //!   tables, one write path (`CacheDir::commit` / `CacheDir::update`), readers for PAM, NSS and
 //!   the helper; [`login_state`] (per-user failure counts and offline credentials).
@@ -29,6 +30,7 @@ pub mod cache;
 pub mod check;
 pub mod config;
 pub mod directory;
+pub mod grants;
 pub mod ids;
 pub mod local_accounts;
 pub mod login_state;

@@ -280,6 +280,19 @@ impl LocalAccounts {
         self.win_over("", &[id])
     }
 
+    /// The gid of the group of /etc/group named exactly `name` (glibc compares group names
+    /// exactly), if there is one: the first such line, the one glibc's `files` answers. Only
+    /// `[unix.local_groups]` asks (see `grants`), rarely enough to scan the text.
+    pub fn group_gid(&self, name: &str) -> Option<u32> {
+        let mut groups = entries(&self.texts[1], false);
+        groups.find(|(group, _)| *group == name).and_then(|(_, [gid, _])| gid)
+    }
+
+    /// Whether a group of /etc/group has `gid`.
+    pub fn has_group_gid(&self, gid: u32) -> bool {
+        entries(&self.texts[1], false).any(|(_, [group_gid, _])| group_gid == Some(gid))
+    }
+
     pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.index().ids.iter().copied()
     }

@@ -130,6 +130,14 @@ impl User {
         self.privileges.contains(&privilege)
     }
 
+    /// Whether `[unix.local_groups]` may grant this user a local group: only an enabled
+    /// user who holds `login` (a disabled one, or one kept out of logins, gets no local
+    /// powers either). The one spelling of the rule: `grants::compute` and every commit
+    /// ([`eligible_grants`]) use it.
+    pub fn may_hold_local_groups(&self) -> bool {
+        self.enabled && self.has_privilege(Privilege::Login)
+    }
+
     /// The GECOS field: the full name with anything that would break a passwd line removed.
     pub fn gecos(&self) -> String {
         self.full_name.chars().map(|c| if c == ':' || c.is_control() { ' ' } else { c }).collect()
@@ -172,6 +180,44 @@ pub struct Group {
     pub origin: Origin,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_identity: Option<String>,
+}
+
+/// A local group of /etc/group that `[unix.local_groups]` grants to directory users: the
+/// local name and gid, unchanged, and only the members it grants (see `grants`). /etc/group
+/// itself is never written; the NSS module answers for it where glibc merges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalGrant {
+    pub name: String,
+    pub gid: u32,
+    /// Names of the cache users granted the group, sorted.
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// `grants` with only the members that are still users of `users` and may hold local
+/// groups ([`User::may_hold_local_groups`]): what every commit writes, so that `user set
+/// --disable`, `--revoke login` or `user delete` takes a local group away at once, without
+/// waiting for the next sync. A grant left without members is kept (the sync that computed
+/// it reports its changes).
+pub fn eligible_grants(grants: &[LocalGrant], users: &[User]) -> Vec<LocalGrant> {
+    let eligible: std::collections::HashSet<String> = users
+        .iter()
+        .filter(|u| u.may_hold_local_groups())
+        .map(|u| crate::names::fold_name(&u.name))
+        .collect();
+    grants
+        .iter()
+        .map(|grant| LocalGrant {
+            members: grant
+                .members
+                .iter()
+                .filter(|m| eligible.contains(&crate::names::fold_name(m)))
+                .cloned()
+                .collect(),
+            ..grant.clone()
+        })
+        .collect()
 }
 
 /// A user with every field set to a plain value (local password method, manual origin,
@@ -291,6 +337,10 @@ pub struct UserView {
     pub home: String,
     pub shell: String,
     pub groups: Vec<String>,
+    /// The local groups `[unix.local_groups]` grants the user (as of the last sync or
+    /// commit); filled by `user show` from the cache's grants.
+    #[serde(default)]
+    pub local_groups: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distinguished_name: Option<String>,
     pub created_at: u64,
@@ -314,6 +364,7 @@ impl From<&User> for UserView {
             home: user.home.clone(),
             shell: user.shell.clone(),
             groups: user.groups.clone(),
+            local_groups: Vec::new(),
             distinguished_name: user.distinguished_name.clone(),
             created_at: user.created_at,
             updated_at: user.updated_at,

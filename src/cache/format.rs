@@ -71,6 +71,8 @@ pub enum TableKind {
     PublicUsers = 1,
     PrivateUsers = 2,
     Groups = 3,
+    /// `grants.public`: the local groups `[unix.local_groups]` grants (issue 14 §1).
+    LocalGrants = 4,
 }
 
 impl TableKind {
@@ -79,6 +81,7 @@ impl TableKind {
             1 => Some(TableKind::PublicUsers),
             2 => Some(TableKind::PrivateUsers),
             3 => Some(TableKind::Groups),
+            4 => Some(TableKind::LocalGrants),
             _ => None,
         }
     }

@@ -8,6 +8,7 @@
 //!   gen-000000000042/    0755
 //!     users.public       0644  name, uid, gid, gecos, home, shell, gids   (NSS)
 //!     groups.public      0644  name, gid, members                        (NSS)
+//!     grants.public      0644  local group name, gid, granted members    (NSS; may be absent)
 //!     users.private      0600  the complete user records: auth, hash, privileges, …
 //!     meta.json          0600  format version, generation, retired ids
 //!   gen-000000000041/    the previous generation, kept for readers still on it

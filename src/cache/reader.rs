@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use super::format::ByteSource;
 use super::records::CacheRecord;
 use super::{check_trusted, Lookup, PublicUser};
-use crate::user::Group;
+use crate::user::{Group, LocalGrant};
 
 /// The link naming the current generation (see the layout in the module `cache`).
 const CURRENT_LINK: &str = "current";
@@ -146,6 +146,9 @@ pub struct Tables<B> {
     /// The groups table once opened, or a lasting problem with it (not retried for this
     /// generation); an error of the moment is not kept.
     groups: OnceLock<Result<Table<Group, B>, Problem>>,
+    /// `grants.public` likewise; `None` when the generation has none (written before it
+    /// existed).
+    grants: OnceLock<Result<Option<Table<LocalGrant, B>>, Problem>>,
 }
 
 impl<B: AsRef<[u8]> + Send + Sync> Tables<B> {
@@ -169,6 +172,37 @@ impl<B: AsRef<[u8]> + Send + Sync> Tables<B> {
         match opened {
             Err(problem) if !problem.lasting => Err(problem),
             opened => self.groups.get_or_init(|| opened).as_ref().map_err(Problem::clone),
+        }
+    }
+
+    /// The local grants table of this generation (`None`: it has none), opened and checked
+    /// like [`Tables::groups`] on first use.
+    pub fn grants<M: Mapper<Map = B>>(
+        &self,
+        mapper: &M,
+    ) -> Result<Option<&Table<LocalGrant, B>>, Problem> {
+        if let Some(opened) = self.grants.get() {
+            return opened.as_ref().map(Option::as_ref).map_err(Problem::clone);
+        }
+        let opened = match open_table::<LocalGrant, M>(mapper, &self.dir, self.reader) {
+            Ok((grants, _)) if grants.generation() == self.users.generation() => Ok(Some(grants)),
+            Ok(_) => Err(Problem::broken(format!(
+                "the cache files in {} belong to different generations",
+                self.dir.display()
+            ))),
+            // A cache written before grants existed. (A generation removed under a reader
+            // also lands here: it then answers without grants, fewer groups, never more.)
+            Err(problem) if problem.errno == libc::ENOENT => Ok(None),
+            Err(problem) => Err(problem),
+        };
+        match opened {
+            Err(problem) if !problem.lasting => Err(problem),
+            opened => self
+                .grants
+                .get_or_init(|| opened)
+                .as_ref()
+                .map(Option::as_ref)
+                .map_err(Problem::clone),
         }
     }
 }
@@ -280,7 +314,7 @@ impl<M: Mapper> CurrentTables<M> {
         let dir = self.cache_dir.join(target);
         let reader = self.mapper.effective_uid();
         let (users, stamp) = open_table::<PublicUser, M>(&self.mapper, &dir, reader)?;
-        Ok(Tables { stamp, users, dir, reader, groups: OnceLock::new() })
+        Ok(Tables { stamp, users, dir, reader, groups: OnceLock::new(), grants: OnceLock::new() })
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::format::TableKind;
 use crate::names::name_key;
-use crate::user::{Group, User};
+use crate::user::{Group, LocalGrant, User};
 
 /// The NSS-visible view of a user: no secrets, no privileges, no auth method.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +85,23 @@ impl CacheRecord for PublicUser {
 impl CacheRecord for Group {
     const KIND: TableKind = TableKind::Groups;
     const FILE_NAME: &'static str = "groups.public";
+    const PUBLIC: bool = true;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn id(&self) -> u32 {
+        self.gid
+    }
+}
+
+/// Indexed by the local group's name and gid, like the directory groups. A small table (one
+/// record per mapped local group), absent from caches written before it existed: readers
+/// take a missing file as "no grants".
+impl CacheRecord for LocalGrant {
+    const KIND: TableKind = TableKind::LocalGrants;
+    const FILE_NAME: &'static str = "grants.public";
     const PUBLIC: bool = true;
 
     fn name(&self) -> &str {

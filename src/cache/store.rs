@@ -16,7 +16,7 @@ use thiserror::Error;
 use super::format::{ByteSource, FormatError, RecordIn, TableReader, FORMAT_VERSION};
 use super::records::{CacheRecord, PublicUser, ID_INDEX, INDEX_COUNT, NAME_INDEX};
 use crate::names::{fold_name, name_key, same_name};
-use crate::user::{Group, User};
+use crate::user::{Group, LocalGrant, User};
 
 const CURRENT_LINK: &str = "current";
 const LOCK_FILE: &str = "lock";
@@ -74,6 +74,9 @@ pub struct Db {
     pub meta: Meta,
     pub users: Vec<User>,
     pub groups: Vec<Group>,
+    /// The local groups granted by `[unix.local_groups]`, as the last sync computed them
+    /// (`grants::compute`); every commit keeps only members still eligible.
+    pub grants: Vec<LocalGrant>,
 }
 
 impl Db {
@@ -112,6 +115,19 @@ impl Db {
 
 fn supplementary_gids(user: &User, gids: &HashMap<String, u32>) -> Vec<u32> {
     user.groups.iter().filter_map(|name| gids.get(&fold_name(name)).copied()).collect()
+}
+
+/// The gids of the local groups granted to each user (by folded name): they go into the
+/// user's `gids` with the directory groups', so `initgroups` finds them without reading
+/// `grants.public` for users who have none. The NSS module checks each against the grant.
+fn granted_gids(grants: &[LocalGrant]) -> HashMap<String, Vec<u32>> {
+    let mut granted: HashMap<String, Vec<u32>> = HashMap::new();
+    for grant in grants {
+        for member in &grant.members {
+            granted.entry(fold_name(member)).or_default().push(grant.gid);
+        }
+    }
+    granted
 }
 
 /// The cache of the NSS fixtures: alice and bob in `dc-staff`, bob also in `dc-developers`,
@@ -281,7 +297,14 @@ impl CacheDir {
             if users.generation() != meta.generation || groups.generation() != meta.generation {
                 return Err(CacheError::MixedGenerations { dir: dir.to_path_buf() });
             }
-            Ok(Db { meta, users: users.read_all()?, groups: groups.read_all()? })
+            let grants = match self.open_optional_in::<LocalGrant>(dir)? {
+                Some(grants) if grants.generation() != meta.generation => {
+                    return Err(CacheError::MixedGenerations { dir: dir.to_path_buf() });
+                }
+                Some(grants) => grants.read_all()?,
+                None => Vec::new(),
+            };
+            Ok(Db { meta, users: users.read_all()?, groups: groups.read_all()?, grants })
         })
     }
 
@@ -371,15 +394,22 @@ impl CacheDir {
         let mut users: Vec<&User> = db.users.iter().collect();
         users.sort_by_key(|u| u.uid);
         let gids = db.gids_by_group_name();
-        let public = users.iter().map(|u| PublicUser::from_user(u, supplementary_gids(u, &gids)));
+        let grants = crate::user::eligible_grants(&db.grants, &db.users);
+        let granted = granted_gids(&grants);
+        let public = users.iter().map(|u| {
+            let mut gids = supplementary_gids(u, &gids);
+            gids.extend(granted.get(&fold_name(&u.name)).into_iter().flatten());
+            PublicUser::from_user(u, gids)
+        });
         let mut groups: Vec<&Group> = db.groups.iter().collect();
         groups.sort_by_key(|g| g.gid);
 
         write_table_file::<User, _>(tmp, generation, users.iter().copied())?;
         write_table_file::<PublicUser, _>(tmp, generation, public)?;
         write_table_file::<Group, _>(tmp, generation, groups.iter().copied())?;
+        write_table_file::<LocalGrant, _>(tmp, generation, grants.iter())?;
         write_meta(&tmp.join(META_FILE), &meta)?;
-        self.verify_written(tmp, db, generation)?;
+        self.verify_written(tmp, db, generation, grants.len())?;
         sync_dir(tmp)
     }
 
@@ -428,6 +458,28 @@ impl CacheDir {
         Lookup::from_source(path, file)
     }
 
+    /// A table that caches written before it existed lack (`grants.public`): `None` then.
+    fn open_optional_in<T: CacheRecord>(
+        &self,
+        dir: &Path,
+    ) -> Result<Option<Lookup<T>>, CacheError> {
+        match self.open_in::<T>(dir) {
+            Err(CacheError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                // The generation itself may be gone (a writer removed it): tell that apart
+                // from a generation without the file, so `with_current` retries.
+                if dir.join(META_FILE).exists() {
+                    Ok(None)
+                } else {
+                    Err(CacheError::Io {
+                        path: dir.join(T::FILE_NAME),
+                        source: io::Error::from(io::ErrorKind::NotFound),
+                    })
+                }
+            }
+            other => other.map(Some),
+        }
+    }
+
     fn current_generation(&self) -> Result<u64, CacheError> {
         let Some(dir) = self.current_dir()? else {
             return Ok(0);
@@ -435,17 +487,25 @@ impl CacheDir {
         Ok(generation_of(&dir).unwrap_or(0))
     }
 
-    fn verify_written(&self, dir: &Path, db: &Db, generation: u64) -> Result<(), CacheError> {
+    fn verify_written(
+        &self,
+        dir: &Path,
+        db: &Db,
+        generation: u64,
+        grant_count: usize,
+    ) -> Result<(), CacheError> {
         let users = self.open_in::<User>(dir)?;
         let public = self.open_in::<PublicUser>(dir)?;
         let groups = self.open_in::<Group>(dir)?;
-        for (lookup_len, expected, body) in [
-            (users.len(), db.users.len(), users.table.verify_body()),
-            (public.len(), db.users.len(), public.table.verify_body()),
-            (groups.len(), db.groups.len(), groups.table.verify_body()),
+        let grants = self.open_in::<LocalGrant>(dir)?;
+        for (lookup_len, expected, body, written) in [
+            (users.len(), db.users.len(), users.table.verify_body(), users.generation()),
+            (public.len(), db.users.len(), public.table.verify_body(), public.generation()),
+            (groups.len(), db.groups.len(), groups.table.verify_body(), groups.generation()),
+            (grants.len(), grant_count, grants.table.verify_body(), grants.generation()),
         ] {
             body.map_err(|source| CacheError::Corrupt { path: dir.to_path_buf(), source })?;
-            if lookup_len != expected as u64 || users.generation() != generation {
+            if lookup_len != expected as u64 || written != generation {
                 return Err(CacheError::MixedGenerations { dir: dir.to_path_buf() });
             }
         }

@@ -11,6 +11,8 @@
 //! - `directory`: the configuration, the directory it names and how it is reached;
 //! - `cache`: the cache files, the login state and the last sync;
 //! - `ids`: `unix.uid_range` against the subordinate ids of local users;
+//! - `grants`: `[unix.local_groups]` against /etc/group and the cache, and nscd, which
+//!   delays revocations;
 //! - `system`: the PAM stack, nsswitch.conf and a lookup through NSS.
 
 use std::path::PathBuf;
@@ -19,6 +21,7 @@ use serde::Serialize;
 
 mod cache;
 mod directory;
+mod grants;
 mod ids;
 mod system;
 #[cfg(test)]
@@ -28,6 +31,7 @@ pub use cache::{check_cache, check_last_sync, SampleUser};
 pub use directory::{
     check_config, check_directory, check_transport, directory_configured, MIN_ICEWARP_TIMEOUT_SECS,
 };
+pub use grants::{check_local_groups, check_nscd, DEFAULT_NSCD_CONF, DEFAULT_NSCD_SOCKET};
 pub use ids::{check_ids, UID_RANGE_CLEAR_OF_SUBORDINATE_IDS};
 pub use system::{
     check_nss_lookup, check_nsswitch, check_pam, nsswitch_sources, NSS_DATABASES, PAM_COMMON_FILES,
@@ -102,6 +106,9 @@ pub struct CheckPaths {
     pub login_defs: PathBuf,
     /// newuidmap: without it subordinate ids grant nothing yet.
     pub newuidmap: PathBuf,
+    /// nscd's socket and configuration ([`DEFAULT_NSCD_SOCKET`], [`DEFAULT_NSCD_CONF`]).
+    pub nscd_socket: PathBuf,
+    pub nscd_conf: PathBuf,
 }
 
 /// Every check, in order. A check whose input is missing (no valid configuration, no
@@ -122,17 +129,19 @@ pub fn run_all(paths: &CheckPaths, now: u64) -> Vec<CheckResult> {
             let (cache_result, sample) = check_cache(config, now);
             results.push(cache_result);
             results.push(check_ids(config, &paths.login_defs, &paths.newuidmap));
+            results.push(check_local_groups(config));
             results.push(check_last_sync(config, now));
             sample
         }
         None => {
-            for name in ["directory", "transport", "cache", "ids", "last-sync"] {
+            for name in ["directory", "transport", "cache", "ids", "local-groups", "last-sync"] {
                 results.push(CheckResult::skip(name, "needs a valid configuration"));
             }
             None
         }
     };
     results.push(check_pam(&paths.pam_dir));
+    results.push(check_nscd(&paths.nscd_socket, &paths.nscd_conf));
     let nss = check_nsswitch(&paths.nsswitch);
     let nss_ok = nss.status == Status::Ok;
     results.push(nss);

@@ -252,3 +252,50 @@ fn a_last_successful_sync_older_than_the_bound_fails_for_monitoring() {
     config.status.max_sync_age_secs = None;
     assert_ne!(check(&config, 10_000 + 86_400).status, Status::Fail);
 }
+
+#[test]
+fn nscd_is_a_warning_only_when_it_runs_and_caches_passwd_or_group() {
+    use super::grants::nscd_cached;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("socket");
+    let conf = dir.path().join("nscd.conf");
+    assert_eq!(check_nscd(&socket, &conf).status, Status::Ok, "not running");
+    // A listening socket is a running nscd; a missing nscd.conf means its defaults.
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let result = check_nscd(&socket, &conf);
+    assert_eq!(result.status, Status::Warn, "{result:?}");
+    assert!(result.message.contains("passwd and group"), "{result:?}");
+    assert!(result.hint.unwrap().contains("nscd -i passwd && nscd -i group"));
+    fs::write(&conf, "\tenable-cache\t\tpasswd\t\tno\n enable-cache group yes # stale\n").unwrap();
+    let result = check_nscd(&socket, &conf);
+    assert!(result.message.contains("caches group data"), "{result:?}");
+    assert!(result.hint.unwrap().contains("`nscd -i group`"));
+    fs::write(&conf, "enable-cache passwd no\nenable-cache group no\nenable-cache hosts yes\n")
+        .unwrap();
+    assert_eq!(check_nscd(&socket, &conf).status, Status::Ok);
+    assert_eq!(nscd_cached(Some("#enable-cache group no\n")), ["group", "passwd"]);
+}
+
+#[test]
+fn local_groups_are_checked_against_the_local_group_file_and_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("group"), "root:x:0:\nsudo:x:27:\n").unwrap();
+    let config = |mapping: &str| {
+        let text = format!(
+            "[cache]\ndir = {:?}\n[unix]\nlocal_group = {:?}\nlocal_passwd = {:?}\n\
+             [unix.local_groups]\n{mapping}",
+            dir.path().join("cache"),
+            dir.path().join("group"),
+            dir.path().join("passwd"),
+        );
+        Config::from_toml_str(&text, Path::new("/etc/dircache/dircache.toml")).unwrap()
+    };
+    assert_eq!(check_local_groups(&Config::default()).status, Status::Ok);
+    let missing = check_local_groups(&config("docker = [\"dev@example.com\"]\n"));
+    assert_eq!(missing.status, Status::Fail, "{missing:?}");
+    assert!(missing.message.contains("line 7, invalid `unix.local_groups.docker`"), "{missing:?}");
+    // No cache yet: the mapped directory group is unknown.
+    let unknown = check_local_groups(&config("sudo = [\"it@example.com\"]\n"));
+    assert_eq!(unknown.status, Status::Warn, "{unknown:?}");
+    assert!(unknown.message.contains("\"it@example.com\" is not in the cache"), "{unknown:?}");
+}

@@ -9,17 +9,27 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::toml_error::describe_toml_error;
+use super::toml_error::{describe_toml_error, line_of_key};
 use super::{Config, ConfigError, DirectoryConfig};
 
 impl Config {
     /// Parses and validates `text`; `origin` is only used in error messages. No file
     /// permissions are checked (there is no file).
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|err| ConfigError::Parse {
+        let mut config: Config = toml::from_str(text).map_err(|err| ConfigError::Parse {
             path: origin.to_path_buf(),
             message: describe_toml_error(text, &err),
         })?;
+        let local_groups = &mut config.unix.local_groups;
+        local_groups.origin = origin.to_path_buf();
+        local_groups.lines = local_groups
+            .map
+            .keys()
+            .filter_map(|key| {
+                let line = line_of_key(text, &["unix", "local_groups", key])?;
+                Some((key.clone(), line))
+            })
+            .collect();
         config.validate(origin)?;
         Ok(config)
     }

@@ -53,6 +53,9 @@ pub enum ConfigError {
     #[error("{}: invalid `{key}`: {reason}", path.display())]
     Invalid { path: PathBuf, key: String, reason: String },
 
+    #[error("{}: line {line}, invalid `{key}`: {reason}", path.display())]
+    InvalidAt { path: PathBuf, line: usize, key: String, reason: String },
+
     #[error(
         "{} holds a directory password but is readable by group or others (mode {mode:04o}); \
          run `chmod 600 {}` or move the password to password_file",
@@ -274,6 +277,51 @@ pub struct UnixConfig {
     /// Names that never become dircache users or groups, besides the built-in names with
     /// system meaning (see `names::NamePolicy`).
     pub reserved_names: Vec<String>,
+    /// `[unix.local_groups]`: local group name → directory groups whose members join it.
+    pub local_groups: LocalGroupsConfig,
+}
+
+/// `[unix.local_groups]`: which local groups of /etc/group directory groups grant, and to
+/// whom (`sudo = ["it-admins@example.com"]`). Only groups named here can ever be granted;
+/// see `grants` for the rules. Remembers where each key was written, because whether the
+/// local group exists (and is not gid 0) is only known when /etc/group is read, at sync and
+/// `check` time, and that error must still name the key and line.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct LocalGroupsConfig {
+    pub map: std::collections::BTreeMap<String, Vec<String>>,
+    /// The configuration file, for messages.
+    #[serde(skip)]
+    pub origin: PathBuf,
+    /// The line of each key (filled by `Config::from_toml_str`).
+    #[serde(skip)]
+    pub lines: std::collections::BTreeMap<String, usize>,
+}
+
+/// Two mappings are equal when they map the same: where they were written is no part of it.
+impl PartialEq for LocalGroupsConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
+
+impl Eq for LocalGroupsConfig {}
+
+impl LocalGroupsConfig {
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// A refusal of the mapping of `local`, naming its key and line.
+    pub fn invalid(&self, local: &str, reason: String) -> ConfigError {
+        let key = format!("unix.local_groups.{local}");
+        match self.lines.get(local) {
+            Some(line) => {
+                ConfigError::InvalidAt { path: self.origin.clone(), line: *line, key, reason }
+            }
+            None => ConfigError::Invalid { path: self.origin.clone(), key, reason },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -352,6 +400,7 @@ impl Default for UnixConfig {
             local_subuid: PathBuf::from("/etc/subuid"),
             local_subgid: PathBuf::from("/etc/subgid"),
             reserved_names: Vec::new(),
+            local_groups: LocalGroupsConfig::default(),
         }
     }
 }

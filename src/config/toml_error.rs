@@ -57,6 +57,23 @@ fn line_and_column(text: &str, pos: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The 1-based line where the key at `path` (`["unix", "local_groups", "sudo"]`) is
+/// written, however it is written (a `[header]` table, dotted keys, an inline table).
+pub(super) fn line_of_key(text: &str, path: &[&str]) -> Option<usize> {
+    let table = DeTable::parse(text).ok()?;
+    let (last, parents) = path.split_last()?;
+    let mut current = table.get_ref();
+    for name in parents {
+        let (_, value) = current.iter().find(|(key, _)| key.get_ref().as_ref() == *name)?;
+        match value.get_ref() {
+            DeValue::Table(inner) => current = inner,
+            _ => return None,
+        }
+    }
+    let (key, _) = current.iter().find(|(key, _)| key.get_ref().as_ref() == *last)?;
+    Some(line_and_column(text, key.span().start).0)
+}
+
 /// The dotted path of the key whose name or value covers `span`.
 fn key_at(table: &DeTable<'_>, span: &Range<usize>) -> Option<String> {
     let covers = |outer: Range<usize>| {

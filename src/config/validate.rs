@@ -75,7 +75,7 @@ impl Config {
             ));
         }
 
-        self.validate_unix(&invalid)?;
+        self.validate_unix(&invalid, origin)?;
 
         if let Some(path) = &self.status.prometheus_textfile {
             if !path.is_absolute() || path.file_name().is_none() {
@@ -251,6 +251,7 @@ impl Config {
     fn validate_unix(
         &self,
         invalid: &dyn Fn(&str, String) -> ConfigError,
+        origin: &Path,
     ) -> Result<(), ConfigError> {
         let unix = &self.unix;
         let [low, high] = unix.uid_range;
@@ -301,6 +302,55 @@ impl Config {
                     "unix.reserved_names",
                     format!("{name:?} can never be a name ({e}); list names such as \"finance\""),
                 ));
+            }
+        }
+        self.validate_local_groups(origin)
+    }
+
+    /// What `[unix.local_groups]` can be checked for without /etc/group (which
+    /// `grants::targets` reads at sync and `check` time): a local name glibc can match, never
+    /// `root`, and directory group addresses that can be names.
+    fn validate_local_groups(&self, origin: &Path) -> Result<(), ConfigError> {
+        let local_groups = &self.unix.local_groups;
+        let invalid = |local: &str, reason: String| {
+            let mut error = local_groups.invalid(local, reason);
+            if let ConfigError::Invalid { path, .. } | ConfigError::InvalidAt { path, .. } =
+                &mut error
+            {
+                *path = origin.to_path_buf();
+            }
+            error
+        };
+        for (local, directory_groups) in &local_groups.map {
+            if let Err(e) = crate::names::validate_name(local) {
+                return Err(invalid(local, format!("{local:?} cannot be a local group ({e})")));
+            }
+            if crate::names::same_name(local, "root") {
+                return Err(invalid(
+                    local,
+                    "the root group (gid 0) is never granted: its members own root's files; \
+                     remove this line"
+                        .to_string(),
+                ));
+            }
+            if directory_groups.is_empty() {
+                return Err(invalid(
+                    local,
+                    "is an empty list, which grants nothing; list directory group addresses \
+                     such as [\"it-admins@example.com\"], or remove the line"
+                        .to_string(),
+                ));
+            }
+            for group in directory_groups {
+                if let Err(e) = crate::names::validate_name(group) {
+                    return Err(invalid(
+                        local,
+                        format!(
+                            "{group:?} can never be a directory group ({e}); give the group's \
+                             address, such as \"it-admins@example.com\""
+                        ),
+                    ));
+                }
             }
         }
         Ok(())

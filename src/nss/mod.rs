@@ -38,13 +38,13 @@ use crate::config::DEFAULT_CACHE_DIR;
 use crate::ids::is_reserved;
 use crate::local_accounts::LocalAccounts;
 use crate::names::fold_name;
-use crate::user::Group;
+use crate::user::{Group, LocalGrant};
 
 mod abi;
 mod visibility;
 
 pub use abi::*;
-use visibility::{printable, query_name};
+use visibility::{grantable_name, printable, query_name};
 
 /// Environment variables the module reads with `secure_getenv` (ignored in setuid programs).
 /// The one spelling of each: the NSS module, the PAM module (which must agree with NSS on the
@@ -178,6 +178,8 @@ enum Query {
     GroupName(String),
     Gid(u32),
     Supplementary(String),
+    /// A local group of /etc/group, by its exact name, answered from the grants.
+    GrantedName(String),
 }
 
 #[derive(Clone)]
@@ -313,12 +315,28 @@ impl<M: Mapper> Nss<M> {
     }
 
     pub fn group_by_name(&mut self, name: &[u8]) -> Reply<Arc<GroupEntry>> {
-        let Some(name) = query_name(name) else {
+        let granted = grantable_name(name);
+        let directory = query_name(name);
+        if granted.is_none() && directory.is_none() {
             return Reply::NotFound;
-        };
+        }
+        if let Err(problem) = self.refresh_local() {
+            return self.unavailable(problem);
+        }
+        // A local name is never a directory group: only a grant can answer for it.
+        let local = granted.filter(|name| self.is_local_group(name));
+        if local.is_none() && directory.is_none() {
+            return Reply::NotFound;
+        }
         let tables = match self.prepare() {
             Ok(tables) => tables,
             Err(problem) => return self.unavailable(problem),
+        };
+        if let Some(local) = local {
+            return self.granted_group_by_name(&tables, local);
+        }
+        let Some(name) = directory else {
+            return Reply::NotFound;
         };
         let key = Query::GroupName(fold_name(name));
         if let Some(Cached::Group(hit)) = self.recall(&key) {
@@ -337,7 +355,16 @@ impl<M: Mapper> Nss<M> {
     }
 
     pub fn group_by_gid(&mut self, gid: u32) -> Reply<Arc<GroupEntry>> {
-        if is_reserved(gid) {
+        // gid 0 is never granted; other reserved gids (sudo's 27) only as a local grant.
+        if gid == 0 {
+            return Reply::NotFound;
+        }
+        if let Err(problem) = self.refresh_local() {
+            return self.unavailable(problem);
+        }
+        // A local gid is never a directory group's: only a grant can answer for it.
+        let local = self.local.as_ref().is_some_and(|l| l.accounts.has_group_gid(gid));
+        if !local && is_reserved(gid) {
             return Reply::NotFound;
         }
         let tables = match self.prepare() {
@@ -347,6 +374,14 @@ impl<M: Mapper> Nss<M> {
         let key = Query::Gid(gid);
         if let Some(Cached::Group(hit)) = self.recall(&key) {
             return found_or_not(hit.clone());
+        }
+        if local {
+            let answer = self.grants_of(&tables).and_then(|grants| match grants {
+                Some(grants) => broken(grants.by_id(gid)),
+                None => Ok(None),
+            });
+            let answer = answer.map(|grant| grant.and_then(|g| self.accept_grant(&g)));
+            return self.remember(key, answer.map(|group| group.map(Arc::new)), Cached::Group);
         }
         let answer = match self.groups_of(&tables).and_then(|g| broken(g.by_id(gid))) {
             Ok(Some(group)) => Ok(self.accept_group(&group)),
@@ -361,8 +396,9 @@ impl<M: Mapper> Nss<M> {
         self.remember(key, answer.map(|group| group.map(Arc::new)), Cached::Group)
     }
 
-    /// The user's directory groups (for `initgroups_dyn`), from the user record alone: no
-    /// walk over every group. Only gids `getgrgid` would answer are included.
+    /// The user's directory groups and granted local groups (for `initgroups_dyn`), from the
+    /// user record alone: no walk over every group. Only gids `getgrgid` would answer (for a
+    /// local group: a grant that lists the user) are included.
     pub fn supplementary_gids(&mut self, user: &[u8]) -> Reply<Arc<[u32]>> {
         let Some(name) = query_name(user) else {
             return Reply::NotFound;
@@ -377,7 +413,7 @@ impl<M: Mapper> Nss<M> {
         }
         let answer = match broken(tables.users.by_name(name)) {
             Ok(Some(user)) if self.user_visible(&user) => {
-                self.visible_gids(&tables, &user.gids).map(|gids| Some(gids.into()))
+                self.visible_gids(&tables, &user).map(|gids| Some(gids.into()))
             }
             Ok(_) => Ok(None),
             Err(e) => Err(e),
@@ -556,6 +592,40 @@ impl<M: Mapper> Nss<M> {
             }
             Err(problem) => self.unavailable(problem),
         }
+    }
+
+    /// `getgrnam` of a local group: the grant for it, if any (its name and gid as in
+    /// /etc/group, the granted members only), for glibc to merge with the `files` entry.
+    fn granted_group_by_name(
+        &mut self,
+        tables: &Tables<M::Map>,
+        name: &str,
+    ) -> Reply<Arc<GroupEntry>> {
+        let key = Query::GrantedName(name.to_string());
+        if let Some(Cached::Group(hit)) = self.recall(&key) {
+            return found_or_not(hit.clone());
+        }
+        let answer = self.grants_of(tables).and_then(|grants| match grants {
+            Some(grants) => broken(grants.by_name(name)),
+            None => Ok(None),
+        });
+        let answer = answer
+            .map(|grant| grant.filter(|g| g.name == name).and_then(|g| self.accept_grant(&g)));
+        self.remember(key, answer.map(|group| group.map(Arc::new)), Cached::Group)
+    }
+
+    /// The grants table of `tables`' generation (`None`: it has none), opened by the first
+    /// call that needs it.
+    fn grants_of<'t>(
+        &self,
+        tables: &'t Tables<M::Map>,
+    ) -> Result<Option<&'t Table<LocalGrant, M::Map>>, Problem> {
+        tables.grants(self.current.mapper())
+    }
+
+    /// Whether /etc/group has a group named exactly `name`.
+    fn is_local_group(&self, name: &str) -> bool {
+        self.local.as_ref().is_some_and(|l| l.accounts.group_gid(name).is_some())
     }
 
     /// The groups table of `tables`' generation, opened by the first call that needs it.

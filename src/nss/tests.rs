@@ -863,3 +863,77 @@ fn the_groups_table_is_judged_by_the_uid_the_users_table_was() {
     // Opened later, after the switch: still root's rule, which refuses a file of uid 4242.
     assert_eq!(nss.group_by_name(b"dc-staff"), Reply::Unavailable(libc::EIO));
 }
+
+// ----- local groups granted by [unix.local_groups] (issue 14 §1) -----
+
+fn grant(name: &str, gid: u32, members: &[&str]) -> crate::user::LocalGrant {
+    crate::user::LocalGrant {
+        name: name.to_string(),
+        gid,
+        members: members.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_granted_local_group_reaches_initgroups_and_lists_only_its_granted_members() {
+    let fx = Fixture::new();
+    fx.commit(&Db { grants: vec![grant("wheel", 10, &["alice@example.com"])], ..sample_db() });
+    let mut nss = fx.nss();
+    let gids = found(nss.supplementary_gids(b"alice@example.com"));
+    assert_eq!(&*gids, &[300_001, 10]);
+    assert_eq!(&*found(nss.supplementary_gids(b"bob@example.com")), &[300_001, 300_002]);
+    // The local name and gid, unchanged; carol (local, in /etc/group) is the `files` part.
+    let wheel = found(nss.group_by_name(b"wheel"));
+    assert_eq!((wheel.name.as_str(), wheel.gid), ("wheel", 10));
+    assert_eq!(wheel.members, ["alice@example.com"]);
+    assert_eq!(*found(nss.group_by_gid(10)), *wheel);
+    // Names are exact, as in /etc/group; other local groups have no grant.
+    assert_eq!(nss.group_by_name(b"Wheel"), Reply::NotFound);
+    assert_eq!(nss.group_by_name(b"projects"), Reply::NotFound);
+    assert_eq!(nss.group_by_gid(1500), Reply::NotFound);
+    // Never enumerated: `files` lists the group already, and glibc merges no enumeration.
+    assert!(!all_groups(&mut nss).iter().any(|g| g.0 == "wheel"));
+}
+
+#[test]
+fn a_grant_the_local_files_do_not_back_is_never_served() {
+    let fx = Fixture::new();
+    let mut db = Db {
+        grants: vec![
+            // The gid /etc/group gives projects is 1500, not 1501.
+            grant("projects", 1501, &["alice@example.com"]),
+            // Neither root nor a group /etc/group lacks.
+            grant("root", 0, &["alice@example.com"]),
+            grant("sudo", 27, &["alice@example.com"]),
+            // A local user is never a granted member.
+            grant("wheel", 10, &["bob@example.com", "carol"]),
+        ],
+        ..sample_db()
+    };
+    // A user record claiming a local gid without a grant gets nothing from it.
+    db.users[0].groups.clear();
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    assert_eq!(&*found(nss.supplementary_gids(b"alice@example.com")), &[] as &[u32]);
+    for name in [&b"projects"[..], b"root", b"sudo"] {
+        assert_eq!(nss.group_by_name(name), Reply::NotFound);
+    }
+    for gid in [0, 27, 1500, 1501] {
+        assert_eq!(nss.group_by_gid(gid), Reply::NotFound, "{gid}");
+    }
+    assert_eq!(found(nss.group_by_name(b"wheel")).members, ["bob@example.com"]);
+    assert!(fx.logged().iter().any(|l| l.contains("skipping the local grant \"projects\"")));
+}
+
+#[test]
+fn a_cache_without_grants_answers_as_before() {
+    let fx = Fixture::new();
+    fx.commit(&sample_db());
+    fs::remove_file(fx.users_public().with_file_name("grants.public")).unwrap();
+    let mut nss = fx.nss();
+    assert_eq!(&*found(nss.supplementary_gids(b"bob@example.com")), &[300_001, 300_002]);
+    assert_eq!(nss.group_by_name(b"wheel"), Reply::NotFound);
+    assert_eq!(nss.group_by_gid(10), Reply::NotFound);
+    // And the writers read it as no grants.
+    assert!(fx.cache.load().unwrap().grants.is_empty());
+}

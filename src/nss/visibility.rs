@@ -1,13 +1,17 @@
 //! What the module may show: the checks every record passes before it is answered (the
 //! name policy, reserved ids, fields that would break a passwd or group line) and the rule
 //! that local accounts always win, applied to users, groups, members and private groups.
+//!
+//! The one exception: a local group that `[unix.local_groups]` grants ([`Nss::accept_grant`])
+//! is answered with its local name and gid, unchanged, listing only the granted directory
+//! users, so that glibc's `[SUCCESS=merge]` adds them to the `files` entry.
 
 use super::{GroupEntry, Nss};
 use crate::cache::reader::{Mapper, Problem, Tables};
 use crate::cache::PublicUser;
 use crate::ids::is_reserved;
 use crate::names::{NameError, NamePolicy};
-use crate::user::Group;
+use crate::user::{Group, LocalGrant};
 
 pub(super) fn printable(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
@@ -24,6 +28,15 @@ fn servable(name: &str) -> Result<(), NameError> {
 pub(super) fn query_name(name: &[u8]) -> Option<&str> {
     let name = std::str::from_utf8(name).ok()?;
     servable(name).ok()?;
+    Some(name)
+}
+
+/// A name asked for that could be a local group granted by `[unix.local_groups]`: any name
+/// of the safe set (`sudo` included, which [`query_name`] refuses); whether it is one is
+/// decided by /etc/group and the grants.
+pub(super) fn grantable_name(name: &[u8]) -> Option<&str> {
+    let name = std::str::from_utf8(name).ok()?;
+    crate::names::validate_name(name).ok()?;
     Some(name)
 }
 
@@ -116,6 +129,41 @@ impl<M: Mapper> Nss<M> {
         Some(GroupEntry { name: group.name.clone(), gid: group.gid, members })
     }
 
+    /// The entry for a granted local group, if it may be shown: its name and gid must be
+    /// those of a group of /etc/group (read as a file), never gid 0; its members must be
+    /// servable dircache names that are not local. The cache is written by root only, and
+    /// only from the mapping (`grants`); this re-checks what the module can check, so a
+    /// record never names a group /etc/group does not have, nor changes its gid.
+    pub(super) fn accept_grant(&mut self, grant: &LocalGrant) -> Option<GroupEntry> {
+        let local = &self.local.as_ref()?.accounts;
+        let refusal = if crate::names::validate_name(&grant.name).is_err() {
+            Some("its name is not of the safe set")
+        } else if grant.gid == 0 {
+            Some("gid 0 is never granted")
+        } else if local.group_gid(&grant.name) != Some(grant.gid) {
+            Some("/etc/group has no group of that name and gid")
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            self.log_once(format!(
+                "skipping the local grant {:?} (gid {}): {reason}",
+                printable(&grant.name),
+                grant.gid
+            ));
+            return None;
+        }
+        let mut members = Vec::with_capacity(grant.members.len());
+        for member in &grant.members {
+            if servable(member).is_ok()
+                && self.local.as_ref().is_some_and(|l| !l.accounts.win_over(member, &[]))
+            {
+                members.push(member.clone());
+            }
+        }
+        Some(GroupEntry { name: grant.name.clone(), gid: grant.gid, members })
+    }
+
     /// The private group of `user`, if it has one: gid equal to its uid, the user visible,
     /// and no directory group of the same name (the directory group wins).
     pub(super) fn private_group(
@@ -135,11 +183,18 @@ impl<M: Mapper> Nss<M> {
     pub(super) fn visible_gids(
         &mut self,
         tables: &Tables<M::Map>,
-        gids: &[u32],
+        user: &PublicUser,
     ) -> Result<Vec<u32>, Problem> {
-        let mut visible = Vec::with_capacity(gids.len());
-        for gid in gids {
+        let mut visible = Vec::with_capacity(user.gids.len());
+        for gid in &user.gids {
             if visible.contains(gid) {
+                continue;
+            }
+            if self.local.as_ref().is_some_and(|l| l.accounts.has_group_gid(*gid)) {
+                // A local gid only through a grant that lists this user.
+                if self.grant_lists(tables, *gid, &user.name)? {
+                    visible.push(*gid);
+                }
                 continue;
             }
             if let Some(group) = self.groups_of(tables)?.by_id(*gid).map_err(Problem::broken)? {
@@ -149,5 +204,22 @@ impl<M: Mapper> Nss<M> {
             }
         }
         Ok(visible)
+    }
+
+    /// Whether the grant of the local group `gid` may be shown and lists `user`.
+    fn grant_lists(
+        &mut self,
+        tables: &Tables<M::Map>,
+        gid: u32,
+        user: &str,
+    ) -> Result<bool, Problem> {
+        let Some(grants) = tables.grants(self.current.mapper())? else {
+            return Ok(false);
+        };
+        let Some(grant) = grants.by_id(gid).map_err(Problem::broken)? else {
+            return Ok(false);
+        };
+        let entry = self.accept_grant(&grant);
+        Ok(entry.is_some_and(|e| e.members.iter().any(|m| crate::names::same_name(m, user))))
     }
 }

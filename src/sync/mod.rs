@@ -18,7 +18,7 @@ pub use plan::{plan, Plan, Skipped, UserUpdate};
 pub use report::{read_status, write_status, SyncReport, SyncStatus};
 
 use crate::cache::{CacheDir, CacheError, Db};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::directory::{Directory, DirectoryError, Listing, Progress};
 use crate::local_accounts::LocalAccountsError;
 use crate::login_state::LoginStates;
@@ -33,6 +33,8 @@ pub enum SyncError {
     Cache(#[from] CacheError),
     #[error("{0}")]
     LocalAccounts(#[from] LocalAccountsError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
     #[error("applying the plan failed: {0}")]
     Apply(#[from] EditError),
     #[error("the directory returned no users; refusing to sync an empty listing (a broken filter or server would otherwise empty the cache). Use --force if it is really empty")]
@@ -76,6 +78,9 @@ pub fn run_sync(
         return Err(SyncError::EmptyListing);
     }
     let local = config.local_accounts()?;
+    // A mapping to a local group that is gone (or gid 0) stops the sync before anything is
+    // written: the administrator must decide, not the sync.
+    crate::grants::targets(config, &local)?;
 
     let write_lock = if options.dry_run { None } else { Some(cache.lock(lock_wait)?) };
     let mut db = cache.load()?;
@@ -92,11 +97,20 @@ pub fn run_sync(
     }
     let origin = listing.origin;
     let listing = if options.dry_run { Some(listing) } else { None };
+    // Returning users are no longer marked once applied: remember them now.
+    let mut fresh_start: HashSet<u32> = vanished(&db).collect();
+    let plan_empty = plan.is_empty();
+    if !plan_empty {
+        // A dry run applies the plan too, to memory only, so that it shows the grants and
+        // revocations the real run would make.
+        apply(&mut db, plan, origin)?;
+    }
+    let grants = crate::grants::refresh(&db.users, &db.groups, &db.grants, config, &local)?;
+    let grants_changed = grants.grants != db.grants;
+    db.grants = grants.grants;
+    report.add_grants(grants.changes, grants.warnings);
     if let Some(lock) = &write_lock {
-        // Returning users are no longer marked once applied: remember them now.
-        let mut fresh_start: HashSet<u32> = vanished(&db).collect();
-        if !plan.is_empty() {
-            apply(&mut db, plan, origin)?;
+        if !plan_empty || grants_changed {
             report.generation = Some(cache.commit(lock, &db, now)?);
         }
         fresh_start.extend(vanished(&db));

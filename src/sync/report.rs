@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::{Plan, Skipped};
 use crate::cache::CacheError;
+use crate::grants::{Changes, GrantChange};
 
 /// The result of one sync, printed by `sync --json` (fields per the interface contract,
 /// plus extensions).
@@ -32,6 +33,10 @@ pub struct SyncReport {
     pub groups_updated: Vec<String>,
     pub groups_deleted: Vec<String>,
     pub warnings: Vec<String>,
+    /// Local groups granted to users by `[unix.local_groups]` in this sync (would be, for a
+    /// dry run), and taken away.
+    pub granted: Vec<GrantChange>,
+    pub revoked: Vec<GrantChange>,
     /// How many users and groups the directory returned.
     pub listed_users: usize,
     pub listed_groups: usize,
@@ -62,6 +67,15 @@ impl SyncReport {
             warnings: plan.warnings.clone(),
             ..SyncReport::default()
         }
+    }
+}
+
+impl SyncReport {
+    /// The grants and revocations of `grants::refresh`, and its warnings.
+    pub fn add_grants(&mut self, changes: Changes, warnings: Vec<String>) {
+        self.granted = changes.granted;
+        self.revoked = changes.revoked;
+        self.warnings.extend(warnings);
     }
 }
 

@@ -908,3 +908,87 @@ fn metrics_before_any_sync_say_it_never_succeeded() {
     }
     assert!(!text.contains("dircache_cache_users"), "no cache, no cache metrics: {text}");
 }
+
+// ----- [unix.local_groups] (issue 14 §1) -----
+
+fn in_group(mut user: DirectoryUser, group: &str) -> DirectoryUser {
+    user.groups.push(group.to_string());
+    user
+}
+
+fn with_group(mut listing: Listing, name: &str, members: &[&str]) -> Listing {
+    listing.groups.push(DirectoryGroup {
+        name: name.to_string(),
+        identity: format!("icewarp:{name}"),
+        members: members.iter().map(|m| format!("icewarp:{m}")).collect(),
+    });
+    listing
+}
+
+fn grants_setup() -> Setup {
+    let setup = Setup::new("[unix.local_groups]\nsudo = [\"it-admins@example.com\"]\n");
+    fs::write(setup.dir.path().join("group"), "root:x:0:\nsudo:x:27:\n").unwrap();
+    setup
+}
+
+fn names(changes: &[crate::grants::GrantChange]) -> Vec<String> {
+    changes.iter().map(|c| format!("{} {}", c.local_group, c.user)).collect()
+}
+
+#[test]
+fn a_sync_grants_mapped_local_groups_and_revokes_them_when_a_member_leaves() {
+    let setup = grants_setup();
+    let alice = in_group(person("alice@example.com", "Alice"), "it-admins@example.com");
+    let bob = in_group(person("bob@example.com", "Bob"), "it-admins@example.com");
+    let both = with_group(
+        listing(vec![alice.clone(), bob.clone()]),
+        "it-admins@example.com",
+        &["alice@example.com", "bob@example.com"],
+    );
+
+    // A dry run says what it would grant, and writes nothing.
+    let dry = setup.sync(&both, SyncOptions { dry_run: true, force: false }).unwrap();
+    assert_eq!(names(&dry.report.granted), ["sudo alice@example.com", "sudo bob@example.com"]);
+    assert!(setup.cache().current_dir().unwrap().is_none());
+
+    let first = setup.sync(&both, SyncOptions::default()).unwrap();
+    assert_eq!(names(&first.report.granted), ["sudo alice@example.com", "sudo bob@example.com"]);
+    let grants = setup.cache().load().unwrap().grants;
+    assert_eq!(grants.len(), 1);
+    assert_eq!((grants[0].name.as_str(), grants[0].gid), ("sudo", 27));
+    assert_eq!(grants[0].members, ["alice@example.com", "bob@example.com"]);
+
+    // Bob leaves it-admins: the next sync revokes sudo (a dry run says it would).
+    let bob_out = person("bob@example.com", "Bob");
+    let only_alice =
+        with_group(listing(vec![alice, bob_out]), "it-admins@example.com", &["alice@example.com"]);
+    let dry = setup.sync(&only_alice, SyncOptions { dry_run: true, force: false }).unwrap();
+    assert_eq!(names(&dry.report.revoked), ["sudo bob@example.com"]);
+    assert!(dry.report.granted.is_empty());
+    let second = setup.sync(&only_alice, SyncOptions::default()).unwrap();
+    assert_eq!(names(&second.report.revoked), ["sudo bob@example.com"]);
+    assert_eq!(setup.cache().load().unwrap().grants[0].members, ["alice@example.com"]);
+
+    // Disabled between syncs: the commit of `user set --disable` takes sudo away at once.
+    setup.change("alice@example.com", UserChanges { enabled: Some(false), ..Default::default() });
+    assert!(setup.cache().load().unwrap().grants[0].members.is_empty());
+}
+
+#[test]
+fn a_mapping_to_a_missing_local_group_stops_the_sync_before_anything_is_written() {
+    let setup = grants_setup();
+    fs::write(setup.dir.path().join("group"), "root:x:0:\n").unwrap();
+    let err = setup.sync(&listing(vec![person("a@example.com", "A")]), SyncOptions::default());
+    let err = err.unwrap_err();
+    assert!(matches!(err, SyncError::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("unix.local_groups.sudo"), "{err}");
+    assert!(setup.cache().current_dir().unwrap().is_none());
+}
+
+#[test]
+fn an_unknown_directory_group_in_the_mapping_is_a_warning() {
+    let setup = grants_setup();
+    let report = setup.sync(&listing(vec![person("a@example.com", "A")]), SyncOptions::default());
+    let warnings = report.unwrap().report.warnings;
+    assert!(warnings.iter().any(|w| w.contains("\"it-admins@example.com\" is not in the cache")));
+}

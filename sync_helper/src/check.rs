@@ -37,6 +37,8 @@ pub fn run(
         nsswitch: args.nsswitch.clone(),
         login_defs: args.login_defs.clone(),
         newuidmap: args.newuidmap.clone(),
+        nscd_socket: args.nscd_socket.clone(),
+        nscd_conf: args.nscd_conf.clone(),
     };
     let results = check::run_all(&paths, now);
     let failed = check::any_failed(&results);

@@ -127,6 +127,14 @@ pub struct CheckArgs {
     /// The newuidmap whose presence makes subordinate ids usable (for tests).
     #[arg(long, value_name = "PATH", hide = true, default_value = dircache::check::DEFAULT_NEWUIDMAP)]
     pub newuidmap: PathBuf,
+
+    /// nscd's socket, whose presence means cached lookups (for tests).
+    #[arg(long, value_name = "PATH", hide = true, default_value = dircache::check::DEFAULT_NSCD_SOCKET)]
+    pub nscd_socket: PathBuf,
+
+    /// nscd's configuration (for tests).
+    #[arg(long, value_name = "PATH", hide = true, default_value = dircache::check::DEFAULT_NSCD_CONF)]
+    pub nscd_conf: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -117,6 +117,9 @@ fn detail_lines(user: &UserView) -> Vec<(&'static str, String)> {
         ("shell", user.shell.clone()),
         ("groups", user.groups.join(", ")),
     ];
+    if !user.local_groups.is_empty() {
+        lines.push(("local_groups", user.local_groups.join(", ")));
+    }
     if let Some(dn) = &user.distinguished_name {
         lines.push(("distinguished_name", dn.clone()));
     }
@@ -193,6 +196,7 @@ mod tests {
             home: format!("/home/{name}"),
             shell: "/bin/bash".to_string(),
             groups: Vec::new(),
+            local_groups: Vec::new(),
             distinguished_name: None,
             created_at: 0,
             updated_at: 1_709_294_400,

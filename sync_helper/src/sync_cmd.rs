@@ -146,6 +146,14 @@ fn write_report(
             writeln!(out, "{verb:<13} group {name}")?;
         }
     }
+    let (grant, revoke) =
+        if report.dry_run { ("would grant", "would revoke") } else { ("granted", "revoked") };
+    for change in &report.granted {
+        writeln!(out, "{grant:<13} {} to {}", shown(&change.local_group), shown(&change.user))?;
+    }
+    for change in &report.revoked {
+        writeln!(out, "{revoke:<13} {} from {}", shown(&change.local_group), shown(&change.user))?;
+    }
     for warning in &report.warnings {
         writeln!(out, "warning: {}", shown(warning))?;
     }
@@ -244,6 +252,39 @@ mod tests {
             (counted(1, "group"), counted(0, "group")),
             ("1 group".into(), "0 groups".into())
         );
+    }
+
+    #[test]
+    fn grants_and_revocations_are_listed_and_a_dry_run_says_would() {
+        use dircache::grants::GrantChange;
+        let change = |group: &str, user: &str| GrantChange {
+            local_group: group.to_string(),
+            user: user.to_string(),
+        };
+        for (dry_run, grant, revoke) in [
+            (
+                false,
+                "granted       sudo to alice@example.com",
+                "revoked       docker from bob@example.com",
+            ),
+            (
+                true,
+                "would grant   sudo to alice@example.com",
+                "would revoke  docker from bob@example.com",
+            ),
+        ] {
+            let report = SyncReport {
+                dry_run,
+                granted: vec![change("sudo", "alice@example.com")],
+                revoked: vec![change("docker", "bob@example.com")],
+                ..SyncReport::default()
+            };
+            let mut out = Vec::new();
+            write_report(&mut out, &report, None).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.lines().any(|l| l == grant), "{text}");
+            assert!(text.lines().any(|l| l == revoke), "{text}");
+        }
     }
 
     #[test]

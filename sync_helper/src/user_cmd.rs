@@ -62,7 +62,10 @@ fn list(ctx: &Context, args: &ListArgs, out: &mut impl Write) -> Result<(), CliE
 
 fn show(ctx: &Context, args: &ShowArgs, out: &mut impl Write) -> Result<(), CliError> {
     let db = ctx.cache.load()?;
-    let user = UserView::from(existing(&db, &args.name)?);
+    let found = existing(&db, &args.name)?;
+    let mut user = UserView::from(found);
+    let granted = dircache::grants::granted_to(&db.grants, &found.name);
+    user.local_groups = granted.into_iter().map(str::to_string).collect();
     if args.json { output::write_json(out, &user) } else { output::write_details(out, &user) }
         .map_err(CliError::Output)
 }
