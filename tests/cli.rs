@@ -253,7 +253,7 @@ fn add_with_a_password_then_show_every_field() {
     assert_eq!(user["privileges"], json!(["login", "read_own_archive"]));
     assert_eq!(user["enabled"], true);
     assert_eq!(user["origin"], "manual");
-    assert!((200_000..=299_999).contains(&uid_of(&user)), "{user}");
+    assert!((1_879_048_192..=2_147_352_575).contains(&uid_of(&user)), "{user}");
     assert_eq!(user["gid"], user["uid"]);
     assert_eq!(user["home"], home.as_str());
     assert_eq!(user["shell"], "/bin/bash");
