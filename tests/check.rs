@@ -202,7 +202,7 @@ fn a_working_setup_passes_every_check() {
         assert_eq!(line.split_whitespace().nth(1), Some(name), "{line}");
     }
     assert!(stdout.contains("logged in as the administrator admin@example.com"), "{stdout}");
-    assert!(stdout.contains("generation 1 (format version 1"), "{stdout}");
+    assert!(stdout.contains("generation 1 (format version 2"), "{stdout}");
     assert!(stdout.contains("answers uid"), "the getent lookup did not run:\n{stdout}");
 
     let (out, checks) = host.check_json();

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::format::{ByteSource, FormatError, RecordIn, TableReader, FORMAT_VERSION};
+use super::format::{
+    ByteSource, FormatError, RecordIn, TableReader, FORMAT_VERSION, OLDEST_READABLE_VERSION,
+};
 use super::records::{CacheRecord, PublicUser, ID_INDEX, INDEX_COUNT, NAME_INDEX};
 use crate::names::{fold_name, name_key, same_name};
 use crate::user::{Group, User};
@@ -583,7 +585,7 @@ fn read_meta(path: &Path) -> Result<Meta, CacheError> {
         what: "meta".to_string(),
         reason: e.to_string(),
     })?;
-    if meta.format_version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&meta.format_version) {
         return Err(CacheError::Corrupt {
             path: path.to_path_buf(),
             source: FormatError::UnsupportedVersion { found: meta.format_version },
