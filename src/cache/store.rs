@@ -547,7 +547,7 @@ fn write_table_file<T: CacheRecord, R: Borrow<T>>(
     let mut failure = None;
     let encoded = records.map_while(|record| {
         let record = record.borrow();
-        match serde_json::to_vec(record) {
+        match record.to_record_json() {
             Ok(json) => Some(RecordIn { json, keys: record.keys() }),
             Err(e) => {
                 failure = Some((record.name().to_string(), e.to_string()));
