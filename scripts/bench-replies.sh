@@ -100,7 +100,6 @@ $extra
 [unix]
 local_passwd = "$work/passwd"
 local_group = "$work/group"
-uid_range = [200000, 20000000]
 TOML
   chmod 600 "$work/dircache.toml"
   status=ok

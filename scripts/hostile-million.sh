@@ -34,7 +34,6 @@ timeout_secs = 300
 [unix]
 local_passwd = "$work/passwd"
 local_group = "$work/group"
-uid_range = [200000, 1999999]
 TOML
 chmod 600 "$work/dircache.toml"
 

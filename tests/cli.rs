@@ -253,7 +253,7 @@ fn add_with_a_password_then_show_every_field() {
     assert_eq!(user["privileges"], json!(["login", "read_own_archive"]));
     assert_eq!(user["enabled"], true);
     assert_eq!(user["origin"], "manual");
-    assert!((200_000..=299_999).contains(&uid_of(&user)), "{user}");
+    assert!((1_879_048_192..=2_147_352_575).contains(&uid_of(&user)), "{user}");
     assert_eq!(user["gid"], user["uid"]);
     assert_eq!(user["home"], home.as_str());
     assert_eq!(user["shell"], "/bin/bash");
@@ -484,10 +484,10 @@ fn local_accounts_bad_names_and_duplicates_are_refused() {
 #[test]
 fn add_never_gives_a_subordinate_id_and_an_unreadable_subuid_file_is_an_error() {
     let setup = Setup::new();
-    // "manual:alice" hashes to 274349, inside the 3rd local user's useradd range.
-    fs::write(setup.root().join("subuid"), "ben:165536:65536\ncarl:231072:65536\n").unwrap();
+    // "manual:alice" hashes to 1884553613 in the default uid_range, inside carl's range.
+    fs::write(setup.root().join("subuid"), "ben:165536:65536\ncarl:1884553600:65536\n").unwrap();
     let stdout = setup.ok(&["user", "add", "alice", "--auth", "directory"]);
-    assert_eq!(stdout.trim(), "added alice (uid 296608)");
+    assert_eq!(stdout.trim(), "added alice (uid 1884619136)");
     // An unreadable file is not "no subordinate ids": nothing is added.
     fs::remove_file(setup.root().join("subuid")).unwrap();
     fs::create_dir(setup.root().join("subgid")).unwrap();

@@ -711,5 +711,52 @@ fn two_fresh_caches_get_the_same_ids() {
         .chain(groups_a.values().map(|g| u64::from(*g)))
         .collect();
     assert_eq!(all.len(), 6, "ids collide: {users_a:?} {groups_a:?}");
-    assert!(all.iter().all(|id| (200_000..=299_999).contains(id)), "{all:?}");
+    assert!(all.iter().all(|id| (1_879_048_192..=2_147_352_575).contains(id)), "{all:?}");
+}
+
+#[test]
+fn a_full_uid_range_is_an_error_naming_the_key_and_counts_everyone_skipped() {
+    // Ten ids for fifteen users and three groups: ten users are created, five users and the
+    // three groups are skipped, and the run is not a success.
+    let mut data = IcewarpData::new(ADMIN, ADMIN_PASSWORD).domain(Domain::new("example.com"));
+    for i in 0..15 {
+        let email = format!("u{i:02}@example.com");
+        data = data.account(Account::user(&email, "U", "pw"));
+    }
+    for g in ["g1", "g2", "g3"] {
+        data = data.account(Account::group(&format!("{g}@example.com"), g, &["u00@example.com"]));
+    }
+    let server = IcewarpServer::start(data, None).unwrap();
+    let env = env_for(&server, "");
+    let text_of = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        text_of.replace("[unix]\n", "[unix]\nuid_range = [300000, 300009]\n"),
+    )
+    .unwrap();
+
+    let out = CLI.run(&env, &["sync", "--json"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let report = stdout_json(&out);
+    assert_eq!(report["created"].as_array().unwrap().len(), 10, "{report}");
+    let skipped = report["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 8, "{report}");
+    assert!(skipped.iter().all(|s| s["reason"].as_str().unwrap().contains("unix.uid_range")));
+    assert_eq!(report["groups_created"], json!([]));
+    let error = report["errors"][0].as_str().unwrap();
+    assert!(error.starts_with("8 users and groups were not created"), "{error}");
+    assert!(error.contains("widen or move unix.uid_range"), "{error}");
+    assert!(one_failure_line(&out).contains("unix.uid_range"), "{}", text(&out));
+    let status = stdout_json(&CLI.run(&env, &["status", "--json"]));
+    assert_eq!((status["created"].clone(), status["skipped"].clone()), (json!(10), json!(8)));
+    assert!(status["error"].as_str().unwrap().contains("unix.uid_range"), "{status}");
+
+    // The next run: the same, and the summary line counts them.
+    let out = CLI.run(&env, &["sync"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("0 created, 0 updated, 0 deleted, 10 unchanged, 8 skipped"),
+        "{stdout}"
+    );
 }

@@ -51,16 +51,22 @@ fn repair(file: &mut Vec<u8>, kind: TableKind) {
         offset = end;
     }
     let index_count = (le_u32(file, 40) as usize).min(4);
-    let slot_bits = le_u32(file, 44).min(20);
+    // Version 1: 2^field slots of 24 bytes (crc over 16); version 2: field slots of 16
+    // bytes (crc over 12).
+    let (slots, entry, covered) = if le_u32(file, 8) == 1 {
+        (1usize << le_u32(file, 44).min(20), 24, 16)
+    } else {
+        ((le_u32(file, 44) as usize).min(1 << 20), 16, 12)
+    };
     for index in 0..index_count {
         let start = usize::try_from(le_u64(file, 48 + index * 8)).unwrap_or(len);
-        for slot in 0..(1usize << slot_bits) {
-            let at = start.saturating_add(slot * 24);
-            if at.saturating_add(24) > len {
+        for slot in 0..slots {
+            let at = start.saturating_add(slot * entry);
+            if at.saturating_add(entry) > len {
                 break;
             }
-            let crc = crc32(&file[at..at + 16]);
-            file[at + 16..at + 20].copy_from_slice(&crc.to_le_bytes());
+            let crc = crc32(&file[at..at + covered]);
+            file[at + covered..at + covered + 4].copy_from_slice(&crc.to_le_bytes());
         }
     }
     file[80..88].copy_from_slice(&(len as u64).to_le_bytes());

@@ -6,10 +6,16 @@
 //!          record count u64 | records offset u64 | index count u32 | log2(slots) u32 |
 //!          index offsets [u64; 4] | file length u64 | body crc32 u32 | header crc32 u32
 //! records  per record: length u32 | crc32 u32 | JSON bytes
-//! indexes  per index: a hash table of 2^k slots (at least twice the record count), each
-//!          (key u64, record offset u64, crc32 of those 16 bytes u32, zero u32); offset 0
-//!          marks an empty slot; collisions probe linearly
+//! indexes  per index: a hash table of n slots (n in the header, at least 1.5 times the
+//!          record count and at least 8), each (key u64, record offset u32, crc32 of those
+//!          12 bytes u32); offset 0 marks an empty slot; a key's first slot is its mixed
+//!          hash modulo n; collisions probe linearly
 //! ```
+//! Version 1 differed only in its indexes: 2^k slots (k in the header; at least twice the
+//! record count, so between 2 and 4 slots per record), each (key u64, record offset u64,
+//! crc32 of those 16 bytes u32, zero u32), 24 bytes instead of 16, a third of every index for
+//! offsets no file reaches. Readers still read it, so that a cache written before an upgrade serves
+//! lookups until the next sync writes version 2.
 //! A lookup reads the header once, then one window of index slots and one record: the same
 //! few small reads for a thousand users or a million. Integrity without a full read: every
 //! byte a lookup reads is covered by a checksum (header, each index slot, each record), the
@@ -55,10 +61,21 @@ fn checksum(bytes: &[u8]) -> u32 {
 }
 
 pub const MAGIC: [u8; 8] = *b"DIRCACHE";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version readers still read.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 pub const HEADER_LEN: u64 = 96;
 pub const MAX_INDEXES: usize = 4;
-const INDEX_ENTRY_LEN: u64 = 24;
+/// The length of an index slot in `version` (one of the readable ones).
+const fn index_entry_len(version: u32) -> u64 {
+    if version == 1 {
+        24
+    } else {
+        16
+    }
+}
+/// The longest index slot of any readable version.
+const MAX_INDEX_ENTRY_LEN: u64 = 24;
 const RECORD_PREFIX_LEN: u64 = 8;
 /// No single record may claim more than this; a larger length is corruption.
 const MAX_RECORD_LEN: u32 = 16 * 1024 * 1024;
@@ -91,7 +108,7 @@ impl TableKind {
 pub enum FormatError {
     #[error("not a dircache file (bad magic)")]
     BadMagic,
-    #[error("cache format version {found} is not supported (this build reads version {FORMAT_VERSION}); run `dircache-sync sync` to rebuild the cache")]
+    #[error("cache format version {found} is not supported (this build reads versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}); run `dircache-sync sync` to rebuild the cache")]
     UnsupportedVersion { found: u32 },
     #[error("the file holds table kind {found}, expected {expected:?}")]
     WrongKind { expected: TableKind, found: u32 },
@@ -155,13 +172,15 @@ impl ByteSource for [u8] {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The format version the file was written in.
+    pub version: u32,
     pub kind: TableKind,
     pub generation: u64,
     pub record_count: u64,
     pub records_offset: u64,
     pub index_count: u32,
-    /// Each index has `1 << slot_bits` slots.
-    pub slot_bits: u32,
+    /// Version 1: each index has `1 << slots_field` slots; version 2: `slots_field` slots.
+    pub slots_field: u32,
     pub index_offsets: [u64; MAX_INDEXES],
     pub file_len: u64,
     pub body_crc: u32,
@@ -171,13 +190,13 @@ impl Header {
     fn encode(&self) -> [u8; HEADER_LEN as usize] {
         let mut out = [0u8; HEADER_LEN as usize];
         out[0..8].copy_from_slice(&MAGIC);
-        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
         out[12..16].copy_from_slice(&(self.kind as u32).to_le_bytes());
         out[16..24].copy_from_slice(&self.generation.to_le_bytes());
         out[24..32].copy_from_slice(&self.record_count.to_le_bytes());
         out[32..40].copy_from_slice(&self.records_offset.to_le_bytes());
         out[40..44].copy_from_slice(&self.index_count.to_le_bytes());
-        out[44..48].copy_from_slice(&self.slot_bits.to_le_bytes());
+        out[44..48].copy_from_slice(&self.slots_field.to_le_bytes());
         for (i, offset) in self.index_offsets.iter().enumerate() {
             out[48 + i * 8..56 + i * 8].copy_from_slice(&offset.to_le_bytes());
         }
@@ -193,7 +212,7 @@ impl Header {
             return Err(FormatError::BadMagic);
         }
         let version = le_u32(bytes, 8);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(FormatError::UnsupportedVersion { found: version });
         }
         if checksum(&bytes[0..92]) != le_u32(bytes, 92) {
@@ -208,20 +227,30 @@ impl Header {
             *offset = le_u64(bytes, 48 + i * 8);
         }
         Ok(Header {
+            version,
             kind,
             generation: le_u64(bytes, 16),
             record_count: le_u64(bytes, 24),
             records_offset: le_u64(bytes, 32),
             index_count: le_u32(bytes, 40),
-            slot_bits: le_u32(bytes, 44),
+            slots_field: le_u32(bytes, 44),
             index_offsets,
             file_len: le_u64(bytes, 80),
             body_crc: le_u32(bytes, 88),
         })
     }
 
-    fn slot_count(&self) -> u64 {
-        1u64 << self.slot_bits
+    /// Slots per index (the layout check bounds it before anything uses it).
+    pub fn slot_count(&self) -> u64 {
+        if self.version == 1 {
+            1u64 << self.slots_field.min(63)
+        } else {
+            u64::from(self.slots_field)
+        }
+    }
+
+    fn entry_len(&self) -> u64 {
+        index_entry_len(self.version)
     }
 
     /// Records lie between `records_offset` and the first index; the indexes follow each
@@ -234,10 +263,15 @@ impl Header {
         if self.records_offset != HEADER_LEN {
             return Err(FormatError::BadLayout("records do not follow the header"));
         }
-        if self.slot_bits > 40 || self.slot_count() < self.record_count.saturating_mul(2) {
+        let too_small = if self.version == 1 {
+            self.slots_field > 40 || self.slot_count() < self.record_count.saturating_mul(2)
+        } else {
+            self.slot_count() < min_slots(self.record_count)
+        };
+        if too_small {
             return Err(FormatError::BadLayout("index too small for the record count"));
         }
-        let index_len = self.slot_count() * INDEX_ENTRY_LEN;
+        let index_len = self.slot_count() * self.entry_len();
         let mut expected_next = self.index_offsets[0];
         if expected_next < self.records_offset {
             return Err(FormatError::BadLayout("first index overlaps the header"));
@@ -284,6 +318,22 @@ pub fn write_table(
     index_count: usize,
     records: impl IntoIterator<Item = RecordIn>,
 ) -> Result<(), FormatError> {
+    write_table_as(FORMAT_VERSION, file, kind, generation, index_count, records)
+}
+
+/// [`write_table`] in an older readable `version`: for tests of upgrades.
+#[doc(hidden)]
+pub fn write_table_as(
+    version: u32,
+    file: &mut File,
+    kind: TableKind,
+    generation: u64,
+    index_count: usize,
+    records: impl IntoIterator<Item = RecordIn>,
+) -> Result<(), FormatError> {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
+        return Err(FormatError::UnsupportedVersion { found: version });
+    }
     if index_count == 0 || index_count > MAX_INDEXES {
         return Err(FormatError::BadLayout("index count out of range"));
     }
@@ -303,6 +353,9 @@ pub fn write_table(
         let mut prefix = [0u8; RECORD_PREFIX_LEN as usize];
         prefix[0..4].copy_from_slice(&len.to_le_bytes());
         prefix[4..8].copy_from_slice(&checksum(&record.json).to_le_bytes());
+        if version >= 2 && offset > u64::from(u32::MAX) {
+            return Err(FormatError::BadLayout("the records of a table exceed 4 GiB"));
+        }
         for (index, key) in indexes.iter_mut().zip(&record.keys) {
             index.push((*key, offset));
         }
@@ -313,24 +366,32 @@ pub fn write_table(
         offset += RECORD_PREFIX_LEN + u64::from(len);
     }
     let record_count = indexes[0].len() as u64;
-    let slot_bits = slot_bits_for(record_count);
+    let (slots, slots_field) = if version == 1 {
+        let bits = slot_bits_for(record_count);
+        (1u64 << bits, bits)
+    } else {
+        let slots = min_slots(record_count);
+        let field = u32::try_from(slots).map_err(|_| FormatError::BadLayout("too many records"))?;
+        (slots, field)
+    };
     let mut index_offsets = [0u64; MAX_INDEXES];
     for (i, index) in indexes.iter().enumerate() {
         index_offsets[i] = offset;
-        for (key, record_offset) in build_hash_index(index, slot_bits) {
-            let entry = encode_slot(key, record_offset);
+        for (key, record_offset) in build_hash_index(index, slots) {
+            let entry = encode_slot(version, key, record_offset);
             out.write_all(&entry)?;
             body_crc.update(&entry);
         }
-        offset += (1u64 << slot_bits) * INDEX_ENTRY_LEN;
+        offset += slots * index_entry_len(version);
     }
     let header = Header {
+        version,
         kind,
         generation,
         record_count,
         records_offset: HEADER_LEN,
         index_count: index_count as u32,
-        slot_bits,
+        slots_field,
         index_offsets,
         file_len: offset,
         body_crc: body_crc.finalize(),
@@ -341,41 +402,63 @@ pub fn write_table(
     Ok(())
 }
 
-/// The smallest power of two that is at least twice `records` (and at least 8): probe
-/// runs stay short.
+/// Slots per index from version 2: 1.5 per record (at least 8). Linear probing at two thirds
+/// full finds a key within 2 slots on average and a missing one within 5, inside the one
+/// window of 8 a lookup reads; version 1's powers of two cost 2 to 4 slots per record.
+fn min_slots(records: u64) -> u64 {
+    records.saturating_add(records.div_ceil(2)).max(8)
+}
+
+/// Version 1: the smallest power of two that is at least twice `records` (and at least 8).
 fn slot_bits_for(records: u64) -> u32 {
     let wanted = records.saturating_mul(2).max(8);
     64 - (wanted - 1).leading_zeros()
 }
 
 /// Spreads keys over slots; uids are sequential and name keys already hashed, both mixed.
-fn slot_of(key: u64, slot_bits: u32) -> u64 {
+fn slot_of(key: u64, slots: u64) -> u64 {
     let mut x = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (x ^ (x >> 31)) & ((1u64 << slot_bits) - 1)
+    // For version 1's powers of two, the same slot as the mask it used.
+    (x ^ (x >> 31)) % slots
 }
 
-fn build_hash_index(entries: &[(u64, u64)], slot_bits: u32) -> Vec<(u64, u64)> {
-    let mask = (1u64 << slot_bits) - 1;
-    let mut slots = vec![(0u64, 0u64); 1usize << slot_bits];
+fn build_hash_index(entries: &[(u64, u64)], count: u64) -> Vec<(u64, u64)> {
+    let mut slots = vec![(0u64, 0u64); count as usize];
     for (key, record_offset) in entries {
-        let mut slot = slot_of(*key, slot_bits);
+        let mut slot = slot_of(*key, count);
         while slots[slot as usize].1 != 0 {
-            slot = (slot + 1) & mask;
+            slot = (slot + 1) % count;
         }
         slots[slot as usize] = (*key, *record_offset);
     }
     slots
 }
 
-fn encode_slot(key: u64, record_offset: u64) -> [u8; INDEX_ENTRY_LEN as usize] {
-    let mut entry = [0u8; INDEX_ENTRY_LEN as usize];
-    entry[0..8].copy_from_slice(&key.to_le_bytes());
-    entry[8..16].copy_from_slice(&record_offset.to_le_bytes());
-    let entry_crc = checksum(&entry[0..16]);
-    entry[16..20].copy_from_slice(&entry_crc.to_le_bytes());
+/// One slot as `version` lays it out (the writer checked that offsets fit).
+fn encode_slot(version: u32, key: u64, record_offset: u64) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(MAX_INDEX_ENTRY_LEN as usize);
+    entry.extend_from_slice(&key.to_le_bytes());
+    if version == 1 {
+        entry.extend_from_slice(&record_offset.to_le_bytes());
+    } else {
+        entry.extend_from_slice(&(record_offset as u32).to_le_bytes());
+    }
+    let entry_crc = checksum(&entry);
+    entry.extend_from_slice(&entry_crc.to_le_bytes());
+    entry.resize(index_entry_len(version) as usize, 0);
     entry
+}
+
+/// The (key, record offset) of a slot whose checksum holds, in `version`'s layout.
+fn decode_slot(version: u32, raw: &[u8]) -> Option<(u64, u64)> {
+    let covered = if version == 1 { 16 } else { 12 };
+    if checksum(&raw[0..covered]) != le_u32(raw, covered) {
+        return None;
+    }
+    let offset = if version == 1 { le_u64(raw, 8) } else { u64::from(le_u32(raw, 8)) };
+    Some((le_u64(raw, 0), offset))
 }
 
 /// How many slots one read of an index fetches.
@@ -430,20 +513,20 @@ impl<S: ByteSource> TableReader<S> {
             return Err(FormatError::BadLayout("no such index"));
         }
         let slots = self.header.slot_count();
-        let mut slot = slot_of(key, self.header.slot_bits);
+        let mut slot = slot_of(key, slots);
         let mut found = Vec::new();
         let mut probed = 0u64;
-        let mut window = [0u8; (PROBE_WINDOW * INDEX_ENTRY_LEN) as usize];
+        let mut window = [0u8; (PROBE_WINDOW * MAX_INDEX_ENTRY_LEN) as usize];
+        let (version, entry_len) = (self.header.version, self.header.entry_len());
         while probed < slots {
             let count = PROBE_WINDOW.min(slots - slot);
-            let bytes = &mut window[..(count * INDEX_ENTRY_LEN) as usize];
-            let at = self.header.index_offsets[index] + slot * INDEX_ENTRY_LEN;
+            let bytes = &mut window[..(count * entry_len) as usize];
+            let at = self.header.index_offsets[index] + slot * entry_len;
             self.source.read_exact_at(bytes, at)?;
-            for (i, raw) in bytes.chunks_exact(INDEX_ENTRY_LEN as usize).enumerate() {
-                if checksum(&raw[0..16]) != le_u32(raw, 16) {
+            for (i, raw) in bytes.chunks_exact(entry_len as usize).enumerate() {
+                let Some((entry_key, offset)) = decode_slot(version, raw) else {
                     return Err(FormatError::BadIndex { index, position: slot + i as u64 });
-                }
-                let (entry_key, offset) = (le_u64(raw, 0), le_u64(raw, 8));
+                };
                 if offset == 0 {
                     return Ok(found);
                 }

@@ -1,14 +1,21 @@
 //! What each cache table stores, and how each is indexed.
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeTuple;
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::format::TableKind;
 use crate::names::name_key;
 use crate::user::{Group, LocalGrant, User};
 
 /// The NSS-visible view of a user: no secrets, no privileges, no auth method.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Stored as a JSON array of its fields in declaration order (format version 2), not as an
+/// object: the field names were a third of every record, the same few words repeated a
+/// million times. Reading takes either form (serde's derived `Deserialize` accepts a
+/// sequence for a struct), so version 1 files, whose records are objects, still read; a
+/// field added later goes last, with `#[serde(default)]`, and older records lack it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct PublicUser {
     pub name: String,
     pub uid: u32,
@@ -19,6 +26,15 @@ pub struct PublicUser {
     /// Supplementary group ids, so `initgroups` needs no walk over every group.
     #[serde(default)]
     pub gids: Vec<u32>,
+}
+
+impl Serialize for PublicUser {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Every field, in declaration order: a new field does not compile until it is
+        // written here too.
+        let PublicUser { name, uid, gid, gecos, home, shell, gids } = self;
+        (name, uid, gid, gecos, home, shell, gids).serialize(serializer)
+    }
 }
 
 impl PublicUser {
@@ -48,6 +64,67 @@ pub trait CacheRecord: Serialize + DeserializeOwned {
     fn keys(&self) -> Vec<u64> {
         vec![name_key(self.name()), u64::from(self.id())]
     }
+
+    /// The record's bytes in its table. Readers decode them with `Deserialize`.
+    fn to_record_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
+    }
+}
+
+/// A user as users.private stores it from format version 2: a JSON array of the fields in
+/// declaration order, not an object, for the same reason as [`PublicUser`] (the field names
+/// were about 40% of each record). `User`'s own `Serialize` stays an object for everything
+/// else that prints or sends users; its derived `Deserialize` reads both forms, so
+/// version 1 files still read. A field added to `User` goes last, with `#[serde(default)]`
+/// (records written before lack it), and must be added here, which the destructuring
+/// enforces.
+struct StoredUser<'a>(&'a User);
+
+impl Serialize for StoredUser<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let User {
+            name,
+            full_name,
+            emails,
+            auth,
+            password_hash,
+            privileges,
+            enabled,
+            disabled_by_admin,
+            origin,
+            uid,
+            gid,
+            home,
+            shell,
+            groups,
+            distinguished_name,
+            directory_identity,
+            missing_since,
+            created_at,
+            updated_at,
+        } = self.0;
+        let mut fields = serializer.serialize_tuple(19)?;
+        fields.serialize_element(name)?;
+        fields.serialize_element(full_name)?;
+        fields.serialize_element(emails)?;
+        fields.serialize_element(auth)?;
+        fields.serialize_element(password_hash)?;
+        fields.serialize_element(privileges)?;
+        fields.serialize_element(enabled)?;
+        fields.serialize_element(disabled_by_admin)?;
+        fields.serialize_element(origin)?;
+        fields.serialize_element(uid)?;
+        fields.serialize_element(gid)?;
+        fields.serialize_element(home)?;
+        fields.serialize_element(shell)?;
+        fields.serialize_element(groups)?;
+        fields.serialize_element(distinguished_name)?;
+        fields.serialize_element(directory_identity)?;
+        fields.serialize_element(missing_since)?;
+        fields.serialize_element(created_at)?;
+        fields.serialize_element(updated_at)?;
+        fields.end()
+    }
 }
 
 pub const NAME_INDEX: usize = 0;
@@ -65,6 +142,10 @@ impl CacheRecord for User {
 
     fn id(&self) -> u32 {
         self.uid
+    }
+
+    fn to_record_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&StoredUser(self))
     }
 }
 
@@ -110,5 +191,70 @@ impl CacheRecord for LocalGrant {
 
     fn id(&self) -> u32 {
         self.gid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_user_is_stored_as_an_array_and_read_from_either_form() {
+        let user = PublicUser {
+            name: "alice".into(),
+            uid: 1_879_048_200,
+            gid: 1_879_048_201,
+            gecos: "Alice".into(),
+            home: "/home/alice".into(),
+            shell: "/bin/sh".into(),
+            gids: vec![7, 8],
+        };
+        let json = serde_json::to_string(&user).unwrap();
+        assert_eq!(
+            json,
+            r#"["alice",1879048200,1879048201,"Alice","/home/alice","/bin/sh",[7,8]]"#
+        );
+        assert_eq!(serde_json::from_str::<PublicUser>(&json).unwrap(), user);
+        // Version 1: an object, gids possibly absent.
+        let old = r#"{"name":"alice","uid":1879048200,"gid":1879048201,"gecos":"Alice","home":"/home/alice","shell":"/bin/sh"}"#;
+        let read: PublicUser = serde_json::from_str(old).unwrap();
+        assert_eq!(read, PublicUser { gids: vec![], ..user.clone() });
+        let short = r#"["alice",1879048200,1879048201,"Alice","/home/alice","/bin/sh"]"#;
+        assert_eq!(serde_json::from_str::<PublicUser>(short).unwrap().gids, Vec::<u32>::new());
+    }
+
+    #[test]
+    fn a_stored_user_is_an_array_that_reads_back_whole() {
+        use crate::privileges::Privilege;
+        use crate::user::{sample_user, AuthMethod, Origin};
+        // Every field set, and set apart from the others of its type, so that two fields
+        // written in each other's place cannot read back equal.
+        let user = User {
+            auth: AuthMethod::Directory,
+            password_hash: Some("$argon2id$hash".into()),
+            privileges: [Privilege::Login, Privilege::Admin].into(),
+            enabled: false,
+            disabled_by_admin: true,
+            origin: Origin::ApplicationIntegration,
+            gid: 1_879_048_300,
+            groups: vec!["staff".into()],
+            distinguished_name: Some("UID=alice".into()),
+            directory_identity: Some("application-integration:alice".into()),
+            missing_since: Some(5),
+            created_at: 6,
+            updated_at: 7,
+            ..sample_user("alice", 1_879_048_299)
+        };
+        let json = user.to_record_json().unwrap();
+        assert_eq!(json[0], b'[');
+        assert_eq!(serde_json::from_slice::<User>(&json).unwrap(), user);
+        // Version 1's objects still read, and users print as objects elsewhere.
+        let object = serde_json::to_vec(&user).unwrap();
+        assert_eq!(object[0], b'{');
+        assert_eq!(serde_json::from_slice::<User>(&object).unwrap(), user);
+        let plain = sample_user("bob", 1_879_048_301);
+        let (json, object) = (plain.to_record_json().unwrap(), serde_json::to_vec(&plain).unwrap());
+        assert_eq!(serde_json::from_slice::<User>(&json).unwrap(), plain);
+        assert!(json.len() * 10 < object.len() * 7, "{} vs {}", json.len(), object.len());
     }
 }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::format::{ByteSource, FormatError, RecordIn, TableReader, FORMAT_VERSION};
+use super::format::{
+    ByteSource, FormatError, RecordIn, TableReader, FORMAT_VERSION, OLDEST_READABLE_VERSION,
+};
 use super::records::{CacheRecord, PublicUser, ID_INDEX, INDEX_COUNT, NAME_INDEX};
 use crate::names::{fold_name, name_key, same_name};
 use crate::user::{Group, LocalGrant, User};
@@ -605,7 +607,7 @@ fn write_table_file<T: CacheRecord, R: Borrow<T>>(
     let mut failure = None;
     let encoded = records.map_while(|record| {
         let record = record.borrow();
-        match serde_json::to_vec(record) {
+        match record.to_record_json() {
             Ok(json) => Some(RecordIn { json, keys: record.keys() }),
             Err(e) => {
                 failure = Some((record.name().to_string(), e.to_string()));
@@ -643,7 +645,7 @@ fn read_meta(path: &Path) -> Result<Meta, CacheError> {
         what: "meta".to_string(),
         reason: e.to_string(),
     })?;
-    if meta.format_version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&meta.format_version) {
         return Err(CacheError::Corrupt {
             path: path.to_path_buf(),
             source: FormatError::UnsupportedVersion { found: meta.format_version },

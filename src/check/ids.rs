@@ -9,7 +9,8 @@ use crate::config::Config;
 
 /// A `uid_range` clear of the subordinate ids useradd gives by default (100000-600100000),
 /// of systemd's container ranges (524288-1879048191) and of its foreign range
-/// (2147352576-2147418111), and below 2^31, which some programs read as negative.
+/// (2147352576-2147418111), and below 2^31, which some programs read as negative: the
+/// default, [`crate::ids::DEFAULT_UID_RANGE`].
 pub const UID_RANGE_CLEAR_OF_SUBORDINATE_IDS: &str = "[1879048192, 2147352575]";
 
 /// Subordinate ids (/etc/subuid, /etc/subgid) against `unix.uid_range`: a local user can act as any of its

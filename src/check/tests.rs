@@ -183,7 +183,27 @@ fn uid_range_clear_of_subordinate_ids_is_ok() {
     fs::write(&config.unix.local_subuid, "ben:100000:65536\ncarl:300000:65536\n").unwrap();
     let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
     assert_eq!(result.status, Status::Ok, "{result:?}");
-    assert!(result.message.contains("[200000, 299999] is clear"), "{result:?}");
+    assert!(result.message.contains("[1879048192, 2147352575] is clear"), "{result:?}");
+}
+
+#[test]
+fn the_default_uid_range_is_clear_of_what_useradd_gives_on_a_stock_host() {
+    // login.defs as Debian ships it (no SUB_* keys: 100000-600100000), newuidmap
+    // installed, and a local user with subordinate ids: no warning for the default.
+    let dir = tempfile::tempdir().unwrap();
+    let (config, login_defs) = ids_setup(dir.path(), "");
+    fs::write(
+        &config.unix.local_subuid,
+        "ben:100000:65536
+",
+    )
+    .unwrap();
+    let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));
+    assert_eq!(result.status, Status::Ok, "{result:?}");
+    assert_eq!(
+        UID_RANGE_CLEAR_OF_SUBORDINATE_IDS,
+        format!("{:?}", crate::ids::DEFAULT_UID_RANGE).replace(' ', "").replace(',', ", ")
+    );
 }
 
 #[test]
@@ -191,7 +211,8 @@ fn the_range_useradd_would_give_is_only_said_while_newuidmap_is_missing() {
     // A stock Debian host: login.defs' defaults cover the default uid_range, but nobody
     // can use subordinate ids without newuidmap.
     let dir = tempfile::tempdir().unwrap();
-    let (config, login_defs) = ids_setup(dir.path(), "");
+    let (mut config, login_defs) = ids_setup(dir.path(), "");
+    config.unix.uid_range = [200_000, 299_999]; // the default before 1879048192
     let missing = dir.path().join("no-newuidmap");
     let result = check_ids(&config, &login_defs, &missing);
     assert_eq!(result.status, Status::Ok, "{result:?}");
@@ -203,7 +224,8 @@ fn the_range_useradd_would_give_is_only_said_while_newuidmap_is_missing() {
 #[test]
 fn subordinate_ids_over_uid_range_warn_and_name_the_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, login_defs) = ids_setup(dir.path(), "SUB_UID_MIN 1000000\n");
+    let (mut config, login_defs) = ids_setup(dir.path(), "SUB_UID_MIN 1000000\n");
+    config.unix.uid_range = [200_000, 299_999];
     let subgid = &config.unix.local_subgid;
     fs::write(subgid, "ben:165536:65536\n").unwrap();
     let result = check_ids(&config, &login_defs, Path::new("/bin/sh"));

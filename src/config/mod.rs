@@ -392,7 +392,7 @@ impl Default for SyncConfig {
 impl Default for UnixConfig {
     fn default() -> Self {
         UnixConfig {
-            uid_range: [200_000, 299_999],
+            uid_range: crate::ids::DEFAULT_UID_RANGE,
             home: "/home/{name}".to_string(),
             shell: "/bin/bash".to_string(),
             local_passwd: PathBuf::from("/etc/passwd"),

@@ -71,7 +71,7 @@ fn empty_file_gives_the_defaults() {
     assert_eq!(config.sync.default_privileges, Privilege::defaults());
     assert_eq!(config.sync.login_name, LoginNameStyle::Email);
     assert_eq!(config.sync.interval_secs, 900);
-    assert_eq!(config.unix.uid_range, [200_000, 299_999]);
+    assert_eq!(config.unix.uid_range, [1_879_048_192, 2_147_352_575]);
     assert_eq!(config.unix.home, "/home/{name}");
     assert_eq!(config.unix.shell, "/bin/bash");
     assert_eq!(config.unix.local_passwd, Path::new("/etc/passwd"));

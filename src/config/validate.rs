@@ -266,7 +266,8 @@ impl Config {
                 "unix.uid_range",
                 format!(
                     "[{low}, {high}] overlaps {what}; choose a range clear of 0-999, \
-                     61184-65519, 65534-65535 and 4294967295, such as [200000, 299999]"
+                     61184-65519, 65534-65535 and 4294967295, such as the default \
+                     [1879048192, 2147352575]"
                 ),
             ));
         }

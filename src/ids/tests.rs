@@ -101,3 +101,37 @@ fn a_range_past_the_end_wraps_and_a_covered_range_is_exhausted() {
     let mut covered = IdAllocator::new(range, [], [100_000..=165_535, 165_536..=231_071]);
     assert_eq!(covered.allocate("x"), Err(IdsExhausted { low: 200_000, high: 200_099 }));
 }
+
+#[test]
+fn a_full_range_is_found_at_once_and_reserving_counts() {
+    let range = [300_000, 300_009];
+    let mut alloc = IdAllocator::new(range, [300_003, 1, u32::MAX - 1], []);
+    alloc.reserve(300_005);
+    alloc.reserve(300_005); // twice is once
+    alloc.reserve(7); // outside: nothing
+    let mut ids: Vec<u32> = (0..8).map(|n| alloc.allocate(&n.to_string()).unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [300_000, 300_001, 300_002, 300_004, 300_006, 300_007, 300_008, 300_009]);
+    for seed in ["a", "b"] {
+        assert_eq!(alloc.allocate(seed), Err(IdsExhausted { low: 300_000, high: 300_009 }));
+    }
+    let message = IdsExhausted { low: 1, high: 2 }.to_string();
+    assert!(message.contains("unix.uid_range [1, 2]"), "{message}");
+}
+
+#[test]
+fn filling_a_range_gives_what_id_by_id_walks_give() {
+    // Every allocation, up to the last free id, is the walk's: the same ids as before
+    // runs were kept, so hosts on either version agree.
+    let range = [200_000, 200_499];
+    let excluded = [200_100..=200_199, 200_480..=200_490];
+    let mut taken = vec![200_000, 200_499, 200_250];
+    let mut alloc = IdAllocator::new(range, taken.clone(), excluded.iter().cloned());
+    for n in 0..386 {
+        let seed = format!("group:{n}");
+        let expected = walk(range, &taken, &excluded, &seed);
+        assert_eq!(alloc.allocate(&seed), Ok(expected), "{seed}");
+        taken.push(expected);
+    }
+    assert!(alloc.allocate("one more").is_err());
+}

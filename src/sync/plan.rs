@@ -101,6 +101,9 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Users of this directory in the cache before the sync (the base of the delete limit).
     pub directory_users_before: usize,
+    /// Users and groups not created because `unix.uid_range` has no free id left (each
+    /// also in `skipped`): an error of the run, never a quiet success.
+    pub ids_exhausted: Option<(IdsExhausted, usize)>,
 }
 
 impl Plan {
@@ -199,6 +202,13 @@ impl<'a> Planner<'a> {
 
     fn skip(&mut self, name: &str, reason: impl Into<String>) {
         self.plan.skipped.push(Skipped { name: shown_name(name), reason: reason.into() });
+    }
+
+    /// Skips a user or group for want of an id, and counts it for the run's error.
+    fn skip_exhausted(&mut self, name: &str, what: &str, e: IdsExhausted) {
+        self.skip(name, format!("{what} not created: {e}"));
+        let count = self.plan.ids_exhausted.as_ref().map_or(0, |(_, count)| *count);
+        self.plan.ids_exhausted = Some((e, count + 1));
     }
 
     /// Accounts the cache already knows (by identity) come first and are always updated:
@@ -382,7 +392,7 @@ impl<'a> Planner<'a> {
         }
         let uid = match id {
             Ok(uid) => uid,
-            Err(e) => return self.skip(name, e.to_string()),
+            Err(e) => return self.skip_exhausted(name, "user", e),
         };
         self.names.insert(fold_name(name));
         self.final_names.insert(&entry.identity, name);
@@ -591,7 +601,7 @@ impl<'a> Planner<'a> {
                     directory_identity: Some(group.identity.clone()),
                 });
             }
-            Err(e) => self.plan.warnings.push(format!("group {} skipped: {e}", group.name)),
+            Err(e) => self.skip_exhausted(&group.name, "group", e),
         }
     }
 

@@ -65,6 +65,7 @@ impl SyncReport {
             groups_updated: plan.groups_updated.clone(),
             groups_deleted: plan.groups_deleted.clone(),
             warnings: plan.warnings.clone(),
+            errors: plan.ids_exhausted.iter().map(exhausted_error).collect(),
             ..SyncReport::default()
         }
     }
@@ -77,6 +78,13 @@ impl SyncReport {
         self.revoked = changes.revoked;
         self.warnings.extend(warnings);
     }
+}
+
+/// The run's error when `unix.uid_range` ran out: the cache holds everyone who got an id,
+/// and the report says how many did not (they are among the skipped).
+fn exhausted_error((exhausted, count): &(crate::ids::IdsExhausted, usize)) -> String {
+    let what = if *count == 1 { "user or group was" } else { "users and groups were" };
+    format!("{count} {what} not created (see skipped): {exhausted}")
 }
 
 /// The last sync as `status` shows it.
@@ -114,7 +122,8 @@ impl SyncStatus {
             skipped: report.skipped.len(),
             listed_users: report.listed_users,
             generation: report.generation,
-            error: None,
+            // Written, but with an error the run reported (e.g. ids ran out).
+            error: report.errors.first().cloned(),
             last_success_at: Some(started_at),
         }
     }

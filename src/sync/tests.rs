@@ -181,7 +181,8 @@ fn creates_directory_users_with_default_privileges() {
     assert_eq!(alice.origin, Origin::Icewarp);
     assert_eq!(alice.privileges, BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]));
     assert_eq!(alice.home, "/home/alice@example.com");
-    assert!((200_000..=299_999).contains(&alice.uid));
+    let [low, high] = crate::ids::DEFAULT_UID_RANGE;
+    assert!((low..=high).contains(&alice.uid));
     assert_eq!(alice.uid, alice.gid);
 }
 
@@ -669,7 +670,8 @@ fn subordinate_ids_of_local_users_are_never_handed_out() {
     let staff = &db.groups[0];
     for id in [alice.uid, alice.gid, staff.gid] {
         assert!(!ben.contains(&id) && !carl.contains(&id), "{id} is a subordinate id");
-        assert!((200_000..=299_999).contains(&id), "{id}");
+        let [low, high] = crate::ids::DEFAULT_UID_RANGE;
+        assert!((low..=high).contains(&id), "{id}");
     }
     assert!(outcome.report.warnings.is_empty(), "{:?}", outcome.report.warnings);
 }
@@ -991,4 +993,69 @@ fn an_unknown_directory_group_in_the_mapping_is_a_warning() {
     let report = setup.sync(&listing(vec![person("a@example.com", "A")]), SyncOptions::default());
     let warnings = report.unwrap().report.warnings;
     assert!(warnings.iter().any(|w| w.contains("\"it-admins@example.com\" is not in the cache")));
+}
+
+#[test]
+fn a_full_uid_range_skips_and_counts_whoever_gets_no_id_and_is_an_error() {
+    // Ten ids for fifteen users and three groups: ten are created, eight are skipped, each
+    // with the key to change, and the run reports an error (the CLI exits non-zero).
+    let users: Vec<DirectoryUser> =
+        (0..15).map(|i| person(&format!("u{i:02}@example.com"), "U")).collect();
+    let mut list = listing(users);
+    list.groups =
+        ["g1", "g2", "g3"].iter().map(|g| group(&format!("{g}@example.com"), &[])).collect();
+    let mut setup = Setup::new("");
+    setup.config.unix.uid_range = [300_000, 300_009];
+    let report = setup.sync(&list, SYNC).unwrap().report;
+    assert_eq!(report.created.len(), 10, "{report:?}");
+    assert_eq!(report.skipped.len(), 8, "{:?}", report.skipped);
+    assert!(report.groups_created.is_empty());
+    for skipped in &report.skipped {
+        assert!(skipped.reason.contains("no free id left in unix.uid_range"), "{skipped:?}");
+    }
+    let groups = report.skipped.iter().filter(|s| s.reason.starts_with("group not created"));
+    assert_eq!(groups.count(), 3);
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(report.errors[0].starts_with("8 users and groups were not created"));
+    assert!(report.errors[0].contains("widen or move unix.uid_range"));
+    let status = SyncStatus::success(&report, 1);
+    assert_eq!((status.skipped, status.error.as_ref()), (8, report.errors.first()));
+    // The next run finds the range full at once, and says so again.
+    let again = setup.sync(&list, SYNC).unwrap().report;
+    assert_eq!((again.skipped.len(), again.errors.len(), again.unchanged), (8, 1, 10));
+}
+
+#[test]
+fn a_new_default_uid_range_renumbers_nobody() {
+    // A cache written under the old default [200000, 299999], synced again with no
+    // uid_range in the configuration: everyone keeps uid and gid (files keep their
+    // owners); only new accounts get ids from the new default.
+    let mut alice = person("alice@example.com", "Alice");
+    alice.groups = vec!["staff@example.com".into()];
+    let mut list = listing(vec![alice, person("bob@example.com", "Bob")]);
+    list.groups = vec![group("staff@example.com", &["alice@example.com"])];
+    let mut setup = Setup::new("");
+    // The configuration names no uid_range: the default.
+    let unset = setup.config.unix.uid_range;
+    assert_eq!(unset, crate::ids::DEFAULT_UID_RANGE);
+    setup.config.unix.uid_range = [200_000, 299_999];
+    setup.sync(&list, SYNC).unwrap();
+    let before = setup.cache().load().unwrap();
+    let ids = |db: &Db| -> BTreeSet<(String, u32, u32)> {
+        let users = db.users.iter().map(|u| (u.name.clone(), u.uid, u.gid));
+        users.chain(db.groups.iter().map(|g| (g.name.clone(), g.gid, g.gid))).collect()
+    };
+    assert!(before.users.iter().all(|u| (200_000..=299_999).contains(&u.uid)));
+
+    setup.config.unix.uid_range = unset;
+    list.users.push(person("carl@example.com", "Carl"));
+    list.users[1].full_name = "Bob B".into();
+    let report = setup.sync(&list, SYNC).unwrap().report;
+    assert_eq!((report.created.len(), report.skipped.len()), (1, 0), "{report:?}");
+    let after = setup.cache().load().unwrap();
+    let kept: BTreeSet<_> =
+        ids(&after).into_iter().filter(|(name, ..)| name != "carl@example.com").collect();
+    assert_eq!(kept, ids(&before));
+    let [low, high] = crate::ids::DEFAULT_UID_RANGE;
+    assert!((low..=high).contains(&after.user("carl@example.com").unwrap().uid));
 }

@@ -21,7 +21,8 @@ fn add_gives_defaults_ids_home_and_timestamps() {
     let user =
         add_user(&mut db, &config(), &LocalAccounts::default(), new_user("alice"), 77).unwrap();
     assert_eq!(user.privileges, BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]));
-    assert!((200_000..=299_999).contains(&user.uid));
+    let [low, high] = crate::ids::DEFAULT_UID_RANGE;
+    assert!((low..=high).contains(&user.uid));
     assert_eq!(user.gid, user.uid);
     assert_eq!(user.home, "/home/alice");
     assert_eq!((user.created_at, user.updated_at), (77, 77));
@@ -38,7 +39,9 @@ fn add_never_gives_a_subordinate_id() {
     let local =
         LocalAccounts::default().with_subordinate_ids(&subuid, &dir.path().join("subgid")).unwrap();
     let mut db = Db::default();
-    let user = add_user(&mut db, &config(), &local, new_user("alice"), 1).unwrap();
+    let mut config = config();
+    config.unix.uid_range = [200_000, 299_999];
+    let user = add_user(&mut db, &config, &local, new_user("alice"), 1).unwrap();
     assert_eq!(user.uid, 296_608, "the first id after carl's range");
     assert_eq!(user.gid, user.uid);
 }

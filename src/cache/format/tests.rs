@@ -57,11 +57,11 @@ fn many_slots_pointing_at_one_large_record_are_refused_not_copied() {
     let mut header = Header::decode(&raw, TableKind::Groups).unwrap();
     let index_at = header.index_offsets[0] as usize;
     bytes.truncate(index_at);
-    header.slot_bits = 7;
-    let start = slot_of(7, 7);
+    header.slots_field = 128;
+    let start = slot_of(7, 128);
     for slot in 0..128u64 {
         let offset = if (slot + 128 - start) % 128 < 100 { HEADER_LEN } else { 0 };
-        bytes.extend_from_slice(&encode_slot(7, offset));
+        bytes.extend_from_slice(&encode_slot(FORMAT_VERSION, 7, offset));
     }
     header.file_len = bytes.len() as u64;
     header.body_crc = crc32fast::hash(&bytes[HEADER_LEN as usize..]);
@@ -110,9 +110,9 @@ fn wrong_magic_version_and_kind_are_refused() {
         Some(FormatError::BadMagic)
     ));
     let mut newer = bytes;
-    newer[8] = 2;
+    newer[8] = 3;
     let err = TableReader::open(&newer[..], TableKind::PublicUsers).err().unwrap();
-    assert!(err.to_string().contains("version 2"), "{err}");
+    assert!(err.to_string().contains("version 3"), "{err}");
 }
 
 #[test]
@@ -129,9 +129,9 @@ fn record_corruption_is_detected_on_lookup_and_full_read() {
 fn index_corruption_is_detected() {
     let bytes = table_bytes(10);
     let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
-    let slot = slot_of(1000, table.header().slot_bits) as usize;
-    let slot_at = table.header().index_offsets[1] as usize + slot * INDEX_ENTRY_LEN as usize;
-    for byte in [slot_at, slot_at + 9, slot_at + 17] {
+    let slot = slot_of(1000, table.header().slot_count()) as usize;
+    let slot_at = table.header().index_offsets[1] as usize + slot * 16;
+    for byte in [slot_at, slot_at + 9, slot_at + 13] {
         let mut bad = bytes.clone();
         bad[byte] ^= 0x01;
         let table = TableReader::open(&bad[..], TableKind::PublicUsers).unwrap();
@@ -169,6 +169,8 @@ fn slot_sizes() {
     assert_eq!(slot_bits_for(4), 3);
     assert_eq!(slot_bits_for(5), 4);
     assert_eq!(slot_bits_for(1_000_000), 21);
+    assert_eq!((min_slots(0), min_slots(5), min_slots(6), min_slots(7)), (8, 8, 9, 11));
+    assert_eq!(min_slots(1_000_000), 1_500_000);
 }
 
 #[test]
@@ -180,4 +182,38 @@ fn the_table_checksum_is_crc32_as_crc32fast_computes_it() {
     for len in [0, 1, 15, 16, 92, 255, 1023, 1024, 1025, 3000] {
         assert_eq!(checksum(&bytes[..len]), crc32fast::hash(&bytes[..len]), "{len} bytes");
     }
+}
+
+/// `table_bytes` in `version`.
+fn table_bytes_as(version: u32, n: u64) -> Vec<u8> {
+    let mut file = tempfile::tempfile().unwrap();
+    write_table_as(version, &mut file, TableKind::PublicUsers, 42, 2, records(n)).unwrap();
+    let mut bytes = Vec::new();
+    use std::io::Read;
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn version_1_tables_are_still_read_and_version_2_slots_are_two_thirds_of_them() {
+    let (old, new) = (table_bytes_as(1, 1000), table_bytes(1000));
+    for bytes in [&old, &new] {
+        let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+        assert_eq!(table.lookup(1, 1007).unwrap(), vec![b"{\"n\":7}".to_vec()]);
+        assert!(table.lookup(0, 500).unwrap().is_empty());
+        assert_eq!(table.lookup(0, 100).unwrap().len(), 10);
+        assert_eq!(table.read_all().unwrap().len(), 1000);
+    }
+    let version = |bytes: &[u8]| le_u32(bytes, 8);
+    assert_eq!((version(&old), version(&new)), (1, 2));
+    // 2 indexes of 2048 slots of 24 bytes before, of 1500 slots of 16 bytes now.
+    assert_eq!(old.len() - new.len(), 2 * (2048 * 24 - 1500 * 16));
+    // A corrupt old slot is caught as before.
+    let table = TableReader::open(&old[..], TableKind::PublicUsers).unwrap();
+    let slot = slot_of(1007, table.header().slot_count()) as usize;
+    let mut bad = old.clone();
+    bad[table.header().index_offsets[1] as usize + slot * 24 + 17] ^= 1;
+    let table = TableReader::open(&bad[..], TableKind::PublicUsers).unwrap();
+    assert!(matches!(table.lookup(1, 1007), Err(FormatError::BadIndex { .. })));
 }

@@ -218,3 +218,103 @@ fn a_corrupt_generation_is_reported_by_load() {
     let err = cache.load().err().unwrap();
     assert!(err.to_string().contains("truncated"), "{err}");
 }
+
+/// Where the first record's JSON starts: after the header and the record's prefix.
+const HEADER_LEN_AT: usize = 96 + 8;
+
+/// Rewrites the current generation as a version 1 writer left it: 24-byte index slots,
+/// public users as JSON objects, `format_version: 1` in meta.json.
+fn downgrade_to_version_1(cache: &CacheDir) {
+    #[derive(Serialize)]
+    struct PublicUserV1<'a> {
+        name: &'a str,
+        uid: u32,
+        gid: u32,
+        gecos: &'a str,
+        home: &'a str,
+        shell: &'a str,
+        gids: &'a [u32],
+    }
+    fn rewrite<T: CacheRecord>(dir: &Path, generation: u64, records: Vec<RecordIn>) {
+        let path = dir.join(T::FILE_NAME);
+        fs::remove_file(&path).unwrap();
+        let mut file = create_file(&path, T::PUBLIC).unwrap();
+        super::super::format::write_table_as(1, &mut file, T::KIND, generation, 2, records)
+            .unwrap();
+    }
+    let dir = cache.current_dir().unwrap().unwrap();
+    let db = cache.load().unwrap();
+    let generation = db.meta.generation;
+    let public: Vec<PublicUser> = cache.open::<PublicUser>().unwrap().read_all().unwrap();
+    rewrite::<PublicUser>(
+        &dir,
+        generation,
+        public
+            .iter()
+            .map(|u| {
+                let v1 = PublicUserV1 {
+                    name: &u.name,
+                    uid: u.uid,
+                    gid: u.gid,
+                    gecos: &u.gecos,
+                    home: &u.home,
+                    shell: &u.shell,
+                    gids: &u.gids,
+                };
+                RecordIn { json: serde_json::to_vec(&v1).unwrap(), keys: u.keys() }
+            })
+            .collect(),
+    );
+    fn encode<T: CacheRecord>(record: &T) -> RecordIn {
+        RecordIn { json: serde_json::to_vec(record).unwrap(), keys: record.keys() }
+    }
+    rewrite::<User>(&dir, generation, db.users.iter().map(encode).collect());
+    rewrite::<Group>(&dir, generation, db.groups.iter().map(encode).collect());
+    let meta_path = dir.join(META_FILE);
+    let meta = fs::read_to_string(&meta_path)
+        .unwrap()
+        .replace("\"format_version\": 2", "\"format_version\": 1");
+    fs::write(&meta_path, meta).unwrap();
+}
+
+#[test]
+fn a_version_1_cache_serves_lookups_until_the_next_commit_writes_version_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CacheDir::new(dir.path());
+    let mut db = db_with(&[("alice", 200_001), ("bob", 200_002)]);
+    db.users[0].groups = vec!["staff".into()];
+    commit(&cache, &db);
+    let expected_alice = cache.open::<PublicUser>().unwrap().by_name("alice").unwrap().unwrap();
+    downgrade_to_version_1(&cache);
+    let current = cache.current_dir().unwrap().unwrap();
+    let header_version =
+        |path: &Path| u32::from_le_bytes(fs::read(path).unwrap()[8..12].try_into().unwrap());
+    assert_eq!(header_version(&current.join("users.public")), 1);
+    let first = fs::read(current.join("users.public")).unwrap();
+    assert_eq!(first[HEADER_LEN_AT..][..1], *b"{", "records are objects in version 1");
+
+    // Readers (NSS, PAM, the writers' load) read the old generation as it is.
+    let public = cache.open::<PublicUser>().unwrap();
+    assert_eq!(public.by_name("ALICE").unwrap().as_ref(), Some(&expected_alice));
+    assert_eq!(public.by_id(200_002).unwrap().unwrap().name, "bob");
+    assert_eq!(cache.open::<User>().unwrap().by_name("bob").unwrap().unwrap().uid, 200_002);
+    assert_eq!(cache.open::<Group>().unwrap().by_id(300_000).unwrap().unwrap().name, "staff");
+    let loaded = cache.load().unwrap();
+    assert_eq!(loaded.meta.format_version, 1);
+    assert_eq!(
+        (loaded.users.clone(), loaded.groups.clone()),
+        (db.users.clone(), db.groups.clone())
+    );
+
+    // The next commit writes version 2, smaller, with the same content.
+    commit(&cache, &loaded);
+    let current = cache.current_dir().unwrap().unwrap();
+    assert_eq!(header_version(&current.join("users.public")), 2);
+    let first = fs::read(current.join("users.public")).unwrap();
+    assert_eq!(first[HEADER_LEN_AT..][..1], *b"[", "records are arrays in version 2");
+    let again = cache.load().unwrap();
+    assert_eq!(again.meta.format_version, 2);
+    assert_eq!((again.users, again.groups), (db.users, db.groups));
+    let public = cache.open::<PublicUser>().unwrap();
+    assert_eq!(public.by_name("alice").unwrap(), Some(expected_alice));
+}
