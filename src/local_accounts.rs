@@ -129,17 +129,33 @@ impl Clone for LocalAccounts {
 /// One account line: its name and the ids it holds (a passwd line also protects its primary
 /// gid, which /etc/group need not list). Comments, NIS markers (`+`, `-`) and malformed
 /// lines hold none. The one parser of these files, for scans and the index alike.
+///
+/// Read as glibc's `files` reads them: the blanks before a line are skipped (an indented
+/// `  alice:x:1000:…` is the local user `alice`), and so are those before a number (which
+/// strtoul skips: ` 1000` is 1000).
 fn entries(text: &str, is_passwd: bool) -> impl Iterator<Item = (&str, [Option<u32>; 2])> {
     lines(text).filter_map(move |line| {
-        let [Some(name), Some(_), Some(id), primary_gid] = leading_fields(line) else {
+        let [Some(name), Some(_), Some(id), primary_gid] = leading_fields(skip_blanks(line)) else {
             return None;
         };
         if name.is_empty() || name.starts_with(['#', '+', '-']) {
             return None;
         }
-        let primary_gid = primary_gid.filter(|_| is_passwd).and_then(|g| g.parse().ok());
-        Some((name, [id.parse().ok(), primary_gid]))
+        let primary_gid = primary_gid.filter(|_| is_passwd).and_then(parse_id);
+        Some((name, [parse_id(id), primary_gid]))
     })
+}
+
+/// What C's `isspace` calls space in the C locale (Rust's `is_ascii_whitespace` leaves out
+/// the vertical tab).
+fn skip_blanks(text: &str) -> &str {
+    text.trim_start_matches(['\t', '\n', '\u{0b}', '\u{0c}', '\r', ' '])
+}
+
+/// An id as glibc's `files` reads it: blanks, an optional `+`, decimal digits; a value past
+/// the 32 bits makes glibc skip the line, so it holds no id.
+fn parse_id(field: &str) -> Option<u32> {
+    skip_blanks(field).parse().ok()
 }
 
 /// The lines of a file, as `str::lines` cuts them, by a plain byte loop: `lines` and

@@ -205,13 +205,16 @@ fn a_scan_of_the_text_and_the_index_give_the_same_answers() {
 }
 
 /// The parser before the local files were scanned (commit cfeb045's parent), as a model:
-/// the names (folded) and ids it held local.
+/// the names (folded) and ids it held local, with the blanks before a line skipped.
 fn old_model(passwd: &str, group: &str) -> (std::collections::HashSet<String>, Vec<u32>) {
     let mut names = std::collections::HashSet::new();
     let mut ids = Vec::new();
     for (text, is_passwd) in [(passwd, true), (group, false)] {
         for line in text.lines() {
-            let mut fields = line.split(':');
+            // Then it held an indented line's name with its blanks, which no dircache name
+            // can have, and an indented comment or NIS line as an account; glibc skips the
+            // blanks (and then such a line), and so does the parser now.
+            let mut fields = skip_blanks(line).split(':');
             let (Some(name), Some(_), Some(id)) = (fields.next(), fields.next(), fields.next())
             else {
                 continue;
@@ -280,5 +283,37 @@ fn scans_and_the_index_agree_on_generated_files_and_hold_all_the_old_parser_did(
                 assert!(answer, "round {round}: {id} was local before, in {texts:?}");
             }
         }
+    }
+}
+#[test]
+fn an_indented_line_is_the_local_account_glibc_reads() {
+    // glibc's `files` skips the blanks before a line, and strtoul those before a number:
+    // `getent -s files passwd spacey` answers uid 1500 for these lines (checked with the
+    // files bind-mounted over /etc/passwd and /etc/group).
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    let group = dir.path().join("group");
+    fs::write(
+        &passwd,
+        "  spacey:x:1500:1500::/home/s:/bin/sh\n\tws:x: 1501:\t1601::/:/bin/sh\n \
+         #comment:x:1502:1502::/:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(&group, " grpsp:x:2500:\ngws:x: 2501:\n").unwrap();
+    for scans_first in [true, false] {
+        let local = LocalAccounts::load(&passwd, &group).unwrap();
+        if !scans_first {
+            let _ = local.ids().count();
+        }
+        for name in ["spacey", "SPACEY", "ws", "grpsp"] {
+            assert!(local.win_over(name, &[]), "{name} (scan first: {scans_first})");
+        }
+        for id in [1500, 1501, 1601, 2500, 2501] {
+            assert!(local.win_over("", &[id]), "{id} (scan first: {scans_first})");
+        }
+        assert!(!local.win_over("#comment", &[]) && !local.win_over("", &[1502]));
+        assert_eq!(local.group_gid("grpsp"), Some(2500));
+        assert_eq!(local.group_gid("gws"), Some(2501));
+        assert!(local.has_group_gid(2501));
     }
 }
