@@ -317,3 +317,18 @@ fn an_indented_line_is_the_local_account_glibc_reads() {
         assert!(local.has_group_gid(2501));
     }
 }
+
+#[test]
+fn group_gid_answers_for_the_line_glibc_reads() {
+    // In a CRLF file, glibc reads `sudo:x:27\r` as a gid running into '\r': no group (checked
+    // with getent over a bind-mounted /etc/group), and answers getgrnam from the next line.
+    let dir = tempfile::tempdir().unwrap();
+    let group = dir.path().join("group");
+    fs::write(&group, "sudo:x:27\r\nsudo:x:0:\r\nops:x:30:\r\nlast:x:31\r").unwrap();
+    let local = LocalAccounts::load(&dir.path().join("passwd"), &group).unwrap();
+    assert_eq!(local.group_gid("sudo"), Some(0));
+    assert_eq!(local.group_gid("ops"), Some(30));
+    assert_eq!(local.group_gid("last"), None);
+    // Local all the same for "local accounts win", as before.
+    assert!(local.has_group_gid(27) && local.win_over("", &[27, 31]));
+}
