@@ -129,22 +129,46 @@ impl Clone for LocalAccounts {
 /// One account line: its name and the ids it holds (a passwd line also protects its primary
 /// gid, which /etc/group need not list). Comments, NIS markers (`+`, `-`) and malformed
 /// lines hold none. The one parser of these files, for scans and the index alike.
+///
+/// Read as glibc's `files` reads them: the blanks before a line are skipped (an indented
+/// `  alice:x:1000:…` is the local user `alice`), and so are those before a number (which
+/// strtoul skips: ` 1000` is 1000).
 fn entries(text: &str, is_passwd: bool) -> impl Iterator<Item = (&str, [Option<u32>; 2])> {
-    lines(text).filter_map(move |line| {
-        let [Some(name), Some(_), Some(id), primary_gid] = leading_fields(line) else {
-            return None;
-        };
-        if name.is_empty() || name.starts_with(['#', '+', '-']) {
-            return None;
-        }
-        let primary_gid = primary_gid.filter(|_| is_passwd).and_then(|g| g.parse().ok());
-        Some((name, [id.parse().ok(), primary_gid]))
-    })
+    lines(text).filter_map(move |line| entry(line, is_passwd))
+}
+
+/// One line of [`entries`].
+fn entry(line: &str, is_passwd: bool) -> Option<(&str, [Option<u32>; 2])> {
+    let [Some(name), Some(_), Some(id), primary_gid] = leading_fields(skip_blanks(line)) else {
+        return None;
+    };
+    if name.is_empty() || name.starts_with(['#', '+', '-']) {
+        return None;
+    }
+    let primary_gid = primary_gid.filter(|_| is_passwd).and_then(parse_id);
+    Some((name, [parse_id(id), primary_gid]))
+}
+
+/// What C's `isspace` calls space in the C locale (Rust's `is_ascii_whitespace` leaves out
+/// the vertical tab).
+fn skip_blanks(text: &str) -> &str {
+    text.trim_start_matches(['\t', '\n', '\u{0b}', '\u{0c}', '\r', ' '])
+}
+
+/// An id as glibc's `files` reads it: blanks, an optional `+`, decimal digits; a value past
+/// the 32 bits makes glibc skip the line, so it holds no id.
+fn parse_id(field: &str) -> Option<u32> {
+    skip_blanks(field).parse().ok()
 }
 
 /// The lines of a file, as `str::lines` cuts them, by a plain byte loop: `lines` and
 /// `split` set up a searcher per call, which cost more than the short lines of these files.
 fn lines(text: &str) -> impl Iterator<Item = &str> {
+    raw_lines(text).map(|line| line.strip_suffix('\r').unwrap_or(line))
+}
+
+/// The lines of a file without their `\n`, a `\r` before it kept.
+fn raw_lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -153,7 +177,7 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
         let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
         let line = &rest[..end];
         rest = rest.get(end + 1..).unwrap_or("");
-        Some(line.strip_suffix('\r').unwrap_or(line))
+        Some(line)
     })
 }
 
@@ -281,11 +305,19 @@ impl LocalAccounts {
     }
 
     /// The gid of the group of /etc/group named exactly `name` (glibc compares group names
-    /// exactly), if there is one: the first such line, the one glibc's `files` answers. Only
-    /// `[unix.local_groups]` asks (see `grants`), rarely enough to scan the text.
+    /// exactly), if there is one: the first such line glibc reads, the one its `files`
+    /// answers. Only `[unix.local_groups]` asks (see `grants`), rarely enough to scan the
+    /// text. Exact, not cautious like [`LocalAccounts::win_over`]: it decides which gid a
+    /// grant gives, and that gid 0 is never one.
     pub fn group_gid(&self, name: &str) -> Option<u32> {
-        let mut groups = entries(&self.texts[1], false);
-        groups.find(|(group, _)| *group == name).and_then(|(_, [gid, _])| gid)
+        raw_lines(&self.texts[1]).find_map(|raw| {
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            let (group, [gid, _]) = entry(line, false)?;
+            // A gid that ends a CRLF line runs into the '\r', where strtoul stops: glibc
+            // skips the line (`sudo:x:27\r`), as it skips one whose gid is not a number.
+            let gid_ends_in_cr = raw != line && leading_fields(skip_blanks(line))[3].is_none();
+            gid.filter(|_| group == name && !gid_ends_in_cr)
+        })
     }
 
     /// Whether a group of /etc/group has `gid`.

@@ -203,3 +203,132 @@ fn a_scan_of_the_text_and_the_index_give_the_same_answers() {
     assert!(indexed.win_over("", &[1006]) && indexed.win_over("", &[5]));
     assert!(!indexed.win_over("", &[7, 11]));
 }
+
+/// The parser before the local files were scanned (commit cfeb045's parent), as a model:
+/// the names (folded) and ids it held local, with the blanks before a line skipped.
+fn old_model(passwd: &str, group: &str) -> (std::collections::HashSet<String>, Vec<u32>) {
+    let mut names = std::collections::HashSet::new();
+    let mut ids = Vec::new();
+    for (text, is_passwd) in [(passwd, true), (group, false)] {
+        for line in text.lines() {
+            // Then it held an indented line's name with its blanks, which no dircache name
+            // can have, and an indented comment or NIS line as an account; glibc skips the
+            // blanks (and then such a line), and so does the parser now.
+            let mut fields = skip_blanks(line).split(':');
+            let (Some(name), Some(_), Some(id)) = (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let primary_gid = if is_passwd { fields.next() } else { None };
+            if name.is_empty() || name.starts_with(['#', '+', '-']) {
+                continue;
+            }
+            names.insert(fold_name(name));
+            ids.extend(
+                [Some(id), primary_gid].into_iter().flatten().filter_map(|i| i.parse::<u32>().ok()),
+            );
+        }
+    }
+    (names, ids)
+}
+
+#[test]
+fn scans_and_the_index_agree_on_generated_files_and_hold_all_the_old_parser_did() {
+    #[rustfmt::skip]
+    const PIECES: &[&str] = &[
+        "root", "Root", "alice", "ALICE", "Émile", "émile", "\u{212A}elvin", "kelvin", "x", "",
+        ":", ":", ":", "::", "0", "1000", "+1001", "-1", " 7", "4294967295", "4294967296", "99",
+        "#", "+", "-", " ", "\t", "\r", "\r\n", "\n", "\n", "\n", "İ", "ß", "SS", "a:b",
+    ];
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (passwd, group) = (dir.path().join("passwd"), dir.path().join("group"));
+    for round in 0..400 {
+        let mut texts = [String::new(), String::new()];
+        for text in &mut texts {
+            for _ in 0..next(40) {
+                text.push_str(PIECES[next(PIECES.len())]);
+            }
+        }
+        fs::write(&passwd, &texts[0]).unwrap();
+        fs::write(&group, &texts[1]).unwrap();
+        let (old_names, old_ids) = old_model(&texts[0], &texts[1]);
+        let mut names: Vec<String> = PIECES.iter().map(|p| p.to_string()).collect();
+        names.extend(old_names.iter().cloned());
+        names.extend(texts.iter().flat_map(|t| t.split([':', '\n'])).map(str::to_string));
+        let mut ids: Vec<u32> = vec![0, 1, 7, 99, 1000, 1001, u32::MAX];
+        ids.extend(&old_ids);
+        let indexed = LocalAccounts::load(&passwd, &group).unwrap();
+        let _ = indexed.ids().count();
+        for name in &names {
+            // A fresh reader scans: the question is its first.
+            let scanned = LocalAccounts::load(&passwd, &group).unwrap();
+            let answer = scanned.win_over(name, &[]);
+            assert_eq!(answer, indexed.win_over(name, &[]), "round {round}: {name:?} in {texts:?}");
+            if old_names.contains(&fold_name(name)) {
+                assert!(answer, "round {round}: {name:?} was local before, in {texts:?}");
+            }
+        }
+        for id in &ids {
+            let scanned = LocalAccounts::load(&passwd, &group).unwrap();
+            let answer = scanned.win_over("", &[*id]);
+            assert_eq!(answer, indexed.win_over("", &[*id]), "round {round}: {id} in {texts:?}");
+            if old_ids.contains(id) {
+                assert!(answer, "round {round}: {id} was local before, in {texts:?}");
+            }
+        }
+    }
+}
+#[test]
+fn an_indented_line_is_the_local_account_glibc_reads() {
+    // glibc's `files` skips the blanks before a line, and strtoul those before a number:
+    // `getent -s files passwd spacey` answers uid 1500 for these lines (checked with the
+    // files bind-mounted over /etc/passwd and /etc/group).
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    let group = dir.path().join("group");
+    fs::write(
+        &passwd,
+        "  spacey:x:1500:1500::/home/s:/bin/sh\n\tws:x: 1501:\t1601::/:/bin/sh\n \
+         #comment:x:1502:1502::/:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(&group, " grpsp:x:2500:\ngws:x: 2501:\n").unwrap();
+    for scans_first in [true, false] {
+        let local = LocalAccounts::load(&passwd, &group).unwrap();
+        if !scans_first {
+            let _ = local.ids().count();
+        }
+        for name in ["spacey", "SPACEY", "ws", "grpsp"] {
+            assert!(local.win_over(name, &[]), "{name} (scan first: {scans_first})");
+        }
+        for id in [1500, 1501, 1601, 2500, 2501] {
+            assert!(local.win_over("", &[id]), "{id} (scan first: {scans_first})");
+        }
+        assert!(!local.win_over("#comment", &[]) && !local.win_over("", &[1502]));
+        assert_eq!(local.group_gid("grpsp"), Some(2500));
+        assert_eq!(local.group_gid("gws"), Some(2501));
+        assert!(local.has_group_gid(2501));
+    }
+}
+
+#[test]
+fn group_gid_answers_for_the_line_glibc_reads() {
+    // In a CRLF file, glibc reads `sudo:x:27\r` as a gid running into '\r': no group (checked
+    // with getent over a bind-mounted /etc/group), and answers getgrnam from the next line.
+    let dir = tempfile::tempdir().unwrap();
+    let group = dir.path().join("group");
+    fs::write(&group, "sudo:x:27\r\nsudo:x:0:\r\nops:x:30:\r\nlast:x:31\r").unwrap();
+    let local = LocalAccounts::load(&dir.path().join("passwd"), &group).unwrap();
+    assert_eq!(local.group_gid("sudo"), Some(0));
+    assert_eq!(local.group_gid("ops"), Some(30));
+    assert_eq!(local.group_gid("last"), None);
+    // Local all the same for "local accounts win", as before.
+    assert!(local.has_group_gid(27) && local.win_over("", &[27, 31]));
+}

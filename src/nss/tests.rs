@@ -937,3 +937,31 @@ fn a_cache_without_grants_answers_as_before() {
     // And the writers read it as no grants.
     assert!(fx.cache.load().unwrap().grants.is_empty());
 }
+
+#[test]
+fn indented_local_lines_win_as_glibc_reads_them() {
+    let fx = Fixture::new();
+    // glibc's files skip the blanks before a line and before a number.
+    fs::write(
+        fx.dir.path().join("passwd"),
+        format!("{LOCAL_PASSWD}  spacey:x:1600:1600::/:/bin/sh\n"),
+    )
+    .unwrap();
+    fs::write(fx.dir.path().join("group"), format!("{LOCAL_GROUP}\tops:x: 1700:\n")).unwrap();
+    let mut db = sample_db();
+    db.users.push(user("spacey", 200_020, &[]));
+    db.groups.push(group("shadowing", 1700, &["alice@example.com"]));
+    db.grants = vec![grant("ops", 1700, &["alice@example.com"])];
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    assert_eq!(nss.passwd_by_name(b"spacey"), Reply::NotFound);
+    assert_eq!(nss.supplementary_gids(b"spacey"), Reply::NotFound);
+    // gid 1700 is the local ops: never the directory group, only the grant.
+    assert_eq!(nss.group_by_name(b"shadowing"), Reply::NotFound);
+    let ops = found(nss.group_by_gid(1700));
+    assert_eq!(
+        (ops.name.as_str(), ops.members.as_slice()),
+        ("ops", &["alice@example.com".to_string()][..])
+    );
+    assert_eq!(*found(nss.group_by_name(b"ops")), *ops);
+}

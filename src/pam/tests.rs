@@ -116,6 +116,28 @@ fn local_accounts_and_invalid_names_are_never_ours() {
 }
 
 #[test]
+fn an_indented_local_user_is_never_ours() {
+    let setup = Setup::new();
+    setup.add("spacey", Some("pw"), AuthMethod::Local, LOGIN);
+    let mut before = Script::new("spacey", &[(AuthtokItem::Current, "pw")]);
+    assert_eq!(authenticate(&mut before, &[&setup.args()]), PamOutcome::Success);
+    // glibc's files read this line as the local user spacey: logging in as the cache user
+    // would be logging in as it.
+    let passwd = setup._dir.path().join("passwd");
+    fs::write(
+        &passwd,
+        "root:x:0:0:root:/root:/bin/sh
+  spacey:x:1600:1600::/:/bin/sh
+",
+    )
+    .unwrap();
+    let mut spacey = Script::new("spacey", &[(AuthtokItem::Current, "pw")]);
+    assert_eq!(authenticate(&mut spacey, &[&setup.args()]), PamOutcome::UserUnknown);
+    let mut account_step = Script::new("spacey", &[]);
+    assert_eq!(account(&mut account_step, &[&setup.args()]), PamOutcome::UserUnknown);
+}
+
+#[test]
 fn no_password_fails_and_no_configured_directory_is_an_outage() {
     let setup = Setup::new();
     setup.add("nopass", None, AuthMethod::Local, LOGIN);
