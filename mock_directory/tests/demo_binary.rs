@@ -67,3 +67,18 @@ fn help_and_bad_arguments() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("dircache-demo-directory: "));
 }
+
+#[test]
+fn latency_delays_every_answer() {
+    let (_demo, url) = start(&["--latency", "300"]);
+    let body = "<iq><query xmlns=\"admin:iq:rpc\"><commandname>getauthtoken</commandname><commandparams><email>bob@example.com</email><password>bob-password</password><digest></digest><authtype>0</authtype><persistentlogin>0</persistentlogin></commandparams></query></iq>";
+    let started = std::time::Instant::now();
+    let r = http_client::post(&url, None, "text/xml", &[], body.as_bytes()).unwrap();
+    assert!(r.text().contains("<authtoken>"), "{}", r.text());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    for bad in ["-1", "fast", "NaN"] {
+        let out = Command::new(BIN).args(["--latency", bad]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "--latency {bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--latency"), "--latency {bad}");
+    }
+}
