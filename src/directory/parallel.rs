@@ -3,105 +3,117 @@
 //! once per request.
 //!
 //! What stays as it was with one request at a time:
-//! - the outcome does not depend on timing: every result is handed to the caller with its
-//!   job's index, and the caller places it there, so the listing (and with it the sync plan
-//!   and the report) is the same whatever order the replies came in;
+//! - the outcome does not depend on timing: every result is placed at its job's index, so
+//!   the listing (and with it the sync plan and the report) is the same whatever order the
+//!   replies came in;
 //! - the first error stops the run: no worker starts another request, the requests in
 //!   flight are waited for (each is bounded by `timeout_secs`) and their results dropped,
 //!   and the error is returned;
-//! - the caller's thread sees every result as it comes ([`run`]'s `done`), so the progress
-//!   line advances and nothing but the caller touches the caller's state.
+//! - the progress line advances: the caller's thread reports the count of finished jobs a
+//!   few times a second.
 //!
-//! Jobs are handed out through a short queue, and a job comes back with its result, so a
-//! job's data (an account's address and name) lives only until its result is placed.
+//! The workers take jobs from a shared iterator and place results themselves, so a request
+//! costs no hand-over to another thread besides the HTTP client's own. A job is handed to
+//! `work` by value: what it holds lives only until its result is made.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
+use std::time::Duration;
 
 use super::DirectoryError;
 
-/// Runs `work` on every job with at most `workers` at a time, on that many threads, and
-/// calls `done(index, job, result)` on the caller's thread for each, in the order they
-/// finish. The first error (of `work` or of `done`) stops the run and is returned; `done`
-/// is called for no result after it.
+/// How often the caller's thread reports progress while the workers run.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A poisoned lock here only means a worker panicked; the scope passes that panic on.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `work` on every job with at most `workers` at a time, on that many threads (none
+/// for one: then the jobs run in order on the caller's thread), and returns the results in
+/// the order of the jobs. `progress(finished)` is called on the caller's thread as jobs
+/// finish. The first error stops the run and is returned.
 pub fn run<J, R>(
     jobs: Vec<J>,
     workers: usize,
-    work: &(dyn Fn(&J) -> Result<R, DirectoryError> + Sync),
-    done: &mut dyn FnMut(usize, J, R) -> Result<(), DirectoryError>,
-) -> Result<(), DirectoryError>
+    work: &(dyn Fn(J) -> Result<R, DirectoryError> + Sync),
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<R>, DirectoryError>
 where
     J: Send,
     R: Send,
 {
-    let workers = workers.clamp(1, jobs.len().max(1));
-    if jobs.is_empty() {
-        return Ok(());
+    let total = jobs.len();
+    let workers = workers.clamp(1, total.max(1));
+    if workers == 1 {
+        let mut results = Vec::with_capacity(total);
+        for job in jobs {
+            results.push(work(job)?);
+            progress(results.len());
+        }
+        return Ok(results);
     }
-    // Two jobs per worker queued: a worker that finishes finds its next job waiting.
-    let queued = workers * 2;
+    let next = Mutex::new(jobs.into_iter().enumerate());
+    let mut slots: Vec<Option<R>> = Vec::with_capacity(total);
+    slots.resize_with(total, || None);
+    let slots = Mutex::new(slots);
+    let finished = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let (job_sender, job_receiver) = mpsc::sync_channel::<(usize, J)>(queued);
-    let job_receiver = Mutex::new(job_receiver);
-    let (result_sender, results) = mpsc::channel::<(usize, J, Result<R, DirectoryError>)>();
+    let failure: Mutex<Option<DirectoryError>> = Mutex::new(None);
+    let (exit_sender, exits) = mpsc::channel::<()>();
     thread::scope(|scope| {
         for _ in 0..workers {
-            let result_sender = result_sender.clone();
-            let (job_receiver, stop) = (&job_receiver, &stop);
-            scope.spawn(move || loop {
-                let next = job_receiver.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                let Ok((index, job)) = next else {
-                    return;
-                };
-                if stop.load(Ordering::Relaxed) {
-                    continue;
+            let exit_sender = exit_sender.clone();
+            let (next, slots, finished, stop, failure) =
+                (&next, &slots, &finished, &stop, &failure);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some((index, job)) = lock(next).next() else { break };
+                    match work(job) {
+                        Ok(result) => {
+                            if let Some(slot) = lock(slots).get_mut(index) {
+                                *slot = Some(result);
+                            }
+                            finished.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(err) => {
+                            stop.store(true, Ordering::Relaxed);
+                            lock(failure).get_or_insert(err);
+                            break;
+                        }
+                    }
                 }
-                let result = work(&job);
-                if result.is_err() {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                if result_sender.send((index, job, result)).is_err() {
-                    return;
-                }
+                let _ = exit_sender.send(());
             });
         }
-        drop(result_sender);
-        let mut jobs = jobs.into_iter().enumerate();
-        let mut job_sender = Some(job_sender);
-        let mut in_flight = 0_usize;
-        let mut failure = None;
-        loop {
-            while in_flight < queued {
-                let Some(sender) = &job_sender else { break };
-                // The queue has room for `queued` jobs, so sending never blocks. No more jobs
-                // (or no worker left): the workers end once the queue is empty.
-                match jobs.next().map(|job| sender.send(job)) {
-                    Some(Ok(())) => in_flight += 1,
-                    _ => job_sender = None,
-                }
+        drop(exit_sender);
+        let mut exited = 0;
+        while exited < workers {
+            match exits.recv_timeout(PROGRESS_INTERVAL) {
+                Ok(()) => exited += 1,
+                Err(RecvTimeoutError::Timeout) => {}
+                // A worker panicked before saying so: the scope passes the panic on.
+                Err(RecvTimeoutError::Disconnected) => break,
             }
-            if in_flight == 0 {
-                break;
-            }
-            let Ok((index, job, result)) = results.recv() else {
-                // Every worker is gone (one panicked): the scope passes the panic on.
-                break;
-            };
-            in_flight -= 1;
-            if let Err(err) = result.and_then(|result| done(index, job, result)) {
-                stop.store(true, Ordering::Relaxed);
-                failure = Some(err);
-                break;
-            }
+            progress(finished.load(Ordering::Relaxed));
         }
-        // Stopping: the workers skip what is queued, finish what is in flight, and end
-        // when the queue is closed.
-        drop(job_sender);
-        for _ in results.iter() {}
-        failure.map_or(Ok(()), Err)
-    })
+    });
+    if let Some(err) = lock(&failure).take() {
+        return Err(err);
+    }
+    let results: Vec<R> =
+        slots.into_inner().unwrap_or_else(PoisonError::into_inner).into_iter().flatten().collect();
+    if results.len() != total {
+        return Err(DirectoryError::Other {
+            server: String::new(),
+            command: "listing".to_string(),
+            reason: format!("{} of {total} requests ended without a result", total - results.len()),
+        });
+    }
+    Ok(results)
 }
 
 #[cfg(test)]

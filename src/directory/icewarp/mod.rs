@@ -46,7 +46,6 @@ pub struct IcewarpDirectory {
 
 /// What became of one listed user, at its place in the listing.
 enum UserSlot {
-    Pending,
     User(DirectoryUser, usize),
     /// The account vanished while listing: its address, for the warning.
     Vanished(String),
@@ -200,35 +199,36 @@ impl IcewarpDirectory {
         warnings: &mut Vec<String>,
     ) -> Result<Vec<(DirectoryUser, usize)>, DirectoryError> {
         let total = count(listed.len());
-        let mut slots: Vec<UserSlot> = Vec::with_capacity(listed.len());
-        slots.resize_with(listed.len(), || UserSlot::Pending);
-        let mut done = 0;
-        let work = |account: &ListedUser| -> Result<Option<DirectoryUser>, DirectoryError> {
-            Ok(self.fetch_properties(account)?.map(|properties| {
-                let domain = &domains[account.domain];
-                select::user_from_properties(account, domain, &properties, self.login_name)
-            }))
-        };
-        parallel::run(listed, self.parallel, &work, &mut |index, account, user| {
-            slots[index] = match user {
-                Some(user) => UserSlot::User(user, account.domain),
+        let work = |account: ListedUser| -> Result<UserSlot, DirectoryError> {
+            Ok(match self.fetch_properties(&account)? {
+                Some(properties) => {
+                    let domain = &domains[account.domain];
+                    let user = select::user_from_properties(
+                        &account,
+                        domain,
+                        &properties,
+                        self.login_name,
+                    );
+                    UserSlot::User(user, account.domain)
+                }
                 None => UserSlot::Vanished(account.email),
-            };
-            done += 1;
-            progress.step("account properties", done, Some(total));
-            Ok(())
+            })
+        };
+        let slots = parallel::run(listed, self.parallel, &work, &mut |done| {
+            progress.step("account properties", count(done), Some(total));
         })?;
-        let mut users = Vec::with_capacity(slots.len());
-        for slot in slots {
-            match slot {
-                UserSlot::User(user, domain) => users.push((user, domain)),
-                UserSlot::Vanished(email) => warnings.push(format!(
-                    "account {email} disappeared while listing (account_invalid); skipped"
-                )),
-                // `run` returned Ok: every job was placed.
-                UserSlot::Pending => {}
-            }
-        }
+        let users = slots
+            .into_iter()
+            .filter_map(|slot| match slot {
+                UserSlot::User(user, domain) => Some((user, domain)),
+                UserSlot::Vanished(email) => {
+                    warnings.push(format!(
+                        "account {email} disappeared while listing (account_invalid); skipped"
+                    ));
+                    None
+                }
+            })
+            .collect();
         Ok(users)
     }
 
@@ -253,15 +253,13 @@ impl IcewarpDirectory {
         progress: &mut dyn Progress,
     ) -> Result<Vec<(String, Vec<String>)>, DirectoryError> {
         let total = count(groups.len());
-        let mut fetched: Vec<(String, Vec<String>)> =
-            vec![(String::new(), Vec::new()); groups.len()];
         let budget = Mutex::new(budget);
-        let work = |group: &String| -> Result<Vec<String>, DirectoryError> {
+        let work = |group: String| -> Result<(String, Vec<String>), DirectoryError> {
             let mut members = Vec::new();
             self.session.paged(
                 MEMBERS,
                 select::MEMBER_FIELDS,
-                &|sid, offset| wire::getaccountmemberinfolist(sid, group, offset, PAGE_SIZE),
+                &|sid, offset| wire::getaccountmemberinfolist(sid, &group, offset, PAGE_SIZE),
                 &mut |session, items| {
                     let mut budget = budget.lock().unwrap_or_else(PoisonError::into_inner);
                     charge(budget.members(items.len()), &budget, session, MEMBERS)?;
@@ -270,16 +268,11 @@ impl IcewarpDirectory {
                     Ok(())
                 },
             )?;
-            Ok(members)
+            Ok((group, members))
         };
-        let mut done = 0;
-        parallel::run(groups, self.parallel, &work, &mut |index, group, members| {
-            fetched[index] = (group, members);
-            done += 1;
-            progress.step("groups", done, Some(total));
-            Ok(())
-        })?;
-        Ok(fetched)
+        parallel::run(groups, self.parallel, &work, &mut |done| {
+            progress.step("groups", count(done), Some(total));
+        })
     }
 }
 

@@ -17,30 +17,29 @@ fn jitter(n: usize) {
 }
 
 #[test]
-fn results_are_placed_by_index_whatever_the_order_they_come_in() {
+fn results_come_in_the_order_of_the_jobs_whatever_the_order_they_finish_in() {
     for workers in [1, 2, 8, 64] {
-        let jobs: Vec<usize> = (0..200).collect();
-        let mut placed = vec![None; jobs.len()];
-        let mut order = Vec::new();
-        run(
-            jobs,
+        let order = Mutex::new(Vec::new());
+        let mut reported = Vec::new();
+        let results = run(
+            (0..200).collect(),
             workers,
-            &|job: &usize| {
-                jitter(*job);
+            &|job: usize| {
+                jitter(job);
+                lock(&order).push(job);
                 Ok(job * 10)
             },
-            &mut |index, job, result| {
-                assert_eq!(index, job);
-                placed[index] = Some(result);
-                order.push(index);
-                Ok(())
-            },
+            &mut |finished| reported.push(finished),
         )
         .unwrap();
-        let expected: Vec<Option<usize>> = (0..200).map(|n| Some(n * 10)).collect();
-        assert_eq!(placed, expected, "{workers} workers");
+        assert_eq!(results, (0..200).map(|n| n * 10).collect::<Vec<_>>(), "{workers} workers");
+        assert_eq!(reported.last(), Some(&200), "{workers} workers: the progress ends at all");
+        assert!(reported.windows(2).all(|pair| pair[0] <= pair[1]));
+        let order = lock(&order).clone();
         if workers == 1 {
             assert!(order.windows(2).all(|pair| pair[0] < pair[1]), "one worker keeps the order");
+        } else {
+            assert!(order.windows(2).any(|pair| pair[0] > pair[1]), "{workers}: not concurrent");
         }
     }
 }
@@ -49,58 +48,37 @@ fn results_are_placed_by_index_whatever_the_order_they_come_in() {
 fn the_first_error_stops_every_worker() {
     for workers in [1, 8] {
         let started = AtomicUsize::new(0);
-        let mut seen = 0;
         let result = run(
             (0..10_000).collect(),
             workers,
-            &|job: &usize| {
+            &|job: usize| {
                 started.fetch_add(1, Ordering::SeqCst);
-                if *job == 50 {
-                    return Err(failed(*job));
+                if job == 50 {
+                    return Err(failed(job));
                 }
-                jitter(*job);
+                jitter(job);
                 Ok(())
             },
-            &mut |_, _, ()| {
-                seen += 1;
-                Ok(())
-            },
+            &mut |_| {},
         );
         match result {
             Err(DirectoryError::Other { reason, .. }) => assert_eq!(reason, "50"),
             other => panic!("{other:?}"),
         }
-        // Nothing past the failing job's neighbourhood is started: at most the jobs queued
-        // or in flight when it failed.
+        // Nothing is started after the failure but what the other workers took while it
+        // failed (a few each, however slow the machine).
         let started = started.load(Ordering::SeqCst);
-        assert!(started <= 51 + 3 * workers, "{workers} workers started {started} jobs");
-        assert!(seen < started);
+        assert!(started < 500, "{workers} workers started {started} jobs");
     }
 }
 
 #[test]
-fn an_error_of_done_stops_the_run_too() {
-    let started = AtomicUsize::new(0);
-    let result = run(
-        (0..10_000).collect(),
-        4,
-        &|_: &usize| {
-            started.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        },
-        &mut |index, _, ()| if index == 20 { Err(failed(index)) } else { Ok(()) },
-    );
-    assert!(matches!(result, Err(DirectoryError::Other { .. })), "{result:?}");
-    assert!(started.load(Ordering::SeqCst) < 10_000);
-}
-
-#[test]
-fn no_jobs_no_threads() {
+fn no_jobs_no_work() {
     let result = run(
         Vec::<usize>::new(),
         8,
-        &|_: &usize| -> Result<(), DirectoryError> { panic!("no job to run") },
-        &mut |_, _, ()| Ok(()),
+        &|_: usize| -> Result<(), DirectoryError> { panic!("no job to run") },
+        &mut |_| {},
     );
-    assert!(result.is_ok());
+    assert_eq!(result.unwrap(), Vec::<()>::new());
 }
