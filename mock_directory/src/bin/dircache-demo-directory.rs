@@ -44,6 +44,8 @@ OPTIONS:
                          IceWarp: 100 domains of N/100 accounts; no request is recorded
     --latency MS         answer every request MS milliseconds late (decimals allowed), as a
                          network's round trip would; concurrent connections wait side by side
+    --count-file FILE    keep the number of requests answered so far in FILE (rewritten
+                         every 100 ms while it changes), for benchmarks
     -h, --help           show this help
 ";
 
@@ -54,6 +56,7 @@ struct Options {
     app_integration: bool,
     generate: Option<usize>,
     latency: Duration,
+    count_file: Option<String>,
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
@@ -64,6 +67,7 @@ fn parse_args() -> Result<Option<Options>, String> {
         app_integration: false,
         generate: None,
         latency: Duration::ZERO,
+        count_file: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -102,6 +106,7 @@ fn parse_args() -> Result<Option<Options>, String> {
                     })?;
                 opts.latency = Duration::from_secs_f64(ms / 1000.0);
             }
+            "--count-file" => opts.count_file = Some(value("--count-file")?),
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
@@ -146,8 +151,20 @@ fn run(opts: Options) -> Result<(), String> {
         .and_then(|()| out.flush())
         .map_err(|e| format!("stdout: {e}"))?;
     drop(out);
+    let mut written = None;
     loop {
-        std::thread::park();
+        match &opts.count_file {
+            Some(path) => {
+                let count = server.request_count();
+                if written != Some(count) {
+                    std::fs::write(path, format!("{count}\n"))
+                        .map_err(|e| format!("{path}: {e}"))?;
+                    written = Some(count);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            None => std::thread::park(),
+        }
     }
 }
 
