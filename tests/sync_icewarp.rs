@@ -240,21 +240,31 @@ fn one_item_pages_are_followed_until_overallcount() {
 
 #[test]
 fn a_session_expiring_mid_run_is_renewed_once() {
-    let iw = IcewarpServer::start(quirky().expire_session_after(4), None).unwrap();
-    let env = env_for(&iw, "");
-    let report = CLI.sync_ok(&env, &[]);
-    assert_eq!(set(&report["created"]), names(&QUIRKY_USERS));
-    let commands = iw.mock.commands();
-    let expired: Vec<&str> = commands
-        .iter()
-        .filter(|c| c.error.as_deref() == Some("session_expired"))
-        .map(|c| c.name.as_str())
-        .collect();
-    assert_eq!(expired.len(), 1, "{commands:?}");
-    assert_eq!(commands_named(&iw, "authenticate").len(), 2, "{:?}", iw.mock.command_names());
-    // The expired command was retried: every user has all its addresses.
-    assert!(strings(&CLI.show(&env, "alice@example.com")["emails"])
-        .contains(&"al@example.com".to_string()));
+    for parallel in [1, 8] {
+        let iw = IcewarpServer::start(quirky().expire_session_after(4), None).unwrap();
+        let directory = format!("max_parallel_requests = {parallel}\n");
+        let env = Env::with_extra_config(&icewarp_config(&iw.url(), &directory, ""));
+        let report = CLI.sync_ok(&env, &[]);
+        assert_eq!(set(&report["created"]), names(&QUIRKY_USERS));
+        let commands = iw.mock.commands();
+        let expired: Vec<&str> = commands
+            .iter()
+            .filter(|c| c.error.as_deref() == Some("session_expired"))
+            .map(|c| c.name.as_str())
+            .collect();
+        // Every command in flight when the session died is refused; one at a time, that
+        // is one.
+        assert!((1..=parallel).contains(&expired.len()), "{parallel}: {commands:?}");
+        assert_eq!(
+            commands_named(&iw, "authenticate").len(),
+            2,
+            "{parallel}: {:?}",
+            iw.mock.command_names()
+        );
+        // The expired command was retried: every user has all its addresses.
+        assert!(strings(&CLI.show(&env, "alice@example.com")["emails"])
+            .contains(&"al@example.com".to_string()));
+    }
 }
 
 #[test]

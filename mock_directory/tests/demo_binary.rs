@@ -67,3 +67,29 @@ fn help_and_bad_arguments() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("dircache-demo-directory: "));
 }
+
+#[test]
+fn latency_delays_every_answer_and_requests_are_counted() {
+    let count_file = std::env::temp_dir().join(format!("demo-count-{}", std::process::id()));
+    let (_demo, url) = start(&["--latency", "300", "--count-file", count_file.to_str().unwrap()]);
+    let body = "<iq><query xmlns=\"admin:iq:rpc\"><commandname>getauthtoken</commandname><commandparams><email>bob@example.com</email><password>bob-password</password><digest></digest><authtype>0</authtype><persistentlogin>0</persistentlogin></commandparams></query></iq>";
+    let started = std::time::Instant::now();
+    let r = http_client::post(&url, None, "text/xml", &[], body.as_bytes()).unwrap();
+    assert!(r.text().contains("<authtoken>"), "{}", r.text());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    let mut counted = String::new();
+    for _ in 0..50 {
+        counted = std::fs::read_to_string(&count_file).unwrap_or_default();
+        if counted == "1\n" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(&count_file);
+    assert_eq!(counted, "1\n");
+    for bad in ["-1", "fast", "NaN"] {
+        let out = Command::new(BIN).args(["--latency", bad]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "--latency {bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--latency"), "--latency {bad}");
+    }
+}

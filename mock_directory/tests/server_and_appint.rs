@@ -341,3 +341,49 @@ fn identity_round_trips_through_pem() {
         "hi"
     );
 }
+
+#[test]
+fn latency_delays_every_reply_and_connections_wait_side_by_side() {
+    let server = echo_server();
+    server.set_latency(Duration::from_millis(400));
+    let url = server.url();
+    let started = Instant::now();
+    // Eight connections, two requests each on the same kept-alive connection.
+    let answers: Vec<(String, String)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|n| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let mut conn = Connection::open(&url, None).unwrap();
+                    let first = conn.post(&format!("/{n}a"), "text/plain", b"").unwrap().text();
+                    let second = conn.post(&format!("/{n}b"), "text/plain", b"").unwrap().text();
+                    (first, second)
+                })
+            })
+            .collect();
+        workers.into_iter().map(|worker| worker.join().unwrap()).collect()
+    });
+    let elapsed = started.elapsed();
+    for (n, (first, second)) in answers.iter().enumerate() {
+        assert_eq!(
+            (first.as_str(), second.as_str()),
+            (&*format!("POST /{n}a "), &*format!("POST /{n}b "))
+        );
+    }
+    // Each connection waited twice; one after another the 16 replies would take 6.4 s.
+    assert!(elapsed >= Duration::from_millis(800), "{elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(4000),
+        "connections were served one at a time: {elapsed:?}"
+    );
+    assert_eq!(server.connection_count(), 8, "keep-alive: one connection per worker");
+    assert_eq!(server.request_count(), 16);
+
+    server.set_latency_range(Duration::ZERO, Duration::from_millis(20));
+    let mut conn = Connection::open(&url, None).unwrap();
+    assert_eq!(conn.post("/r", "text/plain", b"x").unwrap().text(), "POST /r x");
+    server.set_latency(Duration::ZERO);
+    let started = Instant::now();
+    assert_eq!(conn.post("/z", "text/plain", b"").unwrap().text(), "POST /z ");
+    assert!(started.elapsed() < Duration::from_millis(400));
+}

@@ -193,6 +193,32 @@ pub struct DirectoryConfig {
     /// The older spelling of the cap, in bytes; still accepted, not together with
     /// `max_reply_mib`.
     pub max_reply_bytes: Option<u64>,
+    /// How many requests of a listing may be in flight at once within the one
+    /// administrator session (IceWarp's per-account `getaccountproperties` and group
+    /// member lists); 1 sends them one after another. Range [`PARALLEL_REQUESTS`], checked
+    /// while parsing so that the error names the line.
+    #[serde(deserialize_with = "deserialize_parallel_requests")]
+    pub max_parallel_requests: usize,
+}
+
+/// The allowed `directory.max_parallel_requests`: more than 64 connections to one server
+/// from one sync is a load no listing needs.
+pub const PARALLEL_REQUESTS: std::ops::RangeInclusive<usize> = 1..=64;
+/// The default `directory.max_parallel_requests` (README, "Performance": measured against
+/// the mock directory with an injected latency).
+pub const DEFAULT_PARALLEL_REQUESTS: usize = 8;
+
+/// Why `n` is no `directory.max_parallel_requests`, if it is not one.
+pub fn check_parallel_requests(n: usize) -> Result<(), String> {
+    if PARALLEL_REQUESTS.contains(&n) {
+        return Ok(());
+    }
+    Err(format!(
+        "{n} is not between {} and {}; 1 sends one request at a time, the default is \
+         {DEFAULT_PARALLEL_REQUESTS}",
+        PARALLEL_REQUESTS.start(),
+        PARALLEL_REQUESTS.end()
+    ))
 }
 
 /// The cap on what the directory may send, and the key that set it (for messages).
@@ -218,6 +244,7 @@ impl std::fmt::Debug for DirectoryConfig {
             .field("ca_file", &self.ca_file)
             .field("max_reply_mib", &self.max_reply_mib)
             .field("max_reply_bytes", &self.max_reply_bytes)
+            .field("max_parallel_requests", &self.max_parallel_requests)
             .finish()
     }
 }
@@ -371,6 +398,7 @@ impl Default for DirectoryConfig {
             ca_file: None,
             max_reply_mib: None,
             max_reply_bytes: None,
+            max_parallel_requests: DEFAULT_PARALLEL_REQUESTS,
         }
     }
 }
@@ -430,6 +458,16 @@ where
     D: Deserializer<'de>,
 {
     Ok(Option::<String>::deserialize(deserializer)?.map(Zeroizing::new))
+}
+
+fn deserialize_parallel_requests<'de, D>(deserializer: D) -> Result<usize, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let n = u64::deserialize(deserializer)?;
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    check_parallel_requests(n).map_err(serde::de::Error::custom)?;
+    Ok(n)
 }
 
 // toml silently drops extra elements when filling a fixed-size array, so `[1, 2, 3]` would be

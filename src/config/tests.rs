@@ -672,3 +672,27 @@ fn status_keys_are_checked() {
     assert_eq!(invalid_key(relative), "status.prometheus_textfile");
     assert_eq!(invalid_key("[status]\nmax_sync_age_secs = 5"), "status.max_sync_age_secs");
 }
+
+#[test]
+fn max_parallel_requests_is_1_to_64_and_a_bad_one_names_key_and_line() {
+    assert_eq!(parse("").unwrap().directory.max_parallel_requests, DEFAULT_PARALLEL_REQUESTS);
+    for n in [1, 8, 64] {
+        let text = format!("[directory]\nmax_parallel_requests = {n}\n");
+        assert_eq!(parse(&text).unwrap().directory.max_parallel_requests, n);
+    }
+    for bad in ["0", "65", "-1", "\"eight\"", "1.5"] {
+        let text = format!("[cache]\n\n[directory]\nmax_parallel_requests = {bad}\n");
+        let message = parse_error(&text);
+        assert!(message.contains("line 4"), "{bad}: {message}");
+        assert!(message.contains("`directory.max_parallel_requests`"), "{bad}: {message}");
+    }
+    let message = parse_error("[directory]\nmax_parallel_requests = 65\n");
+    assert!(message.contains("65 is not between 1 and 64"), "{message}");
+    // A configuration built in code is held to the same range.
+    let mut config = parse("").unwrap();
+    config.directory.max_parallel_requests = 0;
+    match config.validate(Path::new("/test/dircache.toml")) {
+        Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "directory.max_parallel_requests"),
+        other => panic!("{other:?}"),
+    }
+}

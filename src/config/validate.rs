@@ -245,6 +245,8 @@ impl Config {
             }
             _ => {}
         }
+        super::check_parallel_requests(dir.max_parallel_requests)
+            .map_err(|reason| invalid("directory.max_parallel_requests", reason))?;
         Ok(())
     }
 

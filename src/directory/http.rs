@@ -263,26 +263,38 @@ impl HttpClient {
         if announced.is_some_and(|length| length > limit) {
             return Err(too_large());
         }
-        // Sized once when the length is known, so that the buffer never holds slack.
-        let mut body =
-            Vec::with_capacity(announced.map_or(0, |length| usize::try_from(length).unwrap_or(0)));
+        // Sized once when the length is known (one byte more, to see the reply end), so that
+        // the buffer never holds slack. The reply is read straight into it, cleared only a
+        // chunk ahead of what has arrived: a listing makes one request per account, and a
+        // separate 64 KiB chunk, allocated and cleared for each 1 KB reply, then copied, was
+        // a cost per account; and a server announcing more than it sends gets no memory
+        // touched for the difference.
+        let mut body: Vec<u8> = Vec::with_capacity(
+            announced.map_or(0, |length| usize::try_from(length.saturating_add(1)).unwrap_or(0)),
+        );
         // One byte more than allowed tells "exactly at the cap" from "over it" without
         // reading an oversized reply into memory.
         let mut reply = response.take(limit.saturating_add(1));
-        let mut chunk = vec![0u8; READ_CHUNK];
+        let mut filled = 0;
         loop {
             // reqwest ends the body at the request's timeout; looked at after every read as
             // well, so that the deadline holds however the server spaces its bytes.
             if Instant::now() >= deadline {
                 return Err(self.timed_out(command));
             }
-            match reply.read(&mut chunk) {
+            if filled == body.len() {
+                let room = body.capacity() - filled;
+                let ahead = if room > 0 { room.min(READ_CHUNK) } else { READ_CHUNK };
+                body.resize(filled + ahead, 0);
+            }
+            match reply.read(&mut body[filled..]) {
                 Ok(0) => break,
-                Ok(read) => body.extend_from_slice(&chunk[..read]),
+                Ok(read) => filled += read,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(self.map_error(command, &err)),
             }
         }
+        body.truncate(filled);
         if u64::try_from(body.len()).map_or(true, |length| length > limit) {
             return Err(too_large());
         }

@@ -15,6 +15,7 @@ use crate::user::Origin;
 pub mod appint;
 pub mod http;
 pub mod icewarp;
+pub mod parallel;
 
 pub use appint::AppIntDirectory;
 pub use icewarp::IcewarpDirectory;

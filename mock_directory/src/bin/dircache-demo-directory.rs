@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mock_directory::{
     AppIntData, AppIntMock, Handler, IcewarpData, IcewarpMock, MockServer, TlsIdentity,
@@ -15,6 +16,7 @@ dircache-demo-directory — a demo directory server for trying dircache
 
 USAGE:
     dircache-demo-directory [--port N] [--tls [--write-cert FILE]] [--app-integration]
+                            [--generate N] [--latency MS]
 
 Serves a small, fixed directory on 127.0.0.1 and prints ONE line to standard output: the URL
 to put in dircache's configuration. Then it serves until it is killed (Ctrl-C, SIGTERM).
@@ -40,6 +42,10 @@ OPTIONS:
                          authentication; users alice (alice-password) and bob (bob-password)
     --generate N         serve N generated users instead of the demo data (benchmarks):
                          IceWarp: 100 domains of N/100 accounts; no request is recorded
+    --latency MS         answer every request MS milliseconds late (decimals allowed), as a
+                         network's round trip would; concurrent connections wait side by side
+    --count-file FILE    keep the number of requests answered so far in FILE (rewritten
+                         every 100 ms while it changes), for benchmarks
     -h, --help           show this help
 ";
 
@@ -49,11 +55,20 @@ struct Options {
     write_cert: Option<String>,
     app_integration: bool,
     generate: Option<usize>,
+    latency: Duration,
+    count_file: Option<String>,
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
-    let mut opts =
-        Options { port: 0, tls: false, write_cert: None, app_integration: false, generate: None };
+    let mut opts = Options {
+        port: 0,
+        tls: false,
+        write_cert: None,
+        app_integration: false,
+        generate: None,
+        latency: Duration::ZERO,
+        count_file: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -80,6 +95,18 @@ fn parse_args() -> Result<Option<Options>, String> {
                 let n = v.parse().map_err(|_| format!("--generate: not a number: {v:?}"))?;
                 opts.generate = Some(n);
             }
+            "--latency" => {
+                let v = value("--latency")?;
+                let ms: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|ms: &f64| ms.is_finite() && (0.0..=600_000.0).contains(ms))
+                    .ok_or_else(|| {
+                        format!("--latency: not milliseconds from 0 to 600000: {v:?}")
+                    })?;
+                opts.latency = Duration::from_secs_f64(ms / 1000.0);
+            }
+            "--count-file" => opts.count_file = Some(value("--count-file")?),
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
@@ -118,13 +145,26 @@ fn run(opts: Options) -> Result<(), String> {
     let server = MockServer::start_on((Ipv4Addr::LOCALHOST, opts.port), handler, identity)
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
     server.set_recording(opts.generate.is_none());
+    server.set_latency(opts.latency);
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}{path}", server.url())
         .and_then(|()| out.flush())
         .map_err(|e| format!("stdout: {e}"))?;
     drop(out);
+    let mut written = None;
     loop {
-        std::thread::park();
+        match &opts.count_file {
+            Some(path) => {
+                let count = server.request_count();
+                if written != Some(count) {
+                    std::fs::write(path, format!("{count}\n"))
+                        .map_err(|e| format!("{path}: {e}"))?;
+                    written = Some(count);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            None => std::thread::park(),
+        }
     }
 }
 

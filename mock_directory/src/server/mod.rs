@@ -1,5 +1,6 @@
-//! A minimal HTTP/1.1 server for tests: one thread per connection, keep-alive, optional TLS
-//! (rustls), a log of every request, and fault injection.
+//! A minimal HTTP/1.1 server for tests: one thread per connection (at most
+//! [`MAX_CONNECTIONS`] at a time), keep-alive, optional TLS (rustls), a log of every request,
+//! an injected per-request latency, and fault injection.
 //!
 //! What it does:
 //! - requests with a `Content-Length` body (at most [`MAX_BODY`] bytes, else `413`) or a
@@ -18,7 +19,10 @@
 //!    [`MockServer::set_override`];
 //! 3. an [`Action::Respond`] answers with its response without calling the handler; an
 //!    [`Action::Fault`] calls the handler and applies the fault to its response; with no
-//!    action the handler's response goes out as it is (with its own `fault`, if it set one).
+//!    action the handler's response goes out as it is (with its own `fault`, if it set one);
+//! 4. before anything is written, the connection's thread waits the latency set with
+//!    [`MockServer::set_latency`] (a network's round trip; each connection waits on its own,
+//!    so concurrent requests overlap as they would on a real network).
 //!
 //! The server stops when the [`MockServer`] is dropped: the accept thread is woken and joined,
 //! open connections are shut down (their threads end at once), and delays are cut short.
@@ -44,6 +48,8 @@ use self::http::{read_request, write_response, ReadError};
 pub const MAX_BODY: usize = 64 << 20;
 /// The largest request head (request line and headers) accepted; a larger one gets `431`.
 pub const MAX_HEAD: usize = 64 << 10;
+/// Connections served at once; further ones wait in the listen queue until one ends.
+pub const MAX_CONNECTIONS: usize = 256;
 
 /// Locks a mutex, ignoring poisoning: a panicking test thread must not take the server down.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -266,6 +272,12 @@ struct Shared {
     next_connection: AtomicU64,
     /// Open connections, so that stopping the server can shut them down.
     connections: Mutex<HashMap<u64, TcpStream>>,
+    /// The latency every response waits, in microseconds: uniformly between the two bounds.
+    latency_min_us: AtomicU64,
+    latency_max_us: AtomicU64,
+    /// A xorshift state for the latency draws (reproducible runs are not needed: the tests
+    /// compare results that must not depend on timing at all).
+    latency_rng: AtomicU64,
 }
 
 impl Shared {
@@ -285,6 +297,31 @@ impl Shared {
                 return true;
             }
             thread::sleep((end - now).min(Duration::from_millis(25)));
+        }
+    }
+
+    /// This request's latency: the configured one, or a draw between its bounds.
+    fn latency(&self) -> Duration {
+        let min = self.latency_min_us.load(Ordering::Relaxed);
+        let max = self.latency_max_us.load(Ordering::Relaxed);
+        if max <= min {
+            return Duration::from_micros(min);
+        }
+        let mut x = self.latency_rng.load(Ordering::Relaxed);
+        loop {
+            let mut next = x;
+            next ^= next << 13;
+            next ^= next >> 7;
+            next ^= next << 17;
+            match self.latency_rng.compare_exchange_weak(
+                x,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Duration::from_micros(min + next % (max - min + 1)),
+                Err(seen) => x = seen,
+            }
         }
     }
 }
@@ -329,6 +366,9 @@ impl MockServer {
             plan: Mutex::new(Plan::default()),
             next_connection: AtomicU64::new(0),
             connections: Mutex::new(HashMap::new()),
+            latency_min_us: AtomicU64::new(0),
+            latency_max_us: AtomicU64::new(0),
+            latency_rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
         });
         let accept_shared = Arc::clone(&shared);
         let accept_thread = thread::Builder::new()
@@ -408,6 +448,23 @@ impl MockServer {
         *lock(&self.shared.plan) = Plan::default();
     }
 
+    /// Every response from now on waits `latency` before it is written, as a network's
+    /// round trip would add (zero, the default, answers at once). Concurrent requests on
+    /// different connections wait side by side.
+    pub fn set_latency(&self, latency: Duration) {
+        self.set_latency_range(latency, latency);
+    }
+
+    /// Every response waits a latency drawn uniformly between `min` and `max` (swapped if
+    /// given the other way round): replies to concurrent requests then come back in an
+    /// order of their own, as from a loaded server.
+    pub fn set_latency_range(&self, min: Duration, max: Duration) {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let (min, max) = (micros(min.min(max)), micros(min.max(max)));
+        self.shared.latency_min_us.store(min, Ordering::Relaxed);
+        self.shared.latency_max_us.store(max, Ordering::Relaxed);
+    }
+
     /// Stops the server (the same as dropping it).
     pub fn stop(self) {}
 }
@@ -448,6 +505,10 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
+        // Bounded: a client opening connections without end gets no more threads.
+        while lock(&shared.connections).len() >= MAX_CONNECTIONS && !shared.stopping() {
+            thread::sleep(Duration::from_millis(5));
+        }
         let id = shared.next_connection.fetch_add(1, Ordering::SeqCst);
         let _ = tcp.set_nodelay(true);
         let ctl = match tcp.try_clone() {
@@ -574,6 +635,10 @@ fn serve_connection(shared: &Shared, tcp: TcpStream, connection: u64) {
                     Some(Action::Fault(f)) => shared.handler.handle(&req).with_fault(f),
                     None => shared.handler.handle(&req),
                 };
+                let latency = shared.latency();
+                if !latency.is_zero() && !shared.sleep(latency) {
+                    return;
+                }
                 match write_response(shared, reader.get_mut(), resp, is_head, req_keep_alive) {
                     Ok(a) => a,
                     Err(_) => return,

@@ -6,7 +6,9 @@
 //! - `session`: the administrator's session (login, commands, paging, logout) and the
 //!   password check;
 //! - `select`: the rules of a listing, as pure functions;
-//! - here: the [`Directory`] that fetches page by page and hands what it fetched to the rules.
+//! - here: the [`Directory`] that fetches page by page and hands what it fetched to the rules;
+//!   the per-account and per-group requests go out `max_parallel_requests` at a time
+//!   ([`crate::directory::parallel`]), all in the one administrator session.
 
 mod select;
 mod session;
@@ -15,9 +17,11 @@ pub mod wire;
 use self::select::{AccountItem, Accounts, DomainItem, Fetched, Filters, ListedUser};
 use self::session::{Admin, Session};
 use self::wire::Properties;
+use std::sync::{Mutex, PoisonError};
+
 use super::{
-    unique_folded, Directory, DirectoryError, DirectoryUser, Listing, ListingBudget, OverBudget,
-    PasswordCheck, Progress,
+    parallel, unique_folded, Directory, DirectoryError, DirectoryUser, Listing, ListingBudget,
+    OverBudget, PasswordCheck, Progress,
 };
 use crate::config::{Config, LoginNameStyle, ReplyLimit};
 use crate::user::Origin;
@@ -36,6 +40,15 @@ pub struct IcewarpDirectory {
     filters: Filters,
     login_name: LoginNameStyle,
     reply_limit: ReplyLimit,
+    /// `directory.max_parallel_requests`.
+    parallel: usize,
+}
+
+/// What became of one listed user, at its place in the listing.
+enum UserSlot {
+    User(DirectoryUser, usize),
+    /// The account vanished while listing: its address, for the warning.
+    Vanished(String),
 }
 
 /// The base URL for a configured `server`: a full http(s) URL is used as given, a host
@@ -83,6 +96,7 @@ impl IcewarpDirectory {
             },
             login_name: config.sync.login_name,
             reply_limit: directory.reply_limit(),
+            parallel: directory.max_parallel_requests,
         })
     }
 
@@ -108,7 +122,7 @@ impl IcewarpDirectory {
 
     /// The listing, in the administrator's session: fetch, check the filters name what
     /// exists, and let the rules select.
-    fn list_inner(&mut self, progress: &mut dyn Progress) -> Result<Listing, DirectoryError> {
+    fn list_inner(&self, progress: &mut dyn Progress) -> Result<Listing, DirectoryError> {
         let mut budget = ListingBudget::new(self.reply_limit);
         let listed = self.fetch_domains(&mut budget)?;
         if let Some(name) = self.filters.missing_domain(&listed) {
@@ -129,7 +143,7 @@ impl IcewarpDirectory {
     }
 
     /// Every domain that holds accounts of its own, each once.
-    fn fetch_domains(&mut self, budget: &mut ListingBudget) -> Result<Vec<String>, DirectoryError> {
+    fn fetch_domains(&self, budget: &mut ListingBudget) -> Result<Vec<String>, DirectoryError> {
         let mut domains = Vec::new();
         self.session.paged(
             DOMAINS,
@@ -149,7 +163,7 @@ impl IcewarpDirectory {
 
     /// The accounts of the scanned domains, domain by domain.
     fn fetch_accounts(
-        &mut self,
+        &self,
         domains: &[String],
         budget: &mut ListingBudget,
         progress: &mut dyn Progress,
@@ -175,19 +189,18 @@ impl IcewarpDirectory {
         Ok(accounts)
     }
 
-    /// The record of each listed user, from its properties, with the index of its domain.
-    /// An account that vanished meanwhile is left out with a warning.
+    /// The record of each listed user, from its properties, with the index of its domain,
+    /// in the order listed. An account that vanished meanwhile is left out with a warning.
     fn fetch_users(
-        &mut self,
+        &self,
         domains: &[String],
         listed: Vec<ListedUser>,
         progress: &mut dyn Progress,
         warnings: &mut Vec<String>,
     ) -> Result<Vec<(DirectoryUser, usize)>, DirectoryError> {
         let total = count(listed.len());
-        let mut users = Vec::with_capacity(listed.len());
-        for (done, account) in listed.into_iter().enumerate() {
-            match self.fetch_properties(&account)? {
+        let work = |account: ListedUser| -> Result<UserSlot, DirectoryError> {
+            Ok(match self.fetch_properties(&account)? {
                 Some(properties) => {
                     let domain = &domains[account.domain];
                     let user = select::user_from_properties(
@@ -196,23 +209,31 @@ impl IcewarpDirectory {
                         &properties,
                         self.login_name,
                     );
-                    users.push((user, account.domain));
+                    UserSlot::User(user, account.domain)
                 }
-                None => warnings.push(format!(
-                    "account {} disappeared while listing (account_invalid); skipped",
-                    account.email
-                )),
-            }
-            progress.step("account properties", count(done + 1), Some(total));
-        }
+                None => UserSlot::Vanished(account.email),
+            })
+        };
+        let slots = parallel::run(listed, self.parallel, &work, &mut |done| {
+            progress.step("account properties", count(done), Some(total));
+        })?;
+        let users = slots
+            .into_iter()
+            .filter_map(|slot| match slot {
+                UserSlot::User(user, domain) => Some((user, domain)),
+                UserSlot::Vanished(email) => {
+                    warnings.push(format!(
+                        "account {email} disappeared while listing (account_invalid); skipped"
+                    ));
+                    None
+                }
+            })
+            .collect();
         Ok(users)
     }
 
     /// `getaccountproperties` for one user; `None` when the account no longer exists.
-    fn fetch_properties(
-        &mut self,
-        account: &ListedUser,
-    ) -> Result<Option<Properties>, DirectoryError> {
+    fn fetch_properties(&self, account: &ListedUser) -> Result<Option<Properties>, DirectoryError> {
         let names = select::property_names(account);
         let mut properties = Properties::new();
         let build = |sid: &str| wire::getaccountproperties(sid, &account.email, &names);
@@ -223,32 +244,35 @@ impl IcewarpDirectory {
         }
     }
 
-    /// Every group with its member tokens, fetched before any is resolved so that only
-    /// the addresses some group names need indexing.
+    /// Every group with its member tokens, in the order listed, fetched before any is
+    /// resolved so that only the addresses some group names need indexing.
     fn fetch_members(
-        &mut self,
+        &self,
         groups: Vec<String>,
         budget: &mut ListingBudget,
         progress: &mut dyn Progress,
     ) -> Result<Vec<(String, Vec<String>)>, DirectoryError> {
         let total = count(groups.len());
-        let mut fetched = Vec::with_capacity(groups.len());
-        for (done, group) in groups.into_iter().enumerate() {
+        let budget = Mutex::new(budget);
+        let work = |group: String| -> Result<(String, Vec<String>), DirectoryError> {
             let mut members = Vec::new();
             self.session.paged(
                 MEMBERS,
                 select::MEMBER_FIELDS,
                 &|sid, offset| wire::getaccountmemberinfolist(sid, &group, offset, PAGE_SIZE),
                 &mut |session, items| {
-                    charge(budget.members(items.len()), budget, session, MEMBERS)?;
+                    let mut budget = budget.lock().unwrap_or_else(PoisonError::into_inner);
+                    charge(budget.members(items.len()), &budget, session, MEMBERS)?;
+                    drop(budget);
                     members.extend(items.into_iter().filter_map(select::member_token));
                     Ok(())
                 },
             )?;
-            fetched.push((group, members));
-            progress.step("groups", count(done + 1), Some(total));
-        }
-        Ok(fetched)
+            Ok((group, members))
+        };
+        parallel::run(groups, self.parallel, &work, &mut |done| {
+            progress.step("groups", count(done), Some(total));
+        })
     }
 }
 

@@ -2,6 +2,8 @@
 //! session (login, one command with one retry after a session error, paging, logout) and
 //! the check of a user's own password. What the replies mean for a listing is `select`'s.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use zeroize::Zeroizing;
 
 use super::count;
@@ -52,11 +54,23 @@ impl Admin {
     }
 }
 
-/// One server, and the administrator's session on it once logged in.
+/// One server, and the administrator's session on it once logged in. Shared by the
+/// workers of a listing (`&Session` is all a command needs): they send their commands with
+/// the one sid, and the HTTP client's pool keeps one connection per worker alive.
 pub struct Session {
     http: HttpClient,
     server: String,
     admin: Admin,
+    sid: Mutex<SidState>,
+}
+
+/// The current session id, and how many logins made one: a worker that saw its command
+/// fail with the sid of generation `g` renews the session only if it is still at `g`.
+/// Otherwise another worker renewed it already, and the new sid is used: however many
+/// commands were in flight when the session expired, it costs one login.
+#[derive(Default)]
+struct SidState {
+    generation: u64,
     sid: Option<String>,
 }
 
@@ -70,7 +84,7 @@ impl Session {
     ) -> Result<Session, DirectoryError> {
         // IceWarp takes the credentials in the XML; no HTTP authentication.
         let http = HttpClient::new(&server, api_url, directory, None)?;
-        Ok(Session { http, server, admin, sid: None })
+        Ok(Session { http, server, admin, sid: Mutex::new(SidState::default()) })
     }
 
     pub fn server(&self) -> &str {
@@ -108,8 +122,41 @@ impl Session {
         wire::parse_reply(&bytes, visitor).map_err(|reason| self.malformed(command, reason))
     }
 
+    /// The session state; a worker that panicked while holding it left nothing half-done
+    /// (the sid is replaced in one assignment), so poisoning is ignored.
+    fn sid_state(&self) -> MutexGuard<'_, SidState> {
+        self.sid.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// An administrator session: `authenticate`, keeping the reply's `sid`.
-    pub fn login(&mut self) -> Result<String, DirectoryError> {
+    pub fn login(&self) -> Result<String, DirectoryError> {
+        let mut state = self.sid_state();
+        self.login_locked(&mut state)
+    }
+
+    /// The sid to send and its generation, logging in first when there is none. The lock
+    /// is held through the login, so that workers needing a sid meanwhile wait for this one
+    /// instead of logging in themselves.
+    fn current_sid(&self) -> Result<(u64, String), DirectoryError> {
+        let mut state = self.sid_state();
+        match &state.sid {
+            Some(sid) => Ok((state.generation, sid.clone())),
+            None => {
+                let sid = self.login_locked(&mut state)?;
+                Ok((state.generation, sid))
+            }
+        }
+    }
+
+    /// The sid of `generation` was refused: forget it, unless a newer one replaced it.
+    fn forget_sid(&self, generation: u64) {
+        let mut state = self.sid_state();
+        if state.generation == generation {
+            state.sid = None;
+        }
+    }
+
+    fn login_locked(&self, state: &mut SidState) -> Result<String, DirectoryError> {
         let admin_login =
             |reason: String| DirectoryError::AdminLogin { server: self.server.clone(), reason };
         let (email, password) = match &self.admin {
@@ -131,33 +178,32 @@ impl Session {
             Outcome::Error(uid) => Some(uid),
         };
         let sid = admin_session(uid, fields.get(0), reply.sid, email).map_err(admin_login)?;
-        self.sid = Some(sid.clone());
+        state.generation += 1;
+        state.sid = Some(sid.clone());
         Ok(sid)
     }
 
     /// Logs the administrator in and out again, for `dircache-sync check`: proves the
     /// server answers and accepts the configured credentials. A failed logout is returned
     /// as a warning, not an error.
-    pub fn check_admin_login(&mut self) -> Result<Vec<String>, DirectoryError> {
+    pub fn check_admin_login(&self) -> Result<Vec<String>, DirectoryError> {
         self.require_admin()?;
         self.login()?;
         Ok(self.logout().into_iter().collect())
     }
 
     /// Runs one session command. A session error (the sid expired, the server restarted)
-    /// gets one new login and one retry; a second one fails.
+    /// gets one retry with a new sid (one new login for all workers, see [`SidState`]); a
+    /// second one fails.
     pub fn command(
-        &mut self,
+        &self,
         command: &str,
         build: &dyn Fn(&str) -> Result<RequestText, Unrepresentable>,
         visitor: &mut dyn Visitor,
     ) -> Result<(), DirectoryError> {
         let mut retried = false;
         loop {
-            let sid = match &self.sid {
-                Some(sid) => sid.clone(),
-                None => self.login()?,
-            };
+            let (generation, sid) = self.current_sid()?;
             let body = build(&sid).map_err(|Unrepresentable| {
                 self.malformed(
                     command,
@@ -170,7 +216,7 @@ impl Session {
                 Outcome::Result => return Ok(()),
                 Outcome::Error(uid) if SESSION_ERRORS.contains(&uid.as_str()) && !retried => {
                     retried = true;
-                    self.sid = None;
+                    self.forget_sid(generation);
                 }
                 Outcome::Error(uid) => return Err(self.api_error(command, uid)),
             }
@@ -178,8 +224,8 @@ impl Session {
     }
 
     /// Ends the session; a failure is only worth a warning.
-    pub fn logout(&mut self) -> Option<String> {
-        let sid = self.sid.take()?;
+    pub fn logout(&self) -> Option<String> {
+        let sid = self.sid_state().sid.take()?;
         let body = match wire::logout(&sid) {
             Ok(body) => body,
             Err(Unrepresentable) => return Some("logout: the sid cannot be sent".to_string()),
@@ -196,7 +242,7 @@ impl Session {
     /// Pages through a list command until `offset + items >= overallcount`. `handle` gets
     /// each page's items.
     pub fn paged(
-        &mut self,
+        &self,
         command: &str,
         fields: &'static [&'static str],
         build: &dyn Fn(&str, u64) -> Result<RequestText, Unrepresentable>,

@@ -284,6 +284,9 @@ struct ReplyReader<'v> {
     visitor: &'v mut dyn Visitor,
     /// Lower-cased local names from the root down to the current element.
     stack: Vec<String>,
+    /// The buffers of names popped off `stack`, for the next elements: a reply of 100
+    /// elements then allocates for its deepest path only, not for every element.
+    spare: Vec<String>,
     /// The current element's own character data.
     text: String,
     iq_type: Option<IqType>,
@@ -298,6 +301,7 @@ impl<'v> ReplyReader<'v> {
         ReplyReader {
             visitor,
             stack: Vec::new(),
+            spare: Vec::new(),
             text: String::new(),
             iq_type: None,
             sid: None,
@@ -326,7 +330,10 @@ impl<'v> ReplyReader<'v> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(format!("elements nested deeper than {MAX_DEPTH} levels"));
         }
-        let name = start.local_name().as_ref().to_ascii_lowercase();
+        let mut name = self.spare.pop().unwrap_or_default();
+        name.clear();
+        name.push_str(start.local_name().as_ref());
+        name.make_ascii_lowercase();
         self.text.clear();
         match self.stack.len() {
             0 => self.open_root(&name, start)?,
@@ -346,7 +353,7 @@ impl<'v> ReplyReader<'v> {
             if in_result {
                 self.visitor.close(&self.stack[2..], "")?;
             }
-            self.stack.pop();
+            self.pop();
         }
         Ok(())
     }
@@ -382,8 +389,14 @@ impl<'v> ReplyReader<'v> {
             self.visitor.close(&self.stack[2..], &self.text)?;
         }
         self.text.clear();
-        self.stack.pop();
+        self.pop();
         Ok(())
+    }
+
+    fn pop(&mut self) {
+        if let Some(name) = self.stack.pop() {
+            self.spare.push(name);
+        }
     }
 
     fn push_text(&mut self, text: &str) {
@@ -487,6 +500,21 @@ fn path_is(path: &[String], wanted: &[&str]) -> bool {
     path.len() == wanted.len() && path.iter().zip(wanted).all(|(have, want)| have == want)
 }
 
+/// Whether the `/`-separated `field` names the path `relative`; without splitting, as this
+/// runs for every element of every item of every page.
+fn field_is(field: &str, relative: &[String]) -> bool {
+    let mut rest = field;
+    for (index, segment) in relative.iter().enumerate() {
+        if index > 0 {
+            let Some(after) = rest.strip_prefix('/') else { return false };
+            rest = after;
+        }
+        let Some(after) = rest.strip_prefix(segment.as_str()) else { return false };
+        rest = after;
+    }
+    rest.is_empty()
+}
+
 /// The text of the first element at each of a few fixed paths.
 pub struct Fields {
     paths: &'static [&'static [&'static str]],
@@ -559,9 +587,7 @@ impl Visitor for ListPage {
             if let Some(item) = self.current.as_mut() {
                 let relative = &path[2..];
                 for (index, field) in self.fields.iter().enumerate() {
-                    let matches = field.split('/').count() == relative.len()
-                        && field.split('/').zip(relative).all(|(want, have)| want == have);
-                    if matches && item[index].is_none() {
+                    if item[index].is_none() && field_is(field, relative) {
                         item[index] = Some(text.to_string());
                     }
                 }
@@ -620,7 +646,6 @@ impl Visitor for Properties {
         if !self.in_item {
             return Ok(());
         }
-        let relative: Vec<&str> = path.iter().skip(2).map(String::as_str).collect();
         if path_is(path, &["result", "item"]) {
             self.in_item = false;
             let Some(name) = self.name.take() else {
@@ -643,12 +668,16 @@ impl Visitor for Properties {
             self.values.push((name.trim().to_ascii_lowercase(), value));
             return Ok(());
         }
-        match relative.as_slice() {
-            ["apiproperty", "propname"] => self.name = Some(text.to_string()),
-            ["propertyval", "classname"] => self.classname = Some(text.to_string()),
-            ["propertyval", "val"] => self.text = Some(text.to_string()),
-            ["propertyval", "val", "item"] => self.list.push(text.to_string()),
-            _ => {}
+        // Matched in place: this runs for every element of every account's reply.
+        let relative = path.get(2..).unwrap_or_default();
+        if path_is(relative, &["apiproperty", "propname"]) {
+            self.name = Some(text.to_string());
+        } else if path_is(relative, &["propertyval", "classname"]) {
+            self.classname = Some(text.to_string());
+        } else if path_is(relative, &["propertyval", "val"]) {
+            self.text = Some(text.to_string());
+        } else if path_is(relative, &["propertyval", "val", "item"]) {
+            self.list.push(text.to_string());
         }
         Ok(())
     }

@@ -1,0 +1,120 @@
+//! Bounded parallelism for the many small requests of a listing (one per account, one per
+//! group): a directory's latency is paid once per round of `workers` requests instead of
+//! once per request.
+//!
+//! What stays as it was with one request at a time:
+//! - the outcome does not depend on timing: every result is placed at its job's index, so
+//!   the listing (and with it the sync plan and the report) is the same whatever order the
+//!   replies came in;
+//! - the first error stops the run: no worker starts another request, the requests in
+//!   flight are waited for (each is bounded by `timeout_secs`) and their results dropped,
+//!   and the error is returned;
+//! - the progress line advances: the caller's thread reports the count of finished jobs a
+//!   few times a second.
+//!
+//! The workers take jobs from a shared iterator and place results themselves, so a request
+//! costs no hand-over to another thread besides the HTTP client's own. A job is handed to
+//! `work` by value: what it holds lives only until its result is made.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use super::DirectoryError;
+
+/// How often the caller's thread reports progress while the workers run.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A poisoned lock here only means a worker panicked; the scope passes that panic on.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `work` on every job with at most `workers` at a time, on that many threads (none
+/// for one: then the jobs run in order on the caller's thread), and returns the results in
+/// the order of the jobs. `progress(finished)` is called on the caller's thread as jobs
+/// finish. The first error stops the run and is returned.
+pub fn run<J, R>(
+    jobs: Vec<J>,
+    workers: usize,
+    work: &(dyn Fn(J) -> Result<R, DirectoryError> + Sync),
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<R>, DirectoryError>
+where
+    J: Send,
+    R: Send,
+{
+    let total = jobs.len();
+    let workers = workers.clamp(1, total.max(1));
+    if workers == 1 {
+        let mut results = Vec::with_capacity(total);
+        for job in jobs {
+            results.push(work(job)?);
+            progress(results.len());
+        }
+        return Ok(results);
+    }
+    let next = Mutex::new(jobs.into_iter().enumerate());
+    let mut slots: Vec<Option<R>> = Vec::with_capacity(total);
+    slots.resize_with(total, || None);
+    let slots = Mutex::new(slots);
+    let finished = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let failure: Mutex<Option<DirectoryError>> = Mutex::new(None);
+    let (exit_sender, exits) = mpsc::channel::<()>();
+    thread::scope(|scope| {
+        for _ in 0..workers {
+            let exit_sender = exit_sender.clone();
+            let (next, slots, finished, stop, failure) =
+                (&next, &slots, &finished, &stop, &failure);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some((index, job)) = lock(next).next() else { break };
+                    match work(job) {
+                        Ok(result) => {
+                            if let Some(slot) = lock(slots).get_mut(index) {
+                                *slot = Some(result);
+                            }
+                            finished.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(err) => {
+                            stop.store(true, Ordering::Relaxed);
+                            lock(failure).get_or_insert(err);
+                            break;
+                        }
+                    }
+                }
+                let _ = exit_sender.send(());
+            });
+        }
+        drop(exit_sender);
+        let mut exited = 0;
+        while exited < workers {
+            match exits.recv_timeout(PROGRESS_INTERVAL) {
+                Ok(()) => exited += 1,
+                Err(RecvTimeoutError::Timeout) => {}
+                // A worker panicked before saying so: the scope passes the panic on.
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            progress(finished.load(Ordering::Relaxed));
+        }
+    });
+    if let Some(err) = lock(&failure).take() {
+        return Err(err);
+    }
+    let results: Vec<R> =
+        slots.into_inner().unwrap_or_else(PoisonError::into_inner).into_iter().flatten().collect();
+    if results.len() != total {
+        return Err(DirectoryError::Other {
+            server: String::new(),
+            command: "listing".to_string(),
+            reason: format!("{} of {total} requests ended without a result", total - results.len()),
+        });
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests;
