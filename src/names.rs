@@ -11,6 +11,7 @@
 //! Matching is case-insensitive (a directory says `Alice@Example.com` and `alice@example.com`
 //! are one person); the spelling first recorded is kept for display.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use thiserror::Error;
@@ -168,6 +169,20 @@ pub fn fold_name(name: &str) -> String {
         name.to_ascii_lowercase()
     } else {
         name.to_lowercase()
+    }
+}
+
+/// [`fold_name`], borrowing `name` when folding leaves it as it is (most names): sets of
+/// a million folded names then hold no second copy of each.
+pub fn folded_name(name: &str) -> Cow<'_, str> {
+    if name.is_ascii() && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(name);
+    }
+    let folded = fold_name(name);
+    if folded == name {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(folded)
     }
 }
 

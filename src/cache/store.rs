@@ -98,9 +98,9 @@ impl Db {
     }
 
     /// Every home directory a new user must not get: those of current and deleted users.
-    pub fn homes_taken(&self) -> HashSet<String> {
-        let current = self.users.iter().map(|u| u.home.clone());
-        current.chain(self.meta.retired_homes.iter().cloned()).collect()
+    pub fn homes_taken(&self) -> HashSet<&str> {
+        let current = self.users.iter().map(|u| u.home.as_str());
+        current.chain(self.meta.retired_homes.iter().map(String::as_str)).collect()
     }
 
     /// Every uid and gid the cache uses or has used.

@@ -10,7 +10,9 @@
 //! - `validate`: the semantic checks of every key ([`Config::validate`]).
 //! - `toml_error`: syntax and type errors as one line naming the line and the key.
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
+use std::hash::Hash;
 use std::io;
 use std::path::PathBuf;
 
@@ -506,9 +508,14 @@ impl Config {
     /// taken (`homes_taken`, from [`crate::cache::Db::homes_taken`]: another cache user kept
     /// it through a rename, or a deleted user left it, maybe with its files), the path with
     /// `.UID` appended: two accounts must never share a home, not even one after the other.
-    pub fn free_home(&self, name: &str, uid: u32, homes_taken: &HashSet<String>) -> String {
+    pub fn free_home<S: Borrow<str> + Hash + Eq>(
+        &self,
+        name: &str,
+        uid: u32,
+        homes_taken: &HashSet<S>,
+    ) -> String {
         let wanted = self.home_for(name);
-        if homes_taken.contains(&wanted) {
+        if homes_taken.contains(wanted.as_str()) {
             format!("{wanted}.{uid}")
         } else {
             wanted

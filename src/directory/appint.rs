@@ -2,8 +2,8 @@
 //! `cmd=list` returns every user as one JSON array, `cmd=auth` checks a password.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::fmt;
+use std::io::{BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess};
 use serde::{Deserialize, Deserializer};
@@ -87,13 +87,15 @@ impl AppIntDirectory {
 impl super::Directory for AppIntDirectory {
     fn list(&mut self, progress: &mut dyn Progress) -> Result<Listing, DirectoryError> {
         let command = "list";
-        let body = self.http.post_form(command, &[("cmd", b"list")])?;
         let mut budget = ListingBudget::new(self.reply_limit);
-        let (users, warnings) = parse_users(&body, &mut budget).map_err(|err| match err {
+        // Parsed as it arrives: the reply (some 150 bytes per user) is never held whole.
+        let parsed = self.http.post_form_streamed(command, &[("cmd", b"list")], |reply| {
+            parse_users_from(reply, &mut budget)
+        })?;
+        let (users, warnings) = parsed.map_err(|err| match err {
             UsersError::Malformed(reason) => self.malformed(command, reason),
             UsersError::OverBudget => budget.error(&self.server, command),
         })?;
-        drop(body);
         progress.step("accounts", u64::try_from(users.len()).unwrap_or(u64::MAX), None);
         Ok(Listing { origin: Origin::ApplicationIntegration, users, groups: Vec::new(), warnings })
     }
@@ -132,10 +134,28 @@ pub fn parse_users(
     body: &[u8],
     budget: &mut ListingBudget,
 ) -> Result<(Vec<DirectoryUser>, Vec<String>), UsersError> {
+    parse_with(serde_json::Deserializer::from_slice(body), budget)
+}
+
+/// [`parse_users`] from a reader, as the reply arrives: neither the reply nor a tree of it
+/// is ever held whole.
+pub fn parse_users_from(
+    reply: impl Read,
+    budget: &mut ListingBudget,
+) -> Result<(Vec<DirectoryUser>, Vec<String>), UsersError> {
+    parse_with(
+        serde_json::Deserializer::from_reader(BufReader::with_capacity(64 << 10, reply)),
+        budget,
+    )
+}
+
+fn parse_with<'de, R: serde_json::de::Read<'de>>(
+    mut deserializer: serde_json::Deserializer<R>,
+    budget: &mut ListingBudget,
+) -> Result<(Vec<DirectoryUser>, Vec<String>), UsersError> {
     let element = Cell::new(None);
     let over_budget = Cell::new(false);
     let mut warnings = Vec::new();
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
     let seed =
         UsersSeed { element: &element, over_budget: &over_budget, budget, warnings: &mut warnings };
     let parsed = seed.deserialize(&mut deserializer).and_then(|users| {
@@ -177,9 +197,9 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        // Every entry, case twins included: they are found afterwards by their identity,
+        // which is the folded name, without a map of every name on the side.
         let mut users: Vec<DirectoryUser> = Vec::new();
-        // Lower-cased userName → every spelling seen.
-        let mut spellings: HashMap<String, Vec<String>> = HashMap::new();
         let mut index = 0_usize;
         loop {
             self.element.set(Some(index));
@@ -192,12 +212,6 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
                 return Err(de::Error::custom("userName is empty"));
             }
             let key = entry.user_name.to_lowercase();
-            let seen = spellings.entry(key.clone()).or_default();
-            seen.push(entry.user_name.clone());
-            if seen.len() > 1 {
-                index += 1;
-                continue;
-            }
             let emails = unique_folded(
                 entry
                     .email_addresses
@@ -218,7 +232,8 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
             index += 1;
         }
         self.element.set(None);
-        Ok(without_case_twins(users, &spellings, self.warnings))
+        without_case_twins(&mut users, self.warnings);
+        Ok(users)
     }
 }
 
@@ -226,28 +241,40 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
 /// warning naming the spellings. Keeping one of them would let the listing's order decide
 /// which directory account a login name (and its uid) stands for; two hosts listing in
 /// different orders would check different accounts' passwords for the same person.
-fn without_case_twins(
-    users: Vec<DirectoryUser>,
-    spellings: &HashMap<String, Vec<String>>,
-    warnings: &mut Vec<String>,
-) -> Vec<DirectoryUser> {
-    let twins = |user: &DirectoryUser| {
-        user.identity
-            .strip_prefix("application-integration:")
-            .and_then(|key| spellings.get(key))
-            .filter(|names| names.len() > 1)
-    };
-    let mut kept = Vec::with_capacity(users.len());
-    for user in users {
-        match twins(&user) {
-            Some(names) => warnings.push(format!(
-                "users {names:?} differ only in case; none of them is synced until the \
-                 directory lists one"
-            )),
-            None => kept.push(user),
+/// Twins share their identity (the folded name): sorted by it, they stand side by side.
+/// The warnings come in the order each name was first listed, spellings in listed order.
+fn without_case_twins(users: &mut Vec<DirectoryUser>, warnings: &mut Vec<String>) {
+    let mut order: Vec<usize> = (0..users.len()).collect();
+    // Stable: the spellings of one name keep their listed order.
+    order.sort_by(|a, b| users[*a].identity.cmp(&users[*b].identity));
+    let mut twins: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut dropped = vec![false; users.len()];
+    for run in order.chunk_by(|a, b| users[*a].identity == users[*b].identity) {
+        if run.len() > 1 {
+            for position in run {
+                dropped[*position] = true;
+            }
+            let names = run.iter().map(|position| users[*position].login_name.clone()).collect();
+            twins.push((run[0], names));
         }
     }
-    kept
+    drop(order);
+    twins.sort_by_key(|(first, _)| *first);
+    for (_, names) in twins {
+        warnings.push(format!(
+            "users {names:?} differ only in case; none of them is synced until the \
+             directory lists one"
+        ));
+    }
+    let mut position = 0;
+    users.retain(|_| {
+        let keep = !dropped[position];
+        position += 1;
+        keep
+    });
+    // Grown by doubling while read, the vector may be up to twice the listing; it is held
+    // through the whole plan, so the slack is given back now, while little else is held.
+    users.shrink_to_fit();
 }
 
 /// `Ok(success)` only for a JSON object with exactly one boolean `success`. A string

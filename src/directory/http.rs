@@ -217,7 +217,67 @@ impl HttpClient {
         self.send(command, request)
     }
 
+    /// POSTs `fields` like [`HttpClient::post_form`], but hands the reply to `consume` as a
+    /// reader instead of buffering it: a listing of a million users is parsed as it arrives,
+    /// never held whole. The reader enforces the same cap and deadline as a buffered reply;
+    /// when it stops on one (or the connection breaks), that error is returned, whatever
+    /// `consume` made of the cut reply.
+    pub fn post_form_streamed<T>(
+        &self,
+        command: &str,
+        fields: &[(&str, &[u8])],
+        consume: impl FnOnce(&mut dyn Read) -> T,
+    ) -> Result<T, DirectoryError> {
+        let request = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(wiped_on_drop(form_encode(fields)));
+        let mut reply = self.start(command, request)?;
+        let consumed = consume(&mut reply);
+        match reply.failure {
+            Some(err) => Err(err),
+            None => Ok(consumed),
+        }
+    }
+
     fn send(&self, command: &str, request: RequestBuilder) -> Result<Vec<u8>, DirectoryError> {
+        let mut reply = self.start(command, request)?;
+        // Sized once when the length is known (one byte more, to see the reply end), so that
+        // the buffer never holds slack. The reply is read straight into it, cleared only a
+        // chunk ahead of what has arrived: a listing makes one request per account, and a
+        // separate 64 KiB chunk, allocated and cleared for each 1 KB reply, then copied, was
+        // a cost per account; and a server announcing more than it sends gets no memory
+        // touched for the difference.
+        let mut body: Vec<u8> = Vec::with_capacity(reply.announced.saturating_add(1));
+        let mut filled = 0;
+        loop {
+            if filled == body.len() {
+                let room = body.capacity() - filled;
+                let ahead = if room > 0 { room.min(READ_CHUNK) } else { READ_CHUNK };
+                body.resize(filled + ahead, 0);
+            }
+            match reply.read(&mut body[filled..]) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        body.truncate(filled);
+        match reply.failure {
+            Some(err) => Err(err),
+            None => Ok(body),
+        }
+    }
+
+    /// Sends the request and checks the status and the announced length; the body is read
+    /// through the returned [`BoundedReply`].
+    fn start<'c>(
+        &'c self,
+        command: &str,
+        request: RequestBuilder,
+    ) -> Result<BoundedReply<'c>, DirectoryError> {
         let request = match &self.credentials {
             Some(credentials) => {
                 let header = basic_authorization(credentials).ok_or_else(|| {
@@ -246,59 +306,26 @@ impl HttpClient {
         }
         let answer_cap = self.answers_only && MAX_ANSWER_BYTES < self.reply_limit.bytes;
         let limit = if answer_cap { MAX_ANSWER_BYTES } else { self.reply_limit.bytes };
-        let too_large = || {
-            let (server, command) = (self.server.clone(), command.to_string());
-            if answer_cap {
-                let reason = format!(
-                    "the answer to a password check is larger than {MAX_ANSWER_BYTES} bytes \
-                     (a real one takes a few hundred)"
-                );
-                DirectoryError::Malformed { server, command, reason }
-            } else {
-                DirectoryError::TooLarge { server, command, key: self.reply_limit.key, limit }
-            }
+        let reply = BoundedReply {
+            client: self,
+            command: command.to_string(),
+            // One byte more than allowed tells "exactly at the cap" from "over it" without
+            // reading an oversized reply into memory.
+            body: response.take(limit.saturating_add(1)),
+            limit,
+            answer_cap,
+            deadline,
+            read: 0,
+            announced: 0,
+            failure: None,
         };
         // An announced length over the cap is refused before reading anything.
-        let announced = response.content_length();
+        let announced = reply.body.get_ref().content_length();
         if announced.is_some_and(|length| length > limit) {
-            return Err(too_large());
+            return Err(reply.too_large());
         }
-        // Sized once when the length is known (one byte more, to see the reply end), so that
-        // the buffer never holds slack. The reply is read straight into it, cleared only a
-        // chunk ahead of what has arrived: a listing makes one request per account, and a
-        // separate 64 KiB chunk, allocated and cleared for each 1 KB reply, then copied, was
-        // a cost per account; and a server announcing more than it sends gets no memory
-        // touched for the difference.
-        let mut body: Vec<u8> = Vec::with_capacity(
-            announced.map_or(0, |length| usize::try_from(length.saturating_add(1)).unwrap_or(0)),
-        );
-        // One byte more than allowed tells "exactly at the cap" from "over it" without
-        // reading an oversized reply into memory.
-        let mut reply = response.take(limit.saturating_add(1));
-        let mut filled = 0;
-        loop {
-            // reqwest ends the body at the request's timeout; looked at after every read as
-            // well, so that the deadline holds however the server spaces its bytes.
-            if Instant::now() >= deadline {
-                return Err(self.timed_out(command));
-            }
-            if filled == body.len() {
-                let room = body.capacity() - filled;
-                let ahead = if room > 0 { room.min(READ_CHUNK) } else { READ_CHUNK };
-                body.resize(filled + ahead, 0);
-            }
-            match reply.read(&mut body[filled..]) {
-                Ok(0) => break,
-                Ok(read) => filled += read,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(self.map_error(command, &err)),
-            }
-        }
-        body.truncate(filled);
-        if u64::try_from(body.len()).map_or(true, |length| length > limit) {
-            return Err(too_large());
-        }
-        Ok(body)
+        let announced = announced.map_or(0, |length| usize::try_from(length).unwrap_or(0));
+        Ok(BoundedReply { announced, ..reply })
     }
 
     fn timed_out(&self, command: &str) -> DirectoryError {
@@ -346,6 +373,75 @@ impl HttpClient {
 }
 
 /// Scheme, host and port: what a redirect must keep.
+/// The body of a reply, read within the cap and the deadline. The first failure ends it
+/// and is kept in `failure` (an I/O error cannot carry it through a parser).
+struct BoundedReply<'c> {
+    client: &'c HttpClient,
+    command: String,
+    body: io::Take<reqwest::blocking::Response>,
+    limit: u64,
+    /// The cap is the one for a password check's answer, not `max_reply_mib`.
+    answer_cap: bool,
+    deadline: Instant,
+    read: u64,
+    /// The length the server announced (0 when it did not), for sizing a buffer.
+    announced: usize,
+    failure: Option<DirectoryError>,
+}
+
+impl BoundedReply<'_> {
+    fn too_large(&self) -> DirectoryError {
+        let (server, command) = (self.client.server.clone(), self.command.clone());
+        if self.answer_cap {
+            let reason = format!(
+                "the answer to a password check is larger than {MAX_ANSWER_BYTES} bytes \
+                 (a real one takes a few hundred)"
+            );
+            DirectoryError::Malformed { server, command, reason }
+        } else {
+            let key = self.client.reply_limit.key;
+            DirectoryError::TooLarge { server, command, key, limit: self.limit }
+        }
+    }
+
+    fn fail(&mut self, err: DirectoryError) -> io::Error {
+        let message = err.to_string();
+        self.failure.get_or_insert(err);
+        io::Error::other(message)
+    }
+}
+
+impl Read for BoundedReply<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failure.is_some() {
+            return Err(io::Error::other("the reply was already refused"));
+        }
+        // reqwest ends the body at the request's timeout; looked at before every read as
+        // well, so that the deadline holds however the server spaces its bytes.
+        if Instant::now() >= self.deadline {
+            let err = self.client.timed_out(&self.command);
+            return Err(self.fail(err));
+        }
+        loop {
+            match self.body.read(buf) {
+                Ok(read) => {
+                    self.read = self.read.saturating_add(read as u64);
+                    if self.read > self.limit {
+                        let err = self.too_large();
+                        return Err(self.fail(err));
+                    }
+                    return Ok(read);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    let err = self.client.map_error(&self.command, &err);
+                    return Err(self.fail(err));
+                }
+            }
+        }
+    }
+}
+
 fn origin_of(url: &Url) -> (String, Option<String>, Option<u16>) {
     (url.scheme().to_string(), url.host_str().map(str::to_string), url.port_or_known_default())
 }

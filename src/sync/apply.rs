@@ -13,12 +13,19 @@ use super::plan::Plan;
 /// users: a sync of 100,000 accounts must not be quadratic.
 pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), EditError> {
     let deletes: BTreeSet<String> = plan.deletes.iter().map(|n| fold_name(n)).collect();
-    let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut db.users)
-        .into_iter()
-        .partition(|u| deletes.contains(&fold_name(&u.name)));
-    db.users = kept;
-    for user in &gone {
-        db.retire(user);
+    if !deletes.is_empty() {
+        // In place: a second vector of every user would double the peak of the sync.
+        let mut gone = Vec::new();
+        db.users.retain(|u| {
+            let deleted = deletes.contains(&fold_name(&u.name));
+            if deleted {
+                gone.push(u.clone());
+            }
+            !deleted
+        });
+        for user in &gone {
+            db.retire(user);
+        }
     }
 
     let positions: HashMap<u32, usize> =
@@ -29,7 +36,13 @@ pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), EditError> {
             .ok_or_else(|| EditError::NotFound(update.after.name.clone()))?;
         db.users[position] = update.after;
     }
-    db.users.extend(plan.creates);
+    if db.users.is_empty() {
+        // The first sync: the plan's vector becomes the cache's, instead of being copied
+        // into a second one while it is still held.
+        db.users = plan.creates;
+    } else {
+        db.users.extend(plan.creates);
+    }
 
     let deleted_groups: BTreeSet<String> =
         plan.groups_deleted.iter().map(|n| fold_name(n)).collect();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 pub use apply::apply;
-pub use plan::{plan, Plan, Skipped, UserUpdate};
+pub use plan::{plan, plan_consuming, Plan, Skipped, UserUpdate};
 pub use report::{read_status, write_status, SyncReport, SyncStatus};
 
 use crate::cache::{CacheDir, CacheError, Db};
@@ -84,10 +84,19 @@ pub fn run_sync(
 
     let write_lock = if options.dry_run { None } else { Some(cache.lock(lock_wait)?) };
     let mut db = cache.load()?;
-    let plan = plan(&db, &listing, config, &local, now);
+    let (listed_users, listed_groups, origin) =
+        (listing.users.len(), listing.groups.len(), listing.origin);
+    // A dry run prints the listing; a real run hands it to the plan, which moves what new
+    // users take from it instead of holding it twice, and frees the rest before the plan is
+    // applied and written.
+    let (plan, listing) = if options.dry_run {
+        (plan(&db, &listing, config, &local, now), Some(listing))
+    } else {
+        (plan_consuming(&db, listing, config, &local, now), None)
+    };
     let mut report = SyncReport::from_plan(&plan, options.dry_run);
-    report.listed_users = listing.users.len();
-    report.listed_groups = listing.groups.len();
+    report.listed_users = listed_users;
+    report.listed_groups = listed_groups;
 
     if let Err(refusal) = check_delete_limit(&plan, config, options) {
         if !options.dry_run {
@@ -95,8 +104,6 @@ pub fn run_sync(
         }
         report.errors.push(refusal.to_string());
     }
-    let origin = listing.origin;
-    let listing = if options.dry_run { Some(listing) } else { None };
     // Returning users are no longer marked once applied: remember them now.
     let mut fresh_start: HashSet<u32> = vanished(&db).collect();
     let plan_empty = plan.is_empty();

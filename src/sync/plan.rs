@@ -1,6 +1,7 @@
 //! Planning a sync: what the directory's listing means for the cache, computed without
 //! touching anything. The plan is what `--dry-run` prints and what [`super::apply`] applies.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
@@ -10,7 +11,7 @@ use crate::config::Config;
 use crate::directory::{DirectoryGroup, DirectoryUser, Listing};
 use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
-use crate::names::{fold_name, NamePolicy, MAX_NAME_LEN};
+use crate::names::{fold_name, folded_name, NamePolicy, MAX_NAME_LEN};
 use crate::user::{AuthMethod, Group, User};
 
 /// Longest full name, distinguished name or address accepted from the directory, in bytes.
@@ -58,11 +59,11 @@ fn shown_name(name: &str) -> String {
     format!("{}… ({} bytes)", &name[..end], name.len())
 }
 
-/// Listed entries sorted by their identity (ties, which a sane listing does not have, keep
-/// their listed order).
-fn canonical<T>(entries: &[T], identity: impl Fn(&T) -> &str) -> Vec<&T> {
-    let mut sorted: Vec<&T> = entries.iter().collect();
-    sorted.sort_by(|a, b| identity(a).cmp(identity(b)));
+/// The positions of listed entries sorted by their identity (ties, which a sane listing
+/// does not have, keep their listed order).
+fn canonical<T>(entries: &[T], identity: impl Fn(&T) -> &str) -> Vec<usize> {
+    let mut sorted: Vec<usize> = (0..entries.len()).collect();
+    sorted.sort_by(|a, b| identity(&entries[*a]).cmp(identity(&entries[*b])));
     sorted
 }
 
@@ -120,11 +121,42 @@ impl Plan {
 
 /// Computes the plan. Pure: the clock comes in as `now`.
 pub fn plan(db: &Db, listing: &Listing, config: &Config, local: &LocalAccounts, now: u64) -> Plan {
-    let mut planner = Planner::new(db, listing, config, local, now);
+    run_planner(Planner::new(db, listing, config, local, now)).0
+}
+
+/// [`plan`] for a listing that is not needed afterwards (a real sync): the same plan, but
+/// what new users take from their directory entries (name, full name, addresses,
+/// identity) is moved out of the listing instead of copied. In a first sync those are
+/// most of the memory, which would otherwise be held twice until the listing is dropped.
+pub fn plan_consuming(
+    db: &Db,
+    listing: Listing,
+    config: &Config,
+    local: &LocalAccounts,
+    now: u64,
+) -> Plan {
+    let mut planner = Planner::new(db, &listing, config, local, now);
+    planner.sources = Some(Vec::new());
+    let (mut plan, sources) = run_planner(planner);
+    let mut entries = listing.users;
+    for (user, source) in plan.creates.iter_mut().zip(sources.unwrap_or_default()) {
+        if let Some(entry) = entries.get_mut(source) {
+            user.name = std::mem::take(&mut entry.login_name);
+            user.full_name = std::mem::take(&mut entry.full_name);
+            user.emails = std::mem::take(&mut entry.emails);
+            user.distinguished_name = entry.distinguished_name.take();
+            user.directory_identity = Some(std::mem::take(&mut entry.identity));
+        }
+    }
+    plan
+}
+
+fn run_planner(mut planner: Planner<'_>) -> (Plan, Option<Vec<usize>>) {
     planner.plan_users();
     planner.plan_deletes();
     planner.plan_groups();
-    planner.finish()
+    let sources = planner.sources.take();
+    (planner.finish(), sources)
 }
 
 struct Planner<'a> {
@@ -139,19 +171,23 @@ struct Planner<'a> {
     matched: HashSet<&'a str>,
     /// Folded names taken after the sync, and by which identity (None: not a directory
     /// user of this origin).
-    names: HashSet<String>,
+    names: HashSet<Cow<'a, str>>,
     /// Home directories of cache users, of deleted users and of users created by this plan.
-    homes: HashSet<String>,
+    homes: HashSet<Cow<'a, str>>,
     /// identity → final login name, for group membership.
     final_names: HashMap<&'a str, &'a str>,
     /// Cached users by directory identity and by folded name: the planner is linear in
     /// the number of users (100,000 in the benchmark).
     by_identity: HashMap<&'a str, &'a User>,
-    by_name: HashMap<String, &'a User>,
+    by_name: HashMap<Cow<'a, str>, &'a User>,
     /// Folded names of the listed groups that can become Unix groups.
     usable_groups: BTreeSet<String>,
     /// Which names may become users and groups (`names::NamePolicy`).
     policy: NamePolicy,
+    /// Set by [`plan_consuming`]: for each planned new user, the position of its listing
+    /// entry, whose strings are moved into it once planning no longer borrows them. The
+    /// new user is left without them until then.
+    sources: Option<Vec<usize>>,
     /// Folded names of the groups in the cache: a user never takes one (first holder wins).
     group_names: HashSet<String>,
 }
@@ -165,14 +201,15 @@ impl<'a> Planner<'a> {
         now: u64,
     ) -> Self {
         let taken = db.ids_in_use().into_iter().chain(local.ids());
-        let names = db.users.iter().map(|u| fold_name(&u.name)).collect();
+        // Borrowed where folding changes nothing: these sets span every cached user.
+        let names = db.users.iter().map(|u| folded_name(&u.name)).collect();
         let directory_users_before = db.users.iter().filter(|u| u.origin == listing.origin).count();
         let by_identity = db
             .users
             .iter()
             .filter_map(|u| u.directory_identity.as_deref().map(|identity| (identity, u)))
             .collect();
-        let by_name = db.users.iter().map(|u| (fold_name(&u.name), u)).collect();
+        let by_name = db.users.iter().map(|u| (folded_name(&u.name), u)).collect();
         let policy = config.name_policy();
         let usable_groups = listing
             .groups
@@ -190,13 +227,14 @@ impl<'a> Planner<'a> {
             plan: Plan { directory_users_before, ..Plan::default() },
             matched: HashSet::new(),
             names,
-            homes: db.homes_taken(),
+            homes: db.homes_taken().into_iter().map(Cow::Borrowed).collect(),
             final_names: HashMap::new(),
             by_identity,
             by_name,
             usable_groups,
             policy,
             group_names: db.groups.iter().map(|g| fold_name(&g.name)).collect(),
+            sources: None,
         }
     }
 
@@ -222,28 +260,33 @@ impl<'a> Planner<'a> {
     /// agree however the server orders its listing.
     fn plan_users(&mut self) {
         let listing = self.listing;
-        let (known, new): (Vec<&DirectoryUser>, Vec<&DirectoryUser>) =
-            canonical(&listing.users, |u| &u.identity)
-                .into_iter()
-                .partition(|entry| self.by_identity.contains_key(entry.identity.as_str()));
-        for entry in known {
+        let entries = &listing.users;
+        let (known, new): (Vec<usize>, Vec<usize>) = canonical(entries, |u| &u.identity)
+            .into_iter()
+            .partition(|at| self.by_identity.contains_key(entries[*at].identity.as_str()));
+        for at in known {
+            let entry = &entries[at];
             if let Some(user) = self.by_identity.get(entry.identity.as_str()).copied() {
                 self.plan_update(user, entry);
             }
         }
         let mut seen = HashSet::new();
-        for entry in new {
+        // Reserved once: grown by doubling, the vector of new users (the largest part of a
+        // first sync) would hold up to twice their size, and three times while it moves.
+        self.plan.creates.reserve_exact(new.len());
+        for at in new {
+            let entry = &entries[at];
             // Every new account probes for its id, even one skipped below: what this host
             // skips (its reserved names, its local accounts) must not move the ids other
             // hosts give the accounts after it.
             let id = self.ids.allocate(&entry.identity);
-            if !seen.insert(fold_name(&entry.login_name)) {
+            if !seen.insert(folded_name(&entry.login_name)) {
                 self.skip(&entry.login_name, "another directory account has the same login name");
                 continue;
             }
             match self.existing_for(entry) {
                 Some(user) => self.plan_update(user, entry),
-                None => self.plan_create(entry, id),
+                None => self.plan_create(entry, at, id),
             }
         }
     }
@@ -254,7 +297,7 @@ impl<'a> Planner<'a> {
         if let Some(user) = self.by_identity.get(entry.identity.as_str()) {
             return Some(user);
         }
-        let same_name = *self.by_name.get(&fold_name(&entry.login_name))?;
+        let same_name = *self.by_name.get(&*folded_name(&entry.login_name))?;
         if same_name.directory_identity.is_some() {
             return None; // another directory account holds the name; create() reports it
         }
@@ -340,14 +383,14 @@ impl<'a> Planner<'a> {
         if entry.login_name == user.name {
             return &user.name;
         }
-        let folded = fold_name(&entry.login_name);
+        let folded = folded_name(&entry.login_name);
         let blocker = if let Err(e) = self.policy.check(&entry.login_name) {
             Some(e.to_string())
         } else if self.local.win_over(&entry.login_name, &[]) {
             Some("a local account has that name".to_string())
-        } else if fold_name(&user.name) != folded && self.names.contains(&folded) {
+        } else if *fold_name(&user.name) != *folded && self.names.contains(&folded) {
             Some("another cache user has that name".to_string())
-        } else if self.group_names.contains(&folded) {
+        } else if self.group_names.contains(&*folded) {
             Some("a group has that name".to_string())
         } else {
             None
@@ -356,12 +399,12 @@ impl<'a> Planner<'a> {
             self.skip(&entry.login_name, format!("not renamed from {}: {reason}", user.name));
             return &user.name;
         }
-        self.names.remove(&fold_name(&user.name));
+        self.names.remove(fold_name(&user.name).as_str());
         self.names.insert(folded);
         &entry.login_name
     }
 
-    fn plan_create(&mut self, entry: &'a DirectoryUser, id: Result<u32, IdsExhausted>) {
+    fn plan_create(&mut self, entry: &'a DirectoryUser, at: usize, id: Result<u32, IdsExhausted>) {
         let name = &entry.login_name;
         if let Err(e) = self.policy.check(name) {
             return self.skip(name, format!("invalid name: {e}"));
@@ -375,7 +418,7 @@ impl<'a> Planner<'a> {
                 "a local account in /etc/passwd or /etc/group has that name; local accounts win",
             );
         }
-        if let Some(holder) = self.by_name.get(&fold_name(name)) {
+        if let Some(holder) = self.by_name.get(&*folded_name(name)) {
             let reason = if holder.auth == AuthMethod::Local && holder.directory_identity.is_none()
             {
                 "a manually created user with a local password has that name; switch it to `--auth directory` to link it"
@@ -384,7 +427,7 @@ impl<'a> Planner<'a> {
             };
             return self.skip(name, reason);
         }
-        if self.names.contains(&fold_name(name)) {
+        if self.names.contains(&*folded_name(name)) {
             return self.skip(name, "another cache user has that name");
         }
         if self.group_names.contains(&fold_name(name)) {
@@ -394,15 +437,18 @@ impl<'a> Planner<'a> {
             Ok(uid) => uid,
             Err(e) => return self.skip_exhausted(name, "user", e),
         };
-        self.names.insert(fold_name(name));
+        self.names.insert(folded_name(name));
         self.final_names.insert(&entry.identity, name);
         let home = self.config.free_home(name, uid, &self.homes);
-        self.homes.insert(home.clone());
+        self.homes.insert(Cow::Owned(home.clone()));
         self.warn_if_other_home(name, &home);
+        // Copied now, or moved in by `plan_consuming` once planning is over.
+        let copied = self.sources.is_none();
+        let copy = |text: &String| if copied { text.clone() } else { String::new() };
         self.plan.creates.push(User {
-            name: name.clone(),
-            full_name: entry.full_name.clone(),
-            emails: entry.emails.clone(),
+            name: copy(name),
+            full_name: copy(&entry.full_name),
+            emails: if copied { entry.emails.clone() } else { Vec::new() },
             auth: AuthMethod::Directory,
             password_hash: None,
             privileges: self.config.sync.default_privileges.iter().copied().collect(),
@@ -414,12 +460,15 @@ impl<'a> Planner<'a> {
             home,
             shell: self.config.unix.shell.clone(),
             groups: self.listed_groups(entry),
-            distinguished_name: entry.distinguished_name.clone(),
-            directory_identity: Some(entry.identity.clone()),
+            distinguished_name: entry.distinguished_name.as_ref().filter(|_| copied).cloned(),
+            directory_identity: copied.then(|| entry.identity.clone()),
             missing_since: None,
             created_at: self.now,
             updated_at: self.now,
         });
+        if let Some(sources) = &mut self.sources {
+            sources.push(at);
+        }
     }
 
     /// Says why a new user does not get `unix.home` for its name.
@@ -521,7 +570,8 @@ impl<'a> Planner<'a> {
             .collect();
         let mut listed = BTreeSet::new();
         // Canonical order for the same reason as the users' (see `plan_users`).
-        for group in canonical(&self.listing.groups, |g| &g.identity) {
+        let groups = &self.listing.groups;
+        for group in canonical(groups, |g| &g.identity).into_iter().map(|at| &groups[at]) {
             // As for users: a new group probes for its gid even when skipped below.
             let gid = (!existing.contains_key(&fold_name(&group.name)))
                 .then(|| self.ids.allocate(&format!("group:{}", group.identity)));
@@ -529,7 +579,8 @@ impl<'a> Planner<'a> {
                 self.skip(&group.name, format!("group not created: invalid name: {e}"));
                 continue;
             }
-            if self.local.win_over(&group.name, &[]) || self.names.contains(&fold_name(&group.name))
+            if self.local.win_over(&group.name, &[])
+                || self.names.contains(&*folded_name(&group.name))
             {
                 self.skip(
                     &group.name,

@@ -1059,3 +1059,42 @@ fn a_new_default_uid_range_renumbers_nobody() {
     let [low, high] = crate::ids::DEFAULT_UID_RANGE;
     assert!((low..=high).contains(&after.user("carl@example.com").unwrap().uid));
 }
+
+#[test]
+fn the_plan_that_consumes_its_listing_is_the_plan_that_borrows_it() {
+    // A real sync moves what new users take out of the listing (plan_consuming), a dry run
+    // copies it (plan): both must plan the same, new users, updates, skips and groups alike.
+    let s = Setup::new("");
+    s.add_manual("linked@example.com", AuthMethod::Directory);
+    s.sync(
+        &listing(vec![person("known@example.com", "Known"), person("gone@example.com", "G")]),
+        SYNC,
+    )
+    .unwrap();
+    let db = s.cache().load().unwrap();
+    let mut dn = person("dn@example.com", "With DN");
+    dn.distinguished_name = Some("UID=dn,DC=example,DC=com".into());
+    dn.emails.push("alias@example.com".into());
+    dn.groups = vec!["staff@example.com".into()];
+    let mut next = listing(vec![
+        person("new@example.com", "New"),
+        person("known@example.com", "Renamed Full Name"),
+        person("linked@example.com", "Linked"),
+        named("clash@example.com", "new@example.com"),
+        named("bad@example.com", "not a name!"),
+        person("Mixed.Case@example.com", "Mixed"),
+        dn,
+    ]);
+    next.groups = vec![DirectoryGroup {
+        name: "staff@example.com".into(),
+        identity: "icewarp:staff@example.com".into(),
+        members: vec!["icewarp:dn@example.com".into(), "icewarp:new@example.com".into()],
+    }];
+    next.warnings = vec!["a listing warning".into()];
+    let local = LocalAccounts::default();
+    let borrowed = plan(&db, &next, &s.config, &local, 5_000);
+    let consumed = plan_consuming(&db, next.clone(), &s.config, &local, 5_000);
+    assert_eq!(consumed, borrowed);
+    assert!(borrowed.creates.len() >= 3, "{:?}", borrowed.creates);
+    assert!(borrowed.creates.iter().all(|u| !u.name.is_empty() && u.directory_identity.is_some()));
+}

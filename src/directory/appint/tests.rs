@@ -303,3 +303,62 @@ fn username_without_password_is_not_configured() {
     config.directory.username = Some("mailstore".to_string());
     assert!(matches!(AppIntDirectory::new(&config), Err(DirectoryError::NotConfigured(_))));
 }
+
+#[test]
+fn a_reply_parsed_as_it_arrives_is_read_as_the_buffered_one() {
+    // The listing is parsed from the connection (parse_users_from); the same bytes given
+    // whole (parse_users, the fuzz target's entry) give the same users and warnings,
+    // errors included, read through a reader that hands out a few bytes at a time.
+    struct Dribble<'a>(&'a [u8]);
+    impl std::io::Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(7);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    for body in [
+        DOCUMENTED,
+        r#"[{"userName": "Kate"}, {"userName": "x"}, {"userName": "kate"}]"#,
+        r#"[{"userName": "a"}, {"userName": 5}]"#,
+        r#"[{"userName": "a"}] trailing"#,
+        r#"{"userName": "a"}"#,
+        "",
+    ] {
+        // serde_json places an error a column further on when reading from a reader.
+        let without_place = |parsed: Result<_, UsersError>| {
+            parsed.map_err(|err| match err {
+                UsersError::Malformed(reason) => {
+                    UsersError::Malformed(reason.split(" at line").next().unwrap().to_string())
+                }
+                other => other,
+            })
+        };
+        let whole = without_place(parse(body.as_bytes()));
+        let streamed = without_place(parse_users_from(
+            Dribble(body.as_bytes()),
+            &mut ListingBudget::unlimited(),
+        ));
+        assert_eq!(streamed, whole, "{body}");
+    }
+}
+
+#[test]
+fn a_valid_listing_over_the_reply_cap_is_too_large_not_malformed() {
+    // Parsed as it arrives, the reply is cut at the cap mid-parse: the cap is the error,
+    // not the JSON it cut short (within the account budget: 400 users of 1 MiB / 1 KiB).
+    let name = "n".repeat(3000);
+    let body = format!(
+        "[{}]",
+        (0..400)
+            .map(|i| format!(r#"{{"userName": "u{i}", "fullName": "{name}"}}"#))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let server = serve(move |_| Response::json(200, body.clone()));
+    let mut config = config(&server);
+    config.directory.max_reply_mib = Some(1);
+    let err = AppIntDirectory::new(&config).unwrap().list(&mut NoProgress).unwrap_err();
+    assert!(matches!(err, DirectoryError::TooLarge { key: "max_reply_mib", .. }), "{err:?}");
+}
