@@ -284,6 +284,7 @@ impl<'a> Planner<'a> {
         set("enabled", enabled != user.enabled);
         set("groups", self.listed_groups(entry) != user.groups);
         set("distinguished_name", entry.distinguished_name != user.distinguished_name);
+        set("limits", entry.limits != user.limits);
         let returned = user.missing_since.is_some();
         set("returned", returned);
         if linked {
@@ -305,6 +306,7 @@ impl<'a> Planner<'a> {
         after.enabled = enabled;
         after.groups = self.listed_groups(entry);
         after.distinguished_name = entry.distinguished_name.clone();
+        after.limits = entry.limits;
         after.updated_at = self.now;
         if returned {
             self.plan_return(&mut after);
@@ -407,6 +409,7 @@ impl<'a> Planner<'a> {
             distinguished_name: entry.distinguished_name.clone(),
             directory_identity: Some(entry.identity.clone()),
             missing_since: None,
+            limits: entry.limits,
             created_at: self.now,
             updated_at: self.now,
         });

@@ -8,6 +8,7 @@
 //! - `select`: the rules of a listing, as pure functions;
 //! - here: the [`Directory`] that fetches page by page and hands what it fetched to the rules.
 
+mod limits;
 mod select;
 mod session;
 pub mod wire;
@@ -195,6 +196,7 @@ impl IcewarpDirectory {
                         domain,
                         &properties,
                         self.login_name,
+                        warnings,
                     );
                     users.push((user, account.domain));
                 }
