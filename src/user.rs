@@ -125,6 +125,10 @@ pub struct User {
     pub updated_at: u64,
 }
 
+/// The expiry day of an account whose validity cannot be read: 1970-01-02 (shadow(5)
+/// warns that 0 may be read as "never expires").
+pub const EXPIRED_LONG_AGO: i64 = 1;
+
 /// Seconds in a day: shadow counts days since 1970-01-01 (UTC).
 const DAY_SECS: u64 = 86_400;
 

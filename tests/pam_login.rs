@@ -104,7 +104,7 @@ fn account_step_enforces_enabled_and_privileges() {
     // auth refuses it too (after the right password), for services without an account step.
     let auth = env.pamtester("plain", "alice", &["authenticate"], "pw\n");
     assert!(pam_error_in(&auth, "Authentication failure"), "{}", text(&auth));
-    assert!(text(&auth).contains("Your account is disabled"), "{}", text(&auth));
+    assert!(text(&auth).contains("account disabled"), "{}", text(&auth));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! unreadable flag means set; each such value is named in a sync warning.
 
 use super::wire::{Properties, PropertyValue};
-use crate::user::{day_number, days_from_civil, AccountLimits};
+use crate::user::{day_number, days_from_civil, AccountLimits, EXPIRED_LONG_AGO};
 
 /// The properties asked of every user for its limits.
 pub const NAMES: [&str; 4] =
@@ -14,10 +14,6 @@ pub const NAMES: [&str; 4] =
 
 /// The astronomical Julian day number of 1970-01-01.
 const JULIAN_DAY_OF_EPOCH: i64 = 2_440_588;
-
-/// The expiry day of an account whose validity cannot be read: 1970-01-02 (shadow(5)
-/// warns that 0 may be read as "never expires").
-pub const EXPIRED_LONG_AGO: i64 = 1;
 
 /// A flag or date property as read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 use super::*;
 use crate::user::days_from_civil;
+use crate::user::EXPIRED_LONG_AGO;
 
 fn day(year: i64, month: u32, date: u32) -> i64 {
     days_from_civil(year, month, date).unwrap()
