@@ -19,6 +19,11 @@ pub struct PublicUser {
     /// Supplementary group ids, so `initgroups` needs no walk over every group.
     #[serde(default)]
     pub gids: Vec<u32>,
+    /// The account's expiry day (days since 1970-01-01, UTC; [`crate::user::AccountLimits`]),
+    /// for the shadow entry's `sp_expire`. Added with issue 14: absent when there is none,
+    /// so records without one are unchanged and older readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_day: Option<i64>,
 }
 
 impl PublicUser {
@@ -31,6 +36,7 @@ impl PublicUser {
             home: user.home.clone(),
             shell: user.shell.clone(),
             gids,
+            expires_day: user.limits.expires_day,
         }
     }
 }
