@@ -5,6 +5,7 @@
 
 use super::{GroupEntry, Reply};
 use crate::cache::PublicUser;
+use crate::user::EXPIRED_LONG_AGO;
 
 /// NSS status codes (`enum nss_status`).
 pub const NSS_STATUS_TRYAGAIN: i32 = -2;
@@ -140,7 +141,8 @@ pub fn pack_shadow<B: Buffer + ?Sized>(entry: &PublicUser, buf: &mut B) -> Optio
         max: -1,
         warn: -1,
         inactive: -1,
-        expire: entry.expires_day.unwrap_or(-1),
+        // Never -1 or 0 for a set date (both read as "never expires" by some tools).
+        expire: entry.expires_day.map_or(-1, |day| day.max(EXPIRED_LONG_AGO)),
     })
 }
 

@@ -593,6 +593,11 @@ fn shadow_entries_are_never_usable_and_carry_only_the_expiry_day() {
     entry.expires_day = Some(20_818);
     let layout = pack_shadow(&entry, &mut buf[..]).unwrap();
     assert_eq!(numbers(layout), [-1, -1, -1, -1, -1, 20_818]);
+    // A set date before 1970-01-02 is never -1 or 0, which mean "never" to some readers.
+    for day in [-1, 0, -20_000] {
+        entry.expires_day = Some(day);
+        assert_eq!(pack_shadow(&entry, &mut buf[..]).unwrap().expire, 1, "{day}");
+    }
     for short in 0..needed {
         assert_eq!(pack_shadow(&entry, &mut buf[..short]), None, "{short} bytes");
     }

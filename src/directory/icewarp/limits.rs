@@ -17,7 +17,7 @@ const JULIAN_DAY_OF_EPOCH: i64 = 2_440_588;
 
 /// A flag or date property as read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Read<T> {
+enum Read<T> {
     /// No value (`TPropertyNoValue`, not answered, empty text).
     Absent,
     Value(T),
@@ -48,7 +48,9 @@ pub fn account_limits(
             if valid == Read::Unreadable {
                 warn("U_AccountValid", valid_raw, "limited to U_AccountValidTill");
             }
-            Some(day)
+            // Any day before 1970-01-02 is "long ago": shadow reads -1 as "never" and
+            // some tools 0 as "never" too.
+            Some(day.max(EXPIRED_LONG_AGO))
         }
         (Read::Absent, Read::Absent | Read::Value(None)) => None,
         // Limited (or maybe limited) with no usable date: expired, never unlimited.
@@ -110,9 +112,10 @@ pub fn parse_flag(raw: &str) -> Option<bool> {
 /// `Some(None)` for `0` (no date); `None` when unreadable. A date with a time of day
 /// counts from the start of its UTC day: the account may lose up to a day, never gain one.
 ///
-/// Accepted: a Julian day number (`2461406`, 7 digits, 1858–2405; a fraction is dropped), `YYYYMMDD`, `YYYY-MM-DD`, `YYYY/MM/DD`, those followed by
-/// `T` or a space and `HH:MM[:SS[.fff]]` with an optional `Z` or `±HH[:MM]` offset, and
-/// Unix seconds (9 or 10 digits).
+/// Accepted: a Julian day number (`2461406`, 7 digits, 1858–2405; a fraction is
+/// dropped), `YYYYMMDD`, `YYYY-MM-DD`, `YYYY/MM/DD`, those followed by `T` or a space and
+/// `HH:MM[:SS[.fff]]` with an optional `Z` or `±HH[:MM]` offset, and Unix seconds (9 or 10
+/// digits).
 pub fn parse_date(raw: &str) -> Option<Option<i64>> {
     let raw = raw.trim();
     if raw == "0" {

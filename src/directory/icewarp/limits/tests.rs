@@ -131,6 +131,9 @@ fn limits_follow_the_properties_and_fail_closed() {
         // No flag, but a date: the date applies.
         (vec![("u_accountvalidtill", "2026-12-31")], expires(d), false),
         (vec![("u_accountvalidtill", "0")], none, false),
+        // Before 1970-01-02: expired long ago, never -1 ("no expiry" in shadow).
+        (vec![("u_accountvalidtill", "1969-12-31")], expired, false),
+        (vec![("u_accountvalidtill", "2440588")], expired, false),
         (vec![("u_accountvalid", ""), ("u_accountvalidtill", "")], none, false),
         // Limited without a usable date: expired, with the raw value in a warning.
         (vec![("u_accountvalid", "1"), ("u_accountvalidtill", "31.12.2026")], expired, true),
