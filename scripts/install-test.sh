@@ -109,6 +109,7 @@ in_root apt-get update -qq
 in_root apt-get install -y -qq /tmp/dircache.deb
 grep -E '^passwd:\s+files(\s.*)?\sdircache\s*(#.*)?$' "$root/etc/nsswitch.conf" || fail "postinst did not add dircache (last) to the passwd line"
 grep -E '^group:\s+files(\s.*)?\sdircache\s*(#.*)?$' "$root/etc/nsswitch.conf" || fail "postinst did not add dircache (last) to the group line"
+grep -E '^shadow:\s+files(\s.*)?\sdircache\s*(#.*)?$' "$root/etc/nsswitch.conf" || fail "postinst did not add dircache (last) to the shadow line"
 for file in common-auth common-account common-password; do
   cmp "$work/orig/etc/pam.d/$file" "$root/etc/pam.d/$file" || fail "installing changed $file: the profile must not be enabled by the package"
 done
@@ -237,7 +238,7 @@ sed -i -E 's/ dircache//' "$root/etc/nsswitch.conf"
 in_root dpkg -i /tmp/dircache.deb
 grep -q dircache "$root/etc/nsswitch.conf" && fail "an upgrade added dircache back to nsswitch.conf against the administrator's choice"
 echo "ok: an upgrade left the administrator's nsswitch.conf alone"
-sed -i -E 's/^(passwd|group):(\s+)files/\1:\2files dircache/' "$root/etc/nsswitch.conf"
+sed -i -E 's/^(passwd|group|shadow):(\s+)files/\1:\2files dircache/' "$root/etc/nsswitch.conf"
 in_root pam-auth-update --enable dircache dircache-password
 in_root dpkg --purge dircache
 same_as_before "dpkg --purge"

@@ -16,7 +16,7 @@ use crate::names::validate_name;
 use crate::nss::{self, Nss};
 use crate::passwords::{self, Secret};
 use crate::privileges::Privilege;
-use crate::user::{AuthMethod, User};
+use crate::user::{civil_date, AuthMethod, User};
 use crate::user_edits;
 
 /// The PAM return codes this module uses (a subset of libpam's).
@@ -350,9 +350,10 @@ fn load_state_and_wait<C: PamConversation>(
 }
 
 /// `auth` answers for the whole login, not only the password: a service that calls
-/// `pam_authenticate` alone (some web applications, scripts) must not let in a disabled
-/// user or one without the required privileges. Checked after the password, so that the
-/// answer tells nothing to someone who does not know it.
+/// `pam_authenticate` alone (some web applications, scripts) must not let in a disabled,
+/// expired or blocked user or one without the required privileges. Checked after the
+/// password, so that the answer (and the message the user sees) tells nothing to someone
+/// who does not know it: a wrong password gets the same answer for every account.
 fn refuse_after_password<C: PamConversation>(
     ctx: &mut Context<'_, C>,
     user: &User,
@@ -364,25 +365,93 @@ fn refuse_after_password<C: PamConversation>(
     match access_refusal(ctx, user) {
         None => outcome,
         Some(Refusal::MissingPrivileges) => PamOutcome::PermDenied,
-        Some(Refusal::Disabled | Refusal::ForeignAccount) => PamOutcome::AuthErr,
+        Some(_) => PamOutcome::AuthErr,
     }
 }
 
 /// Why a known user may not log in although its identity is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
     Disabled,
+    Expired,
+    Blocked,
+    PasswordExpired,
     ForeignAccount,
     MissingPrivileges,
 }
 
-/// The checks `account` makes, and `auth` after a right password: enabled, the name not
-/// another account source's, every `require=` privilege held. Logs (and tells the user)
-/// the reason.
+impl Refusal {
+    /// The answer of the `account` step.
+    fn account_outcome(self) -> PamOutcome {
+        match self {
+            Refusal::Disabled | Refusal::Expired => PamOutcome::AcctExpired,
+            // Not PAM_NEW_AUTHTOK_REQD: the service would then ask pam_dircache to change
+            // the password, which it cannot do for a directory account.
+            Refusal::Blocked
+            | Refusal::PasswordExpired
+            | Refusal::ForeignAccount
+            | Refusal::MissingPrivileges => PamOutcome::PermDenied,
+        }
+    }
+}
+
+/// The limits the directory set (validity date, lock, expired password) at `now`.
+fn limit_refusal(user: &User, now: u64) -> Option<(Refusal, String)> {
+    let limits = &user.limits;
+    if limits.blocked {
+        return Some((
+            Refusal::Blocked,
+            "Access denied: account blocked by the mail server's login policy. Ask an \
+             administrator."
+                .to_string(),
+        ));
+    }
+    if limits.expired_at(now) {
+        return Some((
+            Refusal::Expired,
+            format!("Access denied: account expired{}. Ask an administrator.", since(user)),
+        ));
+    }
+    if limits.password_expired {
+        return Some((
+            Refusal::PasswordExpired,
+            "Access denied: password expired: change it in webmail, then log in again.".to_string(),
+        ));
+    }
+    None
+}
+
+/// " (since DATE)" for an expired account, nothing for one whose date was unreadable
+/// (expired long ago: the sync report names the raw value).
+fn since(user: &User) -> String {
+    match user.limits.expires_day {
+        Some(day) if day > crate::user::EXPIRED_LONG_AGO => {
+            format!(" (since {})", civil_date(day))
+        }
+        _ => String::new(),
+    }
+}
+
+/// The checks `account` makes, and `auth` after a right password: enabled, not expired nor
+/// blocked nor holding an expired password, the name not another account source's, every
+/// `require=` privilege held. Logs the reason and tells the user (only these two steps
+/// call it, both after the user proved who they are: a right password, or an SSH key).
 fn access_refusal<C: PamConversation>(ctx: &mut Context<'_, C>, user: &User) -> Option<Refusal> {
     if !user.enabled {
-        ctx.conv.error_message("Your account is disabled. Ask an administrator.");
+        ctx.conv.error_message("Access denied: account disabled. Ask an administrator.");
         ctx.log_for_user(LogLevel::Notice, "access denied: account disabled");
         return Some(Refusal::Disabled);
+    }
+    let now = ctx.conv.now();
+    if let Some((refusal, message)) = limit_refusal(user, now) {
+        ctx.conv.error_message(&message);
+        let reason = match refusal {
+            Refusal::Blocked => "account blocked by the directory".to_string(),
+            Refusal::Expired => format!("account expired{}", since(user)),
+            _ => "the directory marked the password expired".to_string(),
+        };
+        ctx.log_for_user(LogLevel::Notice, &format!("access denied: {reason}"));
+        return Some(refusal);
     }
     if is_foreign_account(ctx, user) {
         return Some(Refusal::ForeignAccount);
@@ -390,8 +459,11 @@ fn access_refusal<C: PamConversation>(ctx: &mut Context<'_, C>, user: &User) -> 
     let missing: Vec<&str> =
         ctx.args.require.iter().filter(|p| !user.has_privilege(**p)).map(|p| p.as_str()).collect();
     if !missing.is_empty() {
-        let text = format!("access denied: missing privilege {}", missing.join(", "));
-        ctx.log_for_user(LogLevel::Notice, &text);
+        let list = missing.join(", ");
+        ctx.conv.error_message(&format!(
+            "Access denied: missing privilege {list}. Ask an administrator."
+        ));
+        ctx.log_for_user(LogLevel::Notice, &format!("access denied: missing privilege {list}"));
         return Some(Refusal::MissingPrivileges);
     }
     None
@@ -593,19 +665,16 @@ fn check_local_password<C: PamConversation>(
     }
 }
 
-/// `pam_sm_acct_mgmt`: the account must exist, be enabled and hold every required
-/// privilege.
+/// `pam_sm_acct_mgmt`: the account must exist, be enabled, within its validity date (at
+/// the conversation's clock), not blocked, its password not marked expired, and hold
+/// every required privilege. The only step of an SSH key login: no password is asked.
 pub fn account<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamOutcome {
     let (mut ctx, user) = match Context::for_known_user(conv, raw_args) {
         Ok(found) => found,
         Err(outcome) => return outcome,
     };
-    match access_refusal(&mut ctx, &user) {
-        Some(Refusal::Disabled) => return PamOutcome::AcctExpired,
-        Some(Refusal::ForeignAccount | Refusal::MissingPrivileges) => {
-            return PamOutcome::PermDenied
-        }
-        None => {}
+    if let Some(refusal) = access_refusal(&mut ctx, &user) {
+        return refusal.account_outcome();
     }
     ctx.debug("account allowed");
     PamOutcome::Success

@@ -119,6 +119,90 @@ pub struct User {
     /// Seconds since the Unix epoch.
     pub created_at: u64,
     pub updated_at: u64,
+    /// What the directory says limits the account besides `enabled` (validity date, lock,
+    /// password marked expired). Not stored when there is none: older records read as none.
+    /// Last, because users.private stores records as arrays (`cache::records::StoredUser`).
+    #[serde(default, skip_serializing_if = "AccountLimits::is_none")]
+    pub limits: AccountLimits,
+}
+
+/// The expiry day of an account whose validity cannot be read: 1970-01-02 (shadow(5)
+/// warns that 0 may be read as "never expires").
+pub const EXPIRED_LONG_AGO: i64 = 1;
+
+/// Seconds in a day: shadow counts days since 1970-01-01 (UTC).
+const DAY_SECS: u64 = 86_400;
+
+/// What the directory says limits an account besides `enabled` (IceWarp:
+/// `U_AccountValidTill`, `U_Blocked`, `U_PasswordExpired`; docs/protocols/icewarp.md).
+/// PAM's `account` step refuses a user any of them applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountLimits {
+    /// The first day (days since 1970-01-01, UTC) on which the account no longer works:
+    /// shadow's `sp_expire`, as `pam_unix` reads it (expired when today >= this day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_day: Option<i64>,
+    /// Locked by the directory's login policy.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub blocked: bool,
+    /// The directory marked the password expired: it must be changed there (webmail)
+    /// before the next login; dircache cannot change a directory password.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub password_expired: bool,
+}
+
+impl AccountLimits {
+    pub fn is_none(&self) -> bool {
+        *self == AccountLimits::default()
+    }
+
+    /// Whether the validity date has passed at `now` (seconds since the epoch).
+    pub fn expired_at(&self, now: u64) -> bool {
+        self.expires_day.is_some_and(|day| day_number(now) >= day)
+    }
+}
+
+/// The day (since 1970-01-01, UTC) that `secs` (since the epoch) falls on.
+pub fn day_number(secs: u64) -> i64 {
+    i64::try_from(secs / DAY_SECS).unwrap_or(i64::MAX)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date; `None` for a date that does not
+/// exist (month 13, February 30). Howard Hinnant's `days_from_civil`.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > days_in_month {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// `YYYY-MM-DD` of a day since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+pub fn civil_date(days: i64) -> String {
+    // Any record may be read (a hand-edited cache): far dates must not overflow.
+    let z = days.clamp(-1_000_000_000, 1_000_000_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 fn is_false(value: &bool) -> bool {
@@ -162,6 +246,7 @@ impl fmt::Debug for User {
             .field("shell", &self.shell)
             .field("groups", &self.groups)
             .field("missing_since", &self.missing_since)
+            .field("limits", &self.limits)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .finish()
@@ -243,6 +328,7 @@ pub fn sample_user(name: &str, uid: u32) -> User {
         distinguished_name: None,
         directory_identity: None,
         missing_since: None,
+        limits: AccountLimits::default(),
         created_at: 1_700_000_000,
         updated_at: 1_700_000_000,
     }
@@ -316,6 +402,42 @@ mod tests {
         assert_eq!("local".parse::<AuthMethod>(), Ok(AuthMethod::Local));
         assert!("ldap".parse::<AuthMethod>().is_err());
     }
+
+    #[test]
+    fn calendar_days_round_trip() {
+        assert_eq!(days_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(days_from_civil(2000, 2, 29), Some(11_016));
+        assert_eq!(days_from_civil(2026, 12, 31), Some(20_818));
+        assert_eq!(days_from_civil(2025, 2, 29), None);
+        assert_eq!(days_from_civil(2025, 13, 1), None);
+        assert_eq!(days_from_civil(2025, 4, 31), None);
+        for day in [-1, 0, 11_016, 20_818, 2_932_896] {
+            let date = civil_date(day);
+            let parts: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
+            assert_eq!(days_from_civil(parts[0], parts[1] as u32, parts[2] as u32), Some(day));
+        }
+        assert_eq!(civil_date(20_818), "2026-12-31");
+    }
+
+    #[test]
+    fn an_account_expires_at_the_start_of_its_expiry_day() {
+        let limits = AccountLimits { expires_day: Some(20_818), ..AccountLimits::default() };
+        assert!(!limits.expired_at(20_818 * 86_400 - 1));
+        assert!(limits.expired_at(20_818 * 86_400));
+        assert!(!AccountLimits::default().expired_at(u64::MAX));
+    }
+
+    #[test]
+    fn records_without_limits_are_stored_as_before() {
+        let user = sample_user("alice", 200_001);
+        let json = serde_json::to_string(&user).unwrap();
+        assert!(!json.contains("limits"), "{json}");
+        let limited =
+            User { limits: AccountLimits { blocked: true, ..AccountLimits::default() }, ..user };
+        let json = serde_json::to_string(&limited).unwrap();
+        assert!(json.contains(r#""limits":{"blocked":true}"#), "{json}");
+        assert_eq!(serde_json::from_str::<User>(&json).unwrap(), limited);
+    }
 }
 
 /// What `user show --json` prints: everything but secrets.
@@ -343,6 +465,15 @@ pub struct UserView {
     pub local_groups: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distinguished_name: Option<String>,
+    /// The validity date (`YYYY-MM-DD`, UTC): the account no longer works from that day on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Locked by the directory's login policy.
+    #[serde(default)]
+    pub blocked: bool,
+    /// The directory marked the password expired (change it in webmail).
+    #[serde(default)]
+    pub password_expired: bool,
     pub created_at: u64,
     pub updated_at: u64,
 }
@@ -366,6 +497,9 @@ impl From<&User> for UserView {
             groups: user.groups.clone(),
             local_groups: Vec::new(),
             distinguished_name: user.distinguished_name.clone(),
+            expires: user.limits.expires_day.map(civil_date),
+            blocked: user.limits.blocked,
+            password_expired: user.limits.password_expired,
             created_at: user.created_at,
             updated_at: user.updated_at,
         }

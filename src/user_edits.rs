@@ -135,6 +135,7 @@ pub fn add_user<'a>(
         distinguished_name: None,
         directory_identity: None,
         missing_since: None,
+        limits: crate::user::AccountLimits::default(),
         created_at: now,
         updated_at: now,
     });

@@ -18,11 +18,12 @@ fn nsswitch_with_dircache(dir: &Path) -> std::path::PathBuf {
     let original = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
     let mut edited: Vec<String> = original
         .lines()
-        .filter(|l| !l.starts_with("passwd:") && !l.starts_with("group:"))
+        .filter(|l| !["passwd:", "group:", "shadow:"].iter().any(|db| l.starts_with(db)))
         .map(str::to_string)
         .collect();
     edited.push("passwd: files dircache".into());
     edited.push("group: files dircache".into());
+    edited.push("shadow: files dircache".into());
     let path = dir.join("nsswitch.conf");
     fs::write(&path, edited.join("\n") + "\n").unwrap();
     path
@@ -30,10 +31,20 @@ fn nsswitch_with_dircache(dir: &Path) -> std::path::PathBuf {
 
 /// `program ARGS` inside `unshare -m` with the edited nsswitch.conf mounted over /etc's.
 fn real_glibc(fx: &Fixture, program: &str, args: &[&str]) -> Output {
+    real_glibc_with_pam(fx, None, program, args)
+}
+
+/// As [`real_glibc`], with `pam_d` (when given) mounted over /etc/pam.d.
+fn real_glibc_with_pam(fx: &Fixture, pam_d: Option<&Path>, program: &str, args: &[&str]) -> Output {
     let nsswitch = nsswitch_with_dircache(fx.dir.path());
+    let pam_mount = pam_d.map_or(String::new(), |dir| {
+        format!("mount --bind '{}' /etc/pam.d || exit 99; ", dir.display())
+    });
     Command::new("unshare")
         .args(["-m", "--", "sh", "-c"])
-        .arg(r#"mount --bind "$1" /etc/nsswitch.conf || exit 99; shift; exec "$@""#)
+        .arg(format!(
+            r#"mount --bind "$1" /etc/nsswitch.conf || exit 99; {pam_mount}shift; exec "$@""#
+        ))
         .arg("sh")
         .arg(&nsswitch)
         .arg(program)
@@ -125,4 +136,67 @@ fn real_glibc_id_shows_the_directory_groups() {
     fx.commit(&db);
     let id = real_glibc(&fx, "id", &["-G", "alice@example.com"]);
     assert_eq!(stdout(&id).trim(), "200001 300001 300002", "{}", text(&id));
+}
+
+/// Shadow entries through real glibc (`shadow: files dircache`): a password no hash
+/// matches, every aging field empty, `sp_expire` the validity date; and stock `pam_unix`'s
+/// account check, reading them, agrees with dircache: a valid user passes, an expired one
+/// is refused.
+#[test]
+fn real_glibc_shadow_entries_satisfy_pam_unix_account_checks() {
+    if !namespace_or_skip("real_glibc_shadow_entries_satisfy_pam_unix_account_checks") {
+        return;
+    }
+    let fx = Fixture::new();
+    let mut db = db_with_a_directory_root();
+    // alice: no limit; bob: expired on 1970-01-02; dora: valid until 9999.
+    db.users[1].limits.expires_day = Some(1);
+    db.users[2].limits.expires_day = Some(2_932_896);
+    db.users[2].enabled = true;
+    db.users[0].limits.blocked = true;
+    fx.commit(&db);
+    let alice = real_glibc(&fx, "getent", &["shadow", "alice@example.com"]);
+    assert_eq!(alice.status.code(), Some(0), "{}", text(&alice));
+    assert_eq!(lines(&alice), ["alice@example.com:!*:::::::"]);
+    let bob = real_glibc(&fx, "getent", &["shadow", "BOB@example.com"]);
+    assert_eq!(lines(&bob), ["bob@example.com:!*::::::1:"], "{}", text(&bob));
+    // Local accounts win; reserved ids and unknown names are not served.
+    let root = real_glibc(&fx, "getent", &["shadow", "root"]);
+    assert!(stdout(&root).starts_with("root:"), "{}", text(&root));
+    assert_eq!(stdout(&root).lines().count(), 1, "{}", text(&root));
+    for hidden in ["uid-zero@example.com", "nobody@example.com"] {
+        let out = real_glibc(&fx, "getent", &["shadow", hidden]);
+        assert_eq!(out.status.code(), Some(2), "{hidden}: {}", text(&out));
+    }
+    let all = real_glibc(&fx, "getent", &["shadow"]);
+    let all = lines(&all);
+    let ours: Vec<&String> = all.iter().filter(|l| l.contains("@example.com:!*:")).collect();
+    assert_eq!(ours.len(), 3, "{all:?}");
+
+    if Path::new("/usr/bin/pamtester").exists() {
+        let pam_d = fx.dir.path().join("pam.d");
+        fs::create_dir_all(&pam_d).unwrap();
+        fs::write(pam_d.join("unix-account"), "account required pam_unix.so\n").unwrap();
+        let check = |name: &str| {
+            real_glibc_with_pam(
+                &fx,
+                Some(&pam_d),
+                "pamtester",
+                &["-v", "unix-account", name, "acct_mgmt"],
+            )
+        };
+        // pam_unix reads only the shadow entry: alice's lock is pam_dircache's to refuse.
+        let alice = check("alice@example.com");
+        assert_eq!(alice.status.code(), Some(0), "{}", text(&alice));
+        let dora = check("dora@example.com");
+        assert_eq!(dora.status.code(), Some(0), "{}", text(&dora));
+        let bob = check("bob@example.com");
+        assert_ne!(bob.status.code(), Some(0), "{}", text(&bob));
+        assert!(text(&bob).contains("expired"), "{}", text(&bob));
+    } else {
+        testbed::may_skip(
+            "real_glibc_shadow_entries_satisfy_pam_unix_account_checks (pam_unix part)",
+            Some("pamtester is not installed".to_string()),
+        );
+    }
 }

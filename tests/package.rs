@@ -230,7 +230,8 @@ fn install_adds_dircache_last_and_removal_restores_the_bytes() {
     // Last: /etc files and every other source answer before dircache.
     assert!(edited.contains("\npasswd:         files systemd dircache\n"), "{edited}");
     assert!(edited.contains("\ngroup:          files systemd dircache\n"), "{edited}");
-    assert!(edited.contains("\nshadow:         files\n"), "shadow is not ours: {edited}");
+    assert!(edited.contains("\nshadow:         files dircache\n"), "{edited}");
+    assert!(edited.contains("\ngshadow:        files\n"), "gshadow is not ours: {edited}");
     assert!(!root.path().join("etc/nsswitch.conf.nss.dircache-will-install").exists());
 
     // An upgrade (or a second configure) changes nothing.
@@ -464,9 +465,13 @@ fn the_shared_objects_have_their_sonames_and_exports() {
     let dynamic = stdout(&run(Command::new("readelf").arg("-d").arg(&nss)));
     assert!(dynamic.contains("Library soname: [libnss_dircache.so.2]"), "{dynamic}");
     let symbols = stdout(&run(Command::new("nm").args(["-D", "--defined-only"]).arg(&nss)));
-    for symbol in
-        ["_nss_dircache_getpwnam_r", "_nss_dircache_getpwuid_r", "_nss_dircache_getgrnam_r"]
-    {
+    for symbol in [
+        "_nss_dircache_getpwnam_r",
+        "_nss_dircache_getpwuid_r",
+        "_nss_dircache_getgrnam_r",
+        "_nss_dircache_getspnam_r",
+        "_nss_dircache_getspent_r",
+    ] {
         assert!(symbols.contains(symbol), "{symbol} is not exported");
     }
     let symbols = stdout(&run(Command::new("nm").args(["-D", "--defined-only"]).arg(&pam)));

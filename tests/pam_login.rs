@@ -9,7 +9,7 @@ use dircache::config::Config;
 use dircache::local_accounts::LocalAccounts;
 use dircache::passwords::hash_password;
 use dircache::privileges::Privilege;
-use dircache::user::AuthMethod;
+use dircache::user::{AccountLimits, AuthMethod};
 use dircache::user_edits::{add_user, set_user, NewUser, UserChanges};
 use testbed::{text, Env};
 
@@ -37,6 +37,15 @@ fn change(env: &Env, name: &str, changes: UserChanges) {
 }
 
 const LOGIN: &[Privilege] = &[Privilege::Login];
+
+fn set_limits(env: &Env, name: &str, limits: AccountLimits) {
+    CacheDir::new(env.cache_dir())
+        .update(Duration::from_secs(5), 3, |db| {
+            db.users.iter_mut().find(|u| u.name == name).unwrap().limits = limits;
+            Ok::<(), dircache::cache::CacheError>(())
+        })
+        .unwrap();
+}
 
 fn pam_error_in(output: &std::process::Output, message: &str) -> bool {
     String::from_utf8_lossy(&output.stderr).contains(message)
@@ -104,7 +113,7 @@ fn account_step_enforces_enabled_and_privileges() {
     // auth refuses it too (after the right password), for services without an account step.
     let auth = env.pamtester("plain", "alice", &["authenticate"], "pw\n");
     assert!(pam_error_in(&auth, "Authentication failure"), "{}", text(&auth));
-    assert!(text(&auth).contains("Your account is disabled"), "{}", text(&auth));
+    assert!(text(&auth).contains("account disabled"), "{}", text(&auth));
 }
 
 #[test]
@@ -267,4 +276,43 @@ fn names_the_policy_refuses_never_log_in_even_when_the_cache_holds_them() {
     assert!(pam_error_in(&hostile, "User not known"), "{}", text(&hostile));
     let alice = env.pamtester("login-test", "alice", &["authenticate", "acct_mgmt"], "pw\n");
     assert!(alice.status.success(), "{}", text(&alice));
+}
+
+/// Through real libpam: expired → "User account has expired", blocked or password expired →
+/// "Permission denied", each with its reason shown; a wrong password shows none.
+#[test]
+fn account_step_refuses_expired_blocked_and_password_expired_users() {
+    let env = Env::new();
+    add(&env, "alice", Some("pw"), AuthMethod::Local, LOGIN);
+    env.pam_service("plain", "");
+    let none = AccountLimits::default();
+    // Valid until 9999: logs in.
+    set_limits(&env, "alice", AccountLimits { expires_day: Some(2_932_896), ..none });
+    let valid = env.pamtester("plain", "alice", &["authenticate", "acct_mgmt"], "pw\n");
+    assert!(valid.status.success(), "{}", text(&valid));
+    for (limits, error, why) in [
+        (
+            AccountLimits { expires_day: Some(20_000), ..none },
+            "User account has expired",
+            "account expired (since 2024-10-04)",
+        ),
+        (AccountLimits { blocked: true, ..none }, "Permission denied", "account blocked"),
+        (
+            AccountLimits { password_expired: true, ..none },
+            "Permission denied",
+            "password expired: change it in webmail",
+        ),
+    ] {
+        set_limits(&env, "alice", limits);
+        let account = env.pamtester("plain", "alice", &["acct_mgmt"], "");
+        assert_eq!(account.status.code(), Some(1), "{limits:?}: {}", text(&account));
+        assert!(pam_error_in(&account, error), "{limits:?}: {}", text(&account));
+        assert!(text(&account).contains(why), "{limits:?}: {}", text(&account));
+        let right = env.pamtester("plain", "alice", &["authenticate"], "pw\n");
+        assert!(pam_error_in(&right, "Authentication failure"), "{}", text(&right));
+        assert!(text(&right).contains(why), "{limits:?}: {}", text(&right));
+        let wrong = env.pamtester("plain", "alice", &["authenticate"], "nope\n");
+        assert!(pam_error_in(&wrong, "Authentication failure"), "{}", text(&wrong));
+        assert!(!text(&wrong).contains("Access denied"), "{limits:?}: {}", text(&wrong));
+    }
 }

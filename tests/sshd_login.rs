@@ -3,6 +3,8 @@
 //! 127.0.0.1 (a high port) and `sshpass` + `ssh` log in as a synced IceWarp user, an
 //! Application Integration user and a local dircache user, run `id` and check uid, groups
 //! and home. A wrong password, a disabled user and a user without `login` are refused.
+//! With an authorized SSH key (no password, so no `auth` step: only `account` decides), an
+//! enabled user gets in and a disabled, expired or blocked one does not.
 //! Nothing outside the namespace changes. Needs root (CI runs as root) and the packages
 //! openssh-server and sshpass.
 
@@ -14,7 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use mock_directory::{AppIntData, AppIntServer, IcewarpData, IcewarpServer};
+use mock_directory::{Account, AppIntData, AppIntServer, IcewarpData, IcewarpServer};
 use testbed::{artifact, text, Env};
 
 fn is_root() -> bool {
@@ -40,8 +42,12 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The "password" of an attempt that logs in with the test's SSH key instead.
+const BY_KEY: &str = "";
+
 /// Writes the namespace script: bind mounts, sshd, then one `ssh` per login attempt, each
-/// printing `RESULT <name> <exit status>` and the remote output.
+/// printing `RESULT <name> <exit status>` and the remote output. An attempt with the
+/// password [`BY_KEY`] offers the key `ssh_key` made, and only it.
 fn script(env: &Env, port: u16, attempts: &[(&str, &str, &str)]) -> String {
     let work = env.dir.path();
     let nss_dir = work.join("nsslib");
@@ -78,7 +84,8 @@ fn script(env: &Env, port: u16, attempts: &[(&str, &str, &str)]) -> String {
             "Port {port}\nListenAddress 127.0.0.1\nUsePAM yes\nPasswordAuthentication yes\n\
              KbdInteractiveAuthentication yes\nPermitRootLogin no\nPidFile {work}/sshd.pid\n\
              HostKey /etc/ssh/ssh_host_ed25519_key\nSetEnv {env_line}\nStrictModes no\n\
-             LogLevel VERBOSE\nPrintMotd no\n",
+             LogLevel VERBOSE\nPrintMotd no\nPubkeyAuthentication yes\n\
+             AuthorizedKeysFile {work}/authorized_keys/%u\n",
             work = work.display()
         ),
     )
@@ -93,6 +100,16 @@ fn script(env: &Env, port: u16, attempts: &[(&str, &str, &str)]) -> String {
         format!("for i in $(seq 100); do (echo > /dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done"),
     ];
     for (label, user, password) in attempts {
+        if password.is_empty() {
+            lines.push(format!(
+                "echo \"=== {label}\"; ssh -p {port} -i {key} -o IdentitiesOnly=yes -o BatchMode=yes \
+                 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+                 -o PreferredAuthentications=publickey -l {user:?} 127.0.0.1 \
+                 'id; echo HOME=$HOME' 2>&1; echo \"RESULT {label} $?\"",
+                key = work.join("id_ed25519").display()
+            ));
+            continue;
+        }
         lines.push(format!(
             "echo \"=== {label}\"; SSHPASS={password:?} sshpass -e ssh -p {port} -o StrictHostKeyChecking=no \
              -o UserKnownHostsFile=/dev/null -o PreferredAuthentications=keyboard-interactive,password \
@@ -127,6 +144,24 @@ fn section<'a>(output: &'a str, label: &str) -> &'a str {
 
 fn succeeded(output: &str, label: &str) -> bool {
     output.contains(&format!("RESULT {label} 0\n"))
+}
+
+/// A fresh key pair in the test's directory, authorized for each of `users` (the
+/// `AuthorizedKeysFile` of the test's sshd lies there too, so nothing under /home changes).
+fn ssh_key(env: &Env, users: &[&str]) {
+    let work = env.dir.path();
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(work.join("id_ed25519"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let public = fs::read_to_string(work.join("id_ed25519.pub")).unwrap();
+    let keys = work.join("authorized_keys");
+    fs::create_dir_all(&keys).unwrap();
+    for user in users {
+        fs::write(keys.join(user), &public).unwrap();
+    }
 }
 
 fn uid_of(env: &Env, name: &str) -> u64 {
@@ -210,4 +245,71 @@ fn application_integration_users_log_in_through_sshd() {
     let uid = uid_of(&env, &first);
     assert!(succeeded(&output, "appint"), "{output}");
     assert!(section(&output, "appint").contains(&format!("uid={uid}({first})")), "{output}");
+}
+
+/// An SSH key login has no `auth` step: the `account` step alone must refuse a disabled,
+/// expired or blocked account. Each keeps an authorized key.
+#[test]
+fn key_logins_are_refused_for_disabled_expired_and_blocked_accounts() {
+    if !runnable() {
+        return;
+    }
+    // carol is disabled in the demo directory.
+    let data = IcewarpData::demo()
+        .account(Account::user("erin@example.com", "Erin", "erin-password").blocked("1"))
+        .account(
+            Account::user("frank@example.com", "Frank", "frank-password").valid_till("2440600"),
+        )
+        .account(
+            Account::user("gina@example.com", "Gina", "gina-password").valid_till("9999-12-31"),
+        );
+    let iw = IcewarpServer::start(data, None).unwrap();
+    let env = Env::with_extra_config(&format!(
+        "\n[directory]\ntype = \"icewarp\"\nserver = {:?}\nusername = \"admin@example.com\"\n\
+         password = \"demo-admin-password\"\ntimeout_secs = 10\n",
+        iw.url()
+    ));
+    let synced = env.cli(&["sync"], "");
+    assert!(synced.status.success(), "{}", text(&synced));
+    let names = [
+        "alice@example.com",
+        "carol@example.com",
+        "erin@example.com",
+        "frank@example.com",
+        "gina@example.com",
+    ];
+    ssh_key(&env, &names);
+    let output = run_in_namespace(
+        &env,
+        free_port(),
+        &[
+            ("enabled", names[0], BY_KEY),
+            ("disabled", names[1], BY_KEY),
+            ("blocked", names[2], BY_KEY),
+            ("expired", names[3], BY_KEY),
+            ("valid-until-9999", names[4], BY_KEY),
+        ],
+    );
+    println!("{output}");
+    let alice_uid = uid_of(&env, names[0]);
+    assert!(succeeded(&output, "enabled"), "{output}");
+    assert!(section(&output, "enabled").contains(&format!("uid={alice_uid}(")), "{output}");
+    assert!(succeeded(&output, "valid-until-9999"), "{output}");
+    // The key was accepted; the account step refused, and said why.
+    let log = output.split("--- sshd log ---").nth(1).unwrap_or_default();
+    for (refused, name, why) in [
+        ("disabled", names[1], "account disabled"),
+        ("blocked", names[2], "account blocked"),
+        ("expired", names[3], "account expired (since 1970-01-13)"),
+    ] {
+        assert!(!succeeded(&output, refused), "{refused} got in with a key:\n{output}");
+        let shown = section(&output, refused);
+        assert!(!shown.contains("uid="), "{refused} ran a command:\n{output}");
+        assert!(shown.contains(why), "{refused}: the user is not told why:\n{output}");
+        assert!(log.contains(&format!("authorized_keys/{name}:1")), "{name}: {log}");
+        assert!(
+            log.contains(&format!("Access denied for user {name} by PAM account configuration")),
+            "{name}: {log}"
+        );
+    }
 }

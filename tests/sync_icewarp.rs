@@ -770,3 +770,67 @@ fn a_full_uid_range_is_an_error_naming_the_key_and_counts_everyone_skipped() {
         "{stdout}"
     );
 }
+
+/// Validity date, lock and expired password (issue 14 §2): each accepted spelling lands in
+/// the user record, an unreadable one fails closed with the raw value in a warning, and a
+/// later sync follows the directory.
+#[test]
+fn account_limits_are_read_in_every_spelling_and_fail_closed() {
+    let data = IcewarpData::new(ADMIN, ADMIN_PASSWORD)
+        .domain(Domain::new("example.com"))
+        .account(Account::user("julian@example.com", "J", "pw").valid_till("2461406"))
+        .account(Account::user("slash@example.com", "S", "pw").valid_till("2026/12/31"))
+        .account(Account::user("iso@example.com", "I", "pw").valid_till("2026-12-31T08:00:00Z"))
+        .account(Account::user("garbage@example.com", "G", "pw").valid_till("31.12.2026"))
+        .account(
+            Account::user("unlimited@example.com", "U", "pw")
+                .property("U_AccountValid", "0")
+                .property("U_AccountValidTill", "2461406"),
+        )
+        .account(Account::user("blocked@example.com", "B", "pw").blocked("true"))
+        .account(Account::user("locked@example.com", "L", "pw").blocked("locked"))
+        .account(Account::user("stale@example.com", "P", "pw").password_expired("1"))
+        .account(Account::user("plain@example.com", "N", "pw"));
+    let iw = IcewarpServer::start(data, None).unwrap();
+    let env = env_for(&iw, "");
+    let report = CLI.sync_ok(&env, &[]);
+    for name in ["julian", "slash", "iso"] {
+        let user = CLI.show(&env, &format!("{name}@example.com"));
+        assert_eq!(user["expires"], json!("2026-12-31"), "{name}: {user}");
+        assert_eq!(user["blocked"], json!(false), "{name}");
+    }
+    // Unreadable: expired long ago, and the warning names the raw value.
+    assert_eq!(CLI.show(&env, "garbage@example.com")["expires"], json!("1970-01-02"));
+    let warnings = strings(&report["warnings"]).join("\n");
+    assert!(
+        warnings
+            .contains("garbage@example.com: U_AccountValidTill \"31.12.2026\" is not understood"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("locked@example.com: U_Blocked \"locked\""), "{warnings}");
+    for name in ["unlimited", "plain", "blocked", "locked", "stale"] {
+        let user = CLI.show(&env, &format!("{name}@example.com"));
+        assert!(user.get("expires").is_none(), "{name}: {user}");
+    }
+    assert_eq!(CLI.show(&env, "blocked@example.com")["blocked"], json!(true));
+    assert_eq!(CLI.show(&env, "locked@example.com")["blocked"], json!(true));
+    assert_eq!(CLI.show(&env, "stale@example.com")["password_expired"], json!(true));
+    assert_eq!(CLI.show(&env, "plain@example.com")["password_expired"], json!(false));
+    // The properties were asked for.
+    let asked: Vec<String> = commands_named(&iw, "getaccountproperties")[0]
+        .params_named("accountpropertylist/item/propname")
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
+    for property in ["u_accountvalid", "u_accountvalidtill", "u_blocked", "u_passwordexpired"] {
+        assert!(asked.iter().any(|p| p == property), "{property} not asked: {asked:?}");
+    }
+
+    // The directory lifts the lock and the date: the next sync follows.
+    iw.mock.update(|d| {
+        d.account_mut("blocked@example.com").unwrap().properties.clear();
+        d.account_mut("julian@example.com").unwrap().properties.clear();
+    });
+    CLI.sync_ok(&env, &[]);
+    assert_eq!(CLI.show(&env, "blocked@example.com")["blocked"], json!(false));
+    assert!(CLI.show(&env, "julian@example.com").get("expires").is_none());
+}

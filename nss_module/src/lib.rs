@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use dircache::nss::{
-    self, add_groups, pack_group, pack_passwd, Buffer, GroupArray, GroupLayout, Mapper, Nss,
-    PasswdLayout, Reply, Settings,
+    self, add_groups, pack_group, pack_passwd, pack_shadow, Buffer, GroupArray, GroupLayout,
+    Mapper, Nss, PasswdLayout, Reply, Settings, ShadowLayout,
 };
-use libc::{gid_t, group, passwd, size_t, uid_t};
+use libc::{gid_t, group, passwd, size_t, spwd, uid_t};
 
 extern "C" {
     // glibc ≥ 2.17; not in the libc crate for every target.
@@ -263,6 +263,25 @@ fn fill_passwd(result: *mut passwd, buf: &RawBuffer, layout: PasswdLayout) {
     }
 }
 
+fn fill_shadow(result: *mut spwd, buf: &RawBuffer, layout: ShadowLayout) {
+    let long = |value: i64| c_long::try_from(value).unwrap_or(-1);
+    // SAFETY: `result` is non-null (checked by every caller) and points to a `struct spwd`
+    // the caller owns; both string pointers lie inside the caller's buffer, where the
+    // packer wrote NUL-terminated strings.
+    unsafe {
+        (*result).sp_namp = buf.at(layout.name);
+        (*result).sp_pwdp = buf.at(layout.passwd);
+        (*result).sp_lstchg = long(layout.last_change);
+        (*result).sp_min = long(layout.min);
+        (*result).sp_max = long(layout.max);
+        (*result).sp_warn = long(layout.warn);
+        (*result).sp_inact = long(layout.inactive);
+        (*result).sp_expire = long(layout.expire);
+        // An empty field, as glibc's own parser stores it.
+        (*result).sp_flag = libc::c_ulong::MAX;
+    }
+}
+
 fn fill_group(result: *mut group, buf: &RawBuffer, layout: GroupLayout) {
     // SAFETY: `result` is non-null (checked by every caller) and points to a `struct group`
     // the caller owns; the strings and the aligned, NULL-terminated member array lie inside
@@ -387,6 +406,57 @@ pub unsafe extern "C" fn _nss_dircache_getpwent_r(
         let lookup =
             |buf: &mut RawBuffer| with_nss(|nss| nss.next_passwd(|entry| pack_passwd(entry, buf)));
         reply_into(result, buffer, buflen, lookup, fill_passwd)
+    })
+}
+
+/// # Safety
+/// NSS contract: `name` NUL-terminated, `result` a `struct spwd`, `buffer` `buflen`
+/// writable bytes, `errnop` an int; null pointers are refused (UNAVAIL).
+#[no_mangle]
+pub unsafe extern "C" fn _nss_dircache_getspnam_r(
+    name: *const c_char,
+    result: *mut spwd,
+    buffer: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    run(errnop, || match c_name(name) {
+        Some(name) => {
+            let lookup = |buf: &mut RawBuffer| {
+                with_nss(|nss| nss.shadow_by_name(name)).pack(|entry| pack_shadow(entry, buf))
+            };
+            reply_into(result, buffer, buflen, lookup, fill_shadow)
+        }
+        None => Reply::Unavailable(libc::EINVAL),
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn _nss_dircache_setspent(_stayopen: c_int) -> c_int {
+    run_status(|| with_nss(|nss| nss.start_shadow_walk()))
+}
+
+#[no_mangle]
+pub extern "C" fn _nss_dircache_endspent() -> c_int {
+    run_status(|| {
+        with_nss(|nss| nss.end_shadow_walk());
+        Reply::Found(())
+    })
+}
+
+/// # Safety
+/// As [`_nss_dircache_getspnam_r`].
+#[no_mangle]
+pub unsafe extern "C" fn _nss_dircache_getspent_r(
+    result: *mut spwd,
+    buffer: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    run(errnop, || {
+        let lookup =
+            |buf: &mut RawBuffer| with_nss(|nss| nss.next_shadow(|entry| pack_shadow(entry, buf)));
+        reply_into(result, buffer, buflen, lookup, fill_shadow)
     })
 }
 

@@ -531,3 +531,100 @@ fn a_fork_while_another_thread_looks_up_leaves_the_child_a_working_module() {
         stop.store(true, Ordering::Relaxed);
     });
 }
+
+fn empty_spwd() -> libc::spwd {
+    libc::spwd {
+        sp_namp: ptr::null_mut(),
+        sp_pwdp: ptr::null_mut(),
+        sp_lstchg: 0,
+        sp_min: 0,
+        sp_max: 0,
+        sp_warn: 0,
+        sp_inact: 0,
+        sp_expire: 0,
+        sp_flag: 0,
+    }
+}
+
+/// getspnam_r with a buffer of `len` bytes: (status, errno, "name:pwd:lstchg:…:expire").
+fn getspnam(name: &str, len: usize) -> Answer {
+    let mut sp = empty_spwd();
+    let mut buf = vec![0 as c_char; len];
+    let mut errno = 0;
+    let name = c(name);
+    // SAFETY: every pointer is valid for the call, the buffer has `len` bytes.
+    let status = unsafe {
+        _nss_dircache_getspnam_r(name.as_ptr(), &mut sp, buf.as_mut_ptr(), len, &mut errno)
+    };
+    let line = (status == SUCCESS).then(|| {
+        assert_eq!(sp.sp_flag, libc::c_ulong::MAX);
+        format!(
+            "{}:{}:{}:{}:{}:{}:{}:{}",
+            text(sp.sp_namp),
+            text(sp.sp_pwdp),
+            sp.sp_lstchg,
+            sp.sp_min,
+            sp.sp_max,
+            sp.sp_warn,
+            sp.sp_inact,
+            sp.sp_expire
+        )
+    });
+    (status, errno, line)
+}
+
+#[test]
+fn shadow_entries_fill_the_callers_struct_or_say_why_not() {
+    let fx = Fixture::new();
+    let mut db = standard_db();
+    db.users[1].limits.expires_day = Some(20_818);
+    fx.commit(&db);
+    assert_eq!(getspnam("alice", 64), (SUCCESS, 0, Some("alice:!*:-1:-1:-1:-1:-1:-1".into())));
+    assert_eq!(getspnam("BOB", 64), (SUCCESS, 0, Some("bob:!*:-1:-1:-1:-1:-1:20818".into())));
+    // The local root wins; unknown names are not found.
+    assert_eq!(getspnam("root", 64).0, NOTFOUND);
+    assert_eq!(getspnam("nobody", 64), (NOTFOUND, libc::ENOENT, None));
+    // "alice\0!*\0" is 9 bytes.
+    assert_eq!(getspnam("alice", 8), (TRYAGAIN, libc::ERANGE, None));
+    assert_eq!(getspnam("alice", 9).0, SUCCESS);
+
+    let mut sp = empty_spwd();
+    let mut buf = vec![0 as c_char; 64];
+    let mut errno = 0;
+    let name = c("alice");
+    // SAFETY: the non-null pointers are valid; the null ones must not be touched.
+    let results = unsafe {
+        [
+            _nss_dircache_getspnam_r(ptr::null(), &mut sp, buf.as_mut_ptr(), 64, &mut errno),
+            _nss_dircache_getspnam_r(
+                name.as_ptr(),
+                ptr::null_mut(),
+                buf.as_mut_ptr(),
+                64,
+                &mut errno,
+            ),
+            _nss_dircache_getspnam_r(name.as_ptr(), &mut sp, ptr::null_mut(), 64, &mut errno),
+            _nss_dircache_getspent_r(&mut sp, buf.as_mut_ptr(), 64, ptr::null_mut()),
+        ]
+    };
+    assert_eq!(results, [UNAVAIL; 4]);
+
+    // The walk: every user, in uid order, independent of the passwd walk.
+    assert_eq!(_nss_dircache_setspent(0), SUCCESS);
+    assert_eq!(_nss_dircache_setpwent(0), SUCCESS);
+    let mut names = Vec::new();
+    loop {
+        let mut sp = empty_spwd();
+        // SAFETY: every pointer is valid for the call, the buffer has 64 bytes.
+        let status = unsafe { _nss_dircache_getspent_r(&mut sp, buf.as_mut_ptr(), 64, &mut errno) };
+        if status != SUCCESS {
+            assert_eq!(status, NOTFOUND);
+            break;
+        }
+        names.push(text(sp.sp_namp));
+        let _ = next_user(1024);
+    }
+    assert_eq!(_nss_dircache_endspent(), SUCCESS);
+    assert_eq!(_nss_dircache_endpwent(), SUCCESS);
+    assert_eq!(names, ["alice", "bob"]);
+}

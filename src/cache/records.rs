@@ -26,14 +26,23 @@ pub struct PublicUser {
     /// Supplementary group ids, so `initgroups` needs no walk over every group.
     #[serde(default)]
     pub gids: Vec<u32>,
+    /// The account's expiry day (days since 1970-01-01, UTC; [`crate::user::AccountLimits`]),
+    /// for the shadow entry's `sp_expire`. Added with issue 14: absent when there is none,
+    /// so records without one are unchanged and older readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_day: Option<i64>,
 }
 
 impl Serialize for PublicUser {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Every field, in declaration order: a new field does not compile until it is
         // written here too.
-        let PublicUser { name, uid, gid, gecos, home, shell, gids } = self;
-        (name, uid, gid, gecos, home, shell, gids).serialize(serializer)
+        let PublicUser { name, uid, gid, gecos, home, shell, gids, expires_day } = self;
+        // A trailing field that is absent is left out: readers take its default.
+        match expires_day {
+            None => (name, uid, gid, gecos, home, shell, gids).serialize(serializer),
+            Some(day) => (name, uid, gid, gecos, home, shell, gids, day).serialize(serializer),
+        }
     }
 }
 
@@ -47,6 +56,7 @@ impl PublicUser {
             home: user.home.clone(),
             shell: user.shell.clone(),
             gids,
+            expires_day: user.limits.expires_day,
         }
     }
 }
@@ -102,8 +112,11 @@ impl Serialize for StoredUser<'_> {
             missing_since,
             created_at,
             updated_at,
+            limits,
         } = self.0;
-        let mut fields = serializer.serialize_tuple(19)?;
+        // A trailing field at its default is left out: readers take the default.
+        let with_limits = !limits.is_none();
+        let mut fields = serializer.serialize_tuple(if with_limits { 20 } else { 19 })?;
         fields.serialize_element(name)?;
         fields.serialize_element(full_name)?;
         fields.serialize_element(emails)?;
@@ -123,6 +136,9 @@ impl Serialize for StoredUser<'_> {
         fields.serialize_element(missing_since)?;
         fields.serialize_element(created_at)?;
         fields.serialize_element(updated_at)?;
+        if with_limits {
+            fields.serialize_element(limits)?;
+        }
         fields.end()
     }
 }
@@ -208,6 +224,7 @@ mod tests {
             home: "/home/alice".into(),
             shell: "/bin/sh".into(),
             gids: vec![7, 8],
+            expires_day: None,
         };
         let json = serde_json::to_string(&user).unwrap();
         assert_eq!(
@@ -219,6 +236,10 @@ mod tests {
         let old = r#"{"name":"alice","uid":1879048200,"gid":1879048201,"gecos":"Alice","home":"/home/alice","shell":"/bin/sh"}"#;
         let read: PublicUser = serde_json::from_str(old).unwrap();
         assert_eq!(read, PublicUser { gids: vec![], ..user.clone() });
+        let expiring = PublicUser { expires_day: Some(20_000), ..user.clone() };
+        let json = serde_json::to_string(&expiring).unwrap();
+        assert!(json.ends_with(",[7,8],20000]"), "{json}");
+        assert_eq!(serde_json::from_str::<PublicUser>(&json).unwrap(), expiring);
         let short = r#"["alice",1879048200,1879048201,"Alice","/home/alice","/bin/sh"]"#;
         assert_eq!(serde_json::from_str::<PublicUser>(short).unwrap().gids, Vec::<u32>::new());
     }
@@ -243,6 +264,11 @@ mod tests {
             missing_since: Some(5),
             created_at: 6,
             updated_at: 7,
+            limits: crate::user::AccountLimits {
+                expires_day: Some(20_000),
+                blocked: true,
+                password_expired: true,
+            },
             ..sample_user("alice", 1_879_048_299)
         };
         let json = user.to_record_json().unwrap();

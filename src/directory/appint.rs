@@ -228,6 +228,9 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
                 enabled: true,
                 groups: Vec::new(),
                 distinguished_name: entry.distinguished_name.filter(|dn| !dn.is_empty()),
+                // The protocol carries no validity date nor lock
+                // (docs/protocols/application-integration.md).
+                limits: crate::user::AccountLimits::default(),
             });
             index += 1;
         }

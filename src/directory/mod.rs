@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use thiserror::Error;
 
 use crate::config::{Config, DirectoryKind, ReplyLimit};
-use crate::user::Origin;
+use crate::user::{AccountLimits, Origin};
 
 pub mod appint;
 pub mod http;
@@ -37,6 +37,9 @@ pub struct DirectoryUser {
     /// Names (addresses for IceWarp) of the directory groups the user is a member of.
     pub groups: Vec<String>,
     pub distinguished_name: Option<String>,
+    /// Validity date, lock, password marked expired (IceWarp); none for Application
+    /// Integration, whose protocol carries none.
+    pub limits: AccountLimits,
 }
 
 /// A directory group (IceWarp type-7 account).

@@ -5,6 +5,7 @@
 
 use super::{GroupEntry, Reply};
 use crate::cache::PublicUser;
+use crate::user::EXPIRED_LONG_AGO;
 
 /// NSS status codes (`enum nss_status`).
 pub const NSS_STATUS_TRYAGAIN: i32 = -2;
@@ -23,6 +24,24 @@ pub struct PasswdLayout {
     pub dir: usize,
     pub shell: usize,
 }
+
+/// A packed `struct spwd`: the strings' offsets and the numbers (`-1` is an empty field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShadowLayout {
+    pub name: usize,
+    pub passwd: usize,
+    pub last_change: i64,
+    pub min: i64,
+    pub max: i64,
+    pub warn: i64,
+    pub inactive: i64,
+    pub expire: i64,
+}
+
+/// The password field of every dircache shadow entry: no hash matches it (`!` locks, `*`
+/// is no hash), so `pam_unix` and anything else reading shadow never accept a password
+/// for a dircache user; pam_dircache checks them.
+pub const SHADOW_PASSWORD: &str = "!*";
 
 /// Offsets into the caller's buffer of a packed `struct group`: its strings and the
 /// NULL-terminated member pointer array.
@@ -105,6 +124,25 @@ pub fn pack_passwd<B: Buffer + ?Sized>(entry: &PublicUser, buf: &mut B) -> Optio
         gecos: packer.string(&entry.gecos)?,
         dir: packer.string(&entry.home)?,
         shell: packer.string(&entry.shell)?,
+    })
+}
+
+/// Packs the shadow entry of `entry` into `buf`; `None` when it does not fit. Every aging
+/// field is empty (-1): the last change is not 0 ("must change the password now" to
+/// pam_unix) and no maximum age applies; only `sp_expire` carries the validity date, so
+/// pam_unix's account check agrees with dircache's about expiry.
+pub fn pack_shadow<B: Buffer + ?Sized>(entry: &PublicUser, buf: &mut B) -> Option<ShadowLayout> {
+    let mut packer = Packer { buf, used: 0 };
+    Some(ShadowLayout {
+        name: packer.string(&entry.name)?,
+        passwd: packer.string(SHADOW_PASSWORD)?,
+        last_change: -1,
+        min: -1,
+        max: -1,
+        warn: -1,
+        inactive: -1,
+        // Never -1 or 0 for a set date (both read as "never expires" by some tools).
+        expire: entry.expires_day.map_or(-1, |day| day.max(EXPIRED_LONG_AGO)),
     })
 }
 

@@ -238,7 +238,17 @@ pub struct Nss<M: Mapper> {
     lru_enabled: bool,
     logged: HashSet<String>,
     passwd_walk: Option<Walk<M::Map>>,
+    /// `setspent`/`getspent_r`: the same users as the passwd walk, walked on its own (a
+    /// program may interleave both).
+    shadow_walk: Option<Walk<M::Map>>,
     group_walk: Option<Walk<M::Map>>,
+}
+
+/// Which of the two user enumerations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UserWalk {
+    Passwd,
+    Shadow,
 }
 
 impl<M: Mapper> Nss<M> {
@@ -256,6 +266,7 @@ impl<M: Mapper> Nss<M> {
             lru_enabled: true,
             logged: HashSet::new(),
             passwd_walk: None,
+            shadow_walk: None,
             group_walk: None,
         }
     }
@@ -294,6 +305,7 @@ impl<M: Mapper> Nss<M> {
             self.lru.clear();
             self.logged.clear();
             self.passwd_walk = None;
+            self.shadow_walk = None;
             self.group_walk = None;
         }
     }
@@ -421,19 +433,17 @@ impl<M: Mapper> Nss<M> {
         self.remember(key, answer, Cached::Gids)
     }
 
+    /// `getspnam_r`: the shadow entry of the user `getpwnam` answers (same visibility: local
+    /// accounts win, reserved ids and refused names are not served), from the same record.
+    pub fn shadow_by_name(&mut self, name: &[u8]) -> Reply<Arc<PublicUser>> {
+        self.passwd_by_name(name)
+    }
+
     // ----- enumeration -----
 
     /// `setpwent`: starts (or restarts) the user enumeration on the current generation.
     pub fn start_passwd_walk(&mut self) -> Reply<()> {
-        self.passwd_walk = None;
-        match self.prepare() {
-            Ok(tables) => {
-                let cursor = tables.users.first_cursor();
-                self.passwd_walk = Some(Walk { tables, phase: Phase::Users, cursor });
-                Reply::Found(())
-            }
-            Err(problem) => self.unavailable(problem),
-        }
+        self.start_user_walk(UserWalk::Passwd)
     }
 
     pub fn end_passwd_walk(&mut self) {
@@ -443,15 +453,56 @@ impl<M: Mapper> Nss<M> {
     /// `getpwent_r`: the next user, handed to `pack`. When `pack` finds the buffer too small
     /// the enumeration stays on that user (TRYAGAIN/ERANGE: glibc retries it bigger).
     pub fn next_passwd<T>(&mut self, pack: impl FnOnce(&PublicUser) -> Option<T>) -> Reply<T> {
-        if self.passwd_walk.is_none() {
-            if let Reply::Unavailable(errno) = self.start_passwd_walk() {
+        self.next_user(UserWalk::Passwd, pack)
+    }
+
+    /// `setspent`: as [`Nss::start_passwd_walk`], for shadow entries.
+    pub fn start_shadow_walk(&mut self) -> Reply<()> {
+        self.start_user_walk(UserWalk::Shadow)
+    }
+
+    pub fn end_shadow_walk(&mut self) {
+        self.shadow_walk = None;
+    }
+
+    /// `getspent_r`: as [`Nss::next_passwd`], the users the shadow entries are made of.
+    pub fn next_shadow<T>(&mut self, pack: impl FnOnce(&PublicUser) -> Option<T>) -> Reply<T> {
+        self.next_user(UserWalk::Shadow, pack)
+    }
+
+    fn user_walk(&mut self, which: UserWalk) -> &mut Option<Walk<M::Map>> {
+        match which {
+            UserWalk::Passwd => &mut self.passwd_walk,
+            UserWalk::Shadow => &mut self.shadow_walk,
+        }
+    }
+
+    fn start_user_walk(&mut self, which: UserWalk) -> Reply<()> {
+        *self.user_walk(which) = None;
+        match self.prepare() {
+            Ok(tables) => {
+                let cursor = tables.users.first_cursor();
+                *self.user_walk(which) = Some(Walk { tables, phase: Phase::Users, cursor });
+                Reply::Found(())
+            }
+            Err(problem) => self.unavailable(problem),
+        }
+    }
+
+    fn next_user<T>(
+        &mut self,
+        which: UserWalk,
+        pack: impl FnOnce(&PublicUser) -> Option<T>,
+    ) -> Reply<T> {
+        if self.user_walk(which).is_none() {
+            if let Reply::Unavailable(errno) = self.start_user_walk(which) {
                 return Reply::Unavailable(errno);
             }
         }
         if let Err(problem) = self.refresh_local() {
             return self.unavailable(problem);
         }
-        let Some(mut walk) = self.passwd_walk.take() else {
+        let Some(mut walk) = self.user_walk(which).take() else {
             return Reply::NotFound;
         };
         let reply = loop {
@@ -475,7 +526,7 @@ impl<M: Mapper> Nss<M> {
                 Err(e) => break self.corrupt(e),
             }
         };
-        self.passwd_walk = Some(walk);
+        *self.user_walk(which) = Some(walk);
         reply
     }
 

@@ -107,6 +107,7 @@ fn users_by_name_and_uid_carry_every_field() {
             home: "/home/alice@example.com".into(),
             shell: "/bin/bash".into(),
             gids: vec![300_001],
+            expires_day: None,
         }
     );
     assert_eq!(found(nss.passwd_by_uid(200_002)).name, "bob@example.com");
@@ -553,6 +554,7 @@ fn passwd_entries_pack_into_the_buffer_or_say_it_is_short() {
         home: "/home/alice".into(),
         shell: "/bin/bash".into(),
         gids: vec![],
+        expires_day: None,
     };
     let needed =
         "alice".len() + "x".len() + "Alice Ä".len() + "/home/alice".len() + "/bin/bash".len() + 5;
@@ -567,6 +569,66 @@ fn passwd_entries_pack_into_the_buffer_or_say_it_is_short() {
     for short in 0..needed {
         assert_eq!(pack_passwd(&entry, &mut buf[..short]), None, "{short} bytes");
     }
+}
+
+#[test]
+fn shadow_entries_are_never_usable_and_carry_only_the_expiry_day() {
+    let mut entry = PublicUser {
+        name: "alice".into(),
+        uid: 200_001,
+        gid: 200_001,
+        gecos: String::new(),
+        home: "/home/alice".into(),
+        shell: "/bin/bash".into(),
+        gids: vec![],
+        expires_day: None,
+    };
+    let needed = "alice".len() + "!*".len() + 2;
+    let mut buf = vec![0xAAu8; needed];
+    let layout = pack_shadow(&entry, &mut buf[..]).unwrap();
+    assert_eq!(c_string_at(&buf, layout.name), "alice");
+    assert_eq!(c_string_at(&buf, layout.passwd), "!*");
+    let numbers = |l: ShadowLayout| [l.last_change, l.min, l.max, l.warn, l.inactive, l.expire];
+    assert_eq!(numbers(layout), [-1; 6]);
+    entry.expires_day = Some(20_818);
+    let layout = pack_shadow(&entry, &mut buf[..]).unwrap();
+    assert_eq!(numbers(layout), [-1, -1, -1, -1, -1, 20_818]);
+    // A set date before 1970-01-02 is never -1 or 0, which mean "never" to some readers.
+    for day in [-1, 0, -20_000] {
+        entry.expires_day = Some(day);
+        assert_eq!(pack_shadow(&entry, &mut buf[..]).unwrap().expire, 1, "{day}");
+    }
+    for short in 0..needed {
+        assert_eq!(pack_shadow(&entry, &mut buf[..short]), None, "{short} bytes");
+    }
+}
+
+#[test]
+fn shadow_lookups_and_walks_serve_what_passwd_serves() {
+    let fx = Fixture::new();
+    let mut db = sample_db();
+    db.users[0].limits.expires_day = Some(20_818);
+    db.users[0].limits.blocked = true;
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    let alice = found(nss.shadow_by_name(b"alice@example.com"));
+    assert_eq!(alice.expires_day, Some(20_818));
+    assert_eq!(nss.shadow_by_name(b"nobody@example.com"), Reply::NotFound);
+    // The public record carries the day, never the private limits.
+    let public = fs::read(fx.users_public()).unwrap();
+    let public = String::from_utf8_lossy(&public);
+    assert!(public.contains(r#",[300001],20818]"#), "{public}");
+    assert!(!public.contains("blocked"), "{public}");
+    // The two walks are independent: interleaving them skips no one.
+    assert_eq!(nss.start_shadow_walk(), Reply::Found(()));
+    let first = found(nss.next_shadow(|e| Some(e.name.clone())));
+    let passwd = all_users(&mut nss);
+    let mut shadow = vec![first];
+    while let Reply::Found(name) = nss.next_shadow(|e| Some(e.name.clone())) {
+        shadow.push(name);
+    }
+    nss.end_shadow_walk();
+    assert_eq!(shadow, passwd);
 }
 
 #[test]

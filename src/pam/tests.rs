@@ -7,6 +7,7 @@ use super::script::ScriptedConversation;
 use super::*;
 use crate::cache::PublicUser;
 use crate::passwords::hash_password;
+use crate::user::EXPIRED_LONG_AGO;
 use crate::user_edits::{add_user, set_user, NewUser, UserChanges};
 
 type Script = ScriptedConversation;
@@ -179,6 +180,119 @@ fn account_checks_enabled_and_privileges() {
     let mut wrong = Script::new("alice", &[(AuthtokItem::Current, "nope")]);
     assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr);
     assert!(wrong.messages.is_empty(), "{:?}", wrong.messages);
+}
+
+/// Sets `name`'s limits as a sync would.
+fn set_limits(setup: &Setup, name: &str, limits: crate::user::AccountLimits) {
+    setup
+        .cache()
+        .update(Duration::from_secs(5), 3, |db| {
+            let user = db.users.iter_mut().find(|u| u.name == name).unwrap();
+            user.limits = limits;
+            Ok::<(), CacheError>(())
+        })
+        .unwrap();
+}
+
+const DAY: u64 = 86_400;
+
+#[test]
+fn account_refuses_expired_blocked_and_expired_password_by_the_conversation_clock() {
+    use crate::user::AccountLimits;
+    let setup = Setup::new();
+    setup.add("alice", Some("pw"), AuthMethod::Local, LOGIN);
+    let args = setup.args();
+    let at = |day: u64| {
+        let mut script = Script::new("alice", &[]);
+        script.now = Some(day * DAY + 3600);
+        script
+    };
+    let none = AccountLimits::default();
+    // Expires on day 20_818 (2026-12-31): refused from its first second.
+    set_limits(&setup, "alice", AccountLimits { expires_day: Some(20_818), ..none });
+    let mut before = at(20_817);
+    assert_eq!(account(&mut before, &[&args]), PamOutcome::Success);
+    assert!(before.messages.is_empty(), "{:?}", before.messages);
+    let mut on_the_day = Script::new("alice", &[]);
+    on_the_day.now = Some(20_818 * DAY);
+    assert_eq!(account(&mut on_the_day, &[&args]), PamOutcome::AcctExpired);
+    assert_eq!(
+        on_the_day.messages,
+        ["Access denied: account expired (since 2026-12-31). Ask an administrator."]
+    );
+    assert!(logged(&on_the_day, "access denied: account expired (since 2026-12-31); user=alice"));
+
+    // An unreadable date (expired long ago) shows no date.
+    set_limits(&setup, "alice", AccountLimits { expires_day: Some(EXPIRED_LONG_AGO), ..none });
+    let mut unreadable = at(20_000);
+    assert_eq!(account(&mut unreadable, &[&args]), PamOutcome::AcctExpired);
+    assert_eq!(unreadable.messages, ["Access denied: account expired. Ask an administrator."]);
+
+    set_limits(&setup, "alice", AccountLimits { blocked: true, ..none });
+    let mut blocked = at(20_000);
+    assert_eq!(account(&mut blocked, &[&args]), PamOutcome::PermDenied);
+    assert!(blocked.messages[0].contains("account blocked"), "{:?}", blocked.messages);
+
+    set_limits(&setup, "alice", AccountLimits { password_expired: true, ..none });
+    let mut password = at(20_000);
+    assert_eq!(account(&mut password, &[&args]), PamOutcome::PermDenied);
+    assert!(
+        password.messages[0].contains("password expired: change it in webmail"),
+        "{:?}",
+        password.messages
+    );
+
+    set_limits(&setup, "alice", none);
+    assert_eq!(account(&mut at(20_000), &[&args]), PamOutcome::Success);
+}
+
+/// The reason is shown only to someone who typed the right password: a wrong one gets the
+/// same answer and no message, whatever the account's state.
+#[test]
+fn auth_shows_why_only_after_the_right_password() {
+    use crate::user::AccountLimits;
+    let setup = Setup::new();
+    setup.add("alice", Some("pw"), AuthMethod::Local, LOGIN);
+    setup.add("bob", Some("pw"), AuthMethod::Local, &[Privilege::ReadOwnArchive]);
+    let args = setup.args();
+    let none = AccountLimits::default();
+    let states: [(AccountLimits, &str); 4] = [
+        (AccountLimits { expires_day: Some(20_000), ..none }, "account expired (since 2024-10-04)"),
+        (AccountLimits { blocked: true, ..none }, "account blocked"),
+        (
+            AccountLimits { password_expired: true, ..none },
+            "password expired: change it in webmail",
+        ),
+        (none, ""),
+    ];
+    for (limits, shown) in states {
+        set_limits(&setup, "alice", limits);
+        let mut wrong = Script::new("alice", &[(AuthtokItem::Current, "nope")]);
+        wrong.now = Some(20_100 * DAY);
+        assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr, "{limits:?}");
+        assert!(wrong.messages.is_empty(), "{limits:?}: {:?}", wrong.messages);
+        let mut right = Script::new("alice", &[(AuthtokItem::Current, "pw")]);
+        right.now = Some(20_100 * DAY);
+        let outcome = authenticate(&mut right, &[&args]);
+        if shown.is_empty() {
+            assert_eq!(outcome, PamOutcome::Success);
+            assert!(right.messages.is_empty(), "{:?}", right.messages);
+        } else {
+            assert_eq!(outcome, PamOutcome::AuthErr, "{limits:?}");
+            assert_eq!(right.messages.len(), 1, "{:?}", right.messages);
+            assert!(right.messages[0].contains(shown), "{:?}", right.messages);
+        }
+    }
+    // A missing privilege, too.
+    let mut wrong = Script::new("bob", &[(AuthtokItem::Current, "nope")]);
+    assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr);
+    assert!(wrong.messages.is_empty(), "{:?}", wrong.messages);
+    let mut right = Script::new("bob", &[(AuthtokItem::Current, "pw")]);
+    assert_eq!(authenticate(&mut right, &[&args]), PamOutcome::PermDenied);
+    assert_eq!(right.messages, ["Access denied: missing privilege login. Ask an administrator."]);
+    let mut key_login = Script::new("bob", &[]);
+    assert_eq!(account(&mut key_login, &[&args]), PamOutcome::PermDenied);
+    assert!(key_login.messages[0].contains("missing privilege login"));
 }
 
 /// Bad arguments or configuration: a name dircache's NSS serves is refused (whatever the

@@ -337,6 +337,7 @@ impl<'a> Planner<'a> {
         set("enabled", enabled != user.enabled);
         set("groups", self.listed_groups(entry) != user.groups);
         set("distinguished_name", entry.distinguished_name != user.distinguished_name);
+        set("limits", entry.limits != user.limits);
         let returned = user.missing_since.is_some();
         set("returned", returned);
         if linked {
@@ -358,6 +359,7 @@ impl<'a> Planner<'a> {
         after.enabled = enabled;
         after.groups = self.listed_groups(entry);
         after.distinguished_name = entry.distinguished_name.clone();
+        after.limits = entry.limits;
         after.updated_at = self.now;
         if returned {
             self.plan_return(&mut after);
@@ -463,6 +465,7 @@ impl<'a> Planner<'a> {
             distinguished_name: entry.distinguished_name.as_ref().filter(|_| copied).cloned(),
             directory_identity: copied.then(|| entry.identity.clone()),
             missing_since: None,
+            limits: entry.limits,
             created_at: self.now,
             updated_at: self.now,
         });

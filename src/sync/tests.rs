@@ -51,6 +51,7 @@ fn person(email: &str, full_name: &str) -> DirectoryUser {
         enabled: true,
         groups: vec![],
         distinguished_name: None,
+        limits: crate::user::AccountLimits::default(),
     }
 }
 

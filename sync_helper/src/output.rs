@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use dircache::names::is_invisible;
-use dircache::user::UserView;
+use dircache::user::{civil_date, day_number, UserView};
 use serde::Serialize;
 
 /// Longest directory text printed whole; longer ones are cut.
@@ -123,6 +123,15 @@ fn detail_lines(user: &UserView) -> Vec<(&'static str, String)> {
     if let Some(dn) = &user.distinguished_name {
         lines.push(("distinguished_name", dn.clone()));
     }
+    if let Some(date) = &user.expires {
+        lines.push(("expires", format!("{date} (no login from that day on)")));
+    }
+    if user.blocked {
+        lines.push(("blocked", "yes (by the directory's login policy)".to_string()));
+    }
+    if user.password_expired {
+        lines.push(("password_expired", "yes (change it in webmail)".to_string()));
+    }
     lines.push(("created_at", utc_time(user.created_at)));
     lines.push(("updated_at", utc_time(user.updated_at)));
     lines
@@ -138,29 +147,14 @@ fn yes_no(value: bool) -> &'static str {
 
 /// `2024-03-01 12:00:00 UTC`: a timestamp a person can read without a time-zone database.
 pub fn utc_time(secs: u64) -> String {
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
+    let rest = secs % 86_400;
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        "{} {:02}:{:02}:{:02} UTC",
+        civil_date(day_number(secs)),
         rest / 3600,
         rest % 3600 / 60,
         rest % 60
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -198,6 +192,9 @@ mod tests {
             groups: Vec::new(),
             local_groups: Vec::new(),
             distinguished_name: None,
+            expires: None,
+            blocked: false,
+            password_expired: false,
             created_at: 0,
             updated_at: 1_709_294_400,
         }
@@ -231,10 +228,25 @@ mod tests {
     }
 
     #[test]
-    fn calendar_handles_leap_years() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(civil_from_days(19_783), (2024, 3, 1));
+    fn limits_are_shown_when_there_are_some() {
+        let plain = text(|out| write_details(out, &view("alice", "Alice L")));
+        assert!(!plain.contains("expires"), "{plain}");
+        assert!(!plain.contains("blocked"), "{plain}");
+        let limited = UserView {
+            expires: Some("2026-12-31".to_string()),
+            blocked: true,
+            password_expired: true,
+            ..view("alice", "Alice L")
+        };
+        let details = text(|out| write_details(out, &limited));
+        assert!(
+            details.contains("\nexpires: 2026-12-31 (no login from that day on)\n"),
+            "{details}"
+        );
+        assert!(
+            details.contains("\nblocked: yes (by the directory's login policy)\n"),
+            "{details}"
+        );
+        assert!(details.contains("\npassword_expired: yes (change it in webmail)\n"), "{details}");
     }
 }

@@ -187,6 +187,22 @@ impl Account {
         self
     }
 
+    /// Limits the account's validity: `U_AccountValid` 1 and `U_AccountValidTill` served as
+    /// `till` (any spelling: a Julian day number, `2026/12/31`, garbage…).
+    pub fn valid_till(self, till: &str) -> Account {
+        self.property("U_AccountValid", "1").property("U_AccountValidTill", till)
+    }
+
+    /// `U_Blocked` served as `value` (`1`, `true`, garbage…).
+    pub fn blocked(self, value: &str) -> Account {
+        self.property("U_Blocked", value)
+    }
+
+    /// `U_PasswordExpired` served as `value`.
+    pub fn password_expired(self, value: &str) -> Account {
+        self.property("U_PasswordExpired", value)
+    }
+
     /// Lists this account in `version`'s item shape, whatever the server's version.
     pub fn listed_as(mut self, version: IcewarpVersion) -> Account {
         self.item_version = Some(version);

@@ -46,6 +46,7 @@ fn documented_example() {
                 enabled: true,
                 groups: Vec::new(),
                 distinguished_name: Some("UID=john.doe,DC=example,DC=com".to_string()),
+                limits: crate::user::AccountLimits::default(),
             },
             DirectoryUser {
                 login_name: "jane.roe".to_string(),
@@ -55,6 +56,7 @@ fn documented_example() {
                 enabled: true,
                 groups: Vec::new(),
                 distinguished_name: None,
+                limits: crate::user::AccountLimits::default(),
             },
         ]
     );

@@ -10,6 +10,7 @@
 //!   the per-account and per-group requests go out `max_parallel_requests` at a time
 //!   ([`crate::directory::parallel`]), all in the one administrator session.
 
+mod limits;
 mod select;
 mod session;
 pub mod wire;
@@ -46,7 +47,8 @@ pub struct IcewarpDirectory {
 
 /// What became of one listed user, at its place in the listing.
 enum UserSlot {
-    User(DirectoryUser, usize),
+    /// The user, the index of its domain, and the warnings its properties gave.
+    User(DirectoryUser, usize, Vec<String>),
     /// The account vanished while listing: its address, for the warning.
     Vanished(String),
 }
@@ -203,13 +205,17 @@ impl IcewarpDirectory {
             Ok(match self.fetch_properties(&account)? {
                 Some(properties) => {
                     let domain = &domains[account.domain];
+                    // Kept with the slot, so that warnings come in the listing's order
+                    // whatever order the requests finish in.
+                    let mut user_warnings = Vec::new();
                     let user = select::user_from_properties(
                         &account,
                         domain,
                         &properties,
                         self.login_name,
+                        &mut user_warnings,
                     );
-                    UserSlot::User(user, account.domain)
+                    UserSlot::User(user, account.domain, user_warnings)
                 }
                 None => UserSlot::Vanished(account.email),
             })
@@ -220,7 +226,10 @@ impl IcewarpDirectory {
         let users = slots
             .into_iter()
             .filter_map(|slot| match slot {
-                UserSlot::User(user, domain) => Some((user, domain)),
+                UserSlot::User(user, domain, user_warnings) => {
+                    warnings.extend(user_warnings);
+                    Some((user, domain))
+                }
                 UserSlot::Vanished(email) => {
                     warnings.push(format!(
                         "account {email} disappeared while listing (account_invalid); skipped"

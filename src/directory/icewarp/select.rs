@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::limits;
 use super::wire::{Properties, PropertyValue};
 use crate::config::LoginNameStyle;
 use crate::directory::{fold_key, unique_folded, DirectoryGroup, DirectoryUser};
@@ -211,22 +212,25 @@ impl Accounts {
 // ---------------------------------------------------------------------------------------
 // A user's record from its properties
 
-/// The properties asked of a listed user; `u_accountdisabled` only when the list item had
-/// no state (11.x).
+/// The properties asked of a listed user (its addresses, mailbox and limits);
+/// `u_accountdisabled` only when the list item had no state (11.x).
 pub fn property_names(user: &ListedUser) -> Vec<&'static str> {
     let mut names = vec!["u_mailbox", "u_alias", "u_aliaslist"];
+    names.extend(limits::NAMES);
     if user.enabled.is_none() {
         names.push("u_accountdisabled");
     }
     names
 }
 
-/// The record of a listed user; `domain` is the domain that listed it.
+/// The record of a listed user; `domain` is the domain that listed it. A limit whose value
+/// is not understood adds a warning.
 pub fn user_from_properties(
     account: &ListedUser,
     domain: &str,
     properties: &Properties,
     style: LoginNameStyle,
+    warnings: &mut Vec<String>,
 ) -> DirectoryUser {
     DirectoryUser {
         login_name: login_name(account, properties, style),
@@ -236,6 +240,7 @@ pub fn user_from_properties(
         enabled: enabled(account, properties),
         groups: Vec::new(),
         distinguished_name: None,
+        limits: limits::account_limits(&account.email, properties, warnings),
     }
 }
 

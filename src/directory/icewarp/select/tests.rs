@@ -198,7 +198,16 @@ fn record(
     values: &[(&str, PropertyValue)],
     style: LoginNameStyle,
 ) -> DirectoryUser {
-    user_from_properties(&listed("al@x.test", enabled), "x.test", &properties(values), style)
+    let mut warnings = Vec::new();
+    let user = user_from_properties(
+        &listed("al@x.test", enabled),
+        "x.test",
+        &properties(values),
+        style,
+        &mut warnings,
+    );
+    assert_eq!(warnings, Vec::<String>::new());
+    user
 }
 
 #[test]
@@ -223,10 +232,12 @@ fn a_user_is_enabled_by_its_item_or_else_by_u_accountdisabled_0() {
             ("icewarp:al@x.test", "Name")
         );
     }
-    assert_eq!(property_names(&listed("a@x", Some(true))), ["u_mailbox", "u_alias", "u_aliaslist"]);
+    let limits = ["u_accountvalid", "u_accountvalidtill", "u_blocked", "u_passwordexpired"];
+    let base = ["u_mailbox", "u_alias", "u_aliaslist"];
+    assert_eq!(property_names(&listed("a@x", Some(true))), [&base[..], &limits[..]].concat());
     assert_eq!(
         property_names(&listed("a@x", None)),
-        ["u_mailbox", "u_alias", "u_aliaslist", "u_accountdisabled"]
+        [&base[..], &limits[..], &["u_accountdisabled"][..]].concat()
     );
 }
 
@@ -302,6 +313,7 @@ fn found(addresses: &[&str], login_name: &str, domain: usize) -> (DirectoryUser,
         enabled: true,
         groups: Vec::new(),
         distinguished_name: None,
+        limits: crate::user::AccountLimits::default(),
     };
     (user, domain)
 }
