@@ -94,9 +94,10 @@ fn directory_address(config: &Config) -> Option<&str> {
     }
 }
 
-/// Whether the configuration names a directory at all (for systemd's `ExecCondition=`).
+/// Whether the configuration names a directory, or a snapshot to pull, at all (for
+/// systemd's `ExecCondition=`).
 pub fn directory_configured(config: &Config) -> bool {
-    config.directory.kind != DirectoryKind::None
+    config.directory.kind != DirectoryKind::None || config.snapshot.is_some()
 }
 
 /// The directory answers and accepts the administrator: IceWarp `authenticate` and

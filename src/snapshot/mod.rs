@@ -33,9 +33,9 @@ mod state;
 pub use keys::{keygen, KeyId, PublicKey, SigningKey};
 pub use publish::{publish, PublishReport, KEEP_GENERATIONS, KEEP_SECS};
 pub use pull::{
-    http_fetcher, pull, reply, retry_after_secs, Fetcher, PullReport, Reply, SnapshotOptions,
+    http_fetcher, probe, pull, reply, retry_after_secs, Fetcher, PullReport, Reply, SnapshotOptions,
 };
-pub use state::{read_state, SnapshotState};
+pub use state::{read_state, request_reapply, SnapshotState};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SIGNATURE_FILE: &str = "manifest.json.minisig";

@@ -158,7 +158,8 @@ pub fn pull(
         report: PullReport { url: settings.url.clone(), ..PullReport::default() },
         now,
     };
-    let fetched = puller.manifest(state.as_ref(), options.force)?;
+    let reinstall = options.force || state.as_ref().is_some_and(|s| s.reapply);
+    let fetched = puller.manifest(state.as_ref(), reinstall)?;
     let (manifest, validators) = match fetched {
         Fetched::NotModified => {
             // A server that answers "unchanged" forever must not freeze the host either.
@@ -231,6 +232,36 @@ pub fn pull(
     Ok(SyncOutcome { report, listing: None })
 }
 
+/// Fetches and verifies the manifest and its signature as a pull would (key, format,
+/// age, rollback, file names and sizes), unconditionally and without fetching the data
+/// files or writing anything: what `check` reports.
+pub fn probe(
+    config: &Config,
+    fetcher: &mut dyn Fetcher,
+    now: u64,
+) -> Result<PullReport, SnapshotError> {
+    let Some(settings) = &config.snapshot else {
+        return Err(SnapshotError::NotConfigured("[snapshot] is not configured".into()));
+    };
+    let key = PublicKey::from_config(settings)?;
+    let state = read_state(&config.cache.dir)?;
+    let mut puller = Puller {
+        fetcher,
+        key: &key,
+        settings,
+        report: PullReport { url: settings.url.clone(), ..PullReport::default() },
+        now,
+    };
+    match puller.manifest(state.as_ref(), true)? {
+        Fetched::New(manifest, _) | Fetched::SameGeneration(manifest, _) => {
+            puller.describe(&manifest);
+            puller.report.unchanged = state.is_some_and(|s| s.generation == manifest.generation);
+        }
+        Fetched::NotModified => {}
+    }
+    Ok(puller.report)
+}
+
 fn unchanged(pull: PullReport, started: Instant) -> SyncOutcome {
     let report = SyncReport {
         snapshot: Some(PullReport { unchanged: true, ..pull }),
@@ -256,6 +287,7 @@ fn state_of(
         etag: validators.etag.clone(),
         last_modified: validators.last_modified.clone(),
         installed_at: same.map_or(now, |p| p.installed_at),
+        reapply: false,
     }
 }
 
@@ -326,6 +358,7 @@ impl Puller<'_> {
     }
 
     /// Fetches and verifies the manifest: signature, key, format, time, generation, files.
+    /// With `force`, unconditionally, and the installed generation counts as new.
     fn manifest(
         &mut self,
         state: Option<&SnapshotState>,

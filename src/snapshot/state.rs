@@ -25,6 +25,11 @@ pub struct SnapshotState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
     pub installed_at: u64,
+    /// Set by a local `user set --enable` on this host: the next pull installs the
+    /// snapshot again even if its generation is the one installed, so the publisher's
+    /// enabled flag comes back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reapply: bool,
 }
 
 /// The installed snapshot's state, or None on a host that never pulled.
@@ -40,6 +45,17 @@ pub fn read_state(cache_dir: &Path) -> Result<Option<SnapshotState>, CacheError>
         what: "snapshot state".to_string(),
         reason: format!("{e}; delete it to accept any generation from the trusted publisher"),
     })
+}
+
+/// Makes the next pull install the current generation again (see
+/// [`SnapshotState::reapply`]). Nothing to do on a host that never pulled.
+pub fn request_reapply(cache_dir: &Path) -> Result<(), CacheError> {
+    match read_state(cache_dir)? {
+        Some(state) if !state.reapply => {
+            write_state(cache_dir, &SnapshotState { reapply: true, ..state })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Replaces the state file atomically (temp, fsync, rename, fsync of the directory).
