@@ -12,8 +12,11 @@ use crate::directory::{AppIntDirectory, Directory, DirectoryError, IcewarpDirect
 pub fn check_config(path: &Path) -> (CheckResult, Option<Config>) {
     match Config::load(path) {
         Ok(config) => {
-            if let Err(error) = crate::directory::ready_to_list(&config) {
-                return (incomplete(path, error), Some(config));
+            // A fleet host never lists: it needs no administrator credentials.
+            if config.snapshot.is_none() {
+                if let Err(error) = crate::directory::ready_to_list(&config) {
+                    return (incomplete(path, error), Some(config));
+                }
             }
             let what = match config.directory.kind {
                 DirectoryKind::None => "no directory (type = \"none\")".to_string(),

@@ -90,8 +90,9 @@ pub fn publish(config: &Config, dir: &Path, now: u64) -> Result<PublishReport, S
         let sha256 = sha256_hex(bytes);
         let name = data_file_name(&sha256, kind);
         let path = dir.join(&name);
-        // Content-addressed: a file of that name and size already holds these bytes.
-        let present = fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64);
+        // Content-addressed: a file of that name already holds these bytes, unless someone
+        // changed it in place (hosts would refuse it forever): then it is written again.
+        let present = fs::read(&path).is_ok_and(|old| old == *bytes);
         if !present {
             write_atomic(dir, &name, bytes)?;
             written.push(name.clone());
@@ -121,8 +122,10 @@ pub fn publish(config: &Config, dir: &Path, now: u64) -> Result<PublishReport, S
         reason: format!("signing failed: {reason}"),
     })?;
     // The signature first: a host that reads the new manifest then finds its signature.
+    let previous_mtime = fs::metadata(dir.join(MANIFEST_FILE)).and_then(|m| m.modified()).ok();
     write_atomic(dir, SIGNATURE_FILE, signature.as_bytes())?;
     write_atomic(dir, MANIFEST_FILE, &manifest_bytes)?;
+    later_than(&dir.join(MANIFEST_FILE), previous_mtime)?;
 
     let pruned = record_and_prune(dir, generation, now, &files)?;
     sync_dir(dir)?;
@@ -288,6 +291,25 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SnapshotErro
         return Err(SnapshotError::Io { path: tmp, source: e });
     }
     fs::rename(&tmp, &path).map_err(io_error(&path))
+}
+
+/// Static servers derive a manifest's validators from its modification time (nginx: ETag
+/// "mtime-size" and Last-Modified, both to the second): two publications within one
+/// second, of the same size, would look unchanged to a conditional GET. The new manifest's
+/// time is therefore moved past the previous one's whole second when needed.
+fn later_than(path: &Path, previous: Option<std::time::SystemTime>) -> Result<(), SnapshotError> {
+    let Some(previous) = previous else {
+        return Ok(());
+    };
+    let seconds =
+        |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let file = File::options().write(true).open(path).map_err(io_error(path))?;
+    let now = file.metadata().and_then(|m| m.modified()).map_err(io_error(path))?;
+    if seconds(now) > seconds(previous) {
+        return Ok(());
+    }
+    let next = UNIX_EPOCH + Duration::from_secs(seconds(previous) + 1);
+    file.set_modified(next).map_err(io_error(path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {

@@ -365,7 +365,11 @@ impl Puller<'_> {
         force: bool,
     ) -> Result<Fetched, SnapshotError> {
         let mut headers = Vec::new();
-        if let Some(state) = state.filter(|s| !force && s.url == self.settings.url) {
+        // Conditional only for what was verified before: the same URL and the same key (a
+        // new key in the configuration verifies the manifest again).
+        let key_id = self.key.id().to_string();
+        let verified = |s: &&SnapshotState| s.url == self.settings.url && s.key_id == key_id;
+        if let Some(state) = state.filter(|s| !force && verified(s)) {
             if let Some(etag) = &state.etag {
                 headers.push(("if-none-match", etag.clone()));
             }

@@ -339,6 +339,12 @@ fn a_tampered_data_file_is_refused_and_the_cache_is_byte_identical() {
     fs::write(&users, text).unwrap();
     let error = host.refused(&mut server, NOW + 110);
     assert!(error.contains("SHA-256 is not the one signed"), "{error}");
+    // The next publication repairs it.
+    let tampered = fs::read(&users).unwrap();
+    publisher.publish_at(NOW + 200);
+    assert_ne!(fs::read(&users).unwrap(), tampered);
+    host.pull(&mut server, NOW + 210).unwrap();
+    publisher.publish_at(NOW + 300);
 
     // A longer file is cut at its signed size and refused too.
     fs::write(&users, vec![b'{'; manifest.files[0].size as usize + 10]).unwrap();
@@ -594,4 +600,18 @@ fn generations_always_increase_even_within_a_second() {
     let earlier_clock = publisher.publish_at(NOW - 1000);
     assert!(first.generation < second.generation);
     assert!(second.generation < earlier_clock.generation);
+}
+
+#[test]
+fn a_new_trusted_key_verifies_the_manifest_again_instead_of_trusting_a_304() {
+    let (publisher, host, mut server) = installed();
+    let other = tempfile::tempdir().unwrap();
+    keygen(&other.path().join("k"), &other.path().join("k.pub")).unwrap();
+    let mut config = host.config.clone();
+    config.snapshot.as_mut().unwrap().public_key_file = Some(other.path().join("k.pub"));
+    server.requests.clear();
+    let error = pull(&config, &mut server, SyncOptions::default(), NOW + 20).unwrap_err();
+    assert!(error.to_string().contains("signed by key id"), "{error}");
+    assert!(server.requests[0].1.is_empty(), "no conditional GET: {:?}", server.requests);
+    drop(publisher);
 }

@@ -162,7 +162,7 @@ fn write_report(
     if let Some(pull) = &report.snapshot {
         writeln!(
             out,
-            "snapshot generation {} from {} (published {} UTC, key {}){}",
+            "snapshot generation {} from {} (published {}, key {}){}",
             pull.generation,
             shown(&pull.url),
             crate::output::utc_time(pull.published_at),
@@ -268,7 +268,7 @@ pub fn status(config: &Config, args: &StatusArgs, out: &mut impl Write) -> Resul
     }
     if let Some(state) = snapshot::read_state(&config.cache.dir)? {
         let value = format!(
-            "generation {} from {}, published {} UTC, key {}",
+            "generation {} from {}, published {}, key {}",
             state.generation,
             state.url,
             crate::output::utc_time(state.published_at),
