@@ -429,6 +429,13 @@ fn hosts_pull_the_publishers_snapshot_from_nginx_and_refuse_every_bad_one() {
         assert_refused(host, path, &[expected]);
     }
 
+    // A server certificate this host does not trust: a TLS failure, with the key to set.
+    let config = fleet.host_config("fleet", &fleet.public_key);
+    let trusted = format!("ca_file = {:?}\n", fleet.ca);
+    let at = config.rfind(&trusted).unwrap();
+    host.rewrite_extra_config(&format!("{}{}", &config[..at], &config[at + trusted.len()..]));
+    assert_refused(host, "untrusted certificate", &["TLS verification failed", "snapshot.ca_file"]);
+
     // The second host, untouched by all this, pulls the new snapshot.
     let report = stdout_json(&ok(hosts[1].cli(&["sync", "--json"], "")));
     assert_eq!(report["deleted"].as_array().unwrap().len(), 1, "{report}");

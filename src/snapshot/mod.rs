@@ -132,8 +132,9 @@ pub enum SnapshotError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Cache(#[from] CacheError),
-    #[error("snapshot {url}: {source}")]
-    Transport { url: String, source: DirectoryError },
+    /// `hint` replaces the directory's advice where the snapshot has keys of its own.
+    #[error("snapshot {url}: {source}{hint}")]
+    Transport { url: String, source: DirectoryError, hint: &'static str },
     #[error("snapshot {url}: HTTP status {status}{hint}")]
     HttpStatus { url: String, status: u16, hint: String, retry_after: Option<u64> },
     #[error("snapshot {url}: {file} is missing (HTTP 404) although the signed manifest names it: the snapshot is half-uploaded (upload the data files before manifest.json) or was pruned; nothing was changed, the next pull retries")]
@@ -159,6 +160,17 @@ pub enum SnapshotError {
 }
 
 impl SnapshotError {
+    pub fn transport(url: String, source: DirectoryError) -> SnapshotError {
+        let hint = match source {
+            DirectoryError::Tls { .. } => {
+                " (for the snapshot server: its private CA belongs in snapshot.ca_file)"
+            }
+            DirectoryError::Timeout { .. } => " (for the snapshot server: snapshot.timeout_secs)",
+            _ => "",
+        };
+        SnapshotError::Transport { url, source, hint }
+    }
+
     /// Seconds a server asked us to wait (`Retry-After` with a 429 or 5xx), for the daemon.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
@@ -171,6 +183,9 @@ impl SnapshotError {
     pub fn server_trouble(&self) -> bool {
         match self {
             SnapshotError::HttpStatus { status, .. } => *status >= 500 || *status == 429,
+            // A certificate that does not verify is no outage to wait out: it stays wrong
+            // (or is an interception) until someone acts.
+            SnapshotError::Transport { source: DirectoryError::Tls { .. }, .. } => false,
             SnapshotError::Transport { .. } => true,
             _ => false,
         }

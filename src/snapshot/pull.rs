@@ -82,7 +82,7 @@ pub fn http_fetcher(config: &SnapshotConfig) -> Result<Box<dyn Fetcher>, Snapsho
         max_reply_mib: Some(config.max_file_mib),
         ..DirectoryConfig::default()
     };
-    let transport_error = |source| SnapshotError::Transport { url: url.clone(), source };
+    let transport_error = |source| SnapshotError::transport(url.clone(), source);
     let client = HttpClient::new(&url, &url, &transport, None).map_err(transport_error)?;
     let base = client.url().clone();
     Ok(Box::new(HttpFetcher { client, base }))
@@ -168,7 +168,7 @@ pub fn pull(
             puller.report.generation = state.generation;
             puller.report.published_at = state.published_at;
             puller.report.key_id = state.key_id;
-            return Ok(unchanged(puller.report, started));
+            return Ok(unchanged(puller.report, state.users, started));
         }
         Fetched::SameGeneration(manifest, validators) => {
             let new_state = state_of(settings, &manifest, &validators, state.as_ref(), now);
@@ -176,7 +176,7 @@ pub fn pull(
                 write_state(&config.cache.dir, &new_state)?;
             }
             puller.describe(&manifest);
-            return Ok(unchanged(puller.report, started));
+            return Ok(unchanged(puller.report, manifest.users, started));
         }
         Fetched::New(manifest, validators) => (manifest, validators),
     };
@@ -262,8 +262,11 @@ pub fn probe(
     Ok(puller.report)
 }
 
-fn unchanged(pull: PullReport, started: Instant) -> SyncOutcome {
+/// Nothing to install; `users`: how many the installed snapshot holds (what `status` shows
+/// as listed).
+fn unchanged(pull: PullReport, users: usize, started: Instant) -> SyncOutcome {
     let report = SyncReport {
+        listed_users: users,
         snapshot: Some(PullReport { unchanged: true, ..pull }),
         duration_secs: started.elapsed().as_secs_f64(),
         ..SyncReport::default()
@@ -284,6 +287,7 @@ fn state_of(
         generation: manifest.generation,
         published_at: manifest.published_at,
         key_id: manifest.key_id.clone(),
+        users: manifest.users,
         etag: validators.etag.clone(),
         last_modified: validators.last_modified.clone(),
         installed_at: same.map_or(now, |p| p.installed_at),
@@ -312,7 +316,7 @@ impl Puller<'_> {
         let reply = self
             .fetcher
             .get(name, headers, limit)
-            .map_err(|source| SnapshotError::Transport { url: self.url(name), source })?;
+            .map_err(|source| SnapshotError::transport(self.url(name), source))?;
         self.report.bytes_fetched += reply.body.as_ref().map_or(0, |b| b.len() as u64);
         Ok(reply)
     }

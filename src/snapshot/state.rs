@@ -20,6 +20,9 @@ pub struct SnapshotState {
     pub generation: u64,
     pub published_at: u64,
     pub key_id: String,
+    /// Users in the installed snapshot (before this host's rules).
+    #[serde(default)]
+    pub users: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
