@@ -98,6 +98,16 @@ impl Rules<'_> {
     }
 }
 
+/// A directory never chooses a home or a shell (the host's `[unix]` does); a snapshot
+/// carries the publisher's, which must at least be a plain absolute path that cannot break
+/// a passwd line or climb out of its directory.
+fn unsafe_path(what: &str, path: &str) -> Option<String> {
+    let plain = path.starts_with('/')
+        && !path.split('/').any(|part| part == "..")
+        && !path.chars().any(|c| c == ':' || c.is_control());
+    (!plain).then(|| format!("the {what} {path:?} is not a plain absolute path"))
+}
+
 /// The plan for installing `users` and `groups` (a snapshot, verified) into `db`. The host
 /// gets exactly the publisher's accounts, minus what its rules refuse; the one thing of its
 /// own it keeps is an administrator's local `user set --disable` (`disabled_by_admin`).
@@ -127,7 +137,11 @@ pub(super) fn plan(
     let mut users = users;
     users.sort_by_key(|u| u.uid);
     for mut user in users {
-        if let Some(reason) = rules.refuse(&user.name, &[("uid", user.uid), ("gid", user.gid)]) {
+        let refused = rules
+            .refuse(&user.name, &[("uid", user.uid), ("gid", user.gid)])
+            .or_else(|| unsafe_path("home", &user.home))
+            .or_else(|| unsafe_path("shell", &user.shell));
+        if let Some(reason) = refused {
             plan.skipped.push(Skipped { name: user.name.clone(), reason });
             continue;
         }

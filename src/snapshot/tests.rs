@@ -504,12 +504,14 @@ fn a_signed_snapshot_is_trusted_no_more_than_a_directory() {
     db.users.push(sample_user("localuser", 200_101));
     db.users.push(sample_user("lowid", 1000));
     db.users.push(sample_user("outside", 900_000));
+    db.users.push(User { home: "/home/../root".to_string(), ..sample_user("climber", 200_102) });
+    db.users.push(User { shell: "/bin/sh\nx".to_string(), ..sample_user("breaker", 200_103) });
     publisher.write(db);
     publisher.publish_at(NOW);
     let host = Host::new(&publisher);
     let outcome = host.pull(&mut FakeServer::new(&publisher.out()), NOW).unwrap();
     let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(skipped, ["zero", "lowid", "root", "localuser", "outside"]);
+    assert_eq!(skipped, ["zero", "lowid", "root", "localuser", "climber", "breaker", "outside"]);
     let db = host.db();
     assert_eq!(db.users.len(), 20);
     assert!(db.users.iter().all(|u| u.uid >= 200_000 && u.uid < 300_000));
@@ -614,4 +616,30 @@ fn a_new_trusted_key_verifies_the_manifest_again_instead_of_trusting_a_304() {
     assert!(error.to_string().contains("signed by key id"), "{error}");
     assert!(server.requests[0].1.is_empty(), "no conditional GET: {:?}", server.requests);
     drop(publisher);
+}
+
+#[test]
+fn a_local_enable_makes_the_next_pull_restore_the_publishers_flag() {
+    let (_publisher, host, mut server) = installed();
+    let cache = CacheDir::new(&host.config.cache.dir);
+    let disable = |db: &mut Db| {
+        let user = db.user_mut("user4@example.com").unwrap();
+        user.disabled_by_admin = true;
+        user.enabled = false;
+        Ok::<(), crate::cache::CacheError>(())
+    };
+    cache.update(Duration::from_secs(1), NOW, disable).unwrap();
+    // `user set --enable` on a replica: the mark goes, the flag stays until the next pull.
+    let enable = |db: &mut Db| {
+        db.user_mut("user4@example.com").unwrap().disabled_by_admin = false;
+        Ok::<(), crate::cache::CacheError>(())
+    };
+    cache.update(Duration::from_secs(1), NOW, enable).unwrap();
+    request_reapply(&host.config.cache.dir).unwrap();
+    let outcome = host.pull(&mut server, NOW + 20).unwrap();
+    assert_eq!(outcome.report.updated, ["user4@example.com"]);
+    assert!(host.db().user("user4@example.com").unwrap().enabled);
+    assert!(!read_state(&host.config.cache.dir).unwrap().unwrap().reapply);
+    // And then unchanged again.
+    assert!(host.pull(&mut server, NOW + 30).unwrap().report.snapshot.unwrap().unchanged);
 }
