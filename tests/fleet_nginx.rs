@@ -358,6 +358,10 @@ fn hosts_pull_the_publishers_snapshot_from_nginx_and_refuse_every_bad_one() {
     assert_eq!(line("snapshot")["status"], "ok", "{check}");
     assert_eq!(line("directory")["status"], "skip", "{check}");
 
+    // systemd's ExecCondition= runs the timer's sync on a host.
+    let configured = ok(host.cli(&["check", "--configured"], ""));
+    assert!(String::from_utf8_lossy(&configured.stdout).contains("pulls snapshots"));
+
     // The replica is read-only, but for a local disable, which outlasts pulls.
     let refused = one_failure_line(&host.cli(&["user", "add", "eve"], ""));
     assert!(refused.contains("Change users on the publisher"), "{refused}");
