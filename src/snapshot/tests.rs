@@ -643,3 +643,10 @@ fn a_local_enable_makes_the_next_pull_restore_the_publishers_flag() {
     // And then unchanged again.
     assert!(host.pull(&mut server, NOW + 30).unwrap().report.snapshot.unwrap().unchanged);
 }
+
+#[test]
+fn retry_after_is_read_in_seconds_and_bounded() {
+    assert_eq!(retry_after_secs(" 120 "), Some(120));
+    assert_eq!(retry_after_secs("99999999"), Some(86_400));
+    assert_eq!(retry_after_secs("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+}
