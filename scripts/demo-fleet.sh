@@ -170,7 +170,14 @@ echo "== host1 is a replica: user add is refused"
 host host1 user add eve 2>&1 || true
 
 echo
+echo "== a republication of the same data: host1 fetches the manifest and its signature only"
+publisher publish "$demo/www/dircache" > /dev/null
+host host1 sync
+tail -n 2 "$demo/nginx-access.log"
+
+echo
 echo "== a tampered file in nginx's root is refused, host1's cache unchanged"
+publisher user set carol@example.com --grant export_email > /dev/null   # new data to publish
 publisher publish "$demo/www/dircache" > /dev/null
 for f in "$demo/www/dircache/"*.users.jsonl; do sed -i 's/Alice Liddell/Mallory Liddell/' "$f"; done
 before=$(find "$demo/host1/cache" -type f ! -name status.json -exec sha256sum {} + | sort)

@@ -23,6 +23,10 @@ pub struct SnapshotState {
     /// Users in the installed snapshot (before this host's rules).
     #[serde(default)]
     pub users: usize,
+    /// The data files of the installed snapshot: a newer publication of the same files is
+    /// recorded (generation, time) without downloading or installing them again.
+    #[serde(default)]
+    pub files: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -328,13 +328,26 @@ fn a_new_publication_is_installed_and_unreferenced_files_are_pruned_later() {
     assert_eq!(old_files(&publisher), 1);
 }
 
+/// Changes one user's full name on the publisher: a publication with new data files.
+fn change(publisher: &Publisher, full_name: &str) {
+    let mut db = publisher.cache().load().unwrap();
+    db.user_mut("user5@example.com").unwrap().full_name = full_name.to_string();
+    publisher.write(db);
+}
+
+fn users_file(publisher: &Publisher) -> (PathBuf, u64) {
+    let manifest: Manifest =
+        serde_json::from_slice(&fs::read(publisher.out().join(MANIFEST_FILE)).unwrap()).unwrap();
+    let users = manifest.files.iter().find(|f| f.kind == FileKind::Users).unwrap();
+    (publisher.out().join(&users.name), users.size)
+}
+
 #[test]
 fn a_tampered_data_file_is_refused_and_the_cache_is_byte_identical() {
     let (publisher, host, mut server) = installed();
+    change(&publisher, "Second");
     publisher.publish_at(NOW + 100);
-    let manifest: Manifest =
-        serde_json::from_slice(&fs::read(publisher.out().join(MANIFEST_FILE)).unwrap()).unwrap();
-    let users = publisher.out().join(&manifest.files[0].name);
+    let (users, _) = users_file(&publisher);
     let text = fs::read_to_string(&users).unwrap().replace("200001", "200009");
     fs::write(&users, text).unwrap();
     let error = host.refused(&mut server, NOW + 110);
@@ -344,12 +357,36 @@ fn a_tampered_data_file_is_refused_and_the_cache_is_byte_identical() {
     publisher.publish_at(NOW + 200);
     assert_ne!(fs::read(&users).unwrap(), tampered);
     host.pull(&mut server, NOW + 210).unwrap();
-    publisher.publish_at(NOW + 300);
 
     // A longer file is cut at its signed size and refused too.
-    fs::write(&users, vec![b'{'; manifest.files[0].size as usize + 10]).unwrap();
-    let error = host.refused(&mut server, NOW + 110);
+    change(&publisher, "Third Name");
+    publisher.publish_at(NOW + 300);
+    let (users, size) = users_file(&publisher);
+    fs::write(&users, vec![b'{'; size as usize + 10]).unwrap();
+    let error = host.refused(&mut server, NOW + 310);
     assert!(error.contains("longer than"), "{error}");
+}
+
+#[test]
+fn a_republication_of_the_same_data_is_recorded_without_downloading_it() {
+    let (publisher, host, mut server) = installed();
+    let before = host.files();
+    let second = publisher.publish_at(NOW + 100);
+    server.requests.clear();
+    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    let pulled = outcome.report.snapshot.unwrap();
+    assert!(pulled.unchanged);
+    assert_eq!(pulled.generation, second.generation);
+    let names: Vec<&str> = server.requests.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, [MANIFEST_FILE, SIGNATURE_FILE]);
+    // The cache is as it was; only the record of the installed generation moved on.
+    let after = host.files();
+    let state = host.config.cache.dir.join("snapshot.json");
+    let differs: Vec<&PathBuf> = after.keys().filter(|p| before.get(*p) != after.get(*p)).collect();
+    assert_eq!(differs, [&state]);
+    assert_eq!(read_state(&host.config.cache.dir).unwrap().unwrap().generation, second.generation);
+    // Freshness comes from the new publication.
+    host.pull(&mut server, NOW + 100 + 86_000).unwrap();
 }
 
 #[test]
