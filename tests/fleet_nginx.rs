@@ -56,7 +56,7 @@ impl Nginx {
                client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
                fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
                scgi_temp_path {d}/tmp/scgi;\n\
-               types {{ application/json json; text/plain minisig jsonl; }}\n\
+               types {{ application/json json; text/plain minisig; }}\n\
                default_type application/octet-stream;\n\
                server {{\n    listen 127.0.0.1:{port} ssl;\n\
                  ssl_certificate {d}/server.pem;\n    ssl_certificate_key {d}/server.key;\n\

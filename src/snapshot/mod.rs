@@ -6,8 +6,8 @@
 //! DIR/
 //!   manifest.json          generation, publisher time, key id, each file's name, size, SHA-256
 //!   manifest.json.minisig  minisign signature of manifest.json (`minisign -Vm manifest.json`)
-//!   <sha256>.users.jsonl   one cache user record (`user::User`) per line
-//!   <sha256>.groups.jsonl  one cache group record (`user::Group`) per line
+//!   <sha256>.users.jsonl.gz   gzip of one cache user record (`user::User`) per line
+//!   <sha256>.groups.jsonl.gz  gzip of one cache group record (`user::Group`) per line
 //!   publish-history.json   the publisher's own note of what it may prune (hosts ignore it)
 //! ```
 //!
@@ -51,7 +51,7 @@ pub const MAX_SIGNATURE_BYTES: u64 = 4096;
 /// How far in the future a publisher's clock may be before its snapshot is refused.
 pub const MAX_FUTURE_SECS: u64 = 300;
 
-/// What a snapshot file holds; part of its name (`<sha256>.<kind>.jsonl`).
+/// What a snapshot file holds; part of its name (`<sha256>.<kind>.jsonl.gz`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
@@ -90,9 +90,12 @@ pub struct Manifest {
 pub struct FileEntry {
     pub kind: FileKind,
     pub name: String,
+    /// Bytes of the file as served (gzip).
     pub size: u64,
-    /// Lower-case hex.
+    /// Lower-case hex SHA-256 of the file as served.
     pub sha256: String,
+    /// Bytes once decompressed: decompression stops there (a gzip bomb gets no further).
+    pub content_size: u64,
 }
 
 impl FileEntry {
@@ -106,7 +109,7 @@ impl FileEntry {
 }
 
 pub fn data_file_name(sha256: &str, kind: FileKind) -> String {
-    format!("{sha256}.{}.jsonl", kind.as_str())
+    format!("{sha256}.{}.jsonl.gz", kind.as_str())
 }
 
 /// Lower-case hex SHA-256.

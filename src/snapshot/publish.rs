@@ -86,7 +86,8 @@ pub fn publish(config: &Config, dir: &Path, now: u64) -> Result<PublishReport, S
     ensure_dir(dir)?;
     let mut files = Vec::new();
     let mut written = Vec::new();
-    for (kind, bytes) in [(FileKind::Users, &users), (FileKind::Groups, &groups)] {
+    for (kind, content) in [(FileKind::Users, &users), (FileKind::Groups, &groups)] {
+        let bytes = &compress(content)?;
         let sha256 = sha256_hex(bytes);
         let name = data_file_name(&sha256, kind);
         let path = dir.join(&name);
@@ -97,7 +98,8 @@ pub fn publish(config: &Config, dir: &Path, now: u64) -> Result<PublishReport, S
             write_atomic(dir, &name, bytes)?;
             written.push(name.clone());
         }
-        files.push(FileEntry { kind, name, size: bytes.len() as u64, sha256 });
+        let content_size = content.len() as u64;
+        files.push(FileEntry { kind, name, size: bytes.len() as u64, sha256, content_size });
     }
 
     let previous = previous_generation(dir);
@@ -190,6 +192,16 @@ pub(super) fn encode_groups(groups: &[Group]) -> Result<Vec<u8>, SnapshotError> 
     Ok(out)
 }
 
+/// gzip at the default level: JSON lines shrink about tenfold, and the same input always
+/// gives the same bytes (no time or name in the header), so content addressing holds.
+fn compress(content: &[u8]) -> Result<Vec<u8>, SnapshotError> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(content)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| SnapshotError::NotConfigured(format!("cannot compress a snapshot file: {e}")))
+}
+
 fn push_line(out: &mut Vec<u8>, record: &impl Serialize) -> Result<(), SnapshotError> {
     serde_json::to_writer(&mut *out, record)
         .map_err(|e| SnapshotError::NotConfigured(format!("cannot encode a record: {e}")))?;
@@ -251,14 +263,15 @@ fn record_and_prune(
     Ok(pruned)
 }
 
-/// `<64 hex>.users.jsonl` or `<64 hex>.groups.jsonl`: the only files publish ever deletes.
+/// `<64 hex>.users.jsonl.gz` or `<64 hex>.groups.jsonl.gz`: the only files publish ever
+/// deletes.
 fn is_data_file_name(name: &str) -> bool {
     let Some((hash, rest)) = name.split_once('.') else {
         return false;
     };
     hash.len() == 64
         && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        && (rest == "users.jsonl" || rest == "groups.jsonl")
+        && (rest == "users.jsonl.gz" || rest == "groups.jsonl.gz")
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> SnapshotError + '_ {

@@ -8,6 +8,7 @@
 //! signature by constants, each data file by its signed size); a data file's name must be
 //! the one its hash and kind give (no path from the server is ever used).
 
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use reqwest::Url;
@@ -498,13 +499,13 @@ impl Puller<'_> {
                 return Err(SnapshotError::Malformed {
                     url,
                     reason: format!(
-                        "the file name {:?} is not <sha256>.{}.jsonl",
+                        "the file name {:?} is not <sha256>.{}.jsonl.gz",
                         file.name,
                         file.kind.as_str()
                     ),
                 });
             }
-            if file.size > limit {
+            if file.size.max(file.content_size) > limit {
                 return Err(SnapshotError::TooLarge {
                     url: self.url(&file.name),
                     what: file.name.clone(),
@@ -555,7 +556,20 @@ impl Puller<'_> {
         if sha256_hex(&bytes) != file.sha256 {
             return Err(mismatch("its SHA-256 is not the one signed".to_string()));
         }
-        Ok(bytes)
+        // Signed bytes from here on; still decompressed through the signed size only.
+        let mut content = Vec::with_capacity(usize::try_from(file.content_size).unwrap_or(0));
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .take(file.content_size.saturating_add(1))
+            .read_to_end(&mut content)
+            .map_err(|e| mismatch(format!("it does not decompress: {e}")))?;
+        if content.len() as u64 != file.content_size {
+            return Err(mismatch(format!(
+                "it decompresses to {} bytes, the manifest signs {}",
+                content.len(),
+                file.content_size
+            )));
+        }
+        Ok(content)
     }
 
     fn decode<T: serde::de::DeserializeOwned>(

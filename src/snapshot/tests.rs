@@ -316,7 +316,9 @@ fn a_new_publication_is_installed_and_unreferenced_files_are_pruned_later() {
     let old_files = |p: &Publisher| {
         fs::read_dir(p.out())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".users.jsonl"))
+            .filter(|e| {
+                e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".users.jsonl.gz")
+            })
             .count()
     };
     assert_eq!(old_files(&publisher), 2);
@@ -348,8 +350,10 @@ fn a_tampered_data_file_is_refused_and_the_cache_is_byte_identical() {
     change(&publisher, "Second");
     publisher.publish_at(NOW + 100);
     let (users, _) = users_file(&publisher);
-    let text = fs::read_to_string(&users).unwrap().replace("200001", "200009");
-    fs::write(&users, text).unwrap();
+    let mut bytes = fs::read(&users).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&users, bytes).unwrap();
     let error = host.refused(&mut server, NOW + 110);
     assert!(error.contains("SHA-256 is not the one signed"), "{error}");
     // The next publication repairs it.
@@ -517,7 +521,7 @@ fn file_names_from_the_manifest_cannot_leave_the_snapshot_url() {
     publisher.publish_at(NOW + 100);
     publisher.resign(|m| m.files[0].name = "../../etc/passwd".to_string());
     let error = host.refused(&mut server, NOW + 110);
-    assert!(error.contains("is not <sha256>.users.jsonl"), "{error}");
+    assert!(error.contains("is not <sha256>.users.jsonl.gz"), "{error}");
     assert!(!server.requests.iter().any(|(name, _)| name.contains("..")));
 }
 
@@ -686,4 +690,19 @@ fn retry_after_is_read_in_seconds_and_bounded() {
     assert_eq!(retry_after_secs(" 120 "), Some(120));
     assert_eq!(retry_after_secs("99999999"), Some(86_400));
     assert_eq!(retry_after_secs("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+}
+
+#[test]
+fn decompression_stops_at_the_signed_size() {
+    let (publisher, host, mut server) = installed();
+    change(&publisher, "Bomb");
+    publisher.publish_at(NOW + 100);
+    // Signed by the real key, the files as published, but a smaller content size: the
+    // decompressor must stop there and refuse, whatever the gzip stream would expand to.
+    publisher.resign(|m| m.files[0].content_size = 100);
+    let error = host.refused(&mut server, NOW + 110);
+    assert!(error.contains("decompresses to 101 bytes, the manifest signs 100"), "{error}");
+    publisher.resign(|m| m.files[0].content_size = 5 << 30);
+    let error = host.refused(&mut server, NOW + 110);
+    assert!(error.contains("snapshot.max_file_mib"), "{error}");
 }
