@@ -8,8 +8,11 @@ packages=(gcc libc6-dev libpam0g-dev libpam-wrapper libnss-wrapper pamtester)
 case "${1:-}" in
   --demo) ;;
   # `scripts/bench-nss.sh` also compares with Debian's libnss-cache; the tests do not need it.
-  --bench) packages+=(openssh-server sshpass dpkg-dev binutils groff-base systemd debootstrap lintian libnss-cache) ;;
-  *) packages+=(openssh-server sshpass dpkg-dev binutils groff-base systemd debootstrap lintian) ;;
+  # nginx and minisign: tests/fleet_nginx.rs, scripts/demo-fleet.sh and the fleet benchmark
+  # serve snapshots from a real nginx (started with its own configuration, never the
+  # system service) and check them with Debian's minisign.
+  --bench) packages+=(openssh-server sshpass dpkg-dev binutils groff-base systemd debootstrap lintian libnss-cache nginx minisign) ;;
+  *) packages+=(openssh-server sshpass dpkg-dev binutils groff-base systemd debootstrap lintian nginx minisign) ;;
 esac
 
 missing=()

@@ -39,6 +39,7 @@ pub mod nss;
 pub mod pam;
 pub mod passwords;
 pub mod privileges;
+pub mod snapshot;
 pub mod sync;
 pub mod trust;
 pub mod user;

@@ -12,8 +12,11 @@ use crate::directory::{AppIntDirectory, Directory, DirectoryError, IcewarpDirect
 pub fn check_config(path: &Path) -> (CheckResult, Option<Config>) {
     match Config::load(path) {
         Ok(config) => {
-            if let Err(error) = crate::directory::ready_to_list(&config) {
-                return (incomplete(path, error), Some(config));
+            // A fleet host never lists: it needs no administrator credentials.
+            if config.snapshot.is_none() {
+                if let Err(error) = crate::directory::ready_to_list(&config) {
+                    return (incomplete(path, error), Some(config));
+                }
             }
             let what = match config.directory.kind {
                 DirectoryKind::None => "no directory (type = \"none\")".to_string(),
@@ -94,9 +97,10 @@ fn directory_address(config: &Config) -> Option<&str> {
     }
 }
 
-/// Whether the configuration names a directory at all (for systemd's `ExecCondition=`).
+/// Whether the configuration names a directory, or a snapshot to pull, at all (for
+/// systemd's `ExecCondition=`).
 pub fn directory_configured(config: &Config) -> bool {
-    config.directory.kind != DirectoryKind::None
+    config.directory.kind != DirectoryKind::None || config.snapshot.is_some()
 }
 
 /// The directory answers and accepts the administrator: IceWarp `authenticate` and

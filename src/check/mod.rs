@@ -21,6 +21,7 @@ use serde::Serialize;
 
 mod cache;
 mod directory;
+mod fleet;
 mod grants;
 mod ids;
 mod system;
@@ -31,6 +32,7 @@ pub use cache::{check_cache, check_last_sync, SampleUser};
 pub use directory::{
     check_config, check_directory, check_transport, directory_configured, MIN_ICEWARP_TIMEOUT_SECS,
 };
+pub use fleet::check_fleet;
 pub use grants::{check_local_groups, check_nscd, DEFAULT_NSCD_CONF, DEFAULT_NSCD_SOCKET};
 pub use ids::{check_ids, UID_RANGE_CLEAR_OF_SUBORDINATE_IDS};
 pub use system::{
@@ -122,6 +124,12 @@ pub fn run_all(paths: &CheckPaths, now: u64) -> Vec<CheckResult> {
         Some(config) => {
             if config_failed {
                 results.push(CheckResult::skip("directory", "needs a complete configuration"));
+            } else if config.snapshot.is_some() {
+                results.push(CheckResult::skip(
+                    "directory",
+                    "this host pulls snapshots ([snapshot]) and needs no administrator login; \
+                     the directory is only asked to check passwords at login",
+                ));
             } else {
                 results.push(check_directory(config));
             }
@@ -131,6 +139,9 @@ pub fn run_all(paths: &CheckPaths, now: u64) -> Vec<CheckResult> {
             results.push(check_ids(config, &paths.login_defs, &paths.newuidmap));
             results.push(check_local_groups(config));
             results.push(check_last_sync(config, now));
+            if !config_failed {
+                results.extend(check_fleet(config, now));
+            }
             sample
         }
         None => {

@@ -129,6 +129,60 @@ pub struct Config {
     pub passwords: PasswordConfig,
     pub auth: AuthConfig,
     pub status: StatusConfig,
+    /// On the one host that syncs from the directory and signs snapshots for the others.
+    pub publish: Option<PublishConfig>,
+    /// On every other host of a fleet: `sync` pulls the publisher's signed snapshot instead
+    /// of asking the directory (see docs/snapshots.md).
+    pub snapshot: Option<SnapshotConfig>,
+}
+
+/// `[publish]`: what `dircache-sync publish DIR` signs with and ships.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishConfig {
+    /// The minisign secret key (`dircache-sync keygen`), unencrypted, mode 0600.
+    pub signing_key_file: PathBuf,
+    /// Ship manual users' password hashes too (never offline credentials or login state).
+    #[serde(default)]
+    pub include_local_passwords: bool,
+}
+
+/// `[snapshot]`: where a fleet host pulls from, and whom it trusts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// The directory URL the publisher's files are served under (`…/manifest.json`).
+    pub url: String,
+    /// The publisher's minisign public key file (`publish.pub`)…
+    pub public_key_file: Option<PathBuf>,
+    /// …or the key itself (the base64 line of that file, `RW…`).
+    pub public_key: Option<String>,
+    /// Snapshots published longer ago than this are refused (a frozen server).
+    pub max_age_secs: u64,
+    /// The deadline of one request as a whole, as `directory.timeout_secs`.
+    pub timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    /// Extra CA certificates (PEM) for the snapshot server's certificate.
+    pub ca_file: Option<PathBuf>,
+    pub ignore_ssl_warnings: bool,
+    /// The most one snapshot file may be.
+    pub max_file_mib: u64,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        SnapshotConfig {
+            url: String::new(),
+            public_key_file: None,
+            public_key: None,
+            max_age_secs: 86_400,
+            timeout_secs: 60,
+            connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
+            ca_file: None,
+            ignore_ssl_warnings: false,
+            max_file_mib: 1024,
+        }
+    }
 }
 
 /// Monitoring: what a sync leaves for node_exporter, and when `check` calls the last sync

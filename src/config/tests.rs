@@ -696,3 +696,46 @@ fn max_parallel_requests_is_1_to_64_and_a_bad_one_names_key_and_line() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn fleet_keys_are_checked_and_errors_name_key_and_line() {
+    let config = parse(
+        "[snapshot]\nurl = \"https://deploy.example.com/dircache/\"\n\
+         public_key_file = \"/etc/dircache/publish.pub\"\n",
+    )
+    .unwrap();
+    let snapshot = config.snapshot.unwrap();
+    assert_eq!(snapshot.max_age_secs, 86_400);
+    assert_eq!(snapshot.timeout_secs, 60);
+    assert!(!snapshot.ignore_ssl_warnings);
+    let publish = parse("[publish]\nsigning_key_file = \"/etc/dircache/publish.key\"\n").unwrap();
+    assert!(!publish.publish.unwrap().include_local_passwords);
+
+    let key = "public_key_file = \"/k.pub\"\n";
+    assert_eq!(invalid_key(&format!("[snapshot]\n{key}")), "snapshot.url");
+    assert_eq!(invalid_key(&format!("[snapshot]\nurl = \"ftp://x/\"\n{key}")), "snapshot.url");
+    assert_eq!(invalid_key("[snapshot]\nurl = \"https://x/\"\n"), "snapshot.public_key_file");
+    assert_eq!(
+        invalid_key(&format!("[snapshot]\nurl = \"https://x/\"\n{key}public_key = \"RW\"\n")),
+        "snapshot.public_key"
+    );
+    assert_eq!(
+        invalid_key(&format!("[snapshot]\nurl = \"https://x/\"\n{key}max_age_secs = 5\n")),
+        "snapshot.max_age_secs"
+    );
+    assert_eq!(
+        invalid_key("[snapshot]\nurl = \"https://x/\"\npublic_key_file = \"k.pub\"\n"),
+        "snapshot.public_key_file"
+    );
+    assert_eq!(
+        invalid_key(&format!(
+            "[publish]\nsigning_key_file = \"/k\"\n[snapshot]\nurl = \"https://x/\"\n{key}"
+        )),
+        "snapshot"
+    );
+    assert_eq!(invalid_key("[publish]\nsigning_key_file = \"k\"\n"), "publish.signing_key_file");
+    let error = parse_error("[snapshot]\nurl = \"https://x/\"\nmax_age_secs = \"a day\"\n");
+    assert!(error.contains("line 3") && error.contains("snapshot.max_age_secs"), "{error}");
+    let error = parse_error("[publish]\nsigning_key = \"/k\"\n");
+    assert!(error.contains("line 2") && error.contains("signing_key"), "{error}");
+}

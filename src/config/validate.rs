@@ -76,6 +76,7 @@ impl Config {
         }
 
         self.validate_unix(&invalid, origin)?;
+        self.validate_fleet(&invalid)?;
 
         if let Some(path) = &self.status.prometheus_textfile {
             if !path.is_absolute() || path.file_name().is_none() {
@@ -142,6 +143,94 @@ impl Config {
             return Err(invalid(
                 "auth.failure_delay_secs",
                 format!("{value} is more than max_failure_delay_secs"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_fleet(
+        &self,
+        invalid: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        if let Some(publish) = &self.publish {
+            if !publish.signing_key_file.is_absolute() {
+                return Err(invalid(
+                    "publish.signing_key_file",
+                    format!("{:?} is not an absolute path", publish.signing_key_file),
+                ));
+            }
+        }
+        let Some(snapshot) = &self.snapshot else {
+            return Ok(());
+        };
+        if self.publish.is_some() {
+            return Err(invalid(
+                "snapshot",
+                "is set together with [publish]; the publisher syncs from the directory, every \
+                 other host pulls: keep one of the two"
+                    .to_string(),
+            ));
+        }
+        if snapshot.url.is_empty() {
+            return Err(invalid(
+                "snapshot.url",
+                "is required in [snapshot]; give the https:// URL the publisher's files are \
+                 served under"
+                    .to_string(),
+            ));
+        }
+        check_url(&snapshot.url)
+            .map_err(|reason| invalid("snapshot.url", format!("{:?} {reason}", snapshot.url)))?;
+        match (&snapshot.public_key_file, &snapshot.public_key) {
+            (None, None) => {
+                return Err(invalid(
+                    "snapshot.public_key_file",
+                    "is required in [snapshot] (or public_key): the publisher's key, written by \
+                     `dircache-sync keygen`"
+                        .to_string(),
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "snapshot.public_key",
+                    "is set together with `snapshot.public_key_file`; keep only one of them"
+                        .to_string(),
+                ))
+            }
+            _ => {}
+        }
+        for (key, path) in [
+            ("snapshot.public_key_file", &snapshot.public_key_file),
+            ("snapshot.ca_file", &snapshot.ca_file),
+        ] {
+            if let Some(path) = path {
+                if !path.is_absolute() {
+                    return Err(invalid(key, format!("{path:?} is not an absolute path")));
+                }
+            }
+        }
+        if snapshot.max_age_secs < 60 {
+            return Err(invalid(
+                "snapshot.max_age_secs",
+                format!(
+                    "{} is less than 60; the publisher cannot publish that often",
+                    snapshot.max_age_secs
+                ),
+            ));
+        }
+        if snapshot.timeout_secs < 1 {
+            return Err(invalid("snapshot.timeout_secs", "must be at least 1".to_string()));
+        }
+        if !(1..=snapshot.timeout_secs).contains(&snapshot.connect_timeout_secs) {
+            return Err(invalid(
+                "snapshot.connect_timeout_secs",
+                format!("{} is outside 1..=timeout_secs", snapshot.connect_timeout_secs),
+            ));
+        }
+        if !(1..=MAX_MAX_REPLY_MIB).contains(&snapshot.max_file_mib) {
+            return Err(invalid(
+                "snapshot.max_file_mib",
+                format!("{} is outside 1..={MAX_MAX_REPLY_MIB}", snapshot.max_file_mib),
             ));
         }
         Ok(())

@@ -71,6 +71,18 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// What a GET brought back: the status, the headers a snapshot pull looks at, and for a
+/// 2xx reply its body, or None when it was longer than the limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GetReply {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub retry_after: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Option<Vec<u8>>,
+}
+
 /// One endpoint, one configured client. Made per [`super::Directory`] object, never
 /// shared or static: a client made before `fork()` hangs in the child.
 #[derive(Debug)]
@@ -326,6 +338,92 @@ impl HttpClient {
         }
         let announced = announced.map_or(0, |length| usize::try_from(length).unwrap_or(0));
         Ok(BoundedReply { announced, ..reply })
+    }
+
+    /// The body of `response`, or None when it is longer than `limit`. Never holds more than
+    /// `limit` + 1 bytes, whatever the server sends, and stops at `deadline`.
+    fn read_capped(
+        &self,
+        command: &str,
+        response: impl Read,
+        announced: Option<u64>,
+        limit: u64,
+        deadline: Instant,
+    ) -> Result<Option<Vec<u8>>, DirectoryError> {
+        // Sized once when the length is known, so that the buffer never holds slack.
+        let mut body =
+            Vec::with_capacity(announced.map_or(0, |length| usize::try_from(length).unwrap_or(0)));
+        // One byte more than allowed tells "exactly at the cap" from "over it" without
+        // reading an oversized reply into memory.
+        let mut reply = response.take(limit.saturating_add(1));
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            // reqwest ends the body at the request's timeout; looked at after every read as
+            // well, so that the deadline holds however the server spaces its bytes.
+            if Instant::now() >= deadline {
+                return Err(self.timed_out(command));
+            }
+            match reply.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(read) => body.extend_from_slice(&chunk[..read]),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(self.map_error(command, &err)),
+            }
+        }
+        if u64::try_from(body.len()).map_or(true, |length| length > limit) {
+            return Ok(None);
+        }
+        Ok(Some(body))
+    }
+
+    /// GETs `url` (which must share the client's origin: the snapshot's files live under
+    /// its URL) with extra request `headers` (conditional GET). Any status comes back as a
+    /// [`GetReply`]; only a 2xx body is read, through `limit` (None: over it). Same
+    /// deadlines, TLS rules and redirect policy as the directory's requests.
+    pub fn get(
+        &self,
+        command: &str,
+        url: Url,
+        headers: &[(&'static str, String)],
+        limit: u64,
+    ) -> Result<GetReply, DirectoryError> {
+        if origin_of(&url) != origin_of(&self.url) {
+            return Err(DirectoryError::NotConfigured(format!(
+                "{url} is not on the server of {}",
+                self.url
+            )));
+        }
+        let mut request = self.client.get(url);
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        let total = Duration::from_secs(self.timeout_secs);
+        let deadline = Instant::now() + total;
+        let response = request
+            .timeout(total)
+            .send()
+            .map_err(|err| self.map_error(command, &err.without_url()))?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        };
+        let mut reply = GetReply {
+            status,
+            etag: header("etag"),
+            last_modified: header("last-modified"),
+            retry_after: header("retry-after"),
+            content_type: header("content-type"),
+            body: None,
+        };
+        if !response.status().is_success() {
+            return Ok(reply);
+        }
+        let announced = response.content_length();
+        if announced.is_some_and(|length| length > limit) {
+            return Ok(reply);
+        }
+        reply.body = self.read_capped(command, response, announced, limit, deadline)?;
+        Ok(reply)
     }
 
     fn timed_out(&self, command: &str) -> DirectoryError {

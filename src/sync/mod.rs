@@ -32,12 +32,14 @@ pub enum SyncError {
     #[error("{0}")]
     Cache(#[from] CacheError),
     #[error("{0}")]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error("{0}")]
     LocalAccounts(#[from] LocalAccountsError),
     #[error("{0}")]
     Config(#[from] ConfigError),
     #[error("applying the plan failed: {0}")]
     Apply(#[from] EditError),
-    #[error("the directory returned no users; refusing to sync an empty listing (a broken filter or server would otherwise empty the cache). Use --force if it is really empty")]
+    #[error("the directory (or the snapshot) returned no users; refusing to sync an empty listing (a broken filter or server would otherwise empty the cache). Use --force if it is really empty")]
     EmptyListing,
     #[error("the sync would delete {would} of {of} directory users, more than max_delete_percent = {limit}%; nothing was changed. Check the directory and the filters, then use --force if this is intended")]
     TooManyDeletes { would: usize, of: usize, limit: u8 },
@@ -128,7 +130,7 @@ pub fn run_sync(
 }
 
 /// Users the directory no longer lists (kept, disabled).
-fn vanished(db: &Db) -> impl Iterator<Item = u32> + '_ {
+pub(crate) fn vanished(db: &Db) -> impl Iterator<Item = u32> + '_ {
     db.users.iter().filter(|u| u.missing_since.is_some()).map(|u| u.uid)
 }
 
@@ -138,7 +140,7 @@ fn vanished(db: &Db) -> impl Iterator<Item = u32> + '_ {
 /// it in this sync (`fresh_start`: whoever holds the address now starts afresh), and the
 /// offline credentials of everyone else that can no longer be used. Returns what could
 /// not be deleted, for the report's errors.
-fn prune_login_states(
+pub(crate) fn prune_login_states(
     config: &Config,
     db: &Db,
     fresh_start: &HashSet<u32>,

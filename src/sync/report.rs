@@ -43,6 +43,9 @@ pub struct SyncReport {
     /// The cache generation written, if anything was written.
     pub generation: Option<u64>,
     pub duration_secs: f64,
+    /// On a fleet host: the snapshot this run pulled (see docs/snapshots.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<crate::snapshot::PullReport>,
 }
 
 impl SyncReport {

@@ -78,7 +78,11 @@ fn configured(config_path: &Path, out: &mut impl Write) -> Result<ExitCode, CliE
             return Ok(ExitCode::from(INVALID_CONFIG_EXIT));
         }
     };
-    if check::directory_configured(&config) {
+    if let Some(snapshot) = config.snapshot.as_ref() {
+        writeln!(out, "{}: this host pulls snapshots from {}", config_path.display(), snapshot.url)
+            .map_err(CliError::Output)?;
+        Ok(ExitCode::SUCCESS)
+    } else if check::directory_configured(&config) {
         writeln!(
             out,
             "{}: a directory is configured ({})",

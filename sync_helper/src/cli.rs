@@ -93,6 +93,26 @@ pub enum Command {
                              directory.type is \"none\", 255 when the configuration is invalid.")]
     Check(CheckArgs),
 
+    /// Makes a minisign key pair for signing snapshots (fleets, see `publish`).
+    ///
+    /// The secret key is written mode 0600 and unencrypted, because `publish` runs
+    /// unattended: keep it on the publisher only, readable by root only (a key others can
+    /// read is refused). Give the public key to every host (`[snapshot] public_key_file`).
+    /// Existing files are never overwritten. The files are minisign's own formats: `minisign
+    /// -Vm manifest.json -p publish.pub` checks a snapshot by hand.
+    Keygen(KeygenArgs),
+
+    /// Signs the current cache into DIR as a snapshot for the other hosts of a fleet.
+    ///
+    /// Needs `[publish] signing_key_file`. Writes content-addressed data files first, then
+    /// manifest.json and manifest.json.minisig; old data files are kept for 3 publications
+    /// and at least an hour, so hosts pulling meanwhile never see a mix. Serve DIR with any
+    /// static web server, CDN or object store (upload the data files before manifest.json*).
+    /// Offline credentials and login state never travel; manual users' password hashes
+    /// only with `include_local_passwords = true`. Run it after every sync (and at least
+    /// once per `[snapshot] max_age_secs` of the hosts).
+    Publish(PublishArgs),
+
     /// Writes the manual pages generated from this command line (for packaging).
     #[command(hide = true)]
     Manpages(ManpagesArgs),
@@ -135,6 +155,30 @@ pub struct CheckArgs {
     /// nscd's configuration (for tests).
     #[arg(long, value_name = "PATH", hide = true, default_value = dircache::check::DEFAULT_NSCD_CONF)]
     pub nscd_conf: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the secret key (mode 0600), e.g. /etc/dircache/publish.key.
+    #[arg(long, value_name = "FILE")]
+    pub secret_key: PathBuf,
+
+    /// Where to write the public key, e.g. /etc/dircache/publish.pub.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The directory to write the snapshot into (created if missing); what the web server
+    /// serves, or what the upload tool copies.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Print one JSON object: {"generation", "published_at", "key_id", "users", "groups",
+    /// "files", "written", "pruned", …}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -33,10 +33,32 @@ pub fn run(config_path: &Path, mut config: Config, args: &DaemonArgs) -> Result<
     let signals = Signals::install()?;
     let sync_args = SyncArgs { dry_run: false, json: false, force: false };
     log("daemon started");
-    loop {
-        run_once(&config, &sync_args);
+    if config.snapshot.is_some() {
+        // A fleet restarted at once (a reboot wave, a package upgrade) must not pull in the
+        // same second: the first pull is spread like every later one.
         let interval = args.interval_secs.unwrap_or(config.sync.interval_secs);
-        wait(&signals, with_jitter(interval));
+        wait(&signals, with_jitter(interval).saturating_sub(Duration::from_secs(interval)));
+    }
+    let mut troubled = 0u32;
+    loop {
+        let trouble = run_once(&config, &sync_args);
+        let interval = args.interval_secs.unwrap_or(config.sync.interval_secs);
+        let delay = match trouble {
+            None => {
+                troubled = 0;
+                with_jitter(interval)
+            }
+            Some(retry_after) => {
+                troubled = troubled.saturating_add(1);
+                let delay = backoff(interval, troubled, retry_after);
+                log(&format!(
+                    "the snapshot server is in trouble; next pull in {} s",
+                    delay.as_secs()
+                ));
+                delay
+            }
+        };
+        wait(&signals, delay);
         if signals.stop.load(Ordering::Relaxed) {
             log("stopping on signal");
             return Ok(());
@@ -56,11 +78,12 @@ pub fn run(config_path: &Path, mut config: Config, args: &DaemonArgs) -> Result<
     }
 }
 
-/// A failing run is logged (and recorded in the status file); the daemon goes on.
-fn run_once(config: &Config, args: &SyncArgs) {
+/// A failing run is logged (and recorded in the status file); the daemon goes on. Returns
+/// Some when a snapshot server is failing (5xx, 429, unreachable), with its `Retry-After`.
+fn run_once(config: &Config, args: &SyncArgs) -> Option<Option<u64>> {
     let Ok(now) = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()) else {
         log("the system clock is before 1970; skipping this run");
-        return;
+        return None;
     };
     let mut summary = Vec::new();
     match crate::sync_cmd::sync(config, args, now, &mut summary) {
@@ -68,8 +91,22 @@ fn run_once(config: &Config, args: &SyncArgs) {
             let text = String::from_utf8_lossy(&summary);
             log(&format!("sync done: {}", text.lines().last().unwrap_or("")));
         }
-        Err(e) => log(&format!("sync failed: {}", one_line(&e))),
+        Err(e) => {
+            log(&format!("sync failed: {}", one_line(&e)));
+            let snapshot = e.snapshot().filter(|s| s.server_trouble());
+            return snapshot.map(|s| s.retry_after());
+        }
     }
+    None
+}
+
+/// After the `failures`-th run in a row that found the snapshot server failing: the
+/// interval doubled per failure (at most 8 times), never before the server's `Retry-After`,
+/// with the usual jitter. The hosts keep their last snapshot meanwhile.
+fn backoff(interval_secs: u64, failures: u32, retry_after: Option<u64>) -> Duration {
+    let factor = 1u64 << failures.saturating_sub(1).min(3);
+    let secs = interval_secs.saturating_mul(factor).max(retry_after.unwrap_or(0));
+    with_jitter(secs)
 }
 
 /// Sleeps `duration` in short steps so that a signal is acted on within a fraction of a
@@ -105,4 +142,18 @@ fn with_jitter(interval_secs: u64) -> Duration {
 
 fn log(line: &str) {
     eprintln!("dircache-sync: {line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_trouble_backs_off_and_honours_retry_after() {
+        let secs = |failures, retry| backoff(900, failures, retry).as_secs();
+        assert!((900..=990).contains(&secs(1, None)));
+        assert!((1800..=1980).contains(&secs(2, None)));
+        assert!((7200..=7920).contains(&secs(9, None)), "capped at 8 times");
+        assert!(secs(1, Some(5000)) >= 5000);
+    }
 }

@@ -31,6 +31,17 @@ pub enum CliError {
     #[error(transparent)]
     Directory(#[from] dircache::directory::DirectoryError),
 
+    #[error(transparent)]
+    Snapshot(#[from] dircache::snapshot::SnapshotError),
+
+    #[error(
+        "this host is a replica: it pulls its users from the publisher's snapshot \
+         ([snapshot] {url}), and `user {command}` here would be undone by the next pull. Change \
+         users on the publisher (then `dircache-sync publish`); only `user set NAME --disable` \
+         / `--enable` work here, as a local overlay that outlasts pulls"
+    )]
+    Replica { url: String, command: &'static str },
+
     #[error("{0}")]
     SyncReported(String),
 
@@ -88,6 +99,16 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The snapshot error inside, if this is one (the daemon backs off on server trouble).
+    pub fn snapshot(&self) -> Option<&dircache::snapshot::SnapshotError> {
+        match self {
+            CliError::Snapshot(e) | CliError::Sync(dircache::sync::SyncError::Snapshot(e)) => {
+                Some(e)
+            }
+            _ => None,
+        }
+    }
+
     /// A closed reader (`dircache-sync user list | head -1`) is the reader's choice, not a
     /// failure worth a message.
     pub fn is_broken_pipe(&self) -> bool {

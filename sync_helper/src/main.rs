@@ -38,12 +38,25 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let now = now()?;
     let mut out = io::stdout().lock();
-    // These two must work without a valid configuration: `check` reports on it.
+    // These must work without a valid configuration: `check` reports on it, and `keygen`
+    // comes before one.
     let command = match cli.command {
         Command::Check(args) => {
             let code = check::run(&cli.config, &args, now, &mut out);
             out.flush().map_err(CliError::Output)?;
             return code;
+        }
+        Command::Keygen(args) => {
+            let id = dircache::snapshot::keygen(&args.secret_key, &args.public_key)?;
+            writeln!(
+                out,
+                "key id {id}: secret key {} (0600, unencrypted: keep it on the publisher), \
+                 public key {} (give it to every host)",
+                args.secret_key.display(),
+                args.public_key.display()
+            )
+            .map_err(CliError::Output)?;
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Manpages(args) => {
             for name in manpages::write_all(&args.out_dir)? {
@@ -57,10 +70,11 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match command {
         Command::User(command) => user_cmd::run(&Context::new(config, now), command, &mut out)?,
         Command::Sync(args) => sync_cmd::sync(&config, &args, now, &mut out)?,
+        Command::Publish(args) => sync_cmd::publish(&config, &args, now, &mut out)?,
         Command::Status(args) => sync_cmd::status(&config, &args, &mut out)?,
         Command::Daemon(args) => daemon::run(&cli.config, config, &args)?,
         // Answered above, before the configuration was read.
-        Command::Check(_) | Command::Manpages(_) => {}
+        Command::Check(_) | Command::Manpages(_) | Command::Keygen(_) => {}
     }
     out.flush().map_err(CliError::Output)?;
     Ok(ExitCode::SUCCESS)

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use dircache::config::Config;
 use dircache::directory::{self, Listing};
+use dircache::snapshot::{self, PublishReport};
 use dircache::sync::{self, read_status, SyncOptions, SyncReport, SyncStatus};
 
-use crate::cli::{StatusArgs, SyncArgs};
+use crate::cli::{PublishArgs, StatusArgs, SyncArgs};
 use crate::error::{one_line, CliError};
 use crate::output::{shown, write_json};
 use crate::progress::TerminalProgress;
@@ -22,9 +23,18 @@ pub fn sync(
     let options = SyncOptions { dry_run: args.dry_run, force: args.force };
     let started = Instant::now();
     let mut progress = TerminalProgress::new();
-    let result = directory::connect(config).map_err(CliError::from).and_then(|mut dir| {
-        sync::run_sync(config, dir.as_mut(), options, now, &mut progress).map_err(CliError::from)
-    });
+    let result = match &config.snapshot {
+        // A fleet host pulls the publisher's snapshot: no directory administrator needed.
+        Some(settings) => {
+            snapshot::http_fetcher(settings).map_err(CliError::from).and_then(|mut fetcher| {
+                snapshot::pull(config, fetcher.as_mut(), options, now).map_err(CliError::from)
+            })
+        }
+        None => directory::connect(config).map_err(CliError::from).and_then(|mut dir| {
+            sync::run_sync(config, dir.as_mut(), options, now, &mut progress)
+                .map_err(CliError::from)
+        }),
+    };
     progress.finish();
     // The report is printed first: a status file that cannot be written (a full disk, a
     // wrong cache.dir) must not swallow it, nor hide the sync's own error.
@@ -157,6 +167,20 @@ fn write_report(
     for warning in &report.warnings {
         writeln!(out, "warning: {}", shown(warning))?;
     }
+    if let Some(pull) = &report.snapshot {
+        writeln!(
+            out,
+            "snapshot generation {} from {} (published {}, key {}){}",
+            pull.generation,
+            shown(&pull.url),
+            crate::output::utc_time(pull.published_at),
+            shown(&pull.key_id),
+            if pull.unchanged { ": unchanged, nothing written" } else { "" }
+        )?;
+        if pull.unchanged {
+            return Ok(());
+        }
+    }
     writeln!(
         out,
         "{} created, {} updated, {} deleted, {} unchanged, {} skipped ({} listed, {:.1} s){}",
@@ -172,6 +196,46 @@ fn write_report(
             None if report.dry_run => String::new(),
             None => "; nothing changed, nothing written".to_string(),
         }
+    )
+}
+
+/// `publish DIR`: signs the cache into DIR and says what it wrote.
+pub fn publish(
+    config: &Config,
+    args: &PublishArgs,
+    now: u64,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let report = snapshot::publish(config, &args.dir, now)?;
+    if args.json {
+        return write_json(out, &report).map_err(CliError::Output);
+    }
+    write_publish_report(out, &report).map_err(CliError::Output)
+}
+
+fn write_publish_report(out: &mut impl Write, report: &PublishReport) -> std::io::Result<()> {
+    for name in &report.written {
+        writeln!(out, "wrote   {}", report.dir.join(name).display())?;
+    }
+    for name in &report.pruned {
+        writeln!(out, "pruned  {name}")?;
+    }
+    if report.hashes_withheld > 0 {
+        writeln!(
+            out,
+            "note: {} password hashes were left out ([publish] include_local_passwords = false)",
+            report.hashes_withheld
+        )?;
+    }
+    writeln!(
+        out,
+        "published generation {} of {} and {} into {} (signed by key {}, {:.1} s)",
+        report.generation,
+        counted(report.users, "user"),
+        counted(report.groups, "group"),
+        report.dir.display(),
+        report.key_id,
+        report.duration_secs
     )
 }
 
@@ -209,6 +273,16 @@ pub fn status(config: &Config, args: &StatusArgs, out: &mut impl Write) -> Resul
     // The status file is plain JSON anyone may have written before: shown escaped.
     for (key, value) in lines {
         writeln!(out, "{key}: {}", shown(&value)).map_err(CliError::Output)?;
+    }
+    if let Some(state) = snapshot::read_state(&config.cache.dir)? {
+        let value = format!(
+            "generation {} from {}, published {}, key {}",
+            state.generation,
+            state.url,
+            crate::output::utc_time(state.published_at),
+            state.key_id
+        );
+        writeln!(out, "snapshot: {}", shown(&value)).map_err(CliError::Output)?;
     }
     Ok(())
 }

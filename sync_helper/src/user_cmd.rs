@@ -40,6 +40,19 @@ impl Context {
 }
 
 pub fn run(ctx: &Context, command: UserCommand, out: &mut impl Write) -> Result<(), CliError> {
+    if let Some(snapshot) = &ctx.config.snapshot {
+        let refused = match &command {
+            UserCommand::Add(_) => Some("add"),
+            UserCommand::Passwd(_) => Some("passwd"),
+            UserCommand::Delete(_) => Some("delete"),
+            UserCommand::Set(args) if !only_enable_or_disable(args) => Some("set"),
+            UserCommand::Set(args) => return set_on_replica(ctx, args, out),
+            UserCommand::List(_) | UserCommand::Show(_) => None,
+        };
+        if let Some(command) = refused {
+            return Err(CliError::Replica { url: snapshot.url.clone(), command });
+        }
+    }
     match command {
         UserCommand::List(args) => list(ctx, &args, out),
         UserCommand::Show(args) => show(ctx, &args, out),
@@ -147,6 +160,45 @@ fn set(ctx: &Context, args: SetArgs, out: &mut impl Write) -> Result<(), CliErro
         note_no_password(&user.name);
     }
     Ok(())
+}
+
+fn only_enable_or_disable(args: &SetArgs) -> bool {
+    args.full_name.is_none()
+        && args.email.is_empty()
+        && args.auth.is_none()
+        && args.grant.is_empty()
+        && args.revoke.is_empty()
+}
+
+/// On a replica, `--disable` is this host's own overlay (`disabled_by_admin`), which every
+/// pull keeps; `--enable` lifts it, and the next pull brings back the publisher's enabled
+/// flag (the host does not know it: the overlay replaced it).
+fn set_on_replica(ctx: &Context, args: &SetArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let name = ctx.update(|db| {
+        let user = db.user_mut(&args.name).ok_or_else(|| EditError::NotFound(args.name.clone()))?;
+        if args.disable {
+            user.enabled = false;
+            user.disabled_by_admin = true;
+        } else {
+            user.disabled_by_admin = false;
+        }
+        user.updated_at = ctx.now;
+        Ok(user.name.clone())
+    })?;
+    if args.disable {
+        writeln!(
+            out,
+            "disabled {name} on this host; pulls keep it disabled until `user set {name} --enable`"
+        )
+    } else {
+        dircache::snapshot::request_reapply(&ctx.config.cache.dir)?;
+        writeln!(
+            out,
+            "lifted this host's disable of {name}; the next pull (`dircache-sync sync` to do it \
+             now) gives it the publisher's enabled flag"
+        )
+    }
+    .map_err(CliError::Output)
 }
 
 fn passwd(ctx: &Context, args: &PasswdArgs, out: &mut impl Write) -> Result<(), CliError> {

@@ -1,0 +1,197 @@
+//! What a verified snapshot means for this host's cache, computed without touching
+//! anything. A snapshot is trusted no more than a directory: the name policy, reserved ids,
+//! `[unix] uid_range`, subordinate ids and "local accounts win" are applied here exactly as
+//! a sync applies them, and what they refuse is skipped with the reason.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::cache::Db;
+use crate::config::Config;
+use crate::ids::reserved_overlap;
+use crate::local_accounts::LocalAccounts;
+use crate::names::{fold_name, NamePolicy};
+use crate::sync::Skipped;
+use crate::user::{Group, User};
+
+#[derive(Debug, Default)]
+pub(super) struct Install {
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub deleted: Vec<User>,
+    pub unchanged: usize,
+    pub skipped: Vec<Skipped>,
+    pub groups_created: Vec<String>,
+    pub groups_updated: Vec<String>,
+    pub groups_deleted: Vec<Group>,
+    pub warnings: Vec<String>,
+}
+
+impl Install {
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty()
+            && self.updated.is_empty()
+            && self.deleted.is_empty()
+            && self.groups_created.is_empty()
+            && self.groups_updated.is_empty()
+            && self.groups_deleted.is_empty()
+    }
+
+    /// Makes `db` what the plan says; deleted users' and groups' ids and homes are retired
+    /// exactly as a sync retires them.
+    pub fn apply(self, db: &mut Db) {
+        for user in &self.deleted {
+            db.retire(user);
+        }
+        db.meta.retired_ids.extend(self.groups_deleted.iter().map(|g| g.gid));
+        db.users = self.users;
+        db.groups = self.groups;
+    }
+}
+
+struct Rules<'a> {
+    policy: NamePolicy,
+    local: &'a LocalAccounts,
+    range: [u32; 2],
+    /// Ids this host retired and no longer uses: never handed to someone else.
+    retired: HashSet<u32>,
+}
+
+impl Rules<'_> {
+    /// Why an account or group of this name and these ids cannot exist on this host.
+    fn refuse(&self, name: &str, ids: &[(&str, u32)]) -> Option<String> {
+        if let Err(e) = self.policy.check(name) {
+            return Some(e.to_string());
+        }
+        for &(what, id) in ids {
+            if let Some(reserved) = reserved_overlap(id, id) {
+                return Some(format!("{what} {id} is reserved for {reserved}"));
+            }
+            let [low, high] = self.range;
+            if !(low..=high).contains(&id) {
+                return Some(format!(
+                    "{what} {id} is outside [unix] uid_range {low}..={high} of this host; give \
+                     every host of the fleet the publisher's uid_range"
+                ));
+            }
+            if self.local.subordinate_ranges().iter().any(|r| r.contains(id)) {
+                return Some(format!(
+                    "{what} {id} lies in the subordinate ids of a local user (/etc/subuid, \
+                     /etc/subgid)"
+                ));
+            }
+            if self.retired.contains(&id) {
+                return Some(format!(
+                    "{what} {id} belonged to an account deleted on this host; it is never given \
+                     to anyone else here"
+                ));
+            }
+        }
+        let ids: Vec<u32> = ids.iter().map(|&(_, id)| id).collect();
+        if self.local.win_over(name, &ids) {
+            return Some(
+                "a local account or group has this name or id (local accounts win)".to_string(),
+            );
+        }
+        None
+    }
+}
+
+/// A directory never chooses a home or a shell (the host's `[unix]` does); a snapshot
+/// carries the publisher's, which must at least be a plain absolute path that cannot break
+/// a passwd line or climb out of its directory.
+fn unsafe_path(what: &str, path: &str) -> Option<String> {
+    let plain = path.starts_with('/')
+        && !path.split('/').any(|part| part == "..")
+        && !path.chars().any(|c| c == ':' || c.is_control());
+    (!plain).then(|| format!("the {what} {path:?} is not a plain absolute path"))
+}
+
+/// The plan for installing `users` and `groups` (a snapshot, verified) into `db`. The host
+/// gets exactly the publisher's accounts, minus what its rules refuse; the one thing of its
+/// own it keeps is an administrator's local `user set --disable` (`disabled_by_admin`).
+pub(super) fn plan(
+    db: &Db,
+    users: Vec<User>,
+    groups: Vec<Group>,
+    config: &Config,
+    local: &LocalAccounts,
+) -> Install {
+    let in_use: HashSet<u32> = db
+        .users
+        .iter()
+        .flat_map(|u| [u.uid, u.gid])
+        .chain(db.groups.iter().map(|g| g.gid))
+        .collect();
+    let rules = Rules {
+        policy: config.name_policy(),
+        local,
+        range: config.unix.uid_range,
+        retired: db.meta.retired_ids.iter().copied().filter(|id| !in_use.contains(id)).collect(),
+    };
+    let by_uid: HashMap<u32, &User> = db.users.iter().map(|u| (u.uid, u)).collect();
+    let mut plan = Install::default();
+    let mut names = HashSet::new();
+    let mut uids = HashSet::new();
+    let mut users = users;
+    users.sort_by_key(|u| u.uid);
+    for mut user in users {
+        let refused = rules
+            .refuse(&user.name, &[("uid", user.uid), ("gid", user.gid)])
+            .or_else(|| unsafe_path("home", &user.home))
+            .or_else(|| unsafe_path("shell", &user.shell));
+        if let Some(reason) = refused {
+            plan.skipped.push(Skipped { name: user.name.clone(), reason });
+            continue;
+        }
+        if !uids.insert(user.uid) || !names.insert(fold_name(&user.name)) {
+            let reason = "another user of the snapshot has the same name or uid".to_string();
+            plan.skipped.push(Skipped { name: user.name.clone(), reason });
+            continue;
+        }
+        // The publisher's own mark does not travel (its effect, enabled = false, does); this
+        // host's does, and outlasts every pull until `user set --enable` here.
+        user.disabled_by_admin = false;
+        let old = by_uid.get(&user.uid).copied();
+        if old.is_some_and(|old| old.disabled_by_admin) {
+            user.disabled_by_admin = true;
+            user.enabled = false;
+        }
+        match old {
+            None => plan.created.push(user.name.clone()),
+            Some(old) if *old == user => plan.unchanged += 1,
+            Some(_) => plan.updated.push(user.name.clone()),
+        }
+        plan.users.push(user);
+    }
+    plan.deleted = db.users.iter().filter(|u| !uids.contains(&u.uid)).cloned().collect();
+
+    let kept: HashSet<String> = plan.users.iter().map(|u| fold_name(&u.name)).collect();
+    let old_groups: HashMap<u32, &Group> = db.groups.iter().map(|g| (g.gid, g)).collect();
+    let mut gids = HashSet::new();
+    let mut group_names = HashSet::new();
+    let mut groups = groups;
+    groups.sort_by_key(|g| g.gid);
+    for mut group in groups {
+        let refused = rules.refuse(&group.name, &[("gid", group.gid)]).or_else(|| {
+            (kept.contains(&fold_name(&group.name))
+                || !gids.insert(group.gid)
+                || !group_names.insert(fold_name(&group.name)))
+            .then(|| "its name or gid is taken by another user or group".to_string())
+        });
+        if let Some(reason) = refused {
+            plan.warnings.push(format!("group {} skipped: {reason}", group.name));
+            continue;
+        }
+        group.members.retain(|m| kept.contains(&fold_name(m)));
+        match old_groups.get(&group.gid) {
+            None => plan.groups_created.push(group.name.clone()),
+            Some(old) if **old == group => {}
+            Some(_) => plan.groups_updated.push(group.name.clone()),
+        }
+        plan.groups.push(group);
+    }
+    plan.groups_deleted = db.groups.iter().filter(|g| !gids.contains(&g.gid)).cloned().collect();
+    plan
+}

@@ -1,0 +1,91 @@
+//! What a fleet host remembers of the snapshot it installed (`snapshot.json` in the cache
+//! directory): the generation (rollback protection), the publisher's time (freshness while
+//! the server answers "unchanged"), and the manifest's validators (conditional GET). No
+//! secret: 0644, written atomically like `status.json`.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::CacheError;
+
+const STATE_FILE: &str = "snapshot.json";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotState {
+    pub url: String,
+    pub generation: u64,
+    pub published_at: u64,
+    pub key_id: String,
+    /// Users in the installed snapshot (before this host's rules).
+    #[serde(default)]
+    pub users: usize,
+    /// The data files of the installed snapshot: a newer publication of the same files is
+    /// recorded (generation, time) without downloading or installing them again.
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    pub installed_at: u64,
+    /// Set by a local `user set --enable` on this host: the next pull installs the
+    /// snapshot again even if its generation is the one installed, so the publisher's
+    /// enabled flag comes back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reapply: bool,
+}
+
+/// The installed snapshot's state, or None on a host that never pulled.
+pub fn read_state(cache_dir: &Path) -> Result<Option<SnapshotState>, CacheError> {
+    let path = cache_dir.join(STATE_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(CacheError::Io { path, source }),
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| CacheError::BadRecord {
+        path,
+        what: "snapshot state".to_string(),
+        reason: format!("{e}; delete it to accept any generation from the trusted publisher"),
+    })
+}
+
+/// Makes the next pull install the current generation again (see
+/// [`SnapshotState::reapply`]). Nothing to do on a host that never pulled.
+pub fn request_reapply(cache_dir: &Path) -> Result<(), CacheError> {
+    match read_state(cache_dir)? {
+        Some(state) if !state.reapply => {
+            write_state(cache_dir, &SnapshotState { reapply: true, ..state })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Replaces the state file atomically (temp, fsync, rename, fsync of the directory).
+pub(super) fn write_state(cache_dir: &Path, state: &SnapshotState) -> Result<(), CacheError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CacheError::Io { path, source }
+    };
+    let tmp = cache_dir.join(format!("{STATE_FILE}.tmp"));
+    let path = cache_dir.join(STATE_FILE);
+    let _ = fs::remove_file(&tmp);
+    let mut file =
+        OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp).map_err(io(&tmp))?;
+    file.set_permissions(Permissions::from_mode(0o644)).map_err(io(&tmp))?;
+    let json = serde_json::to_vec_pretty(state).map_err(|e| CacheError::BadRecord {
+        path: tmp.clone(),
+        what: "snapshot state".to_string(),
+        reason: e.to_string(),
+    })?;
+    if let Err(e) = file.write_all(&json).and_then(|()| file.sync_all()) {
+        let _ = fs::remove_file(&tmp);
+        return Err(CacheError::Io { path: tmp, source: e });
+    }
+    fs::rename(&tmp, &path).map_err(io(&path))?;
+    File::open(cache_dir).and_then(|d| d.sync_all()).map_err(io(cache_dir))
+}
