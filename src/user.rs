@@ -215,11 +215,13 @@ impl User {
     }
 
     /// Whether `[unix.local_groups]` may grant this user a local group: only an enabled
-    /// user who holds `login` (a disabled one, or one kept out of logins, gets no local
-    /// powers either). The one spelling of the rule: `grants::compute` and every commit
+    /// user who holds `login` and whom the directory has not blocked (a disabled one, or one
+    /// kept out of logins, gets no local powers either). An expired account keeps its grants
+    /// until the next sync after the date; it cannot log in meanwhile (`pam` refuses it in
+    /// `account`). The one spelling of the rule: `grants::compute` and every commit
     /// ([`eligible_grants`]) use it.
     pub fn may_hold_local_groups(&self) -> bool {
-        self.enabled && self.has_privilege(Privilege::Login)
+        self.enabled && !self.limits.blocked && self.has_privilege(Privilege::Login)
     }
 
     /// The GECOS field: the full name with anything that would break a passwd line removed.

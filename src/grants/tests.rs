@@ -156,13 +156,21 @@ fn disabled_users_and_users_without_login_get_nothing() {
     disabled.enabled = false;
     let mut no_login = sample_member("nils@example.com", 200_005, &["it@example.com"]);
     no_login.privileges.remove(&Privilege::Login);
+    let mut blocked = sample_member("bea@example.com", 200_006, &["it@example.com"]);
+    blocked.limits.blocked = true;
     let fine = sample_member("alice@example.com", 200_001, &["it@example.com"]);
-    let users = vec![disabled, no_login, fine];
+    let users = vec![disabled, no_login, blocked, fine];
     let groups = vec![sample_group(
         "it@example.com",
         300_001,
         // A member the cache has no user for grants nothing either.
-        &["dora@example.com", "nils@example.com", "alice@example.com", "ghost@example.com"],
+        &[
+            "dora@example.com",
+            "nils@example.com",
+            "bea@example.com",
+            "alice@example.com",
+            "ghost@example.com",
+        ],
     )];
     let computed = compute(&users, &groups, &[target("sudo", 27, &["it@example.com"])]);
     assert_eq!(computed.grants[0].members, vec!["alice@example.com".to_string()]);
