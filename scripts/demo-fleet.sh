@@ -10,7 +10,7 @@
 # its path; the commands it runs are the ones to time (`publish DIR --json`, `sync --json`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --demo
+scripts/install-deps.sh --fleet
 for tool in /usr/sbin/nginx /usr/bin/minisign /usr/bin/openssl; do
   [ -x "$tool" ] || { echo "demo-fleet: $tool is missing: apt-get install -y nginx minisign openssl" >&2; exit 1; }
 done

@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(gcc libc6-dev libpam0g-dev libpam-wrapper libnss-wrapper pamtester)
 case "${1:-}" in
   --demo) ;;
+  # scripts/demo-fleet.sh: the demo's packages, nginx to serve snapshots, minisign to check them.
+  --fleet) packages+=(nginx minisign openssl) ;;
   # `scripts/bench-nss.sh` also compares with Debian's libnss-cache; the tests do not need it.
   # nginx and minisign: tests/fleet_nginx.rs, scripts/demo-fleet.sh and the fleet benchmark
   # serve snapshots from a real nginx (started with its own configuration, never the
@@ -25,8 +27,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || as_root=(sudo)
   echo "dircache: apt-get update" >&2
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # The packages' services (nginx on port 80, sshd on 22) are not started: the tests and
+  # demos start their own instances with their own configuration. policy-rc.d is what
+  # invoke-rc.d and deb-systemd-invoke ask; one the administrator has is left alone.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# dircache install-deps.sh: no service starts while it installs\nexit 101\n' |
+      "${as_root[@]}" tee "$guard" >/dev/null
+    "${as_root[@]}" chmod 755 "$guard"
+  fi
   echo "dircache: apt-get install ${#missing[@]} packages (a minute or two on a fresh machine)" >&2
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  status=0
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || status=$?
+  [ -z "$guard" ] || "${as_root[@]}" rm -f "$guard"
+  [ "$status" -eq 0 ] || exit "$status"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
