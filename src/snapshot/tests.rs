@@ -393,6 +393,27 @@ fn a_republication_of_the_same_data_is_recorded_without_downloading_it() {
     host.pull(&mut server, NOW + 100 + 86_000).unwrap();
 }
 
+/// A validly signed manifest of the installed generation that names other files (a
+/// publisher that lost its directory and whose clock went back, or two publish directories
+/// in one second) is not installed, so the host's record must go on naming the files it
+/// installed: otherwise the next generation of those other files passes for "the very files
+/// installed" and the host never gets them.
+#[test]
+fn a_same_generation_with_other_files_does_not_change_what_counts_as_installed() {
+    let (publisher, host, mut server) = installed();
+    let installed = read_state(&host.config.cache.dir).unwrap().unwrap();
+    change(&publisher, "Second");
+    publisher.publish_at(NOW + 100);
+    publisher.resign(|m| m.generation = installed.generation);
+    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    assert!(outcome.report.snapshot.unwrap().unchanged);
+    assert_eq!(read_state(&host.config.cache.dir).unwrap().unwrap().files, installed.files);
+    // The next generation of the same data is installed.
+    publisher.publish_at(NOW + 200);
+    host.pull(&mut server, NOW + 210).unwrap();
+    assert_eq!(host.db().user("user5@example.com").unwrap().full_name, "Second");
+}
+
 #[test]
 fn a_changed_manifest_fails_the_signature() {
     let (publisher, host, mut server) = installed();
