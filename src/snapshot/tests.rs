@@ -287,6 +287,11 @@ fn manual_users_hashes_travel_only_when_asked() {
     let host = Host::new(&publisher);
     host.pull(&mut FakeServer::new(&publisher.out()), NOW).unwrap();
     assert!(host.db().user("alice").unwrap().password_hash.is_some());
+    // A file with hashes is 0600 (root's) on the publisher too, the others stay readable.
+    let (users, _) = users_file(&publisher);
+    assert_eq!(fs::metadata(&users).unwrap().permissions().mode() & 0o777, 0o600);
+    let manifest = fs::metadata(publisher.out().join(MANIFEST_FILE)).unwrap();
+    assert_eq!(manifest.permissions().mode() & 0o777, 0o644);
 }
 
 #[test]
