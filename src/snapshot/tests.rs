@@ -584,6 +584,36 @@ fn a_signed_snapshot_is_trusted_no_more_than_a_directory() {
     assert!(db.users.iter().all(|u| u.uid >= 200_000 && u.uid < 300_000));
 }
 
+/// A sync never gives two accounts one home, not even one after the other; a snapshot may
+/// not either: before, both users of one home were installed, and a new account got the
+/// home (and files) of one deleted on this host.
+#[test]
+fn a_snapshot_shares_no_home_and_reuses_none_left_by_a_deleted_account() {
+    let (publisher, host, mut server) = installed();
+    let mut db = publisher.cache().load().unwrap();
+    let taken = db.user("user5@example.com").unwrap().home.clone();
+    db.users.push(User { home: taken, ..sample_user("twin", 200_200) });
+    db.users.retain(|u| u.name != "user6@example.com");
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["twin"]);
+    assert!(outcome.report.deleted.contains(&"user6@example.com".to_string()));
+
+    // user6's home is retired here: a new account of the publisher with it is refused.
+    let mut db = publisher.cache().load().unwrap();
+    db.users.retain(|u| u.name != "twin");
+    db.users.push(User { home: "/home/user6@example.com".into(), ..sample_user("heir", 200_201) });
+    publisher.write(db);
+    publisher.publish_at(NOW + 200);
+    let outcome = host.pull(&mut server, NOW + 210).unwrap();
+    let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["heir"]);
+    assert!(outcome.report.skipped[0].reason.contains("deleted on this host"));
+    assert!(host.db().user("heir").is_none());
+}
+
 #[test]
 fn a_local_disable_outlasts_pulls() {
     let (publisher, host, mut server) = installed();
