@@ -298,6 +298,10 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
         AuthMethod::Local => check_local_password(&mut ctx, &user, &password),
         AuthMethod::Directory => check_directory_password(&mut ctx, &user, &password, &mut state),
     };
+    // Decided before the attempt is recorded: a refused login counts as a failure whatever
+    // the password, or the next attempt's delay (reset by a success) would tell that it
+    // was right.
+    let outcome = refuse_after_password(&mut ctx, &user, outcome);
     let now = ctx.conv.now();
     if state.forget_unusable_offline_hash(&ctx.config.auth, now) {
         ctx.log_for_user(LogLevel::Info, "cached offline credentials expired; deleted");
@@ -306,13 +310,14 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
         != (&before.offline_hash, before.offline_stored_at);
     // Every success counts: failures recorded by parallel attempts since `before` was
     // read must be reset too. `update` writes nothing when nothing changes.
-    let counts = matches!(outcome, PamOutcome::Success | PamOutcome::AuthErr);
+    let counts =
+        matches!(outcome, PamOutcome::Success | PamOutcome::AuthErr | PamOutcome::PermDenied);
     if counts || offline_changed {
         // Applied to the record as it is now: a parallel login may have written it since.
         let recorded = states.update(&user, |current| {
             match outcome {
                 PamOutcome::Success => current.record_success(),
-                PamOutcome::AuthErr => current.record_failure(now),
+                PamOutcome::AuthErr | PamOutcome::PermDenied => current.record_failure(now),
                 _ => {}
             }
             if offline_changed {
@@ -325,7 +330,7 @@ pub fn authenticate<C: PamConversation>(conv: &mut C, raw_args: &[&str]) -> PamO
             ctx.conv.log(LogLevel::Error, &e.to_string());
         }
     }
-    refuse_after_password(&mut ctx, &user, outcome)
+    outcome
 }
 
 /// The user's login state, after waiting out the failure delay it calls for. An unreadable
@@ -351,15 +356,18 @@ fn load_state_and_wait<C: PamConversation>(
 
 /// `auth` answers for the whole login, not only the password: a service that calls
 /// `pam_authenticate` alone (some web applications, scripts) must not let in a disabled,
-/// expired or blocked user or one without the required privileges. Checked after the
-/// password, so that the answer (and the message the user sees) tells nothing to someone
-/// who does not know it: a wrong password gets the same answer for every account.
+/// expired or blocked user or one without the required privileges. The answer and the
+/// message the user sees are the same for a right and a wrong password (issue 14 §2:
+/// the reason is shown "without revealing whether the password was right"): otherwise
+/// the message would tell a guesser which password is right, to be used where the
+/// account is not refused (webmail, IMAP, after the lock). An unavailable directory
+/// answers as it is: it says nothing about the password either.
 fn refuse_after_password<C: PamConversation>(
     ctx: &mut Context<'_, C>,
     user: &User,
     outcome: PamOutcome,
 ) -> PamOutcome {
-    if outcome != PamOutcome::Success {
+    if !matches!(outcome, PamOutcome::Success | PamOutcome::AuthErr) {
         return outcome;
     }
     match access_refusal(ctx, user) {

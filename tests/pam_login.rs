@@ -238,9 +238,9 @@ fn authentication_alone_enforces_the_required_privileges() {
     assert!(ok.status.success(), "{}", text(&ok));
     let archive = env.pamtester("archive", "alice", &["authenticate"], "pw\n");
     assert!(pam_error_in(&archive, "Permission denied"), "{}", text(&archive));
-    // After a wrong password the answer is the usual one: nothing about privileges leaks.
+    // A wrong password gets the same answer: it must not tell which password is right.
     let wrong = env.pamtester("plain", "nologin", &["authenticate"], "wrong\n");
-    assert!(pam_error_in(&wrong, "Authentication failure"), "{}", text(&wrong));
+    assert!(pam_error_in(&wrong, "Permission denied"), "{}", text(&wrong));
 }
 
 #[test]
@@ -279,7 +279,7 @@ fn names_the_policy_refuses_never_log_in_even_when_the_cache_holds_them() {
 }
 
 /// Through real libpam: expired → "User account has expired", blocked or password expired →
-/// "Permission denied", each with its reason shown; a wrong password shows none.
+/// "Permission denied", each with its reason shown, whatever the password.
 #[test]
 fn account_step_refuses_expired_blocked_and_password_expired_users() {
     let env = Env::new();
@@ -311,8 +311,9 @@ fn account_step_refuses_expired_blocked_and_password_expired_users() {
         let right = env.pamtester("plain", "alice", &["authenticate"], "pw\n");
         assert!(pam_error_in(&right, "Authentication failure"), "{}", text(&right));
         assert!(text(&right).contains(why), "{limits:?}: {}", text(&right));
+        // The same answer for a wrong password: it must not tell which one is right.
         let wrong = env.pamtester("plain", "alice", &["authenticate"], "nope\n");
         assert!(pam_error_in(&wrong, "Authentication failure"), "{}", text(&wrong));
-        assert!(!text(&wrong).contains("Access denied"), "{limits:?}: {}", text(&wrong));
+        assert!(text(&wrong).contains(why), "{limits:?}: {}", text(&wrong));
     }
 }

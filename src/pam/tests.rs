@@ -172,14 +172,14 @@ fn account_checks_enabled_and_privileges() {
     assert_eq!(account(&mut disabled, &[&args]), PamOutcome::AcctExpired);
     assert!(disabled.messages[0].contains("disabled"));
 
-    // auth refuses a disabled account too, after the password, for services that skip
-    // the account step; a wrong password tells nothing about the account.
+    // auth refuses a disabled account too, for services that skip the account step, with
+    // the same answer whatever the password: it must not tell which one is right.
     let mut right = Script::new("alice", &[(AuthtokItem::Current, "pw")]);
     assert_eq!(authenticate(&mut right, &[&args]), PamOutcome::AuthErr);
     assert!(right.messages[0].contains("disabled"), "{:?}", right.messages);
     let mut wrong = Script::new("alice", &[(AuthtokItem::Current, "nope")]);
     assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr);
-    assert!(wrong.messages.is_empty(), "{:?}", wrong.messages);
+    assert_eq!(wrong.messages, right.messages);
 }
 
 /// Sets `name`'s limits as a sync would.
@@ -246,10 +246,12 @@ fn account_refuses_expired_blocked_and_expired_password_by_the_conversation_cloc
     assert_eq!(account(&mut at(20_000), &[&args]), PamOutcome::Success);
 }
 
-/// The reason is shown only to someone who typed the right password: a wrong one gets the
-/// same answer and no message, whatever the account's state.
+/// The reason is shown whatever the password (issue 14 §2: "without revealing whether the
+/// password was right"): a right and a wrong one get the same answer and the same message,
+/// and both count as a failure, so that not even the next attempt's delay tells them apart.
+/// Before, only the right password got the message: an oracle for guessers.
 #[test]
-fn auth_shows_why_only_after_the_right_password() {
+fn auth_shows_why_whatever_the_password() {
     use crate::user::AccountLimits;
     let setup = Setup::new();
     setup.add("alice", Some("pw"), AuthMethod::Local, LOGIN);
@@ -270,29 +272,47 @@ fn auth_shows_why_only_after_the_right_password() {
         let mut wrong = Script::new("alice", &[(AuthtokItem::Current, "nope")]);
         wrong.now = Some(20_100 * DAY);
         assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr, "{limits:?}");
-        assert!(wrong.messages.is_empty(), "{limits:?}: {:?}", wrong.messages);
         let mut right = Script::new("alice", &[(AuthtokItem::Current, "pw")]);
         right.now = Some(20_100 * DAY);
         let outcome = authenticate(&mut right, &[&args]);
         if shown.is_empty() {
+            assert!(wrong.messages.is_empty(), "{:?}", wrong.messages);
             assert_eq!(outcome, PamOutcome::Success);
             assert!(right.messages.is_empty(), "{:?}", right.messages);
         } else {
             assert_eq!(outcome, PamOutcome::AuthErr, "{limits:?}");
             assert_eq!(right.messages.len(), 1, "{:?}", right.messages);
             assert!(right.messages[0].contains(shown), "{:?}", right.messages);
+            assert_eq!(wrong.messages, right.messages, "{limits:?}");
         }
     }
     // A missing privilege, too.
     let mut wrong = Script::new("bob", &[(AuthtokItem::Current, "nope")]);
-    assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr);
-    assert!(wrong.messages.is_empty(), "{:?}", wrong.messages);
+    assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::PermDenied);
     let mut right = Script::new("bob", &[(AuthtokItem::Current, "pw")]);
     assert_eq!(authenticate(&mut right, &[&args]), PamOutcome::PermDenied);
     assert_eq!(right.messages, ["Access denied: missing privilege login. Ask an administrator."]);
+    assert_eq!(wrong.messages, right.messages);
     let mut key_login = Script::new("bob", &[]);
     assert_eq!(account(&mut key_login, &[&args]), PamOutcome::PermDenied);
     assert!(key_login.messages[0].contains("missing privilege login"));
+}
+
+/// A right password of a refused account counts as a failure, like a wrong one: a success
+/// would reset the count, and the next attempt's delay would show which password was right.
+#[test]
+fn a_refused_right_password_counts_as_a_failure() {
+    use crate::user::AccountLimits;
+    let setup = Setup::new();
+    setup.add("alice", Some("pw"), AuthMethod::Local, LOGIN);
+    let args = setup.args();
+    set_limits(&setup, "alice", AccountLimits { blocked: true, ..AccountLimits::default() });
+    for password in ["nope", "pw", "nope"] {
+        let mut script = Script::new("alice", &[(AuthtokItem::Current, password)]);
+        assert_eq!(authenticate(&mut script, &[&args]), PamOutcome::AuthErr);
+    }
+    let alice = setup.cache().load().unwrap().user("alice").unwrap().clone();
+    assert_eq!(LoginStates::new(&setup.config.cache.dir).load(&alice).unwrap().failures, 3);
 }
 
 /// Bad arguments or configuration: a name dircache's NSS serves is refused (whatever the
@@ -835,5 +855,6 @@ fn a_name_another_account_source_answers_first_is_refused() {
     assert!(logged(&foreign, "another account source"), "{:?}", foreign.logs);
     let mut wrong = with_system_uid(Some("nope"), Some(5000));
     assert_eq!(authenticate(&mut wrong, &[&args]), PamOutcome::AuthErr);
-    assert!(!logged(&wrong, "another account source"), "only after the right password");
+    // The same whatever the password (nothing tells a guesser which one was right).
+    assert!(logged(&wrong, "another account source"), "{:?}", wrong.logs);
 }

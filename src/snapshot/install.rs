@@ -134,6 +134,7 @@ pub(super) fn plan(
     let mut plan = Install::default();
     let mut names = HashSet::new();
     let mut uids = HashSet::new();
+    let mut homes = HashSet::new();
     let mut users = users;
     users.sort_by_key(|u| u.uid);
     for mut user in users {
@@ -145,11 +146,30 @@ pub(super) fn plan(
             plan.skipped.push(Skipped { name: user.name.clone(), reason });
             continue;
         }
-        if !uids.insert(user.uid) || !names.insert(fold_name(&user.name)) {
-            let reason = "another user of the snapshot has the same name or uid".to_string();
+        // Two accounts never share a home, not even one after the other (a sync's
+        // `free_home`): a home left by an account deleted on this host, maybe with its
+        // files, goes to no one else.
+        let own_home = by_uid.get(&user.uid).is_some_and(|old| old.home == user.home);
+        if db.meta.retired_homes.contains(&user.home) && !own_home {
+            let reason = format!(
+                "the home {:?} belonged to an account deleted on this host; it is never given \
+                 to anyone else here",
+                user.home
+            );
             plan.skipped.push(Skipped { name: user.name.clone(), reason });
             continue;
         }
+        if uids.contains(&user.uid)
+            || names.contains(&fold_name(&user.name))
+            || homes.contains(&user.home)
+        {
+            let reason = "another user of the snapshot has the same name, uid or home".to_string();
+            plan.skipped.push(Skipped { name: user.name.clone(), reason });
+            continue;
+        }
+        uids.insert(user.uid);
+        names.insert(fold_name(&user.name));
+        homes.insert(user.home.clone());
         // The publisher's own mark does not travel (its effect, enabled = false, does); this
         // host's does, and outlasts every pull until `user set --enable` here.
         user.disabled_by_admin = false;

@@ -82,6 +82,8 @@ pub fn publish(config: &Config, dir: &Path, now: u64) -> Result<PublishReport, S
     let db = read_consistent(config)?;
 
     let (users, hashes_withheld) = encode_users(&db, settings.include_local_passwords)?;
+    let hashes_included = settings.include_local_passwords
+        && db.users.iter().any(|u| u.auth == AuthMethod::Local && u.password_hash.is_some());
     let groups = encode_groups(&db.groups)?;
     ensure_dir(dir)?;
     let mut files = Vec::new();
@@ -93,9 +95,14 @@ pub fn publish(config: &Config, dir: &Path, now: u64) -> Result<PublishReport, S
         let path = dir.join(&name);
         // Content-addressed: a file of that name already holds these bytes, unless someone
         // changed it in place (hosts would refuse it forever): then it is written again.
+        // Password hashes (only with include_local_passwords) are files 0600 root, here as
+        // in the cache: whoever serves them must decide to (docs/snapshots.md).
+        let mode = if kind == FileKind::Users && hashes_included { 0o600 } else { 0o644 };
         let present = fs::read(&path).is_ok_and(|old| old == *bytes);
-        if !present {
-            write_atomic(dir, &name, bytes)?;
+        if present {
+            fs::set_permissions(&path, Permissions::from_mode(mode)).map_err(io_error(&path))?;
+        } else {
+            write_file(dir, &name, bytes, mode)?;
             written.push(name.clone());
         }
         let content_size = content.len() as u64;
@@ -289,16 +296,20 @@ fn ensure_dir(dir: &Path) -> Result<(), SnapshotError> {
 /// Temp file beside the target, fsync, rename: a reader (a web server) sees the old file or
 /// the new one. Files are 0644: everything in a snapshot is meant to be served.
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SnapshotError> {
+    write_file(dir, name, bytes, 0o644)
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<(), SnapshotError> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
     let _ = fs::remove_file(&tmp);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o644)
+        .mode(mode)
         .open(&tmp)
         .map_err(io_error(&tmp))?;
-    file.set_permissions(Permissions::from_mode(0o644)).map_err(io_error(&tmp))?;
+    file.set_permissions(Permissions::from_mode(mode)).map_err(io_error(&tmp))?;
     if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
         let _ = fs::remove_file(&tmp);
         return Err(SnapshotError::Io { path: tmp, source: e });

@@ -172,7 +172,14 @@ pub fn pull(
             return Ok(unchanged(puller.report, state.users, started));
         }
         Fetched::SameGeneration(manifest, validators) => {
-            let new_state = state_of(settings, &manifest, &validators, state.as_ref(), now);
+            let mut new_state = state_of(settings, &manifest, &validators, state.as_ref(), now);
+            // Nothing of this manifest is installed: the record keeps naming the files that
+            // are (a same generation naming other files must not make them pass for
+            // installed, see the republication check below).
+            if let Some(installed) = &state {
+                new_state.files.clone_from(&installed.files);
+                new_state.users = installed.users;
+            }
             if !options.dry_run && state.as_ref() != Some(&new_state) {
                 write_state(&config.cache.dir, &new_state)?;
             }

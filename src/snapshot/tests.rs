@@ -287,6 +287,11 @@ fn manual_users_hashes_travel_only_when_asked() {
     let host = Host::new(&publisher);
     host.pull(&mut FakeServer::new(&publisher.out()), NOW).unwrap();
     assert!(host.db().user("alice").unwrap().password_hash.is_some());
+    // A file with hashes is 0600 (root's) on the publisher too, the others stay readable.
+    let (users, _) = users_file(&publisher);
+    assert_eq!(fs::metadata(&users).unwrap().permissions().mode() & 0o777, 0o600);
+    let manifest = fs::metadata(publisher.out().join(MANIFEST_FILE)).unwrap();
+    assert_eq!(manifest.permissions().mode() & 0o777, 0o644);
 }
 
 #[test]
@@ -391,6 +396,27 @@ fn a_republication_of_the_same_data_is_recorded_without_downloading_it() {
     assert_eq!(read_state(&host.config.cache.dir).unwrap().unwrap().generation, second.generation);
     // Freshness comes from the new publication.
     host.pull(&mut server, NOW + 100 + 86_000).unwrap();
+}
+
+/// A validly signed manifest of the installed generation that names other files (a
+/// publisher that lost its directory and whose clock went back, or two publish directories
+/// in one second) is not installed, so the host's record must go on naming the files it
+/// installed: otherwise the next generation of those other files passes for "the very files
+/// installed" and the host never gets them.
+#[test]
+fn a_same_generation_with_other_files_does_not_change_what_counts_as_installed() {
+    let (publisher, host, mut server) = installed();
+    let installed = read_state(&host.config.cache.dir).unwrap().unwrap();
+    change(&publisher, "Second");
+    publisher.publish_at(NOW + 100);
+    publisher.resign(|m| m.generation = installed.generation);
+    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    assert!(outcome.report.snapshot.unwrap().unchanged);
+    assert_eq!(read_state(&host.config.cache.dir).unwrap().unwrap().files, installed.files);
+    // The next generation of the same data is installed.
+    publisher.publish_at(NOW + 200);
+    host.pull(&mut server, NOW + 210).unwrap();
+    assert_eq!(host.db().user("user5@example.com").unwrap().full_name, "Second");
 }
 
 #[test]
@@ -556,6 +582,36 @@ fn a_signed_snapshot_is_trusted_no_more_than_a_directory() {
     let db = host.db();
     assert_eq!(db.users.len(), 20);
     assert!(db.users.iter().all(|u| u.uid >= 200_000 && u.uid < 300_000));
+}
+
+/// A sync never gives two accounts one home, not even one after the other; a snapshot may
+/// not either: before, both users of one home were installed, and a new account got the
+/// home (and files) of one deleted on this host.
+#[test]
+fn a_snapshot_shares_no_home_and_reuses_none_left_by_a_deleted_account() {
+    let (publisher, host, mut server) = installed();
+    let mut db = publisher.cache().load().unwrap();
+    let taken = db.user("user5@example.com").unwrap().home.clone();
+    db.users.push(User { home: taken, ..sample_user("twin", 200_200) });
+    db.users.retain(|u| u.name != "user6@example.com");
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["twin"]);
+    assert!(outcome.report.deleted.contains(&"user6@example.com".to_string()));
+
+    // user6's home is retired here: a new account of the publisher with it is refused.
+    let mut db = publisher.cache().load().unwrap();
+    db.users.retain(|u| u.name != "twin");
+    db.users.push(User { home: "/home/user6@example.com".into(), ..sample_user("heir", 200_201) });
+    publisher.write(db);
+    publisher.publish_at(NOW + 200);
+    let outcome = host.pull(&mut server, NOW + 210).unwrap();
+    let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["heir"]);
+    assert!(outcome.report.skipped[0].reason.contains("deleted on this host"));
+    assert!(host.db().user("heir").is_none());
 }
 
 #[test]
