@@ -167,6 +167,10 @@ pub struct SnapshotConfig {
     pub ignore_ssl_warnings: bool,
     /// The most one snapshot file may be.
     pub max_file_mib: u64,
+    /// Install the password hashes of manual (`local`) users that a publisher ships with
+    /// `include_local_passwords`. Off by default: a stolen signing key must not be enough to
+    /// give every host a password login of its choosing (SECURITY.md, issue 13).
+    pub accept_local_passwords: bool,
 }
 
 impl Default for SnapshotConfig {
@@ -181,6 +185,7 @@ impl Default for SnapshotConfig {
             ca_file: None,
             ignore_ssl_warnings: false,
             max_file_mib: 1024,
+            accept_local_passwords: false,
         }
     }
 }

@@ -131,6 +131,8 @@ pub(super) fn plan(
         retired: db.meta.retired_ids.iter().copied().filter(|id| !in_use.contains(id)).collect(),
     };
     let by_uid: HashMap<u32, &User> = db.users.iter().map(|u| (u.uid, u)).collect();
+    let accepts_local_passwords =
+        config.snapshot.as_ref().is_some_and(|snapshot| snapshot.accept_local_passwords);
     let mut plan = Install::default();
     let mut names = HashSet::new();
     let mut uids = HashSet::new();
@@ -170,6 +172,9 @@ pub(super) fn plan(
         uids.insert(user.uid);
         names.insert(fold_name(&user.name));
         homes.insert(user.home.clone());
+        if !accepts_local_passwords {
+            user.password_hash = None;
+        }
         // The publisher's own mark does not travel (its effect, enabled = false, does); this
         // host's does, and outlasts every pull until `user set --enable` here.
         user.disabled_by_admin = false;

@@ -284,7 +284,12 @@ fn manual_users_hashes_travel_only_when_asked() {
     config.publish.as_mut().unwrap().include_local_passwords = true;
     let report = publish(&config, &publisher.out(), NOW).unwrap();
     assert_eq!(report.hashes_withheld, 0);
+    // A host installs them only when it says so itself: a signing key alone must not give
+    // every host a password login.
     let host = Host::new(&publisher);
+    host.pull(&mut FakeServer::new(&publisher.out()), NOW).unwrap();
+    assert_eq!(host.db().user("alice").unwrap().password_hash, None);
+    let host = Host::with_key(&publisher.public_key(), "accept_local_passwords = true\n");
     host.pull(&mut FakeServer::new(&publisher.out()), NOW).unwrap();
     assert!(host.db().user("alice").unwrap().password_hash.is_some());
     // A file with hashes is 0600 (root's) on the publisher too, the others stay readable.
