@@ -113,6 +113,8 @@ struct Index {
     names: Vec<String>,
     /// Sorted, without repeats.
     ids: Vec<u32>,
+    /// The gids of /etc/group's lines alone; sorted, without repeats.
+    group_ids: Vec<u32>,
 }
 
 impl Clone for LocalAccounts {
@@ -208,8 +210,13 @@ impl Index {
             for (name, ids) in entries(text, is_passwd) {
                 index.names.push(fold_name(name));
                 index.ids.extend(ids.into_iter().flatten());
+                if !is_passwd {
+                    index.group_ids.extend(ids[0]);
+                }
             }
         }
+        index.group_ids.sort_unstable();
+        index.group_ids.dedup();
         index.names.sort_unstable();
         index.names.dedup();
         index.ids.sort_unstable();
@@ -322,6 +329,10 @@ impl LocalAccounts {
 
     /// Whether a group of /etc/group has `gid`.
     pub fn has_group_gid(&self, gid: u32) -> bool {
+        // `initgroups` asks this once per granted gid: past a few questions, the index.
+        if let Some(index) = self.indexed() {
+            return index.group_ids.binary_search(&gid).is_ok();
+        }
         entries(&self.texts[1], false).any(|(_, [group_gid, _])| group_gid == Some(gid))
     }
 

@@ -201,6 +201,12 @@ fn a_scan_of_the_text_and_the_index_give_the_same_answers() {
         assert_eq!(indexed.win_over(name, ids), local, "{name:?}");
     }
     assert!(indexed.win_over("", &[1006]) && indexed.win_over("", &[5]));
+    let fresh = LocalAccounts::load(&passwd, &group).unwrap();
+    for gid in [10, 11, 50, 0, 1005, 4242, 7] {
+        assert_eq!(fresh.has_group_gid(gid), indexed.has_group_gid(gid), "gid {gid}");
+    }
+    assert!(indexed.has_group_gid(10) && indexed.has_group_gid(50));
+    assert!(!indexed.has_group_gid(4242) && !indexed.has_group_gid(11), "passwd gids, NIS lines");
     assert!(!indexed.win_over("", &[7, 11]));
 }
 
