@@ -186,8 +186,10 @@ impl<M: Mapper> Nss<M> {
         user: &PublicUser,
     ) -> Result<Vec<u32>, Problem> {
         let mut visible = Vec::with_capacity(user.gids.len());
+        // A set rather than `visible.contains`: a user may be in thousands of groups.
+        let mut seen = std::collections::BTreeSet::new();
         for gid in &user.gids {
-            if visible.contains(gid) {
+            if !seen.insert(*gid) {
                 continue;
             }
             if self.local.as_ref().is_some_and(|l| l.accounts.has_group_gid(*gid)) {
