@@ -25,7 +25,7 @@ use crate::cache::CacheDir;
 use crate::config::{Config, DirectoryConfig, SnapshotConfig};
 use crate::directory::http::{GetReply, HttpClient};
 use crate::directory::DirectoryError;
-use crate::sync::{SyncError, SyncOptions, SyncOutcome, SyncReport};
+use crate::sync::{Landing, SyncError, SyncOptions, SyncOutcome, SyncReport};
 use crate::user::{Group, User};
 
 pub use crate::directory::http::GetReply as Reply;
@@ -214,7 +214,7 @@ pub fn pull(
     // publisher's grants never travel (README "GRANTING LOCAL GROUPS").
     crate::grants::targets(config, &local)?;
     let write_lock = if options.dry_run { None } else { Some(cache.lock(lock_wait)?) };
-    let mut db = cache.load()?;
+    let db = cache.load()?;
     let plan = install::plan(&db, users, groups, config, &local);
     let mut report = SyncReport {
         dry_run: options.dry_run,
@@ -240,22 +240,13 @@ pub fn pull(
         }
         report.errors.push(refusal.to_string());
     }
-    let mut fresh_start: std::collections::HashSet<u32> = crate::sync::vanished(&db).collect();
     let plan_empty = plan.is_empty();
-    if !plan_empty {
-        // A dry run applies the plan too, to memory only, to show the grants it would make.
-        plan.apply(&mut db);
-    }
-    let grants = crate::grants::refresh(&db.users, &db.groups, &db.grants, config, &local)?;
-    let grants_changed = grants.grants != db.grants;
-    db.grants = grants.grants;
-    report.add_grants(grants.changes, grants.warnings);
-    if let Some(lock) = &write_lock {
-        if !plan_empty || grants_changed {
-            report.generation = Some(cache.commit(lock, &db, now)?);
-        }
-        fresh_start.extend(crate::sync::vanished(&db));
-        report.errors.extend(crate::sync::prune_login_states(config, &db, &fresh_start, now));
+    let landing = Landing { cache: &cache, lock: write_lock.as_ref(), config, local: &local, now };
+    landing.install(db, plan_empty, &mut report, |db| {
+        plan.apply(db);
+        Ok(())
+    })?;
+    if write_lock.is_some() {
         let new_state = state_of(settings, &manifest, &validators, state.as_ref(), now);
         write_state(&config.cache.dir, &new_state)?;
     }

@@ -17,10 +17,10 @@ pub use apply::apply;
 pub use plan::{plan, plan_consuming, Plan, Skipped, UserUpdate};
 pub use report::{read_status, write_status, SyncReport, SyncStatus};
 
-use crate::cache::{CacheDir, CacheError, Db};
+use crate::cache::{CacheDir, CacheError, CacheLock, Db};
 use crate::config::{Config, ConfigError};
 use crate::directory::{Directory, DirectoryError, Listing, Progress};
-use crate::local_accounts::LocalAccountsError;
+use crate::local_accounts::{LocalAccounts, LocalAccountsError};
 use crate::login_state::LoginStates;
 use crate::user::User;
 use crate::user_edits::EditError;
@@ -85,7 +85,7 @@ pub fn run_sync(
     crate::grants::targets(config, &local)?;
 
     let write_lock = if options.dry_run { None } else { Some(cache.lock(lock_wait)?) };
-    let mut db = cache.load()?;
+    let db = cache.load()?;
     let (listed_users, listed_groups, origin) =
         (listing.users.len(), listing.groups.len(), listing.origin);
     // A dry run prints the listing; a real run hands it to the plan, which moves what new
@@ -107,26 +107,53 @@ pub fn run_sync(
         report.errors.push(refusal.to_string());
     }
     // Returning users are no longer marked once applied: remember them now.
-    let mut fresh_start: HashSet<u32> = vanished(&db).collect();
     let plan_empty = plan.is_empty();
-    if !plan_empty {
-        // A dry run applies the plan too, to memory only, so that it shows the grants and
-        // revocations the real run would make.
-        apply(&mut db, plan, origin)?;
-    }
-    let grants = crate::grants::refresh(&db.users, &db.groups, &db.grants, config, &local)?;
-    let grants_changed = grants.grants != db.grants;
-    db.grants = grants.grants;
-    report.add_grants(grants.changes, grants.warnings);
-    if let Some(lock) = &write_lock {
-        if !plan_empty || grants_changed {
-            report.generation = Some(cache.commit(lock, &db, now)?);
-        }
-        fresh_start.extend(vanished(&db));
-        report.errors.extend(prune_login_states(config, &db, &fresh_start, now));
-    }
+    let landing = Landing { cache: &cache, lock: write_lock.as_ref(), config, local: &local, now };
+    landing.install(db, plan_empty, &mut report, |db| Ok(apply(db, plan, origin)?))?;
     report.duration_secs = started.elapsed().as_secs_f64();
     Ok(SyncOutcome { report, listing })
+}
+
+/// Where a planned sync or pull lands: the cache, the write lock (None: a dry run), the
+/// rules of this host and the clock.
+pub(crate) struct Landing<'a> {
+    pub cache: &'a CacheDir,
+    pub lock: Option<&'a CacheLock>,
+    pub config: &'a Config,
+    pub local: &'a LocalAccounts,
+    pub now: u64,
+}
+
+impl Landing<'_> {
+    /// What a sync and a pull do once the plan is made: apply it (a dry run too, to memory
+    /// only, so that it shows the grants and revocations the real run would make),
+    /// recompute this host's local-group grants, and with the lock commit a new generation
+    /// when anything changed and drop the login state of accounts that vanished.
+    pub(crate) fn install(
+        &self,
+        mut db: Db,
+        plan_empty: bool,
+        report: &mut SyncReport,
+        apply_plan: impl FnOnce(&mut Db) -> Result<(), SyncError>,
+    ) -> Result<(), SyncError> {
+        let mut fresh_start: HashSet<u32> = vanished(&db).collect();
+        if !plan_empty {
+            apply_plan(&mut db)?;
+        }
+        let grants =
+            crate::grants::refresh(&db.users, &db.groups, &db.grants, self.config, self.local)?;
+        let grants_changed = grants.grants != db.grants;
+        db.grants = grants.grants;
+        report.add_grants(grants.changes, grants.warnings);
+        if let Some(lock) = self.lock {
+            if !plan_empty || grants_changed {
+                report.generation = Some(self.cache.commit(lock, &db, self.now)?);
+            }
+            fresh_start.extend(vanished(&db));
+            report.errors.extend(prune_login_states(self.config, &db, &fresh_start, self.now));
+        }
+        Ok(())
+    }
 }
 
 /// Users the directory no longer lists (kept, disabled).
