@@ -17,7 +17,9 @@
 pub mod format;
 pub mod reader;
 pub mod records;
+mod replace;
 mod store;
 
 pub use records::{CacheRecord, PublicUser};
+pub use replace::{replace_file, replace_json};
 pub use store::{check_trusted, sample_db, CacheDir, CacheError, CacheLock, Db, Lookup, Meta};

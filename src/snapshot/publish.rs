@@ -7,9 +7,9 @@
 //! half-uploaded): never a mix.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{self, File, Permissions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -300,21 +300,7 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SnapshotErro
 }
 
 fn write_file(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<(), SnapshotError> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let path = dir.join(name);
-    let _ = fs::remove_file(&tmp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io_error(&tmp))?;
-    file.set_permissions(Permissions::from_mode(mode)).map_err(io_error(&tmp))?;
-    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
-        let _ = fs::remove_file(&tmp);
-        return Err(SnapshotError::Io { path: tmp, source: e });
-    }
-    fs::rename(&tmp, &path).map_err(io_error(&path))
+    Ok(crate::cache::replace_file(dir, name, bytes, mode)?)
 }
 
 /// Static servers derive a manifest's validators from its modification time (nginx: ETag

@@ -3,9 +3,7 @@
 //! the server answers "unchanged"), and the manifest's validators (conditional GET). No
 //! secret: 0644, written atomically like `status.json`.
 
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -65,27 +63,7 @@ pub fn request_reapply(cache_dir: &Path) -> Result<(), CacheError> {
     }
 }
 
-/// Replaces the state file atomically (temp, fsync, rename, fsync of the directory).
+/// Replaces the state file atomically (`cache::replace_json`).
 pub(super) fn write_state(cache_dir: &Path, state: &SnapshotState) -> Result<(), CacheError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CacheError::Io { path, source }
-    };
-    let tmp = cache_dir.join(format!("{STATE_FILE}.tmp"));
-    let path = cache_dir.join(STATE_FILE);
-    let _ = fs::remove_file(&tmp);
-    let mut file =
-        OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp).map_err(io(&tmp))?;
-    file.set_permissions(Permissions::from_mode(0o644)).map_err(io(&tmp))?;
-    let json = serde_json::to_vec_pretty(state).map_err(|e| CacheError::BadRecord {
-        path: tmp.clone(),
-        what: "snapshot state".to_string(),
-        reason: e.to_string(),
-    })?;
-    if let Err(e) = file.write_all(&json).and_then(|()| file.sync_all()) {
-        let _ = fs::remove_file(&tmp);
-        return Err(CacheError::Io { path: tmp, source: e });
-    }
-    fs::rename(&tmp, &path).map_err(io(&path))?;
-    File::open(cache_dir).and_then(|d| d.sync_all()).map_err(io(cache_dir))
+    crate::cache::replace_json(cache_dir, STATE_FILE, "snapshot state", state)
 }

@@ -1,9 +1,7 @@
 //! What a sync tells the administrator: the `--json` object of the interface contract and
 //! the status file that `dircache-sync status` reads.
 
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::{self};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -151,31 +149,11 @@ impl SyncStatus {
 
 const STATUS_FILE: &str = "status.json";
 
-/// Replaces the status file atomically (temp, fsync, rename). It holds no secret: 0644.
+/// Replaces the status file atomically (`cache::replace_json`). It holds no secret: 0644.
 pub fn write_status(cache_dir: &Path, status: &SyncStatus) -> Result<(), CacheError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CacheError::Io { path, source }
-    };
-    fs::create_dir_all(cache_dir).map_err(io(cache_dir))?;
-    let tmp = cache_dir.join(format!("{STATUS_FILE}.tmp"));
-    let path = cache_dir.join(STATUS_FILE);
-    let _ = fs::remove_file(&tmp);
-    let mut file =
-        OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp).map_err(io(&tmp))?;
-    file.set_permissions(Permissions::from_mode(0o644)).map_err(io(&tmp))?;
-    let json = serde_json::to_vec_pretty(status).map_err(|e| CacheError::BadRecord {
-        path: tmp.clone(),
-        what: "status".to_string(),
-        reason: e.to_string(),
-    })?;
-    if let Err(e) = file.write_all(&json).and_then(|()| file.sync_all()) {
-        // A full disk must not keep a half-written status file around.
-        let _ = fs::remove_file(&tmp);
-        return Err(CacheError::Io { path: tmp, source: e });
-    }
-    fs::rename(&tmp, &path).map_err(io(&path))?;
-    File::open(cache_dir).and_then(|d| d.sync_all()).map_err(io(cache_dir))
+    fs::create_dir_all(cache_dir)
+        .map_err(|source| CacheError::Io { path: cache_dir.to_path_buf(), source })?;
+    crate::cache::replace_json(cache_dir, STATUS_FILE, "status", status)
 }
 
 /// The last status, or None if no sync has run.
