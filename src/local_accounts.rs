@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use thiserror::Error;
 
+use crate::cache::reader::Stamp;
 use crate::names::{fold_name, same_name};
 use crate::user::{Group, User};
 
@@ -100,6 +101,8 @@ pub struct LocalAccounts {
     scans: AtomicU32,
     /// Empty unless read with [`LocalAccounts::with_subordinate_ids`].
     subordinate: Vec<SubordinateRange>,
+    /// [`LocalAccounts::seal_of`] the files as read; 0 when not read from files.
+    files_seal: u64,
 }
 
 /// How many questions are answered by scanning the text before an index is built.
@@ -124,6 +127,7 @@ impl Clone for LocalAccounts {
             index: self.index.clone(),
             scans: AtomicU32::new(self.scans.load(Ordering::Relaxed)),
             subordinate: self.subordinate.clone(),
+            files_seal: self.files_seal,
         }
     }
 }
@@ -153,18 +157,35 @@ fn entry(line: &str, is_passwd: bool) -> Option<(&str, [Option<u32>; 2])> {
 
 /// What C's `isspace` calls space in the C locale (Rust's `is_ascii_whitespace` leaves out
 /// the vertical tab).
+fn is_c_space(byte: u8) -> bool {
+    matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
+
 fn skip_blanks(text: &str) -> &str {
-    text.trim_start_matches(['\t', '\n', '\u{0b}', '\u{0c}', '\r', ' '])
+    let start = text.bytes().position(|b| !is_c_space(b)).unwrap_or(text.len());
+    // Blanks are ASCII: the cut falls on a character boundary.
+    text.get(start..).unwrap_or("")
 }
 
 /// An id as glibc's `files` reads it: blanks, an optional `+`, decimal digits; a value past
-/// the 32 bits makes glibc skip the line, so it holds no id.
+/// the 32 bits makes glibc skip the line, so it holds no id. (What `str::parse` accepts,
+/// without its generic set-up: a process's first lookup parses every local id.)
 fn parse_id(field: &str) -> Option<u32> {
-    skip_blanks(field).parse().ok()
+    let digits = skip_blanks(field).as_bytes();
+    let digits = digits.strip_prefix(b"+").unwrap_or(digits);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |value, &byte| {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value.checked_mul(10)?.checked_add(u32::from(digit))
+    })
 }
 
-/// The lines of a file, as `str::lines` cuts them, by a plain byte loop: `lines` and
-/// `split` set up a searcher per call, which cost more than the short lines of these files.
+/// The lines of a file, as `str::lines` cuts them.
 fn lines(text: &str) -> impl Iterator<Item = &str> {
     raw_lines(text).map(|line| line.strip_suffix('\r').unwrap_or(line))
 }
@@ -176,30 +197,54 @@ fn raw_lines(text: &str) -> impl Iterator<Item = &str> {
         if rest.is_empty() {
             return None;
         }
-        let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
-        let line = &rest[..end];
+        let end = find_newline(rest.as_bytes()).unwrap_or(rest.len());
+        // `\n` is ASCII: both cuts fall on character boundaries.
+        let line = rest.get(..end).unwrap_or("");
         rest = rest.get(end + 1..).unwrap_or("");
         Some(line)
     })
 }
 
+/// The position of the first `\n`, eight bytes at a time: most of a local file is the
+/// part of each line past its ids, which a scan only skips (a byte loop costs several
+/// instructions per byte; `memchr` would detect the CPU's features on its first call, a
+/// cost to every process's first lookup).
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const NEWLINES: u64 = ONES * b'\n' as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ NEWLINES;
+        // A byte of `x` is zero where the chunk holds '\n' (the classic zero-byte test).
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            break;
+        }
+        at += 8;
+    }
+    bytes.get(at..)?.iter().position(|&b| b == b'\n').map(|found| at + found)
+}
+
 /// The first four `:`-separated fields of a line; `None` past the last one.
 fn leading_fields(line: &str) -> [Option<&str>; 4] {
     let mut fields = [None; 4];
-    let mut start = 0;
-    let mut found = 0;
-    for (at, byte) in line.bytes().enumerate() {
-        if byte == b':' {
-            // `:` is ASCII, so both cuts fall on character boundaries.
-            fields[found] = line.get(start..at);
-            found += 1;
-            start = at + 1;
-            if found == fields.len() {
-                return fields;
+    let mut rest = line;
+    for field in &mut fields {
+        match rest.bytes().position(|b| b == b':') {
+            Some(at) => {
+                // `:` is ASCII, so both cuts fall on character boundaries.
+                *field = rest.get(..at);
+                rest = rest.get(at + 1..).unwrap_or("");
+            }
+            None => {
+                *field = Some(rest);
+                break;
             }
         }
     }
-    fields[found] = line.get(start..);
     fields
 }
 
@@ -250,7 +295,38 @@ impl LocalAccounts {
                 *seen = Some(meta);
             }
         }
+        accounts.files_seal =
+            LocalAccounts::seal_of(&metadata.each_ref().map(|m| m.as_ref().map(Stamp::of)));
         Ok((accounts, metadata))
+    }
+
+    /// The local seal of the passwd and group files in these states (`None`: missing): a
+    /// fingerprint of their `stat()` (device, inode, size, modification and change times to
+    /// the nanosecond), never 0. A writer that checked every name and id of a generation
+    /// against the files in these states stores it in the generation's headers
+    /// ([`crate::cache::Db::seal_against`]); a reader that finds the files still in them
+    /// knows the check holds without reading them (issue 12 §2: the first lookup of a
+    /// process). Any change to a file changes its change time, so the seal no longer
+    /// matches and the reader reads the files as before.
+    pub fn seal_of(stamps: &[Option<Stamp>; 2]) -> u64 {
+        const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = OFFSET_BASIS;
+        for stamp in stamps {
+            let (present, bytes) = match stamp {
+                Some(stamp) => (1u8, stamp.to_bytes()),
+                None => (0u8, [0u8; 56]),
+            };
+            for byte in std::iter::once(present).chain(bytes) {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
+            }
+        }
+        hash.max(1)
+    }
+
+    /// [`LocalAccounts::seal_of`] the files as they were read; 0 when not read from files.
+    pub fn files_seal(&self) -> u64 {
+        self.files_seal
     }
 
     /// Adds the subordinate ranges of the subuid- and subgid-format files, with the same

@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dircache::cache::{CacheDir, Db};
+use dircache::cache::{CacheDir, Db, PublicUser};
+use dircache::local_accounts::LocalAccounts;
 use dircache::nss::{pack_passwd, Nss, Reply, Settings};
 use dircache::user::{sample_group, sample_picks, sample_user, AuthMethod, Origin, User};
 use nss_dircache::MmapMapper;
@@ -370,12 +371,23 @@ fn write_index(path: &Path, mut entries: Vec<(String, u64)>) {
 fn generate(n: u32, dir: &Path, module_so: &Path) {
     fs::create_dir_all(dir).unwrap_or_else(|e| fail(e));
     let started = Instant::now();
+    // dircache: the machine's own passwd, the module on LD_LIBRARY_PATH; the cache sealed
+    // for that /etc, as a sync there would seal it.
+    let etc_dircache = dir.join("etc-dircache");
+    copy_etc(&etc_dircache, "files dircache");
+    let local = LocalAccounts::load(&etc_dircache.join("passwd"), &etc_dircache.join("group"))
+        .unwrap_or_else(|e| fail(e));
     let cache = CacheDir::new(dir.join("cache"));
+    let sealed = cache.open::<PublicUser>().map(|users| users.local_seal());
+    if sealed.is_ok_and(|seal| seal != local.files_seal()) {
+        fs::remove_dir_all(dir.join("cache")).unwrap_or_else(|e| fail(e));
+    }
     if cache.current_dir().ok().flatten().is_none() {
         let groups = (0..GROUPS)
             .map(|k| sample_group(&group_name(k), FIRST_GROUP_GID + k, &[&name_of(0)]))
             .collect();
-        let db = Db { users: (0..n).map(user).collect(), groups, ..Db::default() };
+        let mut db = Db { users: (0..n).map(user).collect(), groups, ..Db::default() };
+        db.local_seal = db.seal_against(&local);
         let lock = cache.lock(Duration::from_secs(5)).unwrap_or_else(|e| fail(e));
         cache.commit(&lock, &db, 1_700_000_000).unwrap_or_else(|e| fail(e));
     }
@@ -423,8 +435,6 @@ fn generate(n: u32, dir: &Path, module_so: &Path) {
     fs::write(etc_cache.join("group.cache"), text).unwrap_or_else(|e| fail(e));
     write_index(&etc_cache.join("group.cache.ixname"), by_name);
     write_index(&etc_cache.join("group.cache.ixgid"), by_gid);
-    // dircache: the machine's own passwd, the module on LD_LIBRARY_PATH.
-    copy_etc(&dir.join("etc-dircache"), "files dircache");
     let lib = dir.join("lib");
     fs::create_dir_all(&lib).unwrap_or_else(|e| fail(e));
     let link = lib.join("libnss_dircache.so.2");

@@ -3,14 +3,19 @@
 //! ```text
 //! header   96 bytes, little-endian:
 //!          magic "DIRCACHE" | format version u32 | table kind u32 | generation u64 |
-//!          record count u64 | records offset u64 | index count u32 | log2(slots) u32 |
-//!          index offsets [u64; 4] | file length u64 | body crc32 u32 | header crc32 u32
+//!          record count u64 | records offset u64 | index count u32 | slots u32 |
+//!          index offsets [u64; 3] | local seal u64 | file length u64 | body crc32 u32 |
+//!          header crc32 u32
 //! records  per record: length u32 | crc32 u32 | JSON bytes
 //! indexes  per index: a hash table of n slots (n in the header, at least 1.5 times the
 //!          record count and at least 8), each (key u64, record offset u32, crc32 of those
 //!          12 bytes u32); offset 0 marks an empty slot; a key's first slot is its mixed
 //!          hash modulo n; collisions probe linearly
 //! ```
+//! The local seal (0: none) says which state of the local account files every name and id
+//! of the generation was checked against: see `LocalAccounts::seal_of`. It took the place of a
+//! fourth index offset, which no table ever used and readers ignore past the index count, so
+//! version 2 readers without it read these files as before.
 //! Version 1 differed only in its indexes: 2^k slots (k in the header; at least twice the
 //! record count, so between 2 and 4 slots per record), each (key u64, record offset u64,
 //! crc32 of those 16 bytes u32, zero u32), 24 bytes instead of 16, a third of every index for
@@ -65,7 +70,7 @@ pub const FORMAT_VERSION: u32 = 2;
 /// The oldest version readers still read.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 pub const HEADER_LEN: u64 = 96;
-pub const MAX_INDEXES: usize = 4;
+pub const MAX_INDEXES: usize = 3;
 /// The length of an index slot in `version` (one of the readable ones).
 const fn index_entry_len(version: u32) -> u64 {
     if version == 1 {
@@ -182,6 +187,9 @@ pub struct Header {
     /// Version 1: each index has `1 << slots_field` slots; version 2: `slots_field` slots.
     pub slots_field: u32,
     pub index_offsets: [u64; MAX_INDEXES],
+    /// Which state of the local account files the names and ids were checked against;
+    /// 0: none (see `LocalAccounts::seal_of`).
+    pub local_seal: u64,
     pub file_len: u64,
     pub body_crc: u32,
 }
@@ -200,6 +208,7 @@ impl Header {
         for (i, offset) in self.index_offsets.iter().enumerate() {
             out[48 + i * 8..56 + i * 8].copy_from_slice(&offset.to_le_bytes());
         }
+        out[72..80].copy_from_slice(&self.local_seal.to_le_bytes());
         out[80..88].copy_from_slice(&self.file_len.to_le_bytes());
         out[88..92].copy_from_slice(&self.body_crc.to_le_bytes());
         let header_crc = checksum(&out[0..92]);
@@ -235,6 +244,7 @@ impl Header {
             index_count: le_u32(bytes, 40),
             slots_field: le_u32(bytes, 44),
             index_offsets,
+            local_seal: le_u64(bytes, 72),
             file_len: le_u64(bytes, 80),
             body_crc: le_u32(bytes, 88),
         })
@@ -316,9 +326,10 @@ pub fn write_table(
     kind: TableKind,
     generation: u64,
     index_count: usize,
+    local_seal: u64,
     records: impl IntoIterator<Item = RecordIn>,
 ) -> Result<(), FormatError> {
-    write_table_as(FORMAT_VERSION, file, kind, generation, index_count, records)
+    write_table_as(FORMAT_VERSION, file, kind, generation, index_count, local_seal, records)
 }
 
 /// [`write_table`] in an older readable `version`: for tests of upgrades.
@@ -329,6 +340,7 @@ pub fn write_table_as(
     kind: TableKind,
     generation: u64,
     index_count: usize,
+    local_seal: u64,
     records: impl IntoIterator<Item = RecordIn>,
 ) -> Result<(), FormatError> {
     if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
@@ -393,6 +405,7 @@ pub fn write_table_as(
         index_count: index_count as u32,
         slots_field,
         index_offsets,
+        local_seal,
         file_len: offset,
         body_crc: body_crc.finalize(),
     };

@@ -86,6 +86,24 @@ impl Stamp {
         }
     }
 
+    /// The stamp's fields as bytes, for a fingerprint of it (`LocalAccounts::seal_of`).
+    pub fn to_bytes(&self) -> [u8; 56] {
+        let fields = [
+            self.dev,
+            self.ino,
+            self.size,
+            self.mtime as u64,
+            self.mtime_nsec as u64,
+            self.ctime as u64,
+            self.ctime_nsec as u64,
+        ];
+        let mut bytes = [0u8; 56];
+        for (chunk, field) in bytes.chunks_exact_mut(8).zip(fields) {
+            chunk.copy_from_slice(&field.to_le_bytes());
+        }
+        bytes
+    }
+
     /// `None` when the file does not exist.
     pub fn probe(path: &Path) -> io::Result<Option<Stamp>> {
         match fs::metadata(path) {
@@ -152,6 +170,11 @@ pub struct Tables<B> {
 }
 
 impl<B: AsRef<[u8]> + Send + Sync> Tables<B> {
+    /// The local seal of this generation (0: none; see `LocalAccounts::seal_of`).
+    pub fn local_seal(&self) -> u64 {
+        self.users.local_seal()
+    }
+
     /// The groups table of this generation, opened and checked (owner, mode, same
     /// generation as the users) on first use with `mapper`.
     pub fn groups<M: Mapper<Map = B>>(&self, mapper: &M) -> Result<&Table<Group, B>, Problem> {

@@ -17,6 +17,7 @@ use super::format::{
     ByteSource, FormatError, RecordIn, TableReader, FORMAT_VERSION, OLDEST_READABLE_VERSION,
 };
 use super::records::{CacheRecord, PublicUser, ID_INDEX, INDEX_COUNT, NAME_INDEX};
+use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, name_key, same_name};
 use crate::user::{Group, LocalGrant, User};
 
@@ -79,6 +80,10 @@ pub struct Db {
     /// The local groups granted by `[unix.local_groups]`, as the last sync computed them
     /// (`grants::compute`); every commit keeps only members still eligible.
     pub grants: Vec<LocalGrant>,
+    /// What the next commit writes as the generation's local seal: set by whoever checked
+    /// every name and id against the local files ([`Db::local_seal`]); 0 (none) otherwise,
+    /// and after every load, so that a change made without that check is never sealed.
+    pub local_seal: u64,
 }
 
 impl Db {
@@ -108,6 +113,23 @@ impl Db {
         let users = self.users.iter().flat_map(|u| [u.uid, u.gid]);
         let groups = self.groups.iter().map(|g| g.gid);
         users.chain(groups).chain(self.meta.retired_ids.iter().copied()).collect()
+    }
+
+    /// The local seal for this content ([`LocalAccounts::seal_of`] the files `local` was read
+    /// from), or 0 when any name or id the NSS module checks against the local files would
+    /// collide with them: users (name, uid, gid), groups (name, gid) and their members, and
+    /// the members of local grants. What the module would hide stays hidden: a generation
+    /// holding such a record is not sealed, and the module checks every record as before.
+    pub fn seal_against(&self, local: &LocalAccounts) -> u64 {
+        let members = |members: &[String]| members.iter().any(|m| local.win_over(m, &[]));
+        let collides = self.users.iter().any(|u| local.win_over(&u.name, &[u.uid, u.gid]))
+            || self.groups.iter().any(|g| local.win_over(&g.name, &[g.gid]) || members(&g.members))
+            || self.grants.iter().any(|g| members(&g.members));
+        if collides {
+            0
+        } else {
+            local.files_seal()
+        }
     }
 
     fn gids_by_group_name(&self) -> HashMap<String, u32> {
@@ -176,6 +198,12 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
 
     pub fn generation(&self) -> u64 {
         self.table.generation()
+    }
+
+    /// The local seal the generation was written with (0: none; see
+    /// `LocalAccounts::seal_of`).
+    pub fn local_seal(&self) -> u64 {
+        self.table.header().local_seal
     }
 
     pub fn len(&self) -> u64 {
@@ -306,7 +334,9 @@ impl CacheDir {
                 Some(grants) => grants.read_all()?,
                 None => Vec::new(),
             };
-            Ok(Db { meta, users: users.read_all()?, groups: groups.read_all()?, grants })
+            // Not sealed: whoever changes it seals it again (`Db::seal_against`).
+            let (users, groups) = (users.read_all()?, groups.read_all()?);
+            Ok(Db { meta, users, groups, grants, local_seal: 0 })
         })
     }
 
@@ -406,10 +436,11 @@ impl CacheDir {
         let mut groups: Vec<&Group> = db.groups.iter().collect();
         groups.sort_by_key(|g| g.gid);
 
-        write_table_file::<User, _>(tmp, generation, users.iter().copied())?;
-        write_table_file::<PublicUser, _>(tmp, generation, public)?;
-        write_table_file::<Group, _>(tmp, generation, groups.iter().copied())?;
-        write_table_file::<LocalGrant, _>(tmp, generation, grants.iter())?;
+        let seal = db.local_seal;
+        write_table_file::<User, _>(tmp, generation, seal, users.iter().copied())?;
+        write_table_file::<PublicUser, _>(tmp, generation, seal, public)?;
+        write_table_file::<Group, _>(tmp, generation, seal, groups.iter().copied())?;
+        write_table_file::<LocalGrant, _>(tmp, generation, seal, grants.iter())?;
         write_meta(&tmp.join(META_FILE), &meta)?;
         self.verify_written(tmp, db, generation, grants.len())?;
         sync_dir(tmp)
@@ -600,6 +631,7 @@ fn create_file(path: &Path, public: bool) -> Result<File, CacheError> {
 fn write_table_file<T: CacheRecord, R: Borrow<T>>(
     dir: &Path,
     generation: u64,
+    local_seal: u64,
     records: impl Iterator<Item = R>,
 ) -> Result<(), CacheError> {
     let path = dir.join(T::FILE_NAME);
@@ -615,13 +647,12 @@ fn write_table_file<T: CacheRecord, R: Borrow<T>>(
             }
         }
     });
-    super::format::write_table(&mut file, T::KIND, generation, INDEX_COUNT, encoded).map_err(
-        |source| match source {
+    super::format::write_table(&mut file, T::KIND, generation, INDEX_COUNT, local_seal, encoded)
+        .map_err(|source| match source {
             // A write error (a full disk) is not corruption of the cache.
             FormatError::Io(source) => CacheError::Io { path: path.clone(), source },
             source => CacheError::Corrupt { path: path.clone(), source },
-        },
-    )?;
+        })?;
     if let Some((what, reason)) = failure {
         return Err(CacheError::BadRecord { path, what, reason });
     }

@@ -167,8 +167,14 @@ impl Settings {
 
 struct LocalState {
     stamps: [Option<Stamp>; 2],
+    /// `LocalAccounts::seal_of(stamps)`: a generation sealed with it needs no check against
+    /// the local files.
+    seal: u64,
     checked_at: Instant,
-    accounts: LocalAccounts,
+    /// Read by the first question a seal does not answer (group lookups, an unsealed
+    /// generation); `None` before. Every check made without them fails closed (see
+    /// [`Nss::local_wins`]).
+    accounts: Option<LocalAccounts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -332,7 +338,7 @@ impl<M: Mapper> Nss<M> {
         if granted.is_none() && directory.is_none() {
             return Reply::NotFound;
         }
-        if let Err(problem) = self.refresh_local() {
+        if let Err(problem) = self.read_local() {
             return self.unavailable(problem);
         }
         // A local name is never a directory group: only a grant can answer for it.
@@ -355,7 +361,7 @@ impl<M: Mapper> Nss<M> {
             return found_or_not(hit.clone());
         }
         let answer = match self.groups_of(&tables).and_then(|g| broken(g.by_name(name))) {
-            Ok(Some(group)) => Ok(self.accept_group(&group)),
+            Ok(Some(group)) => Ok(self.accept_group(&tables, &group)),
             Ok(None) => match broken(tables.users.by_name(name)) {
                 Ok(Some(user)) => self.private_group(&tables, &user),
                 Ok(None) => Ok(None),
@@ -371,11 +377,11 @@ impl<M: Mapper> Nss<M> {
         if gid == 0 {
             return Reply::NotFound;
         }
-        if let Err(problem) = self.refresh_local() {
+        if let Err(problem) = self.read_local() {
             return self.unavailable(problem);
         }
         // A local gid is never a directory group's: only a grant can answer for it.
-        let local = self.local.as_ref().is_some_and(|l| l.accounts.has_group_gid(gid));
+        let local = self.accounts().is_none_or(|a| a.has_group_gid(gid));
         if !local && is_reserved(gid) {
             return Reply::NotFound;
         }
@@ -396,7 +402,7 @@ impl<M: Mapper> Nss<M> {
             return self.remember(key, answer.map(|group| group.map(Arc::new)), Cached::Group);
         }
         let answer = match self.groups_of(&tables).and_then(|g| broken(g.by_id(gid))) {
-            Ok(Some(group)) => Ok(self.accept_group(&group)),
+            Ok(Some(group)) => Ok(self.accept_group(&tables, &group)),
             // A private group has the gid (and so the uid) of its user.
             Ok(None) => match broken(tables.users.by_id(gid)) {
                 Ok(Some(user)) if user.gid == gid => self.private_group(&tables, &user),
@@ -415,7 +421,7 @@ impl<M: Mapper> Nss<M> {
         let Some(name) = query_name(user) else {
             return Reply::NotFound;
         };
-        let tables = match self.prepare() {
+        let tables = match self.read_local().and_then(|()| self.prepare()) {
             Ok(tables) => tables,
             Err(problem) => return self.unavailable(problem),
         };
@@ -424,7 +430,7 @@ impl<M: Mapper> Nss<M> {
             return found_or_not(hit.clone());
         }
         let answer = match broken(tables.users.by_name(name)) {
-            Ok(Some(user)) if self.user_visible(&user) => {
+            Ok(Some(user)) if self.user_visible(&tables, &user) => {
                 self.visible_gids(&tables, &user).map(|gids| Some(gids.into()))
             }
             Ok(_) => Ok(None),
@@ -499,16 +505,17 @@ impl<M: Mapper> Nss<M> {
                 return Reply::Unavailable(errno);
             }
         }
-        if let Err(problem) = self.refresh_local() {
-            return self.unavailable(problem);
-        }
         let Some(mut walk) = self.user_walk(which).take() else {
             return Reply::NotFound;
         };
+        if let Err(problem) = self.refresh_local(&walk.tables) {
+            *self.user_walk(which) = Some(walk);
+            return self.unavailable(problem);
+        }
         let reply = loop {
             match walk.tables.users.next(walk.cursor) {
                 Ok(Some((user, next))) => {
-                    if let Some(entry) = self.accept_user(user) {
+                    if let Some(entry) = self.accept_user(&walk.tables, user) {
                         match pack(&entry) {
                             Some(packed) => {
                                 walk.cursor = next;
@@ -554,7 +561,7 @@ impl<M: Mapper> Nss<M> {
                 return Reply::Unavailable(errno);
             }
         }
-        if let Err(problem) = self.refresh_local() {
+        if let Err(problem) = self.read_local() {
             return self.unavailable(problem);
         }
         let Some(mut walk) = self.group_walk.take() else {
@@ -566,7 +573,9 @@ impl<M: Mapper> Nss<M> {
                     .groups_of(&walk.tables)
                     .and_then(|groups| broken(groups.next(walk.cursor)))
                 {
-                    Ok(Some((group, next))) => Ok(Some((self.accept_group(&group), next))),
+                    Ok(Some((group, next))) => {
+                        Ok(Some((self.accept_group(&walk.tables, &group), next)))
+                    }
                     Ok(None) => {
                         walk.phase = Phase::PrivateGroups;
                         walk.cursor = walk.tables.users.first_cursor();
@@ -616,7 +625,8 @@ impl<M: Mapper> Nss<M> {
             return found_or_not(hit.clone());
         }
         let answer =
-            broken(find(&tables)).map(|user| user.and_then(|u| self.accept_user(u)).map(Arc::new));
+            broken(find(&tables)).map(|user| user.and_then(|u| self.accept_user(&tables, u)));
+        let answer = answer.map(|user| user.map(Arc::new));
         self.remember(key, answer, Cached::User)
     }
 
@@ -676,7 +686,7 @@ impl<M: Mapper> Nss<M> {
 
     /// Whether /etc/group has a group named exactly `name`.
     fn is_local_group(&self, name: &str) -> bool {
-        self.local.as_ref().is_some_and(|l| l.accounts.group_gid(name).is_some())
+        self.accounts().is_none_or(|a| a.group_gid(name).is_some())
     }
 
     /// The groups table of `tables`' generation, opened by the first call that needs it.
@@ -687,10 +697,11 @@ impl<M: Mapper> Nss<M> {
         tables.groups(self.current.mapper())
     }
 
-    /// Brings the local accounts and the tables up to date; returns the current tables.
+    /// Brings the tables and the local accounts up to date; returns the current tables.
     fn prepare(&mut self) -> Result<Arc<Tables<M::Map>>, Problem> {
-        self.refresh_local()?;
-        self.refresh_tables()
+        let tables = self.refresh_tables()?;
+        self.refresh_local(&tables)?;
+        Ok(tables)
     }
 
     /// The current tables; answers remembered from another generation are forgotten.
@@ -707,31 +718,73 @@ impl<M: Mapper> Nss<M> {
         refreshed
     }
 
-    fn refresh_local(&mut self) -> Result<(), Problem> {
-        if let Some(local) = &mut self.local {
+    /// Notices a change of the local files (a `stat()` of each, at most every
+    /// [`LOCAL_RECHECK`]) and reads them when `tables` are not sealed for them: a sealed
+    /// generation's lookups never read them (issue 12 §2).
+    fn refresh_local(&mut self, tables: &Tables<M::Map>) -> Result<(), Problem> {
+        if self.local.is_none() && tables.local_seal() == 0 {
+            // Nothing a stat could spare: read them at once, stamps from the open files.
+            return self.load_local();
+        }
+        self.check_local()?;
+        if self.sealed(tables) {
+            return Ok(());
+        }
+        self.read_local()
+    }
+
+    /// Whether `tables` were checked against the local files as they are now.
+    pub(super) fn sealed(&self, tables: &Tables<M::Map>) -> bool {
+        self.local.as_ref().is_some_and(|l| l.seal == tables.local_seal())
+    }
+
+    /// The local accounts, if read.
+    fn accounts(&self) -> Option<&LocalAccounts> {
+        self.local.as_ref()?.accounts.as_ref()
+    }
+
+    /// Notices a change, then reads the local files if they are not read yet.
+    fn read_local(&mut self) -> Result<(), Problem> {
+        self.check_local()?;
+        if self.accounts().is_some() {
+            return Ok(());
+        }
+        self.load_local()
+    }
+
+    /// `stat()`s the local files unless checked within [`LOCAL_RECHECK`]; a change forgets
+    /// what was read and answered.
+    fn check_local(&mut self) -> Result<(), Problem> {
+        if let Some(local) = &self.local {
             if local.checked_at.elapsed() < self.local_recheck {
                 return Ok(());
             }
-            let checked_at = Instant::now();
-            let paths = [&self.settings.local_passwd, &self.settings.local_group];
-            let mut stamps = [None, None];
-            for (stamp, path) in stamps.iter_mut().zip(paths) {
-                *stamp = Stamp::probe(path).map_err(|e| {
-                    Problem::broken(format!(
-                        "cannot check the local accounts in {}: {e}",
-                        path.display()
-                    ))
-                })?;
-            }
+        }
+        let checked_at = Instant::now();
+        let paths = [&self.settings.local_passwd, &self.settings.local_group];
+        let mut stamps = [None, None];
+        for (stamp, path) in stamps.iter_mut().zip(paths) {
+            *stamp = Stamp::probe(path).map_err(|e| {
+                Problem::broken(format!(
+                    "cannot check the local accounts in {}: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        if let Some(local) = &mut self.local {
             if local.stamps == stamps {
                 local.checked_at = checked_at;
                 return Ok(());
             }
         }
-        // First use, or a change: each file is read once, its stamp taken from the same open
-        // file (no stat() before).
         self.lru.clear();
-        self.local = None;
+        let seal = LocalAccounts::seal_of(&stamps);
+        self.local = Some(LocalState { stamps, seal, checked_at, accounts: None });
+        Ok(())
+    }
+
+    /// Reads the local files, their stamps taken from the open files (no `stat()` before).
+    fn load_local(&mut self) -> Result<(), Problem> {
         let checked_at = Instant::now();
         let (accounts, metadata) = LocalAccounts::load_with_metadata(
             &self.settings.local_passwd,
@@ -739,7 +792,11 @@ impl<M: Mapper> Nss<M> {
         )
         .map_err(|e| Problem::broken(format!("cannot read the local accounts: {e}")))?;
         let stamps = metadata.map(|meta| meta.as_ref().map(Stamp::of));
-        self.local = Some(LocalState { stamps, checked_at, accounts });
+        if self.local.as_ref().is_none_or(|local| local.stamps != stamps) {
+            self.lru.clear();
+        }
+        let seal = accounts.files_seal();
+        self.local = Some(LocalState { stamps, seal, checked_at, accounts: Some(accounts) });
         Ok(())
     }
 

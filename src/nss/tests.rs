@@ -3,7 +3,7 @@
 use std::fmt;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,6 +52,20 @@ impl Fixture {
     fn commit(&self, db: &Db) -> u64 {
         let lock = self.cache.lock(Duration::from_secs(5)).unwrap();
         self.cache.commit(&lock, db, 1_700_000_000).unwrap()
+    }
+
+    /// Commits `db` sealed for the fixture's local files, as a sync would.
+    fn commit_sealed(&self, db: &Db) -> u64 {
+        let local = self.local_accounts();
+        let mut db = db.clone();
+        db.local_seal = db.seal_against(&local);
+        assert_ne!(db.local_seal, 0, "the fixture's local files collide with nothing");
+        self.commit(&db)
+    }
+
+    fn local_accounts(&self) -> LocalAccounts {
+        LocalAccounts::load(&self.dir.path().join("passwd"), &self.dir.path().join("group"))
+            .unwrap()
     }
 
     fn logged(&self) -> Vec<String> {
@@ -1026,4 +1040,78 @@ fn indented_local_lines_win_as_glibc_reads_them() {
         ("ops", &["alice@example.com".to_string()][..])
     );
     assert_eq!(*found(nss.group_by_name(b"ops")), *ops);
+}
+
+/// Every answer of interest: users by name and uid, groups by name and gid (directory,
+/// private and granted), `initgroups`, and both enumerations.
+fn every_answer(nss: &mut Nss<ReadMapper>) -> Vec<String> {
+    let mut answers = Vec::new();
+    for name in ["alice@example.com", "bob@example.com", "dora@example.com", "carol", "root"] {
+        answers.push(format!("{:?}", nss.passwd_by_name(name.as_bytes())));
+        answers.push(format!("{:?}", nss.supplementary_gids(name.as_bytes())));
+    }
+    for uid in [0, 1000, 200_001, 200_002, 200_004] {
+        answers.push(format!("{:?}", nss.passwd_by_uid(uid)));
+    }
+    for name in ["dc-staff", "dc-developers", "alice@example.com", "wheel", "projects", "carol"] {
+        answers.push(format!("{:?}", nss.group_by_name(name.as_bytes())));
+    }
+    for gid in [10, 1000, 1500, 200_001, 300_001, 300_002] {
+        answers.push(format!("{:?}", nss.group_by_gid(gid)));
+    }
+    answers.push(format!("{:?}", all_users(nss)));
+    answers.push(format!("{:?}", all_groups(nss)));
+    answers
+}
+
+#[test]
+fn a_sealed_generation_answers_exactly_as_an_unsealed_one() {
+    let db = Db { grants: vec![grant("wheel", 10, &["alice@example.com"])], ..sample_db() };
+    let unsealed = Fixture::new();
+    unsealed.commit(&db);
+    let sealed = Fixture::new();
+    sealed.commit_sealed(&db);
+    let expected = every_answer(&mut unsealed.nss());
+    assert!(expected.iter().any(|a| a.contains("wheel")), "the grant is among the answers");
+    assert_eq!(every_answer(&mut sealed.nss()), expected);
+}
+
+#[test]
+fn a_seal_holds_only_for_the_local_files_it_was_made_for() {
+    // A generation sealed for these files is trusted not to hold a local name or id, so
+    // that lookups need not read them: here a record that does (a cache forged by root,
+    // sealed anyway) shows that the files are not consulted while the seal holds...
+    let fx = Fixture::new();
+    let mut db = sample_db();
+    db.local_seal = fx.local_accounts().files_seal();
+    db.users.push(user("carol", 1000, &[]));
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    assert_eq!(found(nss.passwd_by_uid(1000)).name, "carol");
+    // ...and that any change to a file (here a rewrite with the same content) ends it:
+    // the next lookup reads the files, and local accounts win again.
+    let passwd = fx.dir.path().join("passwd");
+    let before = fs::metadata(&passwd).unwrap();
+    while fs::metadata(&passwd).unwrap().ctime_nsec() == before.ctime_nsec() {
+        fs::write(&passwd, LOCAL_PASSWD).unwrap();
+    }
+    assert_eq!(nss.passwd_by_uid(1000), Reply::NotFound);
+    assert_eq!(nss.passwd_by_name(b"carol"), Reply::NotFound);
+    assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
+    // A fresh process with the files as they are now: the same.
+    assert_eq!(fx.nss().passwd_by_uid(1000), Reply::NotFound);
+}
+
+#[test]
+fn a_generation_written_without_the_check_is_not_sealed() {
+    let fx = Fixture::new();
+    fx.commit_sealed(&sample_db());
+    let sealed = fx.cache.open::<PublicUser>().unwrap().local_seal();
+    assert_eq!(sealed, fx.local_accounts().files_seal());
+    // Loaded and committed again without `seal_against` (what `user` commands do).
+    let db = fx.cache.load().unwrap();
+    assert_eq!(db.local_seal, 0);
+    fx.commit(&db);
+    assert_eq!(fx.cache.open::<PublicUser>().unwrap().local_seal(), 0);
+    assert_eq!(found(fx.nss().passwd_by_uid(200_001)).name, "alice@example.com");
 }

@@ -75,9 +75,19 @@ fn check_group(group: &Group) -> Result<(), String> {
 }
 
 impl<M: Mapper> Nss<M> {
+    /// The rule "local accounts win" for a record of `tables`: never when the generation is
+    /// sealed for the local files as they are now (the writer checked every name and id);
+    /// else as the files say; when they are not read, always (fail closed).
+    fn local_wins(&self, tables: &Tables<M::Map>, name: &str, ids: &[u32]) -> bool {
+        if self.sealed(tables) {
+            return false;
+        }
+        self.accounts().is_none_or(|accounts| accounts.win_over(name, ids))
+    }
+
     /// Whether a user record may be shown: not when a field would break the passwd format
     /// (logged once), nor when its name or an id is local.
-    pub(super) fn user_visible(&mut self, user: &PublicUser) -> bool {
+    pub(super) fn user_visible(&mut self, tables: &Tables<M::Map>, user: &PublicUser) -> bool {
         if let Err(reason) = check_user(user) {
             self.log_once(format!(
                 "skipping the user record {:?} (uid {}): {reason}",
@@ -86,16 +96,20 @@ impl<M: Mapper> Nss<M> {
             ));
             return false;
         }
-        self.local.as_ref().is_some_and(|l| !l.accounts.win_over(&user.name, &[user.uid, user.gid]))
+        !self.local_wins(tables, &user.name, &[user.uid, user.gid])
     }
 
     /// The user record, if it may be shown (its password field is always `x`).
-    pub(super) fn accept_user(&mut self, user: PublicUser) -> Option<PublicUser> {
-        self.user_visible(&user).then_some(user)
+    pub(super) fn accept_user(
+        &mut self,
+        tables: &Tables<M::Map>,
+        user: PublicUser,
+    ) -> Option<PublicUser> {
+        self.user_visible(tables, &user).then_some(user)
     }
 
     /// Whether `group` may be shown at all (its members aside).
-    pub(super) fn group_visible(&mut self, group: &Group) -> bool {
+    pub(super) fn group_visible(&mut self, tables: &Tables<M::Map>, group: &Group) -> bool {
         if let Err(reason) = check_group(group) {
             self.log_once(format!(
                 "skipping the group record {:?} (gid {}): {reason}",
@@ -104,12 +118,16 @@ impl<M: Mapper> Nss<M> {
             ));
             return false;
         }
-        self.local.as_ref().is_some_and(|l| !l.accounts.win_over(&group.name, &[group.gid]))
+        !self.local_wins(tables, &group.name, &[group.gid])
     }
 
     /// The entry for a directory group; members that are invalid or local are left out.
-    pub(super) fn accept_group(&mut self, group: &Group) -> Option<GroupEntry> {
-        if !self.group_visible(group) {
+    pub(super) fn accept_group(
+        &mut self,
+        tables: &Tables<M::Map>,
+        group: &Group,
+    ) -> Option<GroupEntry> {
+        if !self.group_visible(tables, group) {
             return None;
         }
         let mut members = Vec::with_capacity(group.members.len());
@@ -122,7 +140,7 @@ impl<M: Mapper> Nss<M> {
                 ));
                 continue;
             }
-            if self.local.as_ref().is_some_and(|l| !l.accounts.win_over(member, &[])) {
+            if !self.local_wins(tables, member, &[]) {
                 members.push(member.clone());
             }
         }
@@ -135,7 +153,7 @@ impl<M: Mapper> Nss<M> {
     /// only from the mapping (`grants`); this re-checks what the module can check, so a
     /// record never names a group /etc/group does not have, nor changes its gid.
     pub(super) fn accept_grant(&mut self, grant: &LocalGrant) -> Option<GroupEntry> {
-        let local = &self.local.as_ref()?.accounts;
+        let local = self.accounts()?;
         let refusal = if crate::names::validate_name(&grant.name).is_err() {
             Some("its name is not of the safe set")
         } else if grant.gid == 0 {
@@ -156,7 +174,7 @@ impl<M: Mapper> Nss<M> {
         let mut members = Vec::with_capacity(grant.members.len());
         for member in &grant.members {
             if servable(member).is_ok()
-                && self.local.as_ref().is_some_and(|l| !l.accounts.win_over(member, &[]))
+                && self.accounts().is_some_and(|local| !local.win_over(member, &[]))
             {
                 members.push(member.clone());
             }
@@ -171,7 +189,7 @@ impl<M: Mapper> Nss<M> {
         tables: &Tables<M::Map>,
         user: &PublicUser,
     ) -> Result<Option<GroupEntry>, Problem> {
-        if user.gid != user.uid || !self.user_visible(user) {
+        if user.gid != user.uid || !self.user_visible(tables, user) {
             return Ok(None);
         }
         if self.groups_of(tables)?.by_name(&user.name).map_err(Problem::broken)?.is_some() {
@@ -192,7 +210,7 @@ impl<M: Mapper> Nss<M> {
             if !seen.insert(*gid) {
                 continue;
             }
-            if self.local.as_ref().is_some_and(|l| l.accounts.has_group_gid(*gid)) {
+            if self.accounts().is_none_or(|local| local.has_group_gid(*gid)) {
                 // A local gid only through a grant that lists this user.
                 if self.grant_lists(tables, *gid, &user.name)? {
                     visible.push(*gid);
@@ -200,7 +218,7 @@ impl<M: Mapper> Nss<M> {
                 continue;
             }
             if let Some(group) = self.groups_of(tables)?.by_id(*gid).map_err(Problem::broken)? {
-                if self.group_visible(&group) {
+                if self.group_visible(tables, &group) {
                     visible.push(*gid);
                 }
             }

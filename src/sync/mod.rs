@@ -145,14 +145,24 @@ impl Landing<'_> {
         let grants_changed = grants.grants != db.grants;
         db.grants = grants.grants;
         report.add_grants(grants.changes, grants.warnings);
+        db.local_seal = db.seal_against(self.local);
         if let Some(lock) = self.lock {
-            if !plan_empty || grants_changed {
+            // A new seal alone (the local files changed since the last generation) is worth
+            // a new generation: until then every process's first lookup reads them.
+            let resealed = db.local_seal != self.current_local_seal();
+            if !plan_empty || grants_changed || resealed {
                 report.generation = Some(self.cache.commit(lock, &db, self.now)?);
             }
             fresh_start.extend(vanished(&db));
             report.errors.extend(prune_login_states(self.config, &db, &fresh_start, self.now));
         }
         Ok(())
+    }
+
+    /// The local seal of the current generation; 0 when there is none or it cannot be read
+    /// (the commit then writes one).
+    fn current_local_seal(&self) -> u64 {
+        self.cache.open::<crate::cache::PublicUser>().map_or(0, |users| users.local_seal())
     }
 }
 

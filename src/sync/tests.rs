@@ -225,6 +225,55 @@ fn an_unchanged_directory_writes_nothing() {
 }
 
 #[test]
+fn a_sync_seals_the_generation_for_the_local_files_and_reseals_when_they_change() {
+    let setup = Setup::new("");
+    let list = listing(vec![person("alice@example.com", "Alice")]);
+    let seal = || setup.cache().open::<crate::cache::PublicUser>().unwrap().local_seal();
+    let local_now = || setup.config.local_accounts().unwrap().files_seal();
+    setup.sync(&list, SYNC).unwrap();
+    assert_eq!(seal(), local_now());
+    // A new local account, and nothing new in the directory: a new generation all the same,
+    // sealed for the files as they are now (until then NSS reads them on every first
+    // lookup of a process).
+    let passwd = setup.dir.path().join("passwd");
+    let mut text = fs::read_to_string(&passwd).unwrap();
+    text.push_str("newlocal:x:1001:1001::/home/n:/bin/sh\n");
+    fs::write(&passwd, text).unwrap();
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert_eq!(outcome.report.generation, Some(2));
+    assert_eq!(outcome.report.unchanged, 1);
+    assert_eq!(seal(), local_now());
+    // Sealed already: nothing to write.
+    assert_eq!(setup.sync(&list, SYNC).unwrap().report.generation, None);
+}
+
+#[test]
+fn a_generation_that_holds_a_local_name_is_not_sealed() {
+    let setup = Setup::new("");
+    setup.sync(&listing(vec![person("alice@example.com", "Alice")]), SYNC).unwrap();
+    // `localuser` becomes a cached user's name behind the sync's back (a cache from before
+    // the local account existed), so the generation the next sync writes cannot be sealed.
+    setup
+        .cache()
+        .update(Duration::from_secs(1), 2, |db| {
+            db.users[0].name = "localuser".into();
+            Ok::<_, CacheError>(())
+        })
+        .unwrap();
+    let local = setup.config.local_accounts().unwrap();
+    let db = setup.cache().load().unwrap();
+    assert_eq!(db.seal_against(&local), 0);
+    let mut clean = db.clone();
+    clean.users[0].name = "alice@example.com".into();
+    assert_eq!(clean.seal_against(&local), local.files_seal());
+    for (uid, gid) in [(1000, 200_000), (200_000, 1000)] {
+        let mut colliding = clean.clone();
+        (colliding.users[0].uid, colliding.users[0].gid) = (uid, gid);
+        assert_eq!(colliding.seal_against(&local), 0, "uid {uid} gid {gid}");
+    }
+}
+
+#[test]
 fn manual_users_are_linked_only_with_directory_auth() {
     let setup = Setup::new("");
     setup.add_manual("alice@example.com", AuthMethod::Directory);

@@ -35,7 +35,14 @@ impl Context {
         change: impl FnOnce(&mut Db) -> Result<T, CliError>,
     ) -> Result<T, CliError> {
         let timeout = Duration::from_secs(self.config.cache.lock_timeout_secs);
-        self.cache.update(timeout, self.now, change)
+        // Sealed for the local files like a sync's generation, so that NSS lookups need not
+        // read them after a `user` command either.
+        let local = self.config.local_accounts()?;
+        self.cache.update(timeout, self.now, |db| {
+            let result = change(db)?;
+            db.local_seal = db.seal_against(&local);
+            Ok(result)
+        })
     }
 }
 

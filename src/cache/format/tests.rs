@@ -11,7 +11,7 @@ fn records(n: u64) -> Vec<RecordIn> {
 
 fn table_bytes(n: u64) -> Vec<u8> {
     let mut file = tempfile::tempfile().unwrap();
-    write_table(&mut file, TableKind::PublicUsers, 42, 2, records(n)).unwrap();
+    write_table(&mut file, TableKind::PublicUsers, 42, 2, 0, records(n)).unwrap();
     let mut bytes = Vec::new();
     use std::io::Read;
     file.seek(SeekFrom::Start(0)).unwrap();
@@ -36,7 +36,7 @@ fn round_trip_lookup_and_full_read() {
 fn colliding_keys_return_every_record() {
     let mut file = tempfile::tempfile().unwrap();
     let same_key = (0..3).map(|i| RecordIn { json: vec![b'0' + i], keys: vec![9] });
-    write_table(&mut file, TableKind::Groups, 1, 1, same_key).unwrap();
+    write_table(&mut file, TableKind::Groups, 1, 1, 0, same_key).unwrap();
     let table = TableReader::open(file, TableKind::Groups).unwrap();
     assert_eq!(table.lookup(0, 9).unwrap().len(), 3);
 }
@@ -47,7 +47,7 @@ fn many_slots_pointing_at_one_large_record_are_refused_not_copied() {
     // checksums, which a lookup would otherwise copy 100 times (with 2^20 slots: 1 TiB).
     let mut file = tempfile::tempfile().unwrap();
     let big = RecordIn { json: vec![b'x'; 1 << 20], keys: vec![7] };
-    write_table(&mut file, TableKind::Groups, 1, 1, [big]).unwrap();
+    write_table(&mut file, TableKind::Groups, 1, 1, 0, [big]).unwrap();
     let mut bytes = Vec::new();
     use std::io::Read;
     file.seek(SeekFrom::Start(0)).unwrap();
@@ -158,7 +158,7 @@ fn enumeration_visits_every_record_in_order() {
 fn long_records_are_read_whole() {
     let mut file = tempfile::tempfile().unwrap();
     let long = RecordIn { json: vec![b'x'; 5000], keys: vec![1] };
-    write_table(&mut file, TableKind::Groups, 1, 1, [long]).unwrap();
+    write_table(&mut file, TableKind::Groups, 1, 1, 0, [long]).unwrap();
     let table = TableReader::open(file, TableKind::Groups).unwrap();
     assert_eq!(table.lookup(0, 1).unwrap()[0].len(), 5000);
 }
@@ -187,7 +187,7 @@ fn the_table_checksum_is_crc32_as_crc32fast_computes_it() {
 /// `table_bytes` in `version`.
 fn table_bytes_as(version: u32, n: u64) -> Vec<u8> {
     let mut file = tempfile::tempfile().unwrap();
-    write_table_as(version, &mut file, TableKind::PublicUsers, 42, 2, records(n)).unwrap();
+    write_table_as(version, &mut file, TableKind::PublicUsers, 42, 2, 0, records(n)).unwrap();
     let mut bytes = Vec::new();
     use std::io::Read;
     file.seek(SeekFrom::Start(0)).unwrap();
@@ -216,4 +216,31 @@ fn version_1_tables_are_still_read_and_version_2_slots_are_two_thirds_of_them() 
     bad[table.header().index_offsets[1] as usize + slot * 24 + 17] ^= 1;
     let table = TableReader::open(&bad[..], TableKind::PublicUsers).unwrap();
     assert!(matches!(table.lookup(1, 1007), Err(FormatError::BadIndex { .. })));
+}
+
+#[test]
+fn the_local_seal_is_kept_in_bytes_72_to_80_where_version_2_readers_ignore_it() {
+    let mut file = tempfile::tempfile().unwrap();
+    let seal = 0x0123_4567_89ab_cdef_u64;
+    write_table(&mut file, TableKind::PublicUsers, 42, 2, seal, records(20)).unwrap();
+    let mut bytes = Vec::new();
+    use std::io::Read;
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.read_to_end(&mut bytes).unwrap();
+    let table = TableReader::open(&bytes[..], TableKind::PublicUsers).unwrap();
+    assert_eq!(table.header().local_seal, seal);
+    // Where a version 2 reader without the seal read a fourth index offset, unused by a
+    // table of two indexes: the same file, with and without a seal, differs only there
+    // (and in the header checksum).
+    let unsealed = table_bytes(20);
+    let differing: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] != unsealed[i]).collect();
+    assert!(
+        differing.iter().all(|i| (72..80).contains(i) || (92..96).contains(i)),
+        "{differing:?}"
+    );
+    assert_eq!(le_u64(&bytes, 72), seal);
+    assert_eq!(
+        TableReader::open(&unsealed[..], TableKind::PublicUsers).unwrap().header().local_seal,
+        0
+    );
 }

@@ -239,7 +239,7 @@ fn downgrade_to_version_1(cache: &CacheDir) {
         let path = dir.join(T::FILE_NAME);
         fs::remove_file(&path).unwrap();
         let mut file = create_file(&path, T::PUBLIC).unwrap();
-        super::super::format::write_table_as(1, &mut file, T::KIND, generation, 2, records)
+        super::super::format::write_table_as(1, &mut file, T::KIND, generation, 2, 0, records)
             .unwrap();
     }
     let dir = cache.current_dir().unwrap().unwrap();
