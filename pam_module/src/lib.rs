@@ -220,3 +220,10 @@ impl PamHooks for DircachePam {
         PamResultCode::PAM_SUCCESS
     }
 }
+
+/// 1 when a panic inside this module is caught (see `dircache::unwinding_works`); for tests,
+/// never called by glibc or libpam.
+#[no_mangle]
+pub extern "C" fn dircache_pam_unwind_selftest() -> c_int {
+    c_int::from(dircache::unwinding_works())
+}

@@ -86,9 +86,9 @@ impl Stamp {
         }
     }
 
-    /// The stamp's fields as bytes, for a fingerprint of it (`LocalAccounts::seal_of`).
-    pub fn to_bytes(&self) -> [u8; 56] {
-        let fields = [
+    /// The stamp's fields, for a fingerprint of it (`LocalAccounts::seal_of`).
+    pub fn fields(&self) -> [u64; 7] {
+        [
             self.dev,
             self.ino,
             self.size,
@@ -96,12 +96,7 @@ impl Stamp {
             self.mtime_nsec as u64,
             self.ctime as u64,
             self.ctime_nsec as u64,
-        ];
-        let mut bytes = [0u8; 56];
-        for (chunk, field) in bytes.chunks_exact_mut(8).zip(fields) {
-            chunk.copy_from_slice(&field.to_le_bytes());
-        }
-        bytes
+        ]
     }
 
     /// `None` when the file does not exist.
@@ -237,6 +232,8 @@ pub struct CurrentTables<M: Mapper> {
     cache_dir: PathBuf,
     /// `<cache dir>/current/users.public`, stat()ed by every call: built once, not per call.
     probe: PathBuf,
+    /// `<cache dir>/current`.
+    link: PathBuf,
     tables: Option<Arc<Tables<M::Map>>>,
     /// The last failure to open the generation whose users.public had this stamp: not
     /// retried until the file changes.
@@ -253,6 +250,7 @@ impl<M: Mapper> CurrentTables<M> {
             mapper,
             cache_dir: cache_dir.to_path_buf(),
             probe: cache_dir.join(CURRENT_LINK).join(PublicUser::FILE_NAME),
+            link: cache_dir.join(CURRENT_LINK),
             tables: None,
             failed: None,
         }
@@ -262,6 +260,7 @@ impl<M: Mapper> CurrentTables<M> {
     pub fn switch_to(&mut self, cache_dir: &Path) {
         self.cache_dir = cache_dir.to_path_buf();
         self.probe = cache_dir.join(CURRENT_LINK).join(PublicUser::FILE_NAME);
+        self.link = cache_dir.join(CURRENT_LINK);
         self.tables = None;
         self.failed = None;
     }
@@ -332,9 +331,8 @@ impl<M: Mapper> CurrentTables<M> {
     }
 
     fn open(&self) -> Result<Tables<M::Map>, Problem> {
-        let link = self.cache_dir.join(CURRENT_LINK);
-        let target = fs::read_link(&link).map_err(|e| Problem::io(&link, &e))?;
-        let dir = self.cache_dir.join(target);
+        let target = fs::read_link(&self.link).map_err(|e| Problem::io(&self.link, &e))?;
+        let dir = joined(&self.cache_dir, &target);
         let reader = self.mapper.effective_uid();
         let (users, stamp) = open_table::<PublicUser, M>(&self.mapper, &dir, reader)?;
         Ok(Tables { stamp, users, dir, reader, groups: OnceLock::new(), grants: OnceLock::new() })
@@ -346,11 +344,20 @@ fn open_table<T: CacheRecord, M: Mapper>(
     dir: &Path,
     reader: Option<u32>,
 ) -> Result<(Table<T, M::Map>, Stamp), Problem> {
-    let path = dir.join(T::FILE_NAME);
+    let path = joined(dir, Path::new(T::FILE_NAME));
     let file = File::open(&path).map_err(|e| Problem::io(&path, &e))?;
     let meta = file.metadata().map_err(|e| Problem::io(&path, &e))?;
     check_trusted(&path, &meta, true, reader).map_err(Problem::broken)?;
     let map = mapper.map(&file, meta.len()).map_err(|e| Problem::io(&path, &e))?;
     let table = Lookup::from_source(path, Mapped(map)).map_err(Problem::broken)?;
     Ok((table, Stamp::of(&meta)))
+}
+
+/// `base.join(name)` in one allocation of the right size (`join` grows its buffer, a few
+/// reallocations on every process's first lookup).
+fn joined(base: &Path, name: &Path) -> PathBuf {
+    let mut path = PathBuf::with_capacity(base.as_os_str().len() + name.as_os_str().len() + 1);
+    path.push(base);
+    path.push(name);
+    path
 }

@@ -1,0 +1,5 @@
+include!("../build_support/static_unwinder.rs");
+
+fn main() {
+    link_the_unwinder_statically();
+}
