@@ -445,13 +445,26 @@ fn generate(n: u32, dir: &Path, module_so: &Path) {
 
 fn in_namespace(dir: &Path, backend: &Backend, key: &str, mode: &str, n: u32) -> String {
     let me = std::env::current_exe().unwrap_or_else(|e| fail(e));
+    let n = n.to_string();
+    let args = [
+        me.as_os_str(),
+        "measure".as_ref(),
+        backend.via.as_ref(),
+        key.as_ref(),
+        mode.as_ref(),
+        n.as_ref(),
+    ];
+    run_in_namespace(dir, backend.etc, &args)
+}
+
+/// `argv` run with `dir/etc` bind-mounted over /etc, the module on LD_LIBRARY_PATH.
+fn run_in_namespace(dir: &Path, etc: &str, argv: &[&std::ffi::OsStr]) -> String {
     let mut cmd = Command::new("unshare");
     cmd.args(["-m", "--", "sh", "-c"])
         .arg(r#"mount --bind "$1" /etc || exit 99; shift; exec "$@""#)
         .arg("sh")
-        .arg(dir.join(backend.etc))
-        .arg(me)
-        .args(["measure", &backend.via, key, mode, &n.to_string()])
+        .arg(dir.join(etc))
+        .args(argv)
         .env("LD_LIBRARY_PATH", dir.join("lib"))
         .env("DIRCACHE_CACHE_DIR", dir.join("cache"))
         .env_remove("DIRCACHE_LOCAL_PASSWD")
@@ -654,6 +667,7 @@ fn run(args: &[String]) {
         report.push('\n');
     }
     first_lookup_ratios(&mut report, &backends, &all);
+    c_program_first_lookups(&mut report, &work, &sizes, have_nss_cache);
     if let (Some((small, first)), Some((large, last))) = (all.first(), all.last()) {
         let direct = backends.iter().position(|b| b.label == "dircache (direct)").unwrap_or(0);
         let tables = backends.iter().position(|b| b.via == "tables").unwrap_or(0);
@@ -698,6 +712,84 @@ fn first_lookup_ratios(report: &mut String, backends: &[Backend], all: &[(u32, V
         }
         report.push_str(&line);
         report.push('\n');
+    }
+}
+
+/// A C program's first lookup through glibc (nsswitch.conf read, `files` first, the module
+/// loaded with dlopen, then asked): what `ls -l`, `id` or sshd's children pay. Unlike this
+/// Rust program, a C program has no libgcc_s loaded already.
+const C_FIRST_LOOKUP: &str = r#"
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+int main(int argc, char **argv) {
+    struct passwd pw, *result = NULL;
+    char buf[4096];
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int rc = strcmp(argv[1], "uid") == 0
+        ? getpwuid_r((uid_t)strtoul(argv[2], NULL, 10), &pw, buf, sizeof buf, &result)
+        : getpwnam_r(argv[2], &pw, buf, sizeof buf, &result);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    if (rc != 0 || result == NULL) { fprintf(stderr, "%s not found\n", argv[2]); return 1; }
+    printf("%ld\n", (end.tv_sec - start.tv_sec) * 1000000000L + (end.tv_nsec - start.tv_nsec));
+    return 0;
+}
+"#;
+
+fn c_program_first_lookups(report: &mut String, work: &Path, sizes: &[u32], have_nss_cache: bool) {
+    let source = work.join("first-lookup.c");
+    let program = work.join("first-lookup");
+    fs::write(&source, C_FIRST_LOOKUP).unwrap_or_else(|e| fail(e));
+    run_cmd(Command::new("cc").arg("-O2").arg(&source).arg("-o").arg(&program));
+    let mut rows = vec![("glibc files", "etc-files"), ("dircache", "etc-dircache")];
+    if have_nss_cache {
+        rows.insert(1, ("libnss-cache", "etc-cache"));
+    }
+    let _ = writeln!(
+        report,
+        "\nFirst lookup in a C program (getpwnam_r / getpwuid_r; glibc reads nsswitch.conf, asks \
+         `files`, loads the module; median of {FIRST_RUNS} processes):\n\
+         | users | {} |\n|---|{}",
+        rows.iter()
+            .map(|(label, _)| format!("{label}: by name / by uid"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---:|".repeat(rows.len())
+    );
+    for n in sizes {
+        let dir = work.join(n.to_string());
+        let i = n / 3 + 7 % n;
+        let (name, uid) = (name_of(i), uid_of(i).to_string());
+        let mut line = format!("| {n} |");
+        let mut medians = Vec::new();
+        for (_, etc) in &rows {
+            let mut pair = [0.0; 2];
+            for (k, (key, value)) in [("name", &name), ("uid", &uid)].into_iter().enumerate() {
+                let mut runs: Vec<f64> = (0..FIRST_RUNS)
+                    .map(|_| {
+                        let argv = [program.as_os_str(), key.as_ref(), value.as_ref()];
+                        run_in_namespace(&dir, etc, &argv).trim().parse().unwrap_or(f64::NAN)
+                    })
+                    .collect();
+                runs.sort_by(f64::total_cmp);
+                pair[k] = runs[FIRST_RUNS / 2];
+            }
+            let _ = write!(line, " {} / {} |", micros(pair[0]), micros(pair[1]));
+            medians.push(pair);
+        }
+        report.push_str(&line);
+        report.push('\n');
+        if let (true, Some(theirs), Some(ours)) = (have_nss_cache, medians.get(1), medians.get(2)) {
+            let _ = writeln!(
+                report,
+                "  {n} users, libnss-cache ÷ dircache: by name {:.2}×, by uid {:.2}×",
+                theirs[0] / ours[0],
+                theirs[1] / ours[1]
+            );
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use dircache::nss::{
     self, add_groups, pack_group, pack_passwd, pack_shadow, Buffer, GroupArray, GroupLayout,
-    Mapper, Nss, PasswdLayout, Reply, Settings, ShadowLayout,
+    Mapper, Nss, PasswdLayout, Reply, ShadowLayout,
 };
 use libc::{gid_t, group, passwd, size_t, spwd, uid_t};
 
@@ -186,8 +186,7 @@ fn with_nss<R>(f: impl FnOnce(&mut Nss<MmapMapper>) -> R) -> R {
     let vars = nss::ENV_VARS.map(env_bytes);
     register_fork_handlers();
     let mut guard = state();
-    let nss = guard
-        .get_or_insert_with(|| Nss::new(MmapMapper, Settings::default(), Box::new(syslog_line)));
+    let nss = guard.get_or_insert_with(|| Nss::from_vars(MmapMapper, vars, Box::new(syslog_line)));
     nss.configure(vars);
     f(nss)
 }

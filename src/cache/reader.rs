@@ -249,8 +249,8 @@ impl<M: Mapper> CurrentTables<M> {
         CurrentTables {
             mapper,
             cache_dir: cache_dir.to_path_buf(),
-            probe: cache_dir.join(CURRENT_LINK).join(PublicUser::FILE_NAME),
-            link: cache_dir.join(CURRENT_LINK),
+            probe: probe_path(cache_dir),
+            link: joined(cache_dir, Path::new(CURRENT_LINK)),
             tables: None,
             failed: None,
         }
@@ -259,8 +259,8 @@ impl<M: Mapper> CurrentTables<M> {
     /// Starts over on another cache directory.
     pub fn switch_to(&mut self, cache_dir: &Path) {
         self.cache_dir = cache_dir.to_path_buf();
-        self.probe = cache_dir.join(CURRENT_LINK).join(PublicUser::FILE_NAME);
-        self.link = cache_dir.join(CURRENT_LINK);
+        self.probe = probe_path(cache_dir);
+        self.link = joined(cache_dir, Path::new(CURRENT_LINK));
         self.tables = None;
         self.failed = None;
     }
@@ -360,4 +360,9 @@ fn joined(base: &Path, name: &Path) -> PathBuf {
     path.push(base);
     path.push(name);
     path
+}
+
+/// `<cache dir>/current/users.public`.
+fn probe_path(cache_dir: &Path) -> PathBuf {
+    joined(&joined(cache_dir, Path::new(CURRENT_LINK)), Path::new(PublicUser::FILE_NAME))
 }

@@ -277,6 +277,14 @@ impl<M: Mapper> Nss<M> {
         }
     }
 
+    /// [`Nss::new`] with the settings of the raw environment values (see
+    /// [`Nss::configure`]), built once: what the module does on a process's first lookup.
+    pub fn from_vars(mapper: M, vars: [Option<&[u8]>; 3], log: Box<dyn Fn(&str) + Send>) -> Nss<M> {
+        let mut nss = Nss::new(mapper, Settings::from_vars(vars), log);
+        nss.raw_settings = vars.map(|v| v.map(<[u8]>::to_vec));
+        nss
+    }
+
     /// How often the local account files are checked for a change ([`LOCAL_RECHECK`]).
     pub fn set_local_recheck(&mut self, interval: Duration) {
         self.local_recheck = interval;
