@@ -20,6 +20,6 @@ pub mod records;
 mod replace;
 mod store;
 
-pub use records::{CacheRecord, PublicUser};
+pub use records::{CacheRecord, GroupHead, PublicUser};
 pub use replace::{replace_file, replace_json};
 pub use store::{check_trusted, sample_db, CacheDir, CacheError, CacheLock, Db, Lookup, Meta};

@@ -61,6 +61,15 @@ impl PublicUser {
     }
 }
 
+/// The name and gid of a group record, read without its members (serde skips them without
+/// building a string each): what `initgroups` needs of each of a user's groups, which may
+/// list thousands of members (issue 12 §5).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GroupHead {
+    pub name: String,
+    pub gid: u32,
+}
+
 /// A record type stored in a table indexed by name (index 0) and numeric id (index 1).
 pub trait CacheRecord: Serialize + DeserializeOwned {
     const KIND: TableKind;

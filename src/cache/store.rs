@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -218,12 +219,12 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
     pub fn by_name(&self, name: &str) -> Result<Option<T>, CacheError> {
         let candidates =
             self.table.lookup(NAME_INDEX, name_key(name)).map_err(|e| self.corrupt(e))?;
-        self.first_matching(candidates, |record| same_name(record.name(), name))
+        self.first_matching(candidates, |record: &T| same_name(record.name(), name))
     }
 
     pub fn by_id(&self, id: u32) -> Result<Option<T>, CacheError> {
         let candidates = self.table.lookup(ID_INDEX, u64::from(id)).map_err(|e| self.corrupt(e))?;
-        self.first_matching(candidates, |record| record.id() == id)
+        self.first_matching(candidates, |record: &T| record.id() == id)
     }
 
     /// Where enumeration starts.
@@ -257,11 +258,22 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
         Ok(records)
     }
 
-    fn first_matching(
+    /// The record of id `id` read as `V`, a view of `T` with fewer fields (as
+    /// [`super::records::GroupHead`] of a group), whose id `id_of` tells.
+    pub fn by_id_as<V: DeserializeOwned>(
+        &self,
+        id: u32,
+        id_of: impl Fn(&V) -> u32,
+    ) -> Result<Option<V>, CacheError> {
+        let candidates = self.table.lookup(ID_INDEX, u64::from(id)).map_err(|e| self.corrupt(e))?;
+        self.first_matching(candidates, |record| id_of(record) == id)
+    }
+
+    fn first_matching<V: DeserializeOwned>(
         &self,
         candidates: Vec<Vec<u8>>,
-        matches: impl Fn(&T) -> bool,
-    ) -> Result<Option<T>, CacheError> {
+        matches: impl Fn(&V) -> bool,
+    ) -> Result<Option<V>, CacheError> {
         for json in candidates {
             let record = self.decode(&json)?;
             if matches(&record) {
@@ -271,7 +283,7 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
         Ok(None)
     }
 
-    fn decode(&self, json: &[u8]) -> Result<T, CacheError> {
+    fn decode<V: DeserializeOwned>(&self, json: &[u8]) -> Result<V, CacheError> {
         serde_json::from_slice(json).map_err(|e| CacheError::BadRecord {
             path: self.path.clone(),
             what: String::from_utf8_lossy(json.get(..60).unwrap_or(json)).into_owned(),

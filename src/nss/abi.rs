@@ -188,8 +188,12 @@ pub fn add_groups(
     skip: u32,
     limit: std::ffi::c_long,
 ) -> Reply<()> {
+    // A set of what the array holds, not a scan of it per gid: a user in thousands of groups
+    // would cost millions of comparisons (issue 12 §5).
+    let mut present: std::collections::BTreeSet<u32> =
+        (0..array.used()).map(|i| array.get(i)).collect();
     for gid in gids {
-        if *gid == skip || (0..array.used()).any(|i| array.get(i) == *gid) {
+        if *gid == skip || !present.insert(*gid) {
             continue;
         }
         if array.used() >= array.capacity() {

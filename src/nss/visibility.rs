@@ -8,7 +8,7 @@
 
 use super::{GroupEntry, Nss};
 use crate::cache::reader::{Mapper, Problem, Tables};
-use crate::cache::PublicUser;
+use crate::cache::{GroupHead, PublicUser};
 use crate::ids::is_reserved;
 use crate::names::{NameError, NamePolicy};
 use crate::user::{Group, LocalGrant};
@@ -66,10 +66,10 @@ fn check_user(user: &PublicUser) -> Result<(), String> {
     Ok(())
 }
 
-fn check_group(group: &Group) -> Result<(), String> {
-    servable(&group.name).map_err(|e| e.to_string())?;
-    if is_reserved(group.gid) {
-        return Err(format!("gid {} is reserved", group.gid));
+fn check_group(name: &str, gid: u32) -> Result<(), String> {
+    servable(name).map_err(|e| e.to_string())?;
+    if is_reserved(gid) {
+        return Err(format!("gid {gid} is reserved"));
     }
     Ok(())
 }
@@ -108,17 +108,16 @@ impl<M: Mapper> Nss<M> {
         self.user_visible(tables, &user).then_some(user)
     }
 
-    /// Whether `group` may be shown at all (its members aside).
-    pub(super) fn group_visible(&mut self, tables: &Tables<M::Map>, group: &Group) -> bool {
-        if let Err(reason) = check_group(group) {
+    /// Whether the group `name` of `gid` may be shown at all (its members aside).
+    pub(super) fn group_visible(&mut self, tables: &Tables<M::Map>, name: &str, gid: u32) -> bool {
+        if let Err(reason) = check_group(name, gid) {
             self.log_once(format!(
-                "skipping the group record {:?} (gid {}): {reason}",
-                printable(&group.name),
-                group.gid
+                "skipping the group record {:?} (gid {gid}): {reason}",
+                printable(name)
             ));
             return false;
         }
-        !self.local_wins(tables, &group.name, &[group.gid])
+        !self.local_wins(tables, name, &[gid])
     }
 
     /// The entry for a directory group; members that are invalid or local are left out.
@@ -127,7 +126,7 @@ impl<M: Mapper> Nss<M> {
         tables: &Tables<M::Map>,
         group: &Group,
     ) -> Option<GroupEntry> {
-        if !self.group_visible(tables, group) {
+        if !self.group_visible(tables, &group.name, group.gid) {
             return None;
         }
         let mut members = Vec::with_capacity(group.members.len());
@@ -217,8 +216,10 @@ impl<M: Mapper> Nss<M> {
                 }
                 continue;
             }
-            if let Some(group) = self.groups_of(tables)?.by_id(*gid).map_err(Problem::broken)? {
-                if self.group_visible(tables, &group) {
+            let groups = self.groups_of(tables)?;
+            let head = groups.by_id_as(*gid, |g: &GroupHead| g.gid).map_err(Problem::broken)?;
+            if let Some(group) = head {
+                if self.group_visible(tables, &group.name, group.gid) {
                     visible.push(*gid);
                 }
             }
