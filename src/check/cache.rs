@@ -167,16 +167,23 @@ pub fn check_last_sync(config: &Config, now: u64) -> CheckResult {
             "run `dircache-sync sync --dry-run`, then `dircache-sync sync`; the timer \
              (dircache-sync.timer) then syncs every 15 minutes",
         ),
-        Ok(Some(status)) if status.result != "success" => CheckResult::with(
-            NAME,
-            Status::Warn,
-            format!(
-                "the last sync ({} s ago) failed: {}; logins use the cache as it was",
-                now.saturating_sub(status.started_at),
-                status.error.as_deref().unwrap_or("no error recorded")
-            ),
-            format!("fix the cause and run `dircache-sync sync`; {journal}"),
-        ),
+        Ok(Some(status)) if status.result != "success" => {
+            let what = if status.result == "partial" {
+                "wrote the cache without some users or groups"
+            } else {
+                "failed; logins use the cache as it was"
+            };
+            CheckResult::with(
+                NAME,
+                Status::Warn,
+                format!(
+                    "the last sync ({} s ago) {what}: {}",
+                    now.saturating_sub(status.started_at),
+                    status.error.as_deref().unwrap_or("no error recorded")
+                ),
+                format!("fix the cause and run `dircache-sync sync`; {journal}"),
+            )
+        }
         Ok(Some(status)) => {
             let age = now.saturating_sub(status.started_at);
             // The timer runs every 15 minutes, the daemon every interval: three missed

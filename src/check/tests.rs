@@ -265,7 +265,7 @@ fn a_last_successful_sync_older_than_the_bound_fails_for_monitoring() {
     config.status.max_sync_age_secs = Some(3600);
     let check = |config: &Config, now| check_last_sync(config, now);
     assert_eq!(check(&config, 10_000).status, Status::Fail, "no sync at all");
-    write_status(dir.path(), &SyncStatus::success(&SyncReport::default(), 10_000)).unwrap();
+    write_status(dir.path(), &SyncStatus::finished(&SyncReport::default(), 10_000)).unwrap();
     assert_ne!(check(&config, 10_000 + 3600).status, Status::Fail, "within the bound");
     let old = check(&config, 10_000 + 3601);
     assert_eq!(old.status, Status::Fail, "{old:?}");

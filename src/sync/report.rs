@@ -94,7 +94,9 @@ pub struct SyncStatus {
     /// Seconds since the epoch when the run started.
     pub started_at: u64,
     pub duration_secs: f64,
-    /// "success" or "failure".
+    /// "success"; "partial" when the run wrote the cache but reported errors (ids ran out:
+    /// users or groups left out, see `error`; the command exits non-zero); or "failure"
+    /// (nothing written).
     pub result: String,
     pub created: usize,
     pub updated: usize,
@@ -111,11 +113,14 @@ pub struct SyncStatus {
 }
 
 impl SyncStatus {
-    pub fn success(report: &SyncReport, started_at: u64) -> SyncStatus {
+    /// A run that got as far as writing (or finding nothing to write): "success", or
+    /// "partial" with the errors it reported, never a success that left someone out.
+    pub fn finished(report: &SyncReport, started_at: u64) -> SyncStatus {
+        let result = if report.errors.is_empty() { "success" } else { "partial" };
         SyncStatus {
             started_at,
             duration_secs: report.duration_secs,
-            result: "success".to_string(),
+            result: result.to_string(),
             created: report.created.len(),
             updated: report.updated.len(),
             deleted: report.deleted.len(),

@@ -1068,8 +1068,11 @@ fn a_full_uid_range_skips_and_counts_whoever_gets_no_id_and_is_an_error() {
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
     assert!(report.errors[0].starts_with("8 users and groups were not created"));
     assert!(report.errors[0].contains("widen or move unix.uid_range"));
-    let status = SyncStatus::success(&report, 1);
+    let status = SyncStatus::finished(&report, 1);
     assert_eq!((status.skipped, status.error.as_ref()), (8, report.errors.first()));
+    assert_eq!(status.result, "partial", "never a success that left someone out");
+    let metrics = super::metrics::prometheus_text(Some(&status), None);
+    assert!(metrics.contains("dircache_last_sync_success 0"), "{metrics}");
     // The next run finds the range full at once, and says so again.
     let again = setup.sync(&list, SYNC).unwrap().report;
     assert_eq!((again.skipped.len(), again.errors.len(), again.unchanged), (8, 1, 10));

@@ -47,7 +47,7 @@ pub fn sync(
             };
             // The cache is committed: its status is recorded even if stdout is gone.
             if !args.dry_run {
-                sync::record_status(config, &SyncStatus::success(&outcome.report, now))?;
+                sync::record_status(config, &SyncStatus::finished(&outcome.report, now))?;
             }
             printed.map_err(CliError::Output)?;
             match outcome.report.errors.first() {
