@@ -103,7 +103,21 @@ pub struct LocalAccounts {
     subordinate: Vec<SubordinateRange>,
     /// [`LocalAccounts::seal_of`] the files as read; 0 when not read from files.
     files_seal: u64,
+    /// The latest modification or change time of the files read (seconds since the epoch):
+    /// a seal is only given to files that had not changed for a while before they were read
+    /// ([`LocalAccounts::settled_before`]).
+    changed_at: i64,
 }
+
+/// How long the local files must have been left alone, before they were read, for a seal:
+/// longer than the coarsest file-time clock (1 s on ext4 with small inodes, a timer tick
+/// elsewhere), so that a later change cannot carry the very times that were sealed (git's
+/// "racily clean" index entries, the same problem).
+const SETTLE_SECS: i64 = 2;
+
+/// Mixed into every seal: a new meaning of "local account" (the parser's rules) gives new
+/// seals, so a reader never trusts a check made under other rules.
+const LOCAL_RULES_VERSION: u64 = 1;
 
 /// How many questions are answered by scanning the text before an index is built.
 const SCANS_BEFORE_INDEX: u32 = 8;
@@ -128,6 +142,7 @@ impl Clone for LocalAccounts {
             scans: AtomicU32::new(self.scans.load(Ordering::Relaxed)),
             subordinate: self.subordinate.clone(),
             files_seal: self.files_seal,
+            changed_at: self.changed_at,
         }
     }
 }
@@ -295,8 +310,9 @@ impl LocalAccounts {
                 *seen = Some(meta);
             }
         }
-        accounts.files_seal =
-            LocalAccounts::seal_of(&metadata.each_ref().map(|m| m.as_ref().map(Stamp::of)));
+        let stamps = metadata.each_ref().map(|m| m.as_ref().map(Stamp::of));
+        accounts.files_seal = LocalAccounts::seal_of(&stamps);
+        accounts.changed_at = stamps.iter().flatten().map(Stamp::changed_at).max().unwrap_or(0);
         Ok((accounts, metadata))
     }
 
@@ -314,7 +330,7 @@ impl LocalAccounts {
         // changes the seal, and several changes at once collide with odds of 2^-64.
         const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
         const PRIME: u64 = 0x0000_0100_0000_01b3;
-        let mut hash = OFFSET_BASIS;
+        let mut hash = (OFFSET_BASIS ^ LOCAL_RULES_VERSION).wrapping_mul(PRIME);
         for stamp in stamps {
             let (present, fields) = match stamp {
                 Some(stamp) => (1, stamp.fields()),
@@ -330,6 +346,15 @@ impl LocalAccounts {
     /// [`LocalAccounts::seal_of`] the files as they were read; 0 when not read from files.
     pub fn files_seal(&self) -> u64 {
         self.files_seal
+    }
+
+    /// Whether the files had been left alone for [`SETTLE_SECS`] at `now` (seconds since
+    /// the epoch, taken before they were read): only then may a generation be sealed for
+    /// them. A file changed just before it was read could change again within the same
+    /// tick of the file-time clock, keeping every time a seal covers.
+    pub fn settled_before(&self, now: u64) -> bool {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        self.files_seal != 0 && self.changed_at.saturating_add(SETTLE_SECS) <= now
     }
 
     /// Adds the subordinate ranges of the subuid- and subgid-format files, with the same

@@ -387,7 +387,11 @@ fn generate(n: u32, dir: &Path, module_so: &Path) {
             .map(|k| sample_group(&group_name(k), FIRST_GROUP_GID + k, &[&name_of(0)]))
             .collect();
         let mut db = Db { users: (0..n).map(user).collect(), groups, ..Db::default() };
-        db.local_seal = db.seal_against(&local);
+        // As a sync a while after /etc last changed (the copy above is new) would seal it.
+        let later = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() + 10);
+        db.local_seal = db.seal_against(&local, later);
         let lock = cache.lock(Duration::from_secs(5)).unwrap_or_else(|e| fail(e));
         cache.commit(&lock, &db, 1_700_000_000).unwrap_or_else(|e| fail(e));
     }

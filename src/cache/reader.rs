@@ -86,6 +86,11 @@ impl Stamp {
         }
     }
 
+    /// The later of the modification and change times, in seconds since the epoch.
+    pub fn changed_at(&self) -> i64 {
+        self.mtime.max(self.ctime)
+    }
+
     /// The stamp's fields, for a fingerprint of it (`LocalAccounts::seal_of`).
     pub fn fields(&self) -> [u64; 7] {
         [

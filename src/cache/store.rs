@@ -121,7 +121,12 @@ impl Db {
     /// collide with them: users (name, uid, gid), groups (name, gid) and their members, and
     /// the members of local grants. What the module would hide stays hidden: a generation
     /// holding such a record is not sealed, and the module checks every record as before.
-    pub fn seal_against(&self, local: &LocalAccounts) -> u64 {
+    /// Also 0 when the files changed too shortly before `now` (taken before they were read;
+    /// [`LocalAccounts::settled_before`]): the next writer seals.
+    pub fn seal_against(&self, local: &LocalAccounts, now: u64) -> u64 {
+        if !local.settled_before(now) {
+            return 0;
+        }
         let members = |members: &[String]| members.iter().any(|m| local.win_over(m, &[]));
         let collides = self.users.iter().any(|u| local.win_over(&u.name, &[u.uid, u.gid]))
             || self.groups.iter().any(|g| local.win_over(&g.name, &[g.gid]) || members(&g.members))

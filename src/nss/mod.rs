@@ -22,7 +22,6 @@
 //! What may be shown at all is `visibility`'s business; how an answer is laid out in the
 //! caller's buffer is `abi`'s.
 
-use std::collections::HashSet;
 use std::ffi::CStr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -210,12 +209,49 @@ struct Walk<B> {
     cursor: u64,
 }
 
-/// An LRU bounded to [`LRU_ENTRIES`] that grows as answers come: `LruCache::new` would
-/// allocate and clear room for all of them at once, a cost to every short-lived process.
-fn new_lru() -> LruCache<Query, Cached> {
-    let mut lru = LruCache::unbounded();
-    lru.resize(NonZeroUsize::MIN.saturating_add(LRU_ENTRIES - 1));
-    lru
+/// The LRU of recent answers, bounded to [`LRU_ENTRIES`]. Made by a process's second answer,
+/// not its first: most processes ask once (`ls`, `id`, a cron job), and a hash table with
+/// its random seed is work only later lookups gain from (issue 12 §2). It grows as answers
+/// come: `LruCache::new` would allocate and clear room for all of them at once.
+struct Answers {
+    lru: Option<LruCache<Query, Cached>>,
+    answered_once: bool,
+    enabled: bool,
+}
+
+impl Answers {
+    fn new() -> Answers {
+        Answers { lru: None, answered_once: false, enabled: true }
+    }
+
+    fn get(&mut self, key: &Query) -> Option<&Cached> {
+        if !self.enabled {
+            return None;
+        }
+        self.lru.as_mut()?.get(key)
+    }
+
+    fn put(&mut self, key: Query, answer: Cached) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(lru) = &mut self.lru {
+            lru.put(key, answer);
+        } else if self.answered_once {
+            let mut lru = LruCache::unbounded();
+            lru.resize(NonZeroUsize::MIN.saturating_add(LRU_ENTRIES - 1));
+            lru.put(key, answer);
+            self.lru = Some(lru);
+        } else {
+            self.answered_once = true;
+        }
+    }
+
+    fn clear(&mut self) {
+        if let Some(lru) = &mut self.lru {
+            lru.clear();
+        }
+    }
 }
 
 /// A table that cannot be read is a lasting problem of the cache.
@@ -240,9 +276,10 @@ pub struct Nss<M: Mapper> {
     answered: Option<Stamp>,
     local: Option<LocalState>,
     local_recheck: Duration,
-    lru: LruCache<Query, Cached>,
-    lru_enabled: bool,
-    logged: HashSet<String>,
+    lru: Answers,
+    /// Each distinct problem logged, at most [`MAX_LOGGED`]: a list, searched (no hash
+    /// table to seed on a process's first call).
+    logged: Vec<String>,
     passwd_walk: Option<Walk<M::Map>>,
     /// `setspent`/`getspent_r`: the same users as the passwd walk, walked on its own (a
     /// program may interleave both).
@@ -268,9 +305,8 @@ impl<M: Mapper> Nss<M> {
             settings,
             local: None,
             local_recheck: LOCAL_RECHECK,
-            lru: new_lru(),
-            lru_enabled: true,
-            logged: HashSet::new(),
+            lru: Answers::new(),
+            logged: Vec::new(),
             passwd_walk: None,
             shadow_walk: None,
             group_walk: None,
@@ -293,7 +329,7 @@ impl<M: Mapper> Nss<M> {
     /// Turns the LRU of answers off (every lookup reads the tables) or on; for benchmarks
     /// of the table path.
     pub fn set_lru_enabled(&mut self, enabled: bool) {
-        self.lru_enabled = enabled;
+        self.lru.enabled = enabled;
         self.lru.clear();
     }
 
@@ -639,11 +675,7 @@ impl<M: Mapper> Nss<M> {
     }
 
     fn recall(&mut self, key: &Query) -> Option<&Cached> {
-        if self.lru_enabled {
-            self.lru.get(key)
-        } else {
-            None
-        }
+        self.lru.get(key)
     }
 
     fn remember<T: Clone>(
@@ -654,9 +686,7 @@ impl<M: Mapper> Nss<M> {
     ) -> Reply<T> {
         match answer {
             Ok(value) => {
-                if self.lru_enabled {
-                    self.lru.put(key, wrap(value.clone()));
-                }
+                self.lru.put(key, wrap(value.clone()));
                 found_or_not(value)
             }
             Err(problem) => self.unavailable(problem),
@@ -743,7 +773,7 @@ impl<M: Mapper> Nss<M> {
 
     /// Whether `tables` were checked against the local files as they are now.
     pub(super) fn sealed(&self, tables: &Tables<M::Map>) -> bool {
-        self.local.as_ref().is_some_and(|l| l.seal == tables.local_seal())
+        self.local.as_ref().is_some_and(|l| l.seal != 0 && l.seal == tables.local_seal())
     }
 
     /// The local accounts, if read.
@@ -818,8 +848,9 @@ impl<M: Mapper> Nss<M> {
     }
 
     fn log_once(&mut self, message: String) {
-        if self.logged.len() < MAX_LOGGED && self.logged.insert(message.clone()) {
+        if self.logged.len() < MAX_LOGGED && !self.logged.contains(&message) {
             (self.log)(&printable(&message));
+            self.logged.push(message);
         }
     }
 }

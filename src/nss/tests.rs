@@ -58,7 +58,7 @@ impl Fixture {
     fn commit_sealed(&self, db: &Db) -> u64 {
         let local = self.local_accounts();
         let mut db = db.clone();
-        db.local_seal = db.seal_against(&local);
+        db.local_seal = db.seal_against(&local, settled_now());
         assert_ne!(db.local_seal, 0, "the fixture's local files collide with nothing");
         self.commit(&db)
     }
@@ -75,6 +75,12 @@ impl Fixture {
     fn users_public(&self) -> std::path::PathBuf {
         self.cache.current_dir().unwrap().unwrap().join("users.public")
     }
+}
+
+/// A writer's clock well after the fixture's files were written: they have settled.
+fn settled_now() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    now.as_secs() + 10
 }
 
 fn found<T: fmt::Debug>(reply: Reply<T>) -> T {
@@ -286,12 +292,18 @@ fn repeated_lookups_are_served_from_the_lru() {
     let fx = Fixture::new();
     fx.commit(&sample_db());
     let mut nss = fx.nss();
+    // The first answer of a process makes no LRU (most processes ask once); the second does.
     let first = found(nss.passwd_by_name(b"alice@example.com"));
-    let again = found(nss.passwd_by_name(b"Alice@example.com"));
-    assert!(Arc::ptr_eq(&first, &again), "the second answer comes from the LRU");
-    assert!(nss.lru.contains(&Query::UserName("alice@example.com".into())));
+    assert!(nss.lru.lru.is_none());
+    let second = found(nss.passwd_by_name(b"Alice@example.com"));
+    assert!(!Arc::ptr_eq(&first, &second), "read again: nothing was kept");
+    let again = found(nss.passwd_by_name(b"alice@example.com"));
+    assert!(Arc::ptr_eq(&second, &again), "the third answer comes from the LRU");
+    let lru = |nss: &Nss<ReadMapper>| nss.lru.lru.as_ref().unwrap().len();
+    assert_eq!(lru(&nss), 1);
     assert_eq!(nss.passwd_by_name(b"ghost"), Reply::NotFound);
-    assert!(matches!(nss.lru.peek(&Query::UserName("ghost".into())), Some(Cached::User(None))));
+    let peek = |nss: &mut Nss<ReadMapper>, key: Query| nss.lru.get(&key).cloned();
+    assert!(matches!(peek(&mut nss, Query::UserName("ghost".into())), Some(Cached::User(None))));
     // A new generation empties the LRU.
     fx.commit(&sample_db());
     let fresh = found(nss.passwd_by_name(b"alice@example.com"));
@@ -300,14 +312,14 @@ fn repeated_lookups_are_served_from_the_lru() {
     for uid in 0..(LRU_ENTRIES as u32 + 100) {
         let _ = nss.passwd_by_uid(400_000 + uid);
     }
-    assert_eq!(nss.lru.len(), LRU_ENTRIES);
+    assert_eq!(lru(&nss), LRU_ENTRIES);
     // Off: every answer is read afresh.
     nss.set_lru_enabled(false);
     let first = found(nss.passwd_by_name(b"alice@example.com"));
     let again = found(nss.passwd_by_name(b"alice@example.com"));
     assert!(!Arc::ptr_eq(&first, &again));
     assert_eq!(first, again);
-    assert!(nss.lru.is_empty());
+    assert_eq!(lru(&nss), 0);
 }
 
 #[test]
@@ -1100,6 +1112,34 @@ fn a_seal_holds_only_for_the_local_files_it_was_made_for() {
     assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
     // A fresh process with the files as they are now: the same.
     assert_eq!(fx.nss().passwd_by_uid(1000), Reply::NotFound);
+}
+
+#[test]
+fn local_files_once_read_are_asked_even_for_a_sealed_generation() {
+    // A group call reads the local files; from then on a user record that collides with
+    // them is hidden whatever the seal says (here one forged to match).
+    let fx = Fixture::new();
+    let mut db = sample_db();
+    db.local_seal = fx.local_accounts().files_seal();
+    db.users.push(user("carol", 1000, &[]));
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    let _ = nss.group_by_name(b"dc-staff");
+    assert_eq!(nss.passwd_by_uid(1000), Reply::NotFound);
+    assert_eq!(nss.group_by_gid(1000), Reply::NotFound, "nor its private group");
+}
+
+#[test]
+fn files_changed_just_before_they_were_read_give_no_seal() {
+    // Within SETTLE_SECS of the last change, a later change could keep the very times
+    // sealed (coarse file clocks): no seal until the files have been left alone.
+    let fx = Fixture::new();
+    let local = fx.local_accounts();
+    let written = fs::metadata(fx.dir.path().join("passwd")).unwrap().mtime() as u64;
+    assert_eq!(sample_db().seal_against(&local, written), 0);
+    assert_eq!(sample_db().seal_against(&local, written + 1), 0);
+    assert_eq!(sample_db().seal_against(&local, settled_now()), local.files_seal());
+    assert_eq!(sample_db().seal_against(&LocalAccounts::default(), settled_now()), 0);
 }
 
 #[test]

@@ -75,14 +75,15 @@ fn check_group(name: &str, gid: u32) -> Result<(), String> {
 }
 
 impl<M: Mapper> Nss<M> {
-    /// The rule "local accounts win" for a record of `tables`: never when the generation is
-    /// sealed for the local files as they are now (the writer checked every name and id);
-    /// else as the files say; when they are not read, always (fail closed).
+    /// The rule "local accounts win" for a record of `tables`: as the local files say when
+    /// they are read (sealed or not: a check is cheap once they are); unread, never when the
+    /// generation is sealed for the files as they are now (the writer checked every name
+    /// and id), else always (fail closed).
     fn local_wins(&self, tables: &Tables<M::Map>, name: &str, ids: &[u32]) -> bool {
-        if self.sealed(tables) {
-            return false;
+        match self.accounts() {
+            Some(accounts) => accounts.win_over(name, ids),
+            None => !self.sealed(tables),
         }
-        self.accounts().is_none_or(|accounts| accounts.win_over(name, ids))
     }
 
     /// Whether a user record may be shown: not when a field would break the passwd format

@@ -169,7 +169,8 @@ pub fn pull(
             puller.report.generation = state.generation;
             puller.report.published_at = state.published_at;
             puller.report.key_id = state.key_id;
-            return Ok(unchanged(puller.report, state.users, started));
+            let written = reseal(&cache, config, options, lock_wait, now)?;
+            return Ok(unchanged(puller.report, state.users, started, written));
         }
         Fetched::SameGeneration(manifest, validators) => {
             let mut new_state = state_of(settings, &manifest, &validators, state.as_ref(), now);
@@ -184,7 +185,8 @@ pub fn pull(
                 write_state(&config.cache.dir, &new_state)?;
             }
             puller.describe(&manifest);
-            return Ok(unchanged(puller.report, manifest.users, started));
+            let written = reseal(&cache, config, options, lock_wait, now)?;
+            return Ok(unchanged(puller.report, manifest.users, started, written));
         }
         Fetched::New(manifest, validators) => (manifest, validators),
     };
@@ -198,7 +200,8 @@ pub fn pull(
                 write_state(&config.cache.dir, &new_state)?;
             }
             puller.describe(&manifest);
-            return Ok(unchanged(puller.report, manifest.users, started));
+            let written = reseal(&cache, config, options, lock_wait, now)?;
+            return Ok(unchanged(puller.report, manifest.users, started, written));
         }
     }
     puller.describe(&manifest);
@@ -285,16 +288,43 @@ pub fn probe(
     Ok(puller.report)
 }
 
-/// Nothing to install; `users`: how many the installed snapshot holds (what `status` shows
-/// as listed).
-fn unchanged(pull: PullReport, users: usize, started: Instant) -> SyncOutcome {
+/// Nothing new installed; `users`: how many the installed snapshot holds (what `status`
+/// shows as listed); `generation`: one written all the same ([`reseal`]).
+fn unchanged(
+    pull: PullReport,
+    users: usize,
+    started: Instant,
+    generation: Option<u64>,
+) -> SyncOutcome {
     let report = SyncReport {
         listed_users: users,
+        generation,
         snapshot: Some(PullReport { unchanged: true, ..pull }),
         duration_secs: started.elapsed().as_secs_f64(),
         ..SyncReport::default()
     };
     SyncOutcome { report, listing: None }
+}
+
+/// A pull that installs nothing still seals the current generation again when this host's
+/// local files changed since it was sealed (`Landing::needs_reseal`); never on a dry run.
+fn reseal(
+    cache: &CacheDir,
+    config: &Config,
+    options: SyncOptions,
+    lock_wait: Duration,
+    now: u64,
+) -> Result<Option<u64>, SyncError> {
+    if options.dry_run {
+        return Ok(None);
+    }
+    let local = config.local_accounts()?;
+    let unlocked = Landing { cache, lock: None, config, local: &local, now };
+    if !unlocked.needs_reseal()? {
+        return Ok(None);
+    }
+    let lock = cache.lock(lock_wait)?;
+    Landing { lock: Some(&lock), ..unlocked }.reseal(&mut SyncReport::default())
 }
 
 /// The manifest's data file names, sorted: what identifies its content.

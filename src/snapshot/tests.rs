@@ -790,3 +790,26 @@ fn a_host_grants_local_groups_by_its_own_mapping_and_its_own_group_file() {
     assert_eq!((grants[0].name.as_str(), grants[0].gid), ("_dc-granted", 4242));
     assert_eq!(grants[0].members, ["alice"]);
 }
+
+#[test]
+fn a_pull_of_an_unchanged_snapshot_reseals_after_a_local_change() {
+    let (_publisher, host, mut server) = installed();
+    let seal = || {
+        CacheDir::new(&host.config.cache.dir)
+            .open::<crate::cache::PublicUser>()
+            .unwrap()
+            .local_seal()
+    };
+    let local_now = || host.config.local_accounts().unwrap().files_seal();
+    assert_eq!(seal(), local_now(), "the first pull seals");
+    let passwd = host.dir.path().join("passwd");
+    let mut text = fs::read_to_string(&passwd).unwrap();
+    text.push_str("newlocal:x:1001:1001::/home/n:/bin/sh\n");
+    fs::write(&passwd, text).unwrap();
+    let outcome = host.pull(&mut server, NOW + 20).unwrap();
+    assert!(outcome.report.snapshot.as_ref().unwrap().unchanged, "nothing new was published");
+    assert!(outcome.report.generation.is_some());
+    assert_eq!(seal(), local_now(), "sealed for the files as they are now");
+    // Sealed already: the next unchanged pull writes nothing.
+    assert_eq!(host.pull(&mut server, NOW + 30).unwrap().report.generation, None);
+}

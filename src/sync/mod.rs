@@ -145,11 +145,12 @@ impl Landing<'_> {
         let grants_changed = grants.grants != db.grants;
         db.grants = grants.grants;
         report.add_grants(grants.changes, grants.warnings);
-        db.local_seal = db.seal_against(self.local);
+        db.local_seal = db.seal_against(self.local, self.now);
         if let Some(lock) = self.lock {
             // A new seal alone (the local files changed since the last generation) is worth
-            // a new generation: until then every process's first lookup reads them.
-            let resealed = db.local_seal != self.current_local_seal();
+            // a new generation: until then every process's first lookup reads them. Losing
+            // one is not: a seal that no longer matches the files is never trusted.
+            let resealed = db.local_seal != 0 && db.local_seal != self.current_local_seal();
             if !plan_empty || grants_changed || resealed {
                 report.generation = Some(self.cache.commit(lock, &db, self.now)?);
             }
@@ -161,8 +162,25 @@ impl Landing<'_> {
 
     /// The local seal of the current generation; 0 when there is none or it cannot be read
     /// (the commit then writes one).
-    fn current_local_seal(&self) -> u64 {
+    pub(crate) fn current_local_seal(&self) -> u64 {
         self.cache.open::<crate::cache::PublicUser>().map_or(0, |users| users.local_seal())
+    }
+
+    /// Whether a run that installs nothing (a pull of an unchanged snapshot) should still
+    /// write a generation: this host's local files changed since the current one was sealed,
+    /// and have settled. Until then every process's first lookup reads them.
+    pub(crate) fn needs_reseal(&self) -> Result<bool, SyncError> {
+        Ok(self.cache.current_dir()?.is_some()
+            && self.local.settled_before(self.now)
+            && self.local.files_seal() != self.current_local_seal())
+    }
+
+    /// The current generation written again, sealed for this host's local files (`install`
+    /// with an empty plan: grants recomputed as always); the generation written, if any.
+    pub(crate) fn reseal(&self, report: &mut SyncReport) -> Result<Option<u64>, SyncError> {
+        let db = self.cache.load()?;
+        self.install(db, true, report, |_| Ok(()))?;
+        Ok(report.generation)
     }
 }
 

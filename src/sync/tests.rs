@@ -230,21 +230,29 @@ fn a_sync_seals_the_generation_for_the_local_files_and_reseals_when_they_change(
     let list = listing(vec![person("alice@example.com", "Alice")]);
     let seal = || setup.cache().open::<crate::cache::PublicUser>().unwrap().local_seal();
     let local_now = || setup.config.local_accounts().unwrap().files_seal();
-    setup.sync(&list, SYNC).unwrap();
+    let wall = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    // Files changed just before the run: not sealed (a change within the same tick of the
+    // file clock could keep the times a seal covers).
+    setup.sync_at(&list, SYNC, wall().as_secs()).unwrap();
+    assert_eq!(seal(), 0);
+    // Left alone for a while: sealed.
+    setup.sync_at(&list, SYNC, wall().as_secs() + 10).unwrap();
     assert_eq!(seal(), local_now());
     // A new local account, and nothing new in the directory: a new generation all the same,
     // sealed for the files as they are now (until then NSS reads them on every first
-    // lookup of a process).
+    // lookup of a process), once they have settled.
     let passwd = setup.dir.path().join("passwd");
     let mut text = fs::read_to_string(&passwd).unwrap();
     text.push_str("newlocal:x:1001:1001::/home/n:/bin/sh\n");
     fs::write(&passwd, text).unwrap();
-    let outcome = setup.sync(&list, SYNC).unwrap();
-    assert_eq!(outcome.report.generation, Some(2));
+    let outcome = setup.sync_at(&list, SYNC, wall().as_secs()).unwrap();
+    assert_eq!(outcome.report.generation, None, "a seal that no longer matches is harmless");
+    let outcome = setup.sync_at(&list, SYNC, wall().as_secs() + 10).unwrap();
+    assert_eq!(outcome.report.generation, Some(3));
     assert_eq!(outcome.report.unchanged, 1);
     assert_eq!(seal(), local_now());
     // Sealed already: nothing to write.
-    assert_eq!(setup.sync(&list, SYNC).unwrap().report.generation, None);
+    assert_eq!(setup.sync_at(&list, SYNC, wall().as_secs() + 10).unwrap().report.generation, None);
 }
 
 #[test]
@@ -262,15 +270,20 @@ fn a_generation_that_holds_a_local_name_is_not_sealed() {
         .unwrap();
     let local = setup.config.local_accounts().unwrap();
     let db = setup.cache().load().unwrap();
-    assert_eq!(db.seal_against(&local), 0);
+    let later = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let later = later.as_secs() + 10;
+    assert_eq!(db.seal_against(&local, later), 0);
     let mut clean = db.clone();
     clean.users[0].name = "alice@example.com".into();
-    assert_eq!(clean.seal_against(&local), local.files_seal());
+    assert_eq!(clean.seal_against(&local, later), local.files_seal());
     for (uid, gid) in [(1000, 200_000), (200_000, 1000)] {
         let mut colliding = clean.clone();
         (colliding.users[0].uid, colliding.users[0].gid) = (uid, gid);
-        assert_eq!(colliding.seal_against(&local), 0, "uid {uid} gid {gid}");
+        assert_eq!(colliding.seal_against(&local, later), 0, "uid {uid} gid {gid}");
     }
+    let mut group = clean.clone();
+    group.groups.push(crate::user::sample_group("g", 300_500, &["localuser"]));
+    assert_eq!(group.seal_against(&local, later), 0, "a local name among a group's members");
 }
 
 #[test]

@@ -40,7 +40,7 @@ impl Context {
         let local = self.config.local_accounts()?;
         self.cache.update(timeout, self.now, |db| {
             let result = change(db)?;
-            db.local_seal = db.seal_against(&local);
+            db.local_seal = db.seal_against(&local, self.now);
             Ok(result)
         })
     }
