@@ -12,7 +12,6 @@
 //! are one person); the spelling first recorded is kept for display.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use thiserror::Error;
 
@@ -116,14 +115,19 @@ fn folded_has_system_meaning(folded: &str) -> bool {
 /// administrator's `[unix] reserved_names`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamePolicy {
-    /// `[unix] reserved_names`, folded.
-    reserved: HashSet<String>,
+    /// `[unix] reserved_names`, folded, sorted, without repeats: a short list searched, not
+    /// a hash set, whose random seed the NSS module's first lookup would have to fetch.
+    reserved: Vec<String>,
 }
 
 impl NamePolicy {
     /// The built-in policy plus `reserved` (the configuration's `[unix] reserved_names`).
     pub fn new<S: AsRef<str>>(reserved: &[S]) -> NamePolicy {
-        NamePolicy { reserved: reserved.iter().map(|name| fold_name(name.as_ref())).collect() }
+        let mut reserved: Vec<String> =
+            reserved.iter().map(|name| fold_name(name.as_ref())).collect();
+        reserved.sort_unstable();
+        reserved.dedup();
+        NamePolicy { reserved }
     }
 
     /// Whether `name` may be a dircache user or group name, and why not.
@@ -134,7 +138,7 @@ impl NamePolicy {
         if folded_has_system_meaning(&folded) {
             return Err(NameError::SystemName(name.to_string()));
         }
-        if !self.reserved.is_empty() && self.reserved.contains(folded.as_ref()) {
+        if self.reserved.binary_search_by(|name| name.as_str().cmp(&folded)).is_ok() {
             return Err(NameError::ConfiguredReserved(name.to_string()));
         }
         Ok(())
