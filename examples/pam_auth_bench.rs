@@ -132,7 +132,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "directory user, HTTPS mock on 127.0.0.1: median {:.2} ms per authentication ({RUNS} runs)",
         ms(directory)
     );
-    for users in [1_000, 1_000_000] {
+    for users in [1_000, 100_000, 1_000_000] {
         let (whole, lookup) = local_login(users)?;
         println!(
             "local user, {users:>9} users in the cache: account (no argon2) median {:.3} ms; auth with 8 MiB/t=1 argon2 {:.3} ms",
