@@ -1088,16 +1088,23 @@ fn a_sealed_generation_answers_exactly_as_an_unsealed_one() {
     assert_eq!(every_answer(&mut sealed.nss()), expected);
 }
 
-#[test]
-fn a_seal_holds_only_for_the_local_files_it_was_made_for() {
-    // A generation sealed for these files is trusted not to hold a local name or id, so
-    // that lookups need not read them: here a record that does (a cache forged by root,
-    // sealed anyway) shows that the files are not consulted while the seal holds...
+/// A cache forged by root: sealed for the fixture's local files although it holds `carol`,
+/// uid 1000, a local account. What the module shows of it tells whether it read the files.
+fn forged_seal() -> Fixture {
     let fx = Fixture::new();
     let mut db = sample_db();
     db.local_seal = fx.local_accounts().files_seal();
     db.users.push(user("carol", 1000, &[]));
     fx.commit(&db);
+    fx
+}
+
+#[test]
+fn a_seal_holds_only_for_the_local_files_it_was_made_for() {
+    // A generation sealed for these files is trusted not to hold a local name or id, so
+    // that lookups need not read them: a forged one shows that the files are not consulted
+    // while the seal holds...
+    let fx = forged_seal();
     let mut nss = fx.nss();
     assert_eq!(found(nss.passwd_by_uid(1000)).name, "carol");
     // ...and that any change to a file (here a rewrite with the same content) ends it:
@@ -1118,11 +1125,7 @@ fn a_seal_holds_only_for_the_local_files_it_was_made_for() {
 fn local_files_once_read_are_asked_even_for_a_sealed_generation() {
     // A group call reads the local files; from then on a user record that collides with
     // them is hidden whatever the seal says (here one forged to match).
-    let fx = Fixture::new();
-    let mut db = sample_db();
-    db.local_seal = fx.local_accounts().files_seal();
-    db.users.push(user("carol", 1000, &[]));
-    fx.commit(&db);
+    let fx = forged_seal();
     let mut nss = fx.nss();
     let _ = nss.group_by_name(b"dc-staff");
     assert_eq!(nss.passwd_by_uid(1000), Reply::NotFound);
