@@ -15,6 +15,7 @@
 # Defaults: 100000 1000 16 10000. Everything happens in a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/https-nginx.sh
 users=${1:-100000}
 hosts=${2:-1000}
 conc=${3:-16}
@@ -81,53 +82,10 @@ else
   cp -a "$work/www/big" "$work/www/fleet"
 fi
 
-# ---- nginx over HTTPS with a throwaway CA (as scripts/demo-fleet.sh)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-  -subj /CN=dircache-bench-ca -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-  -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$work/server.ext"
-openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
-  -CAcreateserial -days 1 -extfile "$work/server.ext" -out "$work/server.pem" 2>/dev/null
-mkdir -p "$work/nginx-tmp"
-user_line=
-[ "$(id -u)" -eq 0 ] && user_line="user root;"
+# ---- nginx over HTTPS with a throwaway CA (scripts/lib/https-nginx.sh)
 log="$work/nginx-access.log"
-for attempt in 1 2 3 4 5; do
-  port=$(( 20000 + RANDOM % 40000 ))
-  cat > "$work/nginx.conf" <<NGINX
-$user_line
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  log_format bench '\$status \$bytes_sent \$request_uri';
-  access_log $log bench;
-  client_body_temp_path $work/nginx-tmp/body; proxy_temp_path $work/nginx-tmp/proxy;
-  fastcgi_temp_path $work/nginx-tmp/fastcgi; uwsgi_temp_path $work/nginx-tmp/uwsgi;
-  scgi_temp_path $work/nginx-tmp/scgi;
-  types { application/json json; text/plain minisig; }
-  server {
-    listen 127.0.0.1:$port ssl;
-    ssl_certificate $work/server.pem;
-    ssl_certificate_key $work/server.key;
-    root $work/www;
-  }
-}
-NGINX
-  /usr/sbin/nginx -c "$work/nginx.conf" -p "$work" &
-  nginx_pid=$!
-  for _ in $(seq 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    kill -0 "$nginx_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$nginx_pid" 2>/dev/null && break
-  nginx_pid=
-done
-[ -n "$nginx_pid" ] || { echo "bench-fleet: nginx did not start: $(cat "$work/nginx-error.log")" >&2; exit 1; }
+start_https_nginx "$work" "log_format bench '\$status \$bytes_sent \$request_uri'; access_log $log bench;" \
+  1024 dircache-bench-ca || { echo "bench-fleet: see above" >&2; exit 1; }
 touch "$log"
 
 host_config() { # $1 = name, $2 = snapshot directory under nginx's root

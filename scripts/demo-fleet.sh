@@ -10,6 +10,7 @@
 # its path; the commands it runs are the ones to time (`publish DIR --json`, `sync --json`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/https-nginx.sh
 scripts/install-deps.sh --fleet
 for tool in /usr/sbin/nginx /usr/bin/minisign /usr/bin/openssl; do
   [ -x "$tool" ] || { echo "demo-fleet: $tool is missing: apt-get install -y nginx minisign openssl" >&2; exit 1; }
@@ -63,50 +64,8 @@ minisign -Vm "$demo/www/dircache/manifest.json" -p "$demo/publish.pub"
 echo
 echo "== nginx on 127.0.0.1 over HTTPS, serving $demo/www"
 # A throwaway CA and a server certificate it signs; the hosts trust the CA (ca_file).
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-  -subj /CN=dircache-demo-ca -keyout "$demo/ca.key" -out "$demo/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-  -keyout "$demo/server.key" -out "$demo/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$demo/server.ext"
-openssl x509 -req -in "$demo/server.csr" -CA "$demo/ca.pem" -CAkey "$demo/ca.key" \
-  -CAcreateserial -days 1 -extfile "$demo/server.ext" -out "$demo/server.pem" 2>/dev/null
-mkdir -p "$demo/nginx-tmp"
-user_line=
-[ "$(id -u)" -eq 0 ] && user_line="user root;"
-for attempt in 1 2 3 4 5; do
-  port=$(( 20000 + RANDOM % 40000 ))
-  cat > "$demo/nginx.conf" <<NGINX
-$user_line
-worker_processes 1;
-daemon off;
-pid $demo/nginx.pid;
-error_log $demo/nginx-error.log;
-events { worker_connections 64; }
-http {
-  access_log $demo/nginx-access.log;
-  client_body_temp_path $demo/nginx-tmp/body; proxy_temp_path $demo/nginx-tmp/proxy;
-  fastcgi_temp_path $demo/nginx-tmp/fastcgi; uwsgi_temp_path $demo/nginx-tmp/uwsgi;
-  scgi_temp_path $demo/nginx-tmp/scgi;
-  types { application/json json; text/plain minisig; }
-  server {
-    listen 127.0.0.1:$port ssl;
-    ssl_certificate $demo/server.pem;
-    ssl_certificate_key $demo/server.key;
-    root $demo/www;
-  }
-}
-NGINX
-  /usr/sbin/nginx -c "$demo/nginx.conf" -p "$demo" &
-  nginx_pid=$!
-  for _ in $(seq 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    kill -0 "$nginx_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$nginx_pid" 2>/dev/null && break
-  nginx_pid=
-done
-[ -n "$nginx_pid" ] || { echo "demo-fleet: nginx did not start: $(cat "$demo/nginx-error.log")" >&2; exit 1; }
+start_https_nginx "$demo" "access_log $demo/nginx-access.log;" 64 dircache-demo-ca \
+  || { echo "demo-fleet: see above" >&2; exit 1; }
 snapshot_url="https://127.0.0.1:$port/dircache/"
 echo "serving $snapshot_url"
 

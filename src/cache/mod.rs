@@ -21,5 +21,5 @@ mod replace;
 mod store;
 
 pub use records::{CacheRecord, GroupHead, PublicUser};
-pub use replace::{replace_file, replace_json};
+pub use replace::{read_json, replace_file, replace_json};
 pub use store::{check_trusted, sample_db, CacheDir, CacheError, CacheLock, Db, Lookup, Meta};

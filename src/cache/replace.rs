@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::CacheError;
@@ -47,4 +48,25 @@ pub fn replace_json(
         reason: e.to_string(),
     })?;
     replace_file(dir, name, &json, 0o644)
+}
+
+/// The JSON file `dir/name` written by [`replace_json`], or `None` when there is none; a
+/// file that does not parse is an error naming `what`, followed by `remedy`.
+pub fn read_json<T: DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+    what: &str,
+    remedy: &str,
+) -> Result<Option<T>, CacheError> {
+    let path = dir.join(name);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(CacheError::Io { path, source }),
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| CacheError::BadRecord {
+        path,
+        what: what.to_string(),
+        reason: format!("{e}{remedy}"),
+    })
 }

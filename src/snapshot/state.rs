@@ -3,7 +3,6 @@
 //! the server answers "unchanged"), and the manifest's validators (conditional GET). No
 //! secret: 0644, written atomically like `status.json`.
 
-use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -39,17 +38,8 @@ pub struct SnapshotState {
 
 /// The installed snapshot's state, or None on a host that never pulled.
 pub fn read_state(cache_dir: &Path) -> Result<Option<SnapshotState>, CacheError> {
-    let path = cache_dir.join(STATE_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(CacheError::Io { path, source }),
-    };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| CacheError::BadRecord {
-        path,
-        what: "snapshot state".to_string(),
-        reason: format!("{e}; delete it to accept any generation from the trusted publisher"),
-    })
+    let remedy = "; delete it to accept any generation from the trusted publisher";
+    crate::cache::read_json(cache_dir, STATE_FILE, "snapshot state", remedy)
 }
 
 /// Makes the next pull install the current generation again (see

@@ -1,7 +1,7 @@
 //! What a sync tells the administrator: the `--json` object of the interface contract and
 //! the status file that `dircache-sync status` reads.
 
-use std::fs::{self};
+use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -163,15 +163,5 @@ pub fn write_status(cache_dir: &Path, status: &SyncStatus) -> Result<(), CacheEr
 
 /// The last status, or None if no sync has run.
 pub fn read_status(cache_dir: &Path) -> Result<Option<SyncStatus>, CacheError> {
-    let path = cache_dir.join(STATUS_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(CacheError::Io { path, source }),
-    };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| CacheError::BadRecord {
-        path,
-        what: "status".to_string(),
-        reason: e.to_string(),
-    })
+    crate::cache::read_json(cache_dir, STATUS_FILE, "status", "")
 }
