@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use dircache::cache::{CacheDir, Db};
 use dircache::config::Config;
+use dircache::local_accounts::LocalAccounts;
 use dircache::names::fold_name;
 use dircache::passwords::{hash_password, Secret};
 use dircache::user::{AuthMethod, User, UserView};
@@ -37,7 +38,8 @@ impl Context {
         let timeout = Duration::from_secs(self.config.cache.lock_timeout_secs);
         // Sealed for the local files like a sync's generation, so that NSS lookups need not
         // read them after a `user` command either.
-        let local = self.config.local_accounts()?;
+        let unix = &self.config.unix;
+        let local = LocalAccounts::load(&unix.local_passwd, &unix.local_group)?;
         self.cache.update(timeout, self.now, |db| {
             let result = change(db)?;
             db.local_seal = db.seal_against(&local, self.now);
