@@ -763,6 +763,7 @@ fn c_program_first_lookups(report: &mut String, work: &Path, sizes: &[u32], have
             .join(" | "),
         "---:|".repeat(rows.len())
     );
+    let mut ratios = String::new();
     for n in sizes {
         let dir = work.join(n.to_string());
         let i = n / 3 + 7 % n;
@@ -788,13 +789,14 @@ fn c_program_first_lookups(report: &mut String, work: &Path, sizes: &[u32], have
         report.push('\n');
         if let (true, Some(theirs), Some(ours)) = (have_nss_cache, medians.get(1), medians.get(2)) {
             let _ = writeln!(
-                report,
+                ratios,
                 "  {n} users, libnss-cache ÷ dircache: by name {:.2}×, by uid {:.2}×",
                 theirs[0] / ours[0],
                 theirs[1] / ours[1]
             );
         }
     }
+    report.push_str(&ratios);
 }
 
 fn main() {
