@@ -56,3 +56,72 @@ fn each_module_catches_its_panics_without_libgcc_s_in_a_c_program() {
         assert_eq!(stdout.trim(), "caught=1 libgcc_s=0", "{module}");
     }
 }
+
+/// A thread cancelled (`pthread_cancel`) while it waits inside the NSS module (here on the
+/// open() of a cache file that is a FIFO) must not take the process down: the module holds
+/// the cancellation back until it returns, and the thread ends cancelled at the caller's
+/// next cancellation point.
+const CANCEL_HARNESS: &str = r#"
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <unistd.h>
+static int (*getpw)(const char *, struct passwd *, char *, size_t, int *);
+static void *worker(void *arg) {
+    struct passwd pw; char buf[1024]; int err = 0;
+    getpw("alice", &pw, buf, sizeof buf, &err);
+    pthread_testcancel();
+    return NULL;
+}
+int main(int argc, char **argv) {
+    void *module = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!module) { printf("dlopen: %s\n", dlerror()); return 2; }
+    getpw = (int (*)(const char *, struct passwd *, char *, size_t, int *))
+        dlsym(module, "_nss_dircache_getpwnam_r");
+    pthread_t t; pthread_create(&t, NULL, worker, NULL);
+    usleep(300000);
+    pthread_cancel(t);
+    usleep(100000);
+    int fd = open(argv[2], O_WRONLY); if (fd >= 0) { write(fd, "x", 1); close(fd); }
+    void *res; pthread_join(t, &res);
+    printf("%s\n", res == PTHREAD_CANCELED ? "cancelled" : "returned");
+    return 0;
+}
+"#;
+
+#[test]
+fn a_thread_cancelled_inside_the_nss_module_does_not_abort_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("cancel.c");
+    fs::write(&source, CANCEL_HARNESS).unwrap();
+    let harness = dir.path().join("cancel");
+    let built = Command::new("cc")
+        .arg(&source)
+        .arg("-o")
+        .arg(&harness)
+        .args(["-ldl", "-pthread"])
+        .output()
+        .expect("cc runs (Rust builds need it)");
+    assert!(built.status.success(), "cc: {}", String::from_utf8_lossy(&built.stderr));
+    let cache = dir.path().join("cache");
+    fs::create_dir_all(cache.join("gen1")).unwrap();
+    std::os::unix::fs::symlink("gen1", cache.join("current")).unwrap();
+    let fifo = cache.join("gen1/users.public");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let run = Command::new(&harness)
+        .arg(artifact("libnss_dircache.so"))
+        .arg(&fifo)
+        .env("DIRCACHE_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "the host process died: {:?} {stdout}{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(stdout.trim(), "cancelled");
+}

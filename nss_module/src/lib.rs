@@ -37,6 +37,10 @@ extern "C" {
     ) -> c_int;
 }
 
+#[path = "../../ffi_support/no_cancel.rs"]
+mod no_cancel;
+use no_cancel::NoCancel;
+
 static STATE: Mutex<Option<Nss<MmapMapper>>> = Mutex::new(None);
 
 /// A read-only private mapping of a whole cache file, unmapped when dropped.
@@ -197,6 +201,7 @@ fn run(errnop: *mut c_int, body: impl FnOnce() -> Reply<()>) -> c_int {
     if errnop.is_null() {
         return nss::NSS_STATUS_UNAVAIL;
     }
+    let _no_cancel = NoCancel::new();
     let reply = catch_unwind(AssertUnwindSafe(body)).unwrap_or(Reply::Unavailable(libc::EIO));
     if let Some(errno) = reply.errno() {
         // SAFETY: `errnop` is non-null and points to the caller's errno slot (NSS contract).
@@ -207,6 +212,7 @@ fn run(errnop: *mut c_int, body: impl FnOnce() -> Reply<()>) -> c_int {
 
 /// For functions without `errnop`.
 fn run_status(body: impl FnOnce() -> Reply<()>) -> c_int {
+    let _no_cancel = NoCancel::new();
     catch_unwind(AssertUnwindSafe(body)).map_or(nss::NSS_STATUS_UNAVAIL, |reply| reply.status())
 }
 

@@ -184,19 +184,26 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+#[path = "../../ffi_support/no_cancel.rs"]
+mod no_cancel;
+use no_cancel::NoCancel;
+
 pub struct DircachePam;
 pam::pam_hooks!(DircachePam);
 
 impl PamHooks for DircachePam {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        let _no_cancel = NoCancel::new();
         to_code(logic::authenticate(&mut Libpam::new(pamh, flags), &text_args(&args)))
     }
 
     fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        let _no_cancel = NoCancel::new();
         to_code(logic::account(&mut Libpam::new(pamh, flags), &text_args(&args)))
     }
 
     fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        let _no_cancel = NoCancel::new();
         let phase =
             if flags & PAM_PRELIM_CHECK != 0 { ChangePhase::Prelim } else { ChangePhase::Update };
         let outcome =
