@@ -25,6 +25,7 @@ use crate::cache::CacheDir;
 use crate::config::{Config, DirectoryConfig, SnapshotConfig};
 use crate::directory::http::{GetReply, HttpClient};
 use crate::directory::DirectoryError;
+use crate::local_accounts::LocalAccounts;
 use crate::sync::{Landing, SyncError, SyncOptions, SyncOutcome, SyncReport};
 use crate::user::{Group, User};
 
@@ -307,7 +308,10 @@ fn unchanged(
 }
 
 /// A pull that installs nothing still seals the current generation again when this host's
-/// local files changed since it was sealed (`Landing::needs_reseal`); never on a dry run.
+/// local files changed since it was sealed (`Landing::needs_reseal`), and only that (no
+/// grant or other change goes unreported); never on a dry run. A generation found
+/// unsealable is remembered in the snapshot state with the files' seal, so that the next
+/// unchanged pulls do not load the whole cache to find the same.
 fn reseal(
     cache: &CacheDir,
     config: &Config,
@@ -318,13 +322,24 @@ fn reseal(
     if options.dry_run {
         return Ok(None);
     }
-    let local = config.local_accounts()?;
+    let unix = &config.unix;
+    let local = LocalAccounts::load(&unix.local_passwd, &unix.local_group)?;
+    let state = read_state(&config.cache.dir)?;
+    if state.as_ref().and_then(|s| s.unsealable_for) == Some(local.files_seal()) {
+        return Ok(None);
+    }
     let unlocked = Landing { cache, lock: None, config, local: &local, now };
     if !unlocked.needs_reseal()? {
         return Ok(None);
     }
     let lock = cache.lock(lock_wait)?;
-    Landing { lock: Some(&lock), ..unlocked }.reseal(&mut SyncReport::default())
+    let written = Landing { lock: Some(&lock), ..unlocked }.reseal()?;
+    if let (None, Some(state)) = (written, state) {
+        // Settled files (`needs_reseal`) and still no seal: a record collides.
+        let unsealable_for = Some(local.files_seal());
+        write_state(&config.cache.dir, &SnapshotState { unsealable_for, ..state })?;
+    }
+    Ok(written)
 }
 
 /// The manifest's data file names, sorted: what identifies its content.
@@ -353,6 +368,7 @@ fn state_of(
         last_modified: validators.last_modified.clone(),
         installed_at: same.map_or(now, |p| p.installed_at),
         reapply: false,
+        unsealable_for: same.and_then(|p| p.unsealable_for),
     }
 }
 

@@ -34,6 +34,12 @@ pub struct SnapshotState {
     /// enabled flag comes back.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reapply: bool,
+    /// The local files' seal (`LocalAccounts::files_seal`) for which the installed
+    /// generation was found unsealable (a record collides with a local account): unchanged
+    /// pulls do not load the cache again to find the same until the files or the data
+    /// change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsealable_for: Option<u64>,
 }
 
 /// The installed snapshot's state, or None on a host that never pulled.

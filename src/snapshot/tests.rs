@@ -813,3 +813,56 @@ fn a_pull_of_an_unchanged_snapshot_reseals_after_a_local_change() {
     // Sealed already: the next unchanged pull writes nothing.
     assert_eq!(host.pull(&mut server, NOW + 30).unwrap().report.generation, None);
 }
+
+#[test]
+fn an_unchanged_pull_reseals_but_changes_no_grant_unreported() {
+    let publisher = Publisher::new();
+    publisher.publish_at(NOW);
+    let mut server = FakeServer::new(&publisher.out());
+    let host = Host::new(&publisher);
+    host.pull(&mut server, NOW + 10).unwrap();
+    assert!(host.db().grants.is_empty());
+    // The administrator maps a local group and creates it: the local files change.
+    let key = publisher.public_key();
+    let text = format!(
+        "[snapshot]\nurl = \"https://snapshots.example/\"\npublic_key_file = {key:?}\n\
+         [unix.local_groups]\n_dc-granted = [\"dc-staff\"]\n"
+    );
+    let config = write_config(host.dir.path(), &text);
+    fs::write(host.dir.path().join("group"), "root:x:0:\n_dc-granted:x:4242:\n").unwrap();
+    let host = Host { config, ..host };
+    let outcome = host.pull(&mut server, NOW + 20).unwrap();
+    assert!(outcome.report.snapshot.as_ref().unwrap().unchanged);
+    assert!(outcome.report.generation.is_some(), "sealed again for the new /etc/group");
+    // The grant waits for a run that reports it (new data, or `sync --force`).
+    assert!(outcome.report.granted.is_empty());
+    assert!(host.db().grants.is_empty());
+}
+
+#[test]
+fn an_unsealable_generation_is_not_loaded_again_by_unchanged_pulls() {
+    let (_publisher, host, mut server) = installed();
+    // A local account takes the name of an installed user: no generation can be sealed.
+    let name = host.db().users[0].name.clone();
+    let passwd = host.dir.path().join("passwd");
+    let mut text = fs::read_to_string(&passwd).unwrap();
+    text.push_str(&format!("{name}:x:1001:1001::/home/n:/bin/sh\n"));
+    fs::write(&passwd, &text).unwrap();
+    assert_eq!(host.pull(&mut server, NOW + 20).unwrap().report.generation, None);
+    let files_seal = host.config.local_accounts().unwrap().files_seal();
+    let state = super::state::read_state(&host.config.cache.dir).unwrap().unwrap();
+    assert_eq!(state.unsealable_for, Some(files_seal));
+    // The next unchanged pulls do not load the cache (a broken users.private, which they
+    // would read, goes unnoticed)...
+    let private = CacheDir::new(&host.config.cache.dir).current_dir().unwrap().unwrap();
+    let private = private.join("users.private");
+    let mut bytes = fs::read(&private).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&private, bytes).unwrap();
+    assert_eq!(host.pull(&mut server, NOW + 30).unwrap().report.generation, None);
+    // ...until the local files change again.
+    text.push_str("another:x:1002:1002::/home/a:/bin/sh\n");
+    fs::write(&passwd, &text).unwrap();
+    assert!(host.pull(&mut server, NOW + 40).is_err(), "loads the cache, finds it broken");
+}

@@ -175,12 +175,20 @@ impl Landing<'_> {
             && self.local.files_seal() != self.current_local_seal())
     }
 
-    /// The current generation written again, sealed for this host's local files (`install`
-    /// with an empty plan: grants recomputed as always); the generation written, if any.
-    pub(crate) fn reseal(&self, report: &mut SyncReport) -> Result<Option<u64>, SyncError> {
-        let db = self.cache.load()?;
-        self.install(db, true, report, |_| Ok(()))?;
-        Ok(report.generation)
+    /// The current generation written again, unchanged but for its seal for this host's
+    /// local files: nothing else, so that nothing changes unreported (grants and login
+    /// states wait for a run that reports them). `None` when it cannot be sealed (a record
+    /// collides with a local account, or the files have not settled) or is sealed already.
+    pub(crate) fn reseal(&self) -> Result<Option<u64>, SyncError> {
+        let Some(lock) = self.lock else {
+            return Ok(None);
+        };
+        let mut db = self.cache.load()?;
+        db.local_seal = db.seal_against(self.local, self.now);
+        if db.local_seal == 0 || db.local_seal == self.current_local_seal() {
+            return Ok(None);
+        }
+        Ok(Some(self.cache.commit(lock, &db, self.now)?))
     }
 }
 
