@@ -111,7 +111,8 @@ install -m 0644 packaging/triggers "$pkg/DEBIAN/triggers"
 echo /etc/dircache/dircache.toml > "$pkg/DEBIAN/conffiles"
 chmod 0644 "$pkg/DEBIAN/conffiles"
 
-depends="libc6 (>= 2.34), libgcc-s1 (>= 4.2), libpam0g (>= 1.1.0)"
+# glibc 2.35: the modules' static unwinder (build_support/static_unwinder.rs) uses _dl_find_object.
+depends="libc6 (>= 2.35), libgcc-s1 (>= 4.2), libpam0g (>= 1.1.0)"
 if command -v dpkg-shlibdeps >/dev/null; then
   mkdir -p "$stage/shlibs/debian"
   printf 'Source: dircache\n\nPackage: dircache\nArchitecture: any\n' > "$stage/shlibs/debian/control"

@@ -61,13 +61,64 @@ impl PublicUser {
     }
 }
 
-/// The name and gid of a group record, read without its members (serde skips them without
-/// building a string each): what `initgroups` needs of each of a user's groups, which may
-/// list thousands of members (issue 12 §5).
+/// The name and gid of a group record, its members checked but not kept (no string built
+/// per member): what `initgroups` needs of each of a user's groups, which may list
+/// thousands of members (issue 12 §5). Exactly as strict as [`Group`]'s decoding (the same
+/// fields, unknown ones refused, members strings): a record `getgrgid` would refuse as
+/// corrupt is refused here too.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GroupHead {
     pub name: String,
     pub gid: u32,
+    #[serde(default, rename = "members")]
+    _members: Unkept<Vec<Unkept<String>>>,
+    #[serde(rename = "origin")]
+    _origin: crate::user::Origin,
+    #[serde(default, rename = "directory_identity")]
+    _directory_identity: Option<Unkept<String>>,
+}
+
+/// A value of type `T` checked as `T` would be decoded, and dropped: for a string, no
+/// allocation (serde hands it over borrowed or from its scratch buffer).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Unkept<T>(std::marker::PhantomData<T>);
+
+impl<'de> Deserialize<'de> for Unkept<String> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnyStr;
+        impl serde::de::Visitor<'_> for AnyStr {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+                Ok(())
+            }
+        }
+        deserializer.deserialize_str(AnyStr).map(|()| Unkept(std::marker::PhantomData))
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Unkept<Vec<T>>
+where
+    T: Deserialize<'de>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Each<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Each<T> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                while seq.next_element::<T>()?.is_some() {}
+                Ok(())
+            }
+        }
+        let each = Each::<T>(std::marker::PhantomData);
+        deserializer.deserialize_seq(each).map(|()| Unkept(std::marker::PhantomData))
+    }
 }
 
 /// A record type stored in a table indexed by name (index 0) and numeric id (index 1).

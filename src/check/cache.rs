@@ -169,7 +169,7 @@ pub fn check_last_sync(config: &Config, now: u64) -> CheckResult {
         ),
         Ok(Some(status)) if status.result != "success" => {
             let what = if status.result == "partial" {
-                "wrote the cache without some users or groups"
+                "wrote the cache but reported an error"
             } else {
                 "failed; logins use the cache as it was"
             };

@@ -1158,3 +1158,51 @@ fn a_generation_written_without_the_check_is_not_sealed() {
     assert_eq!(fx.cache.open::<PublicUser>().unwrap().local_seal(), 0);
     assert_eq!(found(fx.nss().passwd_by_uid(200_001)).name, "alice@example.com");
 }
+
+/// Rewrites the current groups table with `edit` applied to each record's JSON (same
+/// generation, keys and seal): a record the writer would never produce.
+fn rewrite_groups(fx: &Fixture, edit: impl Fn(&str) -> String) {
+    use crate::cache::format::{write_table, RecordIn, TableKind};
+    use crate::cache::CacheRecord;
+    let path = fx.cache.current_dir().unwrap().unwrap().join("groups.public");
+    let table = fx.cache.open::<crate::user::Group>().unwrap();
+    let (generation, seal) = (table.generation(), table.local_seal());
+    let groups = table.read_all().unwrap();
+    drop(table);
+    let records = groups.iter().map(|g| {
+        let json = String::from_utf8(g.to_record_json().unwrap()).unwrap();
+        RecordIn { json: edit(&json).into_bytes(), keys: g.keys() }
+    });
+    let mode = fs::metadata(&path).unwrap().permissions();
+    fs::remove_file(&path).unwrap();
+    let mut file = File::create(&path).unwrap();
+    write_table(&mut file, TableKind::Groups, generation, 2, seal, records).unwrap();
+    fs::set_permissions(&path, mode).unwrap();
+}
+
+#[test]
+fn initgroups_refuses_a_group_record_getgrgid_refuses() {
+    // initgroups reads only a group's name and gid, but decodes the rest as strictly.
+    type Edit = fn(&str) -> String;
+    let edits: [(&str, Edit); 3] = [
+        ("a member not a string", |j| j.replace(r#""members":["#, r#""members":[7,"#)),
+        ("an unknown field", |j| j.replacen('{', r#"{"evil":1,"#, 1)),
+        ("no origin", |j| j.replace(r#""origin":"#, r#""xorigin":"#)),
+    ];
+    for (what, edit) in edits {
+        let fx = Fixture::new();
+        let mut db = sample_db();
+        db.users[1].groups.push("dc-staff".into());
+        fx.commit(&db);
+        rewrite_groups(&fx, edit);
+        let mut nss = fx.nss();
+        assert!(matches!(nss.group_by_gid(300_001), Reply::Unavailable(_)), "{what}");
+        let initgroups = nss.supplementary_gids(b"bob@example.com");
+        assert!(matches!(initgroups, Reply::Unavailable(_)), "{what}: {initgroups:?}");
+    }
+    // Escaped member names are strings like any other.
+    let fx = Fixture::new();
+    fx.commit(&sample_db());
+    rewrite_groups(&fx, |j| j.replace(r#""bob@example.com""#, r#""b\u006fb@example.com""#));
+    assert_eq!(&*found(fx.nss().supplementary_gids(b"bob@example.com")), &[300_001, 300_002]);
+}

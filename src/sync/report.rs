@@ -94,9 +94,9 @@ pub struct SyncStatus {
     /// Seconds since the epoch when the run started.
     pub started_at: u64,
     pub duration_secs: f64,
-    /// "success"; "partial" when the run wrote the cache but reported errors (ids ran out:
-    /// users or groups left out, see `error`; the command exits non-zero); or "failure"
-    /// (nothing written).
+    /// "success"; "partial" when the run wrote the cache but reported errors (ids ran out
+    /// and users or groups were left out, a login state could not be pruned: see `error`;
+    /// the command exits non-zero); or "failure" (nothing written).
     pub result: String,
     pub created: usize,
     pub updated: usize,
