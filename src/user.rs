@@ -84,7 +84,7 @@ pub struct User {
     #[serde(default)]
     pub full_name: String,
     /// Primary address first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_strings")]
     pub emails: Vec<String>,
     pub auth: AuthMethod,
     /// Argon2id PHC string; only for `local` users that have a password.
@@ -102,7 +102,7 @@ pub struct User {
     pub home: String,
     pub shell: String,
     /// Names of the directory groups the user belongs to.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_strings")]
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinguished_name: Option<String>,
@@ -203,6 +203,14 @@ pub fn civil_date(days: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// A list of strings read without spare room: a sync holds every cached user, and a list
+/// read element by element keeps room for four (96 bytes for one address).
+fn exact_strings<'de, D: serde::Deserializer<'de>>(reader: D) -> Result<Vec<String>, D::Error> {
+    let mut strings = Vec::<String>::deserialize(reader)?;
+    strings.shrink_to_fit();
+    Ok(strings)
 }
 
 fn is_false(value: &bool) -> bool {

@@ -468,6 +468,11 @@ fn kept_groups(
             name: group,
         });
     }
+    // Grown one push at a time, each list has room for four groups; the listing is held
+    // through the whole plan.
+    for user in users.iter_mut() {
+        user.groups.shrink_to_fit();
+    }
     kept
 }
 
