@@ -12,7 +12,7 @@ use hashbrown::HashTable;
 
 /// Positions are stored in 4 bytes. A sync holds every listed and cached user in memory at
 /// hundreds of bytes each, so no slice it indexes reaches 2^32 elements.
-fn stored(position: usize) -> u32 {
+pub(super) fn position32(position: usize) -> u32 {
     u32::try_from(position).unwrap_or(u32::MAX)
 }
 
@@ -56,7 +56,7 @@ impl KeyIndex {
             |at| key_of(*at as usize).as_ref() == key,
             |at| hasher.hash_one(key_of(*at as usize).as_ref()),
         );
-        *entry.or_insert(stored(position)).get_mut() = stored(position);
+        *entry.or_insert(position32(position)).get_mut() = position32(position);
     }
 
     /// Puts `position` under `key` unless the key has one already; whether it did (as
@@ -76,7 +76,7 @@ impl KeyIndex {
         ) {
             hashbrown::hash_table::Entry::Occupied(_) => false,
             hashbrown::hash_table::Entry::Vacant(vacant) => {
-                vacant.insert(stored(position));
+                vacant.insert(position32(position));
                 true
             }
         }

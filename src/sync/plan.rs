@@ -14,7 +14,7 @@ use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, folded_name, NamePolicy, MAX_NAME_LEN};
 use crate::user::{AuthMethod, Group, User};
 
-use super::index::KeyIndex;
+use super::index::{position32, KeyIndex};
 
 /// Longest full name, distinguished name or address accepted from the directory, in bytes.
 pub const MAX_FIELD_LEN: usize = 4096;
@@ -62,10 +62,10 @@ fn shown_name(name: &str) -> String {
 }
 
 /// The positions of listed entries sorted by their identity (ties, which a sane listing
-/// does not have, keep their listed order).
-fn canonical<T>(entries: &[T], identity: impl Fn(&T) -> &str) -> Vec<usize> {
-    let mut sorted: Vec<usize> = (0..entries.len()).collect();
-    sorted.sort_by(|a, b| identity(&entries[*a]).cmp(identity(&entries[*b])));
+/// does not have, keep their listed order). In 4 bytes each, as `sync::index` keeps them.
+fn canonical<T>(entries: &[T], identity: impl Fn(&T) -> &str) -> Vec<u32> {
+    let mut sorted: Vec<u32> = (0..entries.len()).map(position32).collect();
+    sorted.sort_by(|a, b| identity(&entries[*a as usize]).cmp(identity(&entries[*b as usize])));
     sorted
 }
 
@@ -147,7 +147,7 @@ pub fn plan_consuming(
     let (mut plan, sources) = run_planner(planner);
     let mut entries = listing.users;
     for (user, source) in plan.creates.iter_mut().zip(sources) {
-        if let Some(entry) = entries.get_mut(source) {
+        if let Some(entry) = entries.get_mut(source as usize) {
             user.name = std::mem::take(&mut entry.login_name);
             user.full_name = std::mem::take(&mut entry.full_name);
             user.emails = std::mem::take(&mut entry.emails);
@@ -158,7 +158,7 @@ pub fn plan_consuming(
     plan
 }
 
-fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<usize>) {
+fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<u32>) {
     planner.plan_users();
     planner.plan_deletes();
     planner.plan_groups();
@@ -199,7 +199,7 @@ struct Planner<'a> {
     /// Which names may become users and groups (`names::NamePolicy`).
     policy: NamePolicy,
     /// For each planned new user, the position of its listing entry.
-    sources: Vec<usize>,
+    sources: Vec<u32>,
     /// Set by [`plan_consuming`]: the strings of a new user's listing entry are moved into
     /// it once planning no longer borrows them; the new user is left without them until
     /// then.
@@ -341,10 +341,10 @@ impl<'a> Planner<'a> {
     fn plan_users(&mut self) {
         let listing = self.listing;
         let entries = &listing.users;
-        let (known, new): (Vec<usize>, Vec<usize>) = canonical(entries, |u| &u.identity)
+        let (known, new): (Vec<u32>, Vec<u32>) = canonical(entries, |u| &u.identity)
             .into_iter()
-            .partition(|at| self.cached_by_identity(&entries[*at].identity).is_some());
-        for at in known {
+            .partition(|at| self.cached_by_identity(&entries[*at as usize].identity).is_some());
+        for at in known.into_iter().map(|at| at as usize) {
             if let Some(user) = self.cached_by_identity(&entries[at].identity) {
                 self.plan_update(user, at);
             }
@@ -356,7 +356,7 @@ impl<'a> Planner<'a> {
         self.plan.creates.reserve_exact(new.len());
         self.sources.reserve_exact(new.len());
         self.created_homes = KeyIndex::with_capacity(new.len());
-        for at in new {
+        for at in new.into_iter().map(|at| at as usize) {
             let entry = &entries[at];
             // Every new account probes for its id, even one skipped below: what this host
             // skips (its reserved names, its local accounts) must not move the ids other
@@ -558,7 +558,7 @@ impl<'a> Planner<'a> {
             created_at: self.now,
             updated_at: self.now,
         });
-        self.sources.push(at);
+        self.sources.push(position32(at));
         let creates = &self.plan.creates;
         if let Some(created) = creates.last() {
             self.created_homes
@@ -581,13 +581,17 @@ impl<'a> Planner<'a> {
     }
 
     /// The user's groups that will exist as Unix groups, in the directory's order.
+    /// Exactly as long as it is: every user holds one (a filtered collect keeps room for
+    /// four).
     fn listed_groups(&self, entry: &DirectoryUser) -> Vec<String> {
-        entry
+        let mut groups: Vec<String> = entry
             .groups
             .iter()
             .filter(|g| self.usable_groups.contains(&fold_name(g)))
             .cloned()
-            .collect()
+            .collect();
+        groups.shrink_to_fit();
+        groups
     }
 
     /// Users of this origin that the directory no longer lists. Only `directory` users
@@ -674,14 +678,14 @@ impl<'a> Planner<'a> {
             let entries = &self.listing.users;
             self.sources
                 .iter()
-                .map(|at| folded_name(&entries[*at].login_name))
+                .map(|at| folded_name(&entries[*at as usize].login_name))
                 .filter(|folded| group_names.contains(&**folded))
                 .map(Cow::into_owned)
                 .collect()
         };
         // Canonical order for the same reason as the users' (see `plan_users`).
         let groups = &self.listing.groups;
-        for group in canonical(groups, |g| &g.identity).into_iter().map(|at| &groups[at]) {
+        for group in canonical(groups, |g| &g.identity).into_iter().map(|at| &groups[at as usize]) {
             // As for users: a new group probes for its gid even when skipped below.
             let gid = (!existing.contains_key(&fold_name(&group.name)))
                 .then(|| self.ids.allocate(&format!("group:{}", group.identity)));
