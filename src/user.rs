@@ -296,11 +296,23 @@ pub struct LocalGrant {
 /// waiting for the next sync. A grant left without members is kept (the sync that computed
 /// it reports its changes).
 pub fn eligible_grants(grants: &[LocalGrant], users: &[User]) -> Vec<LocalGrant> {
-    let eligible: std::collections::HashSet<String> = users
+    // Only the members' names are held, not every user's: each commit of a million users
+    // comes through here, most often with no grant at all.
+    let members: std::collections::HashSet<String> = grants
         .iter()
-        .filter(|u| u.may_hold_local_groups())
-        .map(|u| crate::names::fold_name(&u.name))
+        .flat_map(|grant| &grant.members)
+        .map(|member| crate::names::fold_name(member))
         .collect();
+    let eligible: std::collections::HashSet<String> = if members.is_empty() {
+        std::collections::HashSet::new()
+    } else {
+        users
+            .iter()
+            .filter(|u| u.may_hold_local_groups())
+            .map(|u| crate::names::fold_name(&u.name))
+            .filter(|folded| members.contains(folded))
+            .collect()
+    };
     grants
         .iter()
         .map(|grant| LocalGrant {
