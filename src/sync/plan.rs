@@ -12,7 +12,8 @@ use crate::directory::{DirectoryGroup, DirectoryUser, Listing};
 use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, folded_name, NamePolicy, MAX_NAME_LEN};
-use crate::user::{AuthMethod, Group, User};
+use crate::privileges::Privilege;
+use crate::user::{AuthMethod, Group, Origin, User};
 
 use super::index::{position32, KeyIndex};
 
@@ -128,13 +129,24 @@ impl Plan {
 
 /// Computes the plan. Pure: the clock comes in as `now`.
 pub fn plan(db: &Db, listing: &Listing, config: &Config, local: &LocalAccounts, now: u64) -> Plan {
-    run_planner(Planner::new(db, listing, config, local, now)).0
+    let (mut plan, new_users, _) = run_planner(Planner::new(db, listing, config, local, now));
+    let template = NewUserTemplate::new(config, listing.origin, now);
+    plan.creates = new_users
+        .into_iter()
+        .filter_map(|new| {
+            let entry = listing.users.get(new.at as usize)?.clone();
+            Some(template.user(new, entry))
+        })
+        .collect();
+    plan
 }
 
 /// [`plan`] for a listing that is not needed afterwards (a real sync): the same plan, but
 /// what new users take from their directory entries (name, full name, addresses,
-/// identity) is moved out of the listing instead of copied. In a first sync those are
-/// most of the memory, which would otherwise be held twice until the listing is dropped.
+/// identity) is moved out of the listing instead of copied, and the listing is given back
+/// as the new users are made. In a first sync the listing and the new users are most of the
+/// memory: planning holds the listing and a few bytes per new user, making the users holds
+/// the users and what is left of the listing, never both whole.
 pub fn plan_consuming(
     db: &Db,
     listing: Listing,
@@ -142,28 +154,114 @@ pub fn plan_consuming(
     local: &LocalAccounts,
     now: u64,
 ) -> Plan {
-    let mut planner = Planner::new(db, &listing, config, local, now);
-    planner.consuming = true;
-    let (mut plan, sources) = run_planner(planner);
+    let (mut plan, mut new_users, order) =
+        run_planner(Planner::new(db, &listing, config, local, now));
+    let template = NewUserTemplate::new(config, listing.origin, now);
+    // In canonical order, the new users' entries come in the order of `new_users`: both are
+    // then taken from the end, and what was taken is given back as it goes.
     let mut entries = listing.users;
-    for (user, source) in plan.creates.iter_mut().zip(sources) {
-        if let Some(entry) = entries.get_mut(source as usize) {
-            user.name = std::mem::take(&mut entry.login_name);
-            user.full_name = std::mem::take(&mut entry.full_name);
-            user.emails = std::mem::take(&mut entry.emails);
-            user.distinguished_name = entry.distinguished_name.take();
-            user.directory_identity = Some(std::mem::take(&mut entry.identity));
+    permute(&mut entries, &order);
+    drop(order);
+    let step = (entries.len() / 16).max(4096);
+    let mut created = Vec::with_capacity(new_users.len());
+    while let Some(new) = new_users.pop() {
+        entries.truncate(new.rank as usize + 1);
+        if let Some(entry) = entries.pop() {
+            created.push(template.user(new, entry));
+        }
+        if entries.capacity() - entries.len() >= step {
+            entries.shrink_to_fit();
+            new_users.shrink_to_fit();
         }
     }
+    created.reverse();
+    plan.creates = created;
     plan
 }
 
-fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<u32>) {
+/// Puts `items` into the order `order` gives (the item at `order[i]` goes to `i`), in
+/// place: following each cycle of the permutation, one swap per item.
+fn permute<T>(items: &mut [T], order: &[u32]) {
+    let mut done = vec![false; items.len()];
+    for start in 0..items.len() {
+        let mut at = start;
+        while !done[at] {
+            done[at] = true;
+            let from = order.get(at).map_or(start, |from| *from as usize);
+            if from == start || from >= items.len() {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
+    }
+}
+
+/// A new user as planned: what its listing entry does not say. The `User` is made from
+/// the entry once planning is over ([`NewUserTemplate::user`]).
+struct NewUser {
+    /// The position of its listing entry, and that entry's rank in the canonical order.
+    at: u32,
+    rank: u32,
+    uid: u32,
+    home: String,
+    /// Its directory groups that become Unix groups.
+    groups: Vec<String>,
+}
+
+/// What every new user of a plan has alike.
+struct NewUserTemplate {
+    privileges: BTreeSet<Privilege>,
+    shell: String,
+    origin: Origin,
+    now: u64,
+}
+
+impl NewUserTemplate {
+    fn new(config: &Config, origin: Origin, now: u64) -> NewUserTemplate {
+        NewUserTemplate {
+            privileges: config.sync.default_privileges.iter().copied().collect(),
+            shell: config.unix.shell.clone(),
+            origin,
+            now,
+        }
+    }
+
+    fn user(&self, new: NewUser, entry: DirectoryUser) -> User {
+        User {
+            name: entry.login_name,
+            full_name: entry.full_name,
+            emails: entry.emails,
+            auth: AuthMethod::Directory,
+            password_hash: None,
+            privileges: self.privileges.clone(),
+            enabled: entry.enabled,
+            disabled_by_admin: false,
+            origin: self.origin,
+            uid: new.uid,
+            gid: new.uid,
+            home: new.home,
+            shell: self.shell.clone(),
+            groups: new.groups,
+            distinguished_name: entry.distinguished_name,
+            directory_identity: Some(entry.identity),
+            missing_since: None,
+            limits: entry.limits,
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
+}
+
+/// The plan without its new users, the new users as planned (in the plan's order), and
+/// the canonical order of the listing.
+fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<NewUser>, Vec<u32>) {
     planner.plan_users();
     planner.plan_deletes();
     planner.plan_groups();
-    let sources = std::mem::take(&mut planner.sources);
-    (planner.finish(), sources)
+    let new_users = std::mem::take(&mut planner.new_users);
+    let order = std::mem::take(&mut planner.order);
+    (planner.finish(), new_users, order)
 }
 
 struct Planner<'a> {
@@ -198,12 +296,10 @@ struct Planner<'a> {
     usable_groups: BTreeSet<String>,
     /// Which names may become users and groups (`names::NamePolicy`).
     policy: NamePolicy,
-    /// For each planned new user, the position of its listing entry.
-    sources: Vec<u32>,
-    /// Set by [`plan_consuming`]: the strings of a new user's listing entry are moved into
-    /// it once planning no longer borrows them; the new user is left without them until
-    /// then.
-    consuming: bool,
+    /// The users to create, made into `User`s once planning is over.
+    new_users: Vec<NewUser>,
+    /// The positions of the listed users in canonical order (see `plan_users`).
+    order: Vec<u32>,
     /// Folded names of the groups in the cache: a user never takes one (first holder wins).
     group_names: HashSet<String>,
 }
@@ -266,8 +362,8 @@ impl<'a> Planner<'a> {
             usable_groups,
             policy,
             group_names: db.groups.iter().map(|g| fold_name(&g.name)).collect(),
-            sources: Vec::new(),
-            consuming: false,
+            new_users: Vec::new(),
+            order: Vec::new(),
         }
     }
 
@@ -294,10 +390,10 @@ impl<'a> Planner<'a> {
     /// Whether a new user must not get `home`: a cached user has it, a deleted one had it,
     /// or a user this plan creates gets it.
     fn home_taken(&self, home: &str) -> bool {
-        let (users, creates) = (&self.db.users, &self.plan.creates);
+        let (users, new_users) = (&self.db.users, &self.new_users);
         self.cached_homes.contains(home, |at| users[at].home.as_str())
             || self.db.meta.retired_homes.contains(home)
-            || self.created_homes.contains(home, |at| creates[at].home.as_str())
+            || self.created_homes.contains(home, |at| new_users[at].home.as_str())
     }
 
     /// Records the final login name of the listed entry at `at`, for group membership.
@@ -341,22 +437,25 @@ impl<'a> Planner<'a> {
     fn plan_users(&mut self) {
         let listing = self.listing;
         let entries = &listing.users;
-        let (known, new): (Vec<u32>, Vec<u32>) = canonical(entries, |u| &u.identity)
-            .into_iter()
-            .partition(|at| self.cached_by_identity(&entries[*at as usize].identity).is_some());
-        for at in known.into_iter().map(|at| at as usize) {
+        self.order = canonical(entries, |u| &u.identity);
+        // Ranks in the canonical order.
+        let (known, new): (Vec<u32>, Vec<u32>) = (0..self.order.len())
+            .map(position32)
+            .partition(|rank| self.cached_by_identity(&entries[self.at(*rank)].identity).is_some());
+        for rank in known {
+            let at = self.at(rank);
             if let Some(user) = self.cached_by_identity(&entries[at].identity) {
                 self.plan_update(user, at);
             }
         }
         // Folded login names of the new accounts so far (positions in the listing).
         let mut seen = KeyIndex::with_capacity(new.len());
-        // Reserved once: grown by doubling, the vector of new users (the largest part of a
-        // first sync) would hold up to twice their size, and three times while it moves.
-        self.plan.creates.reserve_exact(new.len());
-        self.sources.reserve_exact(new.len());
+        // Reserved once: grown by doubling, the vector of new users would hold up to twice
+        // their size.
+        self.new_users.reserve_exact(new.len());
         self.created_homes = KeyIndex::with_capacity(new.len());
-        for at in new.into_iter().map(|at| at as usize) {
+        for rank in new {
+            let at = self.at(rank);
             let entry = &entries[at];
             // Every new account probes for its id, even one skipped below: what this host
             // skips (its reserved names, its local accounts) must not move the ids other
@@ -369,7 +468,7 @@ impl<'a> Planner<'a> {
             }
             match self.existing_for(entry) {
                 Some(user) => self.plan_update(user, at),
-                None => self.plan_create(entry, at, id),
+                None => self.plan_create(entry, (at, rank), id),
             }
         }
     }
@@ -496,7 +595,13 @@ impl<'a> Planner<'a> {
         &entry.login_name
     }
 
-    fn plan_create(&mut self, entry: &'a DirectoryUser, at: usize, id: Result<u32, IdsExhausted>) {
+    /// Plans a new user for `entry`, at `at` in the listing and `rank` in canonical order.
+    fn plan_create(
+        &mut self,
+        entry: &'a DirectoryUser,
+        (at, rank): (usize, u32),
+        id: Result<u32, IdsExhausted>,
+    ) {
         let name = &entry.login_name;
         if let Err(e) = self.policy.check(name) {
             return self.skip(name, format!("invalid name: {e}"));
@@ -533,37 +638,18 @@ impl<'a> Planner<'a> {
         self.set_final_name(at, name);
         let home = self.config.free_home(name, uid, |home| self.home_taken(home));
         self.warn_if_other_home(name, &home);
-        // Copied now, or moved in by `plan_consuming` once planning is over.
-        let copied = !self.consuming;
-        let copy = |text: &String| if copied { text.clone() } else { String::new() };
-        self.plan.creates.push(User {
-            name: copy(name),
-            full_name: copy(&entry.full_name),
-            emails: if copied { entry.emails.clone() } else { Vec::new() },
-            auth: AuthMethod::Directory,
-            password_hash: None,
-            privileges: self.config.sync.default_privileges.iter().copied().collect(),
-            enabled: entry.enabled,
-            disabled_by_admin: false,
-            origin: self.listing.origin,
-            uid,
-            gid: uid,
-            home,
-            shell: self.config.unix.shell.clone(),
-            groups: self.listed_groups(entry),
-            distinguished_name: entry.distinguished_name.as_ref().filter(|_| copied).cloned(),
-            directory_identity: copied.then(|| entry.identity.clone()),
-            missing_since: None,
-            limits: entry.limits,
-            created_at: self.now,
-            updated_at: self.now,
-        });
-        self.sources.push(position32(at));
-        let creates = &self.plan.creates;
-        if let Some(created) = creates.last() {
+        let groups = self.listed_groups(entry);
+        self.new_users.push(NewUser { at: position32(at), rank, uid, home, groups });
+        let new_users = &self.new_users;
+        if let Some(new) = new_users.last() {
             self.created_homes
-                .insert_new(&created.home, creates.len() - 1, |at| creates[at].home.as_str());
+                .insert_new(&new.home, new_users.len() - 1, |at| new_users[at].home.as_str());
         }
+    }
+
+    /// The position in the listing of the entry of canonical `rank`.
+    fn at(&self, rank: u32) -> usize {
+        self.order[rank as usize] as usize
     }
 
     /// Says why a new user does not get `unix.home` for its name.
@@ -676,9 +762,9 @@ impl<'a> Planner<'a> {
             HashSet::new()
         } else {
             let entries = &self.listing.users;
-            self.sources
+            self.new_users
                 .iter()
-                .map(|at| folded_name(&entries[*at as usize].login_name))
+                .map(|new| folded_name(&entries[new.at as usize].login_name))
                 .filter(|folded| group_names.contains(&**folded))
                 .map(Cow::into_owned)
                 .collect()
@@ -778,5 +864,20 @@ impl<'a> Planner<'a> {
         let inside = self.local.subordinate_id_warnings(&self.db.users, &self.db.groups);
         self.plan.warnings.extend(inside);
         self.plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permute;
+
+    #[test]
+    fn permute_puts_each_item_where_the_order_says() {
+        for order in [vec![], vec![0], vec![2, 0, 1], vec![1, 0, 3, 2, 4], vec![4, 3, 2, 1, 0]] {
+            let mut items: Vec<u32> = (0..order.len() as u32).map(|i| i * 10).collect();
+            permute(&mut items, &order);
+            let expected: Vec<u32> = order.iter().map(|from| from * 10).collect();
+            assert_eq!(items, expected, "{order:?}");
+        }
     }
 }
