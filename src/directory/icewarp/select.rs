@@ -24,7 +24,8 @@ pub fn eq_fold(a: &str, b: &str) -> bool {
 
 /// The identity of an account (a user or a group): `icewarp:` and its address in lower case.
 pub fn identity(address: &str) -> String {
-    format!("icewarp:{}", address.to_lowercase())
+    // Exactly as long as it is: one per listed user, kept in the cache's record.
+    ["icewarp:", &address.to_lowercase()].concat()
 }
 
 // ---------------------------------------------------------------------------------------
