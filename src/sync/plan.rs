@@ -319,7 +319,13 @@ impl<'a> Planner<'a> {
         local: &'a LocalAccounts,
         now: u64,
     ) -> Self {
-        let taken = db.ids_in_use().into_iter().chain(local.ids());
+        // Made first, so that what it sorts while it is made is given back before the
+        // indexes below are built; fed without a sorted set of every id in between.
+        let ids = IdAllocator::new(
+            config.unix.uid_range,
+            db.ids_in_use_unsorted().chain(local.ids()),
+            local.subordinate_ids(),
+        );
         let directory_users_before = db.users.iter().filter(|u| u.origin == listing.origin).count();
         let users = &db.users;
         let mut by_identity = KeyIndex::with_capacity(users.len());
@@ -349,7 +355,7 @@ impl<'a> Planner<'a> {
             config,
             local,
             now,
-            ids: IdAllocator::new(config.unix.uid_range, taken, local.subordinate_ids()),
+            ids,
             plan: Plan { directory_users_before, ..Plan::default() },
             matched: vec![false; users.len()],
             by_identity,
