@@ -205,8 +205,9 @@ pub fn civil_date(days: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// A list of strings read without spare room: a sync holds every cached user, and a list
-/// read element by element keeps room for four (96 bytes for one address).
+/// A list of strings read without spare room: a sync holds every cached user and group,
+/// and a list read element by element keeps room for four (96 bytes for one address), or
+/// up to twice its length.
 fn exact_strings<'de, D: serde::Deserializer<'de>>(reader: D) -> Result<Vec<String>, D::Error> {
     let mut strings = Vec::<String>::deserialize(reader)?;
     strings.shrink_to_fit();
@@ -270,7 +271,7 @@ pub struct Group {
     pub name: String,
     pub gid: u32,
     /// Member user names, as stored in the users' records.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_strings")]
     pub members: Vec<String>,
     pub origin: Origin,
     #[serde(default, skip_serializing_if = "Option::is_none")]

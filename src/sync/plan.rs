@@ -799,12 +799,14 @@ impl<'a> Planner<'a> {
             if !listed.insert(fold_name(&group.name)) {
                 continue;
             }
-            let members: Vec<String> = group
+            let mut members: Vec<String> = group
                 .members
                 .iter()
                 .filter_map(|id| self.final_name(id))
                 .map(|n| n.to_string())
                 .collect();
+            // Filtered, the list would keep room for up to twice its members.
+            members.shrink_to_fit();
             match existing.get(&fold_name(&group.name)) {
                 Some(old) => {
                     if old.members != members || old.name != group.name {
