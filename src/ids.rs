@@ -102,13 +102,20 @@ impl IdAllocator {
             .chain(taken.into_iter().filter_map(|id| inside(id, id)))
             .collect();
         spans.sort_unstable();
-        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(spans.len());
-        for (start, end) in spans {
-            match merged.last_mut() {
+        // Merged in place: `spans[..merged]` are the runs so far (a sync passes a million ids).
+        let mut merged: usize = 0;
+        for at in 0..spans.len() {
+            let (start, end) = spans[at];
+            match merged.checked_sub(1).map(|last| &mut spans[last]) {
                 Some(last) if start <= last.1.saturating_add(1) => last.1 = last.1.max(end),
-                _ => merged.push((start, end)),
+                _ => {
+                    spans[merged] = (start, end);
+                    merged += 1;
+                }
             }
         }
+        spans.truncate(merged);
+        let merged = spans;
         let covered: u64 = merged.iter().map(|(start, end)| u64::from(end - start) + 1).sum();
         let span = if low <= high { u64::from(high - low) + 1 } else { 0 };
         IdAllocator {

@@ -84,7 +84,7 @@ pub struct User {
     #[serde(default)]
     pub full_name: String,
     /// Primary address first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_strings")]
     pub emails: Vec<String>,
     pub auth: AuthMethod,
     /// Argon2id PHC string; only for `local` users that have a password.
@@ -102,7 +102,7 @@ pub struct User {
     pub home: String,
     pub shell: String,
     /// Names of the directory groups the user belongs to.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_strings")]
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinguished_name: Option<String>,
@@ -205,6 +205,15 @@ pub fn civil_date(days: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// A list of strings read without spare room: a sync holds every cached user and group,
+/// and a list read element by element keeps room for four (96 bytes for one address), or
+/// up to twice its length.
+fn exact_strings<'de, D: serde::Deserializer<'de>>(reader: D) -> Result<Vec<String>, D::Error> {
+    let mut strings = Vec::<String>::deserialize(reader)?;
+    strings.shrink_to_fit();
+    Ok(strings)
+}
+
 fn is_false(value: &bool) -> bool {
     !*value
 }
@@ -262,7 +271,7 @@ pub struct Group {
     pub name: String,
     pub gid: u32,
     /// Member user names, as stored in the users' records.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_strings")]
     pub members: Vec<String>,
     pub origin: Origin,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -288,11 +297,23 @@ pub struct LocalGrant {
 /// waiting for the next sync. A grant left without members is kept (the sync that computed
 /// it reports its changes).
 pub fn eligible_grants(grants: &[LocalGrant], users: &[User]) -> Vec<LocalGrant> {
-    let eligible: std::collections::HashSet<String> = users
+    // Only the members' names are held, not every user's: each commit of a million users
+    // comes through here, most often with no grant at all.
+    let members: std::collections::HashSet<String> = grants
         .iter()
-        .filter(|u| u.may_hold_local_groups())
-        .map(|u| crate::names::fold_name(&u.name))
+        .flat_map(|grant| &grant.members)
+        .map(|member| crate::names::fold_name(member))
         .collect();
+    let eligible: std::collections::HashSet<String> = if members.is_empty() {
+        std::collections::HashSet::new()
+    } else {
+        users
+            .iter()
+            .filter(|u| u.may_hold_local_groups())
+            .map(|u| crate::names::fold_name(&u.name))
+            .filter(|folded| members.contains(folded))
+            .collect()
+    };
     grants
         .iter()
         .map(|grant| LocalGrant {

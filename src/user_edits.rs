@@ -116,7 +116,8 @@ pub fn add_user<'a>(
         AuthMethod::Local => new.password_hash,
         AuthMethod::Directory => None,
     };
-    let home = config.free_home(&new.name, uid, &db.homes_taken());
+    let homes = db.homes_taken();
+    let home = config.free_home(&new.name, uid, |home| homes.contains(home));
     db.users.push(User {
         home,
         shell: config.unix.shell.clone(),

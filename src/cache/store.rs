@@ -111,9 +111,19 @@ impl Db {
 
     /// Every uid and gid the cache uses or has used.
     pub fn ids_in_use(&self) -> BTreeSet<u32> {
-        let users = self.users.iter().flat_map(|u| [u.uid, u.gid]);
+        self.ids_in_use_unsorted().collect()
+    }
+
+    /// [`Db::ids_in_use`] as they come, possibly repeated: for the id allocator, which
+    /// sorts them itself (a set of a million ids would be held beside its own copy).
+    pub fn ids_in_use_unsorted(&self) -> impl Iterator<Item = u32> + '_ {
+        // A user's gid is most often its uid: given once then.
+        let users = self
+            .users
+            .iter()
+            .flat_map(|u| std::iter::once(u.uid).chain((u.gid != u.uid).then_some(u.gid)));
         let groups = self.groups.iter().map(|g| g.gid);
-        users.chain(groups).chain(self.meta.retired_ids.iter().copied()).collect()
+        users.chain(groups).chain(self.meta.retired_ids.iter().copied())
     }
 
     /// The local seal for this content ([`LocalAccounts::seal_of`] the files `local` was read

@@ -10,9 +10,6 @@
 //! - `validate`: the semantic checks of every key ([`Config::validate`]).
 //! - `toml_error`: syntax and type errors as one line naming the line and the key.
 
-use std::borrow::Borrow;
-use std::collections::HashSet;
-use std::hash::Hash;
 use std::io;
 use std::path::PathBuf;
 
@@ -567,14 +564,10 @@ impl Config {
     /// taken (`homes_taken`, from [`crate::cache::Db::homes_taken`]: another cache user kept
     /// it through a rename, or a deleted user left it, maybe with its files), the path with
     /// `.UID` appended: two accounts must never share a home, not even one after the other.
-    pub fn free_home<S: Borrow<str> + Hash + Eq>(
-        &self,
-        name: &str,
-        uid: u32,
-        homes_taken: &HashSet<S>,
-    ) -> String {
+    /// `is_taken` says whether a path is in that set (the sync asks its own index of it).
+    pub fn free_home(&self, name: &str, uid: u32, is_taken: impl Fn(&str) -> bool) -> String {
         let wanted = self.home_for(name);
-        if homes_taken.contains(wanted.as_str()) {
+        if is_taken(&wanted) {
             format!("{wanted}.{uid}")
         } else {
             wanted

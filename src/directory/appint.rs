@@ -221,7 +221,9 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
                     .filter(|address| !address.is_empty()),
             );
             users.push(DirectoryUser {
-                identity: format!("application-integration:{key}"),
+                // Exactly as long as it is (`format!` keeps room for twice the prefix): one
+                // per listed user, and it becomes the cached user's.
+                identity: ["application-integration:", &key].concat(),
                 login_name: entry.user_name,
                 full_name: entry.full_name.unwrap_or_default(),
                 emails,

@@ -244,10 +244,15 @@ pub fn fold_key(text: &str) -> String {
 }
 
 /// `items` without case-insensitive repeats, each kept in the spelling and at the place it
-/// first had. Linear: one account may list thousands of addresses.
+/// first had. Linear: one account may list thousands of addresses. Exactly as long as it
+/// is: a listing holds one per account, and the room a growing vector leaves (four
+/// addresses for one) would be most of its size.
 pub fn unique_folded(items: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut seen = HashSet::new();
-    items.into_iter().filter(|item| seen.insert(fold_key(item))).collect()
+    let mut unique: Vec<String> =
+        items.into_iter().filter(|item| seen.insert(fold_key(item))).collect();
+    unique.shrink_to_fit();
+    unique
 }
 
 /// Whether a password check may go to the directory at all: never with an empty login or

@@ -4,6 +4,7 @@
 //! `dry_run`, which fetches and plans but writes nothing at all.
 
 mod apply;
+mod index;
 pub mod metrics;
 mod plan;
 mod report;

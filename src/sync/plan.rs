@@ -2,7 +2,7 @@
 //! touching anything. The plan is what `--dry-run` prints and what [`super::apply`] applies.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
@@ -12,7 +12,10 @@ use crate::directory::{DirectoryGroup, DirectoryUser, Listing};
 use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, folded_name, NamePolicy, MAX_NAME_LEN};
-use crate::user::{AuthMethod, Group, User};
+use crate::privileges::Privilege;
+use crate::user::{AuthMethod, Group, Origin, User};
+
+use super::index::{position32, KeyIndex};
 
 /// Longest full name, distinguished name or address accepted from the directory, in bytes.
 pub const MAX_FIELD_LEN: usize = 4096;
@@ -60,11 +63,16 @@ fn shown_name(name: &str) -> String {
 }
 
 /// The positions of listed entries sorted by their identity (ties, which a sane listing
-/// does not have, keep their listed order).
-fn canonical<T>(entries: &[T], identity: impl Fn(&T) -> &str) -> Vec<usize> {
-    let mut sorted: Vec<usize> = (0..entries.len()).collect();
-    sorted.sort_by(|a, b| identity(&entries[*a]).cmp(identity(&entries[*b])));
+/// does not have, keep their listed order). In 4 bytes each, as `sync::index` keeps them.
+fn canonical<T>(entries: &[T], identity: impl Fn(&T) -> &str) -> Vec<u32> {
+    let mut sorted: Vec<u32> = (0..entries.len()).map(position32).collect();
+    sorted.sort_by(|a, b| identity(&entries[*a as usize]).cmp(identity(&entries[*b as usize])));
     sorted
+}
+
+/// The key of a cached user in `Planner::by_identity` (only users with one are in it).
+fn identity_of(user: &User) -> &str {
+    user.directory_identity.as_deref().unwrap_or_default()
 }
 
 /// A directory entry that did not become (or stay) a cache entry, and why.
@@ -121,13 +129,24 @@ impl Plan {
 
 /// Computes the plan. Pure: the clock comes in as `now`.
 pub fn plan(db: &Db, listing: &Listing, config: &Config, local: &LocalAccounts, now: u64) -> Plan {
-    run_planner(Planner::new(db, listing, config, local, now)).0
+    let (mut plan, new_users, _) = run_planner(Planner::new(db, listing, config, local, now));
+    let template = NewUserTemplate::new(config, listing.origin, now);
+    plan.creates = new_users
+        .into_iter()
+        .filter_map(|new| {
+            let entry = listing.users.get(new.at as usize)?.clone();
+            Some(template.user(new, entry))
+        })
+        .collect();
+    plan
 }
 
 /// [`plan`] for a listing that is not needed afterwards (a real sync): the same plan, but
 /// what new users take from their directory entries (name, full name, addresses,
-/// identity) is moved out of the listing instead of copied. In a first sync those are
-/// most of the memory, which would otherwise be held twice until the listing is dropped.
+/// identity) is moved out of the listing instead of copied, and the listing is given back
+/// as the new users are made. In a first sync the listing and the new users are most of the
+/// memory: planning holds the listing and a few bytes per new user, making the users holds
+/// the users and what is left of the listing, never both whole.
 pub fn plan_consuming(
     db: &Db,
     listing: Listing,
@@ -135,28 +154,114 @@ pub fn plan_consuming(
     local: &LocalAccounts,
     now: u64,
 ) -> Plan {
-    let mut planner = Planner::new(db, &listing, config, local, now);
-    planner.sources = Some(Vec::new());
-    let (mut plan, sources) = run_planner(planner);
+    let (mut plan, mut new_users, order) =
+        run_planner(Planner::new(db, &listing, config, local, now));
+    let template = NewUserTemplate::new(config, listing.origin, now);
+    // In canonical order, the new users' entries come in the order of `new_users`: both are
+    // then taken from the end, and what was taken is given back as it goes.
     let mut entries = listing.users;
-    for (user, source) in plan.creates.iter_mut().zip(sources.unwrap_or_default()) {
-        if let Some(entry) = entries.get_mut(source) {
-            user.name = std::mem::take(&mut entry.login_name);
-            user.full_name = std::mem::take(&mut entry.full_name);
-            user.emails = std::mem::take(&mut entry.emails);
-            user.distinguished_name = entry.distinguished_name.take();
-            user.directory_identity = Some(std::mem::take(&mut entry.identity));
+    permute(&mut entries, &order);
+    drop(order);
+    let step = (entries.len() / 16).max(4096);
+    let mut created = Vec::with_capacity(new_users.len());
+    while let Some(new) = new_users.pop() {
+        entries.truncate(new.rank as usize + 1);
+        if let Some(entry) = entries.pop() {
+            created.push(template.user(new, entry));
+        }
+        if entries.capacity() - entries.len() >= step {
+            entries.shrink_to_fit();
+            new_users.shrink_to_fit();
         }
     }
+    created.reverse();
+    plan.creates = created;
     plan
 }
 
-fn run_planner(mut planner: Planner<'_>) -> (Plan, Option<Vec<usize>>) {
+/// Puts `items` into the order `order` gives (the item at `order[i]` goes to `i`), in
+/// place: following each cycle of the permutation, one swap per item.
+fn permute<T>(items: &mut [T], order: &[u32]) {
+    let mut done = vec![false; items.len()];
+    for start in 0..items.len() {
+        let mut at = start;
+        while !done[at] {
+            done[at] = true;
+            let from = order.get(at).map_or(start, |from| *from as usize);
+            if from == start || from >= items.len() {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
+    }
+}
+
+/// A new user as planned: what its listing entry does not say. The `User` is made from
+/// the entry once planning is over ([`NewUserTemplate::user`]).
+struct NewUser {
+    /// The position of its listing entry, and that entry's rank in the canonical order.
+    at: u32,
+    rank: u32,
+    uid: u32,
+    home: String,
+    /// Its directory groups that become Unix groups.
+    groups: Vec<String>,
+}
+
+/// What every new user of a plan has alike.
+struct NewUserTemplate {
+    privileges: BTreeSet<Privilege>,
+    shell: String,
+    origin: Origin,
+    now: u64,
+}
+
+impl NewUserTemplate {
+    fn new(config: &Config, origin: Origin, now: u64) -> NewUserTemplate {
+        NewUserTemplate {
+            privileges: config.sync.default_privileges.iter().copied().collect(),
+            shell: config.unix.shell.clone(),
+            origin,
+            now,
+        }
+    }
+
+    fn user(&self, new: NewUser, entry: DirectoryUser) -> User {
+        User {
+            name: entry.login_name,
+            full_name: entry.full_name,
+            emails: entry.emails,
+            auth: AuthMethod::Directory,
+            password_hash: None,
+            privileges: self.privileges.clone(),
+            enabled: entry.enabled,
+            disabled_by_admin: false,
+            origin: self.origin,
+            uid: new.uid,
+            gid: new.uid,
+            home: new.home,
+            shell: self.shell.clone(),
+            groups: new.groups,
+            distinguished_name: entry.distinguished_name,
+            directory_identity: Some(entry.identity),
+            missing_since: None,
+            limits: entry.limits,
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
+}
+
+/// The plan without its new users, the new users as planned (in the plan's order), and
+/// the canonical order of the listing.
+fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<NewUser>, Vec<u32>) {
     planner.plan_users();
     planner.plan_deletes();
     planner.plan_groups();
-    let sources = planner.sources.take();
-    (planner.finish(), sources)
+    let new_users = std::mem::take(&mut planner.new_users);
+    let order = std::mem::take(&mut planner.order);
+    (planner.finish(), new_users, order)
 }
 
 struct Planner<'a> {
@@ -167,29 +272,43 @@ struct Planner<'a> {
     now: u64,
     ids: IdAllocator,
     plan: Plan,
-    /// Identities the listing matched to an existing user.
-    matched: HashSet<&'a str>,
-    /// Folded names taken after the sync, and by which identity (None: not a directory
-    /// user of this origin).
-    names: HashSet<Cow<'a, str>>,
-    /// Home directories of cache users, of deleted users and of users created by this plan.
-    homes: HashSet<Cow<'a, str>>,
-    /// identity → final login name, for group membership.
-    final_names: HashMap<&'a str, &'a str>,
-    /// Cached users by directory identity and by folded name: the planner is linear in
-    /// the number of users (100,000 in the benchmark).
-    by_identity: HashMap<&'a str, &'a User>,
-    by_name: HashMap<Cow<'a, str>, &'a User>,
+    /// Cached users (by position in `db.users`) the listing matched by identity.
+    matched: Vec<bool>,
+    /// Cached users (positions in `db.users`) by directory identity and by folded name, the
+    /// last of several winning: the planner is linear in the number of users, and holds
+    /// these for every one of them (see `sync::index`).
+    by_identity: KeyIndex,
+    by_name: KeyIndex,
+    /// Folded names that cached users give up by a rename in this plan, and the names they
+    /// are renamed to. With `by_name` and the new users' names (`sources`), the names taken
+    /// after the sync.
+    renamed_away: HashSet<String>,
+    renamed_to: HashSet<Cow<'a, str>>,
+    /// Home directories of cached users (positions in `db.users`) and of the users this
+    /// plan creates (positions in `plan.creates`): with those of deleted users
+    /// (`db.meta.retired_homes`), the homes a new user must not get.
+    cached_homes: KeyIndex,
+    created_homes: KeyIndex,
+    /// The final login name of each listed identity, for group membership; only when the
+    /// listing has groups.
+    final_names: Option<FinalNames<'a>>,
     /// Folded names of the listed groups that can become Unix groups.
     usable_groups: BTreeSet<String>,
     /// Which names may become users and groups (`names::NamePolicy`).
     policy: NamePolicy,
-    /// Set by [`plan_consuming`]: for each planned new user, the position of its listing
-    /// entry, whose strings are moved into it once planning no longer borrows them. The
-    /// new user is left without them until then.
-    sources: Option<Vec<usize>>,
+    /// The users to create, made into `User`s once planning is over.
+    new_users: Vec<NewUser>,
+    /// The positions of the listed users in canonical order (see `plan_users`).
+    order: Vec<u32>,
     /// Folded names of the groups in the cache: a user never takes one (first holder wins).
     group_names: HashSet<String>,
+}
+
+/// The final login name of listed entries, by position in the listing, and which entry's
+/// name each identity has (the last one planned, should a listing repeat an identity).
+struct FinalNames<'a> {
+    by_identity: KeyIndex,
+    names: Vec<Option<&'a str>>,
 }
 
 impl<'a> Planner<'a> {
@@ -200,16 +319,29 @@ impl<'a> Planner<'a> {
         local: &'a LocalAccounts,
         now: u64,
     ) -> Self {
-        let taken = db.ids_in_use().into_iter().chain(local.ids());
-        // Borrowed where folding changes nothing: these sets span every cached user.
-        let names = db.users.iter().map(|u| folded_name(&u.name)).collect();
+        // Made first, so that what it sorts while it is made is given back before the
+        // indexes below are built; fed without a sorted set of every id in between.
+        let ids = IdAllocator::new(
+            config.unix.uid_range,
+            db.ids_in_use_unsorted().chain(local.ids()),
+            local.subordinate_ids(),
+        );
         let directory_users_before = db.users.iter().filter(|u| u.origin == listing.origin).count();
-        let by_identity = db
-            .users
-            .iter()
-            .filter_map(|u| u.directory_identity.as_deref().map(|identity| (identity, u)))
-            .collect();
-        let by_name = db.users.iter().map(|u| (folded_name(&u.name), u)).collect();
+        let users = &db.users;
+        let mut by_identity = KeyIndex::with_capacity(users.len());
+        let mut by_name = KeyIndex::with_capacity(users.len());
+        let mut cached_homes = KeyIndex::with_capacity(users.len());
+        for (at, user) in users.iter().enumerate() {
+            if let Some(identity) = user.directory_identity.as_deref() {
+                by_identity.insert(identity, at, |at| identity_of(&users[at]));
+            }
+            by_name.insert(&folded_name(&user.name), at, |at| folded_name(&users[at].name));
+            cached_homes.insert_new(&user.home, at, |at| users[at].home.as_str());
+        }
+        let final_names = (!listing.groups.is_empty()).then(|| FinalNames {
+            by_identity: KeyIndex::with_capacity(listing.users.len()),
+            names: vec![None; listing.users.len()],
+        });
         let policy = config.name_policy();
         let usable_groups = listing
             .groups
@@ -223,19 +355,69 @@ impl<'a> Planner<'a> {
             config,
             local,
             now,
-            ids: IdAllocator::new(config.unix.uid_range, taken, local.subordinate_ids()),
+            ids,
             plan: Plan { directory_users_before, ..Plan::default() },
-            matched: HashSet::new(),
-            names,
-            homes: db.homes_taken().into_iter().map(Cow::Borrowed).collect(),
-            final_names: HashMap::new(),
+            matched: vec![false; users.len()],
             by_identity,
             by_name,
+            renamed_away: HashSet::new(),
+            renamed_to: HashSet::new(),
+            cached_homes,
+            created_homes: KeyIndex::with_capacity(0),
+            final_names,
             usable_groups,
             policy,
             group_names: db.groups.iter().map(|g| fold_name(&g.name)).collect(),
-            sources: None,
+            new_users: Vec::new(),
+            order: Vec::new(),
         }
+    }
+
+    /// The cached user (position in `db.users`) with this directory identity.
+    fn cached_by_identity(&self, identity: &str) -> Option<usize> {
+        let users = &self.db.users;
+        self.by_identity.get(identity, |at| identity_of(&users[at]))
+    }
+
+    /// The cached user (position in `db.users`) with this folded name.
+    fn cached_by_name(&self, folded: &str) -> Option<usize> {
+        let users = &self.db.users;
+        self.by_name.get(folded, |at| folded_name(&users[at].name))
+    }
+
+    /// Whether a cached user has the folded name `folded` after this plan's renames. (New
+    /// users' names are told apart as they are planned, see `plan_users`, and from groups'
+    /// in `plan_groups`.)
+    fn name_taken(&self, folded: &str) -> bool {
+        self.renamed_to.contains(folded)
+            || (self.cached_by_name(folded).is_some() && !self.renamed_away.contains(folded))
+    }
+
+    /// Whether a new user must not get `home`: a cached user has it, a deleted one had it,
+    /// or a user this plan creates gets it.
+    fn home_taken(&self, home: &str) -> bool {
+        let (users, new_users) = (&self.db.users, &self.new_users);
+        self.cached_homes.contains(home, |at| users[at].home.as_str())
+            || self.db.meta.retired_homes.contains(home)
+            || self.created_homes.contains(home, |at| new_users[at].home.as_str())
+    }
+
+    /// Records the final login name of the listed entry at `at`, for group membership.
+    fn set_final_name(&mut self, at: usize, name: &'a str) {
+        let entries = &self.listing.users;
+        if let Some(finals) = &mut self.final_names {
+            finals.names[at] = Some(name);
+            finals
+                .by_identity
+                .insert(&entries[at].identity, at, |at| entries[at].identity.as_str());
+        }
+    }
+
+    /// The final login name of the listed identity, if it has one.
+    fn final_name(&self, identity: &str) -> Option<&'a str> {
+        let finals = self.final_names.as_ref()?;
+        let entries = &self.listing.users;
+        finals.names[finals.by_identity.get(identity, |at| entries[at].identity.as_str())?]
     }
 
     fn skip(&mut self, name: &str, reason: impl Into<String>) {
@@ -261,57 +443,68 @@ impl<'a> Planner<'a> {
     fn plan_users(&mut self) {
         let listing = self.listing;
         let entries = &listing.users;
-        let (known, new): (Vec<usize>, Vec<usize>) = canonical(entries, |u| &u.identity)
-            .into_iter()
-            .partition(|at| self.by_identity.contains_key(entries[*at].identity.as_str()));
-        for at in known {
-            let entry = &entries[at];
-            if let Some(user) = self.by_identity.get(entry.identity.as_str()).copied() {
-                self.plan_update(user, entry);
+        self.order = canonical(entries, |u| &u.identity);
+        // Ranks in the canonical order.
+        let (known, new): (Vec<u32>, Vec<u32>) = (0..self.order.len())
+            .map(position32)
+            .partition(|rank| self.cached_by_identity(&entries[self.at(*rank)].identity).is_some());
+        for rank in known {
+            let at = self.at(rank);
+            if let Some(user) = self.cached_by_identity(&entries[at].identity) {
+                self.plan_update(user, at);
             }
         }
-        let mut seen = HashSet::new();
-        // Reserved once: grown by doubling, the vector of new users (the largest part of a
-        // first sync) would hold up to twice their size, and three times while it moves.
-        self.plan.creates.reserve_exact(new.len());
-        for at in new {
+        // Folded login names of the new accounts so far (positions in the listing).
+        let mut seen = KeyIndex::with_capacity(new.len());
+        // Reserved once: grown by doubling, the vector of new users would hold up to twice
+        // their size.
+        self.new_users.reserve_exact(new.len());
+        self.created_homes = KeyIndex::with_capacity(new.len());
+        for rank in new {
+            let at = self.at(rank);
             let entry = &entries[at];
             // Every new account probes for its id, even one skipped below: what this host
             // skips (its reserved names, its local accounts) must not move the ids other
             // hosts give the accounts after it.
             let id = self.ids.allocate(&entry.identity);
-            if !seen.insert(folded_name(&entry.login_name)) {
+            let folded = folded_name(&entry.login_name);
+            if !seen.insert_new(&folded, at, |at| folded_name(&entries[at].login_name)) {
                 self.skip(&entry.login_name, "another directory account has the same login name");
                 continue;
             }
             match self.existing_for(entry) {
-                Some(user) => self.plan_update(user, entry),
-                None => self.plan_create(entry, at, id),
+                Some(user) => self.plan_update(user, at),
+                None => self.plan_create(entry, (at, rank), id),
             }
         }
     }
 
     /// The cached user this directory entry is: same identity, or a manual user of the same
     /// name with directory authentication (the seeds' "manually created users").
-    fn existing_for(&mut self, entry: &DirectoryUser) -> Option<&'a User> {
-        if let Some(user) = self.by_identity.get(entry.identity.as_str()) {
+    /// The position of that user in `db.users`.
+    fn existing_for(&mut self, entry: &DirectoryUser) -> Option<usize> {
+        if let Some(user) = self.cached_by_identity(&entry.identity) {
             return Some(user);
         }
-        let same_name = *self.by_name.get(&*folded_name(&entry.login_name))?;
+        let at = self.cached_by_name(&folded_name(&entry.login_name))?;
+        let same_name = &self.db.users[at];
         if same_name.directory_identity.is_some() {
             return None; // another directory account holds the name; create() reports it
         }
         if same_name.auth == AuthMethod::Directory {
-            return Some(same_name);
+            return Some(at);
         }
         None
     }
 
-    fn plan_update(&mut self, user: &'a User, entry: &'a DirectoryUser) {
-        self.matched.insert(&entry.identity);
+    /// Plans the cached user at `user_at` in `db.users` after the listed entry at `at`.
+    fn plan_update(&mut self, user_at: usize, at: usize) {
+        let (db, listing) = (self.db, self.listing);
+        let (user, entry) = (&db.users[user_at], &listing.users[at]);
+        self.matched[user_at] = true;
         if let Some(problem) = oversized(entry) {
             // Kept as it is (not deleted, not changed), with the reason.
-            self.final_names.insert(&entry.identity, &user.name);
+            self.set_final_name(at, &user.name);
             return self.skip(&entry.login_name, format!("not updated: {problem}"));
         }
         let linked = user.directory_identity.is_none();
@@ -343,7 +536,7 @@ impl<'a> Planner<'a> {
         if linked {
             changed.push("origin");
         }
-        self.final_names.insert(&entry.identity, new_name);
+        self.set_final_name(at, new_name);
         if changed.is_empty() {
             self.plan.unchanged += 1;
             return;
@@ -390,7 +583,7 @@ impl<'a> Planner<'a> {
             Some(e.to_string())
         } else if self.local.win_over(&entry.login_name, &[]) {
             Some("a local account has that name".to_string())
-        } else if *fold_name(&user.name) != *folded && self.names.contains(&folded) {
+        } else if *fold_name(&user.name) != *folded && self.name_taken(&folded) {
             Some("another cache user has that name".to_string())
         } else if self.group_names.contains(&*folded) {
             Some("a group has that name".to_string())
@@ -401,12 +594,20 @@ impl<'a> Planner<'a> {
             self.skip(&entry.login_name, format!("not renamed from {}: {reason}", user.name));
             return &user.name;
         }
-        self.names.remove(fold_name(&user.name).as_str());
-        self.names.insert(folded);
+        let away = fold_name(&user.name);
+        self.renamed_to.remove(away.as_str());
+        self.renamed_away.insert(away);
+        self.renamed_to.insert(folded);
         &entry.login_name
     }
 
-    fn plan_create(&mut self, entry: &'a DirectoryUser, at: usize, id: Result<u32, IdsExhausted>) {
+    /// Plans a new user for `entry`, at `at` in the listing and `rank` in canonical order.
+    fn plan_create(
+        &mut self,
+        entry: &'a DirectoryUser,
+        (at, rank): (usize, u32),
+        id: Result<u32, IdsExhausted>,
+    ) {
         let name = &entry.login_name;
         if let Err(e) = self.policy.check(name) {
             return self.skip(name, format!("invalid name: {e}"));
@@ -420,7 +621,7 @@ impl<'a> Planner<'a> {
                 "a local account in /etc/passwd or /etc/group has that name; local accounts win",
             );
         }
-        if let Some(holder) = self.by_name.get(&*folded_name(name)) {
+        if let Some(holder) = self.cached_by_name(&folded_name(name)).map(|at| &self.db.users[at]) {
             let reason = if holder.auth == AuthMethod::Local && holder.directory_identity.is_none()
             {
                 "a manually created user with a local password has that name; switch it to `--auth directory` to link it"
@@ -429,7 +630,8 @@ impl<'a> Planner<'a> {
             };
             return self.skip(name, reason);
         }
-        if self.names.contains(&*folded_name(name)) {
+        // A new user's name is never another's: `plan_users` skipped the repeats.
+        if self.name_taken(&folded_name(name)) {
             return self.skip(name, "another cache user has that name");
         }
         if self.group_names.contains(&fold_name(name)) {
@@ -439,39 +641,21 @@ impl<'a> Planner<'a> {
             Ok(uid) => uid,
             Err(e) => return self.skip_exhausted(name, "user", e),
         };
-        self.names.insert(folded_name(name));
-        self.final_names.insert(&entry.identity, name);
-        let home = self.config.free_home(name, uid, &self.homes);
-        self.homes.insert(Cow::Owned(home.clone()));
+        self.set_final_name(at, name);
+        let home = self.config.free_home(name, uid, |home| self.home_taken(home));
         self.warn_if_other_home(name, &home);
-        // Copied now, or moved in by `plan_consuming` once planning is over.
-        let copied = self.sources.is_none();
-        let copy = |text: &String| if copied { text.clone() } else { String::new() };
-        self.plan.creates.push(User {
-            name: copy(name),
-            full_name: copy(&entry.full_name),
-            emails: if copied { entry.emails.clone() } else { Vec::new() },
-            auth: AuthMethod::Directory,
-            password_hash: None,
-            privileges: self.config.sync.default_privileges.iter().copied().collect(),
-            enabled: entry.enabled,
-            disabled_by_admin: false,
-            origin: self.listing.origin,
-            uid,
-            gid: uid,
-            home,
-            shell: self.config.unix.shell.clone(),
-            groups: self.listed_groups(entry),
-            distinguished_name: entry.distinguished_name.as_ref().filter(|_| copied).cloned(),
-            directory_identity: copied.then(|| entry.identity.clone()),
-            missing_since: None,
-            limits: entry.limits,
-            created_at: self.now,
-            updated_at: self.now,
-        });
-        if let Some(sources) = &mut self.sources {
-            sources.push(at);
+        let groups = self.listed_groups(entry);
+        self.new_users.push(NewUser { at: position32(at), rank, uid, home, groups });
+        let new_users = &self.new_users;
+        if let Some(new) = new_users.last() {
+            self.created_homes
+                .insert_new(&new.home, new_users.len() - 1, |at| new_users[at].home.as_str());
         }
+    }
+
+    /// The position in the listing of the entry of canonical `rank`.
+    fn at(&self, rank: u32) -> usize {
+        self.order[rank as usize] as usize
     }
 
     /// Says why a new user does not get `unix.home` for its name.
@@ -489,26 +673,30 @@ impl<'a> Planner<'a> {
     }
 
     /// The user's groups that will exist as Unix groups, in the directory's order.
+    /// Exactly as long as it is: every user holds one (a filtered collect keeps room for
+    /// four).
     fn listed_groups(&self, entry: &DirectoryUser) -> Vec<String> {
-        entry
+        let mut groups: Vec<String> = entry
             .groups
             .iter()
             .filter(|g| self.usable_groups.contains(&fold_name(g)))
             .cloned()
-            .collect()
+            .collect();
+        groups.shrink_to_fit();
+        groups
     }
 
     /// Users of this origin that the directory no longer lists. Only `directory` users
     /// are ever deleted, never local-password users, and only when configured.
     fn plan_deletes(&mut self) {
-        let missing: Vec<&User> = self
-            .db
+        let db = self.db;
+        let matched =
+            |identity: &str| self.cached_by_identity(identity).is_some_and(|at| self.matched[at]);
+        let missing: Vec<&User> = db
             .users
             .iter()
             .filter(|u| u.origin == self.listing.origin)
-            .filter(|u| {
-                u.directory_identity.as_deref().is_some_and(|id| !self.matched.contains(id))
-            })
+            .filter(|u| u.directory_identity.as_deref().is_some_and(|id| !matched(id)))
             .collect();
         for user in missing {
             if user.auth == AuthMethod::Directory && !self.config.sync.delete_missing_users {
@@ -572,9 +760,24 @@ impl<'a> Planner<'a> {
             .map(|g| (fold_name(&g.name), g))
             .collect();
         let mut listed = BTreeSet::new();
+        // Folded names of the listed groups that users this plan creates take: one pass over
+        // the new users, for the few groups.
+        let group_names: HashSet<String> =
+            self.listing.groups.iter().map(|g| fold_name(&g.name)).collect();
+        let created_names: HashSet<String> = if group_names.is_empty() {
+            HashSet::new()
+        } else {
+            let entries = &self.listing.users;
+            self.new_users
+                .iter()
+                .map(|new| folded_name(&entries[new.at as usize].login_name))
+                .filter(|folded| group_names.contains(&**folded))
+                .map(Cow::into_owned)
+                .collect()
+        };
         // Canonical order for the same reason as the users' (see `plan_users`).
         let groups = &self.listing.groups;
-        for group in canonical(groups, |g| &g.identity).into_iter().map(|at| &groups[at]) {
+        for group in canonical(groups, |g| &g.identity).into_iter().map(|at| &groups[at as usize]) {
             // As for users: a new group probes for its gid even when skipped below.
             let gid = (!existing.contains_key(&fold_name(&group.name)))
                 .then(|| self.ids.allocate(&format!("group:{}", group.identity)));
@@ -582,8 +785,10 @@ impl<'a> Planner<'a> {
                 self.skip(&group.name, format!("group not created: invalid name: {e}"));
                 continue;
             }
+            let folded = folded_name(&group.name);
             if self.local.win_over(&group.name, &[])
-                || self.names.contains(&*folded_name(&group.name))
+                || self.name_taken(&folded)
+                || created_names.contains(&*folded)
             {
                 self.skip(
                     &group.name,
@@ -594,12 +799,14 @@ impl<'a> Planner<'a> {
             if !listed.insert(fold_name(&group.name)) {
                 continue;
             }
-            let members: Vec<String> = group
+            let mut members: Vec<String> = group
                 .members
                 .iter()
-                .filter_map(|id| self.final_names.get(id.as_str()))
+                .filter_map(|id| self.final_name(id))
                 .map(|n| n.to_string())
                 .collect();
+            // Filtered, the list would keep room for up to twice its members.
+            members.shrink_to_fit();
             match existing.get(&fold_name(&group.name)) {
                 Some(old) => {
                     if old.members != members || old.name != group.name {
@@ -665,5 +872,20 @@ impl<'a> Planner<'a> {
         let inside = self.local.subordinate_id_warnings(&self.db.users, &self.db.groups);
         self.plan.warnings.extend(inside);
         self.plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permute;
+
+    #[test]
+    fn permute_puts_each_item_where_the_order_says() {
+        for order in [vec![], vec![0], vec![2, 0, 1], vec![1, 0, 3, 2, 4], vec![4, 3, 2, 1, 0]] {
+            let mut items: Vec<u32> = (0..order.len() as u32).map(|i| i * 10).collect();
+            permute(&mut items, &order);
+            let expected: Vec<u32> = order.iter().map(|from| from * 10).collect();
+            assert_eq!(items, expected, "{order:?}");
+        }
     }
 }

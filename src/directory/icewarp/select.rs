@@ -24,7 +24,8 @@ pub fn eq_fold(a: &str, b: &str) -> bool {
 
 /// The identity of an account (a user or a group): `icewarp:` and its address in lower case.
 pub fn identity(address: &str) -> String {
-    format!("icewarp:{}", address.to_lowercase())
+    // Exactly as long as it is: one per listed user, kept in the cache's record.
+    ["icewarp:", &address.to_lowercase()].concat()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -467,6 +468,11 @@ fn kept_groups(
             members: members.iter().map(|index| users[*index].identity.clone()).collect(),
             name: group,
         });
+    }
+    // Grown one push at a time, each list has room for four groups; the listing is held
+    // through the whole plan.
+    for user in users.iter_mut() {
+        user.groups.shrink_to_fit();
     }
     kept
 }
