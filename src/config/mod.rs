@@ -563,14 +563,24 @@ impl Config {
     /// The home directory for a new user: `unix.home` for its name, or, when that path is
     /// taken (`homes_taken`, from [`crate::cache::Db::homes_taken`]: another cache user kept
     /// it through a rename, or a deleted user left it, maybe with its files), the path with
-    /// `.UID` appended: two accounts must never share a home, not even one after the other.
-    /// `is_taken` says whether a path is in that set (the sync asks its own index of it).
+    /// `.UID` appended, and when that is taken too (a user named `NAME.UID` has it: names
+    /// may hold dots and uids are predictable), `.UID.2`, `.UID.3`…: two accounts must never
+    /// share a home, not even one after the other. `is_taken` says whether a path is in that
+    /// set (the sync asks its own index of it).
     pub fn free_home(&self, name: &str, uid: u32, is_taken: impl Fn(&str) -> bool) -> String {
         let wanted = self.home_for(name);
-        if is_taken(&wanted) {
-            format!("{wanted}.{uid}")
-        } else {
-            wanted
+        if !is_taken(&wanted) {
+            return wanted;
         }
+        let suffixed = format!("{wanted}.{uid}");
+        if !is_taken(&suffixed) {
+            return suffixed;
+        }
+        // Every path tried is taken, so each holds a distinct home: one of the next
+        // (taken + 1) numbers is free. The taken set is finite, so this ends.
+        (2u64..)
+            .map(|n| format!("{suffixed}.{n}"))
+            .find(|candidate| !is_taken(candidate))
+            .unwrap_or(suffixed)
     }
 }

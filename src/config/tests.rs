@@ -739,3 +739,17 @@ fn fleet_keys_are_checked_and_errors_name_key_and_line() {
     let error = parse_error("[publish]\nsigning_key = \"/k\"\n");
     assert!(error.contains("line 2") && error.contains("signing_key"), "{error}");
 }
+
+#[test]
+fn a_new_home_is_never_one_already_taken_even_with_a_suffix() {
+    let config = Config::from_toml_str("", Path::new("/test/dircache.toml")).unwrap();
+    let home = config.home_for("x");
+    let suffixed = format!("{home}.300000");
+    let free_with =
+        |taken: &[&String]| config.free_home("x", 300_000, |p| taken.iter().any(|t| *t == p));
+    assert_eq!(free_with(&[]), home);
+    assert_eq!(free_with(&[&home]), suffixed);
+    // A user named `x.300000` has the suffixed path (names may hold dots, uids are
+    // predictable): the next free one, never a shared home.
+    assert_eq!(free_with(&[&home, &suffixed]), format!("{suffixed}.2"));
+}
