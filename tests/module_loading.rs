@@ -7,6 +7,7 @@
 mod testbed;
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use testbed::artifact;
@@ -35,17 +36,7 @@ int main(int argc, char **argv) {
 #[test]
 fn each_module_catches_its_panics_without_libgcc_s_in_a_c_program() {
     let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("harness.c");
-    fs::write(&source, HARNESS).unwrap();
-    let harness = dir.path().join("harness");
-    let built = Command::new("cc")
-        .arg(&source)
-        .arg("-o")
-        .arg(&harness)
-        .arg("-ldl")
-        .output()
-        .expect("cc runs (Rust builds need it)");
-    assert!(built.status.success(), "cc: {}", String::from_utf8_lossy(&built.stderr));
+    let harness = compile_c(dir.path(), "harness", HARNESS, &["-ldl"]);
     for (module, symbol) in [
         ("libnss_dircache.so", "dircache_nss_unwind_selftest"),
         ("libpam_dircache.so", "dircache_pam_unwind_selftest"),
@@ -55,6 +46,22 @@ fn each_module_catches_its_panics_without_libgcc_s_in_a_c_program() {
         assert!(run.status.success(), "{module}: {stdout}{}", String::from_utf8_lossy(&run.stderr));
         assert_eq!(stdout.trim(), "caught=1 libgcc_s=0", "{module}");
     }
+}
+
+/// Builds the C program `source` as `dir/name` with the system's C compiler.
+fn compile_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    let source_file = dir.join(format!("{name}.c"));
+    fs::write(&source_file, source).unwrap();
+    let program = dir.join(name);
+    let built = Command::new("cc")
+        .arg(&source_file)
+        .arg("-o")
+        .arg(&program)
+        .args(flags)
+        .output()
+        .expect("cc runs (Rust builds need it)");
+    assert!(built.status.success(), "cc: {}", String::from_utf8_lossy(&built.stderr));
+    program
 }
 
 /// A thread cancelled (`pthread_cancel`) while it waits inside the NSS module (here on the
@@ -94,17 +101,7 @@ int main(int argc, char **argv) {
 #[test]
 fn a_thread_cancelled_inside_the_nss_module_does_not_abort_the_process() {
     let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("cancel.c");
-    fs::write(&source, CANCEL_HARNESS).unwrap();
-    let harness = dir.path().join("cancel");
-    let built = Command::new("cc")
-        .arg(&source)
-        .arg("-o")
-        .arg(&harness)
-        .args(["-ldl", "-pthread"])
-        .output()
-        .expect("cc runs (Rust builds need it)");
-    assert!(built.status.success(), "cc: {}", String::from_utf8_lossy(&built.stderr));
+    let harness = compile_c(dir.path(), "cancel", CANCEL_HARNESS, &["-ldl", "-pthread"]);
     let cache = dir.path().join("cache");
     fs::create_dir_all(cache.join("gen1")).unwrap();
     std::os::unix::fs::symlink("gen1", cache.join("current")).unwrap();
