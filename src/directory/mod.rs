@@ -13,14 +13,17 @@ use crate::config::{Config, DirectoryKind, ReplyLimit};
 use crate::user::{AccountLimits, Origin};
 
 pub mod appint;
+pub mod compact;
 pub mod http;
 pub mod icewarp;
 pub mod parallel;
 
 pub use appint::AppIntDirectory;
+pub use compact::CompactUser;
 pub use icewarp::IcewarpDirectory;
 
-/// One account as the directory describes it, already normalized by the client.
+/// One account as the directory describes it, already normalized by the client: what a
+/// client builds and edits; a [`Listing`] holds it as a [`CompactUser`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryUser {
     /// The Linux login name the client derived (`login_name = "email" | "mailbox"` for
@@ -57,7 +60,8 @@ pub struct DirectoryGroup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing {
     pub origin: Origin,
-    pub users: Vec<DirectoryUser>,
+    /// Held compactly (a listing is held whole while the sync plans): see [`CompactUser`].
+    pub users: Vec<CompactUser>,
     pub groups: Vec<DirectoryGroup>,
     /// Things worth telling the administrator that did not stop the listing (an external
     /// group member, a case-only duplicate, …).
@@ -253,6 +257,17 @@ pub fn unique_folded(items: impl IntoIterator<Item = String>) -> Vec<String> {
         items.into_iter().filter(|item| seen.insert(fold_key(item))).collect();
     unique.shrink_to_fit();
     unique
+}
+
+/// `users` as a listing holds them ([`CompactUser`]), each account's strings given back as
+/// it is converted.
+pub fn listed(users: Vec<DirectoryUser>) -> Result<Vec<CompactUser>, compact::TooLarge> {
+    // Not `collect`: it would reuse the larger vector in place, twice the room needed.
+    let mut listed = Vec::with_capacity(users.len());
+    for user in users {
+        listed.push(CompactUser::new(user)?);
+    }
+    Ok(listed)
 }
 
 /// Whether a password check may go to the directory at all: never with an empty login or

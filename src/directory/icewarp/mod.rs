@@ -141,6 +141,9 @@ impl IcewarpDirectory {
         let fetched = Fetched { domains, users, groups };
         let (users, groups) =
             select::select(fetched, &self.filters, self.login_name, &mut warnings);
+        let users = super::listed(users).map_err(|super::compact::TooLarge| {
+            self.session.malformed(PROPERTIES, "an account's text is 4 GiB or more")
+        })?;
         Ok(Listing { origin: Origin::Icewarp, users, groups, warnings })
     }
 
