@@ -16,20 +16,31 @@ use super::DirectoryUser;
 /// open it into a [`DirectoryUser`] with [`CompactUser::to_parts`] or [`CompactUser::into_parts`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct CompactUser {
-    /// Login name, identity, full name, distinguished name (empty when there is none), the
-    /// addresses and the groups, one after another.
+    /// Identity, login name (unless the identity ends with it, as it mostly does: the
+    /// identity is the folded name or address), full name, distinguished name (empty when
+    /// there is none), the addresses and the groups, one after another.
     text: Box<str>,
-    /// Where the login name, identity, full name and distinguished name end in `text`.
+    /// Where the identity, the login name, the full name and the distinguished name end in
+    /// `text` (the login name's end is the identity's when it is not written again).
     heads: [u32; 4],
+    /// Where the login name starts: in the identity or right after it.
+    login_start: u32,
     /// Where each address and group ends in `text`, but the last one (which ends with
     /// `text`): none at all for the usual account of one address and no group.
     list_ends: Box<[u32]>,
     emails: u32,
     groups: u32,
-    has_distinguished_name: bool,
-    enabled: bool,
-    limits: AccountLimits,
+    /// `AccountLimits::expires_day` when `HAS_EXPIRY` is set.
+    expires_day: i64,
+    /// `HAS_DISTINGUISHED_NAME`, `ENABLED`, `BLOCKED`, `PASSWORD_EXPIRED`, `HAS_EXPIRY`.
+    flags: u8,
 }
+
+const HAS_DISTINGUISHED_NAME: u8 = 1;
+const ENABLED: u8 = 2;
+const BLOCKED: u8 = 4;
+const PASSWORD_EXPIRED: u8 = 8;
+const HAS_EXPIRY: u8 = 16;
 
 /// An account whose text does not fit the 4 GiB that [`CompactUser`]'s offsets reach
 /// (a reply that large is already refused by any sane `max_reply_mib`).
@@ -40,7 +51,9 @@ impl CompactUser {
     /// `user` in one buffer; [`TooLarge`] when its text is 4 GiB or more.
     pub fn new(user: DirectoryUser) -> Result<CompactUser, TooLarge> {
         let dn = user.distinguished_name.as_deref();
-        let fixed = [&*user.login_name, &*user.identity, &*user.full_name, dn.unwrap_or_default()];
+        let in_identity = user.identity.ends_with(&*user.login_name);
+        let login = if in_identity { "" } else { &*user.login_name };
+        let fixed = [&*user.identity, login, &*user.full_name, dn.unwrap_or_default()];
         let list = user.emails.iter().chain(&user.groups).map(String::as_str);
         let len: usize = fixed.iter().copied().chain(list.clone()).map(str::len).sum();
         u32::try_from(len).map_err(|_| TooLarge)?;
@@ -51,6 +64,11 @@ impl CompactUser {
             text.push_str(piece);
             *head = offset(&text)?;
         }
+        let login_start = if in_identity {
+            heads[0].saturating_sub(u32::try_from(user.login_name.len()).map_err(|_| TooLarge)?)
+        } else {
+            heads[0]
+        };
         let pieces = user.emails.len() + user.groups.len();
         let mut list_ends = Vec::with_capacity(pieces.saturating_sub(1));
         for (at, piece) in list.enumerate() {
@@ -59,27 +77,32 @@ impl CompactUser {
                 list_ends.push(offset(&text)?);
             }
         }
-        offset(&text)?;
+        let limits = user.limits;
+        let flag = |set: bool, flag: u8| if set { flag } else { 0 };
         Ok(CompactUser {
             text: text.into_boxed_str(),
             heads,
+            login_start,
             list_ends: list_ends.into_boxed_slice(),
             emails: u32::try_from(user.emails.len()).map_err(|_| TooLarge)?,
             groups: u32::try_from(user.groups.len()).map_err(|_| TooLarge)?,
-            has_distinguished_name: dn.is_some(),
-            enabled: user.enabled,
-            limits: user.limits,
+            expires_day: limits.expires_day.unwrap_or_default(),
+            flags: flag(dn.is_some(), HAS_DISTINGUISHED_NAME)
+                | flag(user.enabled, ENABLED)
+                | flag(limits.blocked, BLOCKED)
+                | flag(limits.password_expired, PASSWORD_EXPIRED)
+                | flag(limits.expires_day.is_some(), HAS_EXPIRY),
         })
     }
 
     /// See [`DirectoryUser::login_name`].
     pub fn login_name(&self) -> &str {
-        self.piece(0)
+        self.text.get(self.login_start as usize..self.heads[1] as usize).unwrap_or_default()
     }
 
     /// See [`DirectoryUser::identity`].
     pub fn identity(&self) -> &str {
-        self.piece(1)
+        self.piece(0)
     }
 
     pub fn full_name(&self) -> &str {
@@ -87,7 +110,7 @@ impl CompactUser {
     }
 
     pub fn distinguished_name(&self) -> Option<&str> {
-        self.has_distinguished_name.then(|| self.piece(3))
+        self.has(HAS_DISTINGUISHED_NAME).then(|| self.piece(3))
     }
 
     /// Primary address first, then aliases; no duplicates.
@@ -102,11 +125,19 @@ impl CompactUser {
     }
 
     pub fn enabled(&self) -> bool {
-        self.enabled
+        self.has(ENABLED)
     }
 
     pub fn limits(&self) -> AccountLimits {
-        self.limits
+        AccountLimits {
+            expires_day: self.has(HAS_EXPIRY).then_some(self.expires_day),
+            blocked: self.has(BLOCKED),
+            password_expired: self.has(PASSWORD_EXPIRED),
+        }
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
     }
 
     /// The account opened up, copied.
@@ -116,10 +147,10 @@ impl CompactUser {
             identity: self.identity().to_string(),
             full_name: self.full_name().to_string(),
             emails: self.emails().map(str::to_string).collect(),
-            enabled: self.enabled,
+            enabled: self.enabled(),
             groups: self.groups().map(str::to_string).collect(),
             distinguished_name: self.distinguished_name().map(str::to_string),
-            limits: self.limits,
+            limits: self.limits(),
         }
     }
 
@@ -162,26 +193,80 @@ mod tests {
         }
     }
 
+    fn round_trip(user: &DirectoryUser) {
+        let compact = CompactUser::new(user.clone()).unwrap();
+        assert_eq!(&compact.to_parts(), user);
+        assert_eq!(compact.emails().len(), user.emails.len());
+        assert_eq!(compact.groups().len(), user.groups.len());
+        assert_eq!(&compact.clone().into_parts(), user);
+    }
+
     #[test]
     fn every_field_reads_back_as_it_was_given() {
         let lists: [&[&str]; 5] = [&[], &[""], &["a@x"], &["a@x", "", "b@x"], &["", ""]];
         for emails in lists {
             for groups in lists {
                 for dn in [None, Some(""), Some("cn=a")] {
-                    let user = account(emails, groups, dn);
-                    let listed = CompactUser::new(user.clone()).unwrap();
-                    assert_eq!(listed.to_parts(), user, "{emails:?} {groups:?} {dn:?}");
-                    assert_eq!(listed.emails().len(), emails.len());
-                    assert_eq!(listed.groups().len(), groups.len());
-                    assert_eq!(listed.clone().into_parts(), user);
+                    round_trip(&account(emails, groups, dn));
                 }
             }
         }
     }
 
     #[test]
+    fn a_login_name_the_identity_ends_with_is_not_written_twice() {
+        for (login, identity) in [
+            ("alice@example.com", "icewarp:alice@example.com"),
+            ("john.doe", "application-integration:john.doe"),
+            ("John.Doe", "application-integration:john.doe"),
+            ("doe", "application-integration:john.doe"),
+            ("", "icewarp:a@x"),
+            ("a", ""),
+            ("", ""),
+            ("icewarp:a@x", "icewarp:a@x"),
+        ] {
+            for emails in [&[][..], &["a@x"], &["a@x", "b@x"]] {
+                let user = DirectoryUser {
+                    login_name: login.to_string(),
+                    identity: identity.to_string(),
+                    emails: emails.iter().map(|e| e.to_string()).collect(),
+                    ..account(&[], &["g@x"], None)
+                };
+                round_trip(&user);
+                let written = CompactUser::new(user).unwrap().text.len();
+                let twice = identity.ends_with(login);
+                let expected = identity.len()
+                    + if twice { 0 } else { login.len() }
+                    + "Alice Ä".len()
+                    + emails.iter().map(|e| e.len()).sum::<usize>()
+                    + "g@x".len();
+                assert_eq!(written, expected, "{login:?} {identity:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_limit_and_flag_reads_back() {
+        for expires_day in [None, Some(0), Some(-1), Some(i64::MAX), Some(i64::MIN)] {
+            for (blocked, password_expired, enabled) in [
+                (false, false, false),
+                (true, false, true),
+                (false, true, false),
+                (true, true, true),
+            ] {
+                let user = DirectoryUser {
+                    enabled,
+                    limits: AccountLimits { expires_day, blocked, password_expired },
+                    ..account(&["a@x"], &[], Some("cn=a"))
+                };
+                round_trip(&user);
+            }
+        }
+    }
+
+    #[test]
     fn empty_fields_read_back_empty() {
-        let user = DirectoryUser {
+        round_trip(&DirectoryUser {
             login_name: String::new(),
             identity: String::new(),
             full_name: String::new(),
@@ -190,7 +275,12 @@ mod tests {
             groups: vec![],
             distinguished_name: None,
             limits: AccountLimits::default(),
-        };
-        assert_eq!(CompactUser::new(user.clone()).unwrap().to_parts(), user);
+        });
+    }
+
+    #[test]
+    fn a_compact_user_is_small() {
+        // A listing holds one per account (see the module's documentation).
+        assert!(std::mem::size_of::<CompactUser>() <= 72);
     }
 }
