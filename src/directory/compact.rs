@@ -140,6 +140,15 @@ impl CompactUser {
         self.flags & flag != 0
     }
 
+    /// Changes the account as `change` changes it opened up (for the few a client edits
+    /// once it holds them compactly).
+    pub fn edit(&mut self, change: impl FnOnce(&mut DirectoryUser)) -> Result<(), TooLarge> {
+        let mut parts = self.to_parts();
+        change(&mut parts);
+        *self = CompactUser::new(parts)?;
+        Ok(())
+    }
+
     /// The account opened up, copied.
     pub fn to_parts(&self) -> DirectoryUser {
         DirectoryUser {

@@ -259,17 +259,6 @@ pub fn unique_folded(items: impl IntoIterator<Item = String>) -> Vec<String> {
     unique
 }
 
-/// `users` as a listing holds them ([`CompactUser`]), each account's strings given back as
-/// it is converted.
-pub fn listed(users: Vec<DirectoryUser>) -> Result<Vec<CompactUser>, compact::TooLarge> {
-    // Not `collect`: it would reuse the larger vector in place, twice the room needed.
-    let mut listed = Vec::with_capacity(users.len());
-    for user in users {
-        listed.push(CompactUser::new(user)?);
-    }
-    Ok(listed)
-}
-
 /// Whether a password check may go to the directory at all: never with an empty login or
 /// password, since a directory that treats an empty password as an anonymous login must not
 /// let anyone in. Otherwise the answer is [`PasswordCheck::NotAsked`].

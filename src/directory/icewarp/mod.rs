@@ -143,10 +143,9 @@ impl IcewarpDirectory {
         let groups = self.fetch_members(accounts.groups, &mut budget, progress)?;
         let fetched = Fetched { domains, users, groups };
         let (users, groups) =
-            select::select(fetched, &self.filters, self.login_name, &mut warnings);
-        let users = super::listed(users).map_err(|TooLarge| {
-            self.session.malformed(PROPERTIES, "an account's text is 4 GiB or more")
-        })?;
+            select::select(fetched, &self.filters, self.login_name, &mut warnings).map_err(
+                |TooLarge| self.session.malformed(PROPERTIES, "an account's text is 4 GiB or more"),
+            )?;
         Ok(Listing { origin: Origin::Icewarp, users, groups, warnings })
     }
 
@@ -205,7 +204,7 @@ impl IcewarpDirectory {
         listed: Vec<ListedUser>,
         progress: &mut dyn Progress,
         warnings: &mut Vec<String>,
-    ) -> Result<Vec<(DirectoryUser, usize)>, DirectoryError> {
+    ) -> Result<Vec<(CompactUser, usize)>, DirectoryError> {
         let total = count(listed.len());
         let work = |account: ListedUser| -> Result<UserSlot<DirectoryUser>, DirectoryError> {
             Ok(match self.fetch_properties(&account)? {
@@ -242,7 +241,7 @@ impl IcewarpDirectory {
             })? {
                 UserSlot::User(user, domain, user_warnings) => {
                     warnings.extend(user_warnings);
-                    users.push((user.into_parts(), domain));
+                    users.push((user, domain));
                 }
                 UserSlot::Vanished(email) => warnings.push(format!(
                     "account {email} disappeared while listing (account_invalid); skipped"
