@@ -1176,3 +1176,31 @@ fn the_plan_that_consumes_its_listing_is_the_plan_that_borrows_it() {
     assert!(borrowed.creates.len() >= 3, "{:?}", borrowed.creates);
     assert!(borrowed.creates.iter().all(|u| !u.name.is_empty() && u.directory_identity.is_some()));
 }
+
+#[test]
+fn a_real_run_reports_the_users_it_created_as_its_dry_run_does() {
+    // The real run names its new users from the cache after the commit (`created_names`):
+    // the same names in the same order as the plan, with deletions, updates and a skipped
+    // account in the same run.
+    let setup = Setup::new("[sync]\ndelete_missing_users = true\nmax_delete_percent = 100\n");
+    let first: Vec<DirectoryUser> =
+        ["d", "b", "a"].iter().map(|n| person(&format!("{n}@example.com"), "A")).collect();
+    let report = setup.sync(&listing(first), SYNC).unwrap().report;
+    assert_eq!(report.created, ["a@example.com", "b@example.com", "d@example.com"]);
+
+    let mut next = listing(vec![
+        person("z@example.com", "Z"),
+        person("b@example.com", "B changed"),
+        named("c@example.com", "localuser"),
+        person("e@example.com", "E"),
+        person("c2@example.com", "C"),
+    ]);
+    next.warnings.push("kept".to_string());
+    let dry = setup.sync(&next, DRY).unwrap().report;
+    let real = setup.sync(&next, SYNC).unwrap().report;
+    assert_eq!(real.created, ["c2@example.com", "e@example.com", "z@example.com"]);
+    assert_eq!(real.created, dry.created);
+    assert_eq!((real.updated.len(), real.deleted.len(), real.skipped.len()), (1, 2, 1));
+    let db = setup.cache().load().unwrap();
+    assert_eq!(db.users.len(), 4);
+}
