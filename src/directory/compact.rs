@@ -149,6 +149,32 @@ impl CompactUser {
         Ok(())
     }
 
+    /// Adds `groups` after the account's groups: as [`CompactUser::edit`] would, without
+    /// opening the account up (IceWarp records every member's groups on it).
+    pub fn add_groups<'g>(
+        &mut self,
+        groups: impl IntoIterator<Item = &'g str>,
+    ) -> Result<(), TooLarge> {
+        let mut text = String::from(&*self.text);
+        let mut list_ends = self.list_ends.to_vec();
+        // Every piece but the last has its end in `list_ends`.
+        let mut has_pieces = self.emails > 0 || self.groups > 0;
+        let mut added = 0_u32;
+        for group in groups {
+            if has_pieces {
+                list_ends.push(u32::try_from(text.len()).map_err(|_| TooLarge)?);
+            }
+            text.push_str(group);
+            has_pieces = true;
+            added = added.checked_add(1).ok_or(TooLarge)?;
+        }
+        u32::try_from(text.len()).map_err(|_| TooLarge)?;
+        self.text = text.into_boxed_str();
+        self.list_ends = list_ends.into_boxed_slice();
+        self.groups = self.groups.checked_add(added).ok_or(TooLarge)?;
+        Ok(())
+    }
+
     /// The account opened up, copied.
     pub fn to_parts(&self) -> DirectoryUser {
         DirectoryUser {
@@ -269,6 +295,25 @@ mod tests {
                     ..account(&["a@x"], &[], Some("cn=a"))
                 };
                 round_trip(&user);
+            }
+        }
+    }
+
+    #[test]
+    fn added_groups_read_back_as_an_edit_gives_them() {
+        let lists: [&[&str]; 4] = [&[], &[""], &["a@x"], &["a@x", "", "b@x"]];
+        for emails in lists {
+            for groups in lists {
+                for added in lists {
+                    let user = account(emails, groups, Some("cn=a"));
+                    let mut edited = CompactUser::new(user.clone()).unwrap();
+                    edited
+                        .edit(|user| user.groups.extend(added.iter().map(|g| g.to_string())))
+                        .unwrap();
+                    let mut fast = CompactUser::new(user).unwrap();
+                    fast.add_groups(added.iter().copied()).unwrap();
+                    assert_eq!(fast, edited, "{emails:?} {groups:?} {added:?}");
+                }
             }
         }
     }
