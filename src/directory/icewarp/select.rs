@@ -477,9 +477,10 @@ fn kept_groups(
     // Stable: each user's groups keep the order of the groups.
     memberships.sort_by_key(|(user, _)| *user);
     for run in memberships.chunk_by(|a, b| a.0 == b.0) {
-        let names = run.iter().filter_map(|(_, group)| kept.get(*group)).map(|g| g.name.as_str());
+        let names: Vec<&str> =
+            run.iter().filter_map(|(_, group)| kept.get(*group)).map(|g| g.name.as_str()).collect();
         if let Some(user) = run.first().and_then(|(user, _)| users.get_mut(*user)) {
-            user.add_groups(names)?;
+            user.add_groups(&names)?;
         }
     }
     Ok(kept)
