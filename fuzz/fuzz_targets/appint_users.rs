@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut identities = HashSet::new();
-    for user in &users {
+    for user in users.iter().map(|user| user.to_parts()) {
         assert!(!user.login_name.trim().is_empty(), "an empty userName was accepted");
         assert!(user.identity.starts_with("application-integration:"));
         assert!(identities.insert(user.identity.clone()), "duplicate identity {:?}", user.identity);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::http::{Credentials, HttpClient};
 use super::{
-    unique_folded, DirectoryError, DirectoryUser, Listing, ListingBudget, OverBudget,
+    unique_folded, CompactUser, DirectoryError, DirectoryUser, Listing, ListingBudget, OverBudget,
     PasswordCheck, Progress,
 };
 use crate::config::{Config, ReplyLimit};
@@ -133,7 +133,7 @@ impl super::Directory for AppIntDirectory {
 pub fn parse_users(
     body: &[u8],
     budget: &mut ListingBudget,
-) -> Result<(Vec<DirectoryUser>, Vec<String>), UsersError> {
+) -> Result<(Vec<CompactUser>, Vec<String>), UsersError> {
     parse_with(serde_json::Deserializer::from_slice(body), budget)
 }
 
@@ -142,7 +142,7 @@ pub fn parse_users(
 pub fn parse_users_from(
     reply: impl Read,
     budget: &mut ListingBudget,
-) -> Result<(Vec<DirectoryUser>, Vec<String>), UsersError> {
+) -> Result<(Vec<CompactUser>, Vec<String>), UsersError> {
     parse_with(
         serde_json::Deserializer::from_reader(BufReader::with_capacity(64 << 10, reply)),
         budget,
@@ -152,7 +152,7 @@ pub fn parse_users_from(
 fn parse_with<'de, R: serde_json::de::Read<'de>>(
     mut deserializer: serde_json::Deserializer<R>,
     budget: &mut ListingBudget,
-) -> Result<(Vec<DirectoryUser>, Vec<String>), UsersError> {
+) -> Result<(Vec<CompactUser>, Vec<String>), UsersError> {
     let element = Cell::new(None);
     let over_budget = Cell::new(false);
     let mut warnings = Vec::new();
@@ -182,7 +182,7 @@ struct UsersSeed<'a> {
 }
 
 impl<'de> DeserializeSeed<'de> for UsersSeed<'_> {
-    type Value = Vec<DirectoryUser>;
+    type Value = Vec<CompactUser>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_seq(self)
@@ -190,7 +190,7 @@ impl<'de> DeserializeSeed<'de> for UsersSeed<'_> {
 }
 
 impl<'de> de::Visitor<'de> for UsersSeed<'_> {
-    type Value = Vec<DirectoryUser>;
+    type Value = Vec<CompactUser>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON array of user objects")
@@ -199,7 +199,7 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         // Every entry, case twins included: they are found afterwards by their identity,
         // which is the folded name, without a map of every name on the side.
-        let mut users: Vec<DirectoryUser> = Vec::new();
+        let mut users: Vec<CompactUser> = Vec::new();
         let mut index = 0_usize;
         loop {
             self.element.set(Some(index));
@@ -220,7 +220,7 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
                     .map(|address| address.trim().to_string())
                     .filter(|address| !address.is_empty()),
             );
-            users.push(DirectoryUser {
+            let user = CompactUser::new(DirectoryUser {
                 // Exactly as long as it is (`format!` keeps room for twice the prefix): one
                 // per listed user, and it becomes the cached user's.
                 identity: ["application-integration:", &key].concat(),
@@ -233,7 +233,9 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
                 // The protocol carries no validity date nor lock
                 // (docs/protocols/application-integration.md).
                 limits: crate::user::AccountLimits::default(),
-            });
+            })
+            .map_err(|_| de::Error::custom("the user's text is 4 GiB or more"))?;
+            users.push(user);
             index += 1;
         }
         self.element.set(None);
@@ -248,18 +250,19 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
 /// different orders would check different accounts' passwords for the same person.
 /// Twins share their identity (the folded name): sorted by it, they stand side by side.
 /// The warnings come in the order each name was first listed, spellings in listed order.
-fn without_case_twins(users: &mut Vec<DirectoryUser>, warnings: &mut Vec<String>) {
+fn without_case_twins(users: &mut Vec<CompactUser>, warnings: &mut Vec<String>) {
     let mut order: Vec<usize> = (0..users.len()).collect();
     // Stable: the spellings of one name keep their listed order.
-    order.sort_by(|a, b| users[*a].identity.cmp(&users[*b].identity));
+    order.sort_by(|a, b| users[*a].identity().cmp(users[*b].identity()));
     let mut twins: Vec<(usize, Vec<String>)> = Vec::new();
     let mut dropped = vec![false; users.len()];
-    for run in order.chunk_by(|a, b| users[*a].identity == users[*b].identity) {
+    for run in order.chunk_by(|a, b| users[*a].identity() == users[*b].identity()) {
         if run.len() > 1 {
             for position in run {
                 dropped[*position] = true;
             }
-            let names = run.iter().map(|position| users[*position].login_name.clone()).collect();
+            let names =
+                run.iter().map(|position| users[*position].login_name().to_string()).collect();
             twins.push((run[0], names));
         }
     }

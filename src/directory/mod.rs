@@ -13,14 +13,17 @@ use crate::config::{Config, DirectoryKind, ReplyLimit};
 use crate::user::{AccountLimits, Origin};
 
 pub mod appint;
+pub mod compact;
 pub mod http;
 pub mod icewarp;
 pub mod parallel;
 
 pub use appint::AppIntDirectory;
+pub use compact::CompactUser;
 pub use icewarp::IcewarpDirectory;
 
-/// One account as the directory describes it, already normalized by the client.
+/// One account as the directory describes it, already normalized by the client: what a
+/// client builds and edits; a [`Listing`] holds it as a [`CompactUser`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryUser {
     /// The Linux login name the client derived (`login_name = "email" | "mailbox"` for
@@ -57,7 +60,8 @@ pub struct DirectoryGroup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing {
     pub origin: Origin,
-    pub users: Vec<DirectoryUser>,
+    /// Held compactly (a listing is held whole while the sync plans): see [`CompactUser`].
+    pub users: Vec<CompactUser>,
     pub groups: Vec<DirectoryGroup>,
     /// Things worth telling the administrator that did not stop the listing (an external
     /// group member, a case-only duplicate, …).

@@ -12,15 +12,19 @@
 //! - the progress line advances: the caller's thread reports the count of finished jobs a
 //!   few times a second.
 //!
-//! The workers take jobs from a shared iterator and place results themselves, so a request
-//! costs no hand-over to another thread besides the HTTP client's own. A job is handed to
-//! `work` by value: what it holds lives only until its result is made.
+//! The workers take jobs from a shared iterator and send each result to the caller's
+//! thread, which keeps it ([`run_keeping`]: in the form the listing holds) and puts it at
+//! its job's index. A job is handed to `work` by value: what it holds lives only until its
+//! result is made. What a worker's result holds is given back as soon as the caller's
+//! thread has kept it: made by a worker, it lives in that thread's malloc arena, and what a
+//! worker's arena once held is not given back to the system; so each worker's arena holds
+//! only the requests in flight, not a share of the listing.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::DirectoryError;
 
@@ -46,38 +50,50 @@ where
     J: Send,
     R: Send,
 {
+    run_keeping(jobs, workers, work, &mut |result| result, progress)
+}
+
+/// [`run`], each result passed through `keep` on the caller's thread as it arrives (see the
+/// module's documentation for why).
+pub fn run_keeping<J, R, K>(
+    jobs: Vec<J>,
+    workers: usize,
+    work: &(dyn Fn(J) -> Result<R, DirectoryError> + Sync),
+    keep: &mut dyn FnMut(R) -> K,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<K>, DirectoryError>
+where
+    J: Send,
+    R: Send,
+{
     let total = jobs.len();
     let workers = workers.clamp(1, total.max(1));
     if workers == 1 {
         let mut results = Vec::with_capacity(total);
         for job in jobs {
-            results.push(work(job)?);
+            results.push(keep(work(job)?));
             progress(results.len());
         }
         return Ok(results);
     }
     let next = Mutex::new(jobs.into_iter().enumerate());
-    let mut slots: Vec<Option<R>> = Vec::with_capacity(total);
+    let mut slots: Vec<Option<K>> = Vec::with_capacity(total);
     slots.resize_with(total, || None);
-    let slots = Mutex::new(slots);
-    let finished = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let failure: Mutex<Option<DirectoryError>> = Mutex::new(None);
-    let (exit_sender, exits) = mpsc::channel::<()>();
+    let (sender, results) = mpsc::channel::<(usize, R)>();
     thread::scope(|scope| {
         for _ in 0..workers {
-            let exit_sender = exit_sender.clone();
-            let (next, slots, finished, stop, failure) =
-                (&next, &slots, &finished, &stop, &failure);
+            let sender = sender.clone();
+            let (next, stop, failure) = (&next, &stop, &failure);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let Some((index, job)) = lock(next).next() else { break };
                     match work(job) {
                         Ok(result) => {
-                            if let Some(slot) = lock(slots).get_mut(index) {
-                                *slot = Some(result);
+                            if sender.send((index, result)).is_err() {
+                                break;
                             }
-                            finished.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(err) => {
                             stop.store(true, Ordering::Relaxed);
@@ -86,26 +102,35 @@ where
                         }
                     }
                 }
-                let _ = exit_sender.send(());
             });
         }
-        drop(exit_sender);
-        let mut exited = 0;
-        while exited < workers {
-            match exits.recv_timeout(PROGRESS_INTERVAL) {
-                Ok(()) => exited += 1,
+        // The channel ends when the last worker has ended and dropped its sender.
+        drop(sender);
+        let mut finished = 0;
+        let mut reported = Instant::now();
+        loop {
+            match results.recv_timeout(PROGRESS_INTERVAL) {
+                Ok((index, result)) => {
+                    if let Some(slot) = slots.get_mut(index) {
+                        *slot = Some(keep(result));
+                    }
+                    finished += 1;
+                    if reported.elapsed() < PROGRESS_INTERVAL {
+                        continue;
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
-                // A worker panicked before saying so: the scope passes the panic on.
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            progress(finished.load(Ordering::Relaxed));
+            progress(finished);
+            reported = Instant::now();
         }
+        progress(finished);
     });
     if let Some(err) = lock(&failure).take() {
         return Err(err);
     }
-    let results: Vec<R> =
-        slots.into_inner().unwrap_or_else(PoisonError::into_inner).into_iter().flatten().collect();
+    let results: Vec<K> = slots.into_iter().flatten().collect();
     if results.len() != total {
         return Err(DirectoryError::Other {
             server: String::new(),

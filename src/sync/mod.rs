@@ -98,6 +98,13 @@ pub fn run_sync(
         (plan_consuming(&db, listing, config, &local, now), None)
     };
     let mut report = SyncReport::from_plan(&plan, options.dry_run);
+    // A real run names its new users again after the commit, from the cache they went into:
+    // a list of every name beside the users and the table writer's indexes would add to
+    // the peak of a first sync (see `created_names`).
+    let created = plan.creates.len();
+    if !options.dry_run {
+        report.created = Vec::new();
+    }
     report.listed_users = listed_users;
     report.listed_groups = listed_groups;
 
@@ -110,7 +117,11 @@ pub fn run_sync(
     // Returning users are no longer marked once applied: remember them now.
     let plan_empty = plan.is_empty();
     let landing = Landing { cache: &cache, lock: write_lock.as_ref(), config, local: &local, now };
-    landing.install(db, plan_empty, &mut report, |db| Ok(apply(db, plan, origin)?))?;
+    let db = landing.install(db, plan_empty, &mut report, |db| Ok(apply(db, plan, origin)?))?;
+    if !options.dry_run {
+        report.created = created_names(&db, created);
+    }
+    drop(db);
     report.duration_secs = started.elapsed().as_secs_f64();
     Ok(SyncOutcome { report, listing })
 }
@@ -129,14 +140,15 @@ impl Landing<'_> {
     /// What a sync and a pull do once the plan is made: apply it (a dry run too, to memory
     /// only, so that it shows the grants and revocations the real run would make),
     /// recompute this host's local-group grants, and with the lock commit a new generation
-    /// when anything changed and drop the login state of accounts that vanished.
+    /// when anything changed and drop the login state of accounts that vanished. Returns
+    /// the cache as installed.
     pub(crate) fn install(
         &self,
         mut db: Db,
         plan_empty: bool,
         report: &mut SyncReport,
         apply_plan: impl FnOnce(&mut Db) -> Result<(), SyncError>,
-    ) -> Result<(), SyncError> {
+    ) -> Result<Db, SyncError> {
         let mut fresh_start: HashSet<u32> = vanished(&db).collect();
         if !plan_empty {
             apply_plan(&mut db)?;
@@ -158,7 +170,7 @@ impl Landing<'_> {
             fresh_start.extend(vanished(&db));
             report.errors.extend(prune_login_states(self.config, &db, &fresh_start, self.now));
         }
-        Ok(())
+        Ok(db)
     }
 
     /// The local seal of the current generation; 0 when there is none or it cannot be read
@@ -191,6 +203,13 @@ impl Landing<'_> {
         }
         Ok(Some(self.cache.commit(lock, &db, self.now)?))
     }
+}
+
+/// The names of the `created` users a plan added, in its order: `apply` puts them after
+/// every other user, and nothing after it moves a user.
+fn created_names(db: &Db, created: usize) -> Vec<String> {
+    let first = db.users.len().saturating_sub(created);
+    db.users.get(first..).unwrap_or_default().iter().map(|u| u.name.clone()).collect()
 }
 
 /// Users the directory no longer lists (kept, disabled).

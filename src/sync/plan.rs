@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cache::Db;
 use crate::config::Config;
-use crate::directory::{DirectoryGroup, DirectoryUser, Listing};
+use crate::directory::{CompactUser, DirectoryGroup, Listing};
 use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, folded_name, NamePolicy, MAX_NAME_LEN};
@@ -26,26 +26,22 @@ pub const MAX_GROUPS: usize = 10_000;
 /// Why a directory entry is too large to become a cache record, if it is. One account with
 /// a display name of megabytes must neither fail every sync (a record holds at most 16 MiB)
 /// nor put megabytes into a passwd line; it is skipped with this reason instead.
-fn oversized(entry: &DirectoryUser) -> Option<String> {
+fn oversized(entry: &CompactUser) -> Option<String> {
     let long = |what: &str, len: usize| {
         (len > MAX_FIELD_LEN)
             .then(|| format!("{what} is {len} bytes long; at most {MAX_FIELD_LEN} are accepted"))
     };
-    long("the full name", entry.full_name.len())
-        .or_else(|| long("the distinguished name", entry.distinguished_name.as_ref()?.len()))
-        .or_else(|| long("an address", entry.emails.iter().map(String::len).max()?))
+    let (emails, groups) = (entry.emails().len(), entry.groups().len());
+    long("the full name", entry.full_name().len())
+        .or_else(|| long("the distinguished name", entry.distinguished_name()?.len()))
+        .or_else(|| long("an address", entry.emails().map(str::len).max()?))
         .or_else(|| {
-            (entry.emails.len() > MAX_EMAILS).then(|| {
-                format!("{} addresses; at most {MAX_EMAILS} are accepted", entry.emails.len())
-            })
+            (emails > MAX_EMAILS)
+                .then(|| format!("{emails} addresses; at most {MAX_EMAILS} are accepted"))
         })
         .or_else(|| {
-            (entry.groups.len() > MAX_GROUPS).then(|| {
-                format!(
-                    "member of {} groups; at most {MAX_GROUPS} are accepted",
-                    entry.groups.len()
-                )
-            })
+            (groups > MAX_GROUPS)
+                .then(|| format!("member of {groups} groups; at most {MAX_GROUPS} are accepted"))
         })
 }
 
@@ -134,7 +130,7 @@ pub fn plan(db: &Db, listing: &Listing, config: &Config, local: &LocalAccounts, 
     plan.creates = new_users
         .into_iter()
         .filter_map(|new| {
-            let entry = listing.users.get(new.at as usize)?.clone();
+            let entry = listing.users.get(new.at as usize)?;
             Some(template.user(new, entry))
         })
         .collect();
@@ -142,9 +138,7 @@ pub fn plan(db: &Db, listing: &Listing, config: &Config, local: &LocalAccounts, 
 }
 
 /// [`plan`] for a listing that is not needed afterwards (a real sync): the same plan, but
-/// what new users take from their directory entries (name, full name, addresses,
-/// identity) is moved out of the listing instead of copied, and the listing is given back
-/// as the new users are made. In a first sync the listing and the new users are most of the
+/// the listing is given back entry by entry as the new users are made from it. In a first sync the listing and the new users are most of the
 /// memory: planning holds the listing and a few bytes per new user, making the users holds
 /// the users and what is left of the listing, never both whole.
 pub fn plan_consuming(
@@ -167,7 +161,7 @@ pub fn plan_consuming(
     while let Some(new) = new_users.pop() {
         entries.truncate(new.rank as usize + 1);
         if let Some(entry) = entries.pop() {
-            created.push(template.user(new, entry));
+            created.push(template.user(new, &entry));
         }
         if entries.capacity() - entries.len() >= step {
             entries.shrink_to_fit();
@@ -227,15 +221,15 @@ impl NewUserTemplate {
         }
     }
 
-    fn user(&self, new: NewUser, entry: DirectoryUser) -> User {
+    fn user(&self, new: NewUser, entry: &CompactUser) -> User {
         User {
-            name: entry.login_name,
-            full_name: entry.full_name,
-            emails: entry.emails,
+            name: entry.login_name().to_string(),
+            full_name: entry.full_name().to_string(),
+            emails: entry.emails().map(str::to_string).collect(),
             auth: AuthMethod::Directory,
             password_hash: None,
             privileges: self.privileges.clone(),
-            enabled: entry.enabled,
+            enabled: entry.enabled(),
             disabled_by_admin: false,
             origin: self.origin,
             uid: new.uid,
@@ -243,10 +237,10 @@ impl NewUserTemplate {
             home: new.home,
             shell: self.shell.clone(),
             groups: new.groups,
-            distinguished_name: entry.distinguished_name,
-            directory_identity: Some(entry.identity),
+            distinguished_name: entry.distinguished_name().map(str::to_string),
+            directory_identity: Some(entry.identity().to_string()),
             missing_since: None,
-            limits: entry.limits,
+            limits: entry.limits(),
             created_at: self.now,
             updated_at: self.now,
         }
@@ -407,9 +401,7 @@ impl<'a> Planner<'a> {
         let entries = &self.listing.users;
         if let Some(finals) = &mut self.final_names {
             finals.names[at] = Some(name);
-            finals
-                .by_identity
-                .insert(&entries[at].identity, at, |at| entries[at].identity.as_str());
+            finals.by_identity.insert(entries[at].identity(), at, |at| entries[at].identity());
         }
     }
 
@@ -417,7 +409,7 @@ impl<'a> Planner<'a> {
     fn final_name(&self, identity: &str) -> Option<&'a str> {
         let finals = self.final_names.as_ref()?;
         let entries = &self.listing.users;
-        finals.names[finals.by_identity.get(identity, |at| entries[at].identity.as_str())?]
+        finals.names[finals.by_identity.get(identity, |at| entries[at].identity())?]
     }
 
     fn skip(&mut self, name: &str, reason: impl Into<String>) {
@@ -443,14 +435,15 @@ impl<'a> Planner<'a> {
     fn plan_users(&mut self) {
         let listing = self.listing;
         let entries = &listing.users;
-        self.order = canonical(entries, |u| &u.identity);
+        self.order = canonical(entries, |u| u.identity());
         // Ranks in the canonical order.
-        let (known, new): (Vec<u32>, Vec<u32>) = (0..self.order.len())
-            .map(position32)
-            .partition(|rank| self.cached_by_identity(&entries[self.at(*rank)].identity).is_some());
+        let (known, new): (Vec<u32>, Vec<u32>) =
+            (0..self.order.len()).map(position32).partition(|rank| {
+                self.cached_by_identity(entries[self.at(*rank)].identity()).is_some()
+            });
         for rank in known {
             let at = self.at(rank);
-            if let Some(user) = self.cached_by_identity(&entries[at].identity) {
+            if let Some(user) = self.cached_by_identity(entries[at].identity()) {
                 self.plan_update(user, at);
             }
         }
@@ -466,10 +459,10 @@ impl<'a> Planner<'a> {
             // Every new account probes for its id, even one skipped below: what this host
             // skips (its reserved names, its local accounts) must not move the ids other
             // hosts give the accounts after it.
-            let id = self.ids.allocate(&entry.identity);
-            let folded = folded_name(&entry.login_name);
-            if !seen.insert_new(&folded, at, |at| folded_name(&entries[at].login_name)) {
-                self.skip(&entry.login_name, "another directory account has the same login name");
+            let id = self.ids.allocate(entry.identity());
+            let folded = folded_name(entry.login_name());
+            if !seen.insert_new(&folded, at, |at| folded_name(entries[at].login_name())) {
+                self.skip(entry.login_name(), "another directory account has the same login name");
                 continue;
             }
             match self.existing_for(entry) {
@@ -482,11 +475,11 @@ impl<'a> Planner<'a> {
     /// The cached user this directory entry is: same identity, or a manual user of the same
     /// name with directory authentication (the seeds' "manually created users").
     /// The position of that user in `db.users`.
-    fn existing_for(&mut self, entry: &DirectoryUser) -> Option<usize> {
-        if let Some(user) = self.cached_by_identity(&entry.identity) {
+    fn existing_for(&mut self, entry: &CompactUser) -> Option<usize> {
+        if let Some(user) = self.cached_by_identity(entry.identity()) {
             return Some(user);
         }
-        let at = self.cached_by_name(&folded_name(&entry.login_name))?;
+        let at = self.cached_by_name(&folded_name(entry.login_name()))?;
         let same_name = &self.db.users[at];
         if same_name.directory_identity.is_some() {
             return None; // another directory account holds the name; create() reports it
@@ -505,7 +498,7 @@ impl<'a> Planner<'a> {
         if let Some(problem) = oversized(entry) {
             // Kept as it is (not deleted, not changed), with the reason.
             self.set_final_name(at, &user.name);
-            return self.skip(&entry.login_name, format!("not updated: {problem}"));
+            return self.skip(entry.login_name(), format!("not updated: {problem}"));
         }
         let linked = user.directory_identity.is_none();
         let new_name = self.rename_target(user, entry);
@@ -523,14 +516,14 @@ impl<'a> Planner<'a> {
             }
         };
         set("name", new_name != user.name);
-        set("full_name", entry.full_name != user.full_name);
-        set("emails", entry.emails != user.emails);
+        set("full_name", entry.full_name() != user.full_name);
+        set("emails", !entry.emails().eq(user.emails.iter().map(String::as_str)));
         // An administrator's --disable outlasts whatever the directory says.
-        let enabled = entry.enabled && !user.disabled_by_admin && refused.is_none();
+        let enabled = entry.enabled() && !user.disabled_by_admin && refused.is_none();
         set("enabled", enabled != user.enabled);
         set("groups", self.listed_groups(entry) != user.groups);
-        set("distinguished_name", entry.distinguished_name != user.distinguished_name);
-        set("limits", entry.limits != user.limits);
+        set("distinguished_name", entry.distinguished_name() != user.distinguished_name.as_deref());
+        set("limits", entry.limits() != user.limits);
         let returned = user.missing_since.is_some();
         set("returned", returned);
         if linked {
@@ -543,16 +536,16 @@ impl<'a> Planner<'a> {
         }
         let mut after = user.clone();
         if linked {
-            after.directory_identity = Some(entry.identity.clone());
+            after.directory_identity = Some(entry.identity().to_string());
             after.origin = self.listing.origin;
         }
         after.name = new_name.to_string();
-        after.full_name = entry.full_name.clone();
-        after.emails = entry.emails.clone();
+        after.full_name = entry.full_name().to_string();
+        after.emails = entry.emails().map(str::to_string).collect();
         after.enabled = enabled;
         after.groups = self.listed_groups(entry);
-        after.distinguished_name = entry.distinguished_name.clone();
-        after.limits = entry.limits;
+        after.distinguished_name = entry.distinguished_name().map(str::to_string);
+        after.limits = entry.limits();
         after.updated_at = self.now;
         if returned {
             self.plan_return(&mut after);
@@ -574,14 +567,14 @@ impl<'a> Planner<'a> {
 
     /// A renamed directory account keeps its uid; the new name is used only when it is
     /// valid and free, otherwise the old one stays and the reason is reported.
-    fn rename_target(&mut self, user: &'a User, entry: &'a DirectoryUser) -> &'a str {
-        if entry.login_name == user.name {
+    fn rename_target(&mut self, user: &'a User, entry: &'a CompactUser) -> &'a str {
+        if entry.login_name() == user.name {
             return &user.name;
         }
-        let folded = folded_name(&entry.login_name);
-        let blocker = if let Err(e) = self.policy.check(&entry.login_name) {
+        let folded = folded_name(entry.login_name());
+        let blocker = if let Err(e) = self.policy.check(entry.login_name()) {
             Some(e.to_string())
-        } else if self.local.win_over(&entry.login_name, &[]) {
+        } else if self.local.win_over(entry.login_name(), &[]) {
             Some("a local account has that name".to_string())
         } else if *fold_name(&user.name) != *folded && self.name_taken(&folded) {
             Some("another cache user has that name".to_string())
@@ -591,24 +584,24 @@ impl<'a> Planner<'a> {
             None
         };
         if let Some(reason) = blocker {
-            self.skip(&entry.login_name, format!("not renamed from {}: {reason}", user.name));
+            self.skip(entry.login_name(), format!("not renamed from {}: {reason}", user.name));
             return &user.name;
         }
         let away = fold_name(&user.name);
         self.renamed_to.remove(away.as_str());
         self.renamed_away.insert(away);
         self.renamed_to.insert(folded);
-        &entry.login_name
+        entry.login_name()
     }
 
     /// Plans a new user for `entry`, at `at` in the listing and `rank` in canonical order.
     fn plan_create(
         &mut self,
-        entry: &'a DirectoryUser,
+        entry: &'a CompactUser,
         (at, rank): (usize, u32),
         id: Result<u32, IdsExhausted>,
     ) {
-        let name = &entry.login_name;
+        let name = entry.login_name();
         if let Err(e) = self.policy.check(name) {
             return self.skip(name, format!("invalid name: {e}"));
         }
@@ -675,12 +668,11 @@ impl<'a> Planner<'a> {
     /// The user's groups that will exist as Unix groups, in the directory's order.
     /// Exactly as long as it is: every user holds one (a filtered collect keeps room for
     /// four).
-    fn listed_groups(&self, entry: &DirectoryUser) -> Vec<String> {
+    fn listed_groups(&self, entry: &CompactUser) -> Vec<String> {
         let mut groups: Vec<String> = entry
-            .groups
-            .iter()
+            .groups()
             .filter(|g| self.usable_groups.contains(&fold_name(g)))
-            .cloned()
+            .map(str::to_string)
             .collect();
         groups.shrink_to_fit();
         groups
@@ -770,7 +762,7 @@ impl<'a> Planner<'a> {
             let entries = &self.listing.users;
             self.new_users
                 .iter()
-                .map(|new| folded_name(&entries[new.at as usize].login_name))
+                .map(|new| folded_name(entries[new.at as usize].login_name()))
                 .filter(|folded| group_names.contains(&**folded))
                 .map(Cow::into_owned)
                 .collect()

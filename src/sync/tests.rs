@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::directory::{DirectoryGroup, DirectoryUser, NoProgress, PasswordCheck};
+use crate::directory::{CompactUser, DirectoryGroup, DirectoryUser, NoProgress, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
 use crate::login_state::LoginStates;
 use crate::privileges::Privilege;
@@ -61,7 +61,19 @@ fn named(email: &str, login: &str) -> DirectoryUser {
 }
 
 fn listing(users: Vec<DirectoryUser>) -> Listing {
+    let users = users.into_iter().map(compact).collect();
     Listing { origin: Origin::Icewarp, users, groups: vec![], warnings: vec![] }
+}
+
+fn compact(user: DirectoryUser) -> CompactUser {
+    CompactUser::new(user).unwrap()
+}
+
+/// Changes a listed user as a directory would.
+fn edit(user: &mut CompactUser, change: impl FnOnce(&mut DirectoryUser)) {
+    let mut parts = user.to_parts();
+    change(&mut parts);
+    *user = compact(parts);
 }
 
 struct Setup {
@@ -377,7 +389,7 @@ fn dry_run_writes_nothing_at_all() {
     setup.sync(&list, SYNC).unwrap();
     let before = snapshot(&setup.cache_path());
     let mut changed = list.clone();
-    changed.users.push(person("bob@example.com", "Bob"));
+    changed.users.push(compact(person("bob@example.com", "Bob")));
     let outcome = setup.sync(&changed, DRY).unwrap();
     assert_eq!(outcome.report.created, ["bob@example.com"]);
     assert_eq!(snapshot(&setup.cache_path()), before);
@@ -489,7 +501,7 @@ fn groups_become_unix_groups_with_stable_gids() {
     assert_eq!(db.user("alice@example.com").unwrap().groups, ["staff@example.com"]);
 
     list.groups[0].members.push("icewarp:bob@example.com".into());
-    list.users[1].groups = vec!["staff@example.com".into()];
+    edit(&mut list.users[1], |u| u.groups = vec!["staff@example.com".into()]);
     let outcome = setup.sync(&list, SYNC).unwrap();
     assert_eq!(outcome.report.groups_updated, ["staff@example.com"]);
     let db = setup.cache().load().unwrap();
@@ -544,7 +556,7 @@ fn an_administrators_disable_outlasts_syncs_until_enabled() {
     assert!(alice().enabled, "the directory lists it as enabled");
     // From then on the directory decides again.
     let mut disabled = users.clone();
-    disabled.users[0].enabled = false;
+    edit(&mut disabled.users[0], |u| u.enabled = false);
     setup.sync(&disabled, SYNC).unwrap();
     assert!(!alice().enabled && !alice().disabled_by_admin);
     setup.sync(&users, SYNC).unwrap();
@@ -557,13 +569,13 @@ fn a_new_user_never_gets_the_home_a_renamed_user_kept() {
     let mut users = listing(vec![person("alice@example.com", "Alice")]);
     setup.sync(&users, SYNC).unwrap();
     // Renamed in the directory: same identity, new login name; the home stays.
-    users.users[0].login_name = "alice2@example.com".to_string();
+    edit(&mut users.users[0], |u| u.login_name = "alice2@example.com".to_string());
     setup.sync(&users, SYNC).unwrap();
     let renamed = setup.cache().load().unwrap().user("alice2@example.com").unwrap().clone();
     assert_eq!(renamed.home, "/home/alice@example.com");
     // A new account takes the old name: not the old home.
-    users.users.push(person("alice@example.com", "New Alice"));
-    users.users[1].identity = "icewarp:new-alice@example.com".to_string();
+    users.users.push(compact(person("alice@example.com", "New Alice")));
+    edit(&mut users.users[1], |u| u.identity = "icewarp:new-alice@example.com".to_string());
     let outcome = setup.sync(&users, SYNC).unwrap();
     let newcomer = setup.cache().load().unwrap().user("alice@example.com").unwrap().clone();
     assert_ne!(newcomer.uid, renamed.uid);
@@ -578,8 +590,8 @@ fn a_blocked_rename_changes_nothing_else_of_anyone() {
         listing(vec![named("bob@example.com", "bob"), named("alice@example.com", "alice")]);
     setup.sync(&users, SYNC).unwrap();
     // bob is renamed to "alice" (listed first), and alice is disabled, in one change.
-    users.users[0].login_name = "alice".to_string();
-    users.users[1].enabled = false;
+    edit(&mut users.users[0], |u| u.login_name = "alice".to_string());
+    edit(&mut users.users[1], |u| u.enabled = false);
     let outcome = setup.sync(&users, SYNC).unwrap();
     let db = setup.cache().load().unwrap();
     assert!(!db.user("alice").unwrap().enabled, "alice's own change still applies");
@@ -713,7 +725,7 @@ fn ids_do_not_depend_on_the_order_of_the_listing() {
 #[test]
 fn subordinate_ids_of_local_users_are_never_handed_out() {
     let mut list = listing(vec![person("alice@example.com", "Alice")]);
-    list.users[0].groups = vec!["staff@example.com".into()];
+    edit(&mut list.users[0], |u| u.groups = vec!["staff@example.com".into()]);
     list.groups = vec![group("staff@example.com", &["alice@example.com"])];
     // Where alice and staff land on a host without subordinate ids…
     let plain = Setup::new("");
@@ -935,7 +947,7 @@ fn a_group_the_directory_drops_keeps_its_gid_but_no_members() {
 
     list.groups.clear();
     for user in &mut list.users {
-        user.groups.clear();
+        edit(user, |u| u.groups.clear());
     }
     let outcome = setup.sync(&list, SYNC).unwrap();
     assert_eq!(outcome.report.groups_updated, ["devs"]);
@@ -954,8 +966,8 @@ fn a_user_never_takes_the_name_of_a_group() {
     setup.sync(&list, SYNC).unwrap();
 
     // A new account and a renamed one claim the group's name: the group keeps it.
-    list.users.push(named("devs@example.com", "devs"));
-    list.users[1].login_name = "DEVS".into();
+    list.users.push(compact(named("devs@example.com", "devs")));
+    edit(&mut list.users[1], |u| u.login_name = "DEVS".into());
     let outcome = setup.sync(&list, SYNC).unwrap();
     let reasons: Vec<&str> = outcome.report.skipped.iter().map(|s| s.reason.as_str()).collect();
     assert_eq!(outcome.report.skipped.len(), 2, "{reasons:?}");
@@ -1114,8 +1126,8 @@ fn a_new_default_uid_range_renumbers_nobody() {
     assert!(before.users.iter().all(|u| (200_000..=299_999).contains(&u.uid)));
 
     setup.config.unix.uid_range = unset;
-    list.users.push(person("carl@example.com", "Carl"));
-    list.users[1].full_name = "Bob B".into();
+    list.users.push(compact(person("carl@example.com", "Carl")));
+    edit(&mut list.users[1], |u| u.full_name = "Bob B".into());
     let report = setup.sync(&list, SYNC).unwrap().report;
     assert_eq!((report.created.len(), report.skipped.len()), (1, 0), "{report:?}");
     let after = setup.cache().load().unwrap();
@@ -1163,4 +1175,32 @@ fn the_plan_that_consumes_its_listing_is_the_plan_that_borrows_it() {
     assert_eq!(consumed, borrowed);
     assert!(borrowed.creates.len() >= 3, "{:?}", borrowed.creates);
     assert!(borrowed.creates.iter().all(|u| !u.name.is_empty() && u.directory_identity.is_some()));
+}
+
+#[test]
+fn a_real_run_reports_the_users_it_created_as_its_dry_run_does() {
+    // The real run names its new users from the cache after the commit (`created_names`):
+    // the same names in the same order as the plan, with deletions, updates and a skipped
+    // account in the same run.
+    let setup = Setup::new("[sync]\ndelete_missing_users = true\nmax_delete_percent = 100\n");
+    let first: Vec<DirectoryUser> =
+        ["d", "b", "a"].iter().map(|n| person(&format!("{n}@example.com"), "A")).collect();
+    let report = setup.sync(&listing(first), SYNC).unwrap().report;
+    assert_eq!(report.created, ["a@example.com", "b@example.com", "d@example.com"]);
+
+    let mut next = listing(vec![
+        person("z@example.com", "Z"),
+        person("b@example.com", "B changed"),
+        named("c@example.com", "localuser"),
+        person("e@example.com", "E"),
+        person("c2@example.com", "C"),
+    ]);
+    next.warnings.push("kept".to_string());
+    let dry = setup.sync(&next, DRY).unwrap().report;
+    let real = setup.sync(&next, SYNC).unwrap().report;
+    assert_eq!(real.created, ["c2@example.com", "e@example.com", "z@example.com"]);
+    assert_eq!(real.created, dry.created);
+    assert_eq!((real.updated.len(), real.deleted.len(), real.skipped.len()), (1, 2, 1));
+    let db = setup.cache().load().unwrap();
+    assert_eq!(db.users.len(), 4);
 }

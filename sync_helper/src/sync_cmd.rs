@@ -117,14 +117,14 @@ fn write_report(
             counted(listing.groups.len(), "group")
         )?;
         for user in &listing.users {
-            let state = if user.enabled { "enabled" } else { "disabled" };
+            let state = if user.enabled() { "enabled" } else { "disabled" };
             writeln!(
                 out,
                 "  {:<32} {:<8} {:<24} {}",
-                shown(&user.login_name),
+                shown(user.login_name()),
                 state,
-                shown(&user.full_name),
-                shown(&user.emails.join(", "))
+                shown(user.full_name()),
+                shown(&user.emails().collect::<Vec<_>>().join(", "))
             )?;
         }
         for group in &listing.groups {

@@ -20,9 +20,10 @@ use self::session::{Admin, Session};
 use self::wire::Properties;
 use std::sync::{Mutex, PoisonError};
 
+use super::compact::TooLarge;
 use super::{
-    parallel, unique_folded, Directory, DirectoryError, DirectoryUser, Listing, ListingBudget,
-    OverBudget, PasswordCheck, Progress,
+    parallel, unique_folded, CompactUser, Directory, DirectoryError, DirectoryUser, Listing,
+    ListingBudget, OverBudget, PasswordCheck, Progress,
 };
 use crate::config::{Config, LoginNameStyle, ReplyLimit};
 use crate::user::Origin;
@@ -45,10 +46,12 @@ pub struct IcewarpDirectory {
     parallel: usize,
 }
 
-/// What became of one listed user, at its place in the listing.
-enum UserSlot {
+/// What became of one listed user, at its place in the listing: with a [`DirectoryUser`]
+/// as a worker makes it, with a [`CompactUser`] as the caller's thread keeps it (see
+/// `parallel::run_keeping`).
+enum UserSlot<U> {
     /// The user, the index of its domain, and the warnings its properties gave.
-    User(DirectoryUser, usize, Vec<String>),
+    User(U, usize, Vec<String>),
     /// The account vanished while listing: its address, for the warning.
     Vanished(String),
 }
@@ -140,7 +143,9 @@ impl IcewarpDirectory {
         let groups = self.fetch_members(accounts.groups, &mut budget, progress)?;
         let fetched = Fetched { domains, users, groups };
         let (users, groups) =
-            select::select(fetched, &self.filters, self.login_name, &mut warnings);
+            select::select(fetched, &self.filters, self.login_name, &mut warnings).map_err(
+                |TooLarge| self.session.malformed(PROPERTIES, "an account's text is 4 GiB or more"),
+            )?;
         Ok(Listing { origin: Origin::Icewarp, users, groups, warnings })
     }
 
@@ -199,9 +204,9 @@ impl IcewarpDirectory {
         listed: Vec<ListedUser>,
         progress: &mut dyn Progress,
         warnings: &mut Vec<String>,
-    ) -> Result<Vec<(DirectoryUser, usize)>, DirectoryError> {
+    ) -> Result<Vec<(CompactUser, usize)>, DirectoryError> {
         let total = count(listed.len());
-        let work = |account: ListedUser| -> Result<UserSlot, DirectoryError> {
+        let work = |account: ListedUser| -> Result<UserSlot<DirectoryUser>, DirectoryError> {
             Ok(match self.fetch_properties(&account)? {
                 Some(properties) => {
                     let domain = &domains[account.domain];
@@ -220,24 +225,29 @@ impl IcewarpDirectory {
                 None => UserSlot::Vanished(account.email),
             })
         };
-        let slots = parallel::run(listed, self.parallel, &work, &mut |done| {
+        let keep = &mut |slot| match slot {
+            UserSlot::User(user, domain, user_warnings) => {
+                CompactUser::new(user).map(|user| UserSlot::User(user, domain, user_warnings))
+            }
+            UserSlot::Vanished(email) => Ok(UserSlot::Vanished(email)),
+        };
+        let slots = parallel::run_keeping(listed, self.parallel, &work, keep, &mut |done| {
             progress.step("account properties", count(done), Some(total));
         })?;
-        let users = slots
-            .into_iter()
-            .filter_map(|slot| match slot {
+        let mut users = Vec::with_capacity(slots.len());
+        for slot in slots {
+            match slot.map_err(|TooLarge| {
+                self.session.malformed(PROPERTIES, "an account's text is 4 GiB or more")
+            })? {
                 UserSlot::User(user, domain, user_warnings) => {
                     warnings.extend(user_warnings);
-                    Some((user, domain))
+                    users.push((user, domain));
                 }
-                UserSlot::Vanished(email) => {
-                    warnings.push(format!(
-                        "account {email} disappeared while listing (account_invalid); skipped"
-                    ));
-                    None
-                }
-            })
-            .collect();
+                UserSlot::Vanished(email) => warnings.push(format!(
+                    "account {email} disappeared while listing (account_invalid); skipped"
+                )),
+            }
+        }
         Ok(users)
     }
 
@@ -279,7 +289,12 @@ impl IcewarpDirectory {
             )?;
             Ok((group, members))
         };
-        parallel::run(groups, self.parallel, &work, &mut |done| {
+        // Copied on the caller's thread, the worker's copy given back to the worker (see
+        // `parallel::run_keeping`).
+        let keep = &mut |(group, members): (String, Vec<String>)| {
+            (group, members.iter().map(|member| member.as_str().to_owned()).collect())
+        };
+        parallel::run_keeping(groups, self.parallel, &work, keep, &mut |done| {
             progress.step("groups", count(done), Some(total));
         })
     }

@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 use super::limits;
 use super::wire::{Properties, PropertyValue};
 use crate::config::LoginNameStyle;
-use crate::directory::{fold_key, unique_folded, DirectoryGroup, DirectoryUser};
+use crate::directory::compact::TooLarge;
+use crate::directory::{fold_key, unique_folded, CompactUser, DirectoryGroup, DirectoryUser};
 
 /// The domain IceWarp keeps for its own services; never a source of users.
 pub const INTERNAL_DOMAIN: &str = "##internalservicedomain.icewarp.com##";
@@ -313,7 +314,7 @@ pub struct Fetched {
     /// The scanned domains.
     pub domains: Vec<String>,
     /// The users, each with the index of its domain in `domains`.
-    pub users: Vec<(DirectoryUser, usize)>,
+    pub users: Vec<(CompactUser, usize)>,
     /// Every group's address, with its member tokens as listed.
     pub groups: Vec<(String, Vec<String>)>,
 }
@@ -322,28 +323,32 @@ pub struct Fetched {
 type Resolved = Vec<(String, Vec<usize>)>;
 
 /// The users and groups the filters select, in the order listed. What the rules leave
-/// out for a reason worth telling is added to `warnings`.
+/// out for a reason worth telling is added to `warnings`. The users stay compact
+/// throughout (the listing holds them so): only those that change are opened up.
+/// [`TooLarge`] when the groups recorded on a user take its text past 4 GiB.
 pub fn select(
     fetched: Fetched,
     filters: &Filters,
     style: LoginNameStyle,
     warnings: &mut Vec<String>,
-) -> (Vec<DirectoryUser>, Vec<DirectoryGroup>) {
-    let (mut users, user_domains): (Vec<DirectoryUser>, Vec<usize>) =
+) -> Result<(Vec<CompactUser>, Vec<DirectoryGroup>), TooLarge> {
+    let (mut users, user_domains): (Vec<CompactUser>, Vec<usize>) =
         fetched.users.into_iter().unzip();
     let by_domain = users_by_domain(&user_domains, &fetched.domains);
     let resolved = resolve_groups(fetched.groups, &users, &by_domain, warnings);
     let selected = selected_users(filters, &user_domains, &fetched.domains, &resolved);
-    let groups = kept_groups(resolved, &selected, filters, &mut users);
-    let mut users: Vec<DirectoryUser> = users
+    let groups = kept_groups(resolved, &selected, filters, &mut users)?;
+    let mut users: Vec<CompactUser> = users
         .into_iter()
         .zip(selected)
         .filter_map(|(user, selected)| selected.then_some(user))
         .collect();
+    // Collected in place, the vector keeps the room of every user fetched.
+    users.shrink_to_fit();
     if style == LoginNameStyle::Mailbox {
-        use_addresses_for_shared_mailbox_names(&mut users, warnings);
+        use_addresses_for_shared_mailbox_names(&mut users, warnings)?;
     }
-    (users, groups)
+    Ok((users, groups))
 }
 
 /// Lower-cased domain → the users it listed, for `[domain]` members.
@@ -359,21 +364,21 @@ fn users_by_domain(user_domains: &[usize], domains: &[String]) -> HashMap<String
 /// of 100,000 users would cost tens of MB). Primary addresses first, so that an alias
 /// claiming someone else's primary address cannot take over that user's memberships.
 fn users_by_address(
-    users: &[DirectoryUser],
+    users: &[CompactUser],
     groups: &[(String, Vec<String>)],
 ) -> HashMap<String, usize> {
     let wanted: HashSet<String> =
         groups.iter().flat_map(|(_, tokens)| tokens).map(|token| token.to_lowercase()).collect();
     let mut by_address: HashMap<String, usize> = HashMap::new();
     for (index, user) in users.iter().enumerate() {
-        if let Some(primary) = user.emails.first().map(|email| email.to_lowercase()) {
+        if let Some(primary) = user.emails().next().map(|email| email.to_lowercase()) {
             if wanted.contains(&primary) {
                 by_address.insert(primary, index);
             }
         }
     }
     for (index, user) in users.iter().enumerate() {
-        for email in user.emails.iter().skip(1).map(|email| email.to_lowercase()) {
+        for email in user.emails().skip(1).map(|email| email.to_lowercase()) {
             if wanted.contains(&email) {
                 by_address.entry(email).or_insert(index);
             }
@@ -387,7 +392,7 @@ fn users_by_address(
 /// nested group).
 fn resolve_groups(
     groups: Vec<(String, Vec<String>)>,
-    users: &[DirectoryUser],
+    users: &[CompactUser],
     by_domain: &HashMap<String, Vec<usize>>,
     warnings: &mut Vec<String>,
 ) -> Resolved {
@@ -452,29 +457,33 @@ fn kept_groups(
     groups: Resolved,
     selected: &[bool],
     filters: &Filters,
-    users: &mut [DirectoryUser],
-) -> Vec<DirectoryGroup> {
+    users: &mut [CompactUser],
+) -> Result<Vec<DirectoryGroup>, TooLarge> {
     let mut kept = Vec::new();
+    // (user, kept group) for every membership, in the order of the groups.
+    let mut memberships: Vec<(usize, usize)> = Vec::new();
     for (group, members) in groups {
         let members: Vec<usize> = members.into_iter().filter(|index| selected[*index]).collect();
         if members.is_empty() && !filters.names_group(&group) {
             continue;
         }
-        for index in &members {
-            users[*index].groups.push(group.clone());
-        }
+        memberships.extend(members.iter().map(|index| (*index, kept.len())));
         kept.push(DirectoryGroup {
             identity: identity(&group),
-            members: members.iter().map(|index| users[*index].identity.clone()).collect(),
+            members: members.iter().map(|index| users[*index].identity().to_string()).collect(),
             name: group,
         });
     }
-    // Grown one push at a time, each list has room for four groups; the listing is held
-    // through the whole plan.
-    for user in users.iter_mut() {
-        user.groups.shrink_to_fit();
+    // Stable: each user's groups keep the order of the groups.
+    memberships.sort_by_key(|(user, _)| *user);
+    for run in memberships.chunk_by(|a, b| a.0 == b.0) {
+        let names: Vec<&str> =
+            run.iter().filter_map(|(_, group)| kept.get(*group)).map(|g| g.name.as_str()).collect();
+        if let Some(user) = run.first().and_then(|(user, _)| users.get_mut(*user)) {
+            user.add_groups(&names)?;
+        }
     }
-    kept
+    Ok(kept)
 }
 
 fn unresolved_warning(group: &str, unresolved: &[String]) -> String {
@@ -494,10 +503,13 @@ fn unresolved_warning(group: &str, unresolved: &[String]) -> String {
 /// (docs/protocols/icewarp.md, §6.7): accounts sharing one (alice@a.com, alice@b.com) are
 /// all recorded under their full addresses, so that neither the order of the listing nor
 /// a new account in another domain decides who gets the bare name.
-fn use_addresses_for_shared_mailbox_names(users: &mut [DirectoryUser], warnings: &mut Vec<String>) {
+fn use_addresses_for_shared_mailbox_names(
+    users: &mut [CompactUser],
+    warnings: &mut Vec<String>,
+) -> Result<(), TooLarge> {
     let mut holders: HashMap<String, Vec<usize>> = HashMap::new();
     for (index, user) in users.iter().enumerate() {
-        holders.entry(user.login_name.to_lowercase()).or_default().push(index);
+        holders.entry(user.login_name().to_lowercase()).or_default().push(index);
     }
     let mut shared: Vec<(String, Vec<usize>)> =
         holders.into_iter().filter(|(_, indexes)| indexes.len() > 1).collect();
@@ -507,22 +519,23 @@ fn use_addresses_for_shared_mailbox_names(users: &mut [DirectoryUser], warnings:
             .iter()
             .map(|&index| {
                 let user = &users[index];
-                user.emails
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| user.identity.trim_start_matches("icewarp:").to_string())
+                user.emails()
+                    .next()
+                    .unwrap_or_else(|| user.identity().trim_start_matches("icewarp:"))
+                    .to_string()
             })
             .collect();
         warnings.push(format!(
             "mailbox name {:?} belongs to {} accounts ({}); each is recorded under its full address",
-            users[indexes[0]].login_name,
+            users[indexes[0]].login_name(),
             indexes.len(),
             addresses.join(", ")
         ));
         for (index, address) in indexes.into_iter().zip(addresses) {
-            users[index].login_name = address;
+            users[index].edit(|user| user.login_name = address)?;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -127,16 +127,18 @@ pub(super) fn list(config: &Config) -> Result<Listing, DirectoryError> {
     IcewarpDirectory::new(config)?.list(&mut Steps::default())
 }
 
-fn user<'a>(listing: &'a Listing, email: &str) -> &'a DirectoryUser {
+/// The listed user of that address, opened up.
+fn user(listing: &Listing, email: &str) -> DirectoryUser {
     listing
         .users
         .iter()
-        .find(|user| user.identity == format!("icewarp:{email}"))
+        .find(|user| user.identity() == format!("icewarp:{email}"))
         .unwrap_or_else(|| panic!("no {email} in {:?}", listing.users))
+        .to_parts()
 }
 
 fn identities(listing: &Listing) -> Vec<&str> {
-    listing.users.iter().map(|user| user.identity.trim_start_matches("icewarp:")).collect()
+    listing.users.iter().map(|user| user.identity().trim_start_matches("icewarp:")).collect()
 }
 
 #[test]
@@ -289,7 +291,7 @@ fn mailbox_login_names_and_duplicates() {
     let mut config = config(&iw);
     config.sync.login_name = LoginNameStyle::Mailbox;
     let listing = list(&config).unwrap();
-    let names: Vec<&str> = listing.users.iter().map(|user| user.login_name.as_str()).collect();
+    let names: Vec<&str> = listing.users.iter().map(|user| user.login_name()).collect();
     // bob and carol have no U_Mailbox: the local part stands in.
     // "alice" is the mailbox of two accounts: neither gets it, both keep their address.
     assert_eq!(names, ["alice@example.com", "bob", "carol", "dave", "erin.x", "alice@example.org"]);

@@ -82,3 +82,26 @@ fn no_jobs_no_work() {
     );
     assert_eq!(result.unwrap(), Vec::<()>::new());
 }
+
+#[test]
+fn results_are_kept_on_the_callers_thread_in_the_order_of_the_jobs() {
+    for workers in [1, 8] {
+        let caller = thread::current().id();
+        let results = run_keeping(
+            (0..100).collect(),
+            workers,
+            &|job: usize| {
+                jitter(job);
+                Ok((job, thread::current().id()))
+            },
+            &mut |(job, made_on)| (job * 2, made_on, thread::current().id()),
+            &mut |_| {},
+        )
+        .unwrap();
+        let jobs: Vec<usize> = results.iter().map(|(job, _, _)| *job).collect();
+        assert_eq!(jobs, (0..100).map(|n| n * 2).collect::<Vec<_>>(), "{workers} workers");
+        assert!(results.iter().all(|(_, _, kept_on)| *kept_on == caller));
+        let made_elsewhere = results.iter().any(|(_, made_on, _)| *made_on != caller);
+        assert_eq!(made_elsewhere, workers > 1, "{workers} workers");
+    }
+}

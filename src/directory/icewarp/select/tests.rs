@@ -304,7 +304,7 @@ fn member_tokens_are_trimmed_and_empty_ones_dropped() {
 
 /// A user of `domain` (an index into [`fetched`]'s domains) with these addresses, the first
 /// primary, and this login name.
-fn found(addresses: &[&str], login_name: &str, domain: usize) -> (DirectoryUser, usize) {
+fn found(addresses: &[&str], login_name: &str, domain: usize) -> (CompactUser, usize) {
     let user = DirectoryUser {
         login_name: login_name.to_string(),
         identity: identity(addresses[0]),
@@ -315,7 +315,7 @@ fn found(addresses: &[&str], login_name: &str, domain: usize) -> (DirectoryUser,
         distinguished_name: None,
         limits: crate::user::AccountLimits::default(),
     };
-    (user, domain)
+    (CompactUser::new(user).unwrap(), domain)
 }
 
 /// Two domains; alice, bob and mallory (who claims bob's address as an alias) in a.test,
@@ -380,9 +380,9 @@ fn members_resolve_and_filters_select() {
         let filters = Filters { domains: strings(domains), groups: strings(groups) };
         let mut warnings = Vec::new();
         let (have_users, have_groups) =
-            select(fetched(), &filters, LoginNameStyle::Email, &mut warnings);
+            select(fetched(), &filters, LoginNameStyle::Email, &mut warnings).unwrap();
         let have_users: Vec<&str> =
-            have_users.iter().map(|user| user.identity.trim_start_matches("icewarp:")).collect();
+            have_users.iter().map(|user| user.identity().trim_start_matches("icewarp:")).collect();
         assert_eq!(have_users, users, "{filters:?}");
         let have_groups: Vec<(&str, Vec<&str>)> = have_groups
             .iter()
@@ -407,7 +407,9 @@ fn members_resolve_and_filters_select() {
 
 #[test]
 fn users_record_the_groups_they_are_selected_in() {
-    let (users, _) = select(fetched(), &Filters::default(), LoginNameStyle::Email, &mut Vec::new());
+    let (users, _) =
+        select(fetched(), &Filters::default(), LoginNameStyle::Email, &mut Vec::new()).unwrap();
+    let users: Vec<DirectoryUser> = users.iter().map(CompactUser::to_parts).collect();
     let groups: Vec<(&str, &[String])> =
         users.iter().map(|user| (user.emails[0].as_str(), user.groups.as_slice())).collect();
     let staff = strings(&["staff@a.test"]);
@@ -427,7 +429,8 @@ fn a_warning_names_at_most_ten_unresolved_members() {
     let tokens: Vec<String> = (0..12).map(|i| format!("ghost{i}@a.test")).collect();
     let fetched = Fetched { groups: vec![("g@a.test".to_string(), tokens)], ..Fetched::default() };
     let mut warnings = Vec::new();
-    let (_, groups) = select(fetched, &Filters::default(), LoginNameStyle::Email, &mut warnings);
+    let (_, groups) =
+        select(fetched, &Filters::default(), LoginNameStyle::Email, &mut warnings).unwrap();
     assert!(groups.is_empty());
     assert_eq!(warnings.len(), 1);
     assert!(warnings[0].contains("12 member(s)"), "{warnings:?}");
@@ -444,10 +447,10 @@ fn a_shared_mailbox_name_goes_to_nobody() {
         (LoginNameStyle::Email, ["alice", "mallory", "bob", "ALICE"], false),
     ] {
         let mut fetched = fetched();
-        fetched.users[3].0.login_name = "ALICE".to_string();
+        fetched.users[3].0.edit(|user| user.login_name = "ALICE".to_string()).unwrap();
         let mut warnings = Vec::new();
-        let (users, _) = select(fetched, &Filters::default(), style, &mut warnings);
-        let have: Vec<&str> = users.iter().map(|user| user.login_name.as_str()).collect();
+        let (users, _) = select(fetched, &Filters::default(), style, &mut warnings).unwrap();
+        let have: Vec<&str> = users.iter().map(|user| user.login_name()).collect();
         assert_eq!(have, names);
         let shared = warnings
             .iter()

@@ -1,0 +1,343 @@
+//! A listed account as a listing holds it: the text of a [`DirectoryUser`] in one buffer.
+//!
+//! A listing is held whole while the sync plans (README, PERFORMANCE: peak RSS per user),
+//! beside every cached user. As a [`DirectoryUser`] one account costs a 176-byte struct and
+//! five or more small strings and vectors, each with its own allocation and malloc's
+//! overhead; here it is one buffer of text and a few offsets, and the planner, the clients
+//! and the dry-run listing read it through the same accessors.
+
+use std::fmt;
+
+use crate::user::AccountLimits;
+
+use super::DirectoryUser;
+
+/// One listed account (see the module's documentation). Read it with its accessors, or
+/// open it into a [`DirectoryUser`] with [`CompactUser::to_parts`] or [`CompactUser::into_parts`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct CompactUser {
+    /// Identity, login name (unless the identity ends with it, as it mostly does: the
+    /// identity is the folded name or address), full name, distinguished name (empty when
+    /// there is none), the addresses and the groups, one after another.
+    text: Box<str>,
+    /// Where the identity, the login name, the full name and the distinguished name end in
+    /// `text` (the login name's end is the identity's when it is not written again).
+    heads: [u32; 4],
+    /// Where the login name starts: in the identity or right after it.
+    login_start: u32,
+    /// Where each address and group ends in `text`, but the last one (which ends with
+    /// `text`): none at all for the usual account of one address and no group.
+    list_ends: Box<[u32]>,
+    emails: u32,
+    groups: u32,
+    /// `AccountLimits::expires_day` when `HAS_EXPIRY` is set.
+    expires_day: i64,
+    /// `HAS_DISTINGUISHED_NAME`, `ENABLED`, `BLOCKED`, `PASSWORD_EXPIRED`, `HAS_EXPIRY`.
+    flags: u8,
+}
+
+const HAS_DISTINGUISHED_NAME: u8 = 1;
+const ENABLED: u8 = 2;
+const BLOCKED: u8 = 4;
+const PASSWORD_EXPIRED: u8 = 8;
+const HAS_EXPIRY: u8 = 16;
+
+/// An account whose text does not fit the 4 GiB that [`CompactUser`]'s offsets reach
+/// (a reply that large is already refused by any sane `max_reply_mib`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
+
+impl CompactUser {
+    /// `user` in one buffer; [`TooLarge`] when its text is 4 GiB or more.
+    pub fn new(user: DirectoryUser) -> Result<CompactUser, TooLarge> {
+        let dn = user.distinguished_name.as_deref();
+        let in_identity = user.identity.ends_with(&*user.login_name);
+        let login = if in_identity { "" } else { &*user.login_name };
+        let fixed = [&*user.identity, login, &*user.full_name, dn.unwrap_or_default()];
+        let list = user.emails.iter().chain(&user.groups).map(String::as_str);
+        let len: usize = fixed.iter().copied().chain(list.clone()).map(str::len).sum();
+        u32::try_from(len).map_err(|_| TooLarge)?;
+        let mut text = String::with_capacity(len);
+        let offset = |text: &String| u32::try_from(text.len()).map_err(|_| TooLarge);
+        let mut heads = [0; 4];
+        for (head, piece) in heads.iter_mut().zip(fixed) {
+            text.push_str(piece);
+            *head = offset(&text)?;
+        }
+        let login_start = if in_identity {
+            heads[0].saturating_sub(u32::try_from(user.login_name.len()).map_err(|_| TooLarge)?)
+        } else {
+            heads[0]
+        };
+        let pieces = user.emails.len() + user.groups.len();
+        let mut list_ends = Vec::with_capacity(pieces.saturating_sub(1));
+        for (at, piece) in list.enumerate() {
+            text.push_str(piece);
+            if at + 1 < pieces {
+                list_ends.push(offset(&text)?);
+            }
+        }
+        let limits = user.limits;
+        let flag = |set: bool, flag: u8| if set { flag } else { 0 };
+        Ok(CompactUser {
+            text: text.into_boxed_str(),
+            heads,
+            login_start,
+            list_ends: list_ends.into_boxed_slice(),
+            emails: u32::try_from(user.emails.len()).map_err(|_| TooLarge)?,
+            groups: u32::try_from(user.groups.len()).map_err(|_| TooLarge)?,
+            expires_day: limits.expires_day.unwrap_or_default(),
+            flags: flag(dn.is_some(), HAS_DISTINGUISHED_NAME)
+                | flag(user.enabled, ENABLED)
+                | flag(limits.blocked, BLOCKED)
+                | flag(limits.password_expired, PASSWORD_EXPIRED)
+                | flag(limits.expires_day.is_some(), HAS_EXPIRY),
+        })
+    }
+
+    /// See [`DirectoryUser::login_name`].
+    pub fn login_name(&self) -> &str {
+        self.text.get(self.login_start as usize..self.heads[1] as usize).unwrap_or_default()
+    }
+
+    /// See [`DirectoryUser::identity`].
+    pub fn identity(&self) -> &str {
+        self.piece(0)
+    }
+
+    pub fn full_name(&self) -> &str {
+        self.piece(2)
+    }
+
+    pub fn distinguished_name(&self) -> Option<&str> {
+        self.has(HAS_DISTINGUISHED_NAME).then(|| self.piece(3))
+    }
+
+    /// Primary address first, then aliases; no duplicates.
+    pub fn emails(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        (4..4 + self.emails as usize).map(|at| self.piece(at))
+    }
+
+    /// See [`DirectoryUser::groups`].
+    pub fn groups(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        let first = 4 + self.emails as usize;
+        (first..first + self.groups as usize).map(|at| self.piece(at))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.has(ENABLED)
+    }
+
+    pub fn limits(&self) -> AccountLimits {
+        AccountLimits {
+            expires_day: self.has(HAS_EXPIRY).then_some(self.expires_day),
+            blocked: self.has(BLOCKED),
+            password_expired: self.has(PASSWORD_EXPIRED),
+        }
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Changes the account as `change` changes it opened up (for the few a client edits
+    /// once it holds them compactly).
+    pub fn edit(&mut self, change: impl FnOnce(&mut DirectoryUser)) -> Result<(), TooLarge> {
+        let mut parts = self.to_parts();
+        change(&mut parts);
+        *self = CompactUser::new(parts)?;
+        Ok(())
+    }
+
+    /// Adds `groups` after the account's groups: as [`CompactUser::edit`] would, without
+    /// opening the account up (IceWarp records every member's groups on it).
+    pub fn add_groups(&mut self, groups: &[&str]) -> Result<(), TooLarge> {
+        // Made exactly as long as they end up: grown, then shrunk, they would leave a gap
+        // in malloc's heap beside every member held through the sync.
+        let len = self.text.len() + groups.iter().map(|group| group.len()).sum::<usize>();
+        let mut text = String::with_capacity(len);
+        text.push_str(&self.text);
+        let pieces = self.emails as usize + self.groups as usize + groups.len();
+        let mut list_ends = Vec::with_capacity(pieces.saturating_sub(1));
+        list_ends.extend_from_slice(&self.list_ends);
+        // Every piece but the last has its end in `list_ends`.
+        let mut has_pieces = self.emails > 0 || self.groups > 0;
+        let mut added = 0_u32;
+        for group in groups {
+            if has_pieces {
+                list_ends.push(u32::try_from(text.len()).map_err(|_| TooLarge)?);
+            }
+            text.push_str(group);
+            has_pieces = true;
+            added = added.checked_add(1).ok_or(TooLarge)?;
+        }
+        u32::try_from(text.len()).map_err(|_| TooLarge)?;
+        self.text = text.into_boxed_str();
+        self.list_ends = list_ends.into_boxed_slice();
+        self.groups = self.groups.checked_add(added).ok_or(TooLarge)?;
+        Ok(())
+    }
+
+    /// The account opened up, copied.
+    pub fn to_parts(&self) -> DirectoryUser {
+        DirectoryUser {
+            login_name: self.login_name().to_string(),
+            identity: self.identity().to_string(),
+            full_name: self.full_name().to_string(),
+            emails: self.emails().map(str::to_string).collect(),
+            enabled: self.enabled(),
+            groups: self.groups().map(str::to_string).collect(),
+            distinguished_name: self.distinguished_name().map(str::to_string),
+            limits: self.limits(),
+        }
+    }
+
+    /// The account opened up; its buffer is given back.
+    pub fn into_parts(self) -> DirectoryUser {
+        self.to_parts()
+    }
+
+    /// The `at`th piece of `text` (see its documentation).
+    fn piece(&self, at: usize) -> &str {
+        let end = |at: usize| match at {
+            0..=3 => self.heads[at] as usize,
+            _ => self.list_ends.get(at - 4).map_or(self.text.len(), |end| *end as usize),
+        };
+        let start = at.checked_sub(1).map_or(0, end);
+        self.text.get(start..end(at)).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for CompactUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_parts().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(emails: &[&str], groups: &[&str], dn: Option<&str>) -> DirectoryUser {
+        DirectoryUser {
+            login_name: "Alice".to_string(),
+            identity: "icewarp:alice@example.com".to_string(),
+            full_name: "Alice Ä".to_string(),
+            emails: emails.iter().map(|e| e.to_string()).collect(),
+            enabled: false,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            distinguished_name: dn.map(str::to_string),
+            limits: AccountLimits { expires_day: Some(3), blocked: true, password_expired: false },
+        }
+    }
+
+    fn round_trip(user: &DirectoryUser) {
+        let compact = CompactUser::new(user.clone()).unwrap();
+        assert_eq!(&compact.to_parts(), user);
+        assert_eq!(compact.emails().len(), user.emails.len());
+        assert_eq!(compact.groups().len(), user.groups.len());
+        assert_eq!(&compact.clone().into_parts(), user);
+    }
+
+    #[test]
+    fn every_field_reads_back_as_it_was_given() {
+        let lists: [&[&str]; 5] = [&[], &[""], &["a@x"], &["a@x", "", "b@x"], &["", ""]];
+        for emails in lists {
+            for groups in lists {
+                for dn in [None, Some(""), Some("cn=a")] {
+                    round_trip(&account(emails, groups, dn));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_login_name_the_identity_ends_with_is_not_written_twice() {
+        for (login, identity) in [
+            ("alice@example.com", "icewarp:alice@example.com"),
+            ("john.doe", "application-integration:john.doe"),
+            ("John.Doe", "application-integration:john.doe"),
+            ("doe", "application-integration:john.doe"),
+            ("", "icewarp:a@x"),
+            ("a", ""),
+            ("", ""),
+            ("icewarp:a@x", "icewarp:a@x"),
+        ] {
+            for emails in [&[][..], &["a@x"], &["a@x", "b@x"]] {
+                let user = DirectoryUser {
+                    login_name: login.to_string(),
+                    identity: identity.to_string(),
+                    emails: emails.iter().map(|e| e.to_string()).collect(),
+                    ..account(&[], &["g@x"], None)
+                };
+                round_trip(&user);
+                let written = CompactUser::new(user).unwrap().text.len();
+                let twice = identity.ends_with(login);
+                let expected = identity.len()
+                    + if twice { 0 } else { login.len() }
+                    + "Alice Ä".len()
+                    + emails.iter().map(|e| e.len()).sum::<usize>()
+                    + "g@x".len();
+                assert_eq!(written, expected, "{login:?} {identity:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_limit_and_flag_reads_back() {
+        for expires_day in [None, Some(0), Some(-1), Some(i64::MAX), Some(i64::MIN)] {
+            for (blocked, password_expired, enabled) in [
+                (false, false, false),
+                (true, false, true),
+                (false, true, false),
+                (true, true, true),
+            ] {
+                let user = DirectoryUser {
+                    enabled,
+                    limits: AccountLimits { expires_day, blocked, password_expired },
+                    ..account(&["a@x"], &[], Some("cn=a"))
+                };
+                round_trip(&user);
+            }
+        }
+    }
+
+    #[test]
+    fn added_groups_read_back_as_an_edit_gives_them() {
+        let lists: [&[&str]; 4] = [&[], &[""], &["a@x"], &["a@x", "", "b@x"]];
+        for emails in lists {
+            for groups in lists {
+                for added in lists {
+                    let user = account(emails, groups, Some("cn=a"));
+                    let mut edited = CompactUser::new(user.clone()).unwrap();
+                    edited
+                        .edit(|user| user.groups.extend(added.iter().map(|g| g.to_string())))
+                        .unwrap();
+                    let mut fast = CompactUser::new(user).unwrap();
+                    fast.add_groups(added).unwrap();
+                    assert_eq!(fast, edited, "{emails:?} {groups:?} {added:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_fields_read_back_empty() {
+        round_trip(&DirectoryUser {
+            login_name: String::new(),
+            identity: String::new(),
+            full_name: String::new(),
+            emails: vec![],
+            enabled: true,
+            groups: vec![],
+            distinguished_name: None,
+            limits: AccountLimits::default(),
+        });
+    }
+
+    #[test]
+    fn a_compact_user_is_small() {
+        // A listing holds one per account (see the module's documentation).
+        assert!(std::mem::size_of::<CompactUser>() <= 72);
+    }
+}
