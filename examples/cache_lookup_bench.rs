@@ -4,11 +4,10 @@
 //!
 //!     cargo run --release --example cache_lookup_bench [-- SIZES...]
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use dircache::cache::{CacheDir, Db, PublicUser};
-use dircache::privileges::Privilege;
+use dircache::privileges::{Privilege, PrivilegeSet};
 use dircache::user::{sample_picks, sample_user, AuthMethod, Origin, User};
 
 const LOOKUPS: usize = 20_000;
@@ -19,7 +18,7 @@ fn user(i: u32) -> User {
         full_name: format!("User Number {i}"),
         emails: vec![name.clone(), format!("u{i}@example.org")],
         auth: AuthMethod::Directory,
-        privileges: BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]),
+        privileges: PrivilegeSet::from([Privilege::Login, Privilege::ReadOwnArchive]),
         origin: Origin::Icewarp,
         ..sample_user(&name, 200_000 + i)
     }

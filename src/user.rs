@@ -1,13 +1,12 @@
 //! The user model: one account as the cache records it.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::privileges::Privilege;
+use crate::privileges::{Privilege, PrivilegeSet};
 
 /// Who checks a user's password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,7 +89,7 @@ pub struct User {
     /// Argon2id PHC string; only for `local` users that have a password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
-    pub privileges: BTreeSet<Privilege>,
+    pub privileges: PrivilegeSet,
     pub enabled: bool,
     /// Disabled by `dircache-sync user set --disable`: a sync never enables it again, whatever
     /// the directory says, until `--enable`.
@@ -509,7 +508,7 @@ impl From<&User> for UserView {
             emails: user.emails.clone(),
             auth: user.auth,
             has_password: user.password_hash.is_some(),
-            privileges: user.privileges.iter().copied().collect(),
+            privileges: user.privileges.iter().collect(),
             enabled: user.enabled,
             disabled_by_admin: user.disabled_by_admin,
             origin: user.origin,

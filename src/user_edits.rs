@@ -3,8 +3,6 @@
 //! loads and commits the database under the lock ([`crate::cache::CacheDir::update`]) and
 //! passes the clock in.
 
-use std::collections::BTreeSet;
-
 use thiserror::Error;
 
 use crate::cache::{CacheError, Db};
@@ -12,7 +10,7 @@ use crate::config::Config;
 use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
 use crate::names::NameError;
-use crate::privileges::Privilege;
+use crate::privileges::{Privilege, PrivilegeSet};
 use crate::user::{AuthMethod, Origin, User};
 
 #[derive(Debug, Error)]
@@ -126,7 +124,7 @@ pub fn add_user<'a>(
         emails: new.emails,
         auth: new.auth,
         password_hash,
-        privileges: privileges.into_iter().collect::<BTreeSet<_>>(),
+        privileges: privileges.into_iter().collect::<PrivilegeSet>(),
         enabled: true,
         disabled_by_admin: false,
         origin: Origin::Manual,

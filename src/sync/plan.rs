@@ -12,7 +12,7 @@ use crate::directory::{CompactUser, DirectoryGroup, Listing};
 use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, folded_name, NamePolicy, MAX_NAME_LEN};
-use crate::privileges::Privilege;
+use crate::privileges::PrivilegeSet;
 use crate::user::{AuthMethod, Group, Origin, User};
 
 use super::index::{position32, KeyIndex};
@@ -205,7 +205,7 @@ struct NewUser {
 
 /// What every new user of a plan has alike.
 struct NewUserTemplate {
-    privileges: BTreeSet<Privilege>,
+    privileges: PrivilegeSet,
     shell: String,
     origin: Origin,
     now: u64,
@@ -228,7 +228,7 @@ impl NewUserTemplate {
             emails: entry.emails().map(str::to_string).collect(),
             auth: AuthMethod::Directory,
             password_hash: None,
-            privileges: self.privileges.clone(),
+            privileges: self.privileges,
             enabled: entry.enabled(),
             disabled_by_admin: false,
             origin: self.origin,

@@ -7,7 +7,7 @@ use super::*;
 use crate::directory::{CompactUser, DirectoryGroup, DirectoryUser, NoProgress, PasswordCheck};
 use crate::local_accounts::LocalAccounts;
 use crate::login_state::LoginStates;
-use crate::privileges::Privilege;
+use crate::privileges::{Privilege, PrivilegeSet};
 use crate::user::{AuthMethod, Origin, User};
 use crate::user_edits::{add_user, set_user, NewUser, UserChanges};
 
@@ -192,7 +192,7 @@ fn creates_directory_users_with_default_privileges() {
     let alice = db.user("alice@example.com").unwrap();
     assert_eq!(alice.auth, AuthMethod::Directory);
     assert_eq!(alice.origin, Origin::Icewarp);
-    assert_eq!(alice.privileges, BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]));
+    assert_eq!(alice.privileges, PrivilegeSet::from([Privilege::Login, Privilege::ReadOwnArchive]));
     assert_eq!(alice.home, "/home/alice@example.com");
     let [low, high] = crate::ids::DEFAULT_UID_RANGE;
     assert!((low..=high).contains(&alice.uid));
@@ -830,7 +830,7 @@ fn a_returning_address_gets_the_default_privileges_and_keeps_its_ids() {
     assert!(back.enabled && back.missing_since.is_none());
     assert_eq!(
         back.privileges,
-        BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]),
+        PrivilegeSet::from([Privilege::Login, Privilege::ReadOwnArchive]),
         "nothing granted to the previous holder of the address"
     );
     assert!(setup.sync(&both, SYNC).unwrap().report.returned.is_empty(), "returned only once");

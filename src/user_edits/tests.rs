@@ -20,7 +20,7 @@ fn add_gives_defaults_ids_home_and_timestamps() {
     let mut db = Db::default();
     let user =
         add_user(&mut db, &config(), &LocalAccounts::default(), new_user("alice"), 77).unwrap();
-    assert_eq!(user.privileges, BTreeSet::from([Privilege::Login, Privilege::ReadOwnArchive]));
+    assert_eq!(user.privileges, PrivilegeSet::from([Privilege::Login, Privilege::ReadOwnArchive]));
     let [low, high] = crate::ids::DEFAULT_UID_RANGE;
     assert!((low..=high).contains(&user.uid));
     assert_eq!(user.gid, user.uid);
@@ -79,7 +79,7 @@ fn add_with_explicit_privileges_and_directory_auth_drops_any_hash() {
     new.auth = AuthMethod::Directory;
     new.privileges = Some(vec![Privilege::ArchiveEmail]);
     let user = add_user(&mut db, &config(), &LocalAccounts::default(), new, 1).unwrap();
-    assert_eq!(user.privileges, BTreeSet::from([Privilege::ArchiveEmail]));
+    assert_eq!(user.privileges, PrivilegeSet::from([Privilege::ArchiveEmail]));
     assert_eq!(user.password_hash, None);
 }
 
@@ -96,7 +96,7 @@ fn set_grants_revokes_and_switches_auth() {
         ..UserChanges::default()
     };
     let user = set_user(&mut db, "Alice", changes, 5).unwrap();
-    assert_eq!(user.privileges, BTreeSet::from([Privilege::Login, Privilege::ChangePassword]));
+    assert_eq!(user.privileges, PrivilegeSet::from([Privilege::Login, Privilege::ChangePassword]));
     assert!(!user.enabled);
     assert_eq!(user.auth, AuthMethod::Directory);
     assert_eq!(user.password_hash, None);
