@@ -382,7 +382,8 @@ pub fn write_table_as(
     let mut out = BufWriter::new(&mut *file);
     out.write_all(&[0u8; HEADER_LEN as usize])?;
     let mut body_crc = crc32fast::Hasher::new();
-    let mut indexes: Vec<Vec<(u64, u64)>> = vec![Vec::new(); index_count];
+    let records = records.into_iter();
+    let mut entries = IndexEntries::new(index_count, records.size_hint().1.unwrap_or(0));
     let mut offset = HEADER_LEN;
     for record in records {
         if record.keys.len() != index_count {
@@ -398,16 +399,14 @@ pub fn write_table_as(
         if version >= 2 && offset > u64::from(u32::MAX) {
             return Err(FormatError::BadLayout("the records of a table exceed 4 GiB"));
         }
-        for (index, key) in indexes.iter_mut().zip(&record.keys) {
-            index.push((*key, offset));
-        }
+        entries.push(&record.keys, offset);
         for chunk in [&prefix[..], &record.json[..]] {
             out.write_all(chunk)?;
             body_crc.update(chunk);
         }
         offset += RECORD_PREFIX_LEN + u64::from(len);
     }
-    let record_count = indexes[0].len() as u64;
+    let record_count = entries.offsets.len() as u64;
     let (slots, slots_field) = if version == 1 {
         let bits = slot_bits_for(record_count);
         (1u64 << bits, bits)
@@ -417,9 +416,10 @@ pub fn write_table_as(
         (slots, field)
     };
     let mut index_offsets = [0u64; MAX_INDEXES];
-    for (i, index) in indexes.iter().enumerate() {
+    for (i, keys) in entries.keys.iter().enumerate() {
         index_offsets[i] = offset;
-        for (key, record_offset) in build_hash_index(index, slots) {
+        for slot in build_hash_index(keys, slots)? {
+            let (key, record_offset) = entries.slot(keys, slot);
             let entry = encode_slot(version, key, record_offset);
             out.write_all(&entry)?;
             body_crc.update(&entry);
@@ -467,16 +467,63 @@ fn slot_of(key: u64, slots: u64) -> u64 {
     (x ^ (x >> 31)) % slots
 }
 
-fn build_hash_index(entries: &[(u64, u64)], count: u64) -> Vec<(u64, u64)> {
-    let mut slots = vec![(0u64, 0u64); count as usize];
-    for (key, record_offset) in entries {
+/// Most records [`IndexEntries`] makes room for before the first is written.
+const RESERVED_RECORDS: usize = 1 << 24;
+
+/// What the indexes of a table are built from, gathered as its records are written: where
+/// each record starts, and its key in each index. A commit writes a table of every user while
+/// it holds all of them: as a (key, offset) pair per index and record, in vectors grown by
+/// doubling, this took up to 64 bytes per user, now 8 per index and 8 more, sized once.
+struct IndexEntries {
+    offsets: Vec<u64>,
+    /// One vector per index, in step with `offsets`.
+    keys: Vec<Vec<u64>>,
+}
+
+impl IndexEntries {
+    /// Room for `records` records: the writer's iterator's upper bound, exact for the
+    /// commit's (room not written to is never made resident). Capped, as any iterator may
+    /// be given: past the cap the vectors grow as they are filled.
+    fn new(index_count: usize, records: usize) -> IndexEntries {
+        let records = records.min(RESERVED_RECORDS);
+        IndexEntries {
+            offsets: Vec::with_capacity(records),
+            keys: (0..index_count).map(|_| Vec::with_capacity(records)).collect(),
+        }
+    }
+
+    /// The caller checked that `keys` has one key per index.
+    fn push(&mut self, keys: &[u64], offset: u64) {
+        self.offsets.push(offset);
+        for (index, key) in self.keys.iter_mut().zip(keys) {
+            index.push(*key);
+        }
+    }
+
+    /// The (key, record offset) a slot of [`build_hash_index`] stands for, (0, 0) when empty.
+    fn slot(&self, keys: &[u64], slot: u32) -> (u64, u64) {
+        match (slot as usize).checked_sub(1) {
+            Some(at) => (keys[at], self.offsets[at]),
+            None => (0, 0),
+        }
+    }
+}
+
+/// The slots of one index: each the position of its record plus one, 0 when empty; 4 bytes
+/// a slot instead of a (key, offset) pair of 16, as the slots of every user's index are held
+/// beside every user.
+fn build_hash_index(keys: &[u64], count: u64) -> Result<Vec<u32>, FormatError> {
+    let mut slots = vec![0u32; count as usize];
+    for (at, key) in keys.iter().enumerate() {
+        let position =
+            u32::try_from(at + 1).map_err(|_| FormatError::BadLayout("too many records"))?;
         let mut slot = slot_of(*key, count);
-        while slots[slot as usize].1 != 0 {
+        while slots[slot as usize] != 0 {
             slot = (slot + 1) % count;
         }
-        slots[slot as usize] = (*key, *record_offset);
+        slots[slot as usize] = position;
     }
-    slots
+    Ok(slots)
 }
 
 /// One slot as `version` lays it out (the writer checked that offsets fit).

@@ -252,3 +252,42 @@ fn the_local_seal_is_kept_in_bytes_72_to_80_where_version_2_readers_ignore_it() 
         0
     );
 }
+
+#[test]
+fn the_bytes_written_are_those_of_the_writer_before_its_index_entries_were_compacted() {
+    // Checksums of tables written before `IndexEntries` and the 4-byte slots (keys that
+    // collide, in both versions); the layout on disk must not move.
+    assert_eq!(crc32fast::hash(&table_bytes(1000)), GOLDEN_V2);
+    assert_eq!(crc32fast::hash(&table_bytes_as(1, 1000)), GOLDEN_V1);
+}
+
+const GOLDEN_V2: u32 = 663_260_161;
+const GOLDEN_V1: u32 = 2_433_001_242;
+
+#[test]
+fn hash_slots_hold_each_position_once_probing_past_collisions() {
+    let keys = [5, 5, 5, 9, 12];
+    let count = 8;
+    let slots = build_hash_index(&keys, count).unwrap();
+    let mut positions: Vec<u32> = slots.iter().copied().filter(|at| *at != 0).collect();
+    positions.sort_unstable();
+    assert_eq!(positions, [1, 2, 3, 4, 5]);
+    // The three records of key 5 follow each other from its slot, in order (wrapping).
+    let home = slot_of(5, count);
+    let of_five: Vec<u32> = (0..3).map(|step| slots[((home + step) % count) as usize]).collect();
+    assert_eq!(of_five, [1, 2, 3]);
+    let mut entries = IndexEntries::new(1, 0);
+    for (at, key) in keys.iter().enumerate() {
+        entries.push(&[*key], 100 + at as u64);
+    }
+    assert_eq!(entries.slot(&entries.keys[0], 4), (9, 103));
+    assert_eq!(entries.slot(&entries.keys[0], 0), (0, 0));
+}
+
+#[test]
+fn index_entries_reserve_at_most_the_cap_whatever_bound_the_records_give() {
+    let entries = IndexEntries::new(2, usize::MAX);
+    assert_eq!(entries.offsets.capacity(), RESERVED_RECORDS);
+    assert!(entries.keys.iter().all(|keys| keys.capacity() == RESERVED_RECORDS));
+    assert_eq!(IndexEntries::new(1, 3).offsets.capacity(), 3);
+}
