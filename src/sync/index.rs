@@ -11,9 +11,15 @@ use std::hash::{BuildHasher, RandomState};
 use hashbrown::HashTable;
 
 /// Positions are stored in 4 bytes. A sync holds every listed and cached user in memory at
-/// hundreds of bytes each, so no slice it indexes reaches 2^32 elements.
+/// hundreds of bytes each, so no slice it indexes reaches 2^32 elements; `sync::run` refuses
+/// a larger one before planning ([`holds_positions`]), so the saturation here is never reached.
 pub(super) fn position32(position: usize) -> u32 {
     u32::try_from(position).unwrap_or(u32::MAX)
+}
+
+/// Whether slices of `entries` elements in all can be indexed by 4-byte positions.
+pub(super) fn holds_positions(entries: usize) -> bool {
+    entries < u32::MAX as usize
 }
 
 /// A set of positions into a slice, at most one per key. The caller passes `key_of`, which
@@ -86,6 +92,15 @@ impl KeyIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_fit_in_four_bytes_only_below_two_to_the_32() {
+        assert!(holds_positions(0));
+        assert!(holds_positions(u32::MAX as usize - 1));
+        assert!(!holds_positions(u32::MAX as usize));
+        assert!(!holds_positions(usize::MAX));
+        assert_eq!(position32(u32::MAX as usize - 1), u32::MAX - 1);
+    }
 
     #[test]
     fn the_last_position_inserted_under_a_key_wins_and_insert_new_keeps_the_first() {

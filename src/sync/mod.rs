@@ -44,6 +44,8 @@ pub enum SyncError {
     EmptyListing,
     #[error("the sync would delete {would} of {of} directory users, more than max_delete_percent = {limit}%; nothing was changed. Check the directory and the filters, then use --force if this is intended")]
     TooManyDeletes { would: usize, of: usize, limit: u8 },
+    #[error("the directory listed and the cache holds {entries} users and groups in all, more than one sync can plan (fewer than 2^32); nothing was changed. Narrow the directory's filters")]
+    TooManyEntries { entries: usize },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,6 +89,12 @@ pub fn run_sync(
 
     let write_lock = if options.dry_run { None } else { Some(cache.lock(lock_wait)?) };
     let db = cache.load()?;
+    let entries = [listing.users.len(), listing.groups.len(), db.users.len(), db.groups.len()]
+        .iter()
+        .fold(0usize, |sum, count| sum.saturating_add(*count));
+    if !index::holds_positions(entries) {
+        return Err(SyncError::TooManyEntries { entries });
+    }
     let (listed_users, listed_groups, origin) =
         (listing.users.len(), listing.groups.len(), listing.origin);
     // A dry run prints the listing; a real run hands it to the plan, which moves what new
