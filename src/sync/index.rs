@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, RandomState};
 use hashbrown::HashTable;
 
 /// Positions are stored in 4 bytes. A sync holds every listed and cached user in memory at
-/// hundreds of bytes each, so no slice it indexes reaches 2^32 elements; `sync::run` refuses
+/// hundreds of bytes each, so no slice it indexes reaches 2^32 elements; `sync::run_sync` refuses
 /// a larger one before planning ([`holds_positions`]), so the saturation here is never reached.
 pub(super) fn position32(position: usize) -> u32 {
     u32::try_from(position).unwrap_or(u32::MAX)
