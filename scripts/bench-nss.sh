@@ -16,6 +16,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 scripts/install-deps.sh --bench
 cargo build --release -p nss_dircache --lib --examples --quiet
+# The module measured is the one the package ships (scripts/build-modules.sh).
+modules=$(scripts/build-modules.sh | tail -n 1)
 if [ -n "${NSS_BENCH_DIR:-}" ]; then
   work=$NSS_BENCH_DIR
 else
@@ -23,5 +25,5 @@ else
   trap 'rm -rf "$work"' EXIT
 fi
 echo "NSS lookups: $(nproc) cores, kernel $(uname -r), glibc $(ldd --version | head -n 1 | awk '{print $NF}')"
-NSS_BENCH_DIR=$work NSS_BENCH_MODULE=$PWD/target/release/libnss_dircache.so \
+NSS_BENCH_DIR=$work NSS_BENCH_MODULE=$modules/libnss_dircache.so \
   target/release/examples/nss_bench run "$@"

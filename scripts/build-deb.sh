@@ -38,19 +38,20 @@ done
 if [ "$build" = 1 ]; then
   if [ "$profile" = release ]; then
     cargo build --release --workspace --locked
-    # The modules again as a cdylib alone: built beside their rlib (which the tests and
-    # benchmarks link), LTO keeps every public item, and the NSS module is 1.1 MB instead of
-    # 0.74 MB, with more page faults on a process's first lookup (README PERFORMANCE).
-    for module in nss_dircache pam_dircache; do
-      cargo rustc --release --locked --quiet -p "$module" --lib --crate-type cdylib
-    done
+    # The modules again, each a cdylib alone and the NSS module's first-lookup code placed
+    # together (README PERFORMANCE): see scripts/build-modules.sh.
+    scripts/build-modules.sh --out "${CARGO_TARGET_DIR:-$root/target}/modules" > /dev/null
   else
     cargo build --workspace --locked
   fi
 fi
 bin=${CARGO_TARGET_DIR:-$root/target}/$profile
-for artifact in dircache-sync libpam_dircache.so libnss_dircache.so; do
-  [ -f "$bin/$artifact" ] || { echo "build-deb.sh: $bin/$artifact is missing: run without --no-build, or cargo build first" >&2; exit 1; }
+# The release modules as scripts/build-modules.sh builds them, when it has.
+modules=$bin
+[ "$profile" = release ] && [ -f "${CARGO_TARGET_DIR:-$root/target}/modules/libnss_dircache.so" ] \
+  && modules=${CARGO_TARGET_DIR:-$root/target}/modules
+for artifact in "$bin/dircache-sync" "$modules/libpam_dircache.so" "$modules/libnss_dircache.so"; do
+  [ -f "$artifact" ] || { echo "build-deb.sh: $artifact is missing: run without --no-build, or cargo build first" >&2; exit 1; }
 done
 
 version=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml)
@@ -74,8 +75,8 @@ install -d -m 0755 "$pkg"/DEBIAN "$pkg"/usr/sbin "$pkg"/lib/"$triplet"/security 
 
 # Programs and modules, stripped as Debian policy asks.
 install -m 0755 "$bin/dircache-sync" "$pkg/usr/sbin/dircache-sync"
-install -m 0644 "$bin/libpam_dircache.so" "$pkg/lib/$triplet/security/pam_dircache.so"
-install -m 0644 "$bin/libnss_dircache.so" "$pkg/lib/$triplet/libnss_dircache.so.2"
+install -m 0644 "$modules/libpam_dircache.so" "$pkg/lib/$triplet/security/pam_dircache.so"
+install -m 0644 "$modules/libnss_dircache.so" "$pkg/lib/$triplet/libnss_dircache.so.2"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note \
   "$pkg/usr/sbin/dircache-sync" "$pkg/lib/$triplet/security/pam_dircache.so" \
   "$pkg/lib/$triplet/libnss_dircache.so.2"

@@ -538,18 +538,35 @@ struct Figures {
     initgroups: Option<[f64; 3]>,
 }
 
-fn run(args: &[String]) {
-    let sizes: Vec<u32> = if args.is_empty() {
-        vec![1_000, 100_000, 1_000_000]
-    } else {
-        args.iter().map(|a| a.replace(['_', ','], "").parse().unwrap_or_else(|e| fail(e))).collect()
+/// `generate N`: only the fixture of N users under $NSS_BENCH_DIR/N, for a profile of the
+/// module (`scripts/nss-first-lookup-functions.sh`).
+fn generate_only(args: &[String]) {
+    let [n] = args else {
+        fail("usage: nss_bench generate N");
     };
+    let n: u32 = n.parse().unwrap_or_else(|e| fail(e));
+    let (work, module_so) = bench_paths();
+    generate(n, &work.join(n.to_string()), &module_so);
+}
+
+/// $NSS_BENCH_DIR (where fixtures go) and $NSS_BENCH_MODULE (the module measured).
+fn bench_paths() -> (PathBuf, PathBuf) {
     let work = std::env::var_os("NSS_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/dircache-nss-bench"));
     let module_so = std::env::var_os("NSS_BENCH_MODULE")
         .map(PathBuf::from)
         .unwrap_or_else(|| fail("set NSS_BENCH_MODULE to the built libnss_dircache.so"));
+    (work, module_so)
+}
+
+fn run(args: &[String]) {
+    let sizes: Vec<u32> = if args.is_empty() {
+        vec![1_000, 100_000, 1_000_000]
+    } else {
+        args.iter().map(|a| a.replace(['_', ','], "").parse().unwrap_or_else(|e| fail(e))).collect()
+    };
+    let (work, module_so) = bench_paths();
     let have_nss_cache = Path::new(NSS_CACHE_SO).exists();
     let mut backends = vec![
         Backend { label: "glibc files", etc: "etc-files", via: "glibc".into() },
@@ -804,6 +821,9 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("run") => run(&args[2..]),
         Some("measure") => measure(&args[2..]),
-        _ => fail("usage: nss_bench run [SIZES...] | nss_bench measure VIA KEY MODE N"),
+        Some("generate") => generate_only(&args[2..]),
+        _ => fail(
+            "usage: nss_bench run [SIZES...] | nss_bench measure VIA KEY MODE N | nss_bench generate N",
+        ),
     }
 }
