@@ -103,6 +103,19 @@ fn names_with_system_meaning_are_refused_in_any_case() {
 }
 
 #[test]
+fn every_built_in_system_name_is_refused() {
+    // The list is searched by bisection: an entry out of order would silently pass.
+    assert!(SYSTEM_NAMES.windows(2).all(|pair| pair[0] < pair[1]), "SYSTEM_NAMES must stay sorted");
+    let policy = NamePolicy::default();
+    for name in SYSTEM_NAMES {
+        assert_eq!(fold_name(name), *name, "{name} is not folded");
+        for spelling in [name.to_string(), name.to_ascii_uppercase()] {
+            assert_eq!(policy.check(&spelling), Err(NameError::SystemName(spelling.clone())));
+        }
+    }
+}
+
+#[test]
 fn configured_reserved_names_are_refused_too() {
     let policy = NamePolicy::new(&["Finance", "ops@example.com"]);
     assert_eq!(policy.check("finance"), Err(NameError::ConfiguredReserved("finance".into())));
