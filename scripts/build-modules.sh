@@ -58,6 +58,7 @@ module=$release/libnss_dircache.so
 if ! readelf -p .comment "$module" 2>/dev/null | grep -q 'Linker: LLD'; then
   problem "libnss_dircache.so was not linked by LLD: the first-lookup order is not applied"
   cp "$module" "$out/libnss_dircache.so"
+  echo "$out"
   exit 0
 fi
 # Function symbols by their demangled name without the hash: the list's names.
@@ -75,12 +76,14 @@ cdylib nss_dircache -C "link-arg=-Wl,--symbol-ordering-file=$work/order" \
   -C link-arg=-Wl,--no-warn-symbol-ordering
 cp "$module" "$out/libnss_dircache.so"
 # The second link must have put the listed functions before every other function.
-misplaced=$(nm --defined-only "$module" | awk 'NR == FNR {ordered[$0] = 1; next}
+# Prints how many listed symbols the module has and how many other functions come first.
+read -r present misplaced < <(nm --defined-only "$module" | awk 'NR == FNR {ordered[$0] = 1; next}
   $2 !~ /^[tT]$/ || $3 ~ /^_(init|fini)$/ {next}
-  ($3 in ordered) {at[$1] = 1; if ($1 > last) last = $1; next}
+  ($3 in ordered) {present++; at[$1] = 1; if ($1 > last) last = $1; next}
   {other[$1] = 1}
-  END {for (a in other) if (a < last && !(a in at)) before++; print before + 0}' "$work/order" -)
-if [ ! -s "$work/order" ] || [ "$misplaced" -ne 0 ]; then
+  END {for (a in other) if (a < last && !(a in at)) before++; print present + 0, before + 0}' \
+  "$work/order" -)
+if [ ! -s "$work/order" ] || [ "$present" -ne "$(wc -l < "$work/order")" ] || [ "$misplaced" -ne 0 ]; then
   problem "the first-lookup order was not applied ($misplaced other functions come before the listed ones)"
 elif [ $((found * 100)) -lt $((listed * 80)) ]; then
   problem "only $found of the $listed functions in $list were found: regenerate it with scripts/nss-first-lookup-functions.sh"
