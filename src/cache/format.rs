@@ -624,7 +624,7 @@ impl<S: ByteSource> TableReader<S> {
                     if found.len() >= MAX_MATCHES {
                         return Err(FormatError::BadLayout("too many records under one key"));
                     }
-                    found.push(self.record_at(offset)?);
+                    found.push(self.read_record(offset)?);
                 }
             }
             probed += count;
@@ -640,7 +640,7 @@ impl<S: ByteSource> TableReader<S> {
         if cursor >= self.header.index_offsets[0] {
             return Ok(None);
         }
-        let json = self.record_at(cursor)?;
+        let json = self.read_record(cursor)?;
         let next = cursor + RECORD_PREFIX_LEN + json.len() as u64;
         Ok(Some((json, next)))
     }
@@ -651,6 +651,13 @@ impl<S: ByteSource> TableReader<S> {
 
     /// The record at `offset`, its checksum verified.
     pub fn record_at(&self, offset: u64) -> Result<Vec<u8>, FormatError> {
+        // In a buffer of its own size: the records of a whole table may be kept at once.
+        self.read_record(offset).map(|bytes| bytes.as_slice().to_vec())
+    }
+
+    /// The record at `offset`, in the buffer it was read into (which may be larger): for
+    /// lookups and enumeration, whose callers decode it at once.
+    fn read_record(&self, offset: u64) -> Result<Vec<u8>, FormatError> {
         let records_end = self.header.index_offsets[0];
         let bad = |reason: &str| FormatError::BadRecord { offset, reason: reason.to_string() };
         if offset < self.header.records_offset
@@ -675,11 +682,11 @@ impl<S: ByteSource> TableReader<S> {
             self.source.read_exact_at(&mut bytes[have..], offset + have as u64)?;
         }
         bytes.truncate(total);
-        let json = bytes.split_off(RECORD_PREFIX_LEN as usize);
-        if checksum(&json) != expected_crc {
+        bytes.drain(..RECORD_PREFIX_LEN as usize);
+        if checksum(&bytes) != expected_crc {
             return Err(bad("checksum mismatch"));
         }
-        Ok(json)
+        Ok(bytes)
     }
 
     /// All records in file order, after checking the whole-file checksum.
