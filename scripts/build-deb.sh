@@ -35,21 +35,22 @@ for tool in dpkg-deb dpkg gzip strip; do
   command -v "$tool" >/dev/null || { echo "build-deb.sh: $tool is missing: apt-get install -y dpkg binutils gzip" >&2; exit 1; }
 done
 
+stage=$(mktemp -d "${TMPDIR:-/tmp}/dircache-deb.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+bin=${CARGO_TARGET_DIR:-$root/target}/$profile
+modules=$bin
 if [ "$build" = 1 ]; then
   if [ "$profile" = release ]; then
     cargo build --release --workspace --locked
     # The modules again, each a cdylib alone and the NSS module's first-lookup code placed
-    # together (README PERFORMANCE): see scripts/build-modules.sh.
-    scripts/build-modules.sh --out "${CARGO_TARGET_DIR:-$root/target}/modules" > /dev/null
+    # together (README PERFORMANCE): see scripts/build-modules.sh. Built for this package
+    # only: --no-build packages what target/release holds, never an older build's modules.
+    modules=$stage/modules
+    scripts/build-modules.sh --out "$modules" > /dev/null
   else
     cargo build --workspace --locked
   fi
 fi
-bin=${CARGO_TARGET_DIR:-$root/target}/$profile
-# The release modules as scripts/build-modules.sh builds them, when it has.
-modules=$bin
-[ "$profile" = release ] && [ -f "${CARGO_TARGET_DIR:-$root/target}/modules/libnss_dircache.so" ] \
-  && modules=${CARGO_TARGET_DIR:-$root/target}/modules
 for artifact in "$bin/dircache-sync" "$modules/libpam_dircache.so" "$modules/libnss_dircache.so"; do
   [ -f "$artifact" ] || { echo "build-deb.sh: $artifact is missing: run without --no-build, or cargo build first" >&2; exit 1; }
 done
@@ -62,8 +63,6 @@ triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multi
 [ -n "$triplet" ] || { echo "build-deb.sh: cannot tell the multiarch triplet: apt-get install -y dpkg-dev" >&2; exit 1; }
 
 mkdir -p "$out"
-stage=$(mktemp -d "${TMPDIR:-/tmp}/dircache-deb.XXXXXX")
-trap 'rm -rf "$stage"' EXIT
 pkg=$stage/dircache
 umask 022
 

@@ -36,7 +36,6 @@ for tool in nm readelf; do
 done
 release=${CARGO_TARGET_DIR:-$root/target}/release
 list=$root/nss_module/first-lookup-functions.txt
-mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/dircache-modules.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -50,15 +49,24 @@ cdylib() { # $1 = package, rest = extra rustc arguments
   cargo rustc --release --locked --quiet -p "$package" --lib --crate-type cdylib ${1:+--} "$@"
 }
 
+publish() { # both modules into $out, once both are built
+  mkdir -p "$out"
+  for module in libpam_dircache.so libnss_dircache.so; do
+    cp "$work/$module" "$out/.$module.new"
+    mv -f "$out/.$module.new" "$out/$module"
+  done
+  echo "$out"
+}
+
 cdylib pam_dircache
-cp "$release/libpam_dircache.so" "$out/libpam_dircache.so"
+cp "$release/libpam_dircache.so" "$work/libpam_dircache.so"
 
 cdylib nss_dircache
 module=$release/libnss_dircache.so
 if ! readelf -p .comment "$module" 2>/dev/null | grep -q 'Linker: LLD'; then
   problem "libnss_dircache.so was not linked by LLD: the first-lookup order is not applied"
-  cp "$module" "$out/libnss_dircache.so"
-  echo "$out"
+  cp "$module" "$work/libnss_dircache.so"
+  publish
   exit 0
 fi
 # Function symbols by their demangled name without the hash: the list's names.
@@ -74,7 +82,7 @@ found=$(awk -F '\t' 'NR == FNR {wanted[$0] = 1; next} ($1 in wanted) {print $1}'
   "$work/wanted" "$work/names" | sort -u | wc -l)
 cdylib nss_dircache -C "link-arg=-Wl,--symbol-ordering-file=$work/order" \
   -C link-arg=-Wl,--no-warn-symbol-ordering
-cp "$module" "$out/libnss_dircache.so"
+cp "$module" "$work/libnss_dircache.so"
 # The second link must have put the listed functions before every other function.
 # Prints how many listed symbols the module has and how many other functions come first.
 read -r present misplaced < <(nm --defined-only "$module" | awk 'NR == FNR {ordered[$0] = 1; next}
@@ -89,4 +97,4 @@ elif [ $((found * 100)) -lt $((listed * 80)) ]; then
   problem "only $found of the $listed functions in $list were found: regenerate it with scripts/nss-first-lookup-functions.sh"
 fi
 echo "build-modules.sh: $found of $listed first-lookup functions placed first in libnss_dircache.so"
-echo "$out"
+publish
