@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::cached::CachedUser;
 use super::format::{
     ByteSource, FormatError, RecordIn, TableReader, FORMAT_VERSION, OLDEST_READABLE_VERSION,
 };
@@ -117,11 +118,18 @@ impl Db {
     /// [`Db::ids_in_use`] as they come, possibly repeated: for the id allocator, which
     /// sorts them itself (a set of a million ids would be held beside its own copy).
     pub fn ids_in_use_unsorted(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ids_in_use_with(self.users.iter().map(|u| (u.uid, u.gid)))
+    }
+
+    /// [`Db::ids_in_use_unsorted`] with the users' (uid, gid) given apart, for a caller that
+    /// holds the users in another form (`sync::plan`, see [`CachedUser`]).
+    pub fn ids_in_use_with<'a>(
+        &'a self,
+        users: impl Iterator<Item = (u32, u32)> + 'a,
+    ) -> impl Iterator<Item = u32> + 'a {
         // A user's gid is most often its uid: given once then.
-        let users = self
-            .users
-            .iter()
-            .flat_map(|u| std::iter::once(u.uid).chain((u.gid != u.uid).then_some(u.gid)));
+        let users =
+            users.flat_map(|(uid, gid)| std::iter::once(uid).chain((gid != uid).then_some(gid)));
         let groups = self.groups.iter().map(|g| g.gid);
         users.chain(groups).chain(self.meta.retired_ids.iter().copied())
     }
@@ -257,12 +265,21 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
 
     /// Every record, after checking the whole file.
     pub fn read_all(&self) -> Result<Vec<T>, CacheError> {
+        self.read_all_as(Ok)
+    }
+
+    /// Every record, after checking the whole file, each kept as `keep` makes it: a form
+    /// smaller than `T` is never held beside every record as a `T`.
+    pub fn read_all_as<U>(
+        &self,
+        mut keep: impl FnMut(T) -> Result<U, CacheError>,
+    ) -> Result<Vec<U>, CacheError> {
         self.table.verify_body().map_err(|e| self.corrupt(e))?;
         // Decoded one at a time: the raw JSON of every record is never held at once.
         let mut records = Vec::with_capacity(usize::try_from(self.table.len()).unwrap_or(0));
         let mut cursor = self.first_cursor();
         while let Some((record, next)) = self.next(cursor)? {
-            records.push(record);
+            records.push(keep(record)?);
             cursor = next;
         }
         if records.len() as u64 != self.table.len() {
@@ -344,8 +361,31 @@ impl CacheDir {
     /// Loads everything, for a writer (checks every checksum). An uninitialized cache is an
     /// empty database.
     pub fn load(&self) -> Result<Db, CacheError> {
+        let (mut db, users) = self.load_users_as(Ok)?;
+        db.users = users;
+        Ok(db)
+    }
+
+    /// [`CacheDir::load`] with the users in their compact form, beside a `Db` without
+    /// users: what a sync plans with (see [`CachedUser`]).
+    pub fn load_cached(&self) -> Result<(Db, Vec<CachedUser>), CacheError> {
+        let path = self.root.join(CURRENT_LINK).join(User::FILE_NAME);
+        self.load_users_as(|user| {
+            CachedUser::new(&user).map_err(|_| CacheError::BadRecord {
+                path: path.clone(),
+                what: user.name.chars().take(60).collect(),
+                reason: "the user's text is 4 GiB or more".to_string(),
+            })
+        })
+    }
+
+    /// Loads everything, each user kept as `keep` makes it, beside a `Db` without users.
+    fn load_users_as<U>(
+        &self,
+        keep: impl Fn(User) -> Result<U, CacheError>,
+    ) -> Result<(Db, Vec<U>), CacheError> {
         if self.current_dir()?.is_none() {
-            return Ok(Db::default());
+            return Ok((Db::default(), Vec::new()));
         }
         self.with_current(|dir| {
             let meta: Meta = read_meta(&dir.join(META_FILE))?;
@@ -362,8 +402,8 @@ impl CacheDir {
                 None => Vec::new(),
             };
             // Not sealed: whoever changes it seals it again (`Db::seal_against`).
-            let (users, groups) = (users.read_all()?, groups.read_all()?);
-            Ok(Db { meta, users, groups, grants, local_seal: 0 })
+            let (users, groups) = (users.read_all_as(&keep)?, groups.read_all()?);
+            Ok((Db { meta, users: Vec::new(), groups, grants, local_seal: 0 }, users))
         })
     }
 

@@ -18,7 +18,7 @@ pub use apply::apply;
 pub use plan::{plan, plan_consuming, Plan, Skipped, UserUpdate};
 pub use report::{read_status, write_status, SyncReport, SyncStatus};
 
-use crate::cache::{CacheDir, CacheError, CacheLock, Db};
+use crate::cache::{CacheDir, CacheError, CacheLock, CachedUser, Db};
 use crate::config::{Config, ConfigError};
 use crate::directory::{Directory, DirectoryError, Listing, Progress};
 use crate::local_accounts::{LocalAccounts, LocalAccountsError};
@@ -88,8 +88,9 @@ pub fn run_sync(
     crate::grants::targets(config, &local)?;
 
     let write_lock = if options.dry_run { None } else { Some(cache.lock(lock_wait)?) };
-    let db = cache.load()?;
-    let entries = [listing.users.len(), listing.groups.len(), db.users.len(), db.groups.len()]
+    // The users in their compact form while the listing is held (see `CachedUser`).
+    let (mut db, cached) = cache.load_cached()?;
+    let entries = [listing.users.len(), listing.groups.len(), cached.len(), db.groups.len()]
         .iter()
         .fold(0usize, |sum, count| sum.saturating_add(*count));
     if !index::holds_positions(entries) {
@@ -101,10 +102,13 @@ pub fn run_sync(
     // users take from it instead of holding it twice, and frees the rest before the plan is
     // applied and written.
     let (plan, listing) = if options.dry_run {
-        (plan(&db, &listing, config, &local, now), Some(listing))
+        (plan(&db, &cached, &listing, config, &local, now), Some(listing))
     } else {
-        (plan_consuming(&db, listing, config, &local, now), None)
+        (plan_consuming(&db, &cached, listing, config, &local, now), None)
     };
+    // What follows reads `Db.users`: the users are opened up once the listing is given
+    // back, one at a time, each buffer given back as its user is made.
+    db.users = CachedUser::into_users(cached);
     let mut report = SyncReport::from_plan(&plan, options.dry_run);
     // A real run names its new users again after the commit, from the cache they went into:
     // a list of every name beside the users and the table writer's indexes would add to

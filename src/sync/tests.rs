@@ -1170,8 +1170,9 @@ fn the_plan_that_consumes_its_listing_is_the_plan_that_borrows_it() {
     }];
     next.warnings = vec!["a listing warning".into()];
     let local = LocalAccounts::default();
-    let borrowed = plan(&db, &next, &s.config, &local, 5_000);
-    let consumed = plan_consuming(&db, next.clone(), &s.config, &local, 5_000);
+    let cached: Vec<CachedUser> = db.users.iter().map(|u| CachedUser::new(u).unwrap()).collect();
+    let borrowed = plan(&db, &cached, &next, &s.config, &local, 5_000);
+    let consumed = plan_consuming(&db, &cached, next.clone(), &s.config, &local, 5_000);
     assert_eq!(consumed, borrowed);
     assert!(borrowed.creates.len() >= 3, "{:?}", borrowed.creates);
     assert!(borrowed.creates.iter().all(|u| !u.name.is_empty() && u.directory_identity.is_some()));
