@@ -1,17 +1,20 @@
-//! A cached user as a sync holds it while it plans: the text of a [`User`] in one buffer.
+//! A cached user as a sync holds it: the text of a [`User`] in one buffer.
 //!
-//! A sync plans with every cached user beside the whole listing (README, PERFORMANCE: peak
-//! RSS per user). As a [`User`] one account is a 288-byte struct and seven or more small
-//! strings and vectors, each with its own allocation and malloc's overhead (about 570 bytes
-//! for an Application Integration account); here it is one buffer of text, a few offsets
-//! and the scalar fields. The planner reads it through accessors and opens up only the
-//! users it changes ([`CachedUser::to_user`]); once the listing is given back, the sync
-//! opens up the others one at a time ([`CachedUser::into_users`]).
+//! A sync holds every cached user from the plan to the commit, and while it plans beside
+//! the whole listing (README, PERFORMANCE: peak RSS per user). As a [`User`] one account is
+//! a 288-byte struct and seven or more small strings and vectors, each with its own
+//! allocation and malloc's overhead (about 570 bytes for an Application Integration
+//! account); here it is one buffer of text, a few offsets and the scalar fields. The
+//! planner reads it through accessors and opens up only the users it changes
+//! ([`CachedUser::to_user`]); applying the plan, the grants, the seal and the pruning of
+//! login states read it through [`HeldUser`], and the commit opens up each user as it
+//! writes it.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use crate::privileges::PrivilegeSet;
-use crate::user::{AccountLimits, AuthMethod, Origin, User};
+use crate::privileges::{Privilege, PrivilegeSet};
+use crate::user::{AccountLimits, AuthMethod, HeldUser, Origin, User, UserFacts};
 
 /// One cached user (see the module's documentation).
 #[derive(Clone, PartialEq, Eq)]
@@ -233,23 +236,6 @@ impl CachedUser {
         }
     }
 
-    /// Every user opened up, in order. Each buffer is given back as its user is made, and
-    /// the vector of compact users shrinks as it empties, so that the users and their
-    /// compact form are never both held whole.
-    pub fn into_users(mut cached: Vec<CachedUser>) -> Vec<User> {
-        let mut users = Vec::with_capacity(cached.len());
-        // Taken from the end, where the vector can give its room back.
-        let step = (cached.len() / 16).max(4096);
-        while let Some(user) = cached.pop() {
-            users.push(user.to_user());
-            if cached.capacity() - cached.len() >= step {
-                cached.shrink_to_fit();
-            }
-        }
-        users.reverse();
-        users
-    }
-
     fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
     }
@@ -262,6 +248,26 @@ impl CachedUser {
         };
         let start = at.checked_sub(1).map_or(0, end);
         self.text.get(start..end(at)).unwrap_or_default()
+    }
+}
+
+impl HeldUser for CachedUser {
+    fn facts(&self) -> UserFacts<'_> {
+        UserFacts {
+            name: self.name(),
+            uid: self.uid,
+            gid: self.gid,
+            home: self.home(),
+            missing_since: self.missing_since(),
+            // As `User::may_hold_local_groups` decides it.
+            may_hold_local_groups: self.enabled()
+                && !self.has(BLOCKED)
+                && self.privileges.contains(&Privilege::Login),
+        }
+    }
+
+    fn user(&self) -> Cow<'_, User> {
+        Cow::Owned(self.to_user())
     }
 }
 
@@ -285,7 +291,8 @@ mod tests {
         assert_eq!(cached.directory_identity(), user.directory_identity.as_deref());
         assert_eq!(cached.emails().len(), user.emails.len());
         assert_eq!(cached.groups().len(), user.groups.len());
-        assert_eq!(CachedUser::into_users(vec![cached]), vec![user.clone()]);
+        assert_eq!(cached.facts(), user.facts());
+        assert_eq!(&*cached.user(), user);
     }
 
     #[test]
@@ -338,6 +345,12 @@ mod tests {
             groups: vec![],
             ..full.clone()
         });
-        round_trip(&User { directory_identity: Some("alice".into()), ..full });
+        round_trip(&User { directory_identity: Some("alice".into()), ..full.clone() });
+        // Who may hold local groups: enabled, not blocked, with the login privilege.
+        round_trip(&User { enabled: true, ..full.clone() });
+        let may = User { enabled: true, limits: AccountLimits::default(), ..full.clone() };
+        assert!(may.may_hold_local_groups());
+        round_trip(&may);
+        round_trip(&User { privileges: [Privilege::Admin].into(), ..may });
     }
 }

@@ -90,7 +90,8 @@ pub struct UserUpdate {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub creates: Vec<User>,
+    /// The new users, compactly as the sync holds every user (see [`CachedUser`]).
+    pub creates: Vec<CachedUser>,
     pub updates: Vec<UserUpdate>,
     /// Names of users to delete (only with `delete_missing_users`).
     pub deletes: Vec<String>,
@@ -123,26 +124,24 @@ impl Plan {
     }
 }
 
-/// Computes the plan for the cache `db` whose users are `users` (`db.users` is not read:
-/// see [`CachedUser`]). Pure: the clock comes in as `now`.
+/// Computes the plan, for a cache whose users are held as [`CachedUser`]s. Pure: the clock
+/// comes in as `now`.
 pub fn plan(
-    db: &Db,
-    users: &[CachedUser],
+    db: &Db<CachedUser>,
     listing: &Listing,
     config: &Config,
     local: &LocalAccounts,
     now: u64,
 ) -> Plan {
-    let (mut plan, new_users, _) =
-        run_planner(Planner::new(db, users, listing, config, local, now));
+    let (mut plan, new_users, _) = run_planner(Planner::new(db, listing, config, local, now));
     let template = NewUserTemplate::new(config, listing.origin, now);
-    plan.creates = new_users
-        .into_iter()
-        .filter_map(|new| {
-            let entry = listing.users.get(new.at as usize)?;
-            Some(template.user(new, entry))
-        })
-        .collect();
+    let mut creates = Vec::with_capacity(new_users.len());
+    for new in new_users {
+        if let Some(entry) = listing.users.get(new.at as usize) {
+            creates.extend(template.held(new, entry, &mut plan.skipped));
+        }
+    }
+    plan.creates = creates;
     plan
 }
 
@@ -151,15 +150,14 @@ pub fn plan(
 /// memory: planning holds the listing and a few bytes per new user, making the users holds
 /// the users and what is left of the listing, never both whole.
 pub fn plan_consuming(
-    db: &Db,
-    users: &[CachedUser],
+    db: &Db<CachedUser>,
     listing: Listing,
     config: &Config,
     local: &LocalAccounts,
     now: u64,
 ) -> Plan {
     let (mut plan, mut new_users, order) =
-        run_planner(Planner::new(db, users, &listing, config, local, now));
+        run_planner(Planner::new(db, &listing, config, local, now));
     let template = NewUserTemplate::new(config, listing.origin, now);
     // In canonical order, the new users' entries come in the order of `new_users`: both are
     // then taken from the end, and what was taken is given back as it goes.
@@ -171,7 +169,7 @@ pub fn plan_consuming(
     while let Some(new) = new_users.pop() {
         entries.truncate(new.rank as usize + 1);
         if let Some(entry) = entries.pop() {
-            created.push(template.user(new, &entry));
+            created.extend(template.held(new, &entry, &mut plan.skipped));
         }
         if entries.capacity() - entries.len() >= step {
             entries.shrink_to_fit();
@@ -231,6 +229,23 @@ impl NewUserTemplate {
         }
     }
 
+    /// The new user compactly; `None`, skipped with the reason, for one whose text does
+    /// not fit [`CachedUser`] (4 GiB: an entry that large is skipped as oversized before).
+    fn held(
+        &self,
+        new: NewUser,
+        entry: &CompactUser,
+        skipped: &mut Vec<Skipped>,
+    ) -> Option<CachedUser> {
+        let user = self.user(new, entry);
+        let held = CachedUser::new(&user).ok();
+        if held.is_none() {
+            let reason = "not created: its text is 4 GiB or more".to_string();
+            skipped.push(Skipped { name: shown_name(&user.name), reason });
+        }
+        held
+    }
+
     fn user(&self, new: NewUser, entry: &CompactUser) -> User {
         User {
             name: entry.login_name().to_string(),
@@ -269,8 +284,8 @@ fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<NewUser>, Vec<u32>) {
 }
 
 struct Planner<'a> {
-    /// The cache, but for its users (`db.users` is not read): those are `users`.
-    db: &'a Db,
+    db: &'a Db<CachedUser>,
+    /// `db.users`.
     users: &'a [CachedUser],
     listing: &'a Listing,
     config: &'a Config,
@@ -319,8 +334,7 @@ struct FinalNames<'a> {
 
 impl<'a> Planner<'a> {
     fn new(
-        db: &'a Db,
-        users: &'a [CachedUser],
+        db: &'a Db<CachedUser>,
         listing: &'a Listing,
         config: &'a Config,
         local: &'a LocalAccounts,
@@ -328,12 +342,12 @@ impl<'a> Planner<'a> {
     ) -> Self {
         // Made first, so that what it sorts while it is made is given back before the
         // indexes below are built; fed without a sorted set of every id in between.
-        let in_use = db.ids_in_use_with(users.iter().map(|u| (u.uid(), u.gid())));
         let ids = IdAllocator::new(
             config.unix.uid_range,
-            in_use.chain(local.ids()),
+            db.ids_in_use_unsorted().chain(local.ids()),
             local.subordinate_ids(),
         );
+        let users = &db.users;
         let directory_users_before = users.iter().filter(|u| u.origin() == listing.origin).count();
         let mut by_identity = KeyIndex::with_capacity(users.len());
         let mut by_name = KeyIndex::with_capacity(users.len());
