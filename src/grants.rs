@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::config::{Config, ConfigError};
 use crate::local_accounts::LocalAccounts;
 use crate::names::fold_name;
-use crate::user::{Group, LocalGrant, User};
+use crate::user::{Group, HeldUser, LocalGrant};
 
 /// One mapped local group, checked against /etc/group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +87,7 @@ pub struct Computed {
 /// the users of its directory groups that may hold local groups. Pure. Costs nothing without
 /// targets, and otherwise holds only the mapped groups' members besides one pass over the
 /// users (a sync of a million users must not index them all again).
-pub fn compute(users: &[User], groups: &[Group], targets: &[Target]) -> Computed {
+pub fn compute<U: HeldUser>(users: &[U], groups: &[Group], targets: &[Target]) -> Computed {
     let mut computed = Computed::default();
     if targets.is_empty() {
         return computed;
@@ -114,10 +114,11 @@ pub fn compute(users: &[User], groups: &[Group], targets: &[Target]) -> Computed
     let any: BTreeSet<&String> = wanted.iter().flatten().collect();
     let eligible: HashMap<String, &str> = users
         .iter()
-        .filter(|user| user.may_hold_local_groups())
+        .map(HeldUser::facts)
+        .filter(|user| user.may_hold_local_groups)
         .filter_map(|user| {
-            let folded = fold_name(&user.name);
-            any.contains(&folded).then_some((folded, user.name.as_str()))
+            let folded = fold_name(user.name);
+            any.contains(&folded).then_some((folded, user.name))
         })
         .collect();
     for (target, members) in targets.iter().zip(&wanted) {
@@ -189,8 +190,8 @@ pub struct Refreshed {
     pub warnings: Vec<String>,
 }
 
-pub fn refresh(
-    users: &[User],
+pub fn refresh<U: HeldUser>(
+    users: &[U],
     groups: &[Group],
     before: &[LocalGrant],
     config: &Config,

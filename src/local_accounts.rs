@@ -461,12 +461,25 @@ impl LocalAccounts {
     /// local user who owns the range can act as them from a user namespace. One line per
     /// range, naming a few of them. Ids are never changed, so the administrator must act.
     pub fn subordinate_id_warnings(&self, users: &[User], groups: &[Group]) -> Vec<String> {
+        let users = users.iter().map(|u| (u.name.as_str(), u.uid, u.gid));
+        self.subordinate_id_warnings_of(users, groups)
+    }
+
+    /// [`LocalAccounts::subordinate_id_warnings`] of users given as (name, uid, gid), in
+    /// whatever form the caller holds them.
+    pub fn subordinate_id_warnings_of<'u>(
+        &self,
+        users: impl Iterator<Item = (&'u str, u32, u32)> + Clone,
+        groups: &[Group],
+    ) -> Vec<String> {
         const NAMED: usize = 5;
         let mut warnings = Vec::new();
         for range in &self.subordinate {
-            let users = users.iter().filter(|u| range.contains(u.uid) || range.contains(u.gid));
-            let mut holders: Vec<String> =
-                users.map(|u| format!("user {} (uid {}, gid {})", u.name, u.uid, u.gid)).collect();
+            let users =
+                users.clone().filter(|(_, uid, gid)| range.contains(*uid) || range.contains(*gid));
+            let mut holders: Vec<String> = users
+                .map(|(name, uid, gid)| format!("user {name} (uid {uid}, gid {gid})"))
+                .collect();
             let groups = groups.iter().filter(|g| range.contains(g.gid));
             holders.extend(groups.map(|g| format!("group {} (gid {})", g.name, g.gid)));
             if holders.is_empty() {

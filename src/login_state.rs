@@ -7,6 +7,7 @@
 //! is never reused: a later account with the same name never inherits it, a renamed
 //! account keeps it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
 use std::io::{self, Write};
@@ -207,7 +208,7 @@ impl LoginStates {
     /// undone half-way. Files that do not belong to a uid are left alone.
     pub fn prune<'u>(
         &self,
-        current: impl Fn(u32) -> Option<&'u User>,
+        current: impl Fn(u32) -> Option<Cow<'u, User>>,
         config: &AuthConfig,
         now: u64,
     ) -> Pruned {
@@ -241,10 +242,10 @@ impl LoginStates {
                     pruned.dropped += usize::from(dropped);
                 }),
                 // Read without the lock first: most records have nothing to delete.
-                Some(user) => match self.load(user) {
+                Some(user) => match self.load(&user) {
                     Ok(state) if state.has_unusable_offline_hash(config, now) => {
                         let mut expired = false;
-                        let updated = self.update(user, |state| {
+                        let updated = self.update(&user, |state| {
                             expired = state.forget_unusable_offline_hash(config, now);
                         });
                         pruned.expired += usize::from(expired);

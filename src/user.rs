@@ -1,5 +1,6 @@
 //! The user model: one account as the cache records it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -123,6 +124,46 @@ pub struct User {
     /// Last, because users.private stores records as arrays (`cache::records::StoredUser`).
     #[serde(default, skip_serializing_if = "AccountLimits::is_none")]
     pub limits: AccountLimits,
+}
+
+/// What is read of every user once a sync has planned, whichever form holds the users: a
+/// [`User`], or the compact `cache::CachedUser` in which a sync holds them (README,
+/// PERFORMANCE: peak RSS per user). Applying the plan, the grants, the seal, the commit and
+/// the pruning of login states read every user through it.
+pub trait HeldUser {
+    /// The few fields read of every user.
+    fn facts(&self) -> UserFacts<'_>;
+    /// The whole user: itself, or opened up.
+    fn user(&self) -> Cow<'_, User>;
+}
+
+/// See [`HeldUser::facts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserFacts<'a> {
+    pub name: &'a str,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: &'a str,
+    pub missing_since: Option<u64>,
+    /// [`User::may_hold_local_groups`].
+    pub may_hold_local_groups: bool,
+}
+
+impl HeldUser for User {
+    fn facts(&self) -> UserFacts<'_> {
+        UserFacts {
+            name: &self.name,
+            uid: self.uid,
+            gid: self.gid,
+            home: &self.home,
+            missing_since: self.missing_since,
+            may_hold_local_groups: self.may_hold_local_groups(),
+        }
+    }
+
+    fn user(&self) -> Cow<'_, User> {
+        Cow::Borrowed(self)
+    }
 }
 
 /// The expiry day of an account whose validity cannot be read: 1970-01-02 (shadow(5)
@@ -295,7 +336,7 @@ pub struct LocalGrant {
 /// --disable`, `--revoke login` or `user delete` takes a local group away at once, without
 /// waiting for the next sync. A grant left without members is kept (the sync that computed
 /// it reports its changes).
-pub fn eligible_grants(grants: &[LocalGrant], users: &[User]) -> Vec<LocalGrant> {
+pub fn eligible_grants<U: HeldUser>(grants: &[LocalGrant], users: &[U]) -> Vec<LocalGrant> {
     // Only the members' names are held, not every user's: each commit of a million users
     // comes through here, most often with no grant at all.
     let members: std::collections::HashSet<String> = grants
@@ -308,8 +349,9 @@ pub fn eligible_grants(grants: &[LocalGrant], users: &[User]) -> Vec<LocalGrant>
     } else {
         users
             .iter()
-            .filter(|u| u.may_hold_local_groups())
-            .map(|u| crate::names::fold_name(&u.name))
+            .map(HeldUser::facts)
+            .filter(|u| u.may_hold_local_groups)
+            .map(|u| crate::names::fold_name(u.name))
             .filter(|folded| members.contains(folded))
             .collect()
     };

@@ -37,6 +37,8 @@ pub enum EditError {
     Ids(#[from] IdsExhausted),
     #[error("{0}")]
     Cache(#[from] CacheError),
+    #[error("user {0:?}: its text is 4 GiB or more, more than a cache record holds")]
+    TooLarge(String),
 }
 
 /// What `user add` was given.

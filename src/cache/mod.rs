@@ -14,12 +14,14 @@
 //!   gen-000000000041/    the previous generation, kept for readers still on it
 //! ```
 
+mod cached;
 pub mod format;
 pub mod reader;
 pub mod records;
 mod replace;
 mod store;
 
+pub use cached::CachedUser;
 pub use records::{CacheRecord, GroupHead, PublicUser};
 pub use replace::{read_json, replace_file, replace_json};
 pub use store::{check_trusted, sample_db, CacheDir, CacheError, CacheLock, Db, Lookup, Meta};

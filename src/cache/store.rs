@@ -14,13 +14,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::cached::CachedUser;
 use super::format::{
     ByteSource, FormatError, RecordIn, TableReader, FORMAT_VERSION, OLDEST_READABLE_VERSION,
 };
 use super::records::{CacheRecord, PublicUser, ID_INDEX, INDEX_COUNT, NAME_INDEX};
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, name_key, same_name};
-use crate::user::{Group, LocalGrant, User};
+use crate::user::{Group, HeldUser, LocalGrant, User};
 
 const CURRENT_LINK: &str = "current";
 const LOCK_FILE: &str = "lock";
@@ -72,11 +73,12 @@ pub struct Meta {
     pub retired_homes: BTreeSet<String>,
 }
 
-/// The whole cache in memory, as writers work on it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Db {
+/// The whole cache in memory, as writers work on it. A sync holds its users as
+/// [`CachedUser`]s (`Db<CachedUser>`, [`CacheDir::load_cached`]); everything else as `User`s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Db<U = User> {
     pub meta: Meta,
-    pub users: Vec<User>,
+    pub users: Vec<U>,
     pub groups: Vec<Group>,
     /// The local groups granted by `[unix.local_groups]`, as the last sync computed them
     /// (`grants::compute`); every commit keeps only members still eligible.
@@ -87,6 +89,18 @@ pub struct Db {
     pub local_seal: u64,
 }
 
+impl<U> Default for Db<U> {
+    fn default() -> Self {
+        Db {
+            meta: Meta::default(),
+            users: Vec::new(),
+            groups: Vec::new(),
+            grants: Vec::new(),
+            local_seal: 0,
+        }
+    }
+}
+
 impl Db {
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.iter().find(|u| same_name(&u.name, name))
@@ -94,13 +108,6 @@ impl Db {
 
     pub fn user_mut(&mut self, name: &str) -> Option<&mut User> {
         self.users.iter_mut().find(|u| same_name(&u.name, name))
-    }
-
-    /// Removes nothing, but records that `user` is gone for good: its ids and its home are
-    /// never handed out again. Every deletion (sync, `user delete`) goes through here.
-    pub fn retire(&mut self, user: &User) {
-        self.meta.retired_ids.extend([user.uid, user.gid]);
-        self.meta.retired_homes.insert(user.home.clone());
     }
 
     /// Every home directory a new user must not get: those of current and deleted users.
@@ -113,6 +120,16 @@ impl Db {
     pub fn ids_in_use(&self) -> BTreeSet<u32> {
         self.ids_in_use_unsorted().collect()
     }
+}
+
+impl<U: HeldUser> Db<U> {
+    /// Removes nothing, but records that `user` is gone for good: its ids and its home are
+    /// never handed out again. Every deletion (sync, `user delete`) goes through here.
+    pub fn retire(&mut self, user: &impl HeldUser) {
+        let user = user.facts();
+        self.meta.retired_ids.extend([user.uid, user.gid]);
+        self.meta.retired_homes.insert(user.home.to_string());
+    }
 
     /// [`Db::ids_in_use`] as they come, possibly repeated: for the id allocator, which
     /// sorts them itself (a set of a million ids would be held beside its own copy).
@@ -121,6 +138,7 @@ impl Db {
         let users = self
             .users
             .iter()
+            .map(HeldUser::facts)
             .flat_map(|u| std::iter::once(u.uid).chain((u.gid != u.uid).then_some(u.gid)));
         let groups = self.groups.iter().map(|g| g.gid);
         users.chain(groups).chain(self.meta.retired_ids.iter().copied())
@@ -138,7 +156,8 @@ impl Db {
             return 0;
         }
         let members = |members: &[String]| members.iter().any(|m| local.win_over(m, &[]));
-        let collides = self.users.iter().any(|u| local.win_over(&u.name, &[u.uid, u.gid]))
+        let collides = (self.users.iter().map(HeldUser::facts))
+            .any(|u| local.win_over(u.name, &[u.uid, u.gid]))
             || self.groups.iter().any(|g| local.win_over(&g.name, &[g.gid]) || members(&g.members))
             || self.grants.iter().any(|g| members(&g.members));
         if collides {
@@ -257,12 +276,21 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
 
     /// Every record, after checking the whole file.
     pub fn read_all(&self) -> Result<Vec<T>, CacheError> {
+        self.read_all_as(Ok)
+    }
+
+    /// Every record, after checking the whole file, each kept as `keep` makes it: a form
+    /// smaller than `T` is never held beside every record as a `T`.
+    pub fn read_all_as<U>(
+        &self,
+        mut keep: impl FnMut(T) -> Result<U, CacheError>,
+    ) -> Result<Vec<U>, CacheError> {
         self.table.verify_body().map_err(|e| self.corrupt(e))?;
         // Decoded one at a time: the raw JSON of every record is never held at once.
         let mut records = Vec::with_capacity(usize::try_from(self.table.len()).unwrap_or(0));
         let mut cursor = self.first_cursor();
         while let Some((record, next)) = self.next(cursor)? {
-            records.push(record);
+            records.push(keep(record)?);
             cursor = next;
         }
         if records.len() as u64 != self.table.len() {
@@ -344,6 +372,27 @@ impl CacheDir {
     /// Loads everything, for a writer (checks every checksum). An uninitialized cache is an
     /// empty database.
     pub fn load(&self) -> Result<Db, CacheError> {
+        self.load_users_as(Ok)
+    }
+
+    /// [`CacheDir::load`] with the users in their compact form: what a sync works with (see
+    /// [`CachedUser`]).
+    pub fn load_cached(&self) -> Result<Db<CachedUser>, CacheError> {
+        let path = self.root.join(CURRENT_LINK).join(User::FILE_NAME);
+        self.load_users_as(|user| {
+            CachedUser::new(&user).map_err(|_| CacheError::BadRecord {
+                path: path.clone(),
+                what: user.name.chars().take(60).collect(),
+                reason: "the user's text is 4 GiB or more".to_string(),
+            })
+        })
+    }
+
+    /// Loads everything, each user kept as `keep` makes it.
+    fn load_users_as<U>(
+        &self,
+        keep: impl Fn(User) -> Result<U, CacheError>,
+    ) -> Result<Db<U>, CacheError> {
         if self.current_dir()?.is_none() {
             return Ok(Db::default());
         }
@@ -362,7 +411,7 @@ impl CacheDir {
                 None => Vec::new(),
             };
             // Not sealed: whoever changes it seals it again (`Db::seal_against`).
-            let (users, groups) = (users.read_all()?, groups.read_all()?);
+            let (users, groups) = (users.read_all_as(&keep)?, groups.read_all()?);
             Ok(Db { meta, users, groups, grants, local_seal: 0 })
         })
     }
@@ -409,7 +458,12 @@ impl CacheDir {
     /// and only then published by renaming the `current` symlink. A commit that fails
     /// removes what it wrote (a full disk stays usable for the status file and the next
     /// writer); what a killed writer left is removed by the next one.
-    pub fn commit(&self, _lock: &CacheLock, db: &Db, now: u64) -> Result<u64, CacheError> {
+    pub fn commit<U: HeldUser>(
+        &self,
+        _lock: &CacheLock,
+        db: &Db<U>,
+        now: u64,
+    ) -> Result<u64, CacheError> {
         self.remove_leftovers()?;
         let previous = self.current_generation()?;
         let generation = previous.max(db.meta.generation) + 1;
@@ -436,10 +490,10 @@ impl CacheDir {
         Ok(generation)
     }
 
-    fn write_generation(
+    fn write_generation<U: HeldUser>(
         &self,
         tmp: &Path,
-        db: &Db,
+        db: &Db<U>,
         generation: u64,
         now: u64,
     ) -> Result<(), CacheError> {
@@ -450,21 +504,23 @@ impl CacheDir {
             retired_ids: db.meta.retired_ids.clone(),
             retired_homes: db.meta.retired_homes.clone(),
         };
-        let mut users: Vec<&User> = db.users.iter().collect();
-        users.sort_by_key(|u| u.uid);
+        let mut users: Vec<&U> = db.users.iter().collect();
+        users.sort_by_key(|u| u.facts().uid);
         let gids = db.gids_by_group_name();
         let grants = crate::user::eligible_grants(&db.grants, &db.users);
         let granted = granted_gids(&grants);
+        // Each user opened up as it is written (a `User` is only borrowed), once per table.
         let public = users.iter().map(|u| {
-            let mut gids = supplementary_gids(u, &gids);
+            let u = u.user();
+            let mut gids = supplementary_gids(&u, &gids);
             gids.extend(granted.get(&fold_name(&u.name)).into_iter().flatten());
-            PublicUser::from_user(u, gids)
+            PublicUser::from_user(&u, gids)
         });
         let mut groups: Vec<&Group> = db.groups.iter().collect();
         groups.sort_by_key(|g| g.gid);
 
         let seal = db.local_seal;
-        write_table_file::<User, _>(tmp, generation, seal, users.iter().copied())?;
+        write_table_file::<User, _>(tmp, generation, seal, users.iter().map(|u| u.user()))?;
         write_table_file::<PublicUser, _>(tmp, generation, seal, public)?;
         write_table_file::<Group, _>(tmp, generation, seal, groups.iter().copied())?;
         write_table_file::<LocalGrant, _>(tmp, generation, seal, grants.iter())?;
@@ -547,10 +603,10 @@ impl CacheDir {
         Ok(generation_of(&dir).unwrap_or(0))
     }
 
-    fn verify_written(
+    fn verify_written<U>(
         &self,
         dir: &Path,
-        db: &Db,
+        db: &Db<U>,
         generation: u64,
         grant_count: usize,
     ) -> Result<(), CacheError> {

@@ -98,7 +98,8 @@ fn prune_drops_gone_accounts_and_unusable_credentials_only() {
     fs::write(state_dir.join("200004.tmp.77"), "{}").unwrap();
     fs::write(state_dir.join("README"), "not a state file").unwrap();
 
-    let pruned = states.prune(|uid| users.iter().find(|u| u.uid == uid), &config, now);
+    let current = |uid| users.iter().find(|u: &&User| u.uid == uid).map(Cow::Borrowed);
+    let pruned = states.prune(current, &config, now);
     assert_eq!((pruned.dropped, pruned.expired), (1, 2));
     assert!(pruned.errors.is_empty(), "{:?}", pruned.errors);
     let alice = states.load(&users[0]).unwrap();
@@ -118,7 +119,7 @@ fn prune_drops_gone_accounts_and_unusable_credentials_only() {
 
     // cache_credentials switched off: no credential is usable, none is kept.
     let off = AuthConfig { cache_credentials: false, ..config };
-    let pruned = states.prune(|uid| users.iter().find(|u| u.uid == uid), &off, now);
+    let pruned = states.prune(current, &off, now);
     assert_eq!((pruned.dropped, pruned.expired), (0, 1));
     assert_eq!(states.load(&users[0]).unwrap().offline_hash, None);
 }

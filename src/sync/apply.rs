@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::cache::Db;
+use crate::cache::{CachedUser, Db};
 use crate::names::fold_name;
-use crate::user::Origin;
+use crate::user::{HeldUser, Origin, User};
 use crate::user_edits::EditError;
 
 use super::plan::Plan;
@@ -12,12 +12,32 @@ use super::plan::Plan;
 /// Applies `plan`, computed for `origin` against this same `db`. Linear in the number of
 /// users: a sync of 100,000 accounts must not be quadratic.
 pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), EditError> {
+    apply_held(db, plan, origin, Ok, |new| Ok(new.to_user()))
+}
+
+/// [`apply`] to a sync's cache, whose users are [`CachedUser`]s: the updated and new users
+/// go in compactly too.
+pub fn apply_cached(db: &mut Db<CachedUser>, plan: Plan, origin: Origin) -> Result<(), EditError> {
+    let hold =
+        |user: User| CachedUser::new(&user).map_err(|_| EditError::TooLarge(user.name.clone()));
+    apply_held(db, plan, origin, hold, Ok)
+}
+
+/// [`apply`] to users held as `U`: each updated user made one by `hold`, each new user by
+/// `hold_new`.
+fn apply_held<U: HeldUser + Clone>(
+    db: &mut Db<U>,
+    plan: Plan,
+    origin: Origin,
+    hold: impl Fn(User) -> Result<U, EditError>,
+    hold_new: impl Fn(CachedUser) -> Result<U, EditError>,
+) -> Result<(), EditError> {
     let deletes: BTreeSet<String> = plan.deletes.iter().map(|n| fold_name(n)).collect();
     if !deletes.is_empty() {
         // In place: a second vector of every user would double the peak of the sync.
         let mut gone = Vec::new();
         db.users.retain(|u| {
-            let deleted = deletes.contains(&fold_name(&u.name));
+            let deleted = deletes.contains(&fold_name(u.facts().name));
             if deleted {
                 gone.push(u.clone());
             }
@@ -29,19 +49,20 @@ pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), EditError> {
     }
 
     let positions: HashMap<u32, usize> =
-        db.users.iter().enumerate().map(|(i, u)| (u.uid, i)).collect();
+        db.users.iter().enumerate().map(|(i, u)| (u.facts().uid, i)).collect();
     for update in plan.updates {
         let position = *positions
             .get(&update.after.uid)
             .ok_or_else(|| EditError::NotFound(update.after.name.clone()))?;
-        db.users[position] = update.after;
+        db.users[position] = hold(update.after)?;
     }
+    let creates = hold_all(plan.creates, hold_new)?;
     if db.users.is_empty() {
-        // The first sync: the plan's vector becomes the cache's, instead of being copied
-        // into a second one while it is still held.
-        db.users = plan.creates;
+        // The first sync: the new vector becomes the cache's, instead of being copied into
+        // a second one while it is still held.
+        db.users = creates;
     } else {
-        db.users.extend(plan.creates);
+        db.users.extend(creates);
     }
 
     let deleted_groups: BTreeSet<String> =
@@ -56,4 +77,22 @@ pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), EditError> {
     db.groups.retain(|g| g.origin != origin);
     db.groups.extend(plan.groups);
     Ok(())
+}
+
+/// `users` made into `U`s by `hold`, in order. Taken from the end of a vector that shrinks
+/// as it empties, so that both forms of every user are never held whole.
+fn hold_all<T, U>(
+    mut users: Vec<T>,
+    hold: impl Fn(T) -> Result<U, EditError>,
+) -> Result<Vec<U>, EditError> {
+    let mut held = Vec::with_capacity(users.len());
+    let step = (users.len() / 16).max(4096);
+    while let Some(user) = users.pop() {
+        held.push(hold(user)?);
+        if users.capacity() - users.len() >= step {
+            users.shrink_to_fit();
+        }
+    }
+    held.reverse();
+    Ok(held)
 }

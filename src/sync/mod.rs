@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-pub use apply::apply;
+pub use apply::{apply, apply_cached};
 pub use plan::{plan, plan_consuming, Plan, Skipped, UserUpdate};
 pub use report::{read_status, write_status, SyncReport, SyncStatus};
 
@@ -23,7 +23,7 @@ use crate::config::{Config, ConfigError};
 use crate::directory::{Directory, DirectoryError, Listing, Progress};
 use crate::local_accounts::{LocalAccounts, LocalAccountsError};
 use crate::login_state::LoginStates;
-use crate::user::User;
+use crate::user::HeldUser;
 use crate::user_edits::EditError;
 
 #[derive(Debug, Error)]
@@ -88,7 +88,8 @@ pub fn run_sync(
     crate::grants::targets(config, &local)?;
 
     let write_lock = if options.dry_run { None } else { Some(cache.lock(lock_wait)?) };
-    let db = cache.load()?;
+    // The users in their compact form, from the plan to the commit (see `CachedUser`).
+    let db = cache.load_cached()?;
     let entries = [listing.users.len(), listing.groups.len(), db.users.len(), db.groups.len()]
         .iter()
         .fold(0usize, |sum, count| sum.saturating_add(*count));
@@ -125,7 +126,8 @@ pub fn run_sync(
     // Returning users are no longer marked once applied: remember them now.
     let plan_empty = plan.is_empty();
     let landing = Landing { cache: &cache, lock: write_lock.as_ref(), config, local: &local, now };
-    let db = landing.install(db, plan_empty, &mut report, |db| Ok(apply(db, plan, origin)?))?;
+    let db =
+        landing.install(db, plan_empty, &mut report, |db| Ok(apply_cached(db, plan, origin)?))?;
     if !options.dry_run {
         report.created = created_names(&db, created);
     }
@@ -150,13 +152,13 @@ impl Landing<'_> {
     /// recompute this host's local-group grants, and with the lock commit a new generation
     /// when anything changed and drop the login state of accounts that vanished. Returns
     /// the cache as installed.
-    pub(crate) fn install(
+    pub(crate) fn install<U: HeldUser>(
         &self,
-        mut db: Db,
+        mut db: Db<U>,
         plan_empty: bool,
         report: &mut SyncReport,
-        apply_plan: impl FnOnce(&mut Db) -> Result<(), SyncError>,
-    ) -> Result<Db, SyncError> {
+        apply_plan: impl FnOnce(&mut Db<U>) -> Result<(), SyncError>,
+    ) -> Result<Db<U>, SyncError> {
         let mut fresh_start: HashSet<u32> = vanished(&db).collect();
         if !plan_empty {
             apply_plan(&mut db)?;
@@ -215,14 +217,15 @@ impl Landing<'_> {
 
 /// The names of the `created` users a plan added, in its order: `apply` puts them after
 /// every other user, and nothing after it moves a user.
-fn created_names(db: &Db, created: usize) -> Vec<String> {
+fn created_names<U: HeldUser>(db: &Db<U>, created: usize) -> Vec<String> {
     let first = db.users.len().saturating_sub(created);
-    db.users.get(first..).unwrap_or_default().iter().map(|u| u.name.clone()).collect()
+    let users = db.users.get(first..).unwrap_or_default();
+    users.iter().map(|u| u.facts().name.to_string()).collect()
 }
 
 /// Users the directory no longer lists (kept, disabled).
-pub(crate) fn vanished(db: &Db) -> impl Iterator<Item = u32> + '_ {
-    db.users.iter().filter(|u| u.missing_since.is_some()).map(|u| u.uid)
+pub(crate) fn vanished<U: HeldUser>(db: &Db<U>) -> impl Iterator<Item = u32> + '_ {
+    db.users.iter().map(HeldUser::facts).filter(|u| u.missing_since.is_some()).map(|u| u.uid)
 }
 
 /// After the commit (a failed or dry run drops nothing), every sync deletes the login
@@ -231,16 +234,19 @@ pub(crate) fn vanished(db: &Db) -> impl Iterator<Item = u32> + '_ {
 /// it in this sync (`fresh_start`: whoever holds the address now starts afresh), and the
 /// offline credentials of everyone else that can no longer be used. Returns what could
 /// not be deleted, for the report's errors.
-pub(crate) fn prune_login_states(
+pub(crate) fn prune_login_states<U: HeldUser>(
     config: &Config,
-    db: &Db,
+    db: &Db<U>,
     fresh_start: &HashSet<u32>,
     now: u64,
 ) -> Vec<String> {
-    let current: HashMap<u32, &User> =
-        db.users.iter().filter(|u| !fresh_start.contains(&u.uid)).map(|u| (u.uid, u)).collect();
+    let current: HashMap<u32, &U> = (db.users.iter().map(|u| (u.facts().uid, u)))
+        .filter(|(uid, _)| !fresh_start.contains(uid))
+        .collect();
     let states = LoginStates::new(&config.cache.dir);
-    let pruned = states.prune(|uid| current.get(&uid).copied(), &config.auth, now);
+    // Only the users with a login state are opened up.
+    let user = |uid| current.get(&uid).map(|u| u.user());
+    let pruned = states.prune(user, &config.auth, now);
     pruned
         .errors
         .iter()

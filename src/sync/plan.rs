@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
-use crate::cache::Db;
+use crate::cache::{CachedUser, Db};
 use crate::config::Config;
 use crate::directory::{CompactUser, DirectoryGroup, Listing};
 use crate::ids::{IdAllocator, IdsExhausted};
@@ -67,8 +67,8 @@ fn canonical<T>(entries: &[T], identity: impl Fn(&T) -> &str) -> Vec<u32> {
 }
 
 /// The key of a cached user in `Planner::by_identity` (only users with one are in it).
-fn identity_of(user: &User) -> &str {
-    user.directory_identity.as_deref().unwrap_or_default()
+fn identity_of(user: &CachedUser) -> &str {
+    user.directory_identity().unwrap_or_default()
 }
 
 /// A directory entry that did not become (or stay) a cache entry, and why.
@@ -90,7 +90,8 @@ pub struct UserUpdate {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub creates: Vec<User>,
+    /// The new users, compactly as the sync holds every user (see [`CachedUser`]).
+    pub creates: Vec<CachedUser>,
     pub updates: Vec<UserUpdate>,
     /// Names of users to delete (only with `delete_missing_users`).
     pub deletes: Vec<String>,
@@ -123,17 +124,24 @@ impl Plan {
     }
 }
 
-/// Computes the plan. Pure: the clock comes in as `now`.
-pub fn plan(db: &Db, listing: &Listing, config: &Config, local: &LocalAccounts, now: u64) -> Plan {
+/// Computes the plan, for a cache whose users are held as [`CachedUser`]s. Pure: the clock
+/// comes in as `now`.
+pub fn plan(
+    db: &Db<CachedUser>,
+    listing: &Listing,
+    config: &Config,
+    local: &LocalAccounts,
+    now: u64,
+) -> Plan {
     let (mut plan, new_users, _) = run_planner(Planner::new(db, listing, config, local, now));
     let template = NewUserTemplate::new(config, listing.origin, now);
-    plan.creates = new_users
-        .into_iter()
-        .filter_map(|new| {
-            let entry = listing.users.get(new.at as usize)?;
-            Some(template.user(new, entry))
-        })
-        .collect();
+    let mut creates = Vec::with_capacity(new_users.len());
+    for new in new_users {
+        if let Some(entry) = listing.users.get(new.at as usize) {
+            creates.extend(template.held(new, entry, &mut plan.skipped));
+        }
+    }
+    plan.creates = creates;
     plan
 }
 
@@ -142,7 +150,7 @@ pub fn plan(db: &Db, listing: &Listing, config: &Config, local: &LocalAccounts, 
 /// memory: planning holds the listing and a few bytes per new user, making the users holds
 /// the users and what is left of the listing, never both whole.
 pub fn plan_consuming(
-    db: &Db,
+    db: &Db<CachedUser>,
     listing: Listing,
     config: &Config,
     local: &LocalAccounts,
@@ -161,7 +169,7 @@ pub fn plan_consuming(
     while let Some(new) = new_users.pop() {
         entries.truncate(new.rank as usize + 1);
         if let Some(entry) = entries.pop() {
-            created.push(template.user(new, &entry));
+            created.extend(template.held(new, &entry, &mut plan.skipped));
         }
         if entries.capacity() - entries.len() >= step {
             entries.shrink_to_fit();
@@ -221,6 +229,23 @@ impl NewUserTemplate {
         }
     }
 
+    /// The new user compactly; `None`, skipped with the reason, for one whose text does
+    /// not fit [`CachedUser`] (4 GiB: an entry that large is skipped as oversized before).
+    fn held(
+        &self,
+        new: NewUser,
+        entry: &CompactUser,
+        skipped: &mut Vec<Skipped>,
+    ) -> Option<CachedUser> {
+        let user = self.user(new, entry);
+        let held = CachedUser::new(&user).ok();
+        if held.is_none() {
+            let reason = "not created: its text is 4 GiB or more".to_string();
+            skipped.push(Skipped { name: shown_name(&user.name), reason });
+        }
+        held
+    }
+
     fn user(&self, new: NewUser, entry: &CompactUser) -> User {
         User {
             name: entry.login_name().to_string(),
@@ -259,16 +284,18 @@ fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<NewUser>, Vec<u32>) {
 }
 
 struct Planner<'a> {
-    db: &'a Db,
+    db: &'a Db<CachedUser>,
+    /// `db.users`.
+    users: &'a [CachedUser],
     listing: &'a Listing,
     config: &'a Config,
     local: &'a LocalAccounts,
     now: u64,
     ids: IdAllocator,
     plan: Plan,
-    /// Cached users (by position in `db.users`) the listing matched by identity.
+    /// Cached users (by position in `users`) the listing matched by identity.
     matched: Vec<bool>,
-    /// Cached users (positions in `db.users`) by directory identity and by folded name, the
+    /// Cached users (positions in `users`) by directory identity and by folded name, the
     /// last of several winning: the planner is linear in the number of users, and holds
     /// these for every one of them (see `sync::index`).
     by_identity: KeyIndex,
@@ -278,7 +305,7 @@ struct Planner<'a> {
     /// after the sync.
     renamed_away: HashSet<String>,
     renamed_to: HashSet<Cow<'a, str>>,
-    /// Home directories of cached users (positions in `db.users`) and of the users this
+    /// Home directories of cached users (positions in `users`) and of the users this
     /// plan creates (positions in `plan.creates`): with those of deleted users
     /// (`db.meta.retired_homes`), the homes a new user must not get.
     cached_homes: KeyIndex,
@@ -307,7 +334,7 @@ struct FinalNames<'a> {
 
 impl<'a> Planner<'a> {
     fn new(
-        db: &'a Db,
+        db: &'a Db<CachedUser>,
         listing: &'a Listing,
         config: &'a Config,
         local: &'a LocalAccounts,
@@ -320,17 +347,17 @@ impl<'a> Planner<'a> {
             db.ids_in_use_unsorted().chain(local.ids()),
             local.subordinate_ids(),
         );
-        let directory_users_before = db.users.iter().filter(|u| u.origin == listing.origin).count();
         let users = &db.users;
+        let directory_users_before = users.iter().filter(|u| u.origin() == listing.origin).count();
         let mut by_identity = KeyIndex::with_capacity(users.len());
         let mut by_name = KeyIndex::with_capacity(users.len());
         let mut cached_homes = KeyIndex::with_capacity(users.len());
         for (at, user) in users.iter().enumerate() {
-            if let Some(identity) = user.directory_identity.as_deref() {
+            if let Some(identity) = user.directory_identity() {
                 by_identity.insert(identity, at, |at| identity_of(&users[at]));
             }
-            by_name.insert(&folded_name(&user.name), at, |at| folded_name(&users[at].name));
-            cached_homes.insert_new(&user.home, at, |at| users[at].home.as_str());
+            by_name.insert(&folded_name(user.name()), at, |at| folded_name(users[at].name()));
+            cached_homes.insert_new(user.home(), at, |at| users[at].home());
         }
         let final_names = (!listing.groups.is_empty()).then(|| FinalNames {
             by_identity: KeyIndex::with_capacity(listing.users.len()),
@@ -345,6 +372,7 @@ impl<'a> Planner<'a> {
             .collect();
         Planner {
             db,
+            users,
             listing,
             config,
             local,
@@ -367,16 +395,16 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The cached user (position in `db.users`) with this directory identity.
+    /// The cached user (position in `users`) with this directory identity.
     fn cached_by_identity(&self, identity: &str) -> Option<usize> {
-        let users = &self.db.users;
+        let users = self.users;
         self.by_identity.get(identity, |at| identity_of(&users[at]))
     }
 
-    /// The cached user (position in `db.users`) with this folded name.
+    /// The cached user (position in `users`) with this folded name.
     fn cached_by_name(&self, folded: &str) -> Option<usize> {
-        let users = &self.db.users;
-        self.by_name.get(folded, |at| folded_name(&users[at].name))
+        let users = self.users;
+        self.by_name.get(folded, |at| folded_name(users[at].name()))
     }
 
     /// Whether a cached user has the folded name `folded` after this plan's renames. (New
@@ -390,8 +418,8 @@ impl<'a> Planner<'a> {
     /// Whether a new user must not get `home`: a cached user has it, a deleted one had it,
     /// or a user this plan creates gets it.
     fn home_taken(&self, home: &str) -> bool {
-        let (users, new_users) = (&self.db.users, &self.new_users);
-        self.cached_homes.contains(home, |at| users[at].home.as_str())
+        let (users, new_users) = (self.users, &self.new_users);
+        self.cached_homes.contains(home, |at| users[at].home())
             || self.db.meta.retired_homes.contains(home)
             || self.created_homes.contains(home, |at| new_users[at].home.as_str())
     }
@@ -474,33 +502,33 @@ impl<'a> Planner<'a> {
 
     /// The cached user this directory entry is: same identity, or a manual user of the same
     /// name with directory authentication (the seeds' "manually created users").
-    /// The position of that user in `db.users`.
+    /// The position of that user in `users`.
     fn existing_for(&mut self, entry: &CompactUser) -> Option<usize> {
         if let Some(user) = self.cached_by_identity(entry.identity()) {
             return Some(user);
         }
         let at = self.cached_by_name(&folded_name(entry.login_name()))?;
-        let same_name = &self.db.users[at];
-        if same_name.directory_identity.is_some() {
+        let same_name = &self.users[at];
+        if same_name.directory_identity().is_some() {
             return None; // another directory account holds the name; create() reports it
         }
-        if same_name.auth == AuthMethod::Directory {
+        if same_name.auth() == AuthMethod::Directory {
             return Some(at);
         }
         None
     }
 
-    /// Plans the cached user at `user_at` in `db.users` after the listed entry at `at`.
+    /// Plans the cached user at `user_at` in `users` after the listed entry at `at`.
     fn plan_update(&mut self, user_at: usize, at: usize) {
-        let (db, listing) = (self.db, self.listing);
-        let (user, entry) = (&db.users[user_at], &listing.users[at]);
+        let (users, listing) = (self.users, self.listing);
+        let (user, entry) = (&users[user_at], &listing.users[at]);
         self.matched[user_at] = true;
         if let Some(problem) = oversized(entry) {
             // Kept as it is (not deleted, not changed), with the reason.
-            self.set_final_name(at, &user.name);
+            self.set_final_name(at, user.name());
             return self.skip(entry.login_name(), format!("not updated: {problem}"));
         }
-        let linked = user.directory_identity.is_none();
+        let linked = user.directory_identity().is_none();
         let new_name = self.rename_target(user, entry);
         // A name that was fine when the account was made may be refused now (a new
         // `reserved_names` entry): the account stays, so its uid is never reused, but
@@ -515,16 +543,16 @@ impl<'a> Planner<'a> {
                 changed.push(field);
             }
         };
-        set("name", new_name != user.name);
-        set("full_name", entry.full_name() != user.full_name);
-        set("emails", !entry.emails().eq(user.emails.iter().map(String::as_str)));
+        set("name", new_name != user.name());
+        set("full_name", entry.full_name() != user.full_name());
+        set("emails", !entry.emails().eq(user.emails()));
         // An administrator's --disable outlasts whatever the directory says.
-        let enabled = entry.enabled() && !user.disabled_by_admin && refused.is_none();
-        set("enabled", enabled != user.enabled);
-        set("groups", self.listed_groups(entry) != user.groups);
-        set("distinguished_name", entry.distinguished_name() != user.distinguished_name.as_deref());
-        set("limits", entry.limits() != user.limits);
-        let returned = user.missing_since.is_some();
+        let enabled = entry.enabled() && !user.disabled_by_admin() && refused.is_none();
+        set("enabled", enabled != user.enabled());
+        set("groups", !self.listed_groups(entry).iter().map(String::as_str).eq(user.groups()));
+        set("distinguished_name", entry.distinguished_name() != user.distinguished_name());
+        set("limits", entry.limits() != user.limits());
+        let returned = user.missing_since().is_some();
         set("returned", returned);
         if linked {
             changed.push("origin");
@@ -534,7 +562,7 @@ impl<'a> Planner<'a> {
             self.plan.unchanged += 1;
             return;
         }
-        let mut after = user.clone();
+        let mut after = user.to_user();
         if linked {
             after.directory_identity = Some(entry.identity().to_string());
             after.origin = self.listing.origin;
@@ -567,16 +595,16 @@ impl<'a> Planner<'a> {
 
     /// A renamed directory account keeps its uid; the new name is used only when it is
     /// valid and free, otherwise the old one stays and the reason is reported.
-    fn rename_target(&mut self, user: &'a User, entry: &'a CompactUser) -> &'a str {
-        if entry.login_name() == user.name {
-            return &user.name;
+    fn rename_target(&mut self, user: &'a CachedUser, entry: &'a CompactUser) -> &'a str {
+        if entry.login_name() == user.name() {
+            return user.name();
         }
         let folded = folded_name(entry.login_name());
         let blocker = if let Err(e) = self.policy.check(entry.login_name()) {
             Some(e.to_string())
         } else if self.local.win_over(entry.login_name(), &[]) {
             Some("a local account has that name".to_string())
-        } else if *fold_name(&user.name) != *folded && self.name_taken(&folded) {
+        } else if *fold_name(user.name()) != *folded && self.name_taken(&folded) {
             Some("another cache user has that name".to_string())
         } else if self.group_names.contains(&*folded) {
             Some("a group has that name".to_string())
@@ -584,10 +612,10 @@ impl<'a> Planner<'a> {
             None
         };
         if let Some(reason) = blocker {
-            self.skip(entry.login_name(), format!("not renamed from {}: {reason}", user.name));
-            return &user.name;
+            self.skip(entry.login_name(), format!("not renamed from {}: {reason}", user.name()));
+            return user.name();
         }
-        let away = fold_name(&user.name);
+        let away = fold_name(user.name());
         self.renamed_to.remove(away.as_str());
         self.renamed_away.insert(away);
         self.renamed_to.insert(folded);
@@ -614,8 +642,9 @@ impl<'a> Planner<'a> {
                 "a local account in /etc/passwd or /etc/group has that name; local accounts win",
             );
         }
-        if let Some(holder) = self.cached_by_name(&folded_name(name)).map(|at| &self.db.users[at]) {
-            let reason = if holder.auth == AuthMethod::Local && holder.directory_identity.is_none()
+        if let Some(holder) = self.cached_by_name(&folded_name(name)).map(|at| &self.users[at]) {
+            let reason = if holder.auth() == AuthMethod::Local
+                && holder.directory_identity().is_none()
             {
                 "a manually created user with a local password has that name; switch it to `--auth directory` to link it"
             } else {
@@ -681,17 +710,16 @@ impl<'a> Planner<'a> {
     /// Users of this origin that the directory no longer lists. Only `directory` users
     /// are ever deleted, never local-password users, and only when configured.
     fn plan_deletes(&mut self) {
-        let db = self.db;
+        let users = self.users;
         let matched =
             |identity: &str| self.cached_by_identity(identity).is_some_and(|at| self.matched[at]);
-        let missing: Vec<&User> = db
-            .users
+        let missing: Vec<&CachedUser> = users
             .iter()
-            .filter(|u| u.origin == self.listing.origin)
-            .filter(|u| u.directory_identity.as_deref().is_some_and(|id| !matched(id)))
+            .filter(|u| u.origin() == self.listing.origin)
+            .filter(|u| u.directory_identity().is_some_and(|id| !matched(id)))
             .collect();
         for user in missing {
-            if user.auth == AuthMethod::Directory && !self.config.sync.delete_missing_users {
+            if user.auth() == AuthMethod::Directory && !self.config.sync.delete_missing_users {
                 // Kept, but disabled: the directory no longer vouches for it, and an SSH key
                 // or offline credentials must not keep letting it in. Listed again, it is
                 // enabled again (plan_update follows the directory).
@@ -699,15 +727,15 @@ impl<'a> Planner<'a> {
             } else if !self.config.sync.delete_missing_users {
                 self.plan.warnings.push(format!(
                     "{} is no longer in the directory; kept (delete_missing_users = false)",
-                    user.name
+                    user.name()
                 ));
-            } else if user.auth != AuthMethod::Directory {
+            } else if user.auth() != AuthMethod::Directory {
                 self.plan.warnings.push(format!(
                     "{} is no longer in the directory; kept because its auth method is local",
-                    user.name
+                    user.name()
                 ));
             } else {
-                self.plan.deletes.push(user.name.clone());
+                self.plan.deletes.push(user.name().to_string());
             }
         }
     }
@@ -715,10 +743,10 @@ impl<'a> Planner<'a> {
     /// Marks the user as vanished (`missing_since`): its login state is dropped after the
     /// commit, and if it is listed again it returns as a possibly new person
     /// ([`Planner::plan_return`]).
-    fn plan_disable_missing(&mut self, user: &User) {
-        let name = &user.name;
-        let what = if user.enabled { "disabled and kept" } else { "kept disabled" };
-        let dropped = if user.missing_since.is_none() {
+    fn plan_disable_missing(&mut self, user: &CachedUser) {
+        let name = user.name();
+        let what = if user.enabled() { "disabled and kept" } else { "kept disabled" };
+        let dropped = if user.missing_since().is_none() {
             "; its cached offline credentials and login state are dropped"
         } else {
             ""
@@ -726,19 +754,19 @@ impl<'a> Planner<'a> {
         self.plan.warnings.push(format!(
             "{name} is no longer in the directory; {what} (delete_missing_users = false){dropped}"
         ));
-        if !user.enabled && user.missing_since.is_some() {
+        if !user.enabled() && user.missing_since().is_some() {
             return;
         }
         let mut changed = Vec::new();
-        if user.enabled {
+        if user.enabled() {
             changed.push("enabled");
         }
-        if user.missing_since.is_none() {
+        if user.missing_since().is_none() {
             changed.push("missing_since");
         }
-        let mut after = user.clone();
+        let mut after = user.to_user();
         after.enabled = false;
-        after.missing_since = user.missing_since.or(Some(self.now));
+        after.missing_since = user.missing_since().or(Some(self.now));
         after.updated_at = self.now;
         self.plan.updates.push(UserUpdate { after, changed, linked: false });
     }
@@ -861,7 +889,8 @@ impl<'a> Planner<'a> {
     fn finish(mut self) -> Plan {
         self.plan.warnings.extend(self.listing.warnings.iter().cloned());
         // Ids are kept, even inside a subordinate range: the administrator must act.
-        let inside = self.local.subordinate_id_warnings(&self.db.users, &self.db.groups);
+        let users = self.users.iter().map(|u| (u.name(), u.uid(), u.gid()));
+        let inside = self.local.subordinate_id_warnings_of(users, &self.db.groups);
         self.plan.warnings.extend(inside);
         self.plan
     }

@@ -50,7 +50,7 @@ impl SyncReport {
     pub fn from_plan(plan: &Plan, dry_run: bool) -> SyncReport {
         SyncReport {
             dry_run,
-            created: plan.creates.iter().map(|u| u.name.clone()).collect(),
+            created: plan.creates.iter().map(|u| u.name().to_string()).collect(),
             updated: plan.updates.iter().map(|u| u.after.name.clone()).collect(),
             deleted: plan.deletes.clone(),
             unchanged: plan.unchanged,

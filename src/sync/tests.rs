@@ -1149,7 +1149,7 @@ fn the_plan_that_consumes_its_listing_is_the_plan_that_borrows_it() {
         SYNC,
     )
     .unwrap();
-    let db = s.cache().load().unwrap();
+    let db = s.cache().load_cached().unwrap();
     let mut dn = person("dn@example.com", "With DN");
     dn.distinguished_name = Some("UID=dn,DC=example,DC=com".into());
     dn.emails.push("alias@example.com".into());
@@ -1174,7 +1174,10 @@ fn the_plan_that_consumes_its_listing_is_the_plan_that_borrows_it() {
     let consumed = plan_consuming(&db, next.clone(), &s.config, &local, 5_000);
     assert_eq!(consumed, borrowed);
     assert!(borrowed.creates.len() >= 3, "{:?}", borrowed.creates);
-    assert!(borrowed.creates.iter().all(|u| !u.name.is_empty() && u.directory_identity.is_some()));
+    assert!(borrowed
+        .creates
+        .iter()
+        .all(|u| !u.name().is_empty() && u.directory_identity().is_some()));
 }
 
 #[test]

@@ -1,0 +1,364 @@
+//! A cached user as a sync holds it: the text of a [`User`] in one buffer.
+//!
+//! A sync holds every cached user from the plan to the commit, and while it plans beside
+//! the whole listing (README, PERFORMANCE: peak RSS per user). As a [`User`] one account is
+//! a 288-byte struct and seven or more small strings and vectors, each with its own
+//! allocation and malloc's overhead (about 570 bytes for the benchmark's Application
+//! Integration account); here it is a 120-byte struct of offsets and the scalar fields and
+//! one buffer of text (about 260 bytes for the same account). The
+//! planner reads it through accessors and opens up only the users it changes
+//! ([`CachedUser::to_user`]); applying the plan, the grants, the seal and the pruning of
+//! login states read it through [`HeldUser`], and the commit opens up each user as it
+//! writes it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::privileges::{Privilege, PrivilegeSet};
+use crate::user::{AccountLimits, AuthMethod, HeldUser, Origin, User, UserFacts};
+
+/// One cached user (see the module's documentation).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CachedUser {
+    /// The directory identity (empty when there is none), the name (unless the identity
+    /// ends with it, as it mostly does), the full name, the home, the shell, the password
+    /// hash and the distinguished name (empty when there is none), then the addresses and
+    /// the groups, one after another.
+    text: Box<str>,
+    /// Where the identity, the name, the full name, the home, the shell, the password hash
+    /// and the distinguished name end in `text` (the name's end is the identity's when it
+    /// is not written again).
+    heads: [u32; 7],
+    /// Where the name starts: in the identity or right after it.
+    name_start: u32,
+    /// Where each address and group ends in `text`, but the last one (which ends with
+    /// `text`): none at all for the usual account of one address and no group.
+    list_ends: Box<[u32]>,
+    emails: u32,
+    groups: u32,
+    uid: u32,
+    gid: u32,
+    created_at: u64,
+    updated_at: u64,
+    /// `User::missing_since` when `MISSING` is set.
+    missing_since: u64,
+    /// `AccountLimits::expires_day` when `HAS_EXPIRY` is set.
+    expires_day: i64,
+    privileges: PrivilegeSet,
+    auth: AuthMethod,
+    origin: Origin,
+    flags: u16,
+}
+
+const HAS_IDENTITY: u16 = 1;
+const HAS_PASSWORD_HASH: u16 = 2;
+const HAS_DISTINGUISHED_NAME: u16 = 4;
+const ENABLED: u16 = 8;
+const DISABLED_BY_ADMIN: u16 = 16;
+const MISSING: u16 = 32;
+const HAS_EXPIRY: u16 = 64;
+const BLOCKED: u16 = 128;
+const PASSWORD_EXPIRED: u16 = 256;
+
+/// Pieces of `text` before the addresses.
+const HEADS: usize = 7;
+const IDENTITY: usize = 0;
+const NAME: usize = 1;
+const FULL_NAME: usize = 2;
+const HOME: usize = 3;
+const SHELL: usize = 4;
+const PASSWORD_HASH: usize = 5;
+const DISTINGUISHED_NAME: usize = 6;
+
+/// A user whose text does not fit the 4 GiB that [`CachedUser`]'s offsets reach (a cache
+/// record holds at most 16 MiB: only a user made in memory could be that large).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
+
+impl CachedUser {
+    /// `user` in one buffer; [`TooLarge`] when its text is 4 GiB or more.
+    pub fn new(user: &User) -> Result<CachedUser, TooLarge> {
+        let identity = user.directory_identity.as_deref();
+        let in_identity = identity.is_some_and(|identity| identity.ends_with(&*user.name));
+        let name = if in_identity { "" } else { &*user.name };
+        let fixed = [
+            identity.unwrap_or_default(),
+            name,
+            &*user.full_name,
+            &*user.home,
+            &*user.shell,
+            user.password_hash.as_deref().unwrap_or_default(),
+            user.distinguished_name.as_deref().unwrap_or_default(),
+        ];
+        let list = user.emails.iter().chain(&user.groups).map(String::as_str);
+        let len: usize = fixed.iter().copied().chain(list.clone()).map(str::len).sum();
+        u32::try_from(len).map_err(|_| TooLarge)?;
+        let mut text = String::with_capacity(len);
+        let offset = |text: &String| u32::try_from(text.len()).map_err(|_| TooLarge);
+        let mut heads = [0; HEADS];
+        for (head, piece) in heads.iter_mut().zip(fixed) {
+            text.push_str(piece);
+            *head = offset(&text)?;
+        }
+        let name_start = if in_identity {
+            heads[IDENTITY].saturating_sub(u32::try_from(user.name.len()).map_err(|_| TooLarge)?)
+        } else {
+            heads[IDENTITY]
+        };
+        let pieces = user.emails.len() + user.groups.len();
+        let mut list_ends = Vec::with_capacity(pieces.saturating_sub(1));
+        for (at, piece) in list.enumerate() {
+            text.push_str(piece);
+            if at + 1 < pieces {
+                list_ends.push(offset(&text)?);
+            }
+        }
+        let limits = user.limits;
+        let flag = |set: bool, flag: u16| if set { flag } else { 0 };
+        Ok(CachedUser {
+            text: text.into_boxed_str(),
+            heads,
+            name_start,
+            list_ends: list_ends.into_boxed_slice(),
+            emails: u32::try_from(user.emails.len()).map_err(|_| TooLarge)?,
+            groups: u32::try_from(user.groups.len()).map_err(|_| TooLarge)?,
+            uid: user.uid,
+            gid: user.gid,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            missing_since: user.missing_since.unwrap_or_default(),
+            expires_day: limits.expires_day.unwrap_or_default(),
+            privileges: user.privileges,
+            auth: user.auth,
+            origin: user.origin,
+            flags: flag(identity.is_some(), HAS_IDENTITY)
+                | flag(user.password_hash.is_some(), HAS_PASSWORD_HASH)
+                | flag(user.distinguished_name.is_some(), HAS_DISTINGUISHED_NAME)
+                | flag(user.enabled, ENABLED)
+                | flag(user.disabled_by_admin, DISABLED_BY_ADMIN)
+                | flag(user.missing_since.is_some(), MISSING)
+                | flag(limits.expires_day.is_some(), HAS_EXPIRY)
+                | flag(limits.blocked, BLOCKED)
+                | flag(limits.password_expired, PASSWORD_EXPIRED),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.text.get(self.name_start as usize..self.heads[NAME] as usize).unwrap_or_default()
+    }
+
+    pub fn full_name(&self) -> &str {
+        self.piece(FULL_NAME)
+    }
+
+    /// Primary address first.
+    pub fn emails(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        (HEADS..HEADS + self.emails as usize).map(|at| self.piece(at))
+    }
+
+    pub fn auth(&self) -> AuthMethod {
+        self.auth
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.has(ENABLED)
+    }
+
+    pub fn disabled_by_admin(&self) -> bool {
+        self.has(DISABLED_BY_ADMIN)
+    }
+
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+
+    pub fn gid(&self) -> u32 {
+        self.gid
+    }
+
+    pub fn home(&self) -> &str {
+        self.piece(HOME)
+    }
+
+    /// Names of the directory groups the user belongs to.
+    pub fn groups(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        let first = HEADS + self.emails as usize;
+        (first..first + self.groups as usize).map(|at| self.piece(at))
+    }
+
+    pub fn distinguished_name(&self) -> Option<&str> {
+        self.has(HAS_DISTINGUISHED_NAME).then(|| self.piece(DISTINGUISHED_NAME))
+    }
+
+    pub fn directory_identity(&self) -> Option<&str> {
+        self.has(HAS_IDENTITY).then(|| self.piece(IDENTITY))
+    }
+
+    pub fn missing_since(&self) -> Option<u64> {
+        self.has(MISSING).then_some(self.missing_since)
+    }
+
+    pub fn limits(&self) -> AccountLimits {
+        AccountLimits {
+            expires_day: self.has(HAS_EXPIRY).then_some(self.expires_day),
+            blocked: self.has(BLOCKED),
+            password_expired: self.has(PASSWORD_EXPIRED),
+        }
+    }
+
+    /// The user opened up, copied: every string and list exactly as long as it is, as the
+    /// cache's reader makes them.
+    pub fn to_user(&self) -> User {
+        User {
+            name: self.name().to_string(),
+            full_name: self.full_name().to_string(),
+            emails: self.emails().map(str::to_string).collect(),
+            auth: self.auth,
+            password_hash: self.has(HAS_PASSWORD_HASH).then(|| self.piece(PASSWORD_HASH).into()),
+            privileges: self.privileges,
+            enabled: self.enabled(),
+            disabled_by_admin: self.disabled_by_admin(),
+            origin: self.origin,
+            uid: self.uid,
+            gid: self.gid,
+            home: self.home().to_string(),
+            shell: self.piece(SHELL).to_string(),
+            groups: self.groups().map(str::to_string).collect(),
+            distinguished_name: self.distinguished_name().map(str::to_string),
+            directory_identity: self.directory_identity().map(str::to_string),
+            missing_since: self.missing_since(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            limits: self.limits(),
+        }
+    }
+
+    fn has(&self, flag: u16) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The `at`th piece of `text` (see its documentation).
+    fn piece(&self, at: usize) -> &str {
+        let end = |at: usize| match at {
+            0..HEADS => self.heads[at] as usize,
+            _ => self.list_ends.get(at - HEADS).map_or(self.text.len(), |end| *end as usize),
+        };
+        let start = at.checked_sub(1).map_or(0, end);
+        self.text.get(start..end(at)).unwrap_or_default()
+    }
+}
+
+impl HeldUser for CachedUser {
+    fn facts(&self) -> UserFacts<'_> {
+        UserFacts {
+            name: self.name(),
+            uid: self.uid,
+            gid: self.gid,
+            home: self.home(),
+            missing_since: self.missing_since(),
+            // As `User::may_hold_local_groups` decides it.
+            may_hold_local_groups: self.enabled()
+                && !self.has(BLOCKED)
+                && self.privileges.contains(&Privilege::Login),
+        }
+    }
+
+    fn user(&self) -> Cow<'_, User> {
+        Cow::Owned(self.to_user())
+    }
+}
+
+impl fmt::Debug for CachedUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_user().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::privileges::Privilege;
+    use crate::user::sample_user;
+
+    fn round_trip(user: &User) {
+        let cached = CachedUser::new(user).unwrap();
+        assert_eq!(&cached.to_user(), user);
+        assert_eq!(cached.name(), user.name);
+        assert_eq!(cached.home(), user.home);
+        assert_eq!(cached.directory_identity(), user.directory_identity.as_deref());
+        assert_eq!(cached.emails().len(), user.emails.len());
+        assert_eq!(cached.groups().len(), user.groups.len());
+        assert_eq!(cached.facts(), user.facts());
+        assert_eq!(&*cached.user(), user);
+    }
+
+    #[test]
+    fn a_cached_user_is_smaller_than_a_user_before_its_text() {
+        // What the module's documentation says it saves, per user a sync holds.
+        assert_eq!(std::mem::size_of::<CachedUser>(), 120);
+        assert_eq!(std::mem::size_of::<User>(), 288);
+    }
+
+    #[test]
+    fn a_cached_user_opens_up_as_the_user_it_was_made_from() {
+        let plain = sample_user("alice", 1_879_048_299);
+        round_trip(&plain);
+        // Every field set, and set apart from the others of its type, so that two fields
+        // read in each other's place cannot open up equal.
+        let full = User {
+            full_name: "Alice Ä".into(),
+            emails: vec!["alice@example.com".into(), "al@example.com".into()],
+            auth: AuthMethod::Local,
+            password_hash: Some("$argon2id$hash".into()),
+            privileges: [Privilege::Login, Privilege::Admin].into(),
+            enabled: false,
+            disabled_by_admin: true,
+            origin: Origin::ApplicationIntegration,
+            gid: 1_879_048_300,
+            home: "/home/alice2".into(),
+            shell: "/bin/zsh".into(),
+            groups: vec!["staff".into(), "wheel".into()],
+            distinguished_name: Some("UID=alice".into()),
+            directory_identity: Some("application-integration:alice".into()),
+            missing_since: Some(5),
+            created_at: 6,
+            updated_at: 7,
+            limits: AccountLimits {
+                expires_day: Some(20_000),
+                blocked: true,
+                password_expired: true,
+            },
+            ..plain.clone()
+        };
+        round_trip(&full);
+        // Set but empty is not absent; an identity that does not end with the name; one
+        // address and no group, one group and no address.
+        round_trip(&User {
+            password_hash: Some(String::new()),
+            distinguished_name: Some(String::new()),
+            directory_identity: Some("icewarp:someone-else@example.com".into()),
+            emails: vec![],
+            groups: vec!["staff".into()],
+            limits: AccountLimits { expires_day: Some(-3), ..AccountLimits::default() },
+            ..full.clone()
+        });
+        round_trip(&User {
+            directory_identity: Some(String::new()),
+            name: String::new(),
+            emails: vec!["a@b".into()],
+            groups: vec![],
+            ..full.clone()
+        });
+        round_trip(&User { directory_identity: Some("alice".into()), ..full.clone() });
+        // Who may hold local groups: enabled, not blocked, with the login privilege.
+        round_trip(&User { enabled: true, ..full.clone() });
+        let may = User { enabled: true, limits: AccountLimits::default(), ..full.clone() };
+        assert!(may.may_hold_local_groups());
+        round_trip(&may);
+        round_trip(&User { privileges: [Privilege::Admin].into(), ..may });
+    }
+}
