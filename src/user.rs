@@ -166,6 +166,16 @@ impl HeldUser for User {
     }
 }
 
+/// [`User::may_hold_local_groups`] of an account's fields, whichever form holds them (a
+/// sync's compact `cache::CachedUser` too): the rule spelled once.
+pub fn account_may_hold_local_groups(
+    enabled: bool,
+    limits: &AccountLimits,
+    privileges: &PrivilegeSet,
+) -> bool {
+    enabled && !limits.blocked && privileges.contains(&Privilege::Login)
+}
+
 /// The expiry day of an account whose validity cannot be read: 1970-01-02 (shadow(5)
 /// warns that 0 may be read as "never expires").
 pub const EXPIRED_LONG_AGO: i64 = 1;
@@ -268,9 +278,9 @@ impl User {
     /// kept out of logins, gets no local powers either). An expired account keeps its grants
     /// until the next sync after the date; it cannot log in meanwhile (`pam` refuses it in
     /// `account`). The one spelling of the rule: `grants::compute` and every commit
-    /// ([`eligible_grants`]) use it.
+    /// ([`eligible_grants`]) use it, through [`account_may_hold_local_groups`].
     pub fn may_hold_local_groups(&self) -> bool {
-        self.enabled && !self.limits.blocked && self.has_privilege(Privilege::Login)
+        account_may_hold_local_groups(self.enabled, &self.limits, &self.privileges)
     }
 
     /// The GECOS field: the full name with anything that would break a passwd line removed.

@@ -14,8 +14,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::privileges::{Privilege, PrivilegeSet};
-use crate::user::{AccountLimits, AuthMethod, HeldUser, Origin, User, UserFacts};
+use crate::privileges::PrivilegeSet;
+use crate::user::{
+    account_may_hold_local_groups, AccountLimits, AuthMethod, HeldUser, Origin, User, UserFacts,
+};
 
 /// One cached user (see the module's documentation).
 #[derive(Clone, PartialEq, Eq)]
@@ -260,10 +262,11 @@ impl HeldUser for CachedUser {
             gid: self.gid,
             home: self.home(),
             missing_since: self.missing_since(),
-            // As `User::may_hold_local_groups` decides it.
-            may_hold_local_groups: self.enabled()
-                && !self.has(BLOCKED)
-                && self.privileges.contains(&Privilege::Login),
+            may_hold_local_groups: account_may_hold_local_groups(
+                self.enabled(),
+                &self.limits(),
+                &self.privileges,
+            ),
         }
     }
 
