@@ -4,8 +4,8 @@
 //! the whole listing (README, PERFORMANCE: peak RSS per user). As a [`User`] one account is
 //! a 288-byte struct and seven or more small strings and vectors, each with its own
 //! allocation and malloc's overhead (about 570 bytes for the benchmark's Application
-//! Integration account); here it is a 120-byte struct of offsets and the scalar fields and
-//! one buffer of text (about 260 bytes for the same account). The
+//! Integration account); here it is a 104-byte struct of offsets and the scalar fields and
+//! one buffer of text (about 245 bytes for the same account). The
 //! planner reads it through accessors and opens up only the users it changes
 //! ([`CachedUser::to_user`]); applying the plan, the grants, the seal and the pruning of
 //! login states read it through [`HeldUser`], and the commit opens up each user as it
@@ -34,18 +34,17 @@ pub struct CachedUser {
     /// Where the name starts: in the identity or right after it.
     name_start: u32,
     /// Where each address and group ends in `text`, but the last one (which ends with
-    /// `text`): none at all for the usual account of one address and no group.
-    list_ends: Box<[u32]>,
+    /// `text`): none at all for the usual account of one address and no group. Then, as
+    /// two words each, `User::missing_since` when `MISSING` is set and
+    /// `AccountLimits::expires_day` when `HAS_EXPIRY` is: rarely set, so not 16 bytes of
+    /// every user.
+    tail: Box<[u32]>,
     emails: u32,
     groups: u32,
     uid: u32,
     gid: u32,
     created_at: u64,
     updated_at: u64,
-    /// `User::missing_since` when `MISSING` is set.
-    missing_since: u64,
-    /// `AccountLimits::expires_day` when `HAS_EXPIRY` is set.
-    expires_day: i64,
     privileges: PrivilegeSet,
     auth: AuthMethod,
     origin: Origin,
@@ -108,12 +107,18 @@ impl CachedUser {
             heads[IDENTITY]
         };
         let pieces = user.emails.len() + user.groups.len();
-        let mut list_ends = Vec::with_capacity(pieces.saturating_sub(1));
+        let (missing, expiry) = (user.missing_since, user.limits.expires_day);
+        let words = 2 * (usize::from(missing.is_some()) + usize::from(expiry.is_some()));
+        let mut tail = Vec::with_capacity(pieces.saturating_sub(1) + words);
         for (at, piece) in list.enumerate() {
             text.push_str(piece);
             if at + 1 < pieces {
-                list_ends.push(offset(&text)?);
+                tail.push(offset(&text)?);
             }
+        }
+        // Two's complement for a day before 1970: read back `as i64`.
+        for value in [missing, expiry.map(|day| day as u64)].into_iter().flatten() {
+            tail.extend([value as u32, (value >> 32) as u32]);
         }
         let limits = user.limits;
         let flag = |set: bool, flag: u16| if set { flag } else { 0 };
@@ -121,15 +126,13 @@ impl CachedUser {
             text: text.into_boxed_str(),
             heads,
             name_start,
-            list_ends: list_ends.into_boxed_slice(),
+            tail: tail.into_boxed_slice(),
             emails: u32::try_from(user.emails.len()).map_err(|_| TooLarge)?,
             groups: u32::try_from(user.groups.len()).map_err(|_| TooLarge)?,
             uid: user.uid,
             gid: user.gid,
             created_at: user.created_at,
             updated_at: user.updated_at,
-            missing_since: user.missing_since.unwrap_or_default(),
-            expires_day: limits.expires_day.unwrap_or_default(),
             privileges: user.privileges,
             auth: user.auth,
             origin: user.origin,
@@ -201,12 +204,15 @@ impl CachedUser {
     }
 
     pub fn missing_since(&self) -> Option<u64> {
-        self.has(MISSING).then_some(self.missing_since)
+        self.has(MISSING).then(|| self.tail_word_pair(0))
     }
 
     pub fn limits(&self) -> AccountLimits {
         AccountLimits {
-            expires_day: self.has(HAS_EXPIRY).then_some(self.expires_day),
+            expires_day: self.has(HAS_EXPIRY).then(|| {
+                let after_missing = if self.has(MISSING) { 2 } else { 0 };
+                self.tail_word_pair(after_missing) as i64
+            }),
             blocked: self.has(BLOCKED),
             password_expired: self.has(PASSWORD_EXPIRED),
         }
@@ -239,6 +245,18 @@ impl CachedUser {
         }
     }
 
+    /// How many of `tail`'s words are ends of addresses and groups.
+    fn list_end_count(&self) -> usize {
+        (self.emails as usize + self.groups as usize).saturating_sub(1)
+    }
+
+    /// The 64-bit value in the two words of `tail` that start `at` words after the list
+    /// ends (0 when they are not there, which `new` never lets happen).
+    fn tail_word_pair(&self, at: usize) -> u64 {
+        let word = |i: usize| self.tail.get(self.list_end_count() + at + i).copied();
+        u64::from(word(0).unwrap_or(0)) | (u64::from(word(1).unwrap_or(0)) << 32)
+    }
+
     fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
     }
@@ -247,7 +265,9 @@ impl CachedUser {
     fn piece(&self, at: usize) -> &str {
         let end = |at: usize| match at {
             0..HEADS => self.heads[at] as usize,
-            _ => self.list_ends.get(at - HEADS).map_or(self.text.len(), |end| *end as usize),
+            _ => (self.tail.get(at - HEADS))
+                .filter(|_| at - HEADS < self.list_end_count())
+                .map_or(self.text.len(), |end| *end as usize),
         };
         let start = at.checked_sub(1).map_or(0, end);
         self.text.get(start..end(at)).unwrap_or_default()
@@ -302,7 +322,7 @@ mod tests {
     #[test]
     fn a_cached_user_is_smaller_than_a_user_before_its_text() {
         // What the module's documentation says it saves, per user a sync holds.
-        assert_eq!(std::mem::size_of::<CachedUser>(), 120);
+        assert_eq!(std::mem::size_of::<CachedUser>(), 104);
         assert_eq!(std::mem::size_of::<User>(), 288);
     }
 
@@ -357,6 +377,13 @@ mod tests {
             ..full.clone()
         });
         round_trip(&User { directory_identity: Some("alice".into()), ..full.clone() });
+        // An expiry without `missing_since`, a day before 1970, and the largest values.
+        round_trip(&User { missing_since: None, ..full.clone() });
+        round_trip(&User {
+            missing_since: Some(u64::MAX),
+            limits: AccountLimits { expires_day: Some(i64::MIN), ..full.limits },
+            ..full.clone()
+        });
         // Who may hold local groups: enabled, not blocked, with the login privilege.
         round_trip(&User { enabled: true, ..full.clone() });
         let may = User { enabled: true, limits: AccountLimits::default(), ..full.clone() };
