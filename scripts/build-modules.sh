@@ -2,7 +2,7 @@
 # Builds pam_dircache.so and libnss_dircache.so as the Debian package ships them (README
 # PERFORMANCE, "The first lookup of a process"):
 #   - release profile, each module a cdylib alone: built beside its rlib (which the tests
-#     and benchmarks link) fat LTO keeps every public item, and the NSS module is 1.1 MB
+#     and benchmarks link), fat LTO keeps every public item, and the NSS module is 1.1 MB
 #     instead of 0.74 MB, with more page faults on a process's first lookup;
 #   - the NSS module's code laid out with the functions a process's first lookup runs placed
 #     together at the start of .text (nss_module/first-lookup-functions.txt, made by
@@ -91,6 +91,7 @@ read -r present misplaced < <(nm --defined-only "$module" | awk 'NR == FNR {orde
   {other[$1] = 1}
   END {for (a in other) if (a < last && !(a in at)) before++; print present + 0, before + 0}' \
   "$work/order" -)
+: "${present:=0}" "${misplaced:=1}"
 if [ ! -s "$work/order" ] || [ "$present" -ne "$(wc -l < "$work/order")" ] || [ "$misplaced" -ne 0 ]; then
   problem "the first-lookup order was not applied ($misplaced other functions come before the listed ones)"
 elif [ $((found * 100)) -lt $((listed * 80)) ]; then
