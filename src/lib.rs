@@ -36,6 +36,7 @@ pub mod local_accounts;
 pub mod login_state;
 pub mod names;
 pub mod nss;
+pub mod packed_text;
 pub mod pam;
 pub mod passwords;
 pub mod privileges;

@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::packed_text;
 use crate::privileges::PrivilegeSet;
 use crate::user::{
     account_may_hold_local_groups, AccountLimits, AuthMethod, HeldUser, Origin, User, UserFacts,
@@ -64,7 +65,7 @@ const PASSWORD_EXPIRED: u16 = 256;
 /// Pieces of `text` before the addresses.
 const HEADS: usize = 7;
 const IDENTITY: usize = 0;
-const NAME: usize = 1;
+// 1 is the name, read with `packed_text::name`.
 const FULL_NAME: usize = 2;
 const HOME: usize = 3;
 const SHELL: usize = 4;
@@ -80,11 +81,9 @@ impl CachedUser {
     /// `user` in one buffer; [`TooLarge`] when its text is 4 GiB or more.
     pub fn new(user: &User) -> Result<CachedUser, TooLarge> {
         let identity = user.directory_identity.as_deref();
-        let in_identity = identity.is_some_and(|identity| identity.ends_with(&*user.name));
-        let name = if in_identity { "" } else { &*user.name };
         let fixed = [
             identity.unwrap_or_default(),
-            name,
+            &*user.name,
             &*user.full_name,
             &*user.home,
             &*user.shell,
@@ -92,30 +91,10 @@ impl CachedUser {
             user.distinguished_name.as_deref().unwrap_or_default(),
         ];
         let list = user.emails.iter().chain(&user.groups).map(String::as_str);
-        let len: usize = fixed.iter().copied().chain(list.clone()).map(str::len).sum();
-        u32::try_from(len).map_err(|_| TooLarge)?;
-        let mut text = String::with_capacity(len);
-        let offset = |text: &String| u32::try_from(text.len()).map_err(|_| TooLarge);
-        let mut heads = [0; HEADS];
-        for (head, piece) in heads.iter_mut().zip(fixed) {
-            text.push_str(piece);
-            *head = offset(&text)?;
-        }
-        let name_start = if in_identity {
-            heads[IDENTITY].saturating_sub(u32::try_from(user.name.len()).map_err(|_| TooLarge)?)
-        } else {
-            heads[IDENTITY]
-        };
-        let pieces = user.emails.len() + user.groups.len();
         let (missing, expiry) = (user.missing_since, user.limits.expires_day);
         let words = 2 * (usize::from(missing.is_some()) + usize::from(expiry.is_some()));
-        let mut tail = Vec::with_capacity(pieces.saturating_sub(1) + words);
-        for (at, piece) in list.enumerate() {
-            text.push_str(piece);
-            if at + 1 < pieces {
-                tail.push(offset(&text)?);
-            }
-        }
+        let packed = packed_text::pack(fixed, list, words).map_err(|_| TooLarge)?;
+        let mut tail = packed.list_ends;
         // Two's complement for a day before 1970: read back `as i64`.
         for value in [missing, expiry.map(|day| day as u64)].into_iter().flatten() {
             tail.extend([value as u32, (value >> 32) as u32]);
@@ -123,9 +102,9 @@ impl CachedUser {
         let limits = user.limits;
         let flag = |set: bool, flag: u16| if set { flag } else { 0 };
         Ok(CachedUser {
-            text: text.into_boxed_str(),
-            heads,
-            name_start,
+            text: packed.text,
+            heads: packed.heads,
+            name_start: packed.name_start,
             tail: tail.into_boxed_slice(),
             emails: u32::try_from(user.emails.len()).map_err(|_| TooLarge)?,
             groups: u32::try_from(user.groups.len()).map_err(|_| TooLarge)?,
@@ -149,7 +128,7 @@ impl CachedUser {
     }
 
     pub fn name(&self) -> &str {
-        self.text.get(self.name_start as usize..self.heads[NAME] as usize).unwrap_or_default()
+        packed_text::name(&self.text, &self.heads, self.name_start)
     }
 
     pub fn full_name(&self) -> &str {
@@ -263,14 +242,8 @@ impl CachedUser {
 
     /// The `at`th piece of `text` (see its documentation).
     fn piece(&self, at: usize) -> &str {
-        let end = |at: usize| match at {
-            0..HEADS => self.heads[at] as usize,
-            _ => (self.tail.get(at - HEADS))
-                .filter(|_| at - HEADS < self.list_end_count())
-                .map_or(self.text.len(), |end| *end as usize),
-        };
-        let start = at.checked_sub(1).map_or(0, end);
-        self.text.get(start..end(at)).unwrap_or_default()
+        let list_ends = self.tail.get(..self.list_end_count()).unwrap_or_default();
+        packed_text::piece(&self.text, &self.heads, list_ends, at)
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::packed_text;
 use crate::user::AccountLimits;
 
 use super::DirectoryUser;
@@ -51,39 +52,16 @@ impl CompactUser {
     /// `user` in one buffer; [`TooLarge`] when its text is 4 GiB or more.
     pub fn new(user: DirectoryUser) -> Result<CompactUser, TooLarge> {
         let dn = user.distinguished_name.as_deref();
-        let in_identity = user.identity.ends_with(&*user.login_name);
-        let login = if in_identity { "" } else { &*user.login_name };
-        let fixed = [&*user.identity, login, &*user.full_name, dn.unwrap_or_default()];
+        let fixed = [&*user.identity, &*user.login_name, &*user.full_name, dn.unwrap_or_default()];
         let list = user.emails.iter().chain(&user.groups).map(String::as_str);
-        let len: usize = fixed.iter().copied().chain(list.clone()).map(str::len).sum();
-        u32::try_from(len).map_err(|_| TooLarge)?;
-        let mut text = String::with_capacity(len);
-        let offset = |text: &String| u32::try_from(text.len()).map_err(|_| TooLarge);
-        let mut heads = [0; 4];
-        for (head, piece) in heads.iter_mut().zip(fixed) {
-            text.push_str(piece);
-            *head = offset(&text)?;
-        }
-        let login_start = if in_identity {
-            heads[0].saturating_sub(u32::try_from(user.login_name.len()).map_err(|_| TooLarge)?)
-        } else {
-            heads[0]
-        };
-        let pieces = user.emails.len() + user.groups.len();
-        let mut list_ends = Vec::with_capacity(pieces.saturating_sub(1));
-        for (at, piece) in list.enumerate() {
-            text.push_str(piece);
-            if at + 1 < pieces {
-                list_ends.push(offset(&text)?);
-            }
-        }
+        let packed = packed_text::pack(fixed, list, 0).map_err(|_| TooLarge)?;
         let limits = user.limits;
         let flag = |set: bool, flag: u8| if set { flag } else { 0 };
         Ok(CompactUser {
-            text: text.into_boxed_str(),
-            heads,
-            login_start,
-            list_ends: list_ends.into_boxed_slice(),
+            text: packed.text,
+            heads: packed.heads,
+            login_start: packed.name_start,
+            list_ends: packed.list_ends.into_boxed_slice(),
             emails: u32::try_from(user.emails.len()).map_err(|_| TooLarge)?,
             groups: u32::try_from(user.groups.len()).map_err(|_| TooLarge)?,
             expires_day: limits.expires_day.unwrap_or_default(),
@@ -97,7 +75,7 @@ impl CompactUser {
 
     /// See [`DirectoryUser::login_name`].
     pub fn login_name(&self) -> &str {
-        self.text.get(self.login_start as usize..self.heads[1] as usize).unwrap_or_default()
+        packed_text::name(&self.text, &self.heads, self.login_start)
     }
 
     /// See [`DirectoryUser::identity`].
@@ -199,12 +177,7 @@ impl CompactUser {
 
     /// The `at`th piece of `text` (see its documentation).
     fn piece(&self, at: usize) -> &str {
-        let end = |at: usize| match at {
-            0..=3 => self.heads[at] as usize,
-            _ => self.list_ends.get(at - 4).map_or(self.text.len(), |end| *end as usize),
-        };
-        let start = at.checked_sub(1).map_or(0, end);
-        self.text.get(start..end(at)).unwrap_or_default()
+        packed_text::piece(&self.text, &self.heads, &self.list_ends, at)
     }
 }
 
