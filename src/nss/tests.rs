@@ -1210,9 +1210,9 @@ fn initgroups_refuses_a_group_record_getgrgid_refuses() {
 #[test]
 fn supplementary_gids_keep_their_order_and_lose_repeats() {
     use super::visibility::unique_in_order;
-    assert_eq!(unique_in_order(&[]), Vec::<u32>::new());
-    assert_eq!(unique_in_order(&[30, 10, 20]), vec![30, 10, 20]);
-    assert_eq!(unique_in_order(&[30, 10, 30, 20, 10, 10]), vec![30, 10, 20]);
+    assert!(unique_in_order(&[]).is_empty());
+    assert_eq!(*unique_in_order(&[30, 10, 20]), [30, 10, 20]);
+    assert_eq!(*unique_in_order(&[30, 10, 30, 20, 10, 10]), [30, 10, 20]);
     let many: Vec<u32> = (0..5_000).rev().chain(0..5_000).collect();
-    assert_eq!(unique_in_order(&many), (0..5_000).rev().collect::<Vec<u32>>());
+    assert_eq!(*unique_in_order(&many), *(0..5_000).rev().collect::<Vec<u32>>());
 }

@@ -204,7 +204,7 @@ impl<M: Mapper> Nss<M> {
         user: &PublicUser,
     ) -> Result<Vec<u32>, Problem> {
         let mut visible = Vec::with_capacity(user.gids.len());
-        for gid in &unique_in_order(&user.gids) {
+        for gid in unique_in_order(&user.gids).iter() {
             if self.accounts().is_none_or(|local| local.has_group_gid(*gid)) {
                 // A local gid only through a grant that lists this user.
                 if self.grant_lists(tables, *gid, &user.name)? {
@@ -244,12 +244,12 @@ impl<M: Mapper> Nss<M> {
 /// `gids` in their order, each once. A user may be in thousands of groups: a sorted copy
 /// finds whether any repeats (a record written by dircache has none), and only then does a
 /// set pick the first of each.
-pub(super) fn unique_in_order(gids: &[u32]) -> Vec<u32> {
+pub(super) fn unique_in_order(gids: &[u32]) -> std::borrow::Cow<'_, [u32]> {
     let mut sorted = gids.to_vec();
     sorted.sort_unstable();
     if sorted.windows(2).all(|pair| pair[0] != pair[1]) {
-        return gids.to_vec();
+        return std::borrow::Cow::Borrowed(gids);
     }
     let mut seen = std::collections::BTreeSet::new();
-    gids.iter().copied().filter(|gid| seen.insert(*gid)).collect()
+    std::borrow::Cow::Owned(gids.iter().copied().filter(|gid| seen.insert(*gid)).collect())
 }
