@@ -8,6 +8,8 @@ use super::format::TableKind;
 use crate::names::name_key;
 use crate::user::{Group, LocalGrant, User};
 
+mod canonical;
+
 /// The NSS-visible view of a user: no secrets, no privileges, no auth method.
 ///
 /// Stored as a JSON array of its fields in declaration order (format version 2), not as an
@@ -135,9 +137,14 @@ pub trait CacheRecord: Serialize + DeserializeOwned {
         vec![name_key(self.name()), u64::from(self.id())]
     }
 
-    /// The record's bytes in its table. Readers decode them with `Deserialize`.
+    /// The record's bytes in its table.
     fn to_record_json(&self) -> serde_json::Result<Vec<u8>> {
         serde_json::to_vec(self)
+    }
+
+    /// The record read back from its bytes.
+    fn from_record_json(json: &[u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(json)
     }
 }
 
@@ -236,6 +243,12 @@ impl CacheRecord for PublicUser {
 
     fn id(&self) -> u32 {
         self.uid
+    }
+
+    /// The writer's own form without serde (every process's first lookup reads one);
+    /// anything else through serde_json, which decides.
+    fn from_record_json(json: &[u8]) -> serde_json::Result<Self> {
+        canonical::decode(json).map_or_else(|| serde_json::from_slice(json), Ok)
     }
 }
 

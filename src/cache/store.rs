@@ -253,12 +253,14 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
     pub fn by_name(&self, name: &str) -> Result<Option<T>, CacheError> {
         let candidates =
             self.table.lookup(NAME_INDEX, name_key(name)).map_err(|e| self.corrupt(e))?;
-        self.first_matching(candidates, |record: &T| same_name(record.name(), name))
+        self.first_matching(candidates, T::from_record_json, |record| {
+            same_name(record.name(), name)
+        })
     }
 
     pub fn by_id(&self, id: u32) -> Result<Option<T>, CacheError> {
         let candidates = self.table.lookup(ID_INDEX, u64::from(id)).map_err(|e| self.corrupt(e))?;
-        self.first_matching(candidates, |record: &T| record.id() == id)
+        self.first_matching(candidates, T::from_record_json, |record| record.id() == id)
     }
 
     /// Where enumeration starts.
@@ -309,16 +311,21 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
         id_of: impl Fn(&V) -> u32,
     ) -> Result<Option<V>, CacheError> {
         let candidates = self.table.lookup(ID_INDEX, u64::from(id)).map_err(|e| self.corrupt(e))?;
-        self.first_matching(candidates, |record| id_of(record) == id)
+        self.first_matching(
+            candidates,
+            |json| serde_json::from_slice(json),
+            |record| id_of(record) == id,
+        )
     }
 
-    fn first_matching<V: DeserializeOwned>(
+    fn first_matching<V>(
         &self,
         candidates: Vec<Vec<u8>>,
+        decode: impl Fn(&[u8]) -> serde_json::Result<V>,
         matches: impl Fn(&V) -> bool,
     ) -> Result<Option<V>, CacheError> {
         for json in candidates {
-            let record = self.decode(&json)?;
+            let record = decode(&json).map_err(|e| self.bad_record(&json, &e))?;
             if matches(&record) {
                 return Ok(Some(record));
             }
@@ -326,12 +333,16 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
         Ok(None)
     }
 
-    fn decode<V: DeserializeOwned>(&self, json: &[u8]) -> Result<V, CacheError> {
-        serde_json::from_slice(json).map_err(|e| CacheError::BadRecord {
+    fn decode(&self, json: &[u8]) -> Result<T, CacheError> {
+        T::from_record_json(json).map_err(|e| self.bad_record(json, &e))
+    }
+
+    fn bad_record(&self, json: &[u8], error: &serde_json::Error) -> CacheError {
+        CacheError::BadRecord {
             path: self.path.clone(),
             what: String::from_utf8_lossy(json.get(..60).unwrap_or(json)).into_owned(),
-            reason: e.to_string(),
-        })
+            reason: error.to_string(),
+        }
     }
 
     fn corrupt(&self, source: FormatError) -> CacheError {
