@@ -29,12 +29,18 @@ use libc::{gid_t, group, passwd, size_t, spwd, uid_t};
 extern "C" {
     // glibc ≥ 2.17; not in the libc crate for every target.
     fn secure_getenv(name: *const c_char) -> *mut c_char;
-    // From libc_nonshared.a, which registers the handlers under this library's DSO handle.
-    fn pthread_atfork(
+    // What `pthread_atfork` (libc_nonshared.a) calls, with this library's DSO handle so
+    // that glibc drops the handlers if the library is unloaded. Called directly: the static
+    // `pthread_atfork` reaches it through this library's PLT, a page of its own that a
+    // process's first lookup would otherwise fault in for this one call (issue 12 §2).
+    fn __register_atfork(
         prepare: Option<unsafe extern "C" fn()>,
         parent: Option<unsafe extern "C" fn()>,
         child: Option<unsafe extern "C" fn()>,
+        dso_handle: *const c_void,
     ) -> c_int;
+    // Defined by the C runtime's crtbeginS.o in every shared library: its identity.
+    static __dso_handle: c_void;
 }
 
 #[path = "../../ffi_support/no_cancel.rs"]
@@ -169,9 +175,13 @@ fn register_fork_handlers() {
     // The first thread registers; the others go on without waiting for it.
     if ATFORK_REGISTERED.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
     {
-        // SAFETY: registers two functions of this library that never unwind (catch_unwind);
-        // glibc removes them if the library is ever unloaded.
-        unsafe { pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+        // SAFETY: registers two functions of this library that never unwind (catch_unwind),
+        // under this library's DSO handle (only its address is taken), exactly as
+        // `pthread_atfork` does; glibc removes them if the library is ever unloaded.
+        unsafe {
+            let handle = ptr::addr_of!(__dso_handle);
+            __register_atfork(Some(before_fork), Some(after_fork), Some(after_fork), handle)
+        };
     }
 }
 
