@@ -358,16 +358,48 @@ fn open_table<T: CacheRecord, M: Mapper>(
     Ok((table, Stamp::of(&meta)))
 }
 
-/// `base.join(name)` in one allocation of the right size (`join` grows its buffer, a few
-/// reallocations on every process's first lookup).
+/// `base.join(name)` (an absolute `name` replaces `base`), in one allocation of the right
+/// size and as bytes: `join` grows its buffer, and its separator logic reads constant
+/// tables that a process's first lookup would otherwise fault in (issue 12 §2).
 fn joined(base: &Path, name: &Path) -> PathBuf {
-    let mut path = PathBuf::with_capacity(base.as_os_str().len() + name.as_os_str().len() + 1);
-    path.push(base);
-    path.push(name);
-    path
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (base, name) = (base.as_os_str().as_bytes(), name.as_os_str().as_bytes());
+    if name.first() == Some(&b'/') {
+        return PathBuf::from(OsString::from_vec(name.to_vec()));
+    }
+    let separator = !base.is_empty() && base.last() != Some(&b'/');
+    let mut path = Vec::with_capacity(base.len() + usize::from(separator) + name.len());
+    path.extend_from_slice(base);
+    if separator {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    PathBuf::from(OsString::from_vec(path))
 }
 
 /// `<cache dir>/current/users.public`.
 fn probe_path(cache_dir: &Path) -> PathBuf {
     joined(&joined(cache_dir, Path::new(CURRENT_LINK)), Path::new(PublicUser::FILE_NAME))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_is_path_join() {
+        let bases = ["/var/cache/dircache", "/var/cache/dircache/", "", "/", "rel", "a//"];
+        let names = ["current", "gen-000000000001", "/elsewhere/gen-1", "a/b", "", "./x"];
+        for base in bases {
+            for name in names {
+                let (base, name) = (Path::new(base), Path::new(name));
+                assert_eq!(
+                    joined(base, name).as_os_str(),
+                    base.join(name).as_os_str(),
+                    "{base:?} + {name:?}"
+                );
+            }
+        }
+    }
 }
