@@ -36,10 +36,10 @@ use thiserror::Error;
 /// Pieces up to this length are checksummed with [`CRC_TABLE`]; longer ones with crc32fast.
 const SMALL_PIECE: usize = 1024;
 
-/// The CRC-32 (IEEE, reflected, polynomial 0xEDB88320) tables for slicing by 8: `[0]` is
-/// the classic table of each byte value, `[k]` the same byte followed by `k` zero bytes.
-const CRC_TABLES: [[u32; 256]; 8] = {
-    let mut tables = [[0u32; 256]; 8];
+/// The CRC-32 (IEEE, reflected, polynomial 0xEDB88320) of each byte value: the classic
+/// table, 1 KiB.
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
     let mut i = 0;
     while i < 256 {
         let mut crc = i as u32;
@@ -48,50 +48,26 @@ const CRC_TABLES: [[u32; 256]; 8] = {
             crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
             bit += 1;
         }
-        tables[0][i] = crc;
+        table[i] = crc;
         i += 1;
     }
-    let mut k = 1;
-    while k < 8 {
-        let mut i = 0;
-        while i < 256 {
-            let previous = tables[k - 1][i];
-            tables[k][i] = (previous >> 8) ^ tables[0][(previous & 0xff) as usize];
-            i += 1;
-        }
-        k += 1;
-    }
-    tables
+    table
 };
 
 /// The CRC-32 of a header, an index slot or a record: the same function as
-/// `crc32fast::hash`. Small pieces (every lookup's header, slots and record) go through
-/// tables, eight bytes a step: crc32fast's first call detects the CPU's features (`cpuid`,
-/// slow in virtual machines), a cost to the first lookup of every process that its speed on
-/// a few hundred bytes never pays back.
+/// `crc32fast::hash`. Small pieces (every lookup's header, slots and record, a few hundred
+/// bytes) go through one table a byte at a time: crc32fast's first call detects the CPU's
+/// features (`cpuid`, slow in virtual machines), and slicing by 8 reads eight tables
+/// (8 KiB, most of it cache lines a fresh process has not touched) — costs to the first
+/// lookup of every process that their speed on a few hundred bytes never pays back
+/// (issue 12 §2; measured with `scripts/bench-nss.sh`).
 fn checksum(bytes: &[u8]) -> u32 {
     if bytes.len() > SMALL_PIECE {
         return crc32fast::hash(bytes);
     }
-    let t = &CRC_TABLES;
-    let byte = |value: u32, shift: u32| ((value >> shift) & 0xff) as usize;
-    let mut crc = !0u32;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in chunks.by_ref() {
-        let low = crc ^ u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        let high = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
-        crc = t[7][byte(low, 0)]
-            ^ t[6][byte(low, 8)]
-            ^ t[5][byte(low, 16)]
-            ^ t[4][byte(low, 24)]
-            ^ t[3][byte(high, 0)]
-            ^ t[2][byte(high, 8)]
-            ^ t[1][byte(high, 16)]
-            ^ t[0][byte(high, 24)];
-    }
-    for value in chunks.remainder() {
-        crc = t[0][byte(crc ^ u32::from(*value), 0)] ^ (crc >> 8);
-    }
+    let crc = bytes.iter().fold(!0u32, |crc, &byte| {
+        CRC_TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8)
+    });
     !crc
 }
 
