@@ -33,7 +33,8 @@ use dircache::nss::{pack_passwd, Nss, Reply, Settings};
 use dircache::user::{sample_group, sample_picks, sample_user, AuthMethod, Origin, User};
 use nss_dircache::MmapMapper;
 
-const FIRST_RUNS: usize = 9;
+/// Processes per first-lookup figure (its median); odd.
+const FIRST_RUNS: usize = 21;
 const WARM_LOOKUPS: usize = 20_000;
 const BUDGET: Duration = Duration::from_secs(3);
 const NSS_CACHE_SO: &str = "/usr/lib/x86_64-linux-gnu/libnss_cache.so.2";
@@ -520,6 +521,24 @@ fn measure_initgroups(dir: &Path, backend: &Backend, n: u32) -> [f64; 3] {
     [firsts[FIRST_RUNS / 2], median, parts.next().unwrap_or(f64::NAN)]
 }
 
+/// The median of [`FIRST_RUNS`] runs of each of `count` measurements, taken in turns (one
+/// run of each, then the next round): a slower moment of the machine falls on every
+/// backend alike rather than on whichever was measured then. `measure(i)` prints ns.
+fn interleaved_medians(count: usize, measure: impl Fn(usize) -> String) -> Vec<f64> {
+    let mut runs = vec![Vec::with_capacity(FIRST_RUNS); count];
+    for _ in 0..FIRST_RUNS {
+        for (i, samples) in runs.iter_mut().enumerate() {
+            samples.push(measure(i).trim().parse().unwrap_or(f64::NAN));
+        }
+    }
+    runs.iter_mut()
+        .map(|samples| {
+            samples.sort_by(f64::total_cmp);
+            samples[FIRST_RUNS / 2]
+        })
+        .collect()
+}
+
 fn micros(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.1} ms", ns / 1e6)
@@ -602,20 +621,14 @@ fn run(args: &[String]) {
         let dir = work.join(n.to_string());
         generate(*n, &dir, &module_so);
         disk_sizes(&mut report, &dir, *n);
+        let firsts = interleaved_medians(backends.len() * 2, |i| {
+            in_namespace(&dir, &backends[i / 2], ["name", "uid"][i % 2], "first", *n)
+        });
         let mut rows = Vec::new();
-        for backend in &backends {
+        for (b, backend) in backends.iter().enumerate() {
             let mut figures = Figures::default();
             for (k, key) in ["name", "uid"].iter().enumerate() {
-                let mut firsts: Vec<f64> = (0..FIRST_RUNS)
-                    .map(|_| {
-                        in_namespace(&dir, backend, key, "first", *n)
-                            .trim()
-                            .parse()
-                            .unwrap_or(f64::NAN)
-                    })
-                    .collect();
-                firsts.sort_by(f64::total_cmp);
-                figures.first[k] = firsts[FIRST_RUNS / 2];
+                figures.first[k] = firsts[b * 2 + k];
                 let warm = in_namespace(&dir, backend, key, "warm", *n);
                 let parts: Vec<f64> =
                     warm.split_whitespace().map(|p| p.parse().unwrap_or(f64::NAN)).collect();
@@ -786,21 +799,16 @@ fn c_program_first_lookups(report: &mut String, work: &Path, sizes: &[u32], have
         let i = n / 3 + 7 % n;
         let (name, uid) = (name_of(i), uid_of(i).to_string());
         let mut line = format!("| {n} |");
+        let keys = [("name", &name), ("uid", &uid)];
+        let firsts = interleaved_medians(rows.len() * 2, |i| {
+            let (key, value) = keys[i % 2];
+            let argv = [program.as_os_str(), key.as_ref(), value.as_ref()];
+            run_in_namespace(&dir, rows[i / 2].1, &argv)
+        });
         let mut medians = Vec::new();
-        for (_, etc) in &rows {
-            let mut pair = [0.0; 2];
-            for (k, (key, value)) in [("name", &name), ("uid", &uid)].into_iter().enumerate() {
-                let mut runs: Vec<f64> = (0..FIRST_RUNS)
-                    .map(|_| {
-                        let argv = [program.as_os_str(), key.as_ref(), value.as_ref()];
-                        run_in_namespace(&dir, etc, &argv).trim().parse().unwrap_or(f64::NAN)
-                    })
-                    .collect();
-                runs.sort_by(f64::total_cmp);
-                pair[k] = runs[FIRST_RUNS / 2];
-            }
+        for pair in firsts.chunks(2) {
             let _ = write!(line, " {} / {} |", micros(pair[0]), micros(pair[1]));
-            medians.push(pair);
+            medians.push([pair[0], pair[1]]);
         }
         report.push_str(&line);
         report.push('\n');
