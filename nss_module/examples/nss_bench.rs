@@ -184,6 +184,8 @@ impl Via {
                     Key::Name => nss.passwd_by_name(name.to_bytes()),
                     Key::Uid => nss.passwd_by_uid(uid_of(i)),
                 };
+                // As the module ends each call.
+                nss.end_of_call();
                 let mut bytes = [0u8; 1024];
                 matches!(
                     reply.pack(|entry| pack_passwd(entry, &mut bytes[..])),

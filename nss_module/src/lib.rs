@@ -15,11 +15,14 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::raw::{c_char, c_int, c_long, c_void};
+use std::os::unix::fs::FileExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use dircache::cache::format::ByteSource;
+use dircache::cache::reader::TableBytes;
 use dircache::nss::{
     self, add_groups, pack_group, pack_passwd, pack_shadow, Buffer, GroupArray, GroupLayout,
     Mapper, Nss, PasswdLayout, Reply, ShadowLayout,
@@ -49,20 +52,30 @@ use no_cancel::NoCancel;
 
 static STATE: Mutex<Option<Nss<MmapMapper>>> = Mutex::new(None);
 
-/// A read-only private mapping of a whole cache file, unmapped when dropped.
+/// A cache file: a read-only private mapping of all of it, unmapped when dropped, and until
+/// the end of the call that opened it, the open file. That call's reads (the header, an
+/// index slot or two, a record: a few hundred bytes) go through the file with `pread`:
+/// each page of a fresh mapping costs a page fault, more than the read (issue 12 §2,
+/// README PERFORMANCE). The file is closed at the end of that call
+/// ([`TableBytes::end_of_call`]), as a program may close or reuse any descriptor between
+/// its calls; from then on the mapping is read.
 pub struct Mapping {
     ptr: *mut c_void,
     len: usize,
+    /// Whether `file` may still hold the open file: checked without the lock by every read.
+    reading_file: AtomicBool,
+    file: Mutex<Option<File>>,
 }
 
 // SAFETY: the mapping is read-only and owned by this value alone; reading it from several
-// threads is fine and nothing in it is tied to the thread that made it.
+// threads is fine and nothing in it is tied to the thread that made it. The file is behind
+// a mutex.
 unsafe impl Send for Mapping {}
-// SAFETY: as above: shared access only ever reads.
+// SAFETY: as above: shared access only ever reads the mapping, and the file is locked.
 unsafe impl Sync for Mapping {}
 
-impl AsRef<[u8]> for Mapping {
-    fn as_ref(&self) -> &[u8] {
+impl Mapping {
+    fn bytes(&self) -> &[u8] {
         if self.len == 0 {
             return &[];
         }
@@ -70,6 +83,33 @@ impl AsRef<[u8]> for Mapping {
         // only in `drop`. Generation files are immutable once published (writers build a new
         // generation and swap a symlink), so the bytes do not change under the slice.
         unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+    }
+
+    fn file(&self) -> MutexGuard<'_, Option<File>> {
+        self.file.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ByteSource for Mapping {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.len as u64)
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if self.reading_file.load(Ordering::Acquire) {
+            if let Some(file) = self.file().as_ref() {
+                return FileExt::read_exact_at(file, buf, offset);
+            }
+        }
+        ByteSource::read_exact_at(self.bytes(), buf, offset)
+    }
+}
+
+impl TableBytes for Mapping {
+    fn end_of_call(&self) {
+        if self.reading_file.swap(false, Ordering::AcqRel) {
+            drop(self.file().take());
+        }
     }
 }
 
@@ -90,27 +130,27 @@ pub struct MmapMapper;
 impl Mapper for MmapMapper {
     type Map = Mapping;
 
-    fn map(&self, file: &File, len: u64) -> io::Result<Mapping> {
+    fn map(&self, file: File, len: u64) -> io::Result<Mapping> {
         let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-        if len == 0 {
-            return Ok(Mapping { ptr: ptr::null_mut(), len: 0 });
+        let mut ptr = ptr::null_mut();
+        if len != 0 {
+            // SAFETY: a fresh read-only private mapping of an open file descriptor; the
+            // kernel picks the address. The mapping stays valid after the fd is closed.
+            ptr = unsafe {
+                libc::mmap(
+                    ptr::null_mut(),
+                    len,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE,
+                    file.as_raw_fd(),
+                    0,
+                )
+            };
+            if ptr == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
         }
-        // SAFETY: a fresh read-only private mapping of an open file descriptor; the kernel
-        // picks the address. The fd may be closed afterwards, the mapping stays valid.
-        let ptr = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mapping { ptr, len })
+        Ok(Mapping { ptr, len, reading_file: AtomicBool::new(true), file: Mutex::new(Some(file)) })
     }
 
     fn effective_uid(&self) -> Option<u32> {
@@ -195,12 +235,25 @@ fn state() -> StateGuard {
     })
 }
 
+/// The state locked for one call; the call's end is signalled to it
+/// ([`Nss::end_of_call`]) when dropped, a panic's unwinding included, before the lock is
+/// released.
+struct Call(StateGuard);
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if let Some(nss) = self.0.as_ref() {
+            nss.end_of_call();
+        }
+    }
+}
+
 /// Runs `f` on the per-process state, configured from the environment.
 fn with_nss<R>(f: impl FnOnce(&mut Nss<MmapMapper>) -> R) -> R {
     let vars = nss::ENV_VARS.map(env_bytes);
     register_fork_handlers();
-    let mut guard = state();
-    let nss = guard.get_or_insert_with(|| Nss::from_vars(MmapMapper, vars, Box::new(syslog_line)));
+    let mut call = Call(state());
+    let nss = call.0.get_or_insert_with(|| Nss::from_vars(MmapMapper, vars, Box::new(syslog_line)));
     nss.configure(vars);
     f(nss)
 }

@@ -628,3 +628,41 @@ fn shadow_entries_fill_the_callers_struct_or_say_why_not() {
     assert_eq!(_nss_dircache_endpwent(), SUCCESS);
     assert_eq!(names, ["alice", "bob"]);
 }
+
+/// The open files of this process under `dir`.
+fn files_open_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.starts_with(dir))
+        .collect()
+}
+
+#[test]
+fn no_cache_file_stays_open_after_a_call_returns() {
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let cache = fs::canonicalize(fx.cache.root()).unwrap();
+    let open = || files_open_under(&cache);
+    // The first call of each table reads through the file it opened: closed on return.
+    assert_eq!(getpwnam("alice", 1024).0, SUCCESS);
+    assert_eq!(open(), Vec::<std::path::PathBuf>::new(), "after getpwnam");
+    // A walk keeps its generation's tables; a table it opens in a later call, after a sync
+    // made another generation current, is closed too.
+    assert_eq!(_nss_dircache_setgrent(1), SUCCESS);
+    let mut swapped = standard_db();
+    swapped.users.push(user("carol", 200_004, &[]));
+    let lock = fx.cache.lock(Duration::from_secs(5)).unwrap();
+    fx.cache.commit(&lock, &swapped, 2).unwrap();
+    drop(lock);
+    assert_eq!(getpwnam("carol", 1024).0, SUCCESS);
+    assert_eq!(open(), Vec::<std::path::PathBuf>::new(), "after getpwnam on a new generation");
+    assert_eq!(next_group(1024).0, SUCCESS);
+    assert_eq!(open(), Vec::<std::path::PathBuf>::new(), "after getgrent");
+    assert_eq!(getgrgid(300_002, 1024).0, SUCCESS);
+    assert_eq!(open(), Vec::<std::path::PathBuf>::new(), "after getgrgid");
+    // Later calls read the mappings.
+    assert_eq!(getpwnam("bob", 1024).2.as_deref(), getpwuid(200_002, 1024).2.as_deref());
+    assert_eq!(next_group(1024).0, SUCCESS);
+    _nss_dircache_endgrent();
+}

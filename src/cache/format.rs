@@ -561,6 +561,10 @@ impl<S: ByteSource> TableReader<S> {
         &self.header
     }
 
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
     pub fn generation(&self) -> u64 {
         self.header.generation
     }

@@ -17,11 +17,21 @@ use crate::user::{Group, LocalGrant};
 /// The link naming the current generation (see the layout in the module `cache`).
 const CURRENT_LINK: &str = "current";
 
+/// A cache file as the tables read it. Generation files are never modified once
+/// published, so whatever holds its bytes (a mapping, a copy, the open file) stays valid.
+pub trait TableBytes: ByteSource + Send + Sync {
+    /// The end of an NSS call (see [`crate::nss::Nss::end_of_call`]): let go of what may not
+    /// outlive the call that opened the table — an open file the first reads went through
+    /// (a program may close or reuse any descriptor between its calls).
+    fn end_of_call(&self) {}
+}
+
 /// Makes a cache file readable as bytes: the `.so` maps it (mmap), tests read it.
-/// Generation files are never modified once published, so a mapping stays valid.
 pub trait Mapper {
-    type Map: AsRef<[u8]> + Send + Sync;
-    fn map(&self, file: &File, len: u64) -> io::Result<Self::Map>;
+    type Map: TableBytes;
+    /// The file's bytes. `file` may be kept until the table's
+    /// [`TableBytes::end_of_call`], never longer.
+    fn map(&self, file: File, len: u64) -> io::Result<Self::Map>;
 
     /// The effective uid of this process, asked each time a table is opened (it decides
     /// which owners are trusted, see [`check_trusted`]). By default read from /proc, as
@@ -37,17 +47,17 @@ pub trait Mapper {
 pub struct ReadMapper;
 
 impl Mapper for ReadMapper {
-    type Map = Vec<u8>;
+    type Map = Mapped<Vec<u8>>;
 
-    fn map(&self, file: &File, len: u64) -> io::Result<Vec<u8>> {
+    fn map(&self, file: File, len: u64) -> io::Result<Mapped<Vec<u8>>> {
         let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
         let mut bytes = vec![0u8; len];
-        FileExt::read_exact_at(file, &mut bytes, 0)?;
-        Ok(bytes)
+        FileExt::read_exact_at(&file, &mut bytes, 0)?;
+        Ok(Mapped(bytes))
     }
 }
 
-/// A mapped file as a table's byte source.
+/// Bytes in memory as a table's byte source.
 pub struct Mapped<B>(pub B);
 
 impl<B: AsRef<[u8]>> ByteSource for Mapped<B> {
@@ -59,6 +69,8 @@ impl<B: AsRef<[u8]>> ByteSource for Mapped<B> {
         ByteSource::read_exact_at(self.0.as_ref(), buf, offset)
     }
 }
+
+impl<B: AsRef<[u8]> + Send + Sync> TableBytes for Mapped<B> {}
 
 /// Identity of a file's content and attributes, as `stat()` tells it. The ctime makes a
 /// fixed mode or owner (chmod, chown) count as a change, so a remembered refusal is retried.
@@ -149,7 +161,7 @@ impl Problem {
 }
 
 /// A table over a mapped file.
-pub type Table<T, B> = Lookup<T, Mapped<B>>;
+pub type Table<T, B> = Lookup<T, B>;
 
 /// One generation's two public tables. `groups.public` is opened by the first call that
 /// needs it ([`Tables::groups`]): most processes only ever look up users.
@@ -169,7 +181,18 @@ pub struct Tables<B> {
     grants: OnceLock<Result<Option<Table<LocalGrant, B>>, Problem>>,
 }
 
-impl<B: AsRef<[u8]> + Send + Sync> Tables<B> {
+impl<B: TableBytes> Tables<B> {
+    /// [`TableBytes::end_of_call`] for every table of the generation opened so far.
+    pub fn end_of_call(&self) {
+        self.users.source().end_of_call();
+        if let Some(Ok(groups)) = self.groups.get() {
+            groups.source().end_of_call();
+        }
+        if let Some(Ok(Some(grants))) = self.grants.get() {
+            grants.source().end_of_call();
+        }
+    }
+
     /// The local seal of this generation (0: none; see `LocalAccounts::seal_of`).
     pub fn local_seal(&self) -> u64 {
         self.users.local_seal()
@@ -248,6 +271,11 @@ pub struct CurrentTables<M: Mapper> {
 impl<M: Mapper> CurrentTables<M> {
     pub fn mapper(&self) -> &M {
         &self.mapper
+    }
+
+    /// The tables opened last, if any.
+    pub fn opened(&self) -> Option<&Arc<Tables<M::Map>>> {
+        self.tables.as_ref()
     }
 
     pub fn new(mapper: M, cache_dir: &Path) -> CurrentTables<M> {
@@ -353,8 +381,8 @@ fn open_table<T: CacheRecord, M: Mapper>(
     let file = File::open(&path).map_err(|e| Problem::io(&path, &e))?;
     let meta = file.metadata().map_err(|e| Problem::io(&path, &e))?;
     check_trusted(&path, &meta, true, reader).map_err(Problem::broken)?;
-    let map = mapper.map(&file, meta.len()).map_err(|e| Problem::io(&path, &e))?;
-    let table = Lookup::from_source(path, Mapped(map)).map_err(Problem::broken)?;
+    let map = mapper.map(file, meta.len()).map_err(|e| Problem::io(&path, &e))?;
+    let table = Lookup::from_source(path, map).map_err(Problem::broken)?;
     Ok((table, Stamp::of(&meta)))
 }
 

@@ -235,6 +235,11 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
         self.table.generation()
     }
 
+    /// Where the table's bytes come from.
+    pub fn source(&self) -> &S {
+        self.table.source()
+    }
+
     /// The local seal the generation was written with (0: none; see
     /// `LocalAccounts::seal_of`).
     pub fn local_seal(&self) -> u64 {

@@ -2,7 +2,8 @@
 //! `initgroups` and the enumerations. `nss_module` only converts between C and this.
 //!
 //! Per process (one [`Nss`] behind a mutex in the `.so`), nothing is parsed whole:
-//! - the current generation's `users.public`, mapped (mmap in the `.so`, see [`Mapper`]) and
+//! - the current generation's `users.public`, mapped (mmap in the `.so`, see [`Mapper`]; the
+//!   call that opens it reads through the open file, closed by [`Nss::end_of_call`]) and
 //!   followed by `cache::reader::CurrentTables`: each call `stat()`s
 //!   `<dir>/current/users.public` and reopens the generation when it changed, so a cache
 //!   replaced by a sync is used by the next lookup; its `groups.public` is mapped by the
@@ -357,6 +358,19 @@ impl<M: Mapper> Nss<M> {
             self.passwd_walk = None;
             self.shadow_walk = None;
             self.group_walk = None;
+        }
+    }
+
+    /// To be called when each call into the module ends: tables opened during the call let
+    /// go of their open files (see [`crate::cache::reader::TableBytes`]). The first lookup
+    /// of a process reads its few pieces of the table through the file it opened, which
+    /// costs less than faulting in pages of a fresh mapping (issue 12 §2); later calls
+    /// read the mapping.
+    pub fn end_of_call(&self) {
+        let walks = [&self.passwd_walk, &self.shadow_walk, &self.group_walk];
+        let walked = walks.into_iter().flatten().map(|walk| &walk.tables);
+        for tables in self.current.opened().into_iter().chain(walked) {
+            tables.end_of_call();
         }
     }
 

@@ -752,8 +752,8 @@ struct FlakyMapper {
 }
 
 impl Mapper for FlakyMapper {
-    type Map = Vec<u8>;
-    fn map(&self, file: &File, len: u64) -> io::Result<Vec<u8>> {
+    type Map = Mapped<Vec<u8>>;
+    fn map(&self, file: File, len: u64) -> io::Result<Mapped<Vec<u8>>> {
         let left = self.failures.load(std::sync::atomic::Ordering::Relaxed);
         if left > 0 {
             self.failures.store(left - 1, std::sync::atomic::Ordering::Relaxed);
@@ -827,8 +827,8 @@ struct ProbeMapper {
 }
 
 impl Mapper for ProbeMapper {
-    type Map = Vec<u8>;
-    fn map(&self, file: &File, len: u64) -> io::Result<Vec<u8>> {
+    type Map = Mapped<Vec<u8>>;
+    fn map(&self, file: File, len: u64) -> io::Result<Mapped<Vec<u8>>> {
         self.maps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ReadMapper.map(file, len)
     }
@@ -926,8 +926,8 @@ fn cache_files_are_trusted_by_the_effective_uid_the_mapper_reports() {
 struct SwitchingMapper(std::sync::atomic::AtomicUsize);
 
 impl Mapper for SwitchingMapper {
-    type Map = Vec<u8>;
-    fn map(&self, file: &File, len: u64) -> io::Result<Vec<u8>> {
+    type Map = Mapped<Vec<u8>>;
+    fn map(&self, file: File, len: u64) -> io::Result<Mapped<Vec<u8>>> {
         ReadMapper.map(file, len)
     }
     fn effective_uid(&self) -> Option<u32> {
