@@ -214,9 +214,15 @@ pub fn same_name(a: &str, b: &str) -> bool {
 pub fn name_key(name: &str) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    fold_name(name)
-        .bytes()
-        .fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME))
+    let fnv = |bytes: &mut dyn Iterator<Item = u8>| {
+        bytes.fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME))
+    };
+    // An ASCII name folds byte by byte, as `fold_name` would, without a folded copy: every
+    // lookup by name hashes one.
+    if name.is_ascii() {
+        return fnv(&mut name.bytes().map(|byte| byte.to_ascii_lowercase()));
+    }
+    fnv(&mut fold_name(name).bytes())
 }
 
 #[cfg(test)]

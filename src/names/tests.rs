@@ -143,4 +143,15 @@ fn name_key_is_fnv1a_of_the_folded_name() {
     // Fixed on-disk values: a change here breaks every existing cache.
     assert_eq!(name_key(""), 0xcbf2_9ce4_8422_2325);
     assert_eq!(name_key("a"), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(name_key("A"), 0xaf63_dc4c_8601_ec8c);
+    // Every name hashes its fold_name, ASCII or not.
+    let fnv = |name: &str| {
+        name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    for name in ["Alice@Example.COM", "bob", "ÄRGER", "straße", "İstanbul", "a-Z_0.9", "ǅemal"]
+    {
+        assert_eq!(name_key(name), fnv(&fold_name(name)), "{name}");
+    }
 }
