@@ -18,7 +18,7 @@ use std::os::raw::{c_char, c_int, c_long, c_void};
 use std::os::unix::fs::FileExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use dircache::cache::format::ByteSource;
@@ -53,19 +53,24 @@ use no_cancel::NoCancel;
 static STATE: Mutex<Option<Nss<MmapMapper>>> = Mutex::new(None);
 
 /// A cache file: a read-only private mapping of all of it, unmapped when dropped, and until
-/// the end of the call that opened it, the open file. That call's reads (the header, an
-/// index slot or two, a record: a few hundred bytes) go through the file with `pread`:
+/// the end of the call that opened it, the open file. That call's first reads (the header,
+/// an index slot or two, a record: a few hundred bytes) go through the file with `pread`:
 /// each page of a fresh mapping costs a page fault, more than the read (issue 12 §2,
-/// README PERFORMANCE). The file is closed at the end of that call
-/// ([`TableBytes::end_of_call`]), as a program may close or reuse any descriptor between
-/// its calls; from then on the mapping is read.
+/// README PERFORMANCE). A call that reads more (`initgroups`, thousands of group records)
+/// goes on in the mapping after [`OPENING_CALL_PREADS`]. The file is closed at the end of
+/// that call ([`TableBytes::end_of_call`]), as a program may close or reuse any descriptor
+/// between its calls; from then on the mapping is read.
 pub struct Mapping {
     ptr: *mut c_void,
     len: usize,
     /// Whether `file` may still hold the open file: checked without the lock by every read.
     reading_file: AtomicBool,
+    preads: AtomicUsize,
     file: Mutex<Option<File>>,
 }
+
+/// Reads through the file in the call that opened it; a lookup makes four or five.
+const OPENING_CALL_PREADS: usize = 8;
 
 // SAFETY: the mapping is read-only and owned by this value alone; reading it from several
 // threads is fine and nothing in it is tied to the thread that made it. The file is behind
@@ -96,7 +101,9 @@ impl ByteSource for Mapping {
     }
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        if self.reading_file.load(Ordering::Acquire) {
+        if self.reading_file.load(Ordering::Acquire)
+            && self.preads.fetch_add(1, Ordering::Relaxed) < OPENING_CALL_PREADS
+        {
             if let Some(file) = self.file().as_ref() {
                 return FileExt::read_exact_at(file, buf, offset);
             }
@@ -150,7 +157,13 @@ impl Mapper for MmapMapper {
                 return Err(io::Error::last_os_error());
             }
         }
-        Ok(Mapping { ptr, len, reading_file: AtomicBool::new(true), file: Mutex::new(Some(file)) })
+        Ok(Mapping {
+            ptr,
+            len,
+            reading_file: AtomicBool::new(true),
+            preads: AtomicUsize::new(0),
+            file: Mutex::new(Some(file)),
+        })
     }
 
     fn effective_uid(&self) -> Option<u32> {

@@ -30,16 +30,26 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use thiserror::Error;
 
-/// Pieces up to this length are checksummed with [`CRC_TABLE`]; longer ones with crc32fast.
+/// Pieces up to this length are checksummed with [`CRC_TABLES`]; longer ones with crc32fast.
 const SMALL_PIECE: usize = 1024;
 
-/// The CRC-32 (IEEE, reflected, polynomial 0xEDB88320) of each byte value: the classic
-/// table, 1 KiB.
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
+/// How many small pieces a process checksums with the first table alone, a byte at a time,
+/// before slicing by 8: a lookup checks three or four (header, slots, record), and for them
+/// eight cold tables (8 KiB, cache lines a fresh process has not touched) cost more than
+/// the instructions they save; `initgroups` checks thousands, for which they pay.
+const BYTEWISE_PIECES: usize = 16;
+
+/// Small pieces checksummed so far by this process (counted up to [`BYTEWISE_PIECES`]).
+static SMALL_PIECES_DONE: AtomicUsize = AtomicUsize::new(0);
+
+/// The CRC-32 (IEEE, reflected, polynomial 0xEDB88320) tables for slicing by 8: `[0]` is
+/// the classic table of each byte value, `[k]` the same byte followed by `k` zero bytes.
+const CRC_TABLES: [[u32; 256]; 8] = {
+    let mut tables = [[0u32; 256]; 8];
     let mut i = 0;
     while i < 256 {
         let mut crc = i as u32;
@@ -48,26 +58,67 @@ const CRC_TABLE: [u32; 256] = {
             crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
             bit += 1;
         }
-        table[i] = crc;
+        tables[0][i] = crc;
         i += 1;
     }
-    table
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let previous = tables[k - 1][i];
+            tables[k][i] = (previous >> 8) ^ tables[0][(previous & 0xff) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    tables
 };
 
 /// The CRC-32 of a header, an index slot or a record: the same function as
-/// `crc32fast::hash`. Small pieces (every lookup's header, slots and record, a few hundred
-/// bytes) go through one table a byte at a time: crc32fast's first call detects the CPU's
-/// features (`cpuid`, slow in virtual machines), and slicing by 8 reads eight tables
-/// (8 KiB, most of it cache lines a fresh process has not touched) — costs to the first
-/// lookup of every process that their speed on a few hundred bytes never pays back
-/// (issue 12 §2; measured with `scripts/bench-nss.sh`).
+/// `crc32fast::hash`. Small pieces (every lookup's header, slots and record) go through
+/// tables: crc32fast's first call detects the CPU's features (`cpuid`, slow in virtual
+/// machines), a cost to the first lookup of every process that its speed on a few hundred
+/// bytes never pays back (issue 12 §2).
 fn checksum(bytes: &[u8]) -> u32 {
     if bytes.len() > SMALL_PIECE {
         return crc32fast::hash(bytes);
     }
-    let crc = bytes.iter().fold(!0u32, |crc, &byte| {
-        CRC_TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8)
-    });
+    if SMALL_PIECES_DONE.load(Ordering::Relaxed) < BYTEWISE_PIECES {
+        SMALL_PIECES_DONE.fetch_add(1, Ordering::Relaxed);
+        return crc_bytewise(bytes);
+    }
+    crc_sliced(bytes)
+}
+
+/// The CRC-32 of `bytes` with the first table, a byte a step.
+fn crc_bytewise(bytes: &[u8]) -> u32 {
+    let table = &CRC_TABLES[0];
+    !bytes
+        .iter()
+        .fold(!0u32, |crc, &byte| table[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8))
+}
+
+/// The CRC-32 of `bytes` sliced by 8, the rest a byte a step.
+fn crc_sliced(bytes: &[u8]) -> u32 {
+    let t = &CRC_TABLES;
+    let byte = |value: u32, shift: u32| ((value >> shift) & 0xff) as usize;
+    let mut crc = !0u32;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let low = crc ^ u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        let high = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
+        crc = t[7][byte(low, 0)]
+            ^ t[6][byte(low, 8)]
+            ^ t[5][byte(low, 16)]
+            ^ t[4][byte(low, 24)]
+            ^ t[3][byte(high, 0)]
+            ^ t[2][byte(high, 8)]
+            ^ t[1][byte(high, 16)]
+            ^ t[0][byte(high, 24)];
+    }
+    for value in chunks.remainder() {
+        crc = t[0][byte(crc ^ u32::from(*value), 0)] ^ (crc >> 8);
+    }
     !crc
 }
 

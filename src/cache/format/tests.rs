@@ -182,12 +182,14 @@ fn the_table_checksum_is_crc32_as_crc32fast_computes_it() {
     for len in [0, 1, 15, 16, 92, 255, 1023, 1024, 1025, 3000] {
         assert_eq!(checksum(&bytes[..len]), crc32fast::hash(&bytes[..len]), "{len} bytes");
     }
-    // Eight bytes a step, then the rest one by one: every length and start of the tables'
-    // range.
+    // Both ways of the tables' range, every length and start (eight bytes a step, then the
+    // rest one by one).
     for start in 0..9 {
         for len in 0..300 {
             let piece = &bytes[start..start + len];
-            assert_eq!(checksum(piece), crc32fast::hash(piece), "start {start} len {len}");
+            let crc = crc32fast::hash(piece);
+            assert_eq!(crc_bytewise(piece), crc, "bytewise, start {start} len {len}");
+            assert_eq!(crc_sliced(piece), crc, "sliced, start {start} len {len}");
         }
     }
 }
