@@ -101,7 +101,11 @@ impl ByteSource for Mapping {
     }
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        if self.reading_file.load(Ordering::Acquire)
+        // Past the mapped length both ways of reading fail alike, from the mapping: a file
+        // that grew since it was mapped is never read beyond what was checked.
+        let within = offset.checked_add(buf.len() as u64).is_some_and(|end| end <= self.len as u64);
+        if within
+            && self.reading_file.load(Ordering::Acquire)
             && self.preads.fetch_add(1, Ordering::Relaxed) < OPENING_CALL_PREADS
         {
             if let Some(file) = self.file().as_ref() {
@@ -229,8 +233,9 @@ fn register_fork_handlers() {
     if ATFORK_REGISTERED.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
     {
         // SAFETY: registers two functions of this library that never unwind (catch_unwind),
-        // under this library's DSO handle (only its address is taken), exactly as
-        // `pthread_atfork` does; glibc removes them if the library is ever unloaded.
+        // under this library's DSO handle. `pthread_atfork` passes the value of
+        // `__dso_handle`, which in a shared object is its own address: the same handle.
+        // glibc removes the handlers if the library is ever unloaded.
         unsafe {
             let handle = ptr::addr_of!(__dso_handle);
             __register_atfork(Some(before_fork), Some(after_fork), Some(after_fork), handle)
