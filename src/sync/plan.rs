@@ -847,10 +847,12 @@ impl<'a> Planner<'a> {
             if !listed.insert(fold_name(&group.name)) {
                 continue;
             }
+            let entries = &self.listing.users;
             let mut members: Vec<String> = group
                 .members
                 .iter()
-                .filter_map(|id| self.final_name(id))
+                .filter_map(|at| entries.get(*at as usize))
+                .filter_map(|entry| self.final_name(entry.identity()))
                 .map(|n| n.to_string())
                 .collect();
             // Filtered, the list would keep room for up to twice its members.

@@ -337,7 +337,8 @@ pub fn select(
     let by_domain = users_by_domain(&user_domains, &fetched.domains);
     let resolved = resolve_groups(fetched.groups, &users, &by_domain, warnings);
     let selected = selected_users(filters, &user_domains, &fetched.domains, &resolved);
-    let groups = kept_groups(resolved, &selected, filters, &mut users)?;
+    let mut groups = kept_groups(resolved, &selected, filters, &mut users)?;
+    renumber_members(&mut groups, &selected);
     let mut users: Vec<CompactUser> = users
         .into_iter()
         .zip(selected)
@@ -468,11 +469,9 @@ fn kept_groups(
             continue;
         }
         memberships.extend(members.iter().map(|index| (*index, kept.len())));
-        kept.push(DirectoryGroup {
-            identity: identity(&group),
-            members: members.iter().map(|index| users[*index].identity().to_string()).collect(),
-            name: group,
-        });
+        // Positions among all users fetched until `renumber_members`.
+        let members = members.into_iter().map(position32).collect();
+        kept.push(DirectoryGroup { identity: identity(&group), members, name: group });
     }
     // Stable: each user's groups keep the order of the groups.
     memberships.sort_by_key(|(user, _)| *user);
@@ -484,6 +483,26 @@ fn kept_groups(
         }
     }
     Ok(kept)
+}
+
+/// A position as [`DirectoryGroup::members`] holds it. A listing of 2^32 users or more is
+/// refused before it is planned (`sync::run_sync`), so the saturated value is never read.
+fn position32(position: usize) -> u32 {
+    u32::try_from(position).unwrap_or(u32::MAX)
+}
+
+/// The groups' members as positions among the selected users (the listing's), from their
+/// positions among all users fetched. Every member is selected (see [`kept_groups`]).
+fn renumber_members(groups: &mut [DirectoryGroup], selected: &[bool]) {
+    let mut positions = Vec::with_capacity(selected.len());
+    let mut next = 0u32;
+    for selected in selected {
+        positions.push(next);
+        next = next.saturating_add(u32::from(*selected));
+    }
+    for member in groups.iter_mut().flat_map(|group| group.members.iter_mut()) {
+        *member = positions.get(*member as usize).copied().unwrap_or(u32::MAX);
+    }
 }
 
 fn unresolved_warning(group: &str, unresolved: &[String]) -> String {
