@@ -169,6 +169,14 @@ pub struct Accounts {
 }
 
 impl Accounts {
+    /// The users and the groups' addresses, once every page is in. The addresses seen (a
+    /// string and a slot per account, about as large as the users themselves) are given
+    /// back here, before the users' properties are fetched and kept, rather than with the
+    /// listing's end: freed then, they would leave a gap of that size in the heap.
+    pub fn into_lists(self) -> (Vec<ListedUser>, Vec<String>) {
+        (self.users, self.groups)
+    }
+
     /// Adds one page of the scanned domain with index `domain`. Err: why the listing
     /// cannot be trusted.
     pub fn add_page(&mut self, items: Vec<AccountItem>, domain: usize) -> Result<(), String> {
@@ -332,8 +340,9 @@ pub fn select(
     style: LoginNameStyle,
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<CompactUser>, Vec<DirectoryGroup>), TooLarge> {
-    let (mut users, user_domains): (Vec<CompactUser>, Vec<usize>) =
-        fetched.users.into_iter().unzip();
+    // Split in the fetched users' own buffer (`unzip` would make two new vectors beside it).
+    let user_domains: Vec<usize> = fetched.users.iter().map(|(_, domain)| *domain).collect();
+    let mut users: Vec<CompactUser> = fetched.users.into_iter().map(|(user, _)| user).collect();
     let by_domain = users_by_domain(&user_domains, &fetched.domains);
     let resolved = resolve_groups(fetched.groups, &users, &by_domain, warnings);
     let selected = selected_users(filters, &user_domains, &fetched.domains, &resolved);
