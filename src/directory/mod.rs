@@ -51,9 +51,11 @@ pub struct DirectoryGroup {
     /// The group's address, e.g. `staff@example.com`; becomes the Unix group name.
     pub name: String,
     pub identity: String,
-    /// `identity` values of the member users (resolved; `[domain]` tokens expanded; unknown
-    /// and external members dropped with a warning).
-    pub members: Vec<String>,
+    /// The member users, as positions in the listing's `users` (resolved; `[domain]` tokens
+    /// expanded; unknown and external members dropped with a warning). Positions rather
+    /// than identities: a group may hold every user of a domain, and an identity held
+    /// again per membership would cost more than the user's own entry.
+    pub members: Vec<u32>,
 }
 
 /// Everything one listing returned.

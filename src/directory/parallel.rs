@@ -130,15 +130,14 @@ where
     if let Some(err) = lock(&failure).take() {
         return Err(err);
     }
-    let results: Vec<K> = slots.into_iter().flatten().collect();
-    if results.len() != total {
-        return Err(DirectoryError::Other {
-            server: String::new(),
-            command: "listing".to_string(),
-            reason: format!("{} of {total} requests ended without a result", total - results.len()),
-        });
-    }
-    Ok(results)
+    let missing = slots.iter().filter(|slot| slot.is_none()).count();
+    // Collected into an `Option` the results stay in the slots' buffer (`flatten` would
+    // copy them into a second vector as long as the listing, beside it).
+    slots.into_iter().collect::<Option<Vec<K>>>().ok_or_else(|| DirectoryError::Other {
+        server: String::new(),
+        command: "listing".to_string(),
+        reason: format!("{missing} of {total} requests ended without a result"),
+    })
 }
 
 #[cfg(test)]

@@ -133,8 +133,9 @@ pub fn plan(
     local: &LocalAccounts,
     now: u64,
 ) -> Plan {
-    let (mut plan, new_users, _) = run_planner(Planner::new(db, listing, config, local, now));
-    let template = NewUserTemplate::new(config, listing.origin, now);
+    let (mut plan, new_users, _, usable_groups) =
+        run_planner(Planner::new(db, listing, config, local, now));
+    let template = NewUserTemplate::new(config, listing.origin, now, usable_groups);
     let mut creates = Vec::with_capacity(new_users.len());
     for new in new_users {
         if let Some(entry) = listing.users.get(new.at as usize) {
@@ -156,9 +157,9 @@ pub fn plan_consuming(
     local: &LocalAccounts,
     now: u64,
 ) -> Plan {
-    let (mut plan, mut new_users, order) =
+    let (mut plan, mut new_users, order, usable_groups) =
         run_planner(Planner::new(db, &listing, config, local, now));
-    let template = NewUserTemplate::new(config, listing.origin, now);
+    let template = NewUserTemplate::new(config, listing.origin, now, usable_groups);
     // In canonical order, the new users' entries come in the order of `new_users`: both are
     // then taken from the end, and what was taken is given back as it goes.
     let mut entries = listing.users;
@@ -200,32 +201,61 @@ fn permute<T>(items: &mut [T], order: &[u32]) {
 }
 
 /// A new user as planned: what its listing entry does not say. The `User` is made from
-/// the entry once planning is over ([`NewUserTemplate::user`]).
+/// the entry once planning is over ([`NewUserTemplate::user`]), and so are its home and
+/// groups, which follow from the entry: a first sync plans every listed user as new, and
+/// a home and a list of groups held for each until it is made would be most of the
+/// plan's size.
 struct NewUser {
     /// The position of its listing entry, and that entry's rank in the canonical order.
     at: u32,
     rank: u32,
     uid: u32,
-    home: String,
-    /// Its directory groups that become Unix groups.
-    groups: Vec<String>,
+    /// Its home when that is not `unix.home` for its name (that path is taken: see
+    /// [`Config::free_home`]); `None` for the usual user.
+    other_home: Option<Box<str>>,
 }
 
-/// What every new user of a plan has alike.
-struct NewUserTemplate {
+/// The home of a new user whose listing entry is `entry`.
+fn new_home<'n>(config: &Config, new: &'n NewUser, entry: &CompactUser) -> Cow<'n, str> {
+    match &new.other_home {
+        Some(home) => Cow::Borrowed(home),
+        None => Cow::Owned(config.home_for(entry.login_name())),
+    }
+}
+
+/// The groups of `entry` that will exist as Unix groups (`usable`: their folded names),
+/// in the directory's order. Exactly as long as it is: every user holds one (a filtered
+/// collect keeps room for four).
+fn listed_groups(usable: &BTreeSet<String>, entry: &CompactUser) -> Vec<String> {
+    let mut groups: Vec<String> =
+        entry.groups().filter(|g| usable.contains(&fold_name(g))).map(str::to_string).collect();
+    groups.shrink_to_fit();
+    groups
+}
+
+/// What every new user of a plan has alike, and what its home and groups are made from.
+struct NewUserTemplate<'a> {
+    config: &'a Config,
     privileges: PrivilegeSet,
-    shell: String,
     origin: Origin,
     now: u64,
+    /// Folded names of the listed groups that can become Unix groups.
+    usable_groups: BTreeSet<String>,
 }
 
-impl NewUserTemplate {
-    fn new(config: &Config, origin: Origin, now: u64) -> NewUserTemplate {
+impl<'a> NewUserTemplate<'a> {
+    fn new(
+        config: &'a Config,
+        origin: Origin,
+        now: u64,
+        usable_groups: BTreeSet<String>,
+    ) -> NewUserTemplate<'a> {
         NewUserTemplate {
+            config,
             privileges: config.sync.default_privileges.iter().copied().collect(),
-            shell: config.unix.shell.clone(),
             origin,
             now,
+            usable_groups,
         }
     }
 
@@ -259,9 +289,9 @@ impl NewUserTemplate {
             origin: self.origin,
             uid: new.uid,
             gid: new.uid,
-            home: new.home,
-            shell: self.shell.clone(),
-            groups: new.groups,
+            home: new_home(self.config, &new, entry).into_owned(),
+            shell: self.config.unix.shell.clone(),
+            groups: listed_groups(&self.usable_groups, entry),
             distinguished_name: entry.distinguished_name().map(str::to_string),
             directory_identity: Some(entry.identity().to_string()),
             missing_since: None,
@@ -272,15 +302,17 @@ impl NewUserTemplate {
     }
 }
 
-/// The plan without its new users, the new users as planned (in the plan's order), and
-/// the canonical order of the listing.
-fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<NewUser>, Vec<u32>) {
+/// The plan without its new users, the new users as planned (in the plan's order), the
+/// canonical order of the listing, and the folded names of the listed groups that can
+/// become Unix groups.
+fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<NewUser>, Vec<u32>, BTreeSet<String>) {
     planner.plan_users();
     planner.plan_deletes();
     planner.plan_groups();
     let new_users = std::mem::take(&mut planner.new_users);
     let order = std::mem::take(&mut planner.order);
-    (planner.finish(), new_users, order)
+    let usable_groups = std::mem::take(&mut planner.usable_groups);
+    (planner.finish(), new_users, order, usable_groups)
 }
 
 struct Planner<'a> {
@@ -421,7 +453,7 @@ impl<'a> Planner<'a> {
         let (users, new_users) = (self.users, &self.new_users);
         self.cached_homes.contains(home, |at| users[at].home())
             || self.db.meta.retired_homes.contains(home)
-            || self.created_homes.contains(home, |at| new_users[at].home.as_str())
+            || self.created_homes.contains(home, |at| self.new_home(&new_users[at]))
     }
 
     /// Records the final login name of the listed entry at `at`, for group membership.
@@ -666,13 +698,17 @@ impl<'a> Planner<'a> {
         self.set_final_name(at, name);
         let home = self.config.free_home(name, uid, |home| self.home_taken(home));
         self.warn_if_other_home(name, &home);
-        let groups = self.listed_groups(entry);
-        self.new_users.push(NewUser { at: position32(at), rank, uid, home, groups });
-        let new_users = &self.new_users;
-        if let Some(new) = new_users.last() {
-            self.created_homes
-                .insert_new(&new.home, new_users.len() - 1, |at| new_users[at].home.as_str());
-        }
+        let other_home = (home != self.config.home_for(name)).then(|| home.clone().into());
+        self.new_users.push(NewUser { at: position32(at), rank, uid, other_home });
+        let (config, entries, new_users) = (self.config, &self.listing.users, &self.new_users);
+        let home_of =
+            |at: usize| new_home(config, &new_users[at], &entries[new_users[at].at as usize]);
+        self.created_homes.insert_new(&home, new_users.len() - 1, home_of);
+    }
+
+    /// The home of a user this plan creates.
+    fn new_home<'n>(&self, new: &'n NewUser) -> Cow<'n, str> {
+        new_home(self.config, new, &self.listing.users[new.at as usize])
     }
 
     /// The position in the listing of the entry of canonical `rank`.
@@ -695,16 +731,8 @@ impl<'a> Planner<'a> {
     }
 
     /// The user's groups that will exist as Unix groups, in the directory's order.
-    /// Exactly as long as it is: every user holds one (a filtered collect keeps room for
-    /// four).
     fn listed_groups(&self, entry: &CompactUser) -> Vec<String> {
-        let mut groups: Vec<String> = entry
-            .groups()
-            .filter(|g| self.usable_groups.contains(&fold_name(g)))
-            .map(str::to_string)
-            .collect();
-        groups.shrink_to_fit();
-        groups
+        listed_groups(&self.usable_groups, entry)
     }
 
     /// Users of this origin that the directory no longer lists. Only `directory` users
@@ -819,10 +847,12 @@ impl<'a> Planner<'a> {
             if !listed.insert(fold_name(&group.name)) {
                 continue;
             }
+            let entries = &self.listing.users;
             let mut members: Vec<String> = group
                 .members
                 .iter()
-                .filter_map(|id| self.final_name(id))
+                .filter_map(|at| entries.get(*at as usize))
+                .filter_map(|entry| self.final_name(entry.identity()))
                 .map(|n| n.to_string())
                 .collect();
             // Filtered, the list would keep room for up to twice its members.

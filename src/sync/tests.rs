@@ -490,7 +490,7 @@ fn groups_become_unix_groups_with_stable_gids() {
     list.groups = vec![DirectoryGroup {
         name: "staff@example.com".into(),
         identity: "icewarp:staff@example.com".into(),
-        members: vec!["icewarp:alice@example.com".into()],
+        members: vec![0],
     }];
     let outcome = setup.sync(&list, SYNC).unwrap();
     assert_eq!(outcome.report.groups_created, ["staff@example.com"]);
@@ -500,7 +500,7 @@ fn groups_become_unix_groups_with_stable_gids() {
     assert!(!db.users.iter().any(|u| u.uid == staff.gid || u.gid == staff.gid));
     assert_eq!(db.user("alice@example.com").unwrap().groups, ["staff@example.com"]);
 
-    list.groups[0].members.push("icewarp:bob@example.com".into());
+    list.groups[0].members.push(1);
     edit(&mut list.users[1], |u| u.groups = vec!["staff@example.com".into()]);
     let outcome = setup.sync(&list, SYNC).unwrap();
     assert_eq!(outcome.report.groups_updated, ["staff@example.com"]);
@@ -618,12 +618,21 @@ fn enabling_a_user_switched_to_a_local_password_takes_effect_at_once() {
     assert!(alice.enabled && !alice.disabled_by_admin, "no sync would ever enable it");
 }
 
-fn group(name: &str, members: &[&str]) -> DirectoryGroup {
+/// A group of `listing` whose members are the listed users with these addresses.
+fn group(listing: &Listing, name: &str, members: &[&str]) -> DirectoryGroup {
     DirectoryGroup {
         name: name.into(),
         identity: format!("icewarp:{}", name.to_lowercase()),
-        members: members.iter().map(|m| format!("icewarp:{m}")).collect(),
+        members: member_positions(listing, members),
     }
+}
+
+/// The positions in `listing` of the users with these addresses (none for one not listed).
+fn member_positions(listing: &Listing, members: &[&str]) -> Vec<u32> {
+    let identities: Vec<String> = members.iter().map(|m| format!("icewarp:{m}")).collect();
+    (0..listing.users.len() as u32)
+        .filter(|at| identities.iter().any(|id| id == listing.users[*at as usize].identity()))
+        .collect()
 }
 
 #[test]
@@ -645,10 +654,10 @@ fn names_with_system_meaning_never_become_users_or_groups() {
         named("z@example.com", "a*b"),
     ]);
     list.groups = vec![
-        group("sudo", &["alice@example.com"]),
-        group("docker", &["alice@example.com"]),
-        group("Admin", &["alice@example.com"]),
-        group("devs", &["alice@example.com"]),
+        group(&list, "sudo", &["alice@example.com"]),
+        group(&list, "docker", &["alice@example.com"]),
+        group(&list, "Admin", &["alice@example.com"]),
+        group(&list, "devs", &["alice@example.com"]),
     ];
     let outcome = setup.sync(&list, SYNC).unwrap();
     assert_eq!(outcome.report.created, ["alice"]);
@@ -679,7 +688,7 @@ fn names_with_system_meaning_never_become_users_or_groups() {
 #[test]
 fn an_account_whose_name_becomes_reserved_is_disabled_and_its_group_dropped() {
     let mut list = listing(vec![named("fin@example.com", "finance")]);
-    list.groups = vec![group("ops", &["fin@example.com"])];
+    list.groups = vec![group(&list, "ops", &["fin@example.com"])];
     let mut setup = Setup::new("");
     setup.sync(&list, SYNC).unwrap();
     let uid = setup.cache().load().unwrap().user("finance").unwrap().uid;
@@ -705,7 +714,8 @@ fn ids_do_not_depend_on_the_order_of_the_listing() {
     let users: Vec<DirectoryUser> =
         (0..8).map(|i| person(&format!("u{i}@example.com"), "U")).collect();
     let mut forward = listing(users.clone());
-    forward.groups = vec![group("g1@example.com", &[]), group("g2@example.com", &[])];
+    forward.groups =
+        vec![group(&forward, "g1@example.com", &[]), group(&forward, "g2@example.com", &[])];
     let mut backward = listing(users.into_iter().rev().collect());
     backward.groups = forward.groups.iter().rev().cloned().collect();
     let (mut a, mut b) = (Setup::new(""), Setup::new(""));
@@ -726,7 +736,7 @@ fn ids_do_not_depend_on_the_order_of_the_listing() {
 fn subordinate_ids_of_local_users_are_never_handed_out() {
     let mut list = listing(vec![person("alice@example.com", "Alice")]);
     edit(&mut list.users[0], |u| u.groups = vec!["staff@example.com".into()]);
-    list.groups = vec![group("staff@example.com", &["alice@example.com"])];
+    list.groups = vec![group(&list, "staff@example.com", &["alice@example.com"])];
     // Where alice and staff land on a host without subordinate ids…
     let plain = Setup::new("");
     plain.sync(&list, SYNC).unwrap();
@@ -940,7 +950,7 @@ fn a_group_the_directory_drops_keeps_its_gid_but_no_members() {
     let mut bob = named("bob@example.com", "bob");
     bob.groups = vec!["devs".into()];
     let mut list = listing(vec![alice, bob]);
-    list.groups = vec![group("devs", &["alice@example.com", "bob@example.com"])];
+    list.groups = vec![group(&list, "devs", &["alice@example.com", "bob@example.com"])];
     let setup = Setup::new("");
     setup.sync(&list, SYNC).unwrap();
     let gid = setup.cache().load().unwrap().groups[0].gid;
@@ -961,7 +971,7 @@ fn a_user_never_takes_the_name_of_a_group() {
     let mut alice = named("alice@example.com", "alice");
     alice.groups = vec!["devs".into()];
     let mut list = listing(vec![alice, named("bob@example.com", "bob")]);
-    list.groups = vec![group("devs", &["alice@example.com"])];
+    list.groups = vec![group(&list, "devs", &["alice@example.com"])];
     let setup = Setup::new("");
     setup.sync(&list, SYNC).unwrap();
 
@@ -994,10 +1004,11 @@ fn in_group(mut user: DirectoryUser, group: &str) -> DirectoryUser {
 }
 
 fn with_group(mut listing: Listing, name: &str, members: &[&str]) -> Listing {
+    let members = member_positions(&listing, members);
     listing.groups.push(DirectoryGroup {
         name: name.to_string(),
         identity: format!("icewarp:{name}"),
-        members: members.iter().map(|m| format!("icewarp:{m}")).collect(),
+        members,
     });
     listing
 }
@@ -1078,7 +1089,7 @@ fn a_full_uid_range_skips_and_counts_whoever_gets_no_id_and_is_an_error() {
         (0..15).map(|i| person(&format!("u{i:02}@example.com"), "U")).collect();
     let mut list = listing(users);
     list.groups =
-        ["g1", "g2", "g3"].iter().map(|g| group(&format!("{g}@example.com"), &[])).collect();
+        ["g1", "g2", "g3"].iter().map(|g| group(&list, &format!("{g}@example.com"), &[])).collect();
     let mut setup = Setup::new("");
     setup.config.unix.uid_range = [300_000, 300_009];
     let report = setup.sync(&list, SYNC).unwrap().report;
@@ -1111,7 +1122,7 @@ fn a_new_default_uid_range_renumbers_nobody() {
     let mut alice = person("alice@example.com", "Alice");
     alice.groups = vec!["staff@example.com".into()];
     let mut list = listing(vec![alice, person("bob@example.com", "Bob")]);
-    list.groups = vec![group("staff@example.com", &["alice@example.com"])];
+    list.groups = vec![group(&list, "staff@example.com", &["alice@example.com"])];
     let mut setup = Setup::new("");
     // The configuration names no uid_range: the default.
     let unset = setup.config.unix.uid_range;
@@ -1166,7 +1177,7 @@ fn the_plan_that_consumes_its_listing_is_the_plan_that_borrows_it() {
     next.groups = vec![DirectoryGroup {
         name: "staff@example.com".into(),
         identity: "icewarp:staff@example.com".into(),
-        members: vec!["icewarp:dn@example.com".into(), "icewarp:new@example.com".into()],
+        members: member_positions(&next, &["dn@example.com", "new@example.com"]),
     }];
     next.warnings = vec!["a listing warning".into()];
     let local = LocalAccounts::default();

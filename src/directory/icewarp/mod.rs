@@ -134,13 +134,14 @@ impl IcewarpDirectory {
             return Err(self.filter_not_found("domain", name));
         }
         let domains = self.filters.scanned(listed);
-        let accounts = self.fetch_accounts(&domains, &mut budget, progress)?;
+        let (listed_users, listed_groups) =
+            self.fetch_accounts(&domains, &mut budget, progress)?.into_lists();
         let mut warnings = Vec::new();
-        let users = self.fetch_users(&domains, accounts.users, progress, &mut warnings)?;
-        if let Some(name) = self.filters.missing_group(&accounts.groups) {
+        let users = self.fetch_users(&domains, listed_users, progress, &mut warnings)?;
+        if let Some(name) = self.filters.missing_group(&listed_groups) {
             return Err(self.filter_not_found("group", name));
         }
-        let groups = self.fetch_members(accounts.groups, &mut budget, progress)?;
+        let groups = self.fetch_members(listed_groups, &mut budget, progress)?;
         let fetched = Fetched { domains, users, groups };
         let (users, groups) =
             select::select(fetched, &self.filters, self.login_name, &mut warnings).map_err(
@@ -234,21 +235,26 @@ impl IcewarpDirectory {
         let slots = parallel::run_keeping(listed, self.parallel, &work, keep, &mut |done| {
             progress.step("account properties", count(done), Some(total));
         })?;
-        let mut users = Vec::with_capacity(slots.len());
-        for slot in slots {
-            match slot.map_err(|TooLarge| {
-                self.session.malformed(PROPERTIES, "an account's text is 4 GiB or more")
-            })? {
-                UserSlot::User(user, domain, user_warnings) => {
+        // Collected in the slots' own buffer (a chain of `filter_map` over `into_iter`
+        // is), not in a second vector beside them: both would be as long as the listing.
+        slots
+            .into_iter()
+            .filter_map(|slot| match slot {
+                Ok(UserSlot::User(user, domain, user_warnings)) => {
                     warnings.extend(user_warnings);
-                    users.push((user, domain));
+                    Some(Ok((user, domain)))
                 }
-                UserSlot::Vanished(email) => warnings.push(format!(
-                    "account {email} disappeared while listing (account_invalid); skipped"
-                )),
-            }
-        }
-        Ok(users)
+                Ok(UserSlot::Vanished(email)) => {
+                    warnings.push(format!(
+                        "account {email} disappeared while listing (account_invalid); skipped"
+                    ));
+                    None
+                }
+                Err(TooLarge) => Some(Err(self
+                    .session
+                    .malformed(PROPERTIES, "an account's text is 4 GiB or more"))),
+            })
+            .collect()
     }
 
     /// `getaccountproperties` for one user; `None` when the account no longer exists.

@@ -169,6 +169,14 @@ pub struct Accounts {
 }
 
 impl Accounts {
+    /// The users and the groups' addresses, once every page is in. The addresses seen (a
+    /// string and a slot per account, about as large as the users themselves) are given
+    /// back here, before the users' properties are fetched and kept, rather than with the
+    /// listing's end: freed then, they would leave a gap of that size in the heap.
+    pub fn into_lists(self) -> (Vec<ListedUser>, Vec<String>) {
+        (self.users, self.groups)
+    }
+
     /// Adds one page of the scanned domain with index `domain`. Err: why the listing
     /// cannot be trusted.
     pub fn add_page(&mut self, items: Vec<AccountItem>, domain: usize) -> Result<(), String> {
@@ -332,12 +340,14 @@ pub fn select(
     style: LoginNameStyle,
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<CompactUser>, Vec<DirectoryGroup>), TooLarge> {
-    let (mut users, user_domains): (Vec<CompactUser>, Vec<usize>) =
-        fetched.users.into_iter().unzip();
+    // Split in the fetched users' own buffer (`unzip` would make two new vectors beside it).
+    let user_domains: Vec<usize> = fetched.users.iter().map(|(_, domain)| *domain).collect();
+    let mut users: Vec<CompactUser> = fetched.users.into_iter().map(|(user, _)| user).collect();
     let by_domain = users_by_domain(&user_domains, &fetched.domains);
     let resolved = resolve_groups(fetched.groups, &users, &by_domain, warnings);
     let selected = selected_users(filters, &user_domains, &fetched.domains, &resolved);
-    let groups = kept_groups(resolved, &selected, filters, &mut users)?;
+    let mut groups = kept_groups(resolved, &selected, filters, &mut users)?;
+    renumber_members(&mut groups, &selected);
     let mut users: Vec<CompactUser> = users
         .into_iter()
         .zip(selected)
@@ -468,11 +478,9 @@ fn kept_groups(
             continue;
         }
         memberships.extend(members.iter().map(|index| (*index, kept.len())));
-        kept.push(DirectoryGroup {
-            identity: identity(&group),
-            members: members.iter().map(|index| users[*index].identity().to_string()).collect(),
-            name: group,
-        });
+        // Positions among all users fetched until `renumber_members`.
+        let members = members.into_iter().map(position32).collect();
+        kept.push(DirectoryGroup { identity: identity(&group), members, name: group });
     }
     // Stable: each user's groups keep the order of the groups.
     memberships.sort_by_key(|(user, _)| *user);
@@ -484,6 +492,26 @@ fn kept_groups(
         }
     }
     Ok(kept)
+}
+
+/// A position as [`DirectoryGroup::members`] holds it. A listing of 2^32 users or more is
+/// refused before it is planned (`sync::run_sync`), so the saturated value is never read.
+fn position32(position: usize) -> u32 {
+    u32::try_from(position).unwrap_or(u32::MAX)
+}
+
+/// The groups' members as positions among the selected users (the listing's), from their
+/// positions among all users fetched. Every member is selected (see [`kept_groups`]).
+fn renumber_members(groups: &mut [DirectoryGroup], selected: &[bool]) {
+    let mut positions = Vec::with_capacity(selected.len());
+    let mut next = 0u32;
+    for selected in selected {
+        positions.push(next);
+        next = next.saturating_add(u32::from(*selected));
+    }
+    for member in groups.iter_mut().flat_map(|group| group.members.iter_mut()) {
+        *member = positions.get(*member as usize).copied().unwrap_or(u32::MAX);
+    }
 }
 
 fn unresolved_warning(group: &str, unresolved: &[String]) -> String {

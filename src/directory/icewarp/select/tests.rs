@@ -388,8 +388,7 @@ fn members_resolve_and_filters_select() {
             .iter()
             .map(|group| {
                 assert_eq!(group.identity, identity(&group.name));
-                let members =
-                    group.members.iter().map(|m| m.trim_start_matches("icewarp:")).collect();
+                let members = group.members.iter().map(|at| have_users[*at as usize]).collect();
                 (group.name.as_str(), members)
             })
             .collect();
