@@ -494,10 +494,10 @@ fn kept_groups(
     Ok(kept)
 }
 
-/// A position as [`DirectoryGroup::members`] holds it. A listing of 2^32 users or more is
-/// refused before it is planned (`sync::run_sync`), so the saturated value is never read.
+/// A position as [`DirectoryGroup::members`] holds it. One that does not fit becomes
+/// [`NO_POSITION`], which names no user: the member is dropped, never mistaken for another.
 fn position32(position: usize) -> u32 {
-    u32::try_from(position).unwrap_or(u32::MAX)
+    u32::try_from(position).unwrap_or(NO_POSITION)
 }
 
 /// The groups' members as positions among the selected users (the listing's), from their
@@ -510,9 +510,17 @@ fn renumber_members(groups: &mut [DirectoryGroup], selected: &[bool]) {
         next = next.saturating_add(u32::from(*selected));
     }
     for member in groups.iter_mut().flat_map(|group| group.members.iter_mut()) {
-        *member = positions.get(*member as usize).copied().unwrap_or(u32::MAX);
+        *member = match *member {
+            NO_POSITION => NO_POSITION,
+            at => positions.get(at as usize).copied().unwrap_or(NO_POSITION),
+        };
     }
 }
+
+/// A member position that names no user (see [`position32`]). The planner finds no entry
+/// there: a listing whose selected users do not all fit in 4-byte positions is refused
+/// before it is planned (`sync::run_sync`).
+const NO_POSITION: u32 = u32::MAX;
 
 fn unresolved_warning(group: &str, unresolved: &[String]) -> String {
     let shown: Vec<&str> =

@@ -457,3 +457,18 @@ fn a_shared_mailbox_name_goes_to_nobody() {
         assert_eq!(shared, warned, "{warnings:?}");
     }
 }
+
+#[test]
+fn members_are_renumbered_among_selected_users_and_an_unfit_position_names_nobody() {
+    let mut groups = vec![DirectoryGroup {
+        name: "staff@example.com".to_string(),
+        identity: identity("staff@example.com"),
+        members: vec![0, 2, 3, position32(usize::MAX)],
+    }];
+    renumber_members(&mut groups, &[true, false, true, true]);
+    assert_eq!(groups[0].members, [0, 1, 2, NO_POSITION]);
+    // Fetched positions beyond the selection name nobody either.
+    groups[0].members = vec![9];
+    renumber_members(&mut groups, &[true]);
+    assert_eq!(groups[0].members, [NO_POSITION]);
+}
