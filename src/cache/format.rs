@@ -630,12 +630,36 @@ impl<S: ByteSource> TableReader<S> {
 
     /// Every record whose key in `index` equals `key` (several when keys collide).
     pub fn lookup(&self, index: usize, key: u64) -> Result<Vec<Vec<u8>>, FormatError> {
+        let mut found = Vec::new();
+        self.find(
+            index,
+            key,
+            |e| e,
+            |record| {
+                found.push(record);
+                Ok(None::<()>)
+            },
+        )?;
+        Ok(found)
+    }
+
+    /// The first record under `key` in `index` that `accept` takes, in the order
+    /// [`TableReader::lookup`] lists them: the search ends there, without reading the slots
+    /// after the answer (a process's first lookup reads one window of slots, not three).
+    /// Errors of the file become `E` through `corrupt`.
+    pub fn find<V, E>(
+        &self,
+        index: usize,
+        key: u64,
+        corrupt: impl Fn(FormatError) -> E,
+        mut accept: impl FnMut(Vec<u8>) -> Result<Option<V>, E>,
+    ) -> Result<Option<V>, E> {
         if index >= self.header.index_count as usize {
-            return Err(FormatError::BadLayout("no such index"));
+            return Err(corrupt(FormatError::BadLayout("no such index")));
         }
         let slots = self.header.slot_count();
         let mut slot = slot_of(key, slots);
-        let mut found = Vec::new();
+        let mut matches = 0;
         let mut probed = 0u64;
         let mut window = [0u8; (PROBE_WINDOW * MAX_INDEX_ENTRY_LEN) as usize];
         let (version, entry_len) = (self.header.version, self.header.entry_len());
@@ -643,26 +667,33 @@ impl<S: ByteSource> TableReader<S> {
             let count = PROBE_WINDOW.min(slots - slot);
             let bytes = &mut window[..(count * entry_len) as usize];
             let at = self.header.index_offsets[index] + slot * entry_len;
-            self.source.read_exact_at(bytes, at)?;
+            self.source.read_exact_at(bytes, at).map_err(|e| corrupt(e.into()))?;
             for (i, raw) in bytes.chunks_exact(entry_len as usize).enumerate() {
                 let Some((entry_key, offset)) = decode_slot(version, raw) else {
-                    return Err(FormatError::BadIndex { index, position: slot + i as u64 });
+                    return Err(corrupt(FormatError::BadIndex {
+                        index,
+                        position: slot + i as u64,
+                    }));
                 };
                 if offset == 0 {
-                    return Ok(found);
+                    return Ok(None);
                 }
-                if entry_key == key {
-                    if found.len() >= MAX_MATCHES {
-                        return Err(FormatError::BadLayout("too many records under one key"));
-                    }
-                    found.push(self.read_record(offset)?);
+                if entry_key != key {
+                    continue;
+                }
+                if matches >= MAX_MATCHES {
+                    return Err(corrupt(FormatError::BadLayout("too many records under one key")));
+                }
+                matches += 1;
+                if let Some(answer) = accept(self.read_record(offset).map_err(&corrupt)?)? {
+                    return Ok(Some(answer));
                 }
             }
             probed += count;
             slot = (slot + count) % slots;
         }
         // A full table cannot be written (slots >= 2 x records): corruption.
-        Err(FormatError::BadLayout("index has no empty slot"))
+        Err(corrupt(FormatError::BadLayout("index has no empty slot")))
     }
 
     /// The record starting at `cursor` and the cursor of the one after it, for enumeration

@@ -256,16 +256,15 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
 
     /// The record whose name matches `name` case-insensitively.
     pub fn by_name(&self, name: &str) -> Result<Option<T>, CacheError> {
-        let candidates =
-            self.table.lookup(NAME_INDEX, name_key(name)).map_err(|e| self.corrupt(e))?;
-        self.first_matching(candidates, T::from_record_json, |record| {
+        self.first_matching(NAME_INDEX, name_key(name), T::from_record_json, |record| {
             same_name(record.name(), name)
         })
     }
 
     pub fn by_id(&self, id: u32) -> Result<Option<T>, CacheError> {
-        let candidates = self.table.lookup(ID_INDEX, u64::from(id)).map_err(|e| self.corrupt(e))?;
-        self.first_matching(candidates, T::from_record_json, |record| record.id() == id)
+        self.first_matching(ID_INDEX, u64::from(id), T::from_record_json, |record| {
+            record.id() == id
+        })
     }
 
     /// Where enumeration starts.
@@ -315,27 +314,28 @@ impl<T: CacheRecord, S: ByteSource> Lookup<T, S> {
         id: u32,
         id_of: impl Fn(&V) -> u32,
     ) -> Result<Option<V>, CacheError> {
-        let candidates = self.table.lookup(ID_INDEX, u64::from(id)).map_err(|e| self.corrupt(e))?;
         self.first_matching(
-            candidates,
+            ID_INDEX,
+            u64::from(id),
             |json| serde_json::from_slice(json),
             |record| id_of(record) == id,
         )
     }
 
+    /// The first record under `key` in `index` that `matches`: keys may collide, so each
+    /// candidate is decoded and checked, and the search ends at the first that matches.
     fn first_matching<V>(
         &self,
-        candidates: Vec<Vec<u8>>,
+        index: usize,
+        key: u64,
         decode: impl Fn(&[u8]) -> serde_json::Result<V>,
         matches: impl Fn(&V) -> bool,
     ) -> Result<Option<V>, CacheError> {
-        for json in candidates {
+        let corrupt = |e| self.corrupt(e);
+        self.table.find(index, key, corrupt, |json| {
             let record = decode(&json).map_err(|e| self.bad_record(&json, &e))?;
-            if matches(&record) {
-                return Ok(Some(record));
-            }
-        }
-        Ok(None)
+            Ok(matches(&record).then_some(record))
+        })
     }
 
     fn decode(&self, json: &[u8]) -> Result<T, CacheError> {

@@ -41,6 +41,48 @@ fn colliding_keys_return_every_record() {
     assert_eq!(table.lookup(0, 9).unwrap().len(), 3);
 }
 
+/// A source that counts its reads.
+struct Counted<'a>(&'a [u8], std::cell::Cell<usize>);
+
+impl ByteSource for Counted<'_> {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.1.set(self.1.get() + 1);
+        ByteSource::read_exact_at(self.0, buf, offset)
+    }
+}
+
+#[test]
+fn find_answers_the_first_accepted_record_in_lookup_order_and_reads_no_further() {
+    let mut file = tempfile::tempfile().unwrap();
+    // Six records under one key: their slots make one run of at least six.
+    let same_key = (0..6).map(|i| RecordIn { json: vec![b'0' + i], keys: vec![9] });
+    write_table(&mut file, TableKind::Groups, 1, 1, 0, same_key).unwrap();
+    let mut bytes = Vec::new();
+    use std::io::Read;
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.read_to_end(&mut bytes).unwrap();
+    let table = TableReader::open(Counted(&bytes, Default::default()), TableKind::Groups).unwrap();
+    table.source.1.set(0);
+    let listed = table.lookup(0, 9).unwrap();
+    let listing_reads = table.source.1.get();
+    assert_eq!(listed.len(), 6);
+    let mut reads = Vec::new();
+    for wanted in &listed {
+        table.source.1.set(0);
+        let found = table.find(0, 9, |e| e, |record| Ok((&record == wanted).then_some(record)));
+        assert_eq!(found.unwrap().as_ref(), Some(wanted));
+        reads.push(table.source.1.get());
+    }
+    // A window of slots (two if the run wraps around) and a read per record up to the answer.
+    assert!(reads[0] <= 3 && reads[0] < listing_reads, "{reads:?} vs {listing_reads}");
+    assert!(reads.windows(2).all(|w| w[0] < w[1]), "{reads:?}");
+    assert_eq!(table.find(0, 9, |e| e, |_| Ok(None::<()>)).unwrap(), None);
+    assert_eq!(table.find(0, 10, |e| e, |_| Ok(Some(()))).unwrap(), None);
+}
+
 #[test]
 fn many_slots_pointing_at_one_large_record_are_refused_not_copied() {
     // A crafted table: one 1 MiB record and 100 index slots that all carry its key and
