@@ -18,7 +18,7 @@ use std::os::raw::{c_char, c_int, c_long, c_void};
 use std::os::unix::fs::FileExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use dircache::cache::format::ByteSource;
@@ -30,8 +30,8 @@ use dircache::nss::{
 use libc::{gid_t, group, passwd, size_t, spwd, uid_t};
 
 extern "C" {
-    // glibc ≥ 2.17; not in the libc crate for every target.
-    fn secure_getenv(name: *const c_char) -> *mut c_char;
+    // The process's environment: a NULL-terminated array of `NAME=value` strings.
+    static environ: *const *const c_char;
     // What `pthread_atfork` (libc_nonshared.a) calls, with this library's DSO handle so
     // that glibc drops the handlers if the library is unloaded. Called directly: the static
     // `pthread_atfork` reaches it through this library's PLT, a page of its own that a
@@ -187,16 +187,62 @@ fn syslog_line(message: &str) {
     unsafe { libc::syslog(libc::LOG_AUTHPRIV | libc::LOG_ERR, c"%s".as_ptr(), line.as_ptr()) };
 }
 
-/// `secure_getenv(name)` as bytes: ignored (None) in setuid/setgid programs.
-fn env_bytes(name: &CStr) -> Option<&'static [u8]> {
-    // SAFETY: `name` is NUL-terminated. The result points into the environment, which this
-    // process does not change while an NSS call runs; it is only read during this call.
-    let value = unsafe { secure_getenv(name.as_ptr()) };
-    if value.is_null() {
-        return None;
+/// The values of `nss::ENV_VARS`, read as `secure_getenv` would (none in setuid or setgid
+/// programs), in one pass over the environment (`nss::env_values`).
+fn env_vars() -> [Option<&'static [u8]>; 3] {
+    if secure_mode() {
+        return [None; 3];
     }
-    // SAFETY: a non-null result of secure_getenv is a NUL-terminated string.
-    Some(unsafe { CStr::from_ptr(value) }.to_bytes())
+    // SAFETY: `environ` is null or a NULL-terminated array of NUL-terminated strings, which
+    // this process does not change while an NSS call runs (what `getenv` assumes too); the
+    // slices made from it are only read during this call.
+    let mut next = unsafe { environ };
+    let entries = std::iter::from_fn(move || {
+        if next.is_null() {
+            return None;
+        }
+        // SAFETY: `next` points into the array, at most at its terminating null.
+        let entry = unsafe { *next };
+        if entry.is_null() {
+            return None;
+        }
+        // SAFETY: `entry` was not the terminator, so the array goes on after it.
+        next = unsafe { next.add(1) };
+        Some(entry)
+    });
+    nss::env_values(entries.filter(|&entry| starts_with_env_prefix(entry)).map(|entry| {
+        // SAFETY: a NUL-terminated string of the environment (see above).
+        unsafe { CStr::from_ptr(entry) }.to_bytes()
+    }))
+}
+
+/// Whether a C string begins with `nss::ENV_PREFIX`, read byte by byte up to the first
+/// difference: most entries of the environment are passed over without measuring them.
+fn starts_with_env_prefix(entry: *const c_char) -> bool {
+    nss::ENV_PREFIX.iter().enumerate().all(|(at, &expected)| {
+        // SAFETY: every byte before `at` matched a byte of the prefix, none of which is
+        // NUL, so the string goes on at least to `at`.
+        let byte = unsafe { *entry.add(at) };
+        byte as u8 == expected
+    })
+}
+
+/// Whether this process runs setuid or setgid (the auxiliary vector's `AT_SECURE`, which
+/// `secure_getenv` follows): asked once, as it cannot change.
+fn secure_mode() -> bool {
+    const UNKNOWN: u8 = 0;
+    const SECURE: u8 = 1;
+    const NOT_SECURE: u8 = 2;
+    static MODE: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match MODE.load(Ordering::Relaxed) {
+        UNKNOWN => {
+            // SAFETY: getauxval only reads the auxiliary vector; it touches no memory of ours.
+            let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+            MODE.store(if secure { SECURE } else { NOT_SECURE }, Ordering::Relaxed);
+            secure
+        }
+        mode => mode == SECURE,
+    }
 }
 
 type StateGuard = MutexGuard<'static, Option<Nss<MmapMapper>>>;
@@ -268,7 +314,7 @@ impl Drop for Call {
 
 /// Runs `f` on the per-process state, configured from the environment.
 fn with_nss<R>(f: impl FnOnce(&mut Nss<MmapMapper>) -> R) -> R {
-    let vars = nss::ENV_VARS.map(env_bytes);
+    let vars = env_vars();
     register_fork_handlers();
     let mut call = Call(state());
     let nss = call.0.get_or_insert_with(|| Nss::from_vars(MmapMapper, vars, Box::new(syslog_line)));

@@ -150,6 +150,12 @@ impl Problem {
         Problem { errno: libc::EIO, message: what.to_string(), lasting: true }
     }
 
+    /// `current` was moved to a new generation during the call: the next call follows it.
+    pub fn moved(link: &Path) -> Problem {
+        let message = format!("{} moved to a new generation during the call", link.display());
+        Problem { errno: libc::EIO, message, lasting: false }
+    }
+
     pub fn io(path: &Path, error: &io::Error) -> Problem {
         if error.kind() == io::ErrorKind::NotFound {
             Problem::missing(format!("{} does not exist", path.display()))
@@ -168,10 +174,15 @@ pub type Table<T, B> = Lookup<T, B>;
 pub struct Tables<B> {
     pub stamp: Stamp,
     pub users: Table<PublicUser, B>,
-    /// The generation's directory, where `groups.public` is opened.
-    dir: PathBuf,
+    /// Where the cache is: `users.public` is opened through `current`, and the generation's
+    /// directory, where the other tables are opened, is read from the link when first
+    /// needed ([`Tables::dir`]).
+    location: Arc<Location>,
+    dir: OnceLock<PathBuf>,
     /// The effective uid `users.public` was trusted by: `groups.public` is judged by the
-    /// same, even if the process changed its uid since.
+    /// same, even if the process changed its uid since. `None` when `users.public` belongs
+    /// to root: the uid is then not asked (a system call less on a process's first lookup)
+    /// and the generation's other tables must belong to root too.
     reader: Option<u32>,
     /// The groups table once opened, or a lasting problem with it (not retried for this
     /// generation); an error of the moment is not kept.
@@ -198,23 +209,41 @@ impl<B: TableBytes> Tables<B> {
         self.users.local_seal()
     }
 
+    /// The generation's directory: where `current` points, as long as that is still the
+    /// generation whose `users.public` is open. If a sync moved the link since, this call
+    /// fails (not lasting) and the next call opens the new generation.
+    fn dir(&self) -> Result<&Path, Problem> {
+        if let Some(dir) = self.dir.get() {
+            return Ok(dir);
+        }
+        let link = self.location.link();
+        let target = fs::read_link(link).map_err(|e| Problem::io(link, &e))?;
+        let dir = joined(self.location.cache_dir(), &target);
+        let users = joined(&dir, Path::new(PublicUser::FILE_NAME));
+        let meta = fs::metadata(&users).map_err(|e| Problem::io(&users, &e))?;
+        if Stamp::of(&meta) != self.stamp {
+            return Err(Problem::moved(link));
+        }
+        Ok(self.dir.get_or_init(|| dir))
+    }
+
     /// The groups table of this generation, opened and checked (owner, mode, same
     /// generation as the users) on first use with `mapper`.
     pub fn groups<M: Mapper<Map = B>>(&self, mapper: &M) -> Result<&Table<Group, B>, Problem> {
         if let Some(opened) = self.groups.get() {
             return opened.as_ref().map_err(Problem::clone);
         }
-        let opened =
-            open_table::<Group, M>(mapper, &self.dir, self.reader).and_then(|(groups, _)| {
-                if groups.generation() == self.users.generation() {
-                    Ok(groups)
-                } else {
-                    Err(Problem::broken(format!(
-                        "the cache files in {} belong to different generations",
-                        self.dir.display()
-                    )))
-                }
-            });
+        let dir = self.dir()?;
+        let opened = open_table::<Group, M>(mapper, dir, self.reader).and_then(|(groups, _)| {
+            if groups.generation() == self.users.generation() {
+                Ok(groups)
+            } else {
+                Err(Problem::broken(format!(
+                    "the cache files in {} belong to different generations",
+                    dir.display()
+                )))
+            }
+        });
         match opened {
             Err(problem) if !problem.lasting => Err(problem),
             opened => self.groups.get_or_init(|| opened).as_ref().map_err(Problem::clone),
@@ -230,11 +259,12 @@ impl<B: TableBytes> Tables<B> {
         if let Some(opened) = self.grants.get() {
             return opened.as_ref().map(Option::as_ref).map_err(Problem::clone);
         }
-        let opened = match open_table::<LocalGrant, M>(mapper, &self.dir, self.reader) {
+        let dir = self.dir()?;
+        let opened = match open_table::<LocalGrant, M>(mapper, dir, self.reader) {
             Ok((grants, _)) if grants.generation() == self.users.generation() => Ok(Some(grants)),
             Ok(_) => Err(Problem::broken(format!(
                 "the cache files in {} belong to different generations",
-                self.dir.display()
+                dir.display()
             ))),
             // A cache written before grants existed. (A generation removed under a reader
             // also lands here: it then answers without grants, fewer groups, never more.)
@@ -257,11 +287,7 @@ impl<B: TableBytes> Tables<B> {
 /// new one.
 pub struct CurrentTables<M: Mapper> {
     mapper: M,
-    cache_dir: PathBuf,
-    /// `<cache dir>/current/users.public`, stat()ed by every call: built once, not per call.
-    probe: PathBuf,
-    /// `<cache dir>/current`.
-    link: PathBuf,
+    location: Arc<Location>,
     tables: Option<Arc<Tables<M::Map>>>,
     /// The last failure to open the generation whose users.public had this stamp: not
     /// retried until the file changes.
@@ -279,21 +305,12 @@ impl<M: Mapper> CurrentTables<M> {
     }
 
     pub fn new(mapper: M, cache_dir: &Path) -> CurrentTables<M> {
-        CurrentTables {
-            mapper,
-            cache_dir: cache_dir.to_path_buf(),
-            probe: probe_path(cache_dir),
-            link: joined(cache_dir, Path::new(CURRENT_LINK)),
-            tables: None,
-            failed: None,
-        }
+        CurrentTables { mapper, location: Location::of(cache_dir), tables: None, failed: None }
     }
 
     /// Starts over on another cache directory.
     pub fn switch_to(&mut self, cache_dir: &Path) {
-        self.cache_dir = cache_dir.to_path_buf();
-        self.probe = probe_path(cache_dir);
-        self.link = joined(cache_dir, Path::new(CURRENT_LINK));
+        self.location = Location::of(cache_dir);
         self.tables = None;
         self.failed = None;
     }
@@ -304,11 +321,12 @@ impl<M: Mapper> CurrentTables<M> {
         if self.tables.is_none() && self.failed.is_none() {
             return self.open_first();
         }
-        let stamp = match Stamp::probe(&self.probe) {
+        let probe = &self.location.probe;
+        let stamp = match Stamp::probe(probe) {
             Ok(stamp) => stamp,
             Err(e) => {
                 self.tables = None;
-                return Err(Problem::io(&self.probe, &e));
+                return Err(Problem::io(probe, &e));
             }
         };
         if let (Some(tables), Some(stamp)) = (&self.tables, stamp) {
@@ -324,7 +342,7 @@ impl<M: Mapper> CurrentTables<M> {
         self.tables = None;
         let opened = match stamp {
             Some(_) => self.open(),
-            None => Err(Problem::missing(format!("{} does not exist", self.probe.display()))),
+            None => Err(Problem::missing(format!("{} does not exist", probe.display()))),
         };
         match opened {
             Ok(tables) => {
@@ -354,7 +372,7 @@ impl<M: Mapper> CurrentTables<M> {
             }
             Err(problem) => {
                 if problem.lasting {
-                    if let Ok(Some(stamp)) = Stamp::probe(&self.probe) {
+                    if let Ok(Some(stamp)) = Stamp::probe(&self.location.probe) {
                         self.failed = Some((Some(stamp), problem.clone()));
                     }
                 }
@@ -363,12 +381,56 @@ impl<M: Mapper> CurrentTables<M> {
         }
     }
 
+    /// Opens `users.public` through `current`: one path walk, no `readlink` (issue 12 §2).
     fn open(&self) -> Result<Tables<M::Map>, Problem> {
-        let target = fs::read_link(&self.link).map_err(|e| Problem::io(&self.link, &e))?;
-        let dir = joined(&self.cache_dir, &target);
-        let reader = self.mapper.effective_uid();
-        let (users, stamp) = open_table::<PublicUser, M>(&self.mapper, &dir, reader)?;
-        Ok(Tables { stamp, users, dir, reader, groups: OnceLock::new(), grants: OnceLock::new() })
+        let path = self.location.probe.clone();
+        let (file, meta) = open_file(&path)?;
+        let reader = if meta.uid() == 0 { None } else { self.mapper.effective_uid() };
+        let (users, stamp) = map_table::<PublicUser, M>(&self.mapper, path, file, &meta, reader)?;
+        Ok(Tables {
+            stamp,
+            users,
+            location: self.location.clone(),
+            dir: OnceLock::new(),
+            reader,
+            groups: OnceLock::new(),
+            grants: OnceLock::new(),
+        })
+    }
+}
+
+/// The paths of a cache directory that a reader uses, built once in one buffer: the
+/// cache directory and `current` are its beginnings.
+struct Location {
+    /// `<cache dir>/current/users.public`, opened by a process's first lookup and stat()ed
+    /// by every later call.
+    probe: PathBuf,
+    cache_dir_len: usize,
+    link_len: usize,
+}
+
+impl Location {
+    fn of(cache_dir: &Path) -> Arc<Location> {
+        let link = joined(cache_dir, Path::new(CURRENT_LINK));
+        let link_len = link.as_os_str().len();
+        let probe = joined(&link, Path::new(PublicUser::FILE_NAME));
+        let cache_dir_len = cache_dir.as_os_str().len();
+        Arc::new(Location { probe, cache_dir_len, link_len })
+    }
+
+    fn cache_dir(&self) -> &Path {
+        self.prefix(self.cache_dir_len)
+    }
+
+    /// `<cache dir>/current`.
+    fn link(&self) -> &Path {
+        self.prefix(self.link_len)
+    }
+
+    fn prefix(&self, len: usize) -> &Path {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = self.probe.as_os_str().as_bytes();
+        Path::new(std::ffi::OsStr::from_bytes(bytes.get(..len).unwrap_or(bytes)))
     }
 }
 
@@ -378,12 +440,28 @@ fn open_table<T: CacheRecord, M: Mapper>(
     reader: Option<u32>,
 ) -> Result<(Table<T, M::Map>, Stamp), Problem> {
     let path = joined(dir, Path::new(T::FILE_NAME));
-    let file = File::open(&path).map_err(|e| Problem::io(&path, &e))?;
-    let meta = file.metadata().map_err(|e| Problem::io(&path, &e))?;
-    check_trusted(&path, &meta, true, reader).map_err(Problem::broken)?;
+    let (file, meta) = open_file(&path)?;
+    map_table(mapper, path, file, &meta, reader)
+}
+
+fn open_file(path: &Path) -> Result<(File, fs::Metadata), Problem> {
+    let file = File::open(path).map_err(|e| Problem::io(path, &e))?;
+    let meta = file.metadata().map_err(|e| Problem::io(path, &e))?;
+    Ok((file, meta))
+}
+
+/// The table of an open file, once its owner and mode are trusted by `reader`.
+fn map_table<T: CacheRecord, M: Mapper>(
+    mapper: &M,
+    path: PathBuf,
+    file: File,
+    meta: &fs::Metadata,
+    reader: Option<u32>,
+) -> Result<(Table<T, M::Map>, Stamp), Problem> {
+    check_trusted(&path, meta, true, reader).map_err(Problem::broken)?;
     let map = mapper.map(file, meta.len()).map_err(|e| Problem::io(&path, &e))?;
     let table = Lookup::from_source(path, map).map_err(Problem::broken)?;
-    Ok((table, Stamp::of(&meta)))
+    Ok((table, Stamp::of(meta)))
 }
 
 /// `base.join(name)` (an absolute `name` replaces `base`), in one allocation of the right
@@ -406,14 +484,19 @@ fn joined(base: &Path, name: &Path) -> PathBuf {
     PathBuf::from(OsString::from_vec(path))
 }
 
-/// `<cache dir>/current/users.public`.
-fn probe_path(cache_dir: &Path) -> PathBuf {
-    joined(&joined(cache_dir, Path::new(CURRENT_LINK)), Path::new(PublicUser::FILE_NAME))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_location_holds_the_cache_directory_and_its_link() {
+        for base in ["/var/lib/dircache", "/var/lib/dircache/", "", "/", "rel"] {
+            let location = Location::of(Path::new(base));
+            assert_eq!(location.cache_dir(), Path::new(base));
+            assert_eq!(location.link(), Path::new(base).join("current"));
+            assert_eq!(location.probe, Path::new(base).join("current/users.public"));
+        }
+    }
 
     #[test]
     fn joined_is_path_join() {

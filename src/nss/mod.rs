@@ -23,9 +23,10 @@
 //! What may be shown at all is `visibility`'s business; how an answer is laid out in the
 //! caller's buffer is `abi`'s.
 
+use std::borrow::Cow;
 use std::ffi::CStr;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,26 @@ pub const ENV_LOCAL_PASSWD: &CStr = c"DIRCACHE_LOCAL_PASSWD";
 pub const ENV_LOCAL_GROUP: &CStr = c"DIRCACHE_LOCAL_GROUP";
 /// In the order [`Settings::from_vars`] takes their values.
 pub const ENV_VARS: [&CStr; 3] = [ENV_CACHE_DIR, ENV_LOCAL_PASSWD, ENV_LOCAL_GROUP];
+/// What the names of [`ENV_VARS`] begin with: entries of the environment without it are
+/// passed over at their first bytes.
+pub const ENV_PREFIX: &[u8] = b"DIRCACHE_";
+
+/// The values of [`ENV_VARS`] among the environment's `NAME=value` entries, as `getenv`
+/// finds them (a name's first entry), in one pass over the environment rather than one per
+/// name: the module reads them on every call, to follow a change.
+pub fn env_values<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> [Option<&'a [u8]>; 3] {
+    let mut values = [None; 3];
+    for entry in entries.into_iter().filter(|entry| entry.starts_with(ENV_PREFIX)) {
+        for (value, name) in values.iter_mut().zip(ENV_VARS) {
+            let found =
+                entry.strip_prefix(name.to_bytes()).and_then(|rest| rest.strip_prefix(b"="));
+            if value.is_none() && found.is_some() {
+                *value = found;
+            }
+        }
+    }
+    values
+}
 pub const DEFAULT_LOCAL_PASSWD: &str = "/etc/passwd";
 pub const DEFAULT_LOCAL_GROUP: &str = "/etc/group";
 
@@ -133,12 +154,13 @@ pub struct GroupEntry {
     pub members: Vec<String>,
 }
 
-/// Where the cache and the local account files are.
+/// Where the cache and the local account files are. The defaults are borrowed: a process
+/// whose environment sets none of them allocates nothing for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub cache_dir: PathBuf,
-    pub local_passwd: PathBuf,
-    pub local_group: PathBuf,
+    pub cache_dir: Cow<'static, Path>,
+    pub local_passwd: Cow<'static, Path>,
+    pub local_group: Cow<'static, Path>,
 }
 
 impl Default for Settings {
@@ -153,9 +175,9 @@ impl Settings {
     pub fn from_vars(vars: [Option<&[u8]>; 3]) -> Settings {
         use std::ffi::OsStr;
         use std::os::unix::ffi::OsStrExt;
-        let pick = |value: Option<&[u8]>, default: &str| match value {
-            Some(bytes) if !bytes.is_empty() => PathBuf::from(OsStr::from_bytes(bytes)),
-            _ => PathBuf::from(default),
+        let pick = |value: Option<&[u8]>, default: &'static str| match value {
+            Some(bytes) if !bytes.is_empty() => Cow::Owned(PathBuf::from(OsStr::from_bytes(bytes))),
+            _ => Cow::Borrowed(Path::new(default)),
         };
         Settings {
             cache_dir: pick(vars[0], DEFAULT_CACHE_DIR),
@@ -223,6 +245,11 @@ struct Answers {
 impl Answers {
     fn new() -> Answers {
         Answers { lru: None, answered_once: false, enabled: true }
+    }
+
+    /// Whether an answer given now would be kept (and so needs its key).
+    fn keeps_answers(&self) -> bool {
+        self.enabled && (self.lru.is_some() || self.answered_once)
     }
 
     fn get(&mut self, key: &Query) -> Option<&Cached> {
@@ -380,14 +407,14 @@ impl<M: Mapper> Nss<M> {
         let Some(name) = query_name(name) else {
             return Reply::NotFound;
         };
-        self.cached_user(Query::UserName(fold_name(name)), |tables| tables.users.by_name(name))
+        self.cached_user(|| Query::UserName(fold_name(name)), |tables| tables.users.by_name(name))
     }
 
     pub fn passwd_by_uid(&mut self, uid: u32) -> Reply<Arc<PublicUser>> {
         if is_reserved(uid) {
             return Reply::NotFound;
         }
-        self.cached_user(Query::Uid(uid), |tables| tables.users.by_id(uid))
+        self.cached_user(|| Query::Uid(uid), |tables| tables.users.by_id(uid))
     }
 
     pub fn group_by_name(&mut self, name: &[u8]) -> Reply<Arc<GroupEntry>> {
@@ -672,20 +699,30 @@ impl<M: Mapper> Nss<M> {
 
     fn cached_user(
         &mut self,
-        key: Query,
+        key: impl FnOnce() -> Query,
         find: impl FnOnce(&Tables<M::Map>) -> Result<Option<PublicUser>, CacheError>,
     ) -> Reply<Arc<PublicUser>> {
         let tables = match self.prepare() {
             Ok(tables) => tables,
             Err(problem) => return self.unavailable(problem),
         };
-        if let Some(Cached::User(hit)) = self.recall(&key) {
+        // A process's first answer is not kept ([`Answers::put`]): its key (a folded copy
+        // of the name) is not made.
+        let key = self.lru.keeps_answers().then(key);
+        if let Some(Cached::User(hit)) = key.as_ref().and_then(|key| self.recall(key)) {
             return found_or_not(hit.clone());
         }
         let answer =
             broken(find(&tables)).map(|user| user.and_then(|u| self.accept_user(&tables, u)));
         let answer = answer.map(|user| user.map(Arc::new));
-        self.remember(key, answer, Cached::User)
+        match (key, answer) {
+            (Some(key), answer) => self.remember(key, answer, Cached::User),
+            (None, Ok(user)) => {
+                self.lru.answered_once = true;
+                found_or_not(user)
+            }
+            (None, Err(problem)) => self.unavailable(problem),
+        }
     }
 
     fn recall(&mut self, key: &Query) -> Option<&Cached> {
@@ -813,7 +850,7 @@ impl<M: Mapper> Nss<M> {
             }
         }
         let checked_at = Instant::now();
-        let paths = [&self.settings.local_passwd, &self.settings.local_group];
+        let paths = [&*self.settings.local_passwd, &*self.settings.local_group];
         let mut stamps = [None, None];
         for (stamp, path) in stamps.iter_mut().zip(paths) {
             *stamp = Stamp::probe(path).map_err(|e| {

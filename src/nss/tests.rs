@@ -35,9 +35,9 @@ impl Fixture {
 
     fn settings(&self) -> Settings {
         Settings {
-            cache_dir: self.cache.root().to_path_buf(),
-            local_passwd: self.dir.path().join("passwd"),
-            local_group: self.dir.path().join("group"),
+            cache_dir: self.cache.root().to_path_buf().into(),
+            local_passwd: self.dir.path().join("passwd").into(),
+            local_group: self.dir.path().join("group").into(),
         }
     }
 
@@ -950,6 +950,10 @@ fn the_groups_table_is_judged_by_the_uid_the_users_table_was() {
     assert_eq!(found(nss.passwd_by_uid(200_001)).name, "alice@example.com");
     // Opened later, after the switch: still root's rule, which refuses a file of uid 4242.
     assert_eq!(nss.group_by_name(b"dc-staff"), Reply::Unavailable(libc::EIO));
+    // users.public belongs to root: the uid was never asked (a system call spared on every
+    // process's first lookup), and the generation's other tables must belong to root too.
+    let asked = nss.current.mapper().0.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(asked, 0);
 }
 
 // ----- local groups granted by [unix.local_groups] (issue 14 §1) -----
@@ -1215,4 +1219,56 @@ fn supplementary_gids_keep_their_order_and_lose_repeats() {
     assert_eq!(*unique_in_order(&[30, 10, 30, 20, 10, 10]), [30, 10, 20]);
     let many: Vec<u32> = (0..5_000).rev().chain(0..5_000).collect();
     assert_eq!(*unique_in_order(&many), *(0..5_000).rev().collect::<Vec<u32>>());
+}
+
+#[test]
+fn env_values_are_found_as_getenv_finds_them() {
+    let entries: [&[u8]; 8] = [
+        b"PATH=/usr/bin",
+        b"DIRCACHE_CACHE_DIRX=/not/this",
+        b"DIRCACHE_CACHE_DIR",
+        b"DIRCACHE_LOCAL_GROUP=",
+        b"DIRCACHE_CACHE_DIR=/first=one",
+        b"DIRCACHE_CACHE_DIR=/second",
+        b"dircache_local_passwd=/lower/case",
+        b"XDIRCACHE_LOCAL_PASSWD=/prefixed",
+    ];
+    let values = super::env_values(entries);
+    assert_eq!(values, [Some(&b"/first=one"[..]), None, Some(&b""[..])]);
+    assert_eq!(super::env_values(std::iter::empty()), [None; 3]);
+    assert!(super::ENV_VARS.iter().all(|name| name.to_bytes().starts_with(super::ENV_PREFIX)));
+}
+
+#[test]
+fn fields_with_a_control_character_are_not_served_printable_ascii_and_unicode_are() {
+    for (field, bad) in [
+        ("Alice Example", false),
+        ("Zoë Ünal, Room 4", false),
+        ("~!#$%^&*()_+{}|\"<>?`-=[]\\;',./ ", false),
+        ("tab\there", true),
+        ("nl\n", true),
+        ("del\u{7f}", true),
+        ("c1\u{85}control", true),
+        ("a:b", true),
+    ] {
+        assert_eq!(super::visibility::bad_field(field).is_some(), bad, "{field:?}");
+    }
+}
+
+#[test]
+fn groups_are_never_read_from_a_generation_published_after_the_users_were_opened() {
+    use crate::cache::reader::{CurrentTables, ReadMapper};
+    let fx = Fixture::new();
+    fx.commit(&sample_db());
+    let mut current = CurrentTables::new(ReadMapper, &fx.settings().cache_dir);
+    let tables = current.refresh().unwrap();
+    // A sync moves `current` while these tables are in use (within one call).
+    fx.commit(&sample_db());
+    let problem = tables.groups(&ReadMapper).err().expect("the new generation's groups");
+    assert!(problem.message.contains("moved to a new generation"), "{problem:?}");
+    assert!(!problem.lasting, "retried by the next call");
+    // The next call follows the link to the new generation, users and groups alike.
+    let tables = current.refresh().unwrap();
+    assert!(tables.groups(&ReadMapper).is_ok());
+    assert!(tables.grants(&ReadMapper).is_ok());
 }

@@ -41,10 +41,12 @@ pub(super) fn grantable_name(name: &[u8]) -> Option<&str> {
 }
 
 /// Why a passwd field cannot be emitted, if it cannot.
-fn bad_field(value: &str) -> Option<&'static str> {
+pub(super) fn bad_field(value: &str) -> Option<&'static str> {
+    // Printable ASCII, as most fields are, holds no control character: no need to decode.
+    let printable_ascii = || value.bytes().all(|b| (b' '..=b'~').contains(&b));
     if value.contains(':') {
         Some("contains ':'")
-    } else if value.chars().any(char::is_control) {
+    } else if !printable_ascii() && value.chars().any(char::is_control) {
         Some("contains a control character (newline, NUL, …)")
     } else {
         None

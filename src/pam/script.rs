@@ -4,7 +4,7 @@
 //! what they test is the same module behaviour (`docs/architecture.md`, "Testing").
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{AuthtokItem, LogLevel, PamConversation, PamOutcome};
@@ -55,7 +55,7 @@ impl ScriptedConversation {
             sleeps: false,
             system_uid: None,
             nss_settings: Settings {
-                cache_dir: PathBuf::from("/nonexistent/dircache-nss"),
+                cache_dir: Path::new("/nonexistent/dircache-nss").into(),
                 ..Settings::default()
             },
         }

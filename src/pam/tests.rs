@@ -18,9 +18,9 @@ fn served_by(mut script: Script, setup: &Setup) -> Script {
     let users = setup.cache().open::<PublicUser>().unwrap();
     script.system_uid = users.by_name(&script.user).unwrap().map(|user| user.uid);
     script.nss_settings = crate::nss::Settings {
-        cache_dir: setup.config.cache.dir.clone(),
-        local_passwd: setup.config.unix.local_passwd.clone(),
-        local_group: setup.config.unix.local_group.clone(),
+        cache_dir: setup.config.cache.dir.clone().into(),
+        local_passwd: setup.config.unix.local_passwd.clone().into(),
+        local_group: setup.config.unix.local_group.clone().into(),
     };
     script
 }
