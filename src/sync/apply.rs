@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::cache::{CachedUser, Db};
 use crate::names::fold_name;
-use crate::user::{HeldUser, Origin, User};
+use crate::user::{Group, HeldUser, Origin, User};
 use crate::user_edits::EditError;
 
 use super::plan::Plan;
@@ -74,9 +74,24 @@ fn apply_held<U: HeldUser + Clone>(
         .map(|g| g.gid)
         .collect();
     db.meta.retired_ids.extend(retired_gids);
+    let mut cached = cached_members(&mut db.groups, origin);
     db.groups.retain(|g| g.origin != origin);
-    db.groups.extend(plan.groups);
+    db.groups.extend(plan.groups.into_iter().map(|planned| {
+        let mut group = planned.group;
+        if planned.members_as_cached {
+            group.members = cached.remove(&fold_name(&group.name)).unwrap_or_default();
+        }
+        group
+    }));
     Ok(())
+}
+
+/// The member lists of the groups of `origin`, taken out of them, by folded name (the last
+/// of several winning, as in the plan): what the plan's groups with
+/// [`PlannedGroup::members_as_cached`](super::plan::PlannedGroup) get.
+fn cached_members(groups: &mut [Group], origin: Origin) -> HashMap<String, Vec<String>> {
+    let ours = groups.iter_mut().filter(|g| g.origin == origin);
+    ours.map(|g| (fold_name(&g.name), std::mem::take(&mut g.members))).collect()
 }
 
 /// `users` made into `U`s by `hold`, in order. Taken from the end of a vector that shrinks

@@ -100,7 +100,7 @@ pub struct Plan {
     pub unchanged: usize,
     pub skipped: Vec<Skipped>,
     /// The complete set of groups of this directory after the sync.
-    pub groups: Vec<Group>,
+    pub groups: Vec<PlannedGroup>,
     pub groups_created: Vec<String>,
     pub groups_updated: Vec<String>,
     pub groups_deleted: Vec<String>,
@@ -110,6 +110,41 @@ pub struct Plan {
     /// Users and groups not created because `unix.uid_range` has no free id left (each
     /// also in `skipped`): an error of the run, never a quiet success.
     pub ids_exhausted: Option<(IdsExhausted, usize)>,
+}
+
+/// A group as the plan leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedGroup {
+    /// The group; without members when `members_as_cached`.
+    pub group: Group,
+    /// Its members are the cached group's (the one of this origin with the same folded
+    /// name), unchanged: they are moved from it when the plan is applied. A resync plans
+    /// every group again, and a second list of every member name (one string per
+    /// membership) would add to its peak what the cached groups already hold.
+    pub members_as_cached: bool,
+}
+
+impl PlannedGroup {
+    /// A group whose members the plan lists.
+    pub fn listed(group: Group) -> PlannedGroup {
+        PlannedGroup { group, members_as_cached: false }
+    }
+
+    /// `old` renamed to `name` (a change of case at most), with its cached members.
+    fn as_cached(old: &Group, name: String) -> PlannedGroup {
+        PlannedGroup { group: Group { name, ..without_members(old) }, members_as_cached: true }
+    }
+}
+
+/// `group` without its members: copied without copying them first.
+fn without_members(group: &Group) -> Group {
+    Group {
+        name: group.name.clone(),
+        gid: group.gid,
+        members: Vec::new(),
+        origin: group.origin,
+        directory_identity: group.directory_identity.clone(),
+    }
 }
 
 impl Plan {
@@ -227,10 +262,17 @@ fn new_home<'n>(config: &Config, new: &'n NewUser, entry: &CompactUser) -> Cow<'
 /// in the directory's order. Exactly as long as it is: every user holds one (a filtered
 /// collect keeps room for four).
 fn listed_groups(usable: &BTreeSet<String>, entry: &CompactUser) -> Vec<String> {
-    let mut groups: Vec<String> =
-        entry.groups().filter(|g| usable.contains(&fold_name(g))).map(str::to_string).collect();
+    let mut groups: Vec<String> = usable_groups(usable, entry).map(str::to_string).collect();
     groups.shrink_to_fit();
     groups
+}
+
+/// [`listed_groups`], borrowed: what a known user's groups are compared with.
+fn usable_groups<'e>(
+    usable: &'e BTreeSet<String>,
+    entry: &'e CompactUser,
+) -> impl Iterator<Item = &'e str> + 'e {
+    entry.groups().filter(|g| usable.contains(&*folded_name(g)))
 }
 
 /// What every new user of a plan has alike, and what its home and groups are made from.
@@ -581,7 +623,7 @@ impl<'a> Planner<'a> {
         // An administrator's --disable outlasts whatever the directory says.
         let enabled = entry.enabled() && !user.disabled_by_admin() && refused.is_none();
         set("enabled", enabled != user.enabled());
-        set("groups", !self.listed_groups(entry).iter().map(String::as_str).eq(user.groups()));
+        set("groups", !usable_groups(&self.usable_groups, entry).eq(user.groups()));
         set("distinguished_name", entry.distinguished_name() != user.distinguished_name());
         set("limits", entry.limits() != user.limits());
         let returned = user.missing_since().is_some();
@@ -847,28 +889,12 @@ impl<'a> Planner<'a> {
             if !listed.insert(fold_name(&group.name)) {
                 continue;
             }
-            let entries = &self.listing.users;
-            let mut members: Vec<String> = group
-                .members
-                .iter()
-                .filter_map(|at| entries.get(*at as usize))
-                .filter_map(|entry| self.final_name(entry.identity()))
-                .map(|n| n.to_string())
-                .collect();
-            // Filtered, the list would keep room for up to twice its members.
-            members.shrink_to_fit();
             match existing.get(&fold_name(&group.name)) {
-                Some(old) => {
-                    if old.members != members || old.name != group.name {
-                        self.plan.groups_updated.push(group.name.clone());
-                    }
-                    self.plan.groups.push(Group {
-                        name: group.name.clone(),
-                        members,
-                        ..(*old).clone()
-                    });
+                Some(old) => self.plan_group_update(group, old),
+                None => {
+                    let members = self.member_names(group);
+                    self.plan_group_create(group, members, gid);
                 }
-                None => self.plan_group_create(group, members, gid),
             }
         }
         for (folded, old) in existing {
@@ -890,8 +916,43 @@ impl<'a> Planner<'a> {
                     old.name
                 ));
             }
-            self.plan.groups.push(Group { members: Vec::new(), ..old.clone() });
+            self.plan.groups.push(PlannedGroup::listed(without_members(old)));
         }
+    }
+
+    /// The final login names of `group`'s members, in the directory's order.
+    fn listed_members(&self, group: &'a DirectoryGroup) -> impl Iterator<Item = &'a str> + '_ {
+        let entries = &self.listing.users;
+        let members = group.members.iter().filter_map(|at| entries.get(*at as usize));
+        members.filter_map(|entry| self.final_name(entry.identity()))
+    }
+
+    /// [`Planner::listed_members`], copied.
+    fn member_names(&self, group: &'a DirectoryGroup) -> Vec<String> {
+        let mut members: Vec<String> = self.listed_members(group).map(str::to_string).collect();
+        // Filtered, the list would keep room for up to twice its members.
+        members.shrink_to_fit();
+        members
+    }
+
+    /// Plans the listed `group` that is cached as `old`: its members are listed again only
+    /// when they changed (see [`PlannedGroup::members_as_cached`]).
+    fn plan_group_update(&mut self, group: &'a DirectoryGroup, old: &Group) {
+        let same = self.listed_members(group).eq(old.members.iter().map(String::as_str));
+        if !same || old.name != group.name {
+            self.plan.groups_updated.push(group.name.clone());
+        }
+        let planned = if same {
+            PlannedGroup::as_cached(old, group.name.clone())
+        } else {
+            let members = self.member_names(group);
+            PlannedGroup::listed(Group {
+                name: group.name.clone(),
+                members,
+                ..without_members(old)
+            })
+        };
+        self.plan.groups.push(planned);
     }
 
     fn plan_group_create(
@@ -904,13 +965,13 @@ impl<'a> Planner<'a> {
         match gid {
             Ok(gid) => {
                 self.plan.groups_created.push(group.name.clone());
-                self.plan.groups.push(Group {
+                self.plan.groups.push(PlannedGroup::listed(Group {
                     name: group.name.clone(),
                     gid,
                     members,
                     origin: self.listing.origin,
                     directory_identity: Some(group.identity.clone()),
-                });
+                }));
             }
             Err(e) => self.skip_exhausted(&group.name, "group", e),
         }

@@ -1218,3 +1218,56 @@ fn a_real_run_reports_the_users_it_created_as_its_dry_run_does() {
     let db = setup.cache().load().unwrap();
     assert_eq!(db.users.len(), 4);
 }
+
+#[test]
+fn groups_planned_with_their_cached_members_apply_as_groups_listed_again() {
+    // An unchanged group takes its cached member list instead of a new one: applied, the
+    // groups must be what planning every member name again gives, for an unchanged group,
+    // one renamed by case only, one whose members changed, and one no longer listed.
+    let setup = Setup::new("");
+    let users = ["alice", "bob", "carl"].map(|n| person(&format!("{n}@example.com"), "A"));
+    let mut list = listing(users.to_vec());
+    list.groups = vec![
+        group(&list, "same@example.com", &["alice@example.com", "bob@example.com"]),
+        group(&list, "case@example.com", &["carl@example.com"]),
+        group(&list, "moved@example.com", &["alice@example.com"]),
+        group(&list, "gone@example.com", &["bob@example.com"]),
+    ];
+    setup.sync(&list, SYNC).unwrap();
+    let before = setup.cache().load_cached().unwrap();
+
+    list.groups[1].name = "Case@example.com".into();
+    list.groups[2] = group(&list, "moved@example.com", &["bob@example.com", "carl@example.com"]);
+    list.groups.pop();
+    let local = LocalAccounts::default();
+    let planned = plan(&before, &list, &setup.config, &local, 2_000);
+    let as_cached: Vec<(&str, bool, usize)> = planned
+        .groups
+        .iter()
+        .map(|g| (g.group.name.as_str(), g.members_as_cached, g.group.members.len()))
+        .collect();
+    assert_eq!(
+        as_cached,
+        [
+            ("Case@example.com", true, 0),
+            ("moved@example.com", false, 2),
+            ("same@example.com", true, 0),
+            ("gone@example.com", false, 0),
+        ]
+    );
+    let mut applied = setup.cache().load_cached().unwrap();
+    apply_cached(&mut applied, planned, Origin::Icewarp).unwrap();
+    let members = |db: &Db<crate::cache::CachedUser>, name: &str| {
+        let group = db.groups.iter().find(|g| g.name.eq_ignore_ascii_case(name)).unwrap();
+        (group.name.clone(), group.gid, group.members.clone())
+    };
+    let old = |name: &str| members(&before, name);
+    assert_eq!(members(&applied, "same@example.com"), old("same@example.com"));
+    let (_, gid, carl) = old("case@example.com");
+    assert_eq!(members(&applied, "case@example.com"), ("Case@example.com".into(), gid, carl));
+    let (_, gid, _) = old("moved@example.com");
+    let moved = vec!["bob@example.com".to_string(), "carl@example.com".to_string()];
+    assert_eq!(members(&applied, "moved@example.com"), ("moved@example.com".into(), gid, moved));
+    let (_, gid, _) = old("gone@example.com");
+    assert_eq!(members(&applied, "gone@example.com"), ("gone@example.com".into(), gid, vec![]));
+}
