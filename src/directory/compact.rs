@@ -19,20 +19,18 @@ use super::DirectoryUser;
 pub struct CompactUser {
     /// Identity, login name (unless the identity ends with it, as it mostly does: the
     /// identity is the folded name or address), full name, distinguished name (empty when
-    /// there is none), the addresses and the groups, one after another.
+    /// there is none), the addresses and the groups, one after another; then where each
+    /// address and group but the last ends, and `AccountLimits::expires_day` when
+    /// `HAS_EXPIRY` is set (see `packed_text`: in the text, rather than in a vector and a
+    /// field that every account would pay for).
     text: Box<str>,
     /// Where the identity, the login name, the full name and the distinguished name end in
     /// `text` (the login name's end is the identity's when it is not written again).
     heads: [u32; 4],
     /// Where the login name starts: in the identity or right after it.
     login_start: u32,
-    /// Where each address and group ends in `text`, but the last one (which ends with
-    /// `text`): none at all for the usual account of one address and no group.
-    list_ends: Box<[u32]>,
     emails: u32,
     groups: u32,
-    /// `AccountLimits::expires_day` when `HAS_EXPIRY` is set.
-    expires_day: i64,
     /// `HAS_DISTINGUISHED_NAME`, `ENABLED`, `BLOCKED`, `PASSWORD_EXPIRED`, `HAS_EXPIRY`.
     flags: u8,
 }
@@ -54,17 +52,17 @@ impl CompactUser {
         let dn = user.distinguished_name.as_deref();
         let fixed = [&*user.identity, &*user.login_name, &*user.full_name, dn.unwrap_or_default()];
         let list = user.emails.iter().chain(&user.groups).map(String::as_str);
-        let packed = packed_text::pack(fixed, list, 0).map_err(|_| TooLarge)?;
         let limits = user.limits;
+        // Two's complement for a day before 1970: read back `as i64`.
+        let expiry = limits.expires_day.map(|day| day as u64);
+        let packed = packed_text::pack(fixed, list, expiry.as_slice()).map_err(|_| TooLarge)?;
         let flag = |set: bool, flag: u8| if set { flag } else { 0 };
         Ok(CompactUser {
             text: packed.text,
             heads: packed.heads,
             login_start: packed.name_start,
-            list_ends: packed.list_ends.into_boxed_slice(),
             emails: u32::try_from(user.emails.len()).map_err(|_| TooLarge)?,
             groups: u32::try_from(user.groups.len()).map_err(|_| TooLarge)?,
-            expires_day: limits.expires_day.unwrap_or_default(),
             flags: flag(dn.is_some(), HAS_DISTINGUISHED_NAME)
                 | flag(user.enabled, ENABLED)
                 | flag(limits.blocked, BLOCKED)
@@ -108,7 +106,9 @@ impl CompactUser {
 
     pub fn limits(&self) -> AccountLimits {
         AccountLimits {
-            expires_day: self.has(HAS_EXPIRY).then_some(self.expires_day),
+            expires_day: self
+                .has(HAS_EXPIRY)
+                .then(|| packed_text::word(&self.text, self.tail(), 0) as i64),
             blocked: self.has(BLOCKED),
             password_expired: self.has(PASSWORD_EXPIRED),
         }
@@ -130,29 +130,16 @@ impl CompactUser {
     /// Adds `groups` after the account's groups: as [`CompactUser::edit`] would, without
     /// opening the account up (IceWarp records every member's groups on it).
     pub fn add_groups(&mut self, groups: &[&str]) -> Result<(), TooLarge> {
-        // Made exactly as long as they end up: grown, then shrunk, they would leave a gap
-        // in malloc's heap beside every member held through the sync.
-        let len = self.text.len() + groups.iter().map(|group| group.len()).sum::<usize>();
-        let mut text = String::with_capacity(len);
-        text.push_str(&self.text);
-        let pieces = self.emails as usize + self.groups as usize + groups.len();
-        let mut list_ends = Vec::with_capacity(pieces.saturating_sub(1));
-        list_ends.extend_from_slice(&self.list_ends);
-        // Every piece but the last has its end in `list_ends`.
-        let mut has_pieces = self.emails > 0 || self.groups > 0;
-        let mut added = 0_u32;
-        for group in groups {
-            if has_pieces {
-                list_ends.push(u32::try_from(text.len()).map_err(|_| TooLarge)?);
-            }
-            text.push_str(group);
-            has_pieces = true;
-            added = added.checked_add(1).ok_or(TooLarge)?;
-        }
-        u32::try_from(text.len()).map_err(|_| TooLarge)?;
-        self.text = text.into_boxed_str();
-        self.list_ends = list_ends.into_boxed_slice();
-        self.groups = self.groups.checked_add(added).ok_or(TooLarge)?;
+        let added = u32::try_from(groups.len()).map_err(|_| TooLarge)?;
+        let total = self.groups.checked_add(added).ok_or(TooLarge)?;
+        let fixed = [self.identity(), self.login_name(), self.full_name(), self.piece(3)];
+        let list = self.emails().chain(self.groups()).chain(groups.iter().copied());
+        let expiry = self.has(HAS_EXPIRY).then(|| packed_text::word(&self.text, self.tail(), 0));
+        let packed = packed_text::pack(fixed, list, expiry.as_slice()).map_err(|_| TooLarge)?;
+        self.text = packed.text;
+        self.heads = packed.heads;
+        self.login_start = packed.name_start;
+        self.groups = total;
         Ok(())
     }
 
@@ -177,7 +164,13 @@ impl CompactUser {
 
     /// The `at`th piece of `text` (see its documentation).
     fn piece(&self, at: usize) -> &str {
-        packed_text::piece(&self.text, &self.heads, &self.list_ends, at)
+        packed_text::piece(&self.text, &self.heads, self.tail(), at)
+    }
+
+    /// What follows the pieces in `text`.
+    fn tail(&self) -> packed_text::Tail {
+        let pieces = self.emails as usize + self.groups as usize;
+        packed_text::Tail { pieces, words: usize::from(self.has(HAS_EXPIRY)) }
     }
 }
 
@@ -250,7 +243,11 @@ mod tests {
                     + if twice { 0 } else { login.len() }
                     + "Alice Ä".len()
                     + emails.iter().map(|e| e.len()).sum::<usize>()
-                    + "g@x".len();
+                    + "g@x".len()
+                    // Where each address ends, in a byte each, the group being last.
+                    + emails.len()
+                    // `account`'s expiry day, a word of ten bytes.
+                    + 10;
                 assert_eq!(written, expected, "{login:?} {identity:?}");
             }
         }
@@ -311,6 +308,6 @@ mod tests {
     #[test]
     fn a_compact_user_is_small() {
         // A listing holds one per account (see the module's documentation).
-        assert!(std::mem::size_of::<CompactUser>() <= 72);
+        assert!(std::mem::size_of::<CompactUser>() <= 48);
     }
 }
