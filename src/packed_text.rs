@@ -89,13 +89,13 @@ pub fn pack<'a, const N: usize>(
     let identity_end = heads.get(IDENTITY).copied().unwrap_or(0);
     let name_len = u32::try_from(name.map_or(0, str::len)).map_err(|_| TooLong)?;
     let name_start = if in_identity { identity_end.saturating_sub(name_len) } else { identity_end };
-    let mut list_ends = Vec::with_capacity(ends);
-    for piece in list {
+    let mut end = text.len();
+    for piece in list.clone() {
         text.push_str(piece);
-        list_ends.push(text.len());
     }
-    for end in list_ends.iter().take(ends) {
-        push_number(&mut text, *end as u64, width);
+    for piece in list.take(ends) {
+        end += piece.len();
+        push_number(&mut text, end as u64, width);
     }
     for word in words {
         push_number(&mut text, *word, WORD_BYTES);
