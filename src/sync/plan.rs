@@ -386,7 +386,7 @@ struct Planner<'a> {
     created_homes: KeyIndex,
     /// The final login name of each listed identity, for group membership; only when the
     /// listing has groups.
-    final_names: Option<FinalNames<'a>>,
+    final_names: Option<FinalNames>,
     /// Folded names of the listed groups that can become Unix groups.
     usable_groups: BTreeSet<String>,
     /// Which names may become users and groups (`names::NamePolicy`).
@@ -401,9 +401,36 @@ struct Planner<'a> {
 
 /// The final login name of listed entries, by position in the listing, and which entry's
 /// name each identity has (the last one planned, should a listing repeat an identity).
-struct FinalNames<'a> {
-    by_identity: KeyIndex,
-    names: Vec<Option<&'a str>>,
+struct FinalNames {
+    /// Only for a listing that repeats an identity: in one that does not (any sane one),
+    /// an entry's identity names that entry, and no index of every identity is needed.
+    by_identity: Option<KeyIndex>,
+    names: Vec<FinalName>,
+}
+
+/// Whose name a listed entry ends up with: none (it is not planned), its own login name,
+/// or the name of the cached user at a position. In 4 bytes rather than a reference to
+/// the name (16), as the planner holds one per listed user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FinalName(u32);
+
+impl FinalName {
+    const NONE: FinalName = FinalName(0);
+    const LISTED: FinalName = FinalName(1);
+
+    /// The name of the cached user at `at` (which `sync::run_sync` keeps below 2^32 - 2).
+    fn cached(at: usize) -> FinalName {
+        FinalName(position32(at).saturating_add(2))
+    }
+
+    /// The name itself, for the listed `entry` and the cached `users`.
+    fn name<'a>(self, entry: &'a CompactUser, users: &'a [CachedUser]) -> Option<&'a str> {
+        match self.0 {
+            0 => None,
+            1 => Some(entry.login_name()),
+            cached => users.get(cached as usize - 2).map(CachedUser::name),
+        }
+    }
 }
 
 impl<'a> Planner<'a> {
@@ -434,8 +461,8 @@ impl<'a> Planner<'a> {
             cached_homes.insert_new(user.home(), at, |at| users[at].home());
         }
         let final_names = (!listing.groups.is_empty()).then(|| FinalNames {
-            by_identity: KeyIndex::with_capacity(listing.users.len()),
-            names: vec![None; listing.users.len()],
+            by_identity: None,
+            names: vec![FinalName::NONE; listing.users.len()],
         });
         let policy = config.name_policy();
         let usable_groups = listing
@@ -499,19 +526,36 @@ impl<'a> Planner<'a> {
     }
 
     /// Records the final login name of the listed entry at `at`, for group membership.
-    fn set_final_name(&mut self, at: usize, name: &'a str) {
+    fn set_final_name(&mut self, at: usize, name: FinalName) {
         let entries = &self.listing.users;
         if let Some(finals) = &mut self.final_names {
-            finals.names[at] = Some(name);
-            finals.by_identity.insert(entries[at].identity(), at, |at| entries[at].identity());
+            finals.names[at] = name;
+            if let Some(by_identity) = &mut finals.by_identity {
+                by_identity.insert(entries[at].identity(), at, |at| entries[at].identity());
+            }
         }
     }
 
-    /// The final login name of the listed identity, if it has one.
-    fn final_name(&self, identity: &str) -> Option<&'a str> {
+    /// The final login name of the identity of the listed entry at `at`, if it has one.
+    fn final_name(&self, at: usize) -> Option<&'a str> {
         let finals = self.final_names.as_ref()?;
         let entries = &self.listing.users;
-        finals.names[finals.by_identity.get(identity, |at| entries[at].identity())?]
+        let at = match &finals.by_identity {
+            Some(index) => index.get(entries.get(at)?.identity(), |at| entries[at].identity())?,
+            None => at,
+        };
+        finals.names.get(at)?.name(entries.get(at)?, self.users)
+    }
+
+    /// Indexes the final names by identity when the listing repeats one (see
+    /// [`FinalNames::by_identity`]); `order` is the listing's canonical order.
+    fn index_repeated_identities(&mut self) {
+        let entries = &self.listing.users;
+        let identity = |rank: &u32| entries[*rank as usize].identity();
+        let repeats = self.order.windows(2).any(|pair| identity(&pair[0]) == identity(&pair[1]));
+        if let Some(finals) = self.final_names.as_mut().filter(|_| repeats) {
+            finals.by_identity = Some(KeyIndex::with_capacity(entries.len()));
+        }
     }
 
     fn skip(&mut self, name: &str, reason: impl Into<String>) {
@@ -538,6 +582,7 @@ impl<'a> Planner<'a> {
         let listing = self.listing;
         let entries = &listing.users;
         self.order = canonical(entries, |u| u.identity());
+        self.index_repeated_identities();
         // Ranks in the canonical order.
         let (known, new): (Vec<u32>, Vec<u32>) =
             (0..self.order.len()).map(position32).partition(|rank| {
@@ -599,7 +644,7 @@ impl<'a> Planner<'a> {
         self.matched[user_at] = true;
         if let Some(problem) = oversized(entry) {
             // Kept as it is (not deleted, not changed), with the reason.
-            self.set_final_name(at, user.name());
+            self.set_final_name(at, FinalName::cached(user_at));
             return self.skip(entry.login_name(), format!("not updated: {problem}"));
         }
         let linked = user.directory_identity().is_none();
@@ -631,7 +676,10 @@ impl<'a> Planner<'a> {
         if linked {
             changed.push("origin");
         }
-        self.set_final_name(at, new_name);
+        // Equal names are the same name, whichever of the two is read later.
+        let final_name =
+            if new_name == user.name() { FinalName::cached(user_at) } else { FinalName::LISTED };
+        self.set_final_name(at, final_name);
         if changed.is_empty() {
             self.plan.unchanged += 1;
             return;
@@ -737,7 +785,7 @@ impl<'a> Planner<'a> {
             Ok(uid) => uid,
             Err(e) => return self.skip_exhausted(name, "user", e),
         };
-        self.set_final_name(at, name);
+        self.set_final_name(at, FinalName::LISTED);
         let home = self.config.free_home(name, uid, |home| self.home_taken(home));
         self.warn_if_other_home(name, &home);
         let other_home = (home != self.config.home_for(name)).then(|| home.clone().into());
@@ -922,9 +970,7 @@ impl<'a> Planner<'a> {
 
     /// The final login names of `group`'s members, in the directory's order.
     fn listed_members(&self, group: &'a DirectoryGroup) -> impl Iterator<Item = &'a str> + '_ {
-        let entries = &self.listing.users;
-        let members = group.members.iter().filter_map(|at| entries.get(*at as usize));
-        members.filter_map(|entry| self.final_name(entry.identity()))
+        group.members.iter().filter_map(|at| self.final_name(*at as usize))
     }
 
     /// [`Planner::listed_members`], copied.

@@ -1271,3 +1271,28 @@ fn groups_planned_with_their_cached_members_apply_as_groups_listed_again() {
     let (_, gid, _) = old("gone@example.com");
     assert_eq!(members(&applied, "gone@example.com"), ("gone@example.com".into(), gid, vec![]));
 }
+
+#[test]
+fn a_member_whose_identity_is_listed_twice_has_the_name_of_the_last_one_planned() {
+    // Positions name group members; a listing that repeats an identity (no sane one does)
+    // gives the member the final name of whichever entry of that identity was planned
+    // last, as when members were identities.
+    let setup = Setup::new("");
+    let twin = DirectoryUser { identity: "icewarp:alice@example.com".into(), ..named("x@x", "al") };
+    let mut list = listing(vec![named("alice@example.com", "alice"), twin]);
+    list.groups = vec![DirectoryGroup {
+        name: "staff@example.com".into(),
+        identity: "icewarp:staff@example.com".into(),
+        members: vec![0],
+    }];
+    setup.sync(&list, SYNC).unwrap();
+    let db = setup.cache().load().unwrap();
+    assert_eq!(db.groups[0].members, ["al"]);
+
+    // Without repeats, each member has its own entry's final name.
+    let mut list = listing(vec![named("alice@example.com", "alice"), named("b@x", "bea")]);
+    list.groups = vec![group(&list, "staff@example.com", &["b@x", "alice@example.com"])];
+    let setup = Setup::new("");
+    setup.sync(&list, SYNC).unwrap();
+    assert_eq!(setup.cache().load().unwrap().groups[0].members, ["alice", "bea"]);
+}
