@@ -19,8 +19,8 @@ use super::DirectoryUser;
 pub struct CompactUser {
     /// Identity, login name (unless the identity ends with it, as it mostly does: the
     /// identity is the folded name or address), full name, distinguished name (empty when
-    /// there is none), the addresses and the groups, one after another; then where each
-    /// address and group but the last ends, and `AccountLimits::expires_day` when
+    /// there is none) and the addresses, one after another; then where each address but
+    /// the last ends, and `AccountLimits::expires_day` when
     /// `HAS_EXPIRY` is set (see `packed_text`: in the text, rather than in a vector and a
     /// field that every account would pay for).
     text: Box<str>,
@@ -30,7 +30,6 @@ pub struct CompactUser {
     /// Where the login name starts: in the identity or right after it.
     login_start: u32,
     emails: u32,
-    groups: u32,
     /// `HAS_DISTINGUISHED_NAME`, `ENABLED`, `BLOCKED`, `PASSWORD_EXPIRED`, `HAS_EXPIRY`.
     flags: u8,
 }
@@ -51,7 +50,7 @@ impl CompactUser {
     pub fn new(user: DirectoryUser) -> Result<CompactUser, TooLarge> {
         let dn = user.distinguished_name.as_deref();
         let fixed = [&*user.identity, &*user.login_name, &*user.full_name, dn.unwrap_or_default()];
-        let list = user.emails.iter().chain(&user.groups).map(String::as_str);
+        let list = user.emails.iter().map(String::as_str);
         let limits = user.limits;
         // Two's complement for a day before 1970: read back `as i64`.
         let expiry = limits.expires_day.map(|day| day as u64);
@@ -62,7 +61,6 @@ impl CompactUser {
             heads: packed.heads,
             login_start: packed.name_start,
             emails: u32::try_from(user.emails.len()).map_err(|_| TooLarge)?,
-            groups: u32::try_from(user.groups.len()).map_err(|_| TooLarge)?,
             flags: flag(dn.is_some(), HAS_DISTINGUISHED_NAME)
                 | flag(user.enabled, ENABLED)
                 | flag(limits.blocked, BLOCKED)
@@ -94,12 +92,6 @@ impl CompactUser {
         (4..4 + self.emails as usize).map(|at| self.piece(at))
     }
 
-    /// See [`DirectoryUser::groups`].
-    pub fn groups(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
-        let first = 4 + self.emails as usize;
-        (first..first + self.groups as usize).map(|at| self.piece(at))
-    }
-
     pub fn enabled(&self) -> bool {
         self.has(ENABLED)
     }
@@ -127,22 +119,6 @@ impl CompactUser {
         Ok(())
     }
 
-    /// Adds `groups` after the account's groups: as [`CompactUser::edit`] would, without
-    /// opening the account up (IceWarp records every member's groups on it).
-    pub fn add_groups(&mut self, groups: &[&str]) -> Result<(), TooLarge> {
-        let added = u32::try_from(groups.len()).map_err(|_| TooLarge)?;
-        let total = self.groups.checked_add(added).ok_or(TooLarge)?;
-        let fixed = [self.identity(), self.login_name(), self.full_name(), self.piece(3)];
-        let list = self.emails().chain(self.groups()).chain(groups.iter().copied());
-        let expiry = self.has(HAS_EXPIRY).then(|| packed_text::word(&self.text, self.tail(), 0));
-        let packed = packed_text::pack(fixed, list, expiry.as_slice()).map_err(|_| TooLarge)?;
-        self.text = packed.text;
-        self.heads = packed.heads;
-        self.login_start = packed.name_start;
-        self.groups = total;
-        Ok(())
-    }
-
     /// The account opened up, copied.
     pub fn to_parts(&self) -> DirectoryUser {
         DirectoryUser {
@@ -151,7 +127,6 @@ impl CompactUser {
             full_name: self.full_name().to_string(),
             emails: self.emails().map(str::to_string).collect(),
             enabled: self.enabled(),
-            groups: self.groups().map(str::to_string).collect(),
             distinguished_name: self.distinguished_name().map(str::to_string),
             limits: self.limits(),
         }
@@ -169,7 +144,7 @@ impl CompactUser {
 
     /// What follows the pieces in `text`.
     fn tail(&self) -> packed_text::Tail {
-        let pieces = self.emails as usize + self.groups as usize;
+        let pieces = self.emails as usize;
         packed_text::Tail { pieces, words: usize::from(self.has(HAS_EXPIRY)) }
     }
 }
@@ -184,14 +159,13 @@ impl fmt::Debug for CompactUser {
 mod tests {
     use super::*;
 
-    fn account(emails: &[&str], groups: &[&str], dn: Option<&str>) -> DirectoryUser {
+    fn account(emails: &[&str], dn: Option<&str>) -> DirectoryUser {
         DirectoryUser {
             login_name: "Alice".to_string(),
             identity: "icewarp:alice@example.com".to_string(),
             full_name: "Alice Ä".to_string(),
             emails: emails.iter().map(|e| e.to_string()).collect(),
             enabled: false,
-            groups: groups.iter().map(|g| g.to_string()).collect(),
             distinguished_name: dn.map(str::to_string),
             limits: AccountLimits { expires_day: Some(3), blocked: true, password_expired: false },
         }
@@ -201,7 +175,6 @@ mod tests {
         let compact = CompactUser::new(user.clone()).unwrap();
         assert_eq!(&compact.to_parts(), user);
         assert_eq!(compact.emails().len(), user.emails.len());
-        assert_eq!(compact.groups().len(), user.groups.len());
         assert_eq!(&compact.clone().into_parts(), user);
     }
 
@@ -209,10 +182,8 @@ mod tests {
     fn every_field_reads_back_as_it_was_given() {
         let lists: [&[&str]; 5] = [&[], &[""], &["a@x"], &["a@x", "", "b@x"], &["", ""]];
         for emails in lists {
-            for groups in lists {
-                for dn in [None, Some(""), Some("cn=a")] {
-                    round_trip(&account(emails, groups, dn));
-                }
+            for dn in [None, Some(""), Some("cn=a")] {
+                round_trip(&account(emails, dn));
             }
         }
     }
@@ -234,7 +205,7 @@ mod tests {
                     login_name: login.to_string(),
                     identity: identity.to_string(),
                     emails: emails.iter().map(|e| e.to_string()).collect(),
-                    ..account(&[], &["g@x"], None)
+                    ..account(&[], None)
                 };
                 round_trip(&user);
                 let written = CompactUser::new(user).unwrap().text.len();
@@ -243,9 +214,8 @@ mod tests {
                     + if twice { 0 } else { login.len() }
                     + "Alice Ä".len()
                     + emails.iter().map(|e| e.len()).sum::<usize>()
-                    + "g@x".len()
-                    // Where each address ends, in a byte each, the group being last.
-                    + emails.len()
+                    // Where each address but the last ends, in a byte each.
+                    + emails.len().saturating_sub(1)
                     // `account`'s expiry day, a word of ten bytes.
                     + 10;
                 assert_eq!(written, expected, "{login:?} {identity:?}");
@@ -265,28 +235,9 @@ mod tests {
                 let user = DirectoryUser {
                     enabled,
                     limits: AccountLimits { expires_day, blocked, password_expired },
-                    ..account(&["a@x"], &[], Some("cn=a"))
+                    ..account(&["a@x"], Some("cn=a"))
                 };
                 round_trip(&user);
-            }
-        }
-    }
-
-    #[test]
-    fn added_groups_read_back_as_an_edit_gives_them() {
-        let lists: [&[&str]; 4] = [&[], &[""], &["a@x"], &["a@x", "", "b@x"]];
-        for emails in lists {
-            for groups in lists {
-                for added in lists {
-                    let user = account(emails, groups, Some("cn=a"));
-                    let mut edited = CompactUser::new(user.clone()).unwrap();
-                    edited
-                        .edit(|user| user.groups.extend(added.iter().map(|g| g.to_string())))
-                        .unwrap();
-                    let mut fast = CompactUser::new(user).unwrap();
-                    fast.add_groups(added).unwrap();
-                    assert_eq!(fast, edited, "{emails:?} {groups:?} {added:?}");
-                }
             }
         }
     }
@@ -299,7 +250,6 @@ mod tests {
             full_name: String::new(),
             emails: vec![],
             enabled: true,
-            groups: vec![],
             distinguished_name: None,
             limits: AccountLimits::default(),
         });

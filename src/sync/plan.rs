@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cache::{CachedUser, Db};
 use crate::config::Config;
-use crate::directory::{CompactUser, DirectoryGroup, Listing};
+use crate::directory::{CompactUser, DirectoryGroup, Listing, Memberships};
 use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, folded_name, NamePolicy, MAX_NAME_LEN};
@@ -26,12 +26,13 @@ pub const MAX_GROUPS: usize = 10_000;
 /// Why a directory entry is too large to become a cache record, if it is. One account with
 /// a display name of megabytes must neither fail every sync (a record holds at most 16 MiB)
 /// nor put megabytes into a passwd line; it is skipped with this reason instead.
-fn oversized(entry: &CompactUser) -> Option<String> {
+/// `groups`: how many groups list it.
+fn oversized(entry: &CompactUser, groups: usize) -> Option<String> {
     let long = |what: &str, len: usize| {
         (len > MAX_FIELD_LEN)
             .then(|| format!("{what} is {len} bytes long; at most {MAX_FIELD_LEN} are accepted"))
     };
-    let (emails, groups) = (entry.emails().len(), entry.groups().len());
+    let emails = entry.emails().len();
     long("the full name", entry.full_name().len())
         .or_else(|| long("the distinguished name", entry.distinguished_name()?.len()))
         .or_else(|| long("an address", entry.emails().map(str::len).max()?))
@@ -168,9 +169,10 @@ pub fn plan(
     local: &LocalAccounts,
     now: u64,
 ) -> Plan {
-    let (mut plan, new_users, _, usable_groups) =
+    let (mut plan, new_users, _, user_groups) =
         run_planner(Planner::new(db, listing, config, local, now));
-    let template = NewUserTemplate::new(config, listing.origin, now, usable_groups);
+    let groups = (listing.groups.as_slice(), user_groups);
+    let template = NewUserTemplate::new(config, listing.origin, now, groups);
     let mut creates = Vec::with_capacity(new_users.len());
     for new in new_users {
         if let Some(entry) = listing.users.get(new.at as usize) {
@@ -192,12 +194,12 @@ pub fn plan_consuming(
     local: &LocalAccounts,
     now: u64,
 ) -> Plan {
-    let (mut plan, mut new_users, order, usable_groups) =
+    let (mut plan, mut new_users, order, user_groups) =
         run_planner(Planner::new(db, &listing, config, local, now));
-    let template = NewUserTemplate::new(config, listing.origin, now, usable_groups);
+    let Listing { origin, users: mut entries, groups, .. } = listing;
+    let template = NewUserTemplate::new(config, origin, now, (groups.as_slice(), user_groups));
     // In canonical order, the new users' entries come in the order of `new_users`: both are
     // then taken from the end, and what was taken is given back as it goes.
-    let mut entries = listing.users;
     permute(&mut entries, &order);
     drop(order);
     let step = (entries.len() / 16).max(4096);
@@ -258,21 +260,59 @@ fn new_home<'n>(config: &Config, new: &'n NewUser, entry: &CompactUser) -> Cow<'
     }
 }
 
-/// The groups of `entry` that will exist as Unix groups (`usable`: their folded names),
-/// in the directory's order. Exactly as long as it is: every user holds one (a filtered
-/// collect keeps room for four).
-fn listed_groups(usable: &BTreeSet<String>, entry: &CompactUser) -> Vec<String> {
-    let mut groups: Vec<String> = usable_groups(usable, entry).map(str::to_string).collect();
-    groups.shrink_to_fit();
-    groups
+/// The groups of every listed user (see [`Memberships`]), and which of the listed groups
+/// can become Unix groups.
+struct UserGroups {
+    memberships: Memberships,
+    /// By position in the listing's groups: whether its folded name is that of a listed
+    /// group that can become a Unix group (not refused by the name policy, no local name).
+    usable: Vec<bool>,
 }
 
-/// [`listed_groups`], borrowed: what a known user's groups are compared with.
-fn usable_groups<'e>(
-    usable: &'e BTreeSet<String>,
-    entry: &'e CompactUser,
-) -> impl Iterator<Item = &'e str> + 'e {
-    entry.groups().filter(|g| usable.contains(&*folded_name(g)))
+impl UserGroups {
+    /// Groups of nobody: what is left in a planner whose groups were taken.
+    fn empty() -> UserGroups {
+        UserGroups { memberships: Memberships::default(), usable: Vec::new() }
+    }
+
+    fn new(listing: &Listing, policy: &NamePolicy, local: &LocalAccounts) -> UserGroups {
+        let groups = &listing.groups;
+        let usable: BTreeSet<String> = (groups.iter())
+            .filter(|g| policy.check(&g.name).is_ok() && !local.win_over(&g.name, &[]))
+            .map(|g| fold_name(&g.name))
+            .collect();
+        // A listing without groups (Application Integration) indexes no user.
+        let memberships = match groups.is_empty() {
+            true => Memberships::default(),
+            false => Memberships::new(listing.users.len(), groups),
+        };
+        let usable = groups.iter().map(|g| usable.contains(&fold_name(&g.name))).collect();
+        UserGroups { memberships, usable }
+    }
+
+    /// How many groups list the user at `at`.
+    fn count(&self, at: usize) -> usize {
+        self.memberships.of(at).len()
+    }
+
+    /// The names of the groups (the listing's `groups`) of the user at `at` that will
+    /// exist as Unix groups, in the directory's order.
+    fn usable_of<'g>(
+        &'g self,
+        groups: &'g [DirectoryGroup],
+        at: usize,
+    ) -> impl Iterator<Item = &'g str> + 'g {
+        let usable = self.memberships.of(at).iter().filter(|g| self.usable[**g as usize]);
+        usable.filter_map(|g| groups.get(*g as usize)).map(|g| g.name.as_str())
+    }
+
+    /// [`UserGroups::usable_of`], copied. Exactly as long as it is: every user holds one
+    /// (a filtered collect keeps room for four).
+    fn names_of(&self, groups: &[DirectoryGroup], at: usize) -> Vec<String> {
+        let mut names: Vec<String> = self.usable_of(groups, at).map(str::to_string).collect();
+        names.shrink_to_fit();
+        names
+    }
 }
 
 /// What every new user of a plan has alike, and what its home and groups are made from.
@@ -281,8 +321,9 @@ struct NewUserTemplate<'a> {
     privileges: PrivilegeSet,
     origin: Origin,
     now: u64,
-    /// Folded names of the listed groups that can become Unix groups.
-    usable_groups: BTreeSet<String>,
+    /// The listing's groups, and the groups of each listed user.
+    groups: &'a [DirectoryGroup],
+    user_groups: UserGroups,
 }
 
 impl<'a> NewUserTemplate<'a> {
@@ -290,14 +331,15 @@ impl<'a> NewUserTemplate<'a> {
         config: &'a Config,
         origin: Origin,
         now: u64,
-        usable_groups: BTreeSet<String>,
+        (groups, user_groups): (&'a [DirectoryGroup], UserGroups),
     ) -> NewUserTemplate<'a> {
         NewUserTemplate {
             config,
             privileges: config.sync.default_privileges.iter().copied().collect(),
             origin,
             now,
-            usable_groups,
+            groups,
+            user_groups,
         }
     }
 
@@ -333,7 +375,7 @@ impl<'a> NewUserTemplate<'a> {
             gid: new.uid,
             home: new_home(self.config, &new, entry).into_owned(),
             shell: self.config.unix.shell.clone(),
-            groups: listed_groups(&self.usable_groups, entry),
+            groups: self.user_groups.names_of(self.groups, new.at as usize),
             distinguished_name: entry.distinguished_name().map(str::to_string),
             directory_identity: Some(entry.identity().to_string()),
             missing_since: None,
@@ -345,16 +387,15 @@ impl<'a> NewUserTemplate<'a> {
 }
 
 /// The plan without its new users, the new users as planned (in the plan's order), the
-/// canonical order of the listing, and the folded names of the listed groups that can
-/// become Unix groups.
-fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<NewUser>, Vec<u32>, BTreeSet<String>) {
+/// canonical order of the listing, and the groups of the listed users.
+fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<NewUser>, Vec<u32>, UserGroups) {
     planner.plan_users();
     planner.plan_deletes();
     planner.plan_groups();
     let new_users = std::mem::take(&mut planner.new_users);
     let order = std::mem::take(&mut planner.order);
-    let usable_groups = std::mem::take(&mut planner.usable_groups);
-    (planner.finish(), new_users, order, usable_groups)
+    let user_groups = std::mem::replace(&mut planner.user_groups, UserGroups::empty());
+    (planner.finish(), new_users, order, user_groups)
 }
 
 struct Planner<'a> {
@@ -387,8 +428,8 @@ struct Planner<'a> {
     /// The final login name of each listed identity, for group membership; only when the
     /// listing has groups.
     final_names: Option<FinalNames>,
-    /// Folded names of the listed groups that can become Unix groups.
-    usable_groups: BTreeSet<String>,
+    /// The groups of each listed user.
+    user_groups: UserGroups,
     /// Which names may become users and groups (`names::NamePolicy`).
     policy: NamePolicy,
     /// The users to create, made into `User`s once planning is over.
@@ -465,12 +506,7 @@ impl<'a> Planner<'a> {
             names: vec![FinalName::NONE; listing.users.len()],
         });
         let policy = config.name_policy();
-        let usable_groups = listing
-            .groups
-            .iter()
-            .filter(|g| policy.check(&g.name).is_ok() && !local.win_over(&g.name, &[]))
-            .map(|g| fold_name(&g.name))
-            .collect();
+        let user_groups = UserGroups::new(listing, &policy, local);
         Planner {
             db,
             users,
@@ -488,7 +524,7 @@ impl<'a> Planner<'a> {
             cached_homes,
             created_homes: KeyIndex::with_capacity(0),
             final_names,
-            usable_groups,
+            user_groups,
             policy,
             group_names: db.groups.iter().map(|g| fold_name(&g.name)).collect(),
             new_users: Vec::new(),
@@ -642,7 +678,7 @@ impl<'a> Planner<'a> {
         let (users, listing) = (self.users, self.listing);
         let (user, entry) = (&users[user_at], &listing.users[at]);
         self.matched[user_at] = true;
-        if let Some(problem) = oversized(entry) {
+        if let Some(problem) = oversized(entry, self.user_groups.count(at)) {
             // Kept as it is (not deleted, not changed), with the reason.
             self.set_final_name(at, FinalName::cached(user_at));
             return self.skip(entry.login_name(), format!("not updated: {problem}"));
@@ -668,7 +704,8 @@ impl<'a> Planner<'a> {
         // An administrator's --disable outlasts whatever the directory says.
         let enabled = entry.enabled() && !user.disabled_by_admin() && refused.is_none();
         set("enabled", enabled != user.enabled());
-        set("groups", !usable_groups(&self.usable_groups, entry).eq(user.groups()));
+        let groups = &listing.groups;
+        set("groups", !self.user_groups.usable_of(groups, at).eq(user.groups()));
         set("distinguished_name", entry.distinguished_name() != user.distinguished_name());
         set("limits", entry.limits() != user.limits());
         let returned = user.missing_since().is_some();
@@ -693,7 +730,7 @@ impl<'a> Planner<'a> {
         after.full_name = entry.full_name().to_string();
         after.emails = entry.emails().map(str::to_string).collect();
         after.enabled = enabled;
-        after.groups = self.listed_groups(entry);
+        after.groups = self.user_groups.names_of(&listing.groups, at);
         after.distinguished_name = entry.distinguished_name().map(str::to_string);
         after.limits = entry.limits();
         after.updated_at = self.now;
@@ -755,7 +792,7 @@ impl<'a> Planner<'a> {
         if let Err(e) = self.policy.check(name) {
             return self.skip(name, format!("invalid name: {e}"));
         }
-        if let Some(problem) = oversized(entry) {
+        if let Some(problem) = oversized(entry, self.user_groups.count(at)) {
             return self.skip(name, problem);
         }
         if self.local.win_over(name, &[]) {
@@ -818,11 +855,6 @@ impl<'a> Planner<'a> {
             "belongs to another cache user (renamed since)"
         };
         self.plan.warnings.push(format!("{name}: {wanted} {whose}; the new user gets {home}"));
-    }
-
-    /// The user's groups that will exist as Unix groups, in the directory's order.
-    fn listed_groups(&self, entry: &CompactUser) -> Vec<String> {
-        listed_groups(&self.usable_groups, entry)
     }
 
     /// Users of this origin that the directory no longer lists. Only `directory` users
