@@ -19,6 +19,9 @@ pub struct Packed<const N: usize> {
     pub heads: [u32; N],
     /// Where the name starts: in the identity or right after it.
     pub name_start: u32,
+    /// Whether the first list piece is the name, and so not written again (an IceWarp
+    /// user's primary address is its login name); the owner keeps it for [`Tail`].
+    pub first_is_name: bool,
 }
 
 /// The identity's place among the fixed pieces.
@@ -71,8 +74,14 @@ pub fn pack<'a, const N: usize>(
             piece
         }
     };
+    let first_is_name = name.is_some() && list.clone().next() == name;
+    // The first list piece is then written empty: the list's ends stay as they are.
+    let listed = list.clone().enumerate().map(|(at, piece)| match at == 0 && first_is_name {
+        true => "",
+        false => piece,
+    });
     let body: usize = fixed.iter().enumerate().map(|(at, piece)| written(at, piece).len()).sum();
-    let body = body + list.clone().map(str::len).sum::<usize>();
+    let body = body + listed.clone().map(str::len).sum::<usize>();
     let ends = list.clone().count().saturating_sub(1);
     let tail = words.len() * WORD_BYTES;
     // The narrowest width that holds the offsets of the text it makes (see `end_width`).
@@ -90,24 +99,26 @@ pub fn pack<'a, const N: usize>(
     let name_len = u32::try_from(name.map_or(0, str::len)).map_err(|_| TooLong)?;
     let name_start = if in_identity { identity_end.saturating_sub(name_len) } else { identity_end };
     let mut end = text.len();
-    for piece in list.clone() {
+    for piece in listed.clone() {
         text.push_str(piece);
     }
-    for piece in list.take(ends) {
+    for piece in listed.take(ends) {
         end += piece.len();
         push_number(&mut text, end as u64, width);
     }
     for word in words {
         push_number(&mut text, *word, WORD_BYTES);
     }
-    Ok(Packed { text: text.into_boxed_str(), heads, name_start })
+    Ok(Packed { text: text.into_boxed_str(), heads, name_start, first_is_name })
 }
 
-/// How a packed text ends: the count of its list pieces and of its words.
+/// How a packed text ends: the count of its list pieces and of its words; and where the
+/// name starts when the first list piece is the name ([`Packed::first_is_name`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Tail {
     pub pieces: usize,
     pub words: usize,
+    pub name_first: Option<u32>,
 }
 
 impl Tail {
@@ -121,6 +132,9 @@ impl Tail {
 
 /// The `at`th piece of `text`: a fixed one below `heads.len()`, then the list pieces.
 pub fn piece<'t>(text: &'t str, heads: &[u32], tail: Tail, at: usize) -> &'t str {
+    if let Some(name_start) = tail.name_first.filter(|_| at == heads.len() && tail.pieces > 0) {
+        return name(text, heads, name_start);
+    }
     let (body, width) = tail.ends(text);
     let end = |at: usize| match heads.get(at) {
         Some(head) => *head as usize,
@@ -154,7 +168,26 @@ mod tests {
     }
 
     fn tail(pieces: usize, words: usize) -> Tail {
-        Tail { pieces, words }
+        Tail { pieces, words, name_first: None }
+    }
+
+    #[test]
+    fn a_first_list_piece_that_is_the_name_is_not_written_again() {
+        for fixed in [["icewarp:bob@x", "bob@x", "Bob"], ["icewarp:x", "bob@x", "Bob"]] {
+            let packed = pack(fixed, ["bob@x", "b@x"].into_iter(), &[7]).unwrap();
+            assert!(packed.first_is_name);
+            let shape = Tail { name_first: Some(packed.name_start), ..tail(2, 1) };
+            assert_eq!(all(&packed, shape)[3..], ["bob@x", "b@x"]);
+            assert_eq!(word(&packed.text, shape, 0), 7);
+            let written = fixed.concat().len() - if fixed[0].ends_with(fixed[1]) { 5 } else { 0 };
+            assert_eq!(packed.text.len(), written + "b@x".len() + 1 + 10);
+        }
+        // Only the first piece, only the very name (case included), and only with a name.
+        for list in [&["b@x", "bob@x"][..], &["Bob@x"], &[]] {
+            let packed = pack(["icewarp:bob@x", "bob@x"], list.iter().copied(), &[]).unwrap();
+            assert!(!packed.first_is_name, "{list:?}");
+        }
+        assert!(!pack(["id"], [""].into_iter(), &[]).unwrap().first_is_name);
     }
 
     #[test]

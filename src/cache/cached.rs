@@ -59,6 +59,8 @@ const MISSING: u16 = 32;
 const HAS_EXPIRY: u16 = 64;
 const BLOCKED: u16 = 128;
 const PASSWORD_EXPIRED: u16 = 256;
+/// The first address is the name, not written again (`packed_text::Packed`).
+const EMAIL_IS_NAME: u16 = 512;
 
 /// Pieces of `text` before the addresses.
 const HEADS: usize = 7;
@@ -116,7 +118,8 @@ impl CachedUser {
                 | flag(user.missing_since.is_some(), MISSING)
                 | flag(limits.expires_day.is_some(), HAS_EXPIRY)
                 | flag(limits.blocked, BLOCKED)
-                | flag(limits.password_expired, PASSWORD_EXPIRED),
+                | flag(limits.password_expired, PASSWORD_EXPIRED)
+                | flag(packed.first_is_name, EMAIL_IS_NAME),
         })
     }
 
@@ -221,7 +224,8 @@ impl CachedUser {
     fn tail(&self) -> packed_text::Tail {
         let pieces = self.emails as usize + self.groups as usize;
         let words = usize::from(self.has(MISSING)) + usize::from(self.has(HAS_EXPIRY));
-        packed_text::Tail { pieces, words }
+        let name_first = self.has(EMAIL_IS_NAME).then_some(self.name_start);
+        packed_text::Tail { pieces, words, name_first }
     }
 
     /// The `at`th word after the list ends (see `text`).
@@ -342,6 +346,12 @@ mod tests {
             ..full.clone()
         });
         round_trip(&User { directory_identity: Some("alice".into()), ..full.clone() });
+        // The first address is the name (as an IceWarp user's is), or the second one is.
+        for emails in [["alice", "al@example.com"], ["al@example.com", "alice"]] {
+            let emails = emails.map(str::to_string).to_vec();
+            round_trip(&User { emails: emails.clone(), ..full.clone() });
+            round_trip(&User { emails, directory_identity: None, ..full.clone() });
+        }
         // An expiry without `missing_since`, a day before 1970, and the largest values.
         round_trip(&User { missing_since: None, ..full.clone() });
         round_trip(&User {

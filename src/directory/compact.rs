@@ -30,7 +30,8 @@ pub struct CompactUser {
     /// Where the login name starts: in the identity or right after it.
     login_start: u32,
     emails: u32,
-    /// `HAS_DISTINGUISHED_NAME`, `ENABLED`, `BLOCKED`, `PASSWORD_EXPIRED`, `HAS_EXPIRY`.
+    /// `HAS_DISTINGUISHED_NAME`, `ENABLED`, `BLOCKED`, `PASSWORD_EXPIRED`, `HAS_EXPIRY`,
+    /// `EMAIL_IS_NAME`.
     flags: u8,
 }
 
@@ -39,6 +40,8 @@ const ENABLED: u8 = 2;
 const BLOCKED: u8 = 4;
 const PASSWORD_EXPIRED: u8 = 8;
 const HAS_EXPIRY: u8 = 16;
+/// The primary address is the login name, not written again (`packed_text::Packed`).
+const EMAIL_IS_NAME: u8 = 32;
 
 /// An account whose text does not fit the 4 GiB that [`CompactUser`]'s offsets reach
 /// (a reply that large is already refused by any sane `max_reply_mib`).
@@ -65,7 +68,8 @@ impl CompactUser {
                 | flag(user.enabled, ENABLED)
                 | flag(limits.blocked, BLOCKED)
                 | flag(limits.password_expired, PASSWORD_EXPIRED)
-                | flag(limits.expires_day.is_some(), HAS_EXPIRY),
+                | flag(limits.expires_day.is_some(), HAS_EXPIRY)
+                | flag(packed.first_is_name, EMAIL_IS_NAME),
         })
     }
 
@@ -145,7 +149,9 @@ impl CompactUser {
     /// What follows the pieces in `text`.
     fn tail(&self) -> packed_text::Tail {
         let pieces = self.emails as usize;
-        packed_text::Tail { pieces, words: usize::from(self.has(HAS_EXPIRY)) }
+        let words = usize::from(self.has(HAS_EXPIRY));
+        let name_first = self.has(EMAIL_IS_NAME).then_some(self.login_start);
+        packed_text::Tail { pieces, words, name_first }
     }
 }
 
@@ -220,6 +226,21 @@ mod tests {
                     + 10;
                 assert_eq!(written, expected, "{login:?} {identity:?}");
             }
+        }
+    }
+
+    #[test]
+    fn a_primary_address_that_is_the_login_name_reads_back_unwritten() {
+        for emails in [&["alice@example.com"][..], &["alice@example.com", "al@example.com"]] {
+            let user = DirectoryUser {
+                login_name: "alice@example.com".to_string(),
+                emails: emails.iter().map(|e| e.to_string()).collect(),
+                ..account(&[], None)
+            };
+            round_trip(&user);
+            let compact = CompactUser::new(user).unwrap();
+            assert!(compact.has(EMAIL_IS_NAME));
+            assert_eq!(compact.emails().next(), Some("alice@example.com"));
         }
     }
 
