@@ -282,9 +282,10 @@ impl UserGroups {
             .map(|g| fold_name(&g.name))
             .collect();
         // A listing without groups (Application Integration) indexes no user.
-        let memberships = match groups.is_empty() {
-            true => Memberships::default(),
-            false => Memberships::new(listing.users.len(), groups),
+        let memberships = if groups.is_empty() {
+            Memberships::default()
+        } else {
+            Memberships::new(listing.users.len(), groups)
         };
         let usable = groups.iter().map(|g| usable.contains(&fold_name(&g.name))).collect();
         UserGroups { memberships, usable }
@@ -302,7 +303,8 @@ impl UserGroups {
         groups: &'g [DirectoryGroup],
         at: usize,
     ) -> impl Iterator<Item = &'g str> + 'g {
-        let usable = self.memberships.of(at).iter().filter(|g| self.usable[**g as usize]);
+        let memberships = self.memberships.of(at).iter();
+        let usable = memberships.filter(|g| self.usable.get(**g as usize) == Some(&true));
         usable.filter_map(|g| groups.get(*g as usize)).map(|g| g.name.as_str())
     }
 
