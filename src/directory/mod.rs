@@ -100,7 +100,8 @@ impl Memberships {
     /// The groups of the user at `at` (positions in the listing's groups), in their order.
     pub fn of(&self, at: usize) -> &[u32] {
         let start = self.starts.get(at).map_or(0, |start| *start as usize);
-        let end = self.starts.get(at + 1).map_or(start, |end| *end as usize);
+        let end = at.checked_add(1).and_then(|next| self.starts.get(next));
+        let end = end.map_or(start, |end| *end as usize);
         self.groups.get(start..end).unwrap_or_default()
     }
 }
