@@ -4,8 +4,9 @@
 //! the whole listing (README, PERFORMANCE: peak RSS per user). As a [`User`] one account is
 //! a 288-byte struct and seven or more small strings and vectors, each with its own
 //! allocation and malloc's overhead (about 570 bytes for the benchmark's Application
-//! Integration account); here it is a 104-byte struct of offsets and the scalar fields and
-//! one buffer of text (about 245 bytes for the same account). The
+//! Integration account); here it is an 88-byte struct of offsets and the scalar fields and
+//! one buffer of text, which also holds where its addresses and groups end (about 230
+//! bytes for the same account). The
 //! planner reads it through accessors and opens up only the users it changes
 //! ([`CachedUser::to_user`]); applying the plan, the grants, the seal and the pruning of
 //! login states read it through [`HeldUser`], and the commit opens up each user as it
@@ -26,7 +27,10 @@ pub struct CachedUser {
     /// The directory identity (empty when there is none), the name (unless the identity
     /// ends with it, as it mostly does), the full name, the home, the shell, the password
     /// hash and the distinguished name (empty when there is none), then the addresses and
-    /// the groups, one after another.
+    /// the groups, one after another; then where each address and group but the last ends,
+    /// `User::missing_since` when `MISSING` is set and `AccountLimits::expires_day` when
+    /// `HAS_EXPIRY` is (see `packed_text`: in the text, rather than in a vector that every
+    /// user with a group or a second address would pay an allocation for).
     text: Box<str>,
     /// Where the identity, the name, the full name, the home, the shell, the password hash
     /// and the distinguished name end in `text` (the name's end is the identity's when it
@@ -34,12 +38,6 @@ pub struct CachedUser {
     heads: [u32; 7],
     /// Where the name starts: in the identity or right after it.
     name_start: u32,
-    /// Where each address and group ends in `text`, but the last one (which ends with
-    /// `text`): none at all for the usual account of one address and no group. Then, as
-    /// two words each, `User::missing_since` when `MISSING` is set and
-    /// `AccountLimits::expires_day` when `HAS_EXPIRY` is: rarely set, so not 16 bytes of
-    /// every user.
-    tail: Box<[u32]>,
     emails: u32,
     groups: u32,
     uid: u32,
@@ -61,6 +59,8 @@ const MISSING: u16 = 32;
 const HAS_EXPIRY: u16 = 64;
 const BLOCKED: u16 = 128;
 const PASSWORD_EXPIRED: u16 = 256;
+/// The first address is the name, not written again (`packed_text::Packed`).
+const EMAIL_IS_NAME: u16 = 512;
 
 /// Pieces of `text` before the addresses.
 const HEADS: usize = 7;
@@ -91,21 +91,16 @@ impl CachedUser {
             user.distinguished_name.as_deref().unwrap_or_default(),
         ];
         let list = user.emails.iter().chain(&user.groups).map(String::as_str);
-        let (missing, expiry) = (user.missing_since, user.limits.expires_day);
-        let words = 2 * (usize::from(missing.is_some()) + usize::from(expiry.is_some()));
-        let packed = packed_text::pack(fixed, list, words).map_err(|_| TooLarge)?;
-        let mut tail = packed.list_ends;
         // Two's complement for a day before 1970: read back `as i64`.
-        for value in [missing, expiry.map(|day| day as u64)].into_iter().flatten() {
-            tail.extend([value as u32, (value >> 32) as u32]);
-        }
+        let expiry = user.limits.expires_day.map(|day| day as u64);
+        let words: Vec<u64> = [user.missing_since, expiry].into_iter().flatten().collect();
+        let packed = packed_text::pack(fixed, list, &words).map_err(|_| TooLarge)?;
         let limits = user.limits;
         let flag = |set: bool, flag: u16| if set { flag } else { 0 };
         Ok(CachedUser {
             text: packed.text,
             heads: packed.heads,
             name_start: packed.name_start,
-            tail: tail.into_boxed_slice(),
             emails: u32::try_from(user.emails.len()).map_err(|_| TooLarge)?,
             groups: u32::try_from(user.groups.len()).map_err(|_| TooLarge)?,
             uid: user.uid,
@@ -123,7 +118,8 @@ impl CachedUser {
                 | flag(user.missing_since.is_some(), MISSING)
                 | flag(limits.expires_day.is_some(), HAS_EXPIRY)
                 | flag(limits.blocked, BLOCKED)
-                | flag(limits.password_expired, PASSWORD_EXPIRED),
+                | flag(limits.password_expired, PASSWORD_EXPIRED)
+                | flag(packed.first_is_name, EMAIL_IS_NAME),
         })
     }
 
@@ -183,14 +179,14 @@ impl CachedUser {
     }
 
     pub fn missing_since(&self) -> Option<u64> {
-        self.has(MISSING).then(|| self.tail_word_pair(0))
+        self.has(MISSING).then(|| self.word(0))
     }
 
     pub fn limits(&self) -> AccountLimits {
         AccountLimits {
             expires_day: self.has(HAS_EXPIRY).then(|| {
-                let after_missing = if self.has(MISSING) { 2 } else { 0 };
-                self.tail_word_pair(after_missing) as i64
+                let after_missing = usize::from(self.has(MISSING));
+                self.word(after_missing) as i64
             }),
             blocked: self.has(BLOCKED),
             password_expired: self.has(PASSWORD_EXPIRED),
@@ -224,16 +220,17 @@ impl CachedUser {
         }
     }
 
-    /// How many of `tail`'s words are ends of addresses and groups.
-    fn list_end_count(&self) -> usize {
-        (self.emails as usize + self.groups as usize).saturating_sub(1)
+    /// What follows the pieces in `text`.
+    fn tail(&self) -> packed_text::Tail {
+        let pieces = self.emails as usize + self.groups as usize;
+        let words = usize::from(self.has(MISSING)) + usize::from(self.has(HAS_EXPIRY));
+        let name_first = self.has(EMAIL_IS_NAME).then_some(self.name_start);
+        packed_text::Tail { pieces, words, name_first }
     }
 
-    /// The 64-bit value in the two words of `tail` that start `at` words after the list
-    /// ends (0 when they are not there, which `new` never lets happen).
-    fn tail_word_pair(&self, at: usize) -> u64 {
-        let word = |i: usize| self.tail.get(self.list_end_count() + at + i).copied();
-        u64::from(word(0).unwrap_or(0)) | (u64::from(word(1).unwrap_or(0)) << 32)
+    /// The `at`th word after the list ends (see `text`).
+    fn word(&self, at: usize) -> u64 {
+        packed_text::word(&self.text, self.tail(), at)
     }
 
     fn has(&self, flag: u16) -> bool {
@@ -242,8 +239,7 @@ impl CachedUser {
 
     /// The `at`th piece of `text` (see its documentation).
     fn piece(&self, at: usize) -> &str {
-        let list_ends = self.tail.get(..self.list_end_count()).unwrap_or_default();
-        packed_text::piece(&self.text, &self.heads, list_ends, at)
+        packed_text::piece(&self.text, &self.heads, self.tail(), at)
     }
 }
 
@@ -295,7 +291,7 @@ mod tests {
     #[test]
     fn a_cached_user_is_smaller_than_a_user_before_its_text() {
         // What the module's documentation says it saves, per user a sync holds.
-        assert_eq!(std::mem::size_of::<CachedUser>(), 104);
+        assert_eq!(std::mem::size_of::<CachedUser>(), 88);
         assert_eq!(std::mem::size_of::<User>(), 288);
     }
 
@@ -350,6 +346,12 @@ mod tests {
             ..full.clone()
         });
         round_trip(&User { directory_identity: Some("alice".into()), ..full.clone() });
+        // The first address is the name (as an IceWarp user's is), or the second one is.
+        for emails in [["alice", "al@example.com"], ["al@example.com", "alice"]] {
+            let emails = emails.map(str::to_string).to_vec();
+            round_trip(&User { emails: emails.clone(), ..full.clone() });
+            round_trip(&User { emails, directory_identity: None, ..full.clone() });
+        }
         // An expiry without `missing_since`, a day before 1970, and the largest values.
         round_trip(&User { missing_since: None, ..full.clone() });
         round_trip(&User {

@@ -228,7 +228,6 @@ impl<'de> de::Visitor<'de> for UsersSeed<'_> {
                 full_name: entry.full_name.unwrap_or_default(),
                 emails,
                 enabled: true,
-                groups: Vec::new(),
                 distinguished_name: entry.distinguished_name.filter(|dn| !dn.is_empty()),
                 // The protocol carries no validity date nor lock
                 // (docs/protocols/application-integration.md).

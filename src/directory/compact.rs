@@ -19,21 +19,19 @@ use super::DirectoryUser;
 pub struct CompactUser {
     /// Identity, login name (unless the identity ends with it, as it mostly does: the
     /// identity is the folded name or address), full name, distinguished name (empty when
-    /// there is none), the addresses and the groups, one after another.
+    /// there is none) and the addresses, one after another; then where each address but
+    /// the last ends, and `AccountLimits::expires_day` when
+    /// `HAS_EXPIRY` is set (see `packed_text`: in the text, rather than in a vector and a
+    /// field that every account would pay for).
     text: Box<str>,
     /// Where the identity, the login name, the full name and the distinguished name end in
     /// `text` (the login name's end is the identity's when it is not written again).
     heads: [u32; 4],
     /// Where the login name starts: in the identity or right after it.
     login_start: u32,
-    /// Where each address and group ends in `text`, but the last one (which ends with
-    /// `text`): none at all for the usual account of one address and no group.
-    list_ends: Box<[u32]>,
     emails: u32,
-    groups: u32,
-    /// `AccountLimits::expires_day` when `HAS_EXPIRY` is set.
-    expires_day: i64,
-    /// `HAS_DISTINGUISHED_NAME`, `ENABLED`, `BLOCKED`, `PASSWORD_EXPIRED`, `HAS_EXPIRY`.
+    /// `HAS_DISTINGUISHED_NAME`, `ENABLED`, `BLOCKED`, `PASSWORD_EXPIRED`, `HAS_EXPIRY`,
+    /// `EMAIL_IS_NAME`.
     flags: u8,
 }
 
@@ -42,6 +40,8 @@ const ENABLED: u8 = 2;
 const BLOCKED: u8 = 4;
 const PASSWORD_EXPIRED: u8 = 8;
 const HAS_EXPIRY: u8 = 16;
+/// The primary address is the login name, not written again (`packed_text::Packed`).
+const EMAIL_IS_NAME: u8 = 32;
 
 /// An account whose text does not fit the 4 GiB that [`CompactUser`]'s offsets reach
 /// (a reply that large is already refused by any sane `max_reply_mib`).
@@ -53,23 +53,23 @@ impl CompactUser {
     pub fn new(user: DirectoryUser) -> Result<CompactUser, TooLarge> {
         let dn = user.distinguished_name.as_deref();
         let fixed = [&*user.identity, &*user.login_name, &*user.full_name, dn.unwrap_or_default()];
-        let list = user.emails.iter().chain(&user.groups).map(String::as_str);
-        let packed = packed_text::pack(fixed, list, 0).map_err(|_| TooLarge)?;
+        let list = user.emails.iter().map(String::as_str);
         let limits = user.limits;
+        // Two's complement for a day before 1970: read back `as i64`.
+        let expiry = limits.expires_day.map(|day| day as u64);
+        let packed = packed_text::pack(fixed, list, expiry.as_slice()).map_err(|_| TooLarge)?;
         let flag = |set: bool, flag: u8| if set { flag } else { 0 };
         Ok(CompactUser {
             text: packed.text,
             heads: packed.heads,
             login_start: packed.name_start,
-            list_ends: packed.list_ends.into_boxed_slice(),
             emails: u32::try_from(user.emails.len()).map_err(|_| TooLarge)?,
-            groups: u32::try_from(user.groups.len()).map_err(|_| TooLarge)?,
-            expires_day: limits.expires_day.unwrap_or_default(),
             flags: flag(dn.is_some(), HAS_DISTINGUISHED_NAME)
                 | flag(user.enabled, ENABLED)
                 | flag(limits.blocked, BLOCKED)
                 | flag(limits.password_expired, PASSWORD_EXPIRED)
-                | flag(limits.expires_day.is_some(), HAS_EXPIRY),
+                | flag(limits.expires_day.is_some(), HAS_EXPIRY)
+                | flag(packed.first_is_name, EMAIL_IS_NAME),
         })
     }
 
@@ -96,19 +96,15 @@ impl CompactUser {
         (4..4 + self.emails as usize).map(|at| self.piece(at))
     }
 
-    /// See [`DirectoryUser::groups`].
-    pub fn groups(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
-        let first = 4 + self.emails as usize;
-        (first..first + self.groups as usize).map(|at| self.piece(at))
-    }
-
     pub fn enabled(&self) -> bool {
         self.has(ENABLED)
     }
 
     pub fn limits(&self) -> AccountLimits {
         AccountLimits {
-            expires_day: self.has(HAS_EXPIRY).then_some(self.expires_day),
+            expires_day: self
+                .has(HAS_EXPIRY)
+                .then(|| packed_text::word(&self.text, self.tail(), 0) as i64),
             blocked: self.has(BLOCKED),
             password_expired: self.has(PASSWORD_EXPIRED),
         }
@@ -127,35 +123,6 @@ impl CompactUser {
         Ok(())
     }
 
-    /// Adds `groups` after the account's groups: as [`CompactUser::edit`] would, without
-    /// opening the account up (IceWarp records every member's groups on it).
-    pub fn add_groups(&mut self, groups: &[&str]) -> Result<(), TooLarge> {
-        // Made exactly as long as they end up: grown, then shrunk, they would leave a gap
-        // in malloc's heap beside every member held through the sync.
-        let len = self.text.len() + groups.iter().map(|group| group.len()).sum::<usize>();
-        let mut text = String::with_capacity(len);
-        text.push_str(&self.text);
-        let pieces = self.emails as usize + self.groups as usize + groups.len();
-        let mut list_ends = Vec::with_capacity(pieces.saturating_sub(1));
-        list_ends.extend_from_slice(&self.list_ends);
-        // Every piece but the last has its end in `list_ends`.
-        let mut has_pieces = self.emails > 0 || self.groups > 0;
-        let mut added = 0_u32;
-        for group in groups {
-            if has_pieces {
-                list_ends.push(u32::try_from(text.len()).map_err(|_| TooLarge)?);
-            }
-            text.push_str(group);
-            has_pieces = true;
-            added = added.checked_add(1).ok_or(TooLarge)?;
-        }
-        u32::try_from(text.len()).map_err(|_| TooLarge)?;
-        self.text = text.into_boxed_str();
-        self.list_ends = list_ends.into_boxed_slice();
-        self.groups = self.groups.checked_add(added).ok_or(TooLarge)?;
-        Ok(())
-    }
-
     /// The account opened up, copied.
     pub fn to_parts(&self) -> DirectoryUser {
         DirectoryUser {
@@ -164,7 +131,6 @@ impl CompactUser {
             full_name: self.full_name().to_string(),
             emails: self.emails().map(str::to_string).collect(),
             enabled: self.enabled(),
-            groups: self.groups().map(str::to_string).collect(),
             distinguished_name: self.distinguished_name().map(str::to_string),
             limits: self.limits(),
         }
@@ -177,7 +143,15 @@ impl CompactUser {
 
     /// The `at`th piece of `text` (see its documentation).
     fn piece(&self, at: usize) -> &str {
-        packed_text::piece(&self.text, &self.heads, &self.list_ends, at)
+        packed_text::piece(&self.text, &self.heads, self.tail(), at)
+    }
+
+    /// What follows the pieces in `text`.
+    fn tail(&self) -> packed_text::Tail {
+        let pieces = self.emails as usize;
+        let words = usize::from(self.has(HAS_EXPIRY));
+        let name_first = self.has(EMAIL_IS_NAME).then_some(self.login_start);
+        packed_text::Tail { pieces, words, name_first }
     }
 }
 
@@ -191,14 +165,13 @@ impl fmt::Debug for CompactUser {
 mod tests {
     use super::*;
 
-    fn account(emails: &[&str], groups: &[&str], dn: Option<&str>) -> DirectoryUser {
+    fn account(emails: &[&str], dn: Option<&str>) -> DirectoryUser {
         DirectoryUser {
             login_name: "Alice".to_string(),
             identity: "icewarp:alice@example.com".to_string(),
             full_name: "Alice Ä".to_string(),
             emails: emails.iter().map(|e| e.to_string()).collect(),
             enabled: false,
-            groups: groups.iter().map(|g| g.to_string()).collect(),
             distinguished_name: dn.map(str::to_string),
             limits: AccountLimits { expires_day: Some(3), blocked: true, password_expired: false },
         }
@@ -208,7 +181,6 @@ mod tests {
         let compact = CompactUser::new(user.clone()).unwrap();
         assert_eq!(&compact.to_parts(), user);
         assert_eq!(compact.emails().len(), user.emails.len());
-        assert_eq!(compact.groups().len(), user.groups.len());
         assert_eq!(&compact.clone().into_parts(), user);
     }
 
@@ -216,10 +188,8 @@ mod tests {
     fn every_field_reads_back_as_it_was_given() {
         let lists: [&[&str]; 5] = [&[], &[""], &["a@x"], &["a@x", "", "b@x"], &["", ""]];
         for emails in lists {
-            for groups in lists {
-                for dn in [None, Some(""), Some("cn=a")] {
-                    round_trip(&account(emails, groups, dn));
-                }
+            for dn in [None, Some(""), Some("cn=a")] {
+                round_trip(&account(emails, dn));
             }
         }
     }
@@ -241,7 +211,7 @@ mod tests {
                     login_name: login.to_string(),
                     identity: identity.to_string(),
                     emails: emails.iter().map(|e| e.to_string()).collect(),
-                    ..account(&[], &["g@x"], None)
+                    ..account(&[], None)
                 };
                 round_trip(&user);
                 let written = CompactUser::new(user).unwrap().text.len();
@@ -250,9 +220,27 @@ mod tests {
                     + if twice { 0 } else { login.len() }
                     + "Alice Ä".len()
                     + emails.iter().map(|e| e.len()).sum::<usize>()
-                    + "g@x".len();
+                    // Where each address but the last ends, in a byte each.
+                    + emails.len().saturating_sub(1)
+                    // `account`'s expiry day, a word of ten bytes.
+                    + 10;
                 assert_eq!(written, expected, "{login:?} {identity:?}");
             }
+        }
+    }
+
+    #[test]
+    fn a_primary_address_that_is_the_login_name_reads_back_unwritten() {
+        for emails in [&["alice@example.com"][..], &["alice@example.com", "al@example.com"]] {
+            let user = DirectoryUser {
+                login_name: "alice@example.com".to_string(),
+                emails: emails.iter().map(|e| e.to_string()).collect(),
+                ..account(&[], None)
+            };
+            round_trip(&user);
+            let compact = CompactUser::new(user).unwrap();
+            assert!(compact.has(EMAIL_IS_NAME));
+            assert_eq!(compact.emails().next(), Some("alice@example.com"));
         }
     }
 
@@ -268,28 +256,9 @@ mod tests {
                 let user = DirectoryUser {
                     enabled,
                     limits: AccountLimits { expires_day, blocked, password_expired },
-                    ..account(&["a@x"], &[], Some("cn=a"))
+                    ..account(&["a@x"], Some("cn=a"))
                 };
                 round_trip(&user);
-            }
-        }
-    }
-
-    #[test]
-    fn added_groups_read_back_as_an_edit_gives_them() {
-        let lists: [&[&str]; 4] = [&[], &[""], &["a@x"], &["a@x", "", "b@x"]];
-        for emails in lists {
-            for groups in lists {
-                for added in lists {
-                    let user = account(emails, groups, Some("cn=a"));
-                    let mut edited = CompactUser::new(user.clone()).unwrap();
-                    edited
-                        .edit(|user| user.groups.extend(added.iter().map(|g| g.to_string())))
-                        .unwrap();
-                    let mut fast = CompactUser::new(user).unwrap();
-                    fast.add_groups(added).unwrap();
-                    assert_eq!(fast, edited, "{emails:?} {groups:?} {added:?}");
-                }
             }
         }
     }
@@ -302,7 +271,6 @@ mod tests {
             full_name: String::new(),
             emails: vec![],
             enabled: true,
-            groups: vec![],
             distinguished_name: None,
             limits: AccountLimits::default(),
         });
@@ -311,6 +279,6 @@ mod tests {
     #[test]
     fn a_compact_user_is_small() {
         // A listing holds one per account (see the module's documentation).
-        assert!(std::mem::size_of::<CompactUser>() <= 72);
+        assert!(std::mem::size_of::<CompactUser>() <= 48);
     }
 }

@@ -37,8 +37,6 @@ pub struct DirectoryUser {
     /// Primary address first, then aliases; no duplicates.
     pub emails: Vec<String>,
     pub enabled: bool,
-    /// Names (addresses for IceWarp) of the directory groups the user is a member of.
-    pub groups: Vec<String>,
     pub distinguished_name: Option<String>,
     /// Validity date, lock, password marked expired (IceWarp); none for Application
     /// Integration, whose protocol carries none.
@@ -51,11 +49,61 @@ pub struct DirectoryGroup {
     /// The group's address, e.g. `staff@example.com`; becomes the Unix group name.
     pub name: String,
     pub identity: String,
-    /// The member users, as positions in the listing's `users` (resolved; `[domain]` tokens
-    /// expanded; unknown and external members dropped with a warning). Positions rather
-    /// than identities: a group may hold every user of a domain, and an identity held
-    /// again per membership would cost more than the user's own entry.
+    /// The member users, as positions in the listing's `users`, each once (resolved;
+    /// `[domain]` tokens expanded; unknown and external members dropped with a warning).
+    /// Positions rather than identities: a group may hold every user of a domain, and an
+    /// identity held again per membership would cost more than the user's own entry. The
+    /// only record of membership: a user's groups are the groups that list it (see
+    /// [`Memberships`]), not written again in its entry.
     pub members: Vec<u32>,
+}
+
+/// The groups of every listed user: positions in [`Listing::groups`], in their order,
+/// found from the groups' members. 4 bytes per user and per membership, built while the
+/// sync plans, instead of each group's name written into every member's entry for the
+/// whole listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Memberships {
+    /// Where each user's groups start in `groups`; one more than the users, the last
+    /// being `groups`' length.
+    starts: Vec<u32>,
+    groups: Vec<u32>,
+}
+
+impl Memberships {
+    /// The memberships of the `users` listed users in `groups` (a member position past
+    /// them names nobody). Counted first, so that both vectors are made exactly as long as
+    /// they are.
+    pub fn new(users: usize, groups: &[DirectoryGroup]) -> Memberships {
+        let members = || {
+            let positions = groups.iter().enumerate();
+            let members = positions.flat_map(|(at, g)| g.members.iter().map(move |m| (at, *m)));
+            members.filter(move |(_, member)| (*member as usize) < users)
+        };
+        let mut starts = vec![0u32; users + 1];
+        for (_, member) in members() {
+            starts[member as usize + 1] += 1;
+        }
+        for at in 1..starts.len() {
+            starts[at] += starts[at - 1];
+        }
+        let mut next = starts.clone();
+        let mut listed = vec![0u32; starts.last().map_or(0, |total| *total as usize)];
+        for (group, member) in members() {
+            let slot = &mut next[member as usize];
+            listed[*slot as usize] = u32::try_from(group).unwrap_or(u32::MAX);
+            *slot += 1;
+        }
+        Memberships { starts, groups: listed }
+    }
+
+    /// The groups of the user at `at` (positions in the listing's groups), in their order.
+    pub fn of(&self, at: usize) -> &[u32] {
+        let start = self.starts.get(at).map_or(0, |start| *start as usize);
+        let end = at.checked_add(1).and_then(|next| self.starts.get(next));
+        let end = end.map_or(start, |end| *end as usize);
+        self.groups.get(start..end).unwrap_or_default()
+    }
 }
 
 /// Everything one listing returned.
@@ -68,6 +116,16 @@ pub struct Listing {
     /// Things worth telling the administrator that did not stop the listing (an external
     /// group member, a case-only duplicate, …).
     pub warnings: Vec<String>,
+}
+
+impl Listing {
+    /// The names of the groups that list the user at `at` as a member, in the listing's
+    /// order (by a pass over every group: the planner indexes them with [`Memberships`]).
+    pub fn groups_of(&self, at: usize) -> impl Iterator<Item = &str> {
+        let member = u32::try_from(at).ok();
+        let listed = move |g: &&DirectoryGroup| member.is_some_and(|m| g.members.contains(&m));
+        self.groups.iter().filter(listed).map(|g| g.name.as_str())
+    }
 }
 
 /// The directory's answer to "is this the user's password?". Anything that is not an

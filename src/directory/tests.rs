@@ -71,3 +71,32 @@ fn icewarp_without_administrator_can_check_but_not_list() {
         other => panic!("expected NotConfigured, got {other:?}"),
     }
 }
+
+#[test]
+fn memberships_are_the_groups_that_list_each_user_in_their_order() {
+    let group = |name: &str, members: &[u32]| DirectoryGroup {
+        name: name.to_string(),
+        identity: format!("icewarp:{name}"),
+        members: members.to_vec(),
+    };
+    let groups = vec![
+        group("a", &[2, 0]),
+        group("b", &[]),
+        group("c", &[0, 3, u32::MAX, 9]),
+        group("d", &[3, 2, 0]),
+    ];
+    let users = 5;
+    let listing = Listing { origin: Origin::Icewarp, users: vec![], groups, warnings: vec![] };
+    let memberships = Memberships::new(users, &listing.groups);
+    let expected: [&[u32]; 5] = [&[0, 2, 3], &[], &[0, 3], &[2, 3], &[]];
+    for (at, groups) in expected.iter().enumerate() {
+        assert_eq!(memberships.of(at), *groups, "user {at}");
+        let names: Vec<&str> =
+            groups.iter().map(|g| listing.groups[*g as usize].name.as_str()).collect();
+        assert_eq!(listing.groups_of(at).collect::<Vec<_>>(), names, "user {at}");
+    }
+    // Past the users, and with no users or groups at all: nobody's groups.
+    assert!(memberships.of(users).is_empty() && memberships.of(usize::MAX).is_empty());
+    assert!(Memberships::new(0, &listing.groups).of(0).is_empty());
+    assert!(Memberships::new(3, &[]).of(1).is_empty());
+}

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::cache::{CachedUser, Db};
 use crate::names::fold_name;
-use crate::user::{HeldUser, Origin, User};
+use crate::user::{Group, HeldUser, Origin, User};
 use crate::user_edits::EditError;
 
 use super::plan::Plan;
@@ -12,25 +12,26 @@ use super::plan::Plan;
 /// Applies `plan`, computed for `origin` against this same `db`. Linear in the number of
 /// users: a sync of 100,000 accounts must not be quadratic.
 pub fn apply(db: &mut Db, plan: Plan, origin: Origin) -> Result<(), EditError> {
-    apply_held(db, plan, origin, Ok, |new| Ok(new.to_user()))
+    apply_held(db, plan, origin, Ok, |creates| hold_all(creates, |new| Ok(new.to_user())))
 }
 
-/// [`apply`] to a sync's cache, whose users are [`CachedUser`]s: the updated and new users
-/// go in compactly too.
+/// [`apply`] to a sync's cache, whose users are [`CachedUser`]s: the updated users go in
+/// compactly too, and the new users as the plan holds them (a first sync's vector of every
+/// user becomes the cache's as it is, never copied).
 pub fn apply_cached(db: &mut Db<CachedUser>, plan: Plan, origin: Origin) -> Result<(), EditError> {
     let hold =
         |user: User| CachedUser::new(&user).map_err(|_| EditError::TooLarge(user.name.clone()));
     apply_held(db, plan, origin, hold, Ok)
 }
 
-/// [`apply`] to users held as `U`: each updated user made one by `hold`, each new user by
+/// [`apply`] to users held as `U`: each updated user made one by `hold`, the new users by
 /// `hold_new`.
 fn apply_held<U: HeldUser + Clone>(
     db: &mut Db<U>,
     plan: Plan,
     origin: Origin,
     hold: impl Fn(User) -> Result<U, EditError>,
-    hold_new: impl Fn(CachedUser) -> Result<U, EditError>,
+    hold_new: impl FnOnce(Vec<CachedUser>) -> Result<Vec<U>, EditError>,
 ) -> Result<(), EditError> {
     let deletes: BTreeSet<String> = plan.deletes.iter().map(|n| fold_name(n)).collect();
     if !deletes.is_empty() {
@@ -56,7 +57,7 @@ fn apply_held<U: HeldUser + Clone>(
             .ok_or_else(|| EditError::NotFound(update.after.name.clone()))?;
         db.users[position] = hold(update.after)?;
     }
-    let creates = hold_all(plan.creates, hold_new)?;
+    let creates = hold_new(plan.creates)?;
     if db.users.is_empty() {
         // The first sync: the new vector becomes the cache's, instead of being copied into
         // a second one while it is still held.
@@ -74,9 +75,24 @@ fn apply_held<U: HeldUser + Clone>(
         .map(|g| g.gid)
         .collect();
     db.meta.retired_ids.extend(retired_gids);
+    let mut cached = cached_members(&mut db.groups, origin);
     db.groups.retain(|g| g.origin != origin);
-    db.groups.extend(plan.groups);
+    db.groups.extend(plan.groups.into_iter().map(|planned| {
+        let mut group = planned.group;
+        if planned.members_as_cached {
+            group.members = cached.remove(&fold_name(&group.name)).unwrap_or_default();
+        }
+        group
+    }));
     Ok(())
+}
+
+/// The member lists of the groups of `origin`, taken out of them, by folded name (the last
+/// of several winning, as in the plan): what the plan's groups with
+/// [`PlannedGroup::members_as_cached`](super::plan::PlannedGroup) get.
+fn cached_members(groups: &mut [Group], origin: Origin) -> HashMap<String, Vec<String>> {
+    let ours = groups.iter_mut().filter(|g| g.origin == origin);
+    ours.map(|g| (fold_name(&g.name), std::mem::take(&mut g.members))).collect()
 }
 
 /// `users` made into `U`s by `hold`, in order. Taken from the end of a vector that shrinks

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 pub use apply::{apply, apply_cached};
-pub use plan::{plan, plan_consuming, Plan, Skipped, UserUpdate};
+pub use plan::{plan, plan_consuming, Plan, PlannedGroup, Skipped, UserUpdate};
 pub use report::{read_status, write_status, SyncReport, SyncStatus};
 
 use crate::cache::{CacheDir, CacheError, CacheLock, Db};

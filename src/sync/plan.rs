@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cache::{CachedUser, Db};
 use crate::config::Config;
-use crate::directory::{CompactUser, DirectoryGroup, Listing};
+use crate::directory::{CompactUser, DirectoryGroup, Listing, Memberships};
 use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, folded_name, NamePolicy, MAX_NAME_LEN};
@@ -26,12 +26,13 @@ pub const MAX_GROUPS: usize = 10_000;
 /// Why a directory entry is too large to become a cache record, if it is. One account with
 /// a display name of megabytes must neither fail every sync (a record holds at most 16 MiB)
 /// nor put megabytes into a passwd line; it is skipped with this reason instead.
-fn oversized(entry: &CompactUser) -> Option<String> {
+/// `groups`: how many groups list it.
+fn oversized(entry: &CompactUser, groups: usize) -> Option<String> {
     let long = |what: &str, len: usize| {
         (len > MAX_FIELD_LEN)
             .then(|| format!("{what} is {len} bytes long; at most {MAX_FIELD_LEN} are accepted"))
     };
-    let (emails, groups) = (entry.emails().len(), entry.groups().len());
+    let emails = entry.emails().len();
     long("the full name", entry.full_name().len())
         .or_else(|| long("the distinguished name", entry.distinguished_name()?.len()))
         .or_else(|| long("an address", entry.emails().map(str::len).max()?))
@@ -100,7 +101,7 @@ pub struct Plan {
     pub unchanged: usize,
     pub skipped: Vec<Skipped>,
     /// The complete set of groups of this directory after the sync.
-    pub groups: Vec<Group>,
+    pub groups: Vec<PlannedGroup>,
     pub groups_created: Vec<String>,
     pub groups_updated: Vec<String>,
     pub groups_deleted: Vec<String>,
@@ -110,6 +111,41 @@ pub struct Plan {
     /// Users and groups not created because `unix.uid_range` has no free id left (each
     /// also in `skipped`): an error of the run, never a quiet success.
     pub ids_exhausted: Option<(IdsExhausted, usize)>,
+}
+
+/// A group as the plan leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedGroup {
+    /// The group; without members when `members_as_cached`.
+    pub group: Group,
+    /// Its members are the cached group's (the one of this origin with the same folded
+    /// name), unchanged: they are moved from it when the plan is applied. A resync plans
+    /// every group again, and a second list of every member name (one string per
+    /// membership) would add to its peak what the cached groups already hold.
+    pub members_as_cached: bool,
+}
+
+impl PlannedGroup {
+    /// A group whose members the plan lists.
+    pub fn listed(group: Group) -> PlannedGroup {
+        PlannedGroup { group, members_as_cached: false }
+    }
+
+    /// `old` renamed to `name` (a change of case at most), with its cached members.
+    fn as_cached(old: &Group, name: String) -> PlannedGroup {
+        PlannedGroup { group: Group { name, ..without_members(old) }, members_as_cached: true }
+    }
+}
+
+/// `group` without its members: copied without copying them first.
+fn without_members(group: &Group) -> Group {
+    Group {
+        name: group.name.clone(),
+        gid: group.gid,
+        members: Vec::new(),
+        origin: group.origin,
+        directory_identity: group.directory_identity.clone(),
+    }
 }
 
 impl Plan {
@@ -133,9 +169,10 @@ pub fn plan(
     local: &LocalAccounts,
     now: u64,
 ) -> Plan {
-    let (mut plan, new_users, _, usable_groups) =
+    let (mut plan, new_users, _, user_groups) =
         run_planner(Planner::new(db, listing, config, local, now));
-    let template = NewUserTemplate::new(config, listing.origin, now, usable_groups);
+    let groups = (listing.groups.as_slice(), user_groups);
+    let template = NewUserTemplate::new(config, listing.origin, now, groups);
     let mut creates = Vec::with_capacity(new_users.len());
     for new in new_users {
         if let Some(entry) = listing.users.get(new.at as usize) {
@@ -157,12 +194,12 @@ pub fn plan_consuming(
     local: &LocalAccounts,
     now: u64,
 ) -> Plan {
-    let (mut plan, mut new_users, order, usable_groups) =
+    let (mut plan, mut new_users, order, user_groups) =
         run_planner(Planner::new(db, &listing, config, local, now));
-    let template = NewUserTemplate::new(config, listing.origin, now, usable_groups);
+    let Listing { origin, users: mut entries, groups, .. } = listing;
+    let template = NewUserTemplate::new(config, origin, now, (groups.as_slice(), user_groups));
     // In canonical order, the new users' entries come in the order of `new_users`: both are
     // then taken from the end, and what was taken is given back as it goes.
-    let mut entries = listing.users;
     permute(&mut entries, &order);
     drop(order);
     let step = (entries.len() / 16).max(4096);
@@ -223,14 +260,61 @@ fn new_home<'n>(config: &Config, new: &'n NewUser, entry: &CompactUser) -> Cow<'
     }
 }
 
-/// The groups of `entry` that will exist as Unix groups (`usable`: their folded names),
-/// in the directory's order. Exactly as long as it is: every user holds one (a filtered
-/// collect keeps room for four).
-fn listed_groups(usable: &BTreeSet<String>, entry: &CompactUser) -> Vec<String> {
-    let mut groups: Vec<String> =
-        entry.groups().filter(|g| usable.contains(&fold_name(g))).map(str::to_string).collect();
-    groups.shrink_to_fit();
-    groups
+/// The groups of every listed user (see [`Memberships`]), and which of the listed groups
+/// can become Unix groups.
+struct UserGroups {
+    memberships: Memberships,
+    /// By position in the listing's groups: whether its folded name is that of a listed
+    /// group that can become a Unix group (not refused by the name policy, no local name).
+    usable: Vec<bool>,
+}
+
+impl UserGroups {
+    /// Groups of nobody: what is left in a planner whose groups were taken.
+    fn empty() -> UserGroups {
+        UserGroups { memberships: Memberships::default(), usable: Vec::new() }
+    }
+
+    fn new(listing: &Listing, policy: &NamePolicy, local: &LocalAccounts) -> UserGroups {
+        let groups = &listing.groups;
+        let usable: BTreeSet<String> = (groups.iter())
+            .filter(|g| policy.check(&g.name).is_ok() && !local.win_over(&g.name, &[]))
+            .map(|g| fold_name(&g.name))
+            .collect();
+        // A listing without groups (Application Integration) indexes no user.
+        let memberships = if groups.is_empty() {
+            Memberships::default()
+        } else {
+            Memberships::new(listing.users.len(), groups)
+        };
+        let usable = groups.iter().map(|g| usable.contains(&fold_name(&g.name))).collect();
+        UserGroups { memberships, usable }
+    }
+
+    /// How many groups list the user at `at`.
+    fn count(&self, at: usize) -> usize {
+        self.memberships.of(at).len()
+    }
+
+    /// The names of the groups (the listing's `groups`) of the user at `at` that will
+    /// exist as Unix groups, in the directory's order.
+    fn usable_of<'g>(
+        &'g self,
+        groups: &'g [DirectoryGroup],
+        at: usize,
+    ) -> impl Iterator<Item = &'g str> + 'g {
+        let memberships = self.memberships.of(at).iter();
+        let usable = memberships.filter(|g| self.usable.get(**g as usize) == Some(&true));
+        usable.filter_map(|g| groups.get(*g as usize)).map(|g| g.name.as_str())
+    }
+
+    /// [`UserGroups::usable_of`], copied. Exactly as long as it is: every user holds one
+    /// (a filtered collect keeps room for four).
+    fn names_of(&self, groups: &[DirectoryGroup], at: usize) -> Vec<String> {
+        let mut names: Vec<String> = self.usable_of(groups, at).map(str::to_string).collect();
+        names.shrink_to_fit();
+        names
+    }
 }
 
 /// What every new user of a plan has alike, and what its home and groups are made from.
@@ -239,8 +323,9 @@ struct NewUserTemplate<'a> {
     privileges: PrivilegeSet,
     origin: Origin,
     now: u64,
-    /// Folded names of the listed groups that can become Unix groups.
-    usable_groups: BTreeSet<String>,
+    /// The listing's groups, and the groups of each listed user.
+    groups: &'a [DirectoryGroup],
+    user_groups: UserGroups,
 }
 
 impl<'a> NewUserTemplate<'a> {
@@ -248,14 +333,15 @@ impl<'a> NewUserTemplate<'a> {
         config: &'a Config,
         origin: Origin,
         now: u64,
-        usable_groups: BTreeSet<String>,
+        (groups, user_groups): (&'a [DirectoryGroup], UserGroups),
     ) -> NewUserTemplate<'a> {
         NewUserTemplate {
             config,
             privileges: config.sync.default_privileges.iter().copied().collect(),
             origin,
             now,
-            usable_groups,
+            groups,
+            user_groups,
         }
     }
 
@@ -291,7 +377,7 @@ impl<'a> NewUserTemplate<'a> {
             gid: new.uid,
             home: new_home(self.config, &new, entry).into_owned(),
             shell: self.config.unix.shell.clone(),
-            groups: listed_groups(&self.usable_groups, entry),
+            groups: self.user_groups.names_of(self.groups, new.at as usize),
             distinguished_name: entry.distinguished_name().map(str::to_string),
             directory_identity: Some(entry.identity().to_string()),
             missing_since: None,
@@ -303,16 +389,15 @@ impl<'a> NewUserTemplate<'a> {
 }
 
 /// The plan without its new users, the new users as planned (in the plan's order), the
-/// canonical order of the listing, and the folded names of the listed groups that can
-/// become Unix groups.
-fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<NewUser>, Vec<u32>, BTreeSet<String>) {
+/// canonical order of the listing, and the groups of the listed users.
+fn run_planner(mut planner: Planner<'_>) -> (Plan, Vec<NewUser>, Vec<u32>, UserGroups) {
     planner.plan_users();
     planner.plan_deletes();
     planner.plan_groups();
     let new_users = std::mem::take(&mut planner.new_users);
     let order = std::mem::take(&mut planner.order);
-    let usable_groups = std::mem::take(&mut planner.usable_groups);
-    (planner.finish(), new_users, order, usable_groups)
+    let user_groups = std::mem::replace(&mut planner.user_groups, UserGroups::empty());
+    (planner.finish(), new_users, order, user_groups)
 }
 
 struct Planner<'a> {
@@ -344,9 +429,9 @@ struct Planner<'a> {
     created_homes: KeyIndex,
     /// The final login name of each listed identity, for group membership; only when the
     /// listing has groups.
-    final_names: Option<FinalNames<'a>>,
-    /// Folded names of the listed groups that can become Unix groups.
-    usable_groups: BTreeSet<String>,
+    final_names: Option<FinalNames>,
+    /// The groups of each listed user.
+    user_groups: UserGroups,
     /// Which names may become users and groups (`names::NamePolicy`).
     policy: NamePolicy,
     /// The users to create, made into `User`s once planning is over.
@@ -359,9 +444,36 @@ struct Planner<'a> {
 
 /// The final login name of listed entries, by position in the listing, and which entry's
 /// name each identity has (the last one planned, should a listing repeat an identity).
-struct FinalNames<'a> {
-    by_identity: KeyIndex,
-    names: Vec<Option<&'a str>>,
+struct FinalNames {
+    /// Only for a listing that repeats an identity: in one that does not (any sane one),
+    /// an entry's identity names that entry, and no index of every identity is needed.
+    by_identity: Option<KeyIndex>,
+    names: Vec<FinalName>,
+}
+
+/// Whose name a listed entry ends up with: none (it is not planned), its own login name,
+/// or the name of the cached user at a position. In 4 bytes rather than a reference to
+/// the name (16), as the planner holds one per listed user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FinalName(u32);
+
+impl FinalName {
+    const NONE: FinalName = FinalName(0);
+    const LISTED: FinalName = FinalName(1);
+
+    /// The name of the cached user at `at` (which `sync::run_sync` keeps below 2^32 - 2).
+    fn cached(at: usize) -> FinalName {
+        FinalName(position32(at).saturating_add(2))
+    }
+
+    /// The name itself, for the listed `entry` and the cached `users`.
+    fn name<'a>(self, entry: &'a CompactUser, users: &'a [CachedUser]) -> Option<&'a str> {
+        match self.0 {
+            0 => None,
+            1 => Some(entry.login_name()),
+            cached => users.get(cached as usize - 2).map(CachedUser::name),
+        }
+    }
 }
 
 impl<'a> Planner<'a> {
@@ -392,16 +504,11 @@ impl<'a> Planner<'a> {
             cached_homes.insert_new(user.home(), at, |at| users[at].home());
         }
         let final_names = (!listing.groups.is_empty()).then(|| FinalNames {
-            by_identity: KeyIndex::with_capacity(listing.users.len()),
-            names: vec![None; listing.users.len()],
+            by_identity: None,
+            names: vec![FinalName::NONE; listing.users.len()],
         });
         let policy = config.name_policy();
-        let usable_groups = listing
-            .groups
-            .iter()
-            .filter(|g| policy.check(&g.name).is_ok() && !local.win_over(&g.name, &[]))
-            .map(|g| fold_name(&g.name))
-            .collect();
+        let user_groups = UserGroups::new(listing, &policy, local);
         Planner {
             db,
             users,
@@ -419,7 +526,7 @@ impl<'a> Planner<'a> {
             cached_homes,
             created_homes: KeyIndex::with_capacity(0),
             final_names,
-            usable_groups,
+            user_groups,
             policy,
             group_names: db.groups.iter().map(|g| fold_name(&g.name)).collect(),
             new_users: Vec::new(),
@@ -457,19 +564,36 @@ impl<'a> Planner<'a> {
     }
 
     /// Records the final login name of the listed entry at `at`, for group membership.
-    fn set_final_name(&mut self, at: usize, name: &'a str) {
+    fn set_final_name(&mut self, at: usize, name: FinalName) {
         let entries = &self.listing.users;
         if let Some(finals) = &mut self.final_names {
-            finals.names[at] = Some(name);
-            finals.by_identity.insert(entries[at].identity(), at, |at| entries[at].identity());
+            finals.names[at] = name;
+            if let Some(by_identity) = &mut finals.by_identity {
+                by_identity.insert(entries[at].identity(), at, |at| entries[at].identity());
+            }
         }
     }
 
-    /// The final login name of the listed identity, if it has one.
-    fn final_name(&self, identity: &str) -> Option<&'a str> {
+    /// The final login name of the identity of the listed entry at `at`, if it has one.
+    fn final_name(&self, at: usize) -> Option<&'a str> {
         let finals = self.final_names.as_ref()?;
         let entries = &self.listing.users;
-        finals.names[finals.by_identity.get(identity, |at| entries[at].identity())?]
+        let at = match &finals.by_identity {
+            Some(index) => index.get(entries.get(at)?.identity(), |at| entries[at].identity())?,
+            None => at,
+        };
+        finals.names.get(at)?.name(entries.get(at)?, self.users)
+    }
+
+    /// Indexes the final names by identity when the listing repeats one (see
+    /// [`FinalNames::by_identity`]); `order` is the listing's canonical order.
+    fn index_repeated_identities(&mut self) {
+        let entries = &self.listing.users;
+        let identity = |rank: &u32| entries[*rank as usize].identity();
+        let repeats = self.order.windows(2).any(|pair| identity(&pair[0]) == identity(&pair[1]));
+        if let Some(finals) = self.final_names.as_mut().filter(|_| repeats) {
+            finals.by_identity = Some(KeyIndex::with_capacity(entries.len()));
+        }
     }
 
     fn skip(&mut self, name: &str, reason: impl Into<String>) {
@@ -496,6 +620,7 @@ impl<'a> Planner<'a> {
         let listing = self.listing;
         let entries = &listing.users;
         self.order = canonical(entries, |u| u.identity());
+        self.index_repeated_identities();
         // Ranks in the canonical order.
         let (known, new): (Vec<u32>, Vec<u32>) =
             (0..self.order.len()).map(position32).partition(|rank| {
@@ -555,9 +680,9 @@ impl<'a> Planner<'a> {
         let (users, listing) = (self.users, self.listing);
         let (user, entry) = (&users[user_at], &listing.users[at]);
         self.matched[user_at] = true;
-        if let Some(problem) = oversized(entry) {
+        if let Some(problem) = oversized(entry, self.user_groups.count(at)) {
             // Kept as it is (not deleted, not changed), with the reason.
-            self.set_final_name(at, user.name());
+            self.set_final_name(at, FinalName::cached(user_at));
             return self.skip(entry.login_name(), format!("not updated: {problem}"));
         }
         let linked = user.directory_identity().is_none();
@@ -581,7 +706,8 @@ impl<'a> Planner<'a> {
         // An administrator's --disable outlasts whatever the directory says.
         let enabled = entry.enabled() && !user.disabled_by_admin() && refused.is_none();
         set("enabled", enabled != user.enabled());
-        set("groups", !self.listed_groups(entry).iter().map(String::as_str).eq(user.groups()));
+        let groups = &listing.groups;
+        set("groups", !self.user_groups.usable_of(groups, at).eq(user.groups()));
         set("distinguished_name", entry.distinguished_name() != user.distinguished_name());
         set("limits", entry.limits() != user.limits());
         let returned = user.missing_since().is_some();
@@ -589,7 +715,10 @@ impl<'a> Planner<'a> {
         if linked {
             changed.push("origin");
         }
-        self.set_final_name(at, new_name);
+        // Equal names are the same name, whichever of the two is read later.
+        let final_name =
+            if new_name == user.name() { FinalName::cached(user_at) } else { FinalName::LISTED };
+        self.set_final_name(at, final_name);
         if changed.is_empty() {
             self.plan.unchanged += 1;
             return;
@@ -603,7 +732,7 @@ impl<'a> Planner<'a> {
         after.full_name = entry.full_name().to_string();
         after.emails = entry.emails().map(str::to_string).collect();
         after.enabled = enabled;
-        after.groups = self.listed_groups(entry);
+        after.groups = self.user_groups.names_of(&listing.groups, at);
         after.distinguished_name = entry.distinguished_name().map(str::to_string);
         after.limits = entry.limits();
         after.updated_at = self.now;
@@ -665,7 +794,7 @@ impl<'a> Planner<'a> {
         if let Err(e) = self.policy.check(name) {
             return self.skip(name, format!("invalid name: {e}"));
         }
-        if let Some(problem) = oversized(entry) {
+        if let Some(problem) = oversized(entry, self.user_groups.count(at)) {
             return self.skip(name, problem);
         }
         if self.local.win_over(name, &[]) {
@@ -695,7 +824,7 @@ impl<'a> Planner<'a> {
             Ok(uid) => uid,
             Err(e) => return self.skip_exhausted(name, "user", e),
         };
-        self.set_final_name(at, name);
+        self.set_final_name(at, FinalName::LISTED);
         let home = self.config.free_home(name, uid, |home| self.home_taken(home));
         self.warn_if_other_home(name, &home);
         let other_home = (home != self.config.home_for(name)).then(|| home.clone().into());
@@ -728,11 +857,6 @@ impl<'a> Planner<'a> {
             "belongs to another cache user (renamed since)"
         };
         self.plan.warnings.push(format!("{name}: {wanted} {whose}; the new user gets {home}"));
-    }
-
-    /// The user's groups that will exist as Unix groups, in the directory's order.
-    fn listed_groups(&self, entry: &CompactUser) -> Vec<String> {
-        listed_groups(&self.usable_groups, entry)
     }
 
     /// Users of this origin that the directory no longer lists. Only `directory` users
@@ -847,28 +971,12 @@ impl<'a> Planner<'a> {
             if !listed.insert(fold_name(&group.name)) {
                 continue;
             }
-            let entries = &self.listing.users;
-            let mut members: Vec<String> = group
-                .members
-                .iter()
-                .filter_map(|at| entries.get(*at as usize))
-                .filter_map(|entry| self.final_name(entry.identity()))
-                .map(|n| n.to_string())
-                .collect();
-            // Filtered, the list would keep room for up to twice its members.
-            members.shrink_to_fit();
             match existing.get(&fold_name(&group.name)) {
-                Some(old) => {
-                    if old.members != members || old.name != group.name {
-                        self.plan.groups_updated.push(group.name.clone());
-                    }
-                    self.plan.groups.push(Group {
-                        name: group.name.clone(),
-                        members,
-                        ..(*old).clone()
-                    });
+                Some(old) => self.plan_group_update(group, old),
+                None => {
+                    let members = self.member_names(group);
+                    self.plan_group_create(group, members, gid);
                 }
-                None => self.plan_group_create(group, members, gid),
             }
         }
         for (folded, old) in existing {
@@ -890,8 +998,41 @@ impl<'a> Planner<'a> {
                     old.name
                 ));
             }
-            self.plan.groups.push(Group { members: Vec::new(), ..old.clone() });
+            self.plan.groups.push(PlannedGroup::listed(without_members(old)));
         }
+    }
+
+    /// The final login names of `group`'s members, in the directory's order.
+    fn listed_members(&self, group: &'a DirectoryGroup) -> impl Iterator<Item = &'a str> + '_ {
+        group.members.iter().filter_map(|at| self.final_name(*at as usize))
+    }
+
+    /// [`Planner::listed_members`], copied.
+    fn member_names(&self, group: &'a DirectoryGroup) -> Vec<String> {
+        let mut members: Vec<String> = self.listed_members(group).map(str::to_string).collect();
+        // Filtered, the list would keep room for up to twice its members.
+        members.shrink_to_fit();
+        members
+    }
+
+    /// Plans the listed `group` that is cached as `old`: its members are listed again only
+    /// when they changed (see [`PlannedGroup::members_as_cached`]).
+    fn plan_group_update(&mut self, group: &'a DirectoryGroup, old: &Group) {
+        let same = self.listed_members(group).eq(old.members.iter().map(String::as_str));
+        if !same || old.name != group.name {
+            self.plan.groups_updated.push(group.name.clone());
+        }
+        let planned = if same {
+            PlannedGroup::as_cached(old, group.name.clone())
+        } else {
+            let members = self.member_names(group);
+            PlannedGroup::listed(Group {
+                name: group.name.clone(),
+                members,
+                ..without_members(old)
+            })
+        };
+        self.plan.groups.push(planned);
     }
 
     fn plan_group_create(
@@ -904,13 +1045,13 @@ impl<'a> Planner<'a> {
         match gid {
             Ok(gid) => {
                 self.plan.groups_created.push(group.name.clone());
-                self.plan.groups.push(Group {
+                self.plan.groups.push(PlannedGroup::listed(Group {
                     name: group.name.clone(),
                     gid,
                     members,
                     origin: self.listing.origin,
                     directory_identity: Some(group.identity.clone()),
-                });
+                }));
             }
             Err(e) => self.skip_exhausted(&group.name, "group", e),
         }

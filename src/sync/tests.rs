@@ -49,7 +49,6 @@ fn person(email: &str, full_name: &str) -> DirectoryUser {
         full_name: full_name.to_string(),
         emails: vec![email.to_string()],
         enabled: true,
-        groups: vec![],
         distinguished_name: None,
         limits: crate::user::AccountLimits::default(),
     }
@@ -483,8 +482,7 @@ fn oversized_entries_are_skipped_and_do_not_fail_the_sync() {
 #[test]
 fn groups_become_unix_groups_with_stable_gids() {
     let setup = Setup::new("");
-    let mut alice = person("alice@example.com", "Alice");
-    alice.groups = vec!["staff@example.com".into()];
+    let alice = person("alice@example.com", "Alice");
     let bob = person("bob@example.com", "Bob");
     let mut list = listing(vec![alice, bob]);
     list.groups = vec![DirectoryGroup {
@@ -501,7 +499,6 @@ fn groups_become_unix_groups_with_stable_gids() {
     assert_eq!(db.user("alice@example.com").unwrap().groups, ["staff@example.com"]);
 
     list.groups[0].members.push(1);
-    edit(&mut list.users[1], |u| u.groups = vec!["staff@example.com".into()]);
     let outcome = setup.sync(&list, SYNC).unwrap();
     assert_eq!(outcome.report.groups_updated, ["staff@example.com"]);
     let db = setup.cache().load().unwrap();
@@ -641,8 +638,7 @@ fn names_with_system_meaning_never_become_users_or_groups() {
     // enough, the names carry privilege wherever sudoers, sshd or a later package trusts them.
     let mut setup = Setup::new("");
     setup.config.unix.reserved_names = vec!["finance".into()];
-    let mut alice = named("alice@example.com", "alice");
-    alice.groups = vec!["sudo".into(), "docker".into(), "devs".into()];
+    let alice = named("alice@example.com", "alice");
     let mut list = listing(vec![
         alice,
         named("admin@example.com", "admin"),
@@ -735,7 +731,6 @@ fn ids_do_not_depend_on_the_order_of_the_listing() {
 #[test]
 fn subordinate_ids_of_local_users_are_never_handed_out() {
     let mut list = listing(vec![person("alice@example.com", "Alice")]);
-    edit(&mut list.users[0], |u| u.groups = vec!["staff@example.com".into()]);
     list.groups = vec![group(&list, "staff@example.com", &["alice@example.com"])];
     // Where alice and staff land on a host without subordinate ids…
     let plain = Setup::new("");
@@ -945,10 +940,8 @@ fn ids_do_not_depend_on_names_one_host_skips() {
 
 #[test]
 fn a_group_the_directory_drops_keeps_its_gid_but_no_members() {
-    let mut alice = named("alice@example.com", "alice");
-    alice.groups = vec!["devs".into()];
-    let mut bob = named("bob@example.com", "bob");
-    bob.groups = vec!["devs".into()];
+    let alice = named("alice@example.com", "alice");
+    let bob = named("bob@example.com", "bob");
     let mut list = listing(vec![alice, bob]);
     list.groups = vec![group(&list, "devs", &["alice@example.com", "bob@example.com"])];
     let setup = Setup::new("");
@@ -956,9 +949,6 @@ fn a_group_the_directory_drops_keeps_its_gid_but_no_members() {
     let gid = setup.cache().load().unwrap().groups[0].gid;
 
     list.groups.clear();
-    for user in &mut list.users {
-        edit(user, |u| u.groups.clear());
-    }
     let outcome = setup.sync(&list, SYNC).unwrap();
     assert_eq!(outcome.report.groups_updated, ["devs"]);
     let db = setup.cache().load().unwrap();
@@ -968,8 +958,7 @@ fn a_group_the_directory_drops_keeps_its_gid_but_no_members() {
 
 #[test]
 fn a_user_never_takes_the_name_of_a_group() {
-    let mut alice = named("alice@example.com", "alice");
-    alice.groups = vec!["devs".into()];
+    let alice = named("alice@example.com", "alice");
     let mut list = listing(vec![alice, named("bob@example.com", "bob")]);
     list.groups = vec![group(&list, "devs", &["alice@example.com"])];
     let setup = Setup::new("");
@@ -998,11 +987,6 @@ fn metrics_before_any_sync_say_it_never_succeeded() {
 
 // ----- [unix.local_groups] (issue 14 §1) -----
 
-fn in_group(mut user: DirectoryUser, group: &str) -> DirectoryUser {
-    user.groups.push(group.to_string());
-    user
-}
-
 fn with_group(mut listing: Listing, name: &str, members: &[&str]) -> Listing {
     let members = member_positions(&listing, members);
     listing.groups.push(DirectoryGroup {
@@ -1026,8 +1010,8 @@ fn names(changes: &[crate::grants::GrantChange]) -> Vec<String> {
 #[test]
 fn a_sync_grants_mapped_local_groups_and_revokes_them_when_a_member_leaves() {
     let setup = grants_setup();
-    let alice = in_group(person("alice@example.com", "Alice"), "it-admins@example.com");
-    let bob = in_group(person("bob@example.com", "Bob"), "it-admins@example.com");
+    let alice = person("alice@example.com", "Alice");
+    let bob = person("bob@example.com", "Bob");
     let both = with_group(
         listing(vec![alice.clone(), bob.clone()]),
         "it-admins@example.com",
@@ -1119,8 +1103,7 @@ fn a_new_default_uid_range_renumbers_nobody() {
     // A cache written under the old default [200000, 299999], synced again with no
     // uid_range in the configuration: everyone keeps uid and gid (files keep their
     // owners); only new accounts get ids from the new default.
-    let mut alice = person("alice@example.com", "Alice");
-    alice.groups = vec!["staff@example.com".into()];
+    let alice = person("alice@example.com", "Alice");
     let mut list = listing(vec![alice, person("bob@example.com", "Bob")]);
     list.groups = vec![group(&list, "staff@example.com", &["alice@example.com"])];
     let mut setup = Setup::new("");
@@ -1164,7 +1147,6 @@ fn the_plan_that_consumes_its_listing_is_the_plan_that_borrows_it() {
     let mut dn = person("dn@example.com", "With DN");
     dn.distinguished_name = Some("UID=dn,DC=example,DC=com".into());
     dn.emails.push("alias@example.com".into());
-    dn.groups = vec!["staff@example.com".into()];
     let mut next = listing(vec![
         person("new@example.com", "New"),
         person("known@example.com", "Renamed Full Name"),
@@ -1217,4 +1199,82 @@ fn a_real_run_reports_the_users_it_created_as_its_dry_run_does() {
     assert_eq!((real.updated.len(), real.deleted.len(), real.skipped.len()), (1, 2, 1));
     let db = setup.cache().load().unwrap();
     assert_eq!(db.users.len(), 4);
+}
+
+#[test]
+fn groups_planned_with_their_cached_members_apply_as_groups_listed_again() {
+    // An unchanged group takes its cached member list instead of a new one: applied, the
+    // groups must be what planning every member name again gives, for an unchanged group,
+    // one renamed by case only, one whose members changed, and one no longer listed.
+    let setup = Setup::new("");
+    let users = ["alice", "bob", "carl"].map(|n| person(&format!("{n}@example.com"), "A"));
+    let mut list = listing(users.to_vec());
+    list.groups = vec![
+        group(&list, "same@example.com", &["alice@example.com", "bob@example.com"]),
+        group(&list, "case@example.com", &["carl@example.com"]),
+        group(&list, "moved@example.com", &["alice@example.com"]),
+        group(&list, "gone@example.com", &["bob@example.com"]),
+    ];
+    setup.sync(&list, SYNC).unwrap();
+    let before = setup.cache().load_cached().unwrap();
+
+    list.groups[1].name = "Case@example.com".into();
+    list.groups[2] = group(&list, "moved@example.com", &["bob@example.com", "carl@example.com"]);
+    list.groups.pop();
+    let local = LocalAccounts::default();
+    let planned = plan(&before, &list, &setup.config, &local, 2_000);
+    let as_cached: Vec<(&str, bool, usize)> = planned
+        .groups
+        .iter()
+        .map(|g| (g.group.name.as_str(), g.members_as_cached, g.group.members.len()))
+        .collect();
+    assert_eq!(
+        as_cached,
+        [
+            ("Case@example.com", true, 0),
+            ("moved@example.com", false, 2),
+            ("same@example.com", true, 0),
+            ("gone@example.com", false, 0),
+        ]
+    );
+    let mut applied = setup.cache().load_cached().unwrap();
+    apply_cached(&mut applied, planned, Origin::Icewarp).unwrap();
+    let members = |db: &Db<crate::cache::CachedUser>, name: &str| {
+        let group = db.groups.iter().find(|g| g.name.eq_ignore_ascii_case(name)).unwrap();
+        (group.name.clone(), group.gid, group.members.clone())
+    };
+    let old = |name: &str| members(&before, name);
+    assert_eq!(members(&applied, "same@example.com"), old("same@example.com"));
+    let (_, gid, carl) = old("case@example.com");
+    assert_eq!(members(&applied, "case@example.com"), ("Case@example.com".into(), gid, carl));
+    let (_, gid, _) = old("moved@example.com");
+    let moved = vec!["bob@example.com".to_string(), "carl@example.com".to_string()];
+    assert_eq!(members(&applied, "moved@example.com"), ("moved@example.com".into(), gid, moved));
+    let (_, gid, _) = old("gone@example.com");
+    assert_eq!(members(&applied, "gone@example.com"), ("gone@example.com".into(), gid, vec![]));
+}
+
+#[test]
+fn a_member_whose_identity_is_listed_twice_has_the_name_of_the_last_one_planned() {
+    // Positions name group members; a listing that repeats an identity (no sane one does)
+    // gives the member the final name of whichever entry of that identity was planned
+    // last, as when members were identities.
+    let setup = Setup::new("");
+    let twin = DirectoryUser { identity: "icewarp:alice@example.com".into(), ..named("x@x", "al") };
+    let mut list = listing(vec![named("alice@example.com", "alice"), twin]);
+    list.groups = vec![DirectoryGroup {
+        name: "staff@example.com".into(),
+        identity: "icewarp:staff@example.com".into(),
+        members: vec![0],
+    }];
+    setup.sync(&list, SYNC).unwrap();
+    let db = setup.cache().load().unwrap();
+    assert_eq!(db.groups[0].members, ["al"]);
+
+    // Without repeats, each member has its own entry's final name.
+    let mut list = listing(vec![named("alice@example.com", "alice"), named("b@x", "bea")]);
+    list.groups = vec![group(&list, "staff@example.com", &["b@x", "alice@example.com"])];
+    let setup = Setup::new("");
+    setup.sync(&list, SYNC).unwrap();
+    assert_eq!(setup.cache().load().unwrap().groups[0].members, ["alice", "bea"]);
 }

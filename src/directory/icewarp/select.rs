@@ -248,7 +248,6 @@ pub fn user_from_properties(
         full_name: account.name.clone(),
         emails: addresses(account, domain, properties),
         enabled: enabled(account, properties),
-        groups: Vec::new(),
         distinguished_name: None,
         limits: limits::account_limits(&account.email, properties, warnings),
     }
@@ -332,8 +331,9 @@ type Resolved = Vec<(String, Vec<usize>)>;
 
 /// The users and groups the filters select, in the order listed. What the rules leave
 /// out for a reason worth telling is added to `warnings`. The users stay compact
-/// throughout (the listing holds them so): only those that change are opened up.
-/// [`TooLarge`] when the groups recorded on a user take its text past 4 GiB.
+/// throughout (the listing holds them so): only those that change are opened up; a
+/// user's groups are the kept groups that list it (`directory::Memberships`), not
+/// written into its entry. [`TooLarge`] when a user's text passes 4 GiB.
 pub fn select(
     fetched: Fetched,
     filters: &Filters,
@@ -342,11 +342,11 @@ pub fn select(
 ) -> Result<(Vec<CompactUser>, Vec<DirectoryGroup>), TooLarge> {
     // Split in the fetched users' own buffer (`unzip` would make two new vectors beside it).
     let user_domains: Vec<usize> = fetched.users.iter().map(|(_, domain)| *domain).collect();
-    let mut users: Vec<CompactUser> = fetched.users.into_iter().map(|(user, _)| user).collect();
+    let users: Vec<CompactUser> = fetched.users.into_iter().map(|(user, _)| user).collect();
     let by_domain = users_by_domain(&user_domains, &fetched.domains);
     let resolved = resolve_groups(fetched.groups, &users, &by_domain, warnings);
     let selected = selected_users(filters, &user_domains, &fetched.domains, &resolved);
-    let mut groups = kept_groups(resolved, &selected, filters, &mut users)?;
+    let mut groups = kept_groups(resolved, &selected, filters);
     renumber_members(&mut groups, &selected);
     let mut users: Vec<CompactUser> = users
         .into_iter()
@@ -461,37 +461,20 @@ fn selected_users(
     selected
 }
 
-/// The groups with their selected members, recorded on the users too. A group without any
-/// is left out unless the filter names it.
-fn kept_groups(
-    groups: Resolved,
-    selected: &[bool],
-    filters: &Filters,
-    users: &mut [CompactUser],
-) -> Result<Vec<DirectoryGroup>, TooLarge> {
+/// The groups with their selected members. A group without any is left out unless the
+/// filter names it.
+fn kept_groups(groups: Resolved, selected: &[bool], filters: &Filters) -> Vec<DirectoryGroup> {
     let mut kept = Vec::new();
-    // (user, kept group) for every membership, in the order of the groups.
-    let mut memberships: Vec<(usize, usize)> = Vec::new();
     for (group, members) in groups {
         let members: Vec<usize> = members.into_iter().filter(|index| selected[*index]).collect();
         if members.is_empty() && !filters.names_group(&group) {
             continue;
         }
-        memberships.extend(members.iter().map(|index| (*index, kept.len())));
         // Positions among all users fetched until `renumber_members`.
         let members = members.into_iter().map(position32).collect();
         kept.push(DirectoryGroup { identity: identity(&group), members, name: group });
     }
-    // Stable: each user's groups keep the order of the groups.
-    memberships.sort_by_key(|(user, _)| *user);
-    for run in memberships.chunk_by(|a, b| a.0 == b.0) {
-        let names: Vec<&str> =
-            run.iter().filter_map(|(_, group)| kept.get(*group)).map(|g| g.name.as_str()).collect();
-        if let Some(user) = run.first().and_then(|(user, _)| users.get_mut(*user)) {
-            user.add_groups(&names)?;
-        }
-    }
-    Ok(kept)
+    kept
 }
 
 /// A position as [`DirectoryGroup::members`] holds it. One that does not fit becomes

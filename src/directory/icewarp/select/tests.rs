@@ -1,6 +1,8 @@
 //! The rules of a listing, table by table, without a server.
 
 use super::*;
+use crate::directory::Listing;
+use crate::user::Origin;
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|item| item.to_string()).collect()
@@ -311,7 +313,6 @@ fn found(addresses: &[&str], login_name: &str, domain: usize) -> (CompactUser, u
         full_name: String::new(),
         emails: strings(addresses),
         enabled: true,
-        groups: Vec::new(),
         distinguished_name: None,
         limits: crate::user::AccountLimits::default(),
     };
@@ -405,20 +406,21 @@ fn members_resolve_and_filters_select() {
 }
 
 #[test]
-fn users_record_the_groups_they_are_selected_in() {
-    let (users, _) =
+fn users_are_in_the_groups_they_are_selected_in() {
+    let (users, groups) =
         select(fetched(), &Filters::default(), LoginNameStyle::Email, &mut Vec::new()).unwrap();
-    let users: Vec<DirectoryUser> = users.iter().map(CompactUser::to_parts).collect();
-    let groups: Vec<(&str, &[String])> =
-        users.iter().map(|user| (user.emails[0].as_str(), user.groups.as_slice())).collect();
-    let staff = strings(&["staff@a.test"]);
+    let listing = Listing { origin: Origin::Icewarp, users, groups, warnings: vec![] };
+    let groups: Vec<(&str, Vec<&str>)> = (listing.users.iter().enumerate())
+        .map(|(at, user)| (user.emails().next().unwrap(), listing.groups_of(at).collect()))
+        .collect();
+    let staff = vec!["staff@a.test"];
     assert_eq!(
         groups,
         [
-            ("alice@a.test", &staff[..]),
-            ("mallory@a.test", &[][..]),
-            ("bob@a.test", &staff[..]),
-            ("carol@b.test", &staff[..])
+            ("alice@a.test", staff.clone()),
+            ("mallory@a.test", vec![]),
+            ("bob@a.test", staff.clone()),
+            ("carol@b.test", staff)
         ]
     );
 }
