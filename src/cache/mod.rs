@@ -24,4 +24,7 @@ mod store;
 pub use cached::CachedUser;
 pub use records::{CacheRecord, GroupHead, PublicUser};
 pub use replace::{read_json, replace_file, replace_json};
-pub use store::{check_trusted, sample_db, CacheDir, CacheError, CacheLock, Db, Lookup, Meta};
+pub use store::{
+    check_trusted, generation_dir_name, sample_db, CacheDir, CacheError, CacheLock, Db, Lookup,
+    Meta,
+};

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::format::ByteSource;
 use super::records::CacheRecord;
-use super::{check_trusted, Lookup, PublicUser};
+use super::{check_trusted, generation_dir_name, Lookup, PublicUser};
 use crate::user::{Group, LocalGrant};
 
 /// The link naming the current generation (see the layout in the module `cache`).
@@ -209,22 +209,35 @@ impl<B: TableBytes> Tables<B> {
         self.users.local_seal()
     }
 
-    /// The generation's directory: where `current` points, as long as that is still the
-    /// generation whose `users.public` is open. If a sync moved the link since, this call
-    /// fails (not lasting) and the next call opens the new generation.
+    /// The generation's directory: where `current` points, if that is still the generation
+    /// whose `users.public` is open (the same file), else, when a sync moved the link since,
+    /// the directory the writer kept it in (the previous generation stays beside the new
+    /// one). Failing both (two syncs since), this call fails (not lasting) and the next call
+    /// opens the new generation: tables of two generations are never mixed.
     fn dir(&self) -> Result<&Path, Problem> {
         if let Some(dir) = self.dir.get() {
             return Ok(dir);
         }
         let link = self.location.link();
-        let target = fs::read_link(link).map_err(|e| Problem::io(link, &e))?;
-        let dir = joined(self.location.cache_dir(), &target);
-        let users = joined(&dir, Path::new(PublicUser::FILE_NAME));
-        let meta = fs::metadata(&users).map_err(|e| Problem::io(&users, &e))?;
-        if Stamp::of(&meta) != self.stamp {
-            return Err(Problem::moved(link));
-        }
+        let target = fs::read_link(link).map_err(|e| match e.raw_os_error() {
+            Some(libc::EINVAL) => {
+                Problem::broken(format!("{} is not a symbolic link", link.display()))
+            }
+            _ => Problem::io(link, &e),
+        })?;
+        let cache_dir = self.location.cache_dir();
+        let kept = || joined(cache_dir, Path::new(&generation_dir_name(self.users.generation())));
+        let dir = [joined(cache_dir, &target), kept()]
+            .into_iter()
+            .find(|dir| self.holds_users(dir))
+            .ok_or_else(|| Problem::moved(link))?;
         Ok(self.dir.get_or_init(|| dir))
+    }
+
+    /// Whether `dir`'s `users.public` is the very file these tables opened.
+    fn holds_users(&self, dir: &Path) -> bool {
+        let users = joined(dir, Path::new(PublicUser::FILE_NAME));
+        fs::metadata(users).is_ok_and(|meta| Stamp::of(&meta) == self.stamp)
     }
 
     /// The groups table of this generation, opened and checked (owner, mode, same
@@ -233,8 +246,8 @@ impl<B: TableBytes> Tables<B> {
         if let Some(opened) = self.groups.get() {
             return opened.as_ref().map_err(Problem::clone);
         }
-        let dir = self.dir()?;
-        let opened = open_table::<Group, M>(mapper, dir, self.reader).and_then(|(groups, _)| {
+        let opened = self.dir().and_then(|dir| {
+            let (groups, _) = open_table::<Group, M>(mapper, dir, self.reader)?;
             if groups.generation() == self.users.generation() {
                 Ok(groups)
             } else {

@@ -483,7 +483,7 @@ impl CacheDir {
         self.remove_leftovers()?;
         let previous = self.current_generation()?;
         let generation = previous.max(db.meta.generation) + 1;
-        let name = format!("{GENERATION_PREFIX}{generation:012}");
+        let name = generation_dir_name(generation);
         let tmp = self.root.join(format!("{name}{TMP_SUFFIX}"));
         let final_dir = self.root.join(&name);
         ensure_dir(&tmp, 0o755)?;
@@ -694,6 +694,11 @@ impl CacheDir {
         }
         Ok(names)
     }
+}
+
+/// The name of generation `generation`'s directory in the cache directory.
+pub fn generation_dir_name(generation: u64) -> String {
+    format!("{GENERATION_PREFIX}{generation:012}")
 }
 
 fn generation_of(dir: &Path) -> Option<u64> {

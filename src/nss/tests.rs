@@ -1262,13 +1262,36 @@ fn groups_are_never_read_from_a_generation_published_after_the_users_were_opened
     fx.commit(&sample_db());
     let mut current = CurrentTables::new(ReadMapper, &fx.settings().cache_dir);
     let tables = current.refresh().unwrap();
-    // A sync moves `current` while these tables are in use (within one call).
+    // A sync moves `current` while these tables are in use (within one call): the groups
+    // come from the generation kept beside the new one, the users' own.
     fx.commit(&sample_db());
-    let problem = tables.groups(&ReadMapper).err().expect("the new generation's groups");
+    let groups = tables.groups(&ReadMapper).unwrap();
+    assert_eq!(groups.generation(), tables.users.generation());
+    assert!(tables.grants(&ReadMapper).is_ok());
+    // Two syncs: the users' generation is gone. That call fails, the next follows the link.
+    let tables = current.refresh().unwrap();
+    fx.commit(&sample_db());
+    fx.commit(&sample_db());
+    let problem = tables.groups(&ReadMapper).err().expect("no groups of another generation");
     assert!(problem.message.contains("moved to a new generation"), "{problem:?}");
     assert!(!problem.lasting, "retried by the next call");
-    // The next call follows the link to the new generation, users and groups alike.
     let tables = current.refresh().unwrap();
-    assert!(tables.groups(&ReadMapper).is_ok());
+    assert_eq!(tables.groups(&ReadMapper).unwrap().generation(), tables.users.generation());
     assert!(tables.grants(&ReadMapper).is_ok());
+}
+
+#[test]
+fn a_current_that_is_not_a_link_is_a_lasting_problem_for_groups() {
+    use crate::cache::reader::{CurrentTables, ReadMapper};
+    let fx = Fixture::new();
+    fx.commit(&sample_db());
+    let root = fx.cache.root();
+    let generation = fs::read_link(root.join("current")).unwrap();
+    fs::remove_file(root.join("current")).unwrap();
+    fs::rename(root.join(&generation), root.join("current")).unwrap();
+    let mut current = CurrentTables::new(ReadMapper, &fx.settings().cache_dir);
+    let tables = current.refresh().unwrap();
+    let problem = tables.groups(&ReadMapper).err().expect("refused");
+    assert!(problem.message.contains("is not a symbolic link"), "{problem:?}");
+    assert!(problem.lasting);
 }
