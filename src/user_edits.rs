@@ -39,6 +39,10 @@ pub enum EditError {
     Cache(#[from] CacheError),
     #[error("user {0:?}: its text is 4 GiB or more, more than a cache record holds")]
     TooLarge(String),
+    #[error("two users would be named {0:?}; nothing was changed. Does the directory list one account twice (the same identity under two entries)? Fix it there")]
+    DuplicateName(String),
+    #[error("two users would have uid {0}; nothing was changed. Does the directory list one account twice? Fix it there")]
+    DuplicateUid(u32),
 }
 
 /// What `user add` was given.

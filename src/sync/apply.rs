@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::cache::{CachedUser, Db};
-use crate::names::fold_name;
+use crate::names::{fold_name, name_key};
 use crate::user::{Group, HeldUser, Origin, User};
 use crate::user_edits::EditError;
 
@@ -65,6 +65,7 @@ fn apply_held<U: HeldUser + Clone>(
     } else {
         db.users.extend(creates);
     }
+    check_unique(&db.users)?;
 
     let deleted_groups: BTreeSet<String> =
         plan.groups_deleted.iter().map(|n| fold_name(n)).collect();
@@ -85,6 +86,35 @@ fn apply_held<U: HeldUser + Clone>(
         group
     }));
     Ok(())
+}
+
+/// The last guard before a commit: no two users may share a name (case-folded) or a uid,
+/// whatever the plan did (a listing that repeats an identity could make it rename one user
+/// twice, the second time back onto a name it had given to another). The sync then fails
+/// and the cache stays as it was. Sorted keys, not a set of names: 8 bytes per user.
+fn check_unique<U: HeldUser>(users: &[U]) -> Result<(), EditError> {
+    let mut uids: Vec<u32> = users.iter().map(|u| u.facts().uid).collect();
+    uids.sort_unstable();
+    if let Some(pair) = uids.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(EditError::DuplicateUid(pair[0]));
+    }
+    drop(uids);
+    let mut keys: Vec<u64> = users.iter().map(|u| name_key(u.facts().name)).collect();
+    keys.sort_unstable();
+    // The keys two or more users hold: rarely any.
+    let repeated: Vec<u64> = keys.windows(2).filter(|p| p[0] == p[1]).map(|p| p[0]).collect();
+    drop(keys);
+    let mut shared: Vec<(String, &str)> = users
+        .iter()
+        .map(|u| u.facts().name)
+        .filter(|name| repeated.binary_search(&name_key(name)).is_ok())
+        .map(|name| (fold_name(name), name))
+        .collect();
+    shared.sort_unstable();
+    match shared.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        Some(pair) => Err(EditError::DuplicateName(pair[1].1.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// The member lists of the groups of `origin`, taken out of them, by folded name (the last

@@ -1278,3 +1278,35 @@ fn a_member_whose_identity_is_listed_twice_has_the_name_of_the_last_one_planned(
     setup.sync(&list, SYNC).unwrap();
     assert_eq!(setup.cache().load().unwrap().groups[0].members, ["alice", "bea"]);
 }
+
+#[test]
+fn a_plan_that_would_give_two_users_one_name_or_uid_is_refused() {
+    use crate::user::sample_member;
+    use crate::user_edits::EditError;
+    let db = Db {
+        users: vec![
+            sample_member("alice@example.com", 200_001, &[]),
+            sample_member("bob@example.com", 200_002, &[]),
+        ],
+        ..Db::default()
+    };
+    let update = |name: &str, uid: u32| {
+        let mut after = sample_member(name, 200_002, &[]);
+        after.uid = uid;
+        let mut plan = super::plan::Plan::default();
+        plan.updates.push(super::plan::UserUpdate { after, changed: vec!["name"], linked: false });
+        super::apply::apply(&mut db.clone(), plan, Origin::Icewarp)
+    };
+    // Bob renamed onto Alice's name (in another case).
+    let err = update("Alice@Example.com", 200_002).unwrap_err();
+    assert!(matches!(err, EditError::DuplicateName(_)), "{err}");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    // Bob renamed to a free name: fine.
+    assert!(update("carol@example.com", 200_002).is_ok());
+    // A new user on a uid that is taken.
+    let mut plan = super::plan::Plan::default();
+    let dora = sample_member("dora@example.com", 200_001, &[]);
+    plan.creates.push(crate::cache::CachedUser::new(&dora).unwrap());
+    let err = super::apply::apply(&mut db.clone(), plan, Origin::Icewarp).unwrap_err();
+    assert!(matches!(err, EditError::DuplicateUid(200_001)), "{err}");
+}
