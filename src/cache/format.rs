@@ -628,7 +628,9 @@ impl<S: ByteSource> TableReader<S> {
         self.header.record_count == 0
     }
 
-    /// Every record whose key in `index` equals `key` (several when keys collide).
+    /// Every record whose key in `index` equals `key` (several when keys collide): what
+    /// [`TableReader::find`] goes through, for the tests of the format.
+    #[cfg(test)]
     pub fn lookup(&self, index: usize, key: u64) -> Result<Vec<Vec<u8>>, FormatError> {
         let mut found = Vec::new();
         self.find(

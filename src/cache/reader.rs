@@ -33,8 +33,9 @@ pub trait Mapper {
     /// [`TableBytes::end_of_call`], never longer.
     fn map(&self, file: File, len: u64) -> io::Result<Self::Map>;
 
-    /// The effective uid of this process, asked each time a table is opened (it decides
-    /// which owners are trusted, see [`check_trusted`]). By default read from /proc, as
+    /// The effective uid of this process, asked when a generation's `users.public` is opened
+    /// and does not belong to root (it decides which owners are trusted, see
+    /// [`check_trusted`]). By default read from /proc, as
     /// the library has no `unsafe`; the `.so` answers with `geteuid()`, which spares every
     /// fresh process a read of the whole `/proc/self/status`.
     fn effective_uid(&self) -> Option<u32> {
@@ -227,8 +228,8 @@ impl<B: TableBytes> Tables<B> {
         })?;
         let cache_dir = self.location.cache_dir();
         let kept = || joined(cache_dir, Path::new(&generation_dir_name(self.users.generation())));
-        let dir = [joined(cache_dir, &target), kept()]
-            .into_iter()
+        let dir = std::iter::once(joined(cache_dir, &target))
+            .chain(std::iter::once_with(kept))
             .find(|dir| self.holds_users(dir))
             .ok_or_else(|| Problem::moved(link))?;
         Ok(self.dir.get_or_init(|| dir))
