@@ -442,12 +442,9 @@ struct Planner<'a> {
     group_names: HashSet<String>,
 }
 
-/// The final login name of listed entries, by position in the listing, and which entry's
-/// name each identity has (the last one planned, should a listing repeat an identity).
+/// The final login name of listed entries, by position in the listing. An entry's
+/// identity names that entry: `plan_users` plans no identity the listing repeats.
 struct FinalNames {
-    /// Only for a listing that repeats an identity: in one that does not (any sane one),
-    /// an entry's identity names that entry, and no index of every identity is needed.
-    by_identity: Option<KeyIndex>,
     names: Vec<FinalName>,
 }
 
@@ -503,10 +500,8 @@ impl<'a> Planner<'a> {
             by_name.insert(&folded_name(user.name()), at, |at| folded_name(users[at].name()));
             cached_homes.insert_new(user.home(), at, |at| users[at].home());
         }
-        let final_names = (!listing.groups.is_empty()).then(|| FinalNames {
-            by_identity: None,
-            names: vec![FinalName::NONE; listing.users.len()],
-        });
+        let final_names = (!listing.groups.is_empty())
+            .then(|| FinalNames { names: vec![FinalName::NONE; listing.users.len()] });
         let policy = config.name_policy();
         let user_groups = UserGroups::new(listing, &policy, local);
         Planner {
@@ -565,34 +560,59 @@ impl<'a> Planner<'a> {
 
     /// Records the final login name of the listed entry at `at`, for group membership.
     fn set_final_name(&mut self, at: usize, name: FinalName) {
-        let entries = &self.listing.users;
         if let Some(finals) = &mut self.final_names {
             finals.names[at] = name;
-            if let Some(by_identity) = &mut finals.by_identity {
-                by_identity.insert(entries[at].identity(), at, |at| entries[at].identity());
-            }
         }
     }
 
-    /// The final login name of the identity of the listed entry at `at`, if it has one.
+    /// The final login name of the listed entry at `at`, if it has one.
     fn final_name(&self, at: usize) -> Option<&'a str> {
         let finals = self.final_names.as_ref()?;
-        let entries = &self.listing.users;
-        let at = match &finals.by_identity {
-            Some(index) => index.get(entries.get(at)?.identity(), |at| entries[at].identity())?,
-            None => at,
-        };
-        finals.names.get(at)?.name(entries.get(at)?, self.users)
+        finals.names.get(at)?.name(self.listing.users.get(at)?, self.users)
     }
 
-    /// Indexes the final names by identity when the listing repeats one (see
-    /// [`FinalNames::by_identity`]); `order` is the listing's canonical order.
-    fn index_repeated_identities(&mut self) {
+    /// Skips every entry of an identity the listing holds more than once (ranks in
+    /// canonical order, where they stand side by side), and returns their ranks, sorted.
+    /// The adapters never list one identity twice (`docs/protocols/`); a listing that does
+    /// is not one account renamed twice, nor two users sharing one identity: none of its
+    /// entries is synced, and the cached user with that identity is kept as it is (not
+    /// changed, not deleted), as for an entry too large to store.
+    fn skip_repeated_identities(&mut self) -> Vec<u32> {
         let entries = &self.listing.users;
         let identity = |rank: &u32| entries[*rank as usize].identity();
-        let repeats = self.order.windows(2).any(|pair| identity(&pair[0]) == identity(&pair[1]));
-        if let Some(finals) = self.final_names.as_mut().filter(|_| repeats) {
-            finals.by_identity = Some(KeyIndex::with_capacity(entries.len()));
+        let order = std::mem::take(&mut self.order);
+        let mut repeated = Vec::new();
+        let mut start = 0;
+        for run in order.chunk_by(|a, b| identity(a) == identity(b)) {
+            if run.len() > 1 {
+                self.skip_repeated(run);
+                repeated.extend((start..start + run.len()).map(position32));
+            }
+            start += run.len();
+        }
+        self.order = order;
+        repeated
+    }
+
+    /// Skips the listed entries at `run` (positions in the listing), which share one
+    /// identity; see [`Planner::skip_repeated_identities`].
+    fn skip_repeated(&mut self, run: &[u32]) {
+        let entries = &self.listing.users;
+        let cached = self.cached_by_identity(entries[run[0] as usize].identity());
+        if let Some(user_at) = cached {
+            self.matched[user_at] = true;
+        }
+        // The cached user is a member of the groups that list the first entry (in listing
+        // order), once.
+        let mut final_name = cached.map_or(FinalName::NONE, FinalName::cached);
+        for at in run.iter().map(|at| *at as usize) {
+            self.set_final_name(at, std::mem::replace(&mut final_name, FinalName::NONE));
+            let reason = format!(
+                "not synced: the directory lists its identity {} times; none of them is \
+                 synced (a cached user stays as it is) until it lists it once",
+                run.len()
+            );
+            self.skip(entries[at].login_name(), reason);
         }
     }
 
@@ -620,10 +640,12 @@ impl<'a> Planner<'a> {
         let listing = self.listing;
         let entries = &listing.users;
         self.order = canonical(entries, |u| u.identity());
-        self.index_repeated_identities();
+        let repeated = self.skip_repeated_identities();
         // Ranks in the canonical order.
-        let (known, new): (Vec<u32>, Vec<u32>) =
-            (0..self.order.len()).map(position32).partition(|rank| {
+        let (known, new): (Vec<u32>, Vec<u32>) = (0..self.order.len())
+            .map(position32)
+            .filter(|rank| repeated.binary_search(rank).is_err())
+            .partition(|rank| {
                 self.cached_by_identity(entries[self.at(*rank)].identity()).is_some()
             });
         for rank in known {

@@ -1255,21 +1255,21 @@ fn groups_planned_with_their_cached_members_apply_as_groups_listed_again() {
 }
 
 #[test]
-fn a_member_whose_identity_is_listed_twice_has_the_name_of_the_last_one_planned() {
+fn a_member_whose_identity_is_listed_twice_is_no_member() {
     // Positions name group members; a listing that repeats an identity (no sane one does)
-    // gives the member the final name of whichever entry of that identity was planned
-    // last, as when members were identities.
+    // syncs none of its entries, so none of them is a member either.
     let setup = Setup::new("");
     let twin = DirectoryUser { identity: "icewarp:alice@example.com".into(), ..named("x@x", "al") };
     let mut list = listing(vec![named("alice@example.com", "alice"), twin]);
     list.groups = vec![DirectoryGroup {
         name: "staff@example.com".into(),
         identity: "icewarp:staff@example.com".into(),
-        members: vec![0],
+        members: vec![0, 1],
     }];
-    setup.sync(&list, SYNC).unwrap();
+    let outcome = setup.sync(&list, SYNC).unwrap();
+    assert!(outcome.report.created.is_empty(), "{:?}", outcome.report.created);
     let db = setup.cache().load().unwrap();
-    assert_eq!(db.groups[0].members, ["al"]);
+    assert!(db.groups[0].members.is_empty(), "{:?}", db.groups[0].members);
 
     // Without repeats, each member has its own entry's final name.
     let mut list = listing(vec![named("alice@example.com", "alice"), named("b@x", "bea")]);
@@ -1309,4 +1309,43 @@ fn a_plan_that_would_give_two_users_one_name_or_uid_is_refused() {
     plan.creates.push(crate::cache::CachedUser::new(&dora).unwrap());
     let err = super::apply::apply(&mut db.clone(), plan, Origin::Icewarp).unwrap_err();
     assert!(matches!(err, EditError::DuplicateUid(200_001)), "{err}");
+}
+
+#[test]
+fn a_listing_that_repeats_an_identity_syncs_none_of_its_entries() {
+    // Found by a model test: two entries of one identity renamed one cached user twice, the
+    // second rename giving back a name the first had freed for someone else.
+    let setup = Setup::new("[sync]\ndelete_missing_users = true\n");
+    let mut list =
+        listing(vec![named("alice@example.com", "alice"), named("bob@example.com", "bob")]);
+    let members = ["alice@example.com", "bob@example.com"];
+    list.groups = vec![group(&list, "team", &members)];
+    setup.sync(&list, SYNC).unwrap();
+    let before = setup.cache().load().unwrap();
+    let alice = before.user("alice").unwrap().clone();
+
+    // alice's account listed twice, as "carol" and as "dave"; bob renamed to "alice"; a new
+    // identity listed twice under two names.
+    let mut repeated = listing(vec![
+        named("alice@example.com", "carol"),
+        named("bob@example.com", "alice"),
+        named("new@example.com", "erin"),
+        named("alice@example.com", "dave"),
+        named("new@example.com", "frank"),
+    ]);
+    repeated.groups = vec![group(&repeated, "team", &members)];
+    let outcome = setup.sync(&repeated, SYNC).unwrap();
+    let report = &outcome.report;
+    assert!(report.created.is_empty() && report.deleted.is_empty(), "{report:?}");
+    let mut skipped: Vec<&str> = report.skipped.iter().map(|s| s.name.as_str()).collect();
+    skipped.sort();
+    assert_eq!(skipped, ["alice", "carol", "dave", "erin", "frank"]);
+    let twice = report.skipped.iter().find(|s| s.name == "carol").unwrap();
+    assert!(twice.reason.contains("lists its identity 2 times"), "{}", twice.reason);
+    // alice is kept as she was: bob cannot take her name, and both stay in their group.
+    let db = setup.cache().load().unwrap();
+    assert_eq!(db.user("alice").unwrap(), &alice);
+    assert_eq!(db.user("bob").unwrap().uid, before.user("bob").unwrap().uid);
+    assert!(db.user("carol").is_none() && db.user("dave").is_none() && db.user("erin").is_none());
+    assert_eq!(db.groups[0].members, ["alice", "bob"]);
 }
