@@ -273,18 +273,23 @@ impl<B: TableBytes> Tables<B> {
         if let Some(opened) = self.grants.get() {
             return opened.as_ref().map(Option::as_ref).map_err(Problem::clone);
         }
-        let dir = self.dir()?;
-        let opened = match open_table::<LocalGrant, M>(mapper, dir, self.reader) {
-            Ok((grants, _)) if grants.generation() == self.users.generation() => Ok(Some(grants)),
-            Ok(_) => Err(Problem::broken(format!(
-                "the cache files in {} belong to different generations",
-                dir.display()
-            ))),
-            // A cache written before grants existed. (A generation removed under a reader
-            // also lands here: it then answers without grants, fewer groups, never more.)
-            Err(problem) if problem.errno == libc::ENOENT => Ok(None),
-            Err(problem) => Err(problem),
-        };
+        let opened = self.dir().and_then(|dir| {
+            match open_table::<LocalGrant, M>(mapper, dir, self.reader) {
+                Ok((grants, _)) if grants.generation() == self.users.generation() => {
+                    Ok(Some(grants))
+                }
+                Ok(_) => Err(Problem::broken(format!(
+                    "the cache files in {} belong to different generations",
+                    dir.display()
+                ))),
+                // A cache written before grants existed, if `dir` still holds these users: an
+                // old generation disappears whole (`CacheDir::remove_old_generations`), and one
+                // removed under this reader must not read as one without grants.
+                Err(problem) if problem.errno == libc::ENOENT && self.holds_users(dir) => Ok(None),
+                Err(problem) if problem.errno == libc::ENOENT => Err(Problem::moved(dir)),
+                Err(problem) => Err(problem),
+            }
+        });
         match opened {
             Err(problem) if !problem.lasting => Err(problem),
             opened => self

@@ -669,7 +669,9 @@ impl CacheDir {
         Ok(())
     }
 
-    /// Keeps the new generation and the one before it (a reader may still be on it).
+    /// Keeps the new generation and the one before it (a reader may still be on it). An
+    /// older one is first renamed out of the way, so that it disappears whole: a reader
+    /// never finds it half removed (some tables gone, the others still there).
     fn remove_old_generations(&self, current: u64) -> Result<(), CacheError> {
         for entry in self.generation_entries()? {
             let path = self.root.join(&entry);
@@ -677,7 +679,9 @@ impl CacheDir {
                 continue;
             };
             if generation + 1 < current {
-                fs::remove_dir_all(&path).map_err(io_error(&path))?;
+                let doomed = self.root.join(format!("{}{TMP_SUFFIX}", entry.to_string_lossy()));
+                fs::rename(&path, &doomed).map_err(io_error(&path))?;
+                fs::remove_dir_all(&doomed).map_err(io_error(&doomed))?;
             }
         }
         Ok(())

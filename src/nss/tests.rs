@@ -1295,3 +1295,29 @@ fn a_current_that_is_not_a_link_is_a_lasting_problem_for_groups() {
     assert!(problem.message.contains("is not a symbolic link"), "{problem:?}");
     assert!(problem.lasting);
 }
+
+#[test]
+fn grants_of_a_generation_removed_under_the_reader_are_an_error_not_none() {
+    // Users of generation 1 open; a sync (2) leaves groups to the kept generation 1; another
+    // (3) removes generation 1. Its grants must not read as "none" (initgroups would then
+    // drop a granted group silently): the call fails, not lastingly (review finding).
+    use crate::cache::reader::{CurrentTables, ReadMapper};
+    let fx = Fixture::new();
+    let db = Db { grants: vec![grant("wheel", 10, &["alice@example.com"])], ..sample_db() };
+    fx.commit(&db);
+    let mut current = CurrentTables::new(ReadMapper, &fx.settings().cache_dir);
+    let tables = current.refresh().unwrap();
+    fx.commit(&db);
+    assert!(tables.groups(&ReadMapper).is_ok(), "groups from the kept generation");
+    fx.commit(&db);
+    let root = fx.cache.root();
+    assert!(!root.join(crate::cache::generation_dir_name(1)).exists());
+    let leftovers: Vec<_> = fs::read_dir(root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!leftovers.iter().any(|n| n.to_string_lossy().ends_with(".tmp")), "{leftovers:?}");
+    let Err(problem) = tables.grants(&ReadMapper) else { panic!("grants read as none") };
+    assert!(problem.message.contains("moved to a new generation"), "{problem:?}");
+    assert!(!problem.lasting);
+    // A fresh call reads the current generation, grants and all.
+    let tables = current.refresh().unwrap();
+    assert!(tables.grants(&ReadMapper).unwrap().is_some());
+}
