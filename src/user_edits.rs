@@ -43,6 +43,8 @@ pub enum EditError {
     DuplicateName(String),
     #[error("two users would have uid {0}; nothing was changed. Does the directory list one account twice? Fix it there")]
     DuplicateUid(u32),
+    #[error("{0:?} would share its name or id with a group; nothing was changed. Does the directory list one account twice? Fix it there")]
+    GroupClash(String),
 }
 
 /// What `user add` was given.

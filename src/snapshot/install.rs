@@ -139,11 +139,18 @@ pub(super) fn plan(
     let mut homes = HashSet::new();
     let mut users = users;
     users.sort_by_key(|u| u.uid);
+    // A user's uid is also the gid of its private group (see `nss`): no one else's primary
+    // group, and no directory group's gid (below). A sync never does either.
+    let published_uids: HashSet<u32> = users.iter().map(|u| u.uid).collect();
     for mut user in users {
         let refused = rules
             .refuse(&user.name, &[("uid", user.uid), ("gid", user.gid)])
             .or_else(|| unsafe_path("home", &user.home))
-            .or_else(|| unsafe_path("shell", &user.shell));
+            .or_else(|| unsafe_path("shell", &user.shell))
+            .or_else(|| {
+                (user.gid != user.uid && published_uids.contains(&user.gid))
+                    .then(|| format!("its gid {} is another user's private group", user.gid))
+            });
         if let Some(reason) = refused {
             plan.skipped.push(Skipped { name: user.name.clone(), reason });
             continue;
@@ -201,6 +208,7 @@ pub(super) fn plan(
     for mut group in groups {
         let refused = rules.refuse(&group.name, &[("gid", group.gid)]).or_else(|| {
             (kept.contains(&fold_name(&group.name))
+                || published_uids.contains(&group.gid)
                 || !gids.insert(group.gid)
                 || !group_names.insert(fold_name(&group.name)))
             .then(|| "its name or gid is taken by another user or group".to_string())

@@ -866,3 +866,30 @@ fn an_unsealable_generation_is_not_loaded_again_by_unchanged_pulls() {
     fs::write(&passwd, &text).unwrap();
     assert!(host.pull(&mut server, NOW + 40).is_err(), "loads the cache, finds it broken");
 }
+
+/// A snapshot's ids are the publisher's: a group on the gid of a user's private group, or a
+/// user whose primary group is another user's private group, would give its members that
+/// user's group access. Both are skipped; a sync never makes either (review finding).
+#[test]
+fn a_snapshot_group_or_user_on_another_users_private_group_is_skipped() {
+    let publisher = Publisher::new();
+    let mut db = sample_fleet_db();
+    let alice_gid = db.user("alice").unwrap().gid;
+    assert_eq!(alice_gid, db.user("alice").unwrap().uid);
+    db.groups.push(Group {
+        name: "dc-ops".to_string(),
+        gid: alice_gid,
+        members: vec!["user3@example.com".to_string()],
+        origin: Origin::Icewarp,
+        directory_identity: None,
+    });
+    db.users.push(User { gid: alice_gid, ..sample_user("mallory", 200_150) });
+    publisher.write(db);
+    publisher.publish_at(NOW);
+    let host = Host::new(&publisher);
+    host.pull(&mut FakeServer::new(&publisher.out()), NOW + 10).unwrap();
+    let db = host.db();
+    assert!(!db.groups.iter().any(|g| g.name == "dc-ops"), "{:?}", db.groups);
+    assert!(db.user("mallory").is_none());
+    assert_eq!(db.user("alice").unwrap().gid, alice_gid, "alice herself is installed");
+}

@@ -1,6 +1,6 @@
 //! Applying a plan to the in-memory database (the caller commits it).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::cache::{CachedUser, Db};
 use crate::names::{fold_name, name_key};
@@ -85,7 +85,31 @@ fn apply_held<U: HeldUser + Clone>(
         }
         group
     }));
-    Ok(())
+    check_groups(&db.groups, &db.users)
+}
+
+/// The same guard for groups: no two share a name (case-folded) or a gid, none has a
+/// user's name (it would stand for the user's private group in `chgrp` and sudoers, with
+/// members the directory chose) or a user's uid (the gid of its private group). The planner
+/// never plans one; should it, the sync fails and the cache stays as it was.
+fn check_groups<U: HeldUser>(groups: &[Group], users: &[U]) -> Result<(), EditError> {
+    let mut by_key: HashMap<u64, Vec<String>> = HashMap::with_capacity(groups.len());
+    let mut gids = HashSet::with_capacity(groups.len());
+    for group in groups {
+        let folded = fold_name(&group.name);
+        let same_key = by_key.entry(name_key(&group.name)).or_default();
+        if same_key.contains(&folded) || !gids.insert(group.gid) {
+            return Err(EditError::GroupClash(group.name.clone()));
+        }
+        same_key.push(folded);
+    }
+    let named_like = |name: &str| {
+        by_key.get(&name_key(name)).is_some_and(|names| names.contains(&fold_name(name)))
+    };
+    match users.iter().map(HeldUser::facts).find(|u| gids.contains(&u.uid) || named_like(u.name)) {
+        Some(user) => Err(EditError::GroupClash(user.name.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// The last guard before a commit: no two users may share a name (case-folded) or a uid,

@@ -1309,6 +1309,25 @@ fn a_plan_that_would_give_two_users_one_name_or_uid_is_refused() {
     plan.creates.push(crate::cache::CachedUser::new(&dora).unwrap());
     let err = super::apply::apply(&mut db.clone(), plan, Origin::Icewarp).unwrap_err();
     assert!(matches!(err, EditError::DuplicateUid(200_001)), "{err}");
+    // Groups: named like a user, on a user's uid, or two of one name or gid.
+    let with_groups = |groups: &[(&str, u32)]| {
+        let mut plan = super::plan::Plan::default();
+        for (name, gid) in groups {
+            let group = crate::user::sample_group(name, *gid, &[]);
+            plan.groups.push(super::plan::PlannedGroup::listed(group));
+        }
+        super::apply::apply(&mut db.clone(), plan, Origin::Icewarp)
+    };
+    for groups in [
+        &[("ALICE@example.com", 300_001)][..],
+        &[("staff", 200_002)],
+        &[("staff", 300_001), ("Staff", 300_002)],
+        &[("staff", 300_001), ("devs", 300_001)],
+    ] {
+        let err = with_groups(groups).unwrap_err();
+        assert!(matches!(err, EditError::GroupClash(_)), "{groups:?}: {err}");
+    }
+    assert!(with_groups(&[("staff", 300_001), ("devs", 300_002)]).is_ok());
 }
 
 #[test]
