@@ -43,7 +43,7 @@ pub enum EditError {
     DuplicateName(String),
     #[error("two users would have uid {0}; nothing was changed. Does the directory list one account twice? Fix it there")]
     DuplicateUid(u32),
-    #[error("{0:?} would share its name or id with a group; nothing was changed. Does the directory list one account twice? Fix it there")]
+    #[error("{0:?} would share its name or id with a group or a user; nothing was changed. The sync planned a clash it must never plan: please report it, with the output of `dircache-sync sync --dry-run --json`")]
     GroupClash(String),
 }
 

@@ -140,16 +140,27 @@ pub(super) fn plan(
     let mut users = users;
     users.sort_by_key(|u| u.uid);
     // A user's uid is also the gid of its private group (see `nss`): no one else's primary
-    // group, and no directory group's gid (below). A sync never does either.
-    let published_uids: HashSet<u32> = users.iter().map(|u| u.uid).collect();
+    // group, and no directory group's gid (below), whether that user is published or a
+    // host user this install deletes (its ids are retired only afterwards, in `apply`). A
+    // sync never does either. Nor does a sync give a home another account has or had.
+    let private_groups: HashSet<u32> =
+        users.iter().map(|u| u.uid).chain(db.users.iter().map(|u| u.uid)).collect();
+    let host_homes: HashMap<&str, u32> =
+        db.users.iter().map(|u| (u.home.as_str(), u.uid)).collect();
     for mut user in users {
         let refused = rules
             .refuse(&user.name, &[("uid", user.uid), ("gid", user.gid)])
             .or_else(|| unsafe_path("home", &user.home))
             .or_else(|| unsafe_path("shell", &user.shell))
             .or_else(|| {
-                (user.gid != user.uid && published_uids.contains(&user.gid))
+                (user.gid != user.uid && private_groups.contains(&user.gid))
                     .then(|| format!("its gid {} is another user's private group", user.gid))
+            })
+            .or_else(|| {
+                host_homes
+                    .get(user.home.as_str())
+                    .is_some_and(|uid| *uid != user.uid)
+                    .then(|| format!("the home {:?} is another account's on this host", user.home))
             });
         if let Some(reason) = refused {
             plan.skipped.push(Skipped { name: user.name.clone(), reason });
@@ -208,7 +219,7 @@ pub(super) fn plan(
     for mut group in groups {
         let refused = rules.refuse(&group.name, &[("gid", group.gid)]).or_else(|| {
             (kept.contains(&fold_name(&group.name))
-                || published_uids.contains(&group.gid)
+                || private_groups.contains(&group.gid)
                 || !gids.insert(group.gid)
                 || !group_names.insert(fold_name(&group.name)))
             .then(|| "its name or gid is taken by another user or group".to_string())

@@ -893,3 +893,37 @@ fn a_snapshot_group_or_user_on_another_users_private_group_is_skipped() {
     assert!(db.user("mallory").is_none());
     assert_eq!(db.user("alice").unwrap().gid, alice_gid, "alice herself is installed");
 }
+
+/// A host user that this pull deletes (it left the snapshot) has its ids and home retired
+/// only once the install is applied: while it is planned they are still its, and no group,
+/// primary group or home of the snapshot may take them (review finding).
+#[test]
+fn a_snapshot_never_hands_out_the_ids_or_home_of_a_user_it_deletes() {
+    let (publisher, host, mut server) = installed();
+    let victim = host.db().user("user6@example.com").unwrap().clone();
+    assert_eq!(victim.uid, victim.gid);
+    let mut db = publisher.cache().load().unwrap();
+    db.users.retain(|u| u.name != "user6@example.com");
+    db.groups.push(Group {
+        name: "dc-heirs".to_string(),
+        gid: victim.uid,
+        members: vec!["user3@example.com".to_string()],
+        origin: Origin::Icewarp,
+        directory_identity: None,
+    });
+    db.users.push(User { gid: victim.uid, ..sample_user("mallory", 200_300) });
+    db.users.push(User { home: victim.home.clone(), ..sample_user("heir", 200_301) });
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    assert!(outcome.report.deleted.contains(&"user6@example.com".to_string()));
+    let skipped: Vec<(&str, &str)> =
+        outcome.report.skipped.iter().map(|s| (s.name.as_str(), s.reason.as_str())).collect();
+    let why = |name: &str| skipped.iter().find(|(n, _)| *n == name).map(|(_, r)| *r);
+    assert!(why("mallory").is_some_and(|r| r.contains("private group")), "{skipped:?}");
+    assert!(why("heir").is_some_and(|r| r.contains("another account's")), "{skipped:?}");
+    let db = host.db();
+    assert!(db.meta.retired_ids.contains(&victim.uid));
+    assert!(!db.groups.iter().any(|g| g.name == "dc-heirs"), "{:?}", db.groups);
+    assert!(db.user("mallory").is_none() && db.user("heir").is_none());
+}

@@ -1,6 +1,6 @@
 //! Applying a plan to the in-memory database (the caller commits it).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::cache::{CachedUser, Db};
 use crate::names::{fold_name, name_key};
@@ -33,6 +33,7 @@ fn apply_held<U: HeldUser + Clone>(
     hold: impl Fn(User) -> Result<U, EditError>,
     hold_new: impl FnOnce(Vec<CachedUser>) -> Result<Vec<U>, EditError>,
 ) -> Result<(), EditError> {
+    let clashes_before = group_clashes(&db.groups, &db.users);
     let deletes: BTreeSet<String> = plan.deletes.iter().map(|n| fold_name(n)).collect();
     if !deletes.is_empty() {
         // In place: a second vector of every user would double the peak of the sync.
@@ -85,31 +86,57 @@ fn apply_held<U: HeldUser + Clone>(
         }
         group
     }));
-    check_groups(&db.groups, &db.users)
+    check_groups(&db.groups, &db.users, &clashes_before)
 }
 
 /// The same guard for groups: no two share a name (case-folded) or a gid, none has a
 /// user's name (it would stand for the user's private group in `chgrp` and sudoers, with
 /// members the directory chose) or a user's uid (the gid of its private group). The planner
-/// never plans one; should it, the sync fails and the cache stays as it was.
-fn check_groups<U: HeldUser>(groups: &[Group], users: &[U]) -> Result<(), EditError> {
+/// never plans one; should it, the sync fails and the cache stays as it was. A clash the
+/// cache already held (`before`, from a version that let a user take a group's name) is
+/// not this sync's doing, and failing every sync for it would stop disabling the users
+/// who leave the directory.
+fn check_groups<U: HeldUser>(
+    groups: &[Group],
+    users: &[U],
+    before: &BTreeSet<String>,
+) -> Result<(), EditError> {
+    match group_clashes(groups, users).into_iter().find(|clash| !before.contains(clash)) {
+        Some(name) => Err(EditError::GroupClash(name)),
+        None => Ok(()),
+    }
+}
+
+/// The folded names of the groups that share a name or gid with another group, or have a
+/// user's name or uid (see [`check_groups`]).
+fn group_clashes<U: HeldUser>(groups: &[Group], users: &[U]) -> BTreeSet<String> {
+    let mut clashes = BTreeSet::new();
     let mut by_key: HashMap<u64, Vec<String>> = HashMap::with_capacity(groups.len());
-    let mut gids = HashSet::with_capacity(groups.len());
+    let mut by_gid: HashMap<u32, String> = HashMap::with_capacity(groups.len());
     for group in groups {
         let folded = fold_name(&group.name);
         let same_key = by_key.entry(name_key(&group.name)).or_default();
-        if same_key.contains(&folded) || !gids.insert(group.gid) {
-            return Err(EditError::GroupClash(group.name.clone()));
+        if same_key.contains(&folded) {
+            clashes.insert(folded.clone());
+        }
+        if let Some(other) = by_gid.insert(group.gid, folded.clone()) {
+            clashes.extend([other, folded.clone()]);
         }
         same_key.push(folded);
     }
-    let named_like = |name: &str| {
-        by_key.get(&name_key(name)).is_some_and(|names| names.contains(&fold_name(name)))
-    };
-    match users.iter().map(HeldUser::facts).find(|u| gids.contains(&u.uid) || named_like(u.name)) {
-        Some(user) => Err(EditError::GroupClash(user.name.to_string())),
-        None => Ok(()),
+    if groups.is_empty() {
+        return clashes;
     }
+    for user in users.iter().map(HeldUser::facts) {
+        if let Some(group) = by_gid.get(&user.uid) {
+            clashes.insert(group.clone());
+        }
+        let folded = || fold_name(user.name);
+        if by_key.get(&name_key(user.name)).is_some_and(|names| names.contains(&folded())) {
+            clashes.insert(folded());
+        }
+    }
+    clashes
 }
 
 /// The last guard before a commit: no two users may share a name (case-folded) or a uid,

@@ -575,8 +575,8 @@ impl<'a> Planner<'a> {
     /// canonical order, where they stand side by side), and returns their ranks, sorted.
     /// The adapters never list one identity twice (`docs/protocols/`); a listing that does
     /// is not one account renamed twice, nor two users sharing one identity: none of its
-    /// entries is synced, and the cached user with that identity is kept as it is (not
-    /// changed, not deleted), as for an entry too large to store.
+    /// entries is synced, and the cached user with that identity is treated as one the
+    /// directory no longer vouches for, except that it is never deleted for it.
     fn skip_repeated_identities(&mut self) -> Vec<u32> {
         let entries = &self.listing.users;
         let identity = |rank: &u32| entries[*rank as usize].identity();
@@ -595,24 +595,34 @@ impl<'a> Planner<'a> {
     }
 
     /// Skips the listed entries at `run` (positions in the listing), which share one
-    /// identity; see [`Planner::skip_repeated_identities`].
+    /// identity; see [`Planner::skip_repeated_identities`]. None of them is a group member
+    /// (their final name stays none).
     fn skip_repeated(&mut self, run: &[u32]) {
-        let entries = &self.listing.users;
-        let cached = self.cached_by_identity(entries[run[0] as usize].identity());
-        if let Some(user_at) = cached {
-            self.matched[user_at] = true;
-        }
-        // The cached user is a member of the groups that list the first entry (in listing
-        // order), once.
-        let mut final_name = cached.map_or(FinalName::NONE, FinalName::cached);
+        let (users, entries) = (self.users, &self.listing.users);
         for at in run.iter().map(|at| *at as usize) {
-            self.set_final_name(at, std::mem::replace(&mut final_name, FinalName::NONE));
             let reason = format!(
                 "not synced: the directory lists its identity {} times; none of them is \
-                 synced (a cached user stays as it is) until it lists it once",
+                 synced until it lists it once",
                 run.len()
             );
             self.skip(entries[at].login_name(), reason);
+        }
+        let Some(user_at) = self.cached_by_identity(entries[run[0] as usize].identity()) else {
+            return;
+        };
+        // Not deleted for a listing's fault (nor its uid retired), but no longer vouched
+        // for: disabled as if missing, out of the listed groups, and back as a returning
+        // account once listed once.
+        self.matched[user_at] = true;
+        let user = &users[user_at];
+        if user.auth() == AuthMethod::Directory {
+            self.plan_disable_missing(user, "is listed more than once by the directory", "");
+        } else {
+            self.plan.warnings.push(format!(
+                "{} is listed more than once by the directory; kept because its auth method is \
+                 local",
+                user.name()
+            ));
         }
     }
 
@@ -897,7 +907,8 @@ impl<'a> Planner<'a> {
                 // Kept, but disabled: the directory no longer vouches for it, and an SSH key
                 // or offline credentials must not keep letting it in. Listed again, it is
                 // enabled again (plan_update follows the directory).
-                self.plan_disable_missing(user);
+                let setting = " (delete_missing_users = false)";
+                self.plan_disable_missing(user, "is no longer in the directory", setting);
             } else if !self.config.sync.delete_missing_users {
                 self.plan.warnings.push(format!(
                     "{} is no longer in the directory; kept (delete_missing_users = false)",
@@ -917,7 +928,8 @@ impl<'a> Planner<'a> {
     /// Marks the user as vanished (`missing_since`): its login state is dropped after the
     /// commit, and if it is listed again it returns as a possibly new person
     /// ([`Planner::plan_return`]).
-    fn plan_disable_missing(&mut self, user: &CachedUser) {
+    /// `why` and `note` say why it is disabled and what else decided it, in the warning.
+    fn plan_disable_missing(&mut self, user: &CachedUser, why: &str, note: &str) {
         let name = user.name();
         let what = if user.enabled() { "disabled and kept" } else { "kept disabled" };
         let dropped = if user.missing_since().is_none() {
@@ -925,9 +937,7 @@ impl<'a> Planner<'a> {
         } else {
             ""
         };
-        self.plan.warnings.push(format!(
-            "{name} is no longer in the directory; {what} (delete_missing_users = false){dropped}"
-        ));
+        self.plan.warnings.push(format!("{name} {why}; {what}{note}{dropped}"));
         if !user.enabled() && user.missing_since().is_some() {
             return;
         }

@@ -1328,6 +1328,21 @@ fn a_plan_that_would_give_two_users_one_name_or_uid_is_refused() {
         assert!(matches!(err, EditError::GroupClash(_)), "{groups:?}: {err}");
     }
     assert!(with_groups(&[("staff", 300_001), ("devs", 300_002)]).is_ok());
+    // A clash the cache already held (an older version let a user take a group's name) does
+    // not fail every sync; a new one still does.
+    let mut legacy = db.clone();
+    let clashing = crate::user::sample_group("Bob@example.com", 300_001, &[]);
+    legacy.groups.push(clashing.clone());
+    let with_legacy = |extra: &[(&str, u32)]| {
+        let mut plan = super::plan::Plan::default();
+        let groups = std::iter::once(clashing.clone())
+            .chain(extra.iter().map(|(name, gid)| crate::user::sample_group(name, *gid, &[])));
+        plan.groups.extend(groups.map(super::plan::PlannedGroup::listed));
+        super::apply::apply(&mut legacy.clone(), plan, Origin::Icewarp)
+    };
+    assert!(with_legacy(&[]).is_ok());
+    let err = with_legacy(&[("alice@example.com", 300_002)]).unwrap_err();
+    assert!(matches!(&err, EditError::GroupClash(name) if name == "alice@example.com"), "{err}");
 }
 
 #[test]
@@ -1361,10 +1376,22 @@ fn a_listing_that_repeats_an_identity_syncs_none_of_its_entries() {
     assert_eq!(skipped, ["alice", "carol", "dave", "erin", "frank"]);
     let twice = report.skipped.iter().find(|s| s.name == "carol").unwrap();
     assert!(twice.reason.contains("lists its identity 2 times"), "{}", twice.reason);
-    // alice is kept as she was: bob cannot take her name, and both stay in their group.
+    // alice is kept (bob cannot take her name) but no longer vouched for: disabled, out of
+    // her group, as if missing, and never deleted for it.
     let db = setup.cache().load().unwrap();
-    assert_eq!(db.user("alice").unwrap(), &alice);
+    let kept = db.user("alice").unwrap();
+    assert_eq!((kept.uid, kept.enabled, kept.missing_since), (alice.uid, false, Some(1_000)));
+    assert!(report.warnings.iter().any(|w| w.contains("alice is listed more than once")));
     assert_eq!(db.user("bob").unwrap().uid, before.user("bob").unwrap().uid);
     assert!(db.user("carol").is_none() && db.user("dave").is_none() && db.user("erin").is_none());
+    assert_eq!(db.groups[0].members, ["bob"]);
+    assert_eq!(db.user("bob").unwrap().groups, ["team"]);
+
+    // Listed once again, she is back, enabled, in her group.
+    let outcome = setup.sync_at(&list, SYNC, 2_000).unwrap();
+    assert_eq!(outcome.report.returned, ["alice"]);
+    let db = setup.cache().load().unwrap();
+    let back = db.user("alice").unwrap();
+    assert_eq!((back.uid, back.enabled, back.missing_since), (alice.uid, true, None));
     assert_eq!(db.groups[0].members, ["alice", "bob"]);
 }
