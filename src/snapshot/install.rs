@@ -98,6 +98,48 @@ impl Rules<'_> {
     }
 }
 
+/// What other accounts hold while the install is planned, published or on this host: the
+/// ids and homes of host users this install deletes are retired only as it is applied, and
+/// must not be handed out by it. A sync never gives any of these to another account.
+struct Held<'a> {
+    /// Users' uids, each also the gid of that user's private group (see `nss`).
+    private_groups: HashSet<u32>,
+    /// The gids of the host's groups (a published group on a user's uid is skipped, the
+    /// user kept).
+    host_group_gids: HashSet<u32>,
+    /// The host users' homes, with their uid and folded name.
+    homes: HashMap<&'a str, (u32, String)>,
+}
+
+impl<'a> Held<'a> {
+    fn new(db: &'a Db, users: &[User]) -> Held<'a> {
+        let uids = users.iter().chain(&db.users).map(|u| u.uid);
+        Held {
+            private_groups: uids.collect(),
+            host_group_gids: db.groups.iter().map(|g| g.gid).collect(),
+            homes: db
+                .users
+                .iter()
+                .map(|u| (u.home.as_str(), (u.uid, fold_name(&u.name))))
+                .collect(),
+        }
+    }
+
+    /// Why a published user would take what another account holds. The same account moved
+    /// to another uid (same name; a rebuilt publisher) keeps its home.
+    fn refuse_user(&self, user: &User) -> Option<String> {
+        if self.host_group_gids.contains(&user.uid) {
+            return Some(format!("its uid {} is the gid of a group on this host", user.uid));
+        }
+        if user.gid != user.uid && self.private_groups.contains(&user.gid) {
+            return Some(format!("its gid {} is another user's private group", user.gid));
+        }
+        let (uid, name) = self.homes.get(user.home.as_str())?;
+        (*uid != user.uid && *name != fold_name(&user.name))
+            .then(|| format!("the home {:?} is another account's on this host", user.home))
+    }
+}
+
 /// A directory never chooses a home or a shell (the host's `[unix]` does); a snapshot
 /// carries the publisher's, which must at least be a plain absolute path that cannot break
 /// a passwd line or climb out of its directory.
@@ -139,29 +181,13 @@ pub(super) fn plan(
     let mut homes = HashSet::new();
     let mut users = users;
     users.sort_by_key(|u| u.uid);
-    // A user's uid is also the gid of its private group (see `nss`): no one else's primary
-    // group, and no directory group's gid (below), whether that user is published or a
-    // host user this install deletes (its ids are retired only afterwards, in `apply`). A
-    // sync never does either. Nor does a sync give a home another account has or had.
-    let private_groups: HashSet<u32> =
-        users.iter().map(|u| u.uid).chain(db.users.iter().map(|u| u.uid)).collect();
-    let host_homes: HashMap<&str, u32> =
-        db.users.iter().map(|u| (u.home.as_str(), u.uid)).collect();
+    let held = Held::new(db, &users);
     for mut user in users {
         let refused = rules
             .refuse(&user.name, &[("uid", user.uid), ("gid", user.gid)])
             .or_else(|| unsafe_path("home", &user.home))
             .or_else(|| unsafe_path("shell", &user.shell))
-            .or_else(|| {
-                (user.gid != user.uid && private_groups.contains(&user.gid))
-                    .then(|| format!("its gid {} is another user's private group", user.gid))
-            })
-            .or_else(|| {
-                host_homes
-                    .get(user.home.as_str())
-                    .is_some_and(|uid| *uid != user.uid)
-                    .then(|| format!("the home {:?} is another account's on this host", user.home))
-            });
+            .or_else(|| held.refuse_user(&user));
         if let Some(reason) = refused {
             plan.skipped.push(Skipped { name: user.name.clone(), reason });
             continue;
@@ -211,23 +237,31 @@ pub(super) fn plan(
     plan.deleted = db.users.iter().filter(|u| !uids.contains(&u.uid)).cloned().collect();
 
     let kept: HashSet<String> = plan.users.iter().map(|u| fold_name(&u.name)).collect();
+    // The private groups of the installed users and of the host's (those this install
+    // deletes included): a published group is skipped, never the user.
+    let private_groups: HashSet<u32> = plan.users.iter().chain(&db.users).map(|u| u.uid).collect();
     let old_groups: HashMap<u32, &Group> = db.groups.iter().map(|g| (g.gid, g)).collect();
     let mut gids = HashSet::new();
     let mut group_names = HashSet::new();
     let mut groups = groups;
     groups.sort_by_key(|g| g.gid);
     for mut group in groups {
+        let folded = fold_name(&group.name);
         let refused = rules.refuse(&group.name, &[("gid", group.gid)]).or_else(|| {
-            (kept.contains(&fold_name(&group.name))
+            (kept.contains(&folded)
                 || private_groups.contains(&group.gid)
-                || !gids.insert(group.gid)
-                || !group_names.insert(fold_name(&group.name)))
+                || gids.contains(&group.gid)
+                || group_names.contains(&folded))
             .then(|| "its name or gid is taken by another user or group".to_string())
         });
         if let Some(reason) = refused {
             plan.warnings.push(format!("group {} skipped: {reason}", group.name));
             continue;
         }
+        // Only an installed group holds its gid and name: a host group at the gid of one
+        // skipped is deleted, and its gid retired.
+        gids.insert(group.gid);
+        group_names.insert(folded);
         group.members.retain(|m| kept.contains(&fold_name(m)));
         match old_groups.get(&group.gid) {
             None => plan.groups_created.push(group.name.clone()),

@@ -927,3 +927,70 @@ fn a_snapshot_never_hands_out_the_ids_or_home_of_a_user_it_deletes() {
     assert!(!db.groups.iter().any(|g| g.name == "dc-heirs"), "{:?}", db.groups);
     assert!(db.user("mallory").is_none() && db.user("heir").is_none());
 }
+
+/// A published user on the gid of a host group would have that group's gid (and files) as
+/// its private group once the group is dropped: skipped (review finding).
+#[test]
+fn a_published_user_on_a_host_groups_gid_is_skipped() {
+    let (publisher, host, mut server) = installed();
+    let staff_gid = host.db().groups.iter().find(|g| g.name == "dc-staff").unwrap().gid;
+    let mut db = publisher.cache().load().unwrap();
+    db.users.push(sample_user("mallory", staff_gid));
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    let why = outcome.report.skipped.iter().find(|s| s.name == "mallory").map(|s| &s.reason);
+    assert!(why.is_some_and(|r| r.contains("the gid of a group on this host")), "{why:?}");
+    let db = host.db();
+    assert!(db.user("mallory").is_none());
+    assert!(db.groups.iter().any(|g| g.name == "dc-staff" && g.gid == staff_gid));
+}
+
+/// The same account moved to another uid by its publisher (same name and home) is not
+/// refused for its home: refusing it would delete the host's user and retire its home for
+/// good (review finding).
+#[test]
+fn a_user_moved_to_another_uid_keeps_its_home() {
+    let (publisher, host, mut server) = installed();
+    let old = host.db().user("user5@example.com").unwrap().clone();
+    let mut db = publisher.cache().load().unwrap();
+    let user5 = db.users.iter_mut().find(|u| u.name == "user5@example.com").unwrap();
+    (user5.uid, user5.gid) = (200_205, 200_205);
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    assert!(!outcome.report.skipped.iter().any(|s| s.name == "user5@example.com"));
+    let moved = host.db().user("user5@example.com").unwrap().clone();
+    assert_eq!((moved.uid, &moved.home), (200_205, &old.home));
+}
+
+/// A group skipped for its name holds no gid: the host group at its gid is deleted and its
+/// gid retired, never handed to a user later (review finding).
+#[test]
+fn a_group_skipped_for_its_name_is_deleted_and_its_gid_retired() {
+    let (publisher, host, mut server) = installed();
+    let mut db = publisher.cache().load().unwrap();
+    db.groups.push(Group {
+        name: "dc-ops".to_string(),
+        gid: 200_501,
+        members: vec!["alice".to_string()],
+        origin: Origin::Icewarp,
+        directory_identity: None,
+    });
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    host.pull(&mut server, NOW + 110).unwrap();
+    assert!(host.db().groups.iter().any(|g| g.gid == 200_501));
+    // dc-ops renamed to dc-staff's name (in another case): skipped as a duplicate name.
+    let mut db = publisher.cache().load().unwrap();
+    let ops = db.groups.iter_mut().find(|g| g.gid == 200_501).unwrap();
+    ops.name = "DC-STAFF".to_string();
+    publisher.write(db);
+    publisher.publish_at(NOW + 200);
+    let outcome = host.pull(&mut server, NOW + 210).unwrap();
+    let deleted: Vec<&str> = outcome.report.groups_deleted.iter().map(String::as_str).collect();
+    assert_eq!(deleted, ["dc-ops"], "{outcome:?}");
+    let db = host.db();
+    assert!(!db.groups.iter().any(|g| g.gid == 200_501));
+    assert!(db.meta.retired_ids.contains(&200_501));
+}

@@ -1,6 +1,6 @@
 //! Applying a plan to the in-memory database (the caller commits it).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::cache::{CachedUser, Db};
 use crate::names::{fold_name, name_key};
@@ -33,7 +33,7 @@ fn apply_held<U: HeldUser + Clone>(
     hold: impl Fn(User) -> Result<U, EditError>,
     hold_new: impl FnOnce(Vec<CachedUser>) -> Result<Vec<U>, EditError>,
 ) -> Result<(), EditError> {
-    let clashes_before = group_clashes(&db.groups, &db.users);
+    let clashes_before = named_like_groups(&db.groups, &db.users);
     let deletes: BTreeSet<String> = plan.deletes.iter().map(|n| fold_name(n)).collect();
     if !deletes.is_empty() {
         // In place: a second vector of every user would double the peak of the sync.
@@ -90,53 +90,51 @@ fn apply_held<U: HeldUser + Clone>(
 }
 
 /// The same guard for groups: no two share a name (case-folded) or a gid, none has a
-/// user's name (it would stand for the user's private group in `chgrp` and sudoers, with
-/// members the directory chose) or a user's uid (the gid of its private group). The planner
-/// never plans one; should it, the sync fails and the cache stays as it was. A clash the
-/// cache already held (`before`, from a version that let a user take a group's name) is
-/// not this sync's doing, and failing every sync for it would stop disabling the users
-/// who leave the directory.
+/// user's uid (the gid of its private group) or a user's name (it would stand for the
+/// user's private group in `chgrp` and sudoers, with members the directory chose). The
+/// planner never plans one; should it, the sync fails and the cache stays as it was. The
+/// one clash tolerated is a group named like a user that the cache already held (`before`:
+/// a version before 3cd7cf9 let a user take a group's name), which the planner keeps
+/// without members: failing every sync for it would stop disabling the users who leave.
 fn check_groups<U: HeldUser>(
     groups: &[Group],
     users: &[U],
     before: &BTreeSet<String>,
 ) -> Result<(), EditError> {
-    match group_clashes(groups, users).into_iter().find(|clash| !before.contains(clash)) {
+    let mut names = HashSet::with_capacity(groups.len());
+    let mut gids = HashSet::with_capacity(groups.len());
+    if let Some(group) =
+        groups.iter().find(|g| !names.insert(fold_name(&g.name)) || !gids.insert(g.gid))
+    {
+        return Err(EditError::GroupClash(group.name.clone()));
+    }
+    if let Some(user) = users.iter().map(HeldUser::facts).find(|u| gids.contains(&u.uid)) {
+        return Err(EditError::GroupClash(user.name.to_string()));
+    }
+    match named_like_groups(groups, users).into_iter().find(|name| !before.contains(name)) {
         Some(name) => Err(EditError::GroupClash(name)),
         None => Ok(()),
     }
 }
 
-/// The folded names of the groups that share a name or gid with another group, or have a
-/// user's name or uid (see [`check_groups`]).
-fn group_clashes<U: HeldUser>(groups: &[Group], users: &[U]) -> BTreeSet<String> {
-    let mut clashes = BTreeSet::new();
-    let mut by_key: HashMap<u64, Vec<String>> = HashMap::with_capacity(groups.len());
-    let mut by_gid: HashMap<u32, String> = HashMap::with_capacity(groups.len());
-    for group in groups {
-        let folded = fold_name(&group.name);
-        let same_key = by_key.entry(name_key(&group.name)).or_default();
-        if same_key.contains(&folded) {
-            clashes.insert(folded.clone());
-        }
-        if let Some(other) = by_gid.insert(group.gid, folded.clone()) {
-            clashes.extend([other, folded.clone()]);
-        }
-        same_key.push(folded);
-    }
+/// The folded names that a user and a group share.
+fn named_like_groups<U: HeldUser>(groups: &[Group], users: &[U]) -> BTreeSet<String> {
     if groups.is_empty() {
-        return clashes;
+        return BTreeSet::new();
     }
-    for user in users.iter().map(HeldUser::facts) {
-        if let Some(group) = by_gid.get(&user.uid) {
-            clashes.insert(group.clone());
-        }
-        let folded = || fold_name(user.name);
-        if by_key.get(&name_key(user.name)).is_some_and(|names| names.contains(&folded())) {
-            clashes.insert(folded());
-        }
+    // By `name_key` first: a user's name is folded only when a group's has its key.
+    let mut by_key: HashMap<u64, Vec<String>> = HashMap::with_capacity(groups.len());
+    for group in groups {
+        by_key.entry(name_key(&group.name)).or_default().push(fold_name(&group.name));
     }
-    clashes
+    let names = users.iter().map(|u| u.facts().name);
+    names
+        .filter_map(|name| {
+            let holders = by_key.get(&name_key(name))?;
+            let folded = fold_name(name);
+            holders.contains(&folded).then_some(folded)
+        })
+        .collect()
 }
 
 /// The last guard before a commit: no two users may share a name (case-folded) or a uid,

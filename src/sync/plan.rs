@@ -610,20 +610,39 @@ impl<'a> Planner<'a> {
         let Some(user_at) = self.cached_by_identity(entries[run[0] as usize].identity()) else {
             return;
         };
-        // Not deleted for a listing's fault (nor its uid retired), but no longer vouched
-        // for: disabled as if missing, out of the listed groups, and back as a returning
-        // account once listed once.
+        // Not deleted for a listing's fault (nor its uid retired), and not missing either (a
+        // return would reset its privileges and drop its login state), but no longer vouched
+        // for: disabled and out of its groups until the directory lists it once
+        // (`plan_update` then follows the directory again).
         self.matched[user_at] = true;
         let user = &users[user_at];
-        if user.auth() == AuthMethod::Directory {
-            self.plan_disable_missing(user, "is listed more than once by the directory", "");
-        } else {
-            self.plan.warnings.push(format!(
-                "{} is listed more than once by the directory; kept because its auth method is \
-                 local",
-                user.name()
-            ));
+        self.plan.warnings.push(format!(
+            "{} is listed more than once by the directory; disabled and out of its groups \
+             until it is listed once",
+            user.name()
+        ));
+        let (after, changed) = self.withdrawn(user);
+        if !changed.is_empty() {
+            self.plan.updates.push(UserUpdate { after, changed, linked: false });
         }
+    }
+
+    /// `user` disabled and out of its groups, and which of its fields that changes: what
+    /// a user the directory no longer vouches for keeps. Out of the groups' member lists
+    /// is not enough: `initgroups` answers from the user's own groups.
+    fn withdrawn(&self, user: &CachedUser) -> (User, Vec<&'static str>) {
+        let mut changed = Vec::new();
+        if user.enabled() {
+            changed.push("enabled");
+        }
+        if user.groups().len() > 0 {
+            changed.push("groups");
+        }
+        let mut after = user.to_user();
+        after.enabled = false;
+        after.groups.clear();
+        after.updated_at = self.now;
+        (after, changed)
     }
 
     fn skip(&mut self, name: &str, reason: impl Into<String>) {
@@ -907,8 +926,7 @@ impl<'a> Planner<'a> {
                 // Kept, but disabled: the directory no longer vouches for it, and an SSH key
                 // or offline credentials must not keep letting it in. Listed again, it is
                 // enabled again (plan_update follows the directory).
-                let setting = " (delete_missing_users = false)";
-                self.plan_disable_missing(user, "is no longer in the directory", setting);
+                self.plan_disable_missing(user);
             } else if !self.config.sync.delete_missing_users {
                 self.plan.warnings.push(format!(
                     "{} is no longer in the directory; kept (delete_missing_users = false)",
@@ -928,8 +946,7 @@ impl<'a> Planner<'a> {
     /// Marks the user as vanished (`missing_since`): its login state is dropped after the
     /// commit, and if it is listed again it returns as a possibly new person
     /// ([`Planner::plan_return`]).
-    /// `why` and `note` say why it is disabled and what else decided it, in the warning.
-    fn plan_disable_missing(&mut self, user: &CachedUser, why: &str, note: &str) {
+    fn plan_disable_missing(&mut self, user: &CachedUser) {
         let name = user.name();
         let what = if user.enabled() { "disabled and kept" } else { "kept disabled" };
         let dropped = if user.missing_since().is_none() {
@@ -937,21 +954,17 @@ impl<'a> Planner<'a> {
         } else {
             ""
         };
-        self.plan.warnings.push(format!("{name} {why}; {what}{note}{dropped}"));
-        if !user.enabled() && user.missing_since().is_some() {
-            return;
-        }
-        let mut changed = Vec::new();
-        if user.enabled() {
-            changed.push("enabled");
-        }
+        self.plan.warnings.push(format!(
+            "{name} is no longer in the directory; {what} (delete_missing_users = false){dropped}"
+        ));
+        let (mut after, mut changed) = self.withdrawn(user);
         if user.missing_since().is_none() {
             changed.push("missing_since");
         }
-        let mut after = user.to_user();
-        after.enabled = false;
+        if changed.is_empty() {
+            return;
+        }
         after.missing_since = user.missing_since().or(Some(self.now));
-        after.updated_at = self.now;
         self.plan.updates.push(UserUpdate { after, changed, linked: false });
     }
 

@@ -1341,7 +1341,23 @@ fn a_plan_that_would_give_two_users_one_name_or_uid_is_refused() {
         super::apply::apply(&mut legacy.clone(), plan, Origin::Icewarp)
     };
     assert!(with_legacy(&[]).is_ok());
-    let err = with_legacy(&[("alice@example.com", 300_002)]).unwrap_err();
+    // Nor does it let any other clash through, under its name or not.
+    for extra in [
+        &[("alice@example.com", 300_002)][..],
+        &[("BOB@EXAMPLE.COM", 300_002)],
+        &[("devs", 300_001)],
+        &[("devs", 200_001)],
+    ] {
+        let err = with_legacy(extra).unwrap_err();
+        assert!(matches!(&err, EditError::GroupClash(_)), "{extra:?}: {err}");
+    }
+    let mut moved = legacy.clone();
+    moved.groups[0].gid = 200_001;
+    let plan = super::plan::Plan {
+        groups: vec![super::plan::PlannedGroup::listed(moved.groups[0].clone())],
+        ..super::plan::Plan::default()
+    };
+    let err = super::apply::apply(&mut legacy.clone(), plan, Origin::Icewarp).unwrap_err();
     assert!(matches!(&err, EditError::GroupClash(name) if name == "alice@example.com"), "{err}");
 }
 
@@ -1376,22 +1392,49 @@ fn a_listing_that_repeats_an_identity_syncs_none_of_its_entries() {
     assert_eq!(skipped, ["alice", "carol", "dave", "erin", "frank"]);
     let twice = report.skipped.iter().find(|s| s.name == "carol").unwrap();
     assert!(twice.reason.contains("lists its identity 2 times"), "{}", twice.reason);
-    // alice is kept (bob cannot take her name) but no longer vouched for: disabled, out of
-    // her group, as if missing, and never deleted for it.
+    // alice is kept (bob cannot take her name) but no longer vouched for: disabled and out
+    // of her group (her own list too: initgroups reads it), never deleted for it, and not
+    // missing (a return would reset her privileges).
     let db = setup.cache().load().unwrap();
     let kept = db.user("alice").unwrap();
-    assert_eq!((kept.uid, kept.enabled, kept.missing_since), (alice.uid, false, Some(1_000)));
+    assert_eq!((kept.uid, kept.enabled, kept.missing_since), (alice.uid, false, None));
+    assert!(kept.groups.is_empty(), "{:?}", kept.groups);
+    assert_eq!(kept.privileges, alice.privileges);
     assert!(report.warnings.iter().any(|w| w.contains("alice is listed more than once")));
     assert_eq!(db.user("bob").unwrap().uid, before.user("bob").unwrap().uid);
     assert!(db.user("carol").is_none() && db.user("dave").is_none() && db.user("erin").is_none());
     assert_eq!(db.groups[0].members, ["bob"]);
     assert_eq!(db.user("bob").unwrap().groups, ["team"]);
 
-    // Listed once again, she is back, enabled, in her group.
+    // Listed once again, she is as she was: enabled, in her group, privileges and all.
     let outcome = setup.sync_at(&list, SYNC, 2_000).unwrap();
-    assert_eq!(outcome.report.returned, ["alice"]);
+    assert!(outcome.report.returned.is_empty(), "{:?}", outcome.report.returned);
     let db = setup.cache().load().unwrap();
     let back = db.user("alice").unwrap();
-    assert_eq!((back.uid, back.enabled, back.missing_since), (alice.uid, true, None));
+    assert_eq!(back, &User { updated_at: 2_000, ..alice.clone() });
     assert_eq!(db.groups[0].members, ["alice", "bob"]);
+}
+
+#[test]
+fn a_missing_user_is_out_of_its_groups_until_it_returns() {
+    // initgroups answers from a user's own list of groups, not only from the groups'
+    // members: a user the directory no longer lists must lose both (review finding).
+    let setup = Setup::new("");
+    let mut list =
+        listing(vec![named("alice@example.com", "alice"), named("bob@example.com", "bob")]);
+    list.groups = vec![group(&list, "team", &["alice@example.com", "bob@example.com"])];
+    setup.sync(&list, SYNC).unwrap();
+    assert_eq!(setup.user("alice").groups, ["team"]);
+
+    let mut without = listing(vec![named("bob@example.com", "bob")]);
+    without.groups = vec![group(&without, "team", &["alice@example.com", "bob@example.com"])];
+    setup.sync_at(&without, SYNC, 2_000).unwrap();
+    let gone = setup.user("alice");
+    assert!(!gone.enabled && gone.groups.is_empty() && gone.missing_since == Some(2_000));
+    assert_eq!(setup.cache().load().unwrap().groups[0].members, ["bob"]);
+
+    setup.sync_at(&list, SYNC, 3_000).unwrap();
+    let back = setup.user("alice");
+    assert!(back.enabled && back.missing_since.is_none());
+    assert_eq!(back.groups, ["team"]);
 }
