@@ -44,6 +44,11 @@ impl Install {
         for user in &self.deleted {
             db.retire(user);
         }
+        // An account moved to another uid keeps its home (see `Held::refuse_user`): the
+        // home its old record leaves is not retired.
+        for user in &self.users {
+            db.meta.retired_homes.remove(&user.home);
+        }
         db.meta.retired_ids.extend(self.groups_deleted.iter().map(|g| g.gid));
         db.users = self.users;
         db.groups = self.groups;
@@ -102,10 +107,11 @@ impl Rules<'_> {
 /// ids and homes of host users this install deletes are retired only as it is applied, and
 /// must not be handed out by it. A sync never gives any of these to another account.
 struct Held<'a> {
-    /// Users' uids, each also the gid of that user's private group (see `nss`).
-    private_groups: HashSet<u32>,
-    /// The gids of the host's groups (a published group on a user's uid is skipped, the
-    /// user kept).
+    /// The snapshot's uids, each also the gid of that user's private group (see `nss`).
+    published_uids: HashSet<u32>,
+    /// The host users' uids.
+    host_uids: HashSet<u32>,
+    /// The gids of the host's groups.
     host_group_gids: HashSet<u32>,
     /// The host users' homes, with their uid and folded name.
     homes: HashMap<&'a str, (u32, String)>,
@@ -113,9 +119,9 @@ struct Held<'a> {
 
 impl<'a> Held<'a> {
     fn new(db: &'a Db, users: &[User]) -> Held<'a> {
-        let uids = users.iter().chain(&db.users).map(|u| u.uid);
         Held {
-            private_groups: uids.collect(),
+            published_uids: users.iter().map(|u| u.uid).collect(),
+            host_uids: db.users.iter().map(|u| u.uid).collect(),
             host_group_gids: db.groups.iter().map(|g| g.gid).collect(),
             homes: db
                 .users
@@ -125,18 +131,33 @@ impl<'a> Held<'a> {
         }
     }
 
-    /// Why a published user would take what another account holds. The same account moved
-    /// to another uid (same name; a rebuilt publisher) keeps its home.
+    /// Why a published user would take what another account holds.
     fn refuse_user(&self, user: &User) -> Option<String> {
-        if self.host_group_gids.contains(&user.uid) {
+        // A host group on a uid its user already has here (installs before the group rule
+        // let one in) is the group's problem, not the user's: see `refuse_group`.
+        if self.host_group_gids.contains(&user.uid) && !self.host_uids.contains(&user.uid) {
             return Some(format!("its uid {} is the gid of a group on this host", user.uid));
         }
-        if user.gid != user.uid && self.private_groups.contains(&user.gid) {
+        let private_group = |gid| self.published_uids.contains(gid) || self.host_uids.contains(gid);
+        if user.gid != user.uid && private_group(&user.gid) {
             return Some(format!("its gid {} is another user's private group", user.gid));
         }
         let (uid, name) = self.homes.get(user.home.as_str())?;
-        (*uid != user.uid && *name != fold_name(&user.name))
+        // The same account moved to another uid (same name; a rebuilt publisher) keeps its
+        // home, but only if its old uid is gone from the snapshot: else that is another,
+        // living account, whose files the home holds.
+        let moved = *name == fold_name(&user.name) && !self.published_uids.contains(uid);
+        (*uid != user.uid && !moved)
             .then(|| format!("the home {:?} is another account's on this host", user.home))
+    }
+
+    /// Whether a published group's gid is a user's private group: an installed or host
+    /// user's (those this install deletes included), or a published user's unless the
+    /// host already has a group at that gid (that user is then the one skipped).
+    fn private_group(&self, gid: u32, installed: &HashSet<u32>) -> bool {
+        installed.contains(&gid)
+            || self.host_uids.contains(&gid)
+            || (self.published_uids.contains(&gid) && !self.host_group_gids.contains(&gid))
     }
 }
 
@@ -237,9 +258,7 @@ pub(super) fn plan(
     plan.deleted = db.users.iter().filter(|u| !uids.contains(&u.uid)).cloned().collect();
 
     let kept: HashSet<String> = plan.users.iter().map(|u| fold_name(&u.name)).collect();
-    // The private groups of the installed users and of the host's (those this install
-    // deletes included): a published group is skipped, never the user.
-    let private_groups: HashSet<u32> = plan.users.iter().chain(&db.users).map(|u| u.uid).collect();
+    let installed_uids: HashSet<u32> = plan.users.iter().map(|u| u.uid).collect();
     let old_groups: HashMap<u32, &Group> = db.groups.iter().map(|g| (g.gid, g)).collect();
     let mut gids = HashSet::new();
     let mut group_names = HashSet::new();
@@ -249,7 +268,7 @@ pub(super) fn plan(
         let folded = fold_name(&group.name);
         let refused = rules.refuse(&group.name, &[("gid", group.gid)]).or_else(|| {
             (kept.contains(&folded)
-                || private_groups.contains(&group.gid)
+                || held.private_group(group.gid, &installed_uids)
                 || gids.contains(&group.gid)
                 || group_names.contains(&folded))
             .then(|| "its name or gid is taken by another user or group".to_string())

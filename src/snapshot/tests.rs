@@ -994,3 +994,107 @@ fn a_group_skipped_for_its_name_is_deleted_and_its_gid_retired() {
     assert!(!db.groups.iter().any(|g| g.gid == 200_501));
     assert!(db.meta.retired_ids.contains(&200_501));
 }
+
+// ----- review findings on 4baebbd (helper-44); each failed before its fix -----
+
+/// An account moved to another uid keeps its home however often it moves: the home its
+/// old record leaves is not retired.
+#[test]
+fn a_user_moved_twice_keeps_its_home() {
+    let (publisher, host, mut server) = installed();
+    let old = host.db().user("user5@example.com").unwrap().clone();
+    for (step, uid) in [(1u64, 200_205u32), (2, 200_206)] {
+        let mut db = publisher.cache().load().unwrap();
+        let user5 = db.users.iter_mut().find(|u| u.name == "user5@example.com").unwrap();
+        (user5.uid, user5.gid) = (uid, uid);
+        publisher.write(db);
+        publisher.publish_at(NOW + 100 * step);
+        let outcome = host.pull(&mut server, NOW + 100 * step + 10).unwrap();
+        let why = outcome.report.skipped.iter().find(|s| s.name == "user5@example.com");
+        assert!(why.is_none(), "move {step}: {why:?}");
+        let moved = host.db().user("user5@example.com").cloned();
+        assert_eq!(moved.map(|m| (m.uid, m.home)), Some((uid, old.home.clone())), "move {step}");
+    }
+}
+
+/// The same-name exception holds only when the host user at that home leaves the snapshot:
+/// a living account renamed in the same pull keeps its home to itself (its files; it could
+/// plant a ~/.profile for whoever got it). A sync never does this either.
+#[test]
+fn a_renamed_host_user_does_not_hand_its_home_to_a_new_uid() {
+    let (publisher, host, mut server) = installed();
+    let victim = host.db().user("user5@example.com").unwrap().clone();
+    let mut db = publisher.cache().load().unwrap();
+    let old = db.users.iter_mut().find(|u| u.uid == victim.uid).unwrap();
+    old.name = "carol".to_string();
+    old.home = "/home/carol".to_string();
+    db.users.push(User { home: victim.home.clone(), ..sample_user("user5@example.com", 200_205) });
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    host.pull(&mut server, NOW + 110).unwrap();
+    let db = host.db();
+    let carol = db.user("carol").expect("uid of the old owner kept, renamed");
+    assert_eq!(carol.uid, victim.uid);
+    let new = db.user("user5@example.com");
+    assert!(
+        new.is_none_or(|u| u.home != victim.home),
+        "uid {} got {} whose files live uid {} (carol) owns",
+        new.unwrap().uid,
+        victim.home,
+        carol.uid
+    );
+}
+
+/// A host group on a user's uid (an install before the group rule let one in) is the group's
+/// problem: the user is kept, not deleted for it.
+#[test]
+fn a_legacy_host_group_on_a_users_uid_does_not_delete_the_user() {
+    let (publisher, host, mut server) = installed();
+    let user7 = host.db().user("user7@example.com").unwrap().clone();
+    CacheDir::new(&host.config.cache.dir)
+        .update(Duration::from_secs(1), NOW + 20, |db| {
+            db.groups.push(Group {
+                name: "legacy".to_string(),
+                gid: user7.uid,
+                members: vec![],
+                origin: Origin::Icewarp,
+                directory_identity: None,
+            });
+            Ok::<(), crate::cache::CacheError>(())
+        })
+        .unwrap();
+    change(&publisher, "Changed");
+    publisher.publish_at(NOW + 100);
+    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    let why = outcome.report.skipped.iter().find(|s| s.name == "user7@example.com");
+    assert!(why.is_none(), "{why:?}");
+    assert!(host.db().user("user7@example.com").is_some());
+}
+
+/// A published group on the uid of a published user skipped at this pull is skipped too, so
+/// that the user is installed once its own problem is fixed.
+#[test]
+fn a_group_on_a_skipped_users_uid_does_not_block_the_user_later() {
+    let (publisher, host, mut server) = installed();
+    let taken = host.db().user("user5@example.com").unwrap().home.clone();
+    let mut db = publisher.cache().load().unwrap();
+    db.users.push(User { home: taken, ..sample_user("pat", 200_300) });
+    db.groups.push(Group {
+        name: "dc-pat".to_string(),
+        gid: 200_300,
+        members: vec![],
+        origin: Origin::Icewarp,
+        directory_identity: None,
+    });
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    host.pull(&mut server, NOW + 110).unwrap();
+    // The publisher fixes pat's home.
+    let mut db = publisher.cache().load().unwrap();
+    db.user_mut("pat").unwrap().home = "/home/pat".to_string();
+    publisher.write(db);
+    publisher.publish_at(NOW + 200);
+    let outcome = host.pull(&mut server, NOW + 210).unwrap();
+    let why = outcome.report.skipped.iter().find(|s| s.name == "pat");
+    assert!(why.is_none(), "{why:?}");
+}

@@ -616,12 +616,24 @@ impl<'a> Planner<'a> {
         // (`plan_update` then follows the directory again).
         self.matched[user_at] = true;
         let user = &users[user_at];
+        let what = if user.auth() == AuthMethod::Directory { "disabled and out" } else { "out" };
         self.plan.warnings.push(format!(
-            "{} is listed more than once by the directory; disabled and out of its groups \
-             until it is listed once",
+            "{} is listed more than once by the directory; {what} of its groups until it is \
+             listed once",
             user.name()
         ));
-        let (after, changed) = self.withdrawn(user);
+        self.plan_withdrawal(user, user.auth() == AuthMethod::Directory);
+    }
+
+    /// Plans [`Planner::withdrawn`] for `user`, disabled only if `disable` (a user with a
+    /// local password stays enabled, as when the directory no longer lists it), if that
+    /// changes anything.
+    fn plan_withdrawal(&mut self, user: &CachedUser, disable: bool) {
+        let (mut after, mut changed) = self.withdrawn(user);
+        if !disable {
+            after.enabled = user.enabled();
+            changed.retain(|field| *field != "enabled");
+        }
         if !changed.is_empty() {
             self.plan.updates.push(UserUpdate { after, changed, linked: false });
         }
@@ -929,14 +941,18 @@ impl<'a> Planner<'a> {
                 self.plan_disable_missing(user);
             } else if !self.config.sync.delete_missing_users {
                 self.plan.warnings.push(format!(
-                    "{} is no longer in the directory; kept (delete_missing_users = false)",
+                    "{} is no longer in the directory; kept, out of its groups \
+                     (delete_missing_users = false)",
                     user.name()
                 ));
+                self.plan_withdrawal(user, false);
             } else if user.auth() != AuthMethod::Directory {
                 self.plan.warnings.push(format!(
-                    "{} is no longer in the directory; kept because its auth method is local",
+                    "{} is no longer in the directory; kept, out of its groups, because its \
+                     auth method is local",
                     user.name()
                 ));
+                self.plan_withdrawal(user, false);
             } else {
                 self.plan.deletes.push(user.name().to_string());
             }

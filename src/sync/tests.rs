@@ -1438,3 +1438,54 @@ fn a_missing_user_is_out_of_its_groups_until_it_returns() {
     assert!(back.enabled && back.missing_since.is_none());
     assert_eq!(back.groups, ["team"]);
 }
+
+// ----- review findings on 4baebbd (helper-44); each failed before its fix -----
+
+/// A missing user with a local password (`user set --auth local` on a directory account) is
+/// kept enabled, but out of its groups, its own list included (initgroups answers from it),
+/// whatever delete_missing_users says.
+#[test]
+fn a_missing_local_password_user_is_out_of_its_groups() {
+    for extra in ["", "[sync]\ndelete_missing_users = true\n"] {
+        let setup = Setup::new(extra);
+        let mut list =
+            listing(vec![named("alice@example.com", "alice"), named("bob@example.com", "bob")]);
+        list.groups = vec![group(&list, "team", &["alice@example.com", "bob@example.com"])];
+        setup.sync(&list, SYNC).unwrap();
+        setup.change(
+            "alice",
+            UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() },
+        );
+
+        let mut without = listing(vec![named("bob@example.com", "bob")]);
+        without.groups = vec![group(&without, "team", &["bob@example.com"])];
+        setup.sync_at(&without, SYNC, 2_000).unwrap();
+        let db = setup.cache().load().unwrap();
+        assert_eq!(db.groups[0].members, ["bob"], "{extra}");
+        let gone = db.user("alice").unwrap();
+        assert!(gone.groups.is_empty(), "{extra}: alice still lists {:?}", gone.groups);
+    }
+}
+
+/// A repeated identity treats a user with a local password as a missing one: out of its
+/// groups, but not disabled (the directory cannot lock it out by listing it twice).
+#[test]
+fn a_repeated_identity_treats_a_local_password_user_as_a_missing_one() {
+    let setup = Setup::new("");
+    let list = listing(vec![named("alice@example.com", "alice"), named("bob@example.com", "bob")]);
+    setup.sync(&list, SYNC).unwrap();
+    setup.change("alice", UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() });
+    let repeated = listing(vec![
+        named("alice@example.com", "alice"),
+        named("alice@example.com", "alice2"),
+        named("bob@example.com", "bob"),
+    ]);
+    setup.sync_at(&repeated, SYNC, 2_000).unwrap();
+    let repeated_enabled = setup.user("alice").enabled;
+    let setup2 = Setup::new("");
+    setup2.sync(&list, SYNC).unwrap();
+    setup2.change("alice", UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() });
+    setup2.sync_at(&listing(vec![named("bob@example.com", "bob")]), SYNC, 2_000).unwrap();
+    let missing_enabled = setup2.user("alice").enabled;
+    assert_eq!(repeated_enabled, missing_enabled, "repeated vs missing local-password user");
+}
