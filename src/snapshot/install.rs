@@ -204,6 +204,15 @@ pub(super) fn plan(
     users.sort_by_key(|u| u.uid);
     let held = Held::new(db, &users);
     for mut user in users {
+        // A kept account keeps its home on this host, as in a sync (which never moves one):
+        // the home it would leave still holds its files, and is no one else's.
+        if let Some(old) = by_uid.get(&user.uid).filter(|old| old.home != user.home) {
+            plan.warnings.push(format!(
+                "{}: keeps its home {:?} on this host (the snapshot says {:?})",
+                user.name, old.home, user.home
+            ));
+            user.home = old.home.clone();
+        }
         let refused = rules
             .refuse(&user.name, &[("uid", user.uid), ("gid", user.gid)])
             .or_else(|| unsafe_path("home", &user.home))

@@ -1098,3 +1098,109 @@ fn a_group_on_a_skipped_users_uid_does_not_block_the_user_later() {
     let why = outcome.report.skipped.iter().find(|s| s.name == "pat");
     assert!(why.is_none(), "{why:?}");
 }
+
+// ----- review findings on 99d4b99 (helper-45); the first three failed before the fix -----
+
+/// A renamed host user keeps its home (its files), however often the same snapshot is
+/// pulled: a new uid never gets it.
+#[test]
+fn a_renamed_host_user_does_not_hand_its_home_to_a_new_uid_at_the_next_pull() {
+    let (publisher, host, mut server) = installed();
+    let victim = host.db().user("user5@example.com").unwrap().clone();
+    let mut db = publisher.cache().load().unwrap();
+    let old = db.users.iter_mut().find(|u| u.uid == victim.uid).unwrap();
+    old.name = "carol".to_string();
+    old.home = "/home/carol".to_string();
+    db.users.push(User { home: victim.home.clone(), ..sample_user("user5@example.com", 200_205) });
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    host.pull(&mut server, NOW + 110).unwrap();
+    assert!(host.db().user("user5@example.com").is_none_or(|u| u.home != victim.home));
+    // The publisher touches anything and publishes again: the same users.
+    change(&publisher, "Changed");
+    publisher.publish_at(NOW + 200);
+    host.pull(&mut server, NOW + 210).unwrap();
+    let db = host.db();
+    let carol = db.user("carol").unwrap();
+    let new = db.user("user5@example.com");
+    assert!(
+        new.is_none_or(|u| u.home != victim.home),
+        "second pull: uid {} got {} whose files live uid {} (carol) owns",
+        new.unwrap().uid,
+        victim.home,
+        carol.uid
+    );
+}
+
+/// A host user whose home the publisher changes (same uid) keeps its home here, as a sync
+/// never changes a user's home: no other account gets it at a later pull.
+#[test]
+fn a_home_left_by_a_changed_home_goes_to_no_one_else() {
+    let (publisher, host, mut server) = installed();
+    let victim = host.db().user("user5@example.com").unwrap().clone();
+    let mut db = publisher.cache().load().unwrap();
+    db.user_mut("user5@example.com").unwrap().home = "/home/elsewhere".to_string();
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    host.pull(&mut server, NOW + 110).unwrap();
+    let mut db = publisher.cache().load().unwrap();
+    db.users.push(User { home: victim.home.clone(), ..sample_user("eve", 200_300) });
+    publisher.write(db);
+    publisher.publish_at(NOW + 200);
+    host.pull(&mut server, NOW + 210).unwrap();
+    let eve = host.db().user("eve").cloned();
+    assert!(
+        eve.as_ref().is_none_or(|e| e.home != victim.home),
+        "eve (uid 200300) got {}, the files of living uid {}",
+        victim.home,
+        victim.uid
+    );
+}
+
+/// An account moved to another uid and then given another home keeps the home its old uid
+/// left: it is never handed out.
+#[test]
+fn a_moved_users_old_home_is_not_handed_out_after_it_moves_home() {
+    let (publisher, host, mut server) = installed();
+    let old = host.db().user("user5@example.com").unwrap().clone();
+    let mut db = publisher.cache().load().unwrap();
+    let user5 = db.users.iter_mut().find(|u| u.name == "user5@example.com").unwrap();
+    (user5.uid, user5.gid) = (200_205, 200_205);
+    publisher.write(db);
+    publisher.publish_at(NOW + 100);
+    host.pull(&mut server, NOW + 110).unwrap();
+    assert_eq!(host.db().user("user5@example.com").unwrap().home, old.home);
+    let mut db = publisher.cache().load().unwrap();
+    db.user_mut("user5@example.com").unwrap().home = "/home/elsewhere".to_string();
+    db.users.push(User { home: old.home.clone(), ..sample_user("eve", 200_300) });
+    publisher.write(db);
+    publisher.publish_at(NOW + 200);
+    host.pull(&mut server, NOW + 210).unwrap();
+    // Same pull: refused (uid 200205 still held it on the host). Next pull: ...
+    change(&publisher, "Changed");
+    publisher.publish_at(NOW + 300);
+    host.pull(&mut server, NOW + 310).unwrap();
+    let eve = host.db().user("eve").cloned();
+    assert!(
+        eve.as_ref().is_none_or(|e| e.home != old.home),
+        "eve got {}, left by uid {} (deleted) and then by uid 200205",
+        old.home,
+        old.uid
+    );
+}
+
+/// A home changed and changed back (publisher's typo fixed) must not cost the account.
+#[test]
+fn a_home_changed_back_keeps_the_user() {
+    let (publisher, host, mut server) = installed();
+    let victim = host.db().user("user5@example.com").unwrap().clone();
+    for (step, home) in [(1u64, "/home/typo"), (2, victim.home.as_str())] {
+        let mut db = publisher.cache().load().unwrap();
+        db.user_mut("user5@example.com").unwrap().home = home.to_string();
+        publisher.write(db);
+        publisher.publish_at(NOW + 100 * step);
+        host.pull(&mut server, NOW + 100 * step + 10).unwrap();
+        let user5 = host.db().user("user5@example.com").cloned();
+        assert_eq!(user5.map(|u| u.uid), Some(victim.uid), "step {step}");
+    }
+}

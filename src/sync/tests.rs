@@ -1489,3 +1489,52 @@ fn a_repeated_identity_treats_a_local_password_user_as_a_missing_one() {
     let missing_enabled = setup2.user("alice").enabled;
     assert_eq!(repeated_enabled, missing_enabled, "repeated vs missing local-password user");
 }
+
+// ----- review of 99d4b99 (helper-45) -----
+
+/// A missing local-password user, once out of its groups, costs nothing at later syncs (no
+/// update, no write), and listed again gets its groups back; also when listed twice.
+#[test]
+fn a_missing_local_password_user_is_withdrawn_once_and_restored_on_return() {
+    for extra in ["", "[sync]\ndelete_missing_users = true\n"] {
+        let setup = Setup::new(extra);
+        let mut list =
+            listing(vec![named("alice@example.com", "alice"), named("bob@example.com", "bob")]);
+        list.groups = vec![group(&list, "team", &["alice@example.com", "bob@example.com"])];
+        setup.sync(&list, SYNC).unwrap();
+        setup.change(
+            "alice",
+            UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() },
+        );
+        let mut without = listing(vec![named("bob@example.com", "bob")]);
+        without.groups = vec![group(&without, "team", &["bob@example.com"])];
+        let first = setup.sync_at(&without, SYNC, 2_000).unwrap();
+        assert_eq!(first.report.updated, ["alice"], "{extra}");
+        for now in [3_000, 4_000] {
+            let again = setup.sync_at(&without, SYNC, now).unwrap();
+            assert!(again.report.updated.is_empty(), "{extra}: {:?}", again.report.updated);
+            assert_eq!(again.report.generation, None, "{extra}: rewritten at {now}");
+        }
+        let alice = setup.user("alice");
+        assert!(alice.enabled && alice.groups.is_empty(), "{extra}");
+        setup.sync_at(&list, SYNC, 5_000).unwrap();
+        let back = setup.user("alice");
+        assert!(back.enabled, "{extra}");
+        assert_eq!(back.groups, ["team"], "{extra}");
+        assert_eq!(setup.cache().load().unwrap().groups[0].members, ["alice", "bob"], "{extra}");
+        // Listed twice: out of its groups, still enabled; listed once: back in.
+        let mut twice = listing(vec![
+            named("alice@example.com", "alice"),
+            named("alice@example.com", "alice2"),
+            named("bob@example.com", "bob"),
+        ]);
+        twice.groups = vec![group(&twice, "team", &["alice@example.com", "bob@example.com"])];
+        setup.sync_at(&twice, SYNC, 6_000).unwrap();
+        let again = setup.sync_at(&twice, SYNC, 7_000).unwrap();
+        assert_eq!(again.report.generation, None, "{extra}: listed twice, rewritten");
+        let twice_user = setup.user("alice");
+        assert!(twice_user.enabled && twice_user.groups.is_empty(), "{extra}");
+        setup.sync_at(&list, SYNC, 8_000).unwrap();
+        assert_eq!(setup.user("alice").groups, ["team"], "{extra}");
+    }
+}
