@@ -134,7 +134,7 @@ impl<'a> Held<'a> {
     /// Why a published user would take what another account holds.
     fn refuse_user(&self, user: &User) -> Option<String> {
         // A host group on a uid its user already has here (installs before the group rule
-        // let one in) is the group's problem, not the user's: see `refuse_group`.
+        // let one in) is the group's problem, not the user's: see `Held::private_group`.
         if self.host_group_gids.contains(&user.uid) && !self.host_uids.contains(&user.uid) {
             return Some(format!("its uid {} is the gid of a group on this host", user.uid));
         }
