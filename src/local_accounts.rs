@@ -444,6 +444,11 @@ impl LocalAccounts {
         self.index().ids.iter().copied()
     }
 
+    /// The home directories of the local users (passwd's sixth field), in file order.
+    pub fn homes(&self) -> impl Iterator<Item = &str> + '_ {
+        self.texts[0].lines().filter_map(|line| line.split(':').nth(5)).filter(|h| !h.is_empty())
+    }
+
     /// The subordinate uid and gid ranges of local users, in file order.
     pub fn subordinate_ranges(&self) -> &[SubordinateRange] {
         &self.subordinate

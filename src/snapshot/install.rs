@@ -64,8 +64,9 @@ struct Rules<'a> {
 }
 
 impl Rules<'_> {
-    /// Why an account or group of this name and these ids cannot exist on this host.
-    fn refuse(&self, name: &str, ids: &[(&str, u32)]) -> Option<String> {
+    /// Why an account or group of this name and these ids cannot exist on this host. `own`:
+    /// ids this very account or group already holds here (a retired one it may keep).
+    fn refuse(&self, name: &str, ids: &[(&str, u32)], own: &[u32]) -> Option<String> {
         if let Err(e) = self.policy.check(name) {
             return Some(e.to_string());
         }
@@ -86,7 +87,7 @@ impl Rules<'_> {
                      /etc/subgid)"
                 ));
             }
-            if self.retired.contains(&id) {
+            if self.retired.contains(&id) && !own.contains(&id) {
                 return Some(format!(
                     "{what} {id} belonged to an account deleted on this host; it is never given \
                      to anyone else here"
@@ -113,21 +114,27 @@ struct Held<'a> {
     host_uids: HashSet<u32>,
     /// The gids of the host's groups.
     host_group_gids: HashSet<u32>,
+    /// The host users' gids other than their uid (files they own may be in that group).
+    host_user_gids: HashSet<u32>,
     /// The host users' homes, with their uid and folded name.
     homes: HashMap<&'a str, (u32, String)>,
+    /// The local accounts' homes (/etc/passwd): local accounts win.
+    local_homes: HashSet<&'a str>,
 }
 
 impl<'a> Held<'a> {
-    fn new(db: &'a Db, users: &[User]) -> Held<'a> {
+    fn new(db: &'a Db, users: &[User], local: &'a LocalAccounts) -> Held<'a> {
         Held {
             published_uids: users.iter().map(|u| u.uid).collect(),
             host_uids: db.users.iter().map(|u| u.uid).collect(),
             host_group_gids: db.groups.iter().map(|g| g.gid).collect(),
+            host_user_gids: db.users.iter().filter(|u| u.gid != u.uid).map(|u| u.gid).collect(),
             homes: db
                 .users
                 .iter()
                 .map(|u| (u.home.as_str(), (u.uid, fold_name(&u.name))))
                 .collect(),
+            local_homes: local.homes().collect(),
         }
     }
 
@@ -138,9 +145,15 @@ impl<'a> Held<'a> {
         if self.host_group_gids.contains(&user.uid) && !self.host_uids.contains(&user.uid) {
             return Some(format!("its uid {} is the gid of a group on this host", user.uid));
         }
+        if self.host_user_gids.contains(&user.uid) && !self.host_uids.contains(&user.uid) {
+            return Some(format!("its uid {} is a host user's primary gid", user.uid));
+        }
         let private_group = |gid| self.published_uids.contains(gid) || self.host_uids.contains(gid);
         if user.gid != user.uid && private_group(&user.gid) {
             return Some(format!("its gid {} is another user's private group", user.gid));
+        }
+        if self.local_homes.contains(user.home.as_str()) {
+            return Some(format!("the home {:?} is a local account's", user.home));
         }
         let (uid, name) = self.homes.get(user.home.as_str())?;
         // The same account moved to another uid (same name; a rebuilt publisher) keeps its
@@ -157,6 +170,7 @@ impl<'a> Held<'a> {
     fn private_group(&self, gid: u32, installed: &HashSet<u32>) -> bool {
         installed.contains(&gid)
             || self.host_uids.contains(&gid)
+            || (self.host_user_gids.contains(&gid) && !self.host_group_gids.contains(&gid))
             || (self.published_uids.contains(&gid) && !self.host_group_gids.contains(&gid))
     }
 }
@@ -171,6 +185,31 @@ fn unsafe_path(what: &str, path: &str) -> Option<String> {
     (!plain).then(|| format!("the {what} {path:?} is not a plain absolute path"))
 }
 
+/// A sync only gives homes of `[unix] home`: `{name}` one plain path component, and
+/// `.UID` (`.UID.N`) appended when that path was taken (`Config::free_home`). A
+/// snapshot's home must be one too, or it names another directory (`/root`, a systemd
+/// drop-in directory pam_mkhomedir would create for the user, `/home//alice` or
+/// `/home/./alice` for `/home/alice`).
+fn outside_home_template(config: &Config, home: &str) -> Option<String> {
+    let template = &config.unix.home;
+    let prefix = template.split("{name}").next().unwrap_or_default();
+    let component = home.strip_prefix(prefix).and_then(|rest| rest.split('/').next());
+    let plain = component.filter(|part| !part.is_empty() && *part != "." && *part != "..");
+    let inside = plain.is_some_and(|part| {
+        let wanted = config.home_for(part);
+        let taken_suffix = |tail: &str| {
+            tail.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        home == wanted
+            || home
+                .strip_prefix(wanted.as_str())
+                .and_then(|t| t.strip_prefix('.'))
+                .is_some_and(taken_suffix)
+    });
+    (!inside)
+        .then(|| format!("the home {home:?} is not one of [unix] home {template:?} on this host"))
+}
+
 /// The plan for installing `users` and `groups` (a snapshot, verified) into `db`. The host
 /// gets exactly the publisher's accounts, minus what its rules refuse; the one thing of its
 /// own it keeps is an administrator's local `user set --disable` (`disabled_by_admin`).
@@ -181,17 +220,11 @@ pub(super) fn plan(
     config: &Config,
     local: &LocalAccounts,
 ) -> Install {
-    let in_use: HashSet<u32> = db
-        .users
-        .iter()
-        .flat_map(|u| [u.uid, u.gid])
-        .chain(db.groups.iter().map(|g| g.gid))
-        .collect();
     let rules = Rules {
         policy: config.name_policy(),
         local,
         range: config.unix.uid_range,
-        retired: db.meta.retired_ids.iter().copied().filter(|id| !in_use.contains(id)).collect(),
+        retired: db.meta.retired_ids.iter().copied().collect(),
     };
     let by_uid: HashMap<u32, &User> = db.users.iter().map(|u| (u.uid, u)).collect();
     let accepts_local_passwords =
@@ -202,7 +235,7 @@ pub(super) fn plan(
     let mut homes = HashSet::new();
     let mut users = users;
     users.sort_by_key(|u| u.uid);
-    let held = Held::new(db, &users);
+    let held = Held::new(db, &users, local);
     for mut user in users {
         // A kept account keeps its home on this host, as in a sync (which never moves one):
         // the home it would leave still holds its files, and is no one else's.
@@ -213,8 +246,16 @@ pub(super) fn plan(
             ));
             user.home = old.home.clone();
         }
+        let own: Vec<u32> =
+            by_uid.get(&user.uid).map(|old| vec![old.uid, old.gid]).unwrap_or_default();
+        // A sync gives every user its uid as gid; a host user keeps the gid it has.
+        let own_gid = user.gid == user.uid || own.get(1) == Some(&user.gid);
         let refused = rules
-            .refuse(&user.name, &[("uid", user.uid), ("gid", user.gid)])
+            .refuse(&user.name, &[("uid", user.uid), ("gid", user.gid)], &own)
+            .or_else(|| {
+                (!own_gid).then(|| format!("its gid {} is not its own private group", user.gid))
+            })
+            .or_else(|| outside_home_template(config, &user.home))
             .or_else(|| unsafe_path("home", &user.home))
             .or_else(|| unsafe_path("shell", &user.shell))
             .or_else(|| held.refuse_user(&user));
@@ -275,7 +316,8 @@ pub(super) fn plan(
     groups.sort_by_key(|g| g.gid);
     for mut group in groups {
         let folded = fold_name(&group.name);
-        let refused = rules.refuse(&group.name, &[("gid", group.gid)]).or_else(|| {
+        let own: &[u32] = if old_groups.contains_key(&group.gid) { &[group.gid] } else { &[] };
+        let refused = rules.refuse(&group.name, &[("gid", group.gid)], own).or_else(|| {
             (kept.contains(&folded)
                 || held.private_group(group.gid, &installed_uids)
                 || gids.contains(&group.gid)
@@ -300,4 +342,44 @@ pub(super) fn plan(
     }
     plan.groups_deleted = db.groups.iter().filter(|g| !gids.contains(&g.gid)).cloned().collect();
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outside_home_template;
+    use crate::config::Config;
+
+    #[test]
+    fn a_home_must_be_one_a_sync_could_give() {
+        let mut config = Config::default();
+        for (template, inside, outside) in [
+            (
+                "/home/{name}",
+                &["/home/alice", "/home/alice.200005", "/home/alice.200005.2", "/home/a.b"][..],
+                &[
+                    "/home//alice",
+                    "/home/./alice",
+                    "/home/..",
+                    "/home/alice/",
+                    "/root",
+                    "/home/",
+                    "/home/alice/.ssh",
+                    "/etc/systemd/system/x",
+                ][..],
+            ),
+            (
+                "/srv/{name}/work",
+                &["/srv/alice/work", "/srv/alice/work.200005"],
+                &["/srv/alice", "/srv/alice/work/", "/srv//work", "/srv/a/b/work"],
+            ),
+        ] {
+            config.unix.home = template.to_string();
+            for home in inside {
+                assert_eq!(outside_home_template(&config, home), None, "{template}: {home}");
+            }
+            for home in outside {
+                assert!(outside_home_template(&config, home).is_some(), "{template}: {home}");
+            }
+        }
+    }
 }

@@ -197,3 +197,6 @@ impl SnapshotError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model_tests;

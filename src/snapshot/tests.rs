@@ -1204,3 +1204,128 @@ fn a_home_changed_back_keeps_the_user() {
         assert_eq!(user5.map(|u| u.uid), Some(victim.uid), "step {step}");
     }
 }
+
+// ----- review findings on 251368d (helper-46), end to end (publish, sign, pull, commit) -----
+// Each asserts what the documented promise requires; they fail on 251368d.
+
+/// The publisher's cache changed by `change`, published at `at`, pulled by `host` at `at + 10`.
+fn publish_and_pull(
+    publisher: &Publisher,
+    host: &Host,
+    server: &mut FakeServer,
+    at: u64,
+    change: impl FnOnce(&mut Db),
+) -> SyncOutcome {
+    let mut db = publisher.cache().load().unwrap();
+    change(&mut db);
+    publisher.write(db);
+    publisher.publish_at(at);
+    host.pull(server, at + 10).unwrap()
+}
+
+#[test]
+fn a_deleted_users_primary_gid_is_no_new_users_uid() {
+    let (publisher, host, mut server) = installed();
+    // Pull 1: x's primary gid is an id nobody else holds (a sync never makes one).
+    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.users.push(User { gid: 200_301, ..sample_user("x", 200_300) });
+    });
+    // (A host may refuse x outright: then 200301 was never anyone's here.)
+    let held = host.db().user("x").is_some_and(|x| x.gid == 200_301);
+    // Pull 2: x is gone, y takes x's gid as its uid (and private group).
+    publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
+        db.users.retain(|u| u.name != "x");
+        db.users.push(sample_user("y", 200_301));
+    });
+    let db = host.db();
+    assert!(
+        !held || db.user("y").is_none(),
+        "y got x's retired gid 200301 as its uid and private group"
+    );
+}
+
+#[test]
+fn a_retired_group_gid_is_no_new_groups() {
+    let (publisher, host, mut server) = installed();
+    // Pull 1: group dev, and x whose primary group it is.
+    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.groups.push(Group { gid: 200_310, members: vec![], ..db.groups[0].clone() });
+        db.groups.last_mut().unwrap().name = "dev".into();
+        db.users.push(User { gid: 200_310, ..sample_user("x", 200_300) });
+    });
+    assert!(host.db().groups.iter().any(|g| g.gid == 200_310));
+    // Pull 2: dev is deleted (its gid retired); x keeps gid 200310.
+    publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
+        db.groups.retain(|g| g.name != "dev");
+    });
+    assert!(host.db().meta.retired_ids.contains(&200_310));
+    // Pull 3: another group gets the retired gid (x's use of it hides it from the rule).
+    publish_and_pull(&publisher, &host, &mut server, NOW + 300, |db| {
+        db.groups.push(Group { gid: 200_310, members: vec![], ..db.groups[0].clone() });
+        db.groups.last_mut().unwrap().name = "wheel2".into();
+    });
+    let db = host.db();
+    assert!(
+        !db.groups.iter().any(|g| g.name == "wheel2"),
+        "group wheel2 got the gid 200310 retired when dev was deleted on this host"
+    );
+}
+
+#[test]
+fn a_dangling_primary_gid_becomes_a_new_groups() {
+    let (publisher, host, mut server) = installed();
+    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.users.push(User { gid: 200_301, ..sample_user("x", 200_300) });
+    });
+    let held = host.db().user("x").is_some_and(|x| x.gid == 200_301);
+    // x is deleted and a new group takes x's primary gid in the same pull.
+    publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
+        db.users.retain(|u| u.name != "x");
+        db.groups.push(Group { gid: 200_301, members: vec![], ..db.groups[0].clone() });
+        db.groups.last_mut().unwrap().name = "dev".into();
+    });
+    let db = host.db();
+    assert!(
+        !held || !db.groups.iter().any(|g| g.gid == 200_301),
+        "group dev got deleted x's primary gid (its group-owned files)"
+    );
+}
+
+#[test]
+fn another_spelling_of_a_deleted_users_home_is_refused() {
+    let (publisher, host, mut server) = installed();
+    // user5 is deleted: /home/user5@example.com is retired on this host.
+    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.users.retain(|u| u.name != "user5@example.com");
+    });
+    assert!(host.db().meta.retired_homes.contains("/home/user5@example.com"));
+    let outcome = publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
+        db.users.push(User {
+            home: "/home//user5@example.com/".into(),
+            ..sample_user("heir", 200_300)
+        });
+        // And a living user's home, spelt another way.
+        db.users.push(User {
+            home: "/home/./user6@example.com".into(),
+            ..sample_user("twin", 200_301)
+        });
+    });
+    let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["heir", "twin"], "both got a directory that is another account's");
+}
+
+#[test]
+fn a_snapshot_home_outside_the_hosts_home_template_is_refused() {
+    let (publisher, host, mut server) = installed();
+    // With pam_mkhomedir (README, step 4) the first login creates a missing home owned by the
+    // user: a systemd drop-in directory is root on the next restart of that unit.
+    let outcome = publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.users.push(User {
+            home: "/etc/systemd/system/cron.service.d".into(),
+            ..sample_user("mallory", 200_300)
+        });
+        db.users.push(User { home: "/root".into(), ..sample_user("eve", 200_301) });
+    });
+    let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["mallory", "eve"], "a sync only ever gives homes of [unix] home");
+}
