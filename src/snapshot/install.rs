@@ -50,6 +50,18 @@ impl Install {
             db.meta.retired_homes.remove(&user.home);
         }
         db.meta.retired_ids.extend(self.groups_deleted.iter().map(|g| g.gid));
+        // A primary gid a kept user gives up (not its uid, no group's) is retired too:
+        // files group-owned by it stay out of anyone else's reach.
+        let new_gid: HashMap<u32, u32> = self.users.iter().map(|u| (u.uid, u.gid)).collect();
+        let group_gids: HashSet<u32> = self.groups.iter().map(|g| g.gid).collect();
+        let given_up: Vec<u32> = db
+            .users
+            .iter()
+            .filter(|old| old.gid != old.uid && !group_gids.contains(&old.gid))
+            .filter(|old| new_gid.get(&old.uid).is_some_and(|gid| *gid != old.gid))
+            .map(|old| old.gid)
+            .collect();
+        db.meta.retired_ids.extend(given_up);
         db.users = self.users;
         db.groups = self.groups;
     }
@@ -119,7 +131,7 @@ struct Held<'a> {
     /// The host users' homes, with their uid and folded name.
     homes: HashMap<&'a str, (u32, String)>,
     /// The local accounts' homes (/etc/passwd): local accounts win.
-    local_homes: HashSet<&'a str>,
+    local_homes: HashSet<String>,
 }
 
 impl<'a> Held<'a> {
@@ -134,7 +146,7 @@ impl<'a> Held<'a> {
                 .iter()
                 .map(|u| (u.home.as_str(), (u.uid, fold_name(&u.name))))
                 .collect(),
-            local_homes: local.homes().collect(),
+            local_homes: local.homes().map(lexical).collect(),
         }
     }
 
@@ -152,7 +164,7 @@ impl<'a> Held<'a> {
         if user.gid != user.uid && private_group(&user.gid) {
             return Some(format!("its gid {} is another user's private group", user.gid));
         }
-        if self.local_homes.contains(user.home.as_str()) {
+        if self.local_homes.contains(&lexical(&user.home)) {
             return Some(format!("the home {:?} is a local account's", user.home));
         }
         let (uid, name) = self.homes.get(user.home.as_str())?;
@@ -192,22 +204,43 @@ fn unsafe_path(what: &str, path: &str) -> Option<String> {
 /// `/home/./alice` for `/home/alice`).
 fn outside_home_template(config: &Config, home: &str) -> Option<String> {
     let template = &config.unix.home;
-    let prefix = template.split("{name}").next().unwrap_or_default();
-    let component = home.strip_prefix(prefix).and_then(|rest| rest.split('/').next());
-    let plain = component.filter(|part| !part.is_empty() && *part != "." && *part != "..");
-    let inside = plain.is_some_and(|part| {
-        let wanted = config.home_for(part);
-        let taken_suffix = |tail: &str| {
-            tail.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        };
-        home == wanted
-            || home
-                .strip_prefix(wanted.as_str())
-                .and_then(|t| t.strip_prefix('.'))
-                .is_some_and(taken_suffix)
+    let (prefix, after) = template.split_once("{name}").unwrap_or((template, ""));
+    // The path itself, or without the `.UID` or `.UID.N` `Config::free_home` appends.
+    let once = without_number(home);
+    let bases = [Some(home), once, once.and_then(without_number)];
+    let inside = bases.into_iter().flatten().any(|base| {
+        base.strip_prefix(prefix).is_some_and(|rest| {
+            name_cuts(rest, after).any(|name| {
+                crate::names::validate_name(name).is_ok() && config.home_for(name) == base
+            })
+        })
     });
     (!inside)
         .then(|| format!("the home {home:?} is not one of [unix] home {template:?} on this host"))
+}
+
+/// `path` without a final `.` and digits.
+fn without_number(path: &str) -> Option<&str> {
+    let (head, tail) = path.rsplit_once('.')?;
+    (!tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit())).then_some(head)
+}
+
+/// The names `rest` (a home without the template's text before `{name}`) may begin with:
+/// the one that leaves the text after `{name}` when that holds no other `{name}`, else
+/// every cut up to the longest name.
+fn name_cuts<'r>(rest: &'r str, after: &str) -> Box<dyn Iterator<Item = &'r str> + 'r> {
+    if after.contains("{name}") {
+        let longest = rest.len().min(crate::names::MAX_NAME_LEN);
+        Box::new((1..=longest).filter_map(|at| rest.get(..at)))
+    } else {
+        Box::new(rest.strip_suffix(after).into_iter())
+    }
+}
+
+/// A path as the kernel resolves it, lexically: `//`, `/./` and a trailing `/` dropped.
+fn lexical(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    format!("/{}", parts.join("/"))
 }
 
 /// The plan for installing `users` and `groups` (a snapshot, verified) into `db`. The host
@@ -255,7 +288,10 @@ pub(super) fn plan(
             .or_else(|| {
                 (!own_gid).then(|| format!("its gid {} is not its own private group", user.gid))
             })
-            .or_else(|| outside_home_template(config, &user.home))
+            .or_else(|| {
+                let own_home = by_uid.get(&user.uid).is_some_and(|old| old.home == user.home);
+                (!own_home).then(|| outside_home_template(config, &user.home)).flatten()
+            })
             .or_else(|| unsafe_path("home", &user.home))
             .or_else(|| unsafe_path("shell", &user.shell))
             .or_else(|| held.refuse_user(&user));
@@ -364,8 +400,15 @@ mod tests {
                     "/root",
                     "/home/",
                     "/home/alice/.ssh",
+                    "/home/$(id)",
+                    "/home/a b",
                     "/etc/systemd/system/x",
                 ][..],
+            ),
+            (
+                "/home/{name}.d",
+                &["/home/alice.d", "/home/alice.d.200005", "/home/a.b.d"],
+                &["/home/alice", "/home/.d", "/home/alice.d/", "/home/al/ice.d"],
             ),
             (
                 "/srv/{name}/work",
