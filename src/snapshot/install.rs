@@ -71,7 +71,8 @@ struct Rules<'a> {
     policy: NamePolicy,
     local: &'a LocalAccounts,
     range: [u32; 2],
-    /// Ids this host retired and no longer uses: never handed to someone else.
+    /// Ids this host retired: given back only to the account or group that holds them
+    /// (`own` in [`Rules::refuse`]), never to someone else.
     retired: HashSet<u32>,
 }
 
@@ -119,7 +120,7 @@ impl Rules<'_> {
 /// What other accounts hold while the install is planned, published or on this host: the
 /// ids and homes of host users this install deletes are retired only as it is applied, and
 /// must not be handed out by it. A sync never gives any of these to another account.
-struct Held<'a> {
+struct Held {
     /// The snapshot's uids, each also the gid of that user's private group (see `nss`).
     published_uids: HashSet<u32>,
     /// The host users' uids.
@@ -128,14 +129,14 @@ struct Held<'a> {
     host_group_gids: HashSet<u32>,
     /// The host users' gids other than their uid (files they own may be in that group).
     host_user_gids: HashSet<u32>,
-    /// The host users' homes, with their uid and folded name.
-    homes: HashMap<&'a str, (u32, String)>,
+    /// The host users' homes (as [`lexical`] gives them), with their uid and folded name.
+    homes: HashMap<String, (u32, String)>,
     /// The local accounts' homes (/etc/passwd): local accounts win.
     local_homes: HashSet<String>,
 }
 
-impl<'a> Held<'a> {
-    fn new(db: &'a Db, users: &[User], local: &'a LocalAccounts) -> Held<'a> {
+impl Held {
+    fn new(db: &Db, users: &[User], local: &LocalAccounts) -> Held {
         Held {
             published_uids: users.iter().map(|u| u.uid).collect(),
             host_uids: db.users.iter().map(|u| u.uid).collect(),
@@ -144,7 +145,7 @@ impl<'a> Held<'a> {
             homes: db
                 .users
                 .iter()
-                .map(|u| (u.home.as_str(), (u.uid, fold_name(&u.name))))
+                .map(|u| (lexical(&u.home), (u.uid, fold_name(&u.name))))
                 .collect(),
             local_homes: local.homes().map(lexical).collect(),
         }
@@ -167,7 +168,7 @@ impl<'a> Held<'a> {
         if self.local_homes.contains(&lexical(&user.home)) {
             return Some(format!("the home {:?} is a local account's", user.home));
         }
-        let (uid, name) = self.homes.get(user.home.as_str())?;
+        let (uid, name) = self.homes.get(&lexical(&user.home))?;
         // The same account moved to another uid (same name; a rebuilt publisher) keeps its
         // home, but only if its old uid is gone from the snapshot: else that is another,
         // living account, whose files the home holds.
@@ -197,26 +198,23 @@ fn unsafe_path(what: &str, path: &str) -> Option<String> {
     (!plain).then(|| format!("the {what} {path:?} is not a plain absolute path"))
 }
 
-/// A sync only gives homes of `[unix] home`: `{name}` one plain path component, and
-/// `.UID` (`.UID.N`) appended when that path was taken (`Config::free_home`). A
-/// snapshot's home must be one too, or it names another directory (`/root`, a systemd
-/// drop-in directory pam_mkhomedir would create for the user, `/home//alice` or
-/// `/home/./alice` for `/home/alice`).
-fn outside_home_template(config: &Config, home: &str) -> Option<String> {
-    let template = &config.unix.home;
-    let (prefix, after) = template.split_once("{name}").unwrap_or((template, ""));
+/// A sync only gives homes of `[unix] home` for names its policy allows (`{name}` one
+/// plain name), with `.UID` (`.UID.N`) appended when that path was taken
+/// (`Config::free_home`). A snapshot's home must be one too, or it names another
+/// directory: `/root`, a systemd drop-in directory pam_mkhomedir would create for the user,
+/// `/home//alice` or `/home/./alice` for `/home/alice`, or `/home/admin`, which a local
+/// account created later would find, owned by someone else.
+fn outside_home_template(config: &Config, policy: &NamePolicy, home: &str) -> Option<String> {
     // The path itself, or without the `.UID` or `.UID.N` `Config::free_home` appends.
     let once = without_number(home);
     let bases = [Some(home), once, once.and_then(without_number)];
     let inside = bases.into_iter().flatten().any(|base| {
-        base.strip_prefix(prefix).is_some_and(|rest| {
-            name_cuts(rest, after).any(|name| {
-                crate::names::validate_name(name).is_ok() && config.home_for(name) == base
-            })
-        })
+        name_in_home(&config.unix.home, base)
+            .is_some_and(|name| policy.check(name).is_ok() && config.home_for(name) == base)
     });
-    (!inside)
-        .then(|| format!("the home {home:?} is not one of [unix] home {template:?} on this host"))
+    (!inside).then(|| {
+        format!("the home {home:?} is not one of [unix] home {:?} on this host", config.unix.home)
+    })
 }
 
 /// `path` without a final `.` and digits.
@@ -225,21 +223,33 @@ fn without_number(path: &str) -> Option<&str> {
     (!tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit())).then_some(head)
 }
 
-/// The names `rest` (a home without the template's text before `{name}`) may begin with:
-/// the one that leaves the text after `{name}` when that holds no other `{name}`, else
-/// every cut up to the longest name.
-fn name_cuts<'r>(rest: &'r str, after: &str) -> Box<dyn Iterator<Item = &'r str> + 'r> {
-    if after.contains("{name}") {
-        let longest = rest.len().min(crate::names::MAX_NAME_LEN);
-        Box::new((1..=longest).filter_map(|at| rest.get(..at)))
-    } else {
-        Box::new(rest.strip_suffix(after).into_iter())
+/// The one name `template` (`{name}` k times) could give `home` for: its length is what the
+/// template's own text leaves, shared by the k copies.
+fn name_in_home<'h>(template: &str, home: &'h str) -> Option<&'h str> {
+    const PLACEHOLDER: &str = "{name}";
+    let copies = template.matches(PLACEHOLDER).count();
+    let fixed = template.len() - copies * PLACEHOLDER.len();
+    let spread = home.len().checked_sub(fixed)?;
+    if copies == 0 || spread % copies != 0 {
+        return None;
     }
+    let start = template.find(PLACEHOLDER)?;
+    home.get(start..start + spread / copies)
 }
 
-/// A path as the kernel resolves it, lexically: `//`, `/./` and a trailing `/` dropped.
+/// A path as the kernel resolves it, lexically (symbolic links aside): `//`, `/./` and a
+/// trailing `/` dropped, `..` taking the component before it.
 fn lexical(path: &str) -> String {
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
     format!("/{}", parts.join("/"))
 }
 
@@ -269,6 +279,8 @@ pub(super) fn plan(
     let mut users = users;
     users.sort_by_key(|u| u.uid);
     let held = Held::new(db, &users, local);
+    // Homes are compared as the kernel resolves them: `/home/alice/` is `/home/alice`.
+    let retired_homes: HashSet<String> = db.meta.retired_homes.iter().map(|h| lexical(h)).collect();
     for mut user in users {
         // A kept account keeps its home on this host, as in a sync (which never moves one):
         // the home it would leave still holds its files, and is no one else's.
@@ -290,7 +302,8 @@ pub(super) fn plan(
             })
             .or_else(|| {
                 let own_home = by_uid.get(&user.uid).is_some_and(|old| old.home == user.home);
-                (!own_home).then(|| outside_home_template(config, &user.home)).flatten()
+                let policy = &rules.policy;
+                (!own_home).then(|| outside_home_template(config, policy, &user.home)).flatten()
             })
             .or_else(|| unsafe_path("home", &user.home))
             .or_else(|| unsafe_path("shell", &user.shell))
@@ -303,7 +316,7 @@ pub(super) fn plan(
         // `free_home`): a home left by an account deleted on this host, maybe with its
         // files, goes to no one else.
         let own_home = by_uid.get(&user.uid).is_some_and(|old| old.home == user.home);
-        if db.meta.retired_homes.contains(&user.home) && !own_home {
+        if retired_homes.contains(&lexical(&user.home)) && !own_home {
             let reason = format!(
                 "the home {:?} belonged to an account deleted on this host; it is never given \
                  to anyone else here",
@@ -314,7 +327,7 @@ pub(super) fn plan(
         }
         if uids.contains(&user.uid)
             || names.contains(&fold_name(&user.name))
-            || homes.contains(&user.home)
+            || homes.contains(&lexical(&user.home))
         {
             let reason = "another user of the snapshot has the same name, uid or home".to_string();
             plan.skipped.push(Skipped { name: user.name.clone(), reason });
@@ -322,7 +335,7 @@ pub(super) fn plan(
         }
         uids.insert(user.uid);
         names.insert(fold_name(&user.name));
-        homes.insert(user.home.clone());
+        homes.insert(lexical(&user.home));
         if !accepts_local_passwords {
             user.password_hash = None;
         }
@@ -401,6 +414,8 @@ mod tests {
                     "/home/",
                     "/home/alice/.ssh",
                     "/home/$(id)",
+                    "/home/root",
+                    "/home/admin",
                     "/home/a b",
                     "/etc/systemd/system/x",
                 ][..],
@@ -411,6 +426,11 @@ mod tests {
                 &["/home/alice", "/home/.d", "/home/alice.d/", "/home/al/ice.d"],
             ),
             (
+                "/srv/{name}/{name}",
+                &["/srv/alice/alice", "/srv/alice/alice.200005"],
+                &["/srv/alice/bob", "/srv/alice/alice/", "/srv/al/ice"],
+            ),
+            (
                 "/srv/{name}/work",
                 &["/srv/alice/work", "/srv/alice/work.200005"],
                 &["/srv/alice", "/srv/alice/work/", "/srv//work", "/srv/a/b/work"],
@@ -418,10 +438,19 @@ mod tests {
         ] {
             config.unix.home = template.to_string();
             for home in inside {
-                assert_eq!(outside_home_template(&config, home), None, "{template}: {home}");
+                let policy = config.name_policy();
+                assert_eq!(
+                    outside_home_template(&config, &policy, home),
+                    None,
+                    "{template}: {home}"
+                );
             }
             for home in outside {
-                assert!(outside_home_template(&config, home).is_some(), "{template}: {home}");
+                let policy = config.name_policy();
+                assert!(
+                    outside_home_template(&config, &policy, home).is_some(),
+                    "{template}: {home}"
+                );
             }
         }
     }

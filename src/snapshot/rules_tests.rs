@@ -209,3 +209,49 @@ fn a_host_users_primary_gid_not_retired_is_held() {
     let skipped = pull(&mut probe, &[user("y", 200_050, 200_050, "/home/y")], &[], &config, &local);
     assert!(probe.users.is_empty(), "{skipped:?}");
 }
+
+// Review of ff91f07 (helper-48): each failed before its fix.
+
+/// A sync never gives a home for a name the host's policy refuses (`ubuntu`, `admin`,
+/// `root`, `[unix] reserved_names`): a local account created later would find it, owned by
+/// someone else.
+#[test]
+fn a_home_for_a_reserved_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, local) = setup(dir.path(), "/home/{name}", "");
+    for home in ["/home/ubuntu", "/home/admin", "/home/root", "/home/sudo"] {
+        let mallory = user("mallory", 200_001, 200_001, home);
+        let got = pull(&mut Db::default(), &[mallory], &[], &config, &local);
+        assert!(!got.is_empty(), "{home} given to mallory");
+    }
+}
+
+/// A host user's home kept from a former template (`/home/alice/`) is the directory
+/// `/home/alice`: a new account never gets it.
+#[test]
+fn a_host_users_home_spelt_another_way_is_not_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, local) = setup(dir.path(), "/home/{name}", "");
+    for held in ["/home/alice/", "/home//alice", "/home/./alice"] {
+        let mut db = Db::default();
+        db.users.push(user("alice", 200_001, 200_001, held));
+        let users = [
+            user("alice", 200_001, 200_001, held),
+            user("mallory", 200_002, 200_002, "/home/alice"),
+        ];
+        let got = pull(&mut db, &users, &[], &config, &local);
+        assert!(got.iter().any(|s| s.starts_with("mallory")), "mallory got alice's home {held}");
+    }
+}
+
+/// The same for a retired home: a deleted user's `/home/carol/` is `/home/carol`.
+#[test]
+fn a_retired_home_spelt_another_way_is_not_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, local) = setup(dir.path(), "/home/{name}", "");
+    let mut db = Db::default();
+    db.meta.retired_homes.insert("/home/carol/".to_string());
+    let mallory = user("mallory", 200_002, 200_002, "/home/carol");
+    let got = pull(&mut db, &[mallory], &[], &config, &local);
+    assert!(!got.is_empty(), "mallory got the retired home /home/carol/");
+}
