@@ -39,6 +39,7 @@ pub mod nss;
 pub mod packed_text;
 pub mod pam;
 pub mod passwords;
+pub mod paths;
 pub mod privileges;
 pub mod snapshot;
 pub mod sync;

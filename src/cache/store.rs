@@ -1,6 +1,7 @@
 //! Reading and atomically replacing the cache directory.
 
 use std::borrow::Borrow;
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
@@ -110,10 +111,13 @@ impl Db {
         self.users.iter_mut().find(|u| same_name(&u.name, name))
     }
 
-    /// Every home directory a new user must not get: those of current and deleted users.
-    pub fn homes_taken(&self) -> HashSet<&str> {
+    /// Every home directory a new user must not get: those of current and deleted users,
+    /// as the kernel resolves them (`crate::paths::resolved`: one written `/home/alice/`
+    /// by an older template is `/home/alice`).
+    pub fn homes_taken(&self) -> HashSet<Cow<'_, str>> {
         let current = self.users.iter().map(|u| u.home.as_str());
-        current.chain(self.meta.retired_homes.iter().map(String::as_str)).collect()
+        let all = current.chain(self.meta.retired_homes.iter().map(String::as_str));
+        all.map(crate::paths::resolved).collect()
     }
 
     /// Every uid and gid the cache uses or has used.

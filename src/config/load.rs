@@ -30,6 +30,13 @@ impl Config {
                 Some((key.clone(), line))
             })
             .collect();
+        // Used as the kernel resolves it: `Config::free_home` appends `.UID` to the path,
+        // which after a trailing `/` (`/home/{name}/`) would be a directory inside another
+        // user's home, and homes are compared resolved (`crate::paths`).
+        // (A relative one is left for `validate` to refuse.)
+        if config.unix.home.starts_with('/') {
+            config.unix.home = crate::paths::resolved(&config.unix.home).into_owned();
+        }
         config.validate(origin)?;
         Ok(config)
     }

@@ -395,10 +395,6 @@ fn paths_must_be_absolute() {
         ("[cache]\ndir = \"var/lib/dircache\"", "cache.dir"),
         ("[unix]\nhome = \"home/{name}\"", "unix.home"),
         ("[unix]\nhome = \"/home/alice\"", "unix.home"),
-        ("[unix]\nhome = \"/home/{name}/\"", "unix.home"),
-        ("[unix]\nhome = \"/home//{name}\"", "unix.home"),
-        ("[unix]\nhome = \"/home/./{name}\"", "unix.home"),
-        ("[unix]\nhome = \"/srv/../home/{name}\"", "unix.home"),
         ("[unix]\nshell = \"bash\"", "unix.shell"),
         ("[unix]\nlocal_passwd = \"passwd\"", "unix.local_passwd"),
         ("[unix]\nlocal_group = \"group\"", "unix.local_group"),
@@ -756,4 +752,18 @@ fn a_new_home_is_never_one_already_taken_even_with_a_suffix() {
     // A user named `x.300000` has the suffixed path (names may hold dots, uids are
     // predictable): the next free one, never a shared home.
     assert_eq!(free_with(&[&home, &suffixed]), format!("{suffixed}.2"));
+}
+
+#[test]
+fn unix_home_is_used_as_the_kernel_resolves_it() {
+    // Accepted as before, but used resolved: `.UID` is never appended inside another
+    // user's home (`/home/alice/.200005`), and homes compare as the directories they name.
+    for written in ["/home/{name}/", "/home//{name}", "/home/./{name}", "/srv/../home/{name}"] {
+        let config = parse(&format!("[unix]\nhome = {written:?}")).unwrap();
+        assert_eq!(config.unix.home, "/home/{name}", "{written}");
+        assert_eq!(
+            config.free_home("alice", 200_005, |h| h == "/home/alice"),
+            "/home/alice.200005"
+        );
+    }
 }

@@ -371,21 +371,6 @@ impl Config {
                 ),
             ));
         }
-        // Written as the kernel resolves it: `Config::free_home` appends `.UID` to the path,
-        // which after a trailing `/` would be a directory inside another user's home, and a
-        // snapshot's homes are compared with this template as written.
-        let home = &unix.home;
-        let unresolved = ["//", "/./", "/../"].iter().any(|part| home.contains(part))
-            || ["/", "/.", "/.."].iter().any(|end| home.ends_with(end));
-        if unresolved {
-            return Err(invalid(
-                "unix.home",
-                format!(
-                    "{home:?} must be written without \"//\", \".\" or \"..\" components and \
-                     without a trailing \"/\", such as \"/home/{{name}}\""
-                ),
-            ));
-        }
         if !unix.shell.starts_with('/') {
             return Err(invalid(
                 "unix.shell",

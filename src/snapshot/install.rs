@@ -3,6 +3,7 @@
 //! `[unix] uid_range`, subordinate ids and "local accounts win" are applied here exactly as
 //! a sync applies them, and what they refuse is skipped with the reason.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use crate::cache::Db;
@@ -10,6 +11,7 @@ use crate::config::Config;
 use crate::ids::reserved_overlap;
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, NamePolicy};
+use crate::paths::resolved;
 use crate::sync::Skipped;
 use crate::user::{Group, User};
 
@@ -46,9 +48,8 @@ impl Install {
         }
         // An account moved to another uid keeps its home (see `Held::refuse_user`): the
         // home its old record leaves is not retired.
-        for user in &self.users {
-            db.meta.retired_homes.remove(&user.home);
-        }
+        let held: HashSet<Cow<str>> = self.users.iter().map(|u| resolved(&u.home)).collect();
+        db.meta.retired_homes.retain(|home| !held.contains(&*resolved(home)));
         db.meta.retired_ids.extend(self.groups_deleted.iter().map(|g| g.gid));
         // A primary gid a kept user gives up (not its uid, no group's) is retired too:
         // files group-owned by it stay out of anyone else's reach.
@@ -129,7 +130,7 @@ struct Held {
     host_group_gids: HashSet<u32>,
     /// The host users' gids other than their uid (files they own may be in that group).
     host_user_gids: HashSet<u32>,
-    /// The host users' homes (as [`lexical`] gives them), with their uid and folded name.
+    /// The host users' homes (as [`resolved`] gives them), with their uid and folded name.
     homes: HashMap<String, (u32, String)>,
     /// The local accounts' homes (/etc/passwd): local accounts win.
     local_homes: HashSet<String>,
@@ -145,9 +146,9 @@ impl Held {
             homes: db
                 .users
                 .iter()
-                .map(|u| (lexical(&u.home), (u.uid, fold_name(&u.name))))
+                .map(|u| (resolved(&u.home).into_owned(), (u.uid, fold_name(&u.name))))
                 .collect(),
-            local_homes: local.homes().map(lexical).collect(),
+            local_homes: local.homes().map(|h| resolved(h).into_owned()).collect(),
         }
     }
 
@@ -165,10 +166,10 @@ impl Held {
         if user.gid != user.uid && private_group(&user.gid) {
             return Some(format!("its gid {} is another user's private group", user.gid));
         }
-        if self.local_homes.contains(&lexical(&user.home)) {
+        if self.local_homes.contains(&*resolved(&user.home)) {
             return Some(format!("the home {:?} is a local account's", user.home));
         }
-        let (uid, name) = self.homes.get(&lexical(&user.home))?;
+        let (uid, name) = self.homes.get(&*resolved(&user.home))?;
         // The same account moved to another uid (same name; a rebuilt publisher) keeps its
         // home, but only if its old uid is gone from the snapshot: else that is another,
         // living account, whose files the home holds.
@@ -202,12 +203,16 @@ fn unsafe_path(what: &str, path: &str) -> Option<String> {
 /// plain name), with `.UID` (`.UID.N`) appended when that path was taken
 /// (`Config::free_home`). A snapshot's home must be one too, or it names another
 /// directory: `/root`, a systemd drop-in directory pam_mkhomedir would create for the user,
-/// `/home//alice` or `/home/./alice` for `/home/alice`, or `/home/admin`, which a local
-/// account created later would find, owned by someone else.
+/// or `/home/admin`, which a local account created later would find, owned by someone else.
+/// Another spelling of a home (`/home//alice`) is that home: every home is compared
+/// resolved (`crate::paths`), so it cannot alias another account's.
 fn outside_home_template(config: &Config, policy: &NamePolicy, home: &str) -> Option<String> {
+    // As the kernel resolves it (homes are compared so everywhere): `/home/alice/`, which
+    // an older template gave, is `/home/alice`.
+    let path = resolved(home);
     // The path itself, or without the `.UID` or `.UID.N` `Config::free_home` appends.
-    let once = without_number(home);
-    let bases = [Some(home), once, once.and_then(without_number)];
+    let once = without_number(&path);
+    let bases = [Some(&*path), once, once.and_then(without_number)];
     let inside = bases.into_iter().flatten().any(|base| {
         name_in_home(&config.unix.home, base)
             .is_some_and(|name| policy.check(name).is_ok() && config.home_for(name) == base)
@@ -237,22 +242,6 @@ fn name_in_home<'h>(template: &str, home: &'h str) -> Option<&'h str> {
     home.get(start..start + spread / copies)
 }
 
-/// A path as the kernel resolves it, lexically (symbolic links aside): `//`, `/./` and a
-/// trailing `/` dropped, `..` taking the component before it.
-fn lexical(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
 /// The plan for installing `users` and `groups` (a snapshot, verified) into `db`. The host
 /// gets exactly the publisher's accounts, minus what its rules refuse; the one thing of its
 /// own it keeps is an administrator's local `user set --disable` (`disabled_by_admin`).
@@ -280,7 +269,8 @@ pub(super) fn plan(
     users.sort_by_key(|u| u.uid);
     let held = Held::new(db, &users, local);
     // Homes are compared as the kernel resolves them: `/home/alice/` is `/home/alice`.
-    let retired_homes: HashSet<String> = db.meta.retired_homes.iter().map(|h| lexical(h)).collect();
+    let retired_homes: HashSet<Cow<str>> =
+        db.meta.retired_homes.iter().map(|h| resolved(h)).collect();
     for mut user in users {
         // A kept account keeps its home on this host, as in a sync (which never moves one):
         // the home it would leave still holds its files, and is no one else's.
@@ -316,7 +306,7 @@ pub(super) fn plan(
         // `free_home`): a home left by an account deleted on this host, maybe with its
         // files, goes to no one else.
         let own_home = by_uid.get(&user.uid).is_some_and(|old| old.home == user.home);
-        if retired_homes.contains(&lexical(&user.home)) && !own_home {
+        if retired_homes.contains(&*resolved(&user.home)) && !own_home {
             let reason = format!(
                 "the home {:?} belonged to an account deleted on this host; it is never given \
                  to anyone else here",
@@ -327,7 +317,7 @@ pub(super) fn plan(
         }
         if uids.contains(&user.uid)
             || names.contains(&fold_name(&user.name))
-            || homes.contains(&lexical(&user.home))
+            || homes.contains(&*resolved(&user.home))
         {
             let reason = "another user of the snapshot has the same name, uid or home".to_string();
             plan.skipped.push(Skipped { name: user.name.clone(), reason });
@@ -335,7 +325,7 @@ pub(super) fn plan(
         }
         uids.insert(user.uid);
         names.insert(fold_name(&user.name));
-        homes.insert(lexical(&user.home));
+        homes.insert(resolved(&user.home).into_owned());
         if !accepts_local_passwords {
             user.password_hash = None;
         }
@@ -404,12 +394,21 @@ mod tests {
         for (template, inside, outside) in [
             (
                 "/home/{name}",
-                &["/home/alice", "/home/alice.200005", "/home/alice.200005.2", "/home/a.b"][..],
+                // Other spellings of a home a sync gives name that home (and are compared
+                // resolved everywhere).
                 &[
+                    "/home/alice",
+                    "/home/alice.200005",
+                    "/home/alice.200005.2",
+                    "/home/a.b",
                     "/home//alice",
                     "/home/./alice",
-                    "/home/..",
                     "/home/alice/",
+                    "/home/x/../alice",
+                ][..],
+                &[
+                    "/home/..",
+                    "/home/x/..",
                     "/root",
                     "/home/",
                     "/home/alice/.ssh",
@@ -422,18 +421,18 @@ mod tests {
             ),
             (
                 "/home/{name}.d",
-                &["/home/alice.d", "/home/alice.d.200005", "/home/a.b.d"],
-                &["/home/alice", "/home/.d", "/home/alice.d/", "/home/al/ice.d"],
+                &["/home/alice.d", "/home/alice.d.200005", "/home/a.b.d", "/home/alice.d/"],
+                &["/home/alice", "/home/.d", "/home/al/ice.d"],
             ),
             (
                 "/srv/{name}/{name}",
-                &["/srv/alice/alice", "/srv/alice/alice.200005"],
-                &["/srv/alice/bob", "/srv/alice/alice/", "/srv/al/ice"],
+                &["/srv/alice/alice", "/srv/alice/alice.200005", "/srv/alice/alice/"],
+                &["/srv/alice/bob", "/srv/al/ice"],
             ),
             (
                 "/srv/{name}/work",
-                &["/srv/alice/work", "/srv/alice/work.200005"],
-                &["/srv/alice", "/srv/alice/work/", "/srv//work", "/srv/a/b/work"],
+                &["/srv/alice/work", "/srv/alice/work.200005", "/srv/alice/work/"],
+                &["/srv/alice", "/srv//work", "/srv/a/b/work"],
             ),
         ] {
             config.unix.home = template.to_string();
@@ -451,6 +450,49 @@ mod tests {
                     outside_home_template(&config, &policy, home).is_some(),
                     "{template}: {home}"
                 );
+            }
+        }
+    }
+
+    // Review of 4e860cb (helper-49).
+
+    /// `name_in_home` finds the name for every template (ASCII or not around `{name}`,
+    /// `{name}` repeated or adjacent to itself) and every name of the safe set, and never
+    /// panics on a hostile home (off a char boundary, shorter than the template).
+    #[test]
+    fn name_in_home_inverts_home_for() {
+        use super::name_in_home;
+        let templates = [
+            "/home/{name}",
+            "/{name}",
+            "/home/{name}{name}",
+            "/home/{name}{name}{name}",
+            "/srv/{name}/{name}",
+            "/home/{name}.d",
+            "/hömé/{name}/ß{name}€",
+            "/ü{name}{name}ü",
+            "/home/{name{name}}",
+            "/home/{{name}}",
+            "/home/x{name}name}",
+        ];
+        let names = ["a", "alice", "a.b", "alice.200005", "x@y.z", "a-_+.@9", &"n".repeat(256)];
+        for template in templates {
+            let mut config = Config::default();
+            config.unix.home = template.to_string();
+            for name in names {
+                let home = config.home_for(name);
+                assert_eq!(name_in_home(template, &home), Some(name), "{template} {name}");
+            }
+            for hostile in ["", "/", "/h", "/hö", "/hömé/€/ß€€", "/üüüü", "/home/ab", "/ü\u{80}"]
+            {
+                // No panic; any name returned is checked by the caller.
+                let _ = name_in_home(template, hostile);
+            }
+            for cut in 0..=config.home_for("äöü").len() {
+                let home = config.home_for("äöü");
+                if let Some(part) = home.get(..cut) {
+                    let _ = name_in_home(template, part);
+                }
             }
         }
     }

@@ -255,3 +255,35 @@ fn a_retired_home_spelt_another_way_is_not_handed_out() {
     let got = pull(&mut db, &[mallory], &[], &config, &local);
     assert!(!got.is_empty(), "mallory got the retired home /home/carol/");
 }
+
+// Review of 4e860cb (helper-49).
+
+/// A user renamed on the publisher keeps its home, named after its old name. A host that
+/// reserves that old name keeps the user it has (own home), and a fresh host refuses it.
+#[test]
+fn a_renamed_users_home_named_after_a_reserved_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut config, local) = setup(dir.path(), "/home/{name}", "");
+    let carol = user("carol", 200_001, 200_001, "/home/carol");
+    let mut db = Db::default();
+    assert!(pull(&mut db, std::slice::from_ref(&carol), &[], &config, &local).is_empty());
+    config.unix.reserved_names = vec!["carol".to_string()];
+    let renamed = user("carol.w", 200_001, 200_001, "/home/carol");
+    let got = pull(&mut db, std::slice::from_ref(&renamed), &[], &config, &local);
+    assert!(got.is_empty(), "existing host: {got:?}");
+    assert_eq!(db.users.len(), 1);
+    let got = pull(&mut Db::default(), &[renamed], &[], &config, &local);
+    assert_eq!(got.len(), 1, "fresh host: {got:?}");
+}
+
+/// A publisher whose `[unix] home` is written "/home/{name}/" gave its users "/home/alice/"
+/// (now it uses the template resolved, and a sync never moves a home): a fresh host accepts
+/// them, "/home/alice/" being "/home/alice".
+#[test]
+fn a_fresh_host_accepts_homes_of_a_template_written_another_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, local) = setup(dir.path(), "/home/{name}", "");
+    let alice = user("alice", 200_001, 200_001, "/home/alice/");
+    let got = pull(&mut Db::default(), &[alice], &[], &config, &local);
+    assert!(got.is_empty(), "{got:?}");
+}

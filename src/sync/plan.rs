@@ -12,6 +12,7 @@ use crate::directory::{CompactUser, DirectoryGroup, Listing, Memberships};
 use crate::ids::{IdAllocator, IdsExhausted};
 use crate::local_accounts::LocalAccounts;
 use crate::names::{fold_name, folded_name, NamePolicy, MAX_NAME_LEN};
+use crate::paths::resolved;
 use crate::privileges::PrivilegeSet;
 use crate::user::{AuthMethod, Group, Origin, User};
 
@@ -427,6 +428,10 @@ struct Planner<'a> {
     /// (`db.meta.retired_homes`), the homes a new user must not get.
     cached_homes: KeyIndex,
     created_homes: KeyIndex,
+    /// Cached and retired homes written another way than the kernel resolves them (by a
+    /// `[unix] home` of an older version, such as `/home/{name}/`), resolved: a new user's
+    /// home, always resolved, must not be one of them either. Almost always empty.
+    respelt_homes: HashSet<String>,
     /// The final login name of each listed identity, for group membership; only when the
     /// listing has groups.
     final_names: Option<FinalNames>,
@@ -500,6 +505,16 @@ impl<'a> Planner<'a> {
             by_name.insert(&folded_name(user.name()), at, |at| folded_name(users[at].name()));
             cached_homes.insert_new(user.home(), at, |at| users[at].home());
         }
+        let homes = users
+            .iter()
+            .map(CachedUser::home)
+            .chain(db.meta.retired_homes.iter().map(String::as_str));
+        let respelt_homes = homes
+            .filter_map(|home| match resolved(home) {
+                Cow::Owned(home) => Some(home),
+                Cow::Borrowed(_) => None,
+            })
+            .collect();
         let final_names = (!listing.groups.is_empty())
             .then(|| FinalNames { names: vec![FinalName::NONE; listing.users.len()] });
         let policy = config.name_policy();
@@ -520,6 +535,7 @@ impl<'a> Planner<'a> {
             renamed_to: HashSet::new(),
             cached_homes,
             created_homes: KeyIndex::with_capacity(0),
+            respelt_homes,
             final_names,
             user_groups,
             policy,
@@ -555,6 +571,7 @@ impl<'a> Planner<'a> {
         let (users, new_users) = (self.users, &self.new_users);
         self.cached_homes.contains(home, |at| users[at].home())
             || self.db.meta.retired_homes.contains(home)
+            || self.respelt_homes.contains(home)
             || self.created_homes.contains(home, |at| self.new_home(&new_users[at]))
     }
 

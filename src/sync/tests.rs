@@ -1538,3 +1538,64 @@ fn a_missing_local_password_user_is_withdrawn_once_and_restored_on_return() {
         assert_eq!(setup.user("alice").groups, ["team"], "{extra}");
     }
 }
+
+// Review of 4e860cb (helper-49): a `[unix] home` written `/home/{name}/` (or with `//`,
+// `/./`) is now used resolved, and the homes users and deleted users got from it stay
+// written the old way: a sync compares homes resolved (`crate::paths`), so a new user never
+// gets one of them under another spelling.
+
+/// Sets the stored home of `name` (as a former `[unix] home` = "/home/{name}/" gave it).
+fn respell_home(setup: &Setup, name: &str, home: &str) {
+    setup
+        .cache()
+        .update(Duration::from_secs(1), 2, |db| {
+            db.user_mut(name).unwrap().home = home.to_string();
+            Ok::<(), crate::cache::CacheError>(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_new_user_never_gets_the_home_a_renamed_user_kept_spelt_another_way() {
+    let setup = Setup::new("");
+    let mut users = listing(vec![person("alice@example.com", "Alice")]);
+    setup.sync(&users, SYNC).unwrap();
+    respell_home(&setup, "alice@example.com", "/home/alice@example.com/");
+    edit(&mut users.users[0], |u| u.login_name = "alice2@example.com".to_string());
+    setup.sync(&users, SYNC).unwrap();
+    users.users.push(compact(person("alice@example.com", "New Alice")));
+    edit(&mut users.users[1], |u| u.identity = "icewarp:new-alice@example.com".to_string());
+    setup.sync(&users, SYNC).unwrap();
+    let newcomer = setup.user("alice@example.com");
+    assert_ne!(
+        newcomer.home.trim_end_matches('/'),
+        "/home/alice@example.com",
+        "the newcomer got the renamed alice2's home /home/alice@example.com/"
+    );
+}
+
+#[test]
+fn a_new_user_never_gets_the_home_of_a_deleted_user_spelt_another_way() {
+    let setup = Setup::new("[sync]\ndelete_missing_users = true\nmax_delete_percent = 100\n");
+    let all = listing(vec![person("alice@example.com", "Alice"), person("bob@example.com", "Bob")]);
+    setup.sync(&all, SYNC).unwrap();
+    respell_home(&setup, "alice@example.com", "/home/alice@example.com/");
+    setup.sync(&listing(vec![person("bob@example.com", "Bob")]), SYNC).unwrap();
+    setup.sync(&all, SYNC).unwrap();
+    let new = setup.user("alice@example.com");
+    assert_ne!(new.home, "/home/alice@example.com", "the deleted alice's home went to a new user");
+}
+
+#[test]
+fn user_add_never_gives_the_home_of_a_deleted_user_spelt_another_way() {
+    let setup = Setup::new("");
+    setup
+        .cache()
+        .update(Duration::from_secs(1), 2, |db| {
+            db.meta.retired_homes.insert("/home/carol/".to_string());
+            Ok::<(), crate::cache::CacheError>(())
+        })
+        .unwrap();
+    setup.add_manual("carol", AuthMethod::Local);
+    assert_ne!(setup.user("carol").home, "/home/carol", "user add gave the retired /home/carol/");
+}
