@@ -52,4 +52,38 @@ mod tests {
             assert!(matches!(resolved(path), Cow::Borrowed(p) if p == path), "{path}");
         }
     }
+
+    /// Every string up to 8 bytes over `/ . a`: the result
+    /// is resolved (a fixed point, borrowed), borrowed exactly when it is the input, and
+    /// what a component stack gives (`..` never above `/`).
+    #[test]
+    fn resolved_exhaustively() {
+        let alphabet = ['/', '.', 'a'];
+        let mut paths = vec![String::new()];
+        let mut all = vec![String::new()];
+        for _ in 0..8 {
+            paths = paths
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            all.extend(paths.iter().cloned());
+        }
+        for path in &all {
+            let got = resolved(path);
+            let mut stack: Vec<&str> = Vec::new();
+            for part in path.split('/') {
+                match part {
+                    "" | "." => {}
+                    ".." => {
+                        stack.pop();
+                    }
+                    part => stack.push(part),
+                }
+            }
+            let expected = format!("/{}", stack.join("/"));
+            assert_eq!(got, expected, "{path:?}");
+            assert_eq!(matches!(got, Cow::Borrowed(_)), *path == expected, "{path:?}");
+            assert!(matches!(resolved(&got), Cow::Borrowed(_)), "{path:?} -> {got:?}");
+        }
+    }
 }

@@ -122,7 +122,9 @@ pub fn add_user<'a>(
         AuthMethod::Local => new.password_hash,
         AuthMethod::Directory => None,
     };
-    let homes = db.homes_taken();
+    let mut homes = db.homes_taken();
+    // Local accounts win: their homes too (resolved, as `homes_taken` gives the others).
+    homes.extend(local.homes().map(|home| crate::paths::resolved(home).into_owned().into()));
     let home = config.free_home(&new.name, uid, |home| homes.contains(home));
     db.users.push(User {
         home,

@@ -767,3 +767,16 @@ fn unix_home_is_used_as_the_kernel_resolves_it() {
         );
     }
 }
+
+/// A `Config` built in code (`validate` is public "so that a Config built in code can be
+/// checked the same way") with "/home/{name}/" is refused: `free_home` would nest a new home
+/// in another user's. (A file's template is resolved as it is read.)
+#[test]
+fn a_config_built_in_code_never_nests_a_home() {
+    let mut config = Config::default();
+    config.unix.home = "/home/{name}/".to_string();
+    if config.validate(Path::new("in code")).is_ok() {
+        let home = config.free_home("alice", 200_005, |h| h == "/home/alice/");
+        assert!(!home.starts_with("/home/alice/"), "{home}");
+    }
+}

@@ -371,6 +371,19 @@ impl Config {
                 ),
             ));
         }
+        // A file's template is resolved as it is read (`Config::from_toml_str`); one built in
+        // code must be written so: `Config::free_home` appends `.UID` to the path, which
+        // after a trailing `/` would be a directory inside another user's home.
+        if unix.home.starts_with('/') && crate::paths::resolved(&unix.home) != unix.home.as_str() {
+            return Err(invalid(
+                "unix.home",
+                format!(
+                    "{:?} must be written as the kernel resolves it (no trailing \"/\", \"//\", \
+                     \".\" or \"..\"), such as \"/home/{{name}}\"",
+                    unix.home
+                ),
+            ));
+        }
         if !unix.shell.starts_with('/') {
             return Err(invalid(
                 "unix.shell",

@@ -273,13 +273,21 @@ pub(super) fn plan(
         db.meta.retired_homes.iter().map(|h| resolved(h)).collect();
     for mut user in users {
         // A kept account keeps its home on this host, as in a sync (which never moves one):
-        // the home it would leave still holds its files, and is no one else's.
-        if let Some(old) = by_uid.get(&user.uid).filter(|old| old.home != user.home) {
-            plan.warnings.push(format!(
-                "{}: keeps its home {:?} on this host (the snapshot says {:?})",
-                user.name, old.home, user.home
-            ));
-            user.home = old.home.clone();
+        // the home it would leave still holds its files, and is no one else's. A new one
+        // gets its home resolved, as a sync would give it (pam_mkhomedir and systemd take
+        // `/home/alice/` or `/home//alice` badly).
+        match by_uid.get(&user.uid) {
+            Some(old) if old.home != user.home => {
+                if resolved(&old.home) != resolved(&user.home) {
+                    plan.warnings.push(format!(
+                        "{}: keeps its home {:?} on this host (the snapshot says {:?})",
+                        user.name, old.home, user.home
+                    ));
+                }
+                user.home = old.home.clone();
+            }
+            Some(_) => {}
+            None => user.home = resolved(&user.home).into_owned(),
         }
         let own: Vec<u32> =
             by_uid.get(&user.uid).map(|old| vec![old.uid, old.gid]).unwrap_or_default();

@@ -287,3 +287,26 @@ fn a_fresh_host_accepts_homes_of_a_template_written_another_way() {
     let got = pull(&mut Db::default(), &[alice], &[], &config, &local);
     assert!(got.is_empty(), "{got:?}");
 }
+
+// Review of 775fa70 (helper-50).
+
+/// A fresh host accepts a publisher's "/home/alice/" (it is "/home/alice") and stores it
+/// resolved, as a sync would give it: pam_mkhomedir's helper takes "/home/alice/" badly
+/// (makes "/home/alice" as root 0755, then fails), and systemd's `valid_home` refuses "//"
+/// and "/./".
+#[test]
+fn a_new_users_home_is_installed_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, local) = setup(dir.path(), "/home/{name}", "");
+    for (name, uid, written) in [
+        ("alice", 200_001, "/home/alice/"),
+        ("bob", 200_002, "/home//bob"),
+        ("carol", 200_003, "/home/./carol"),
+        ("dave", 200_004, "/home/dave/."),
+    ] {
+        let mut db = Db::default();
+        let got = pull(&mut db, &[user(name, uid, uid, written)], &[], &config, &local);
+        assert!(got.is_empty(), "{got:?}");
+        assert_eq!(db.users[0].home, format!("/home/{name}"), "{written}");
+    }
+}

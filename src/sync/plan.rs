@@ -428,10 +428,11 @@ struct Planner<'a> {
     /// (`db.meta.retired_homes`), the homes a new user must not get.
     cached_homes: KeyIndex,
     created_homes: KeyIndex,
-    /// Cached and retired homes written another way than the kernel resolves them (by a
-    /// `[unix] home` of an older version, such as `/home/{name}/`), resolved: a new user's
-    /// home, always resolved, must not be one of them either. Almost always empty.
-    respelt_homes: HashSet<String>,
+    /// More homes a new user (whose home is always resolved) must not get, resolved: the
+    /// local accounts' (local accounts win), and cached and retired homes written another
+    /// way than the kernel resolves them (by an older `[unix] home` such as `/home/{name}/`;
+    /// almost never any).
+    other_homes: HashSet<String>,
     /// The final login name of each listed identity, for group membership; only when the
     /// listing has groups.
     final_names: Option<FinalNames>,
@@ -509,12 +510,12 @@ impl<'a> Planner<'a> {
             .iter()
             .map(CachedUser::home)
             .chain(db.meta.retired_homes.iter().map(String::as_str));
-        let respelt_homes = homes
-            .filter_map(|home| match resolved(home) {
-                Cow::Owned(home) => Some(home),
-                Cow::Borrowed(_) => None,
-            })
-            .collect();
+        let respelt = homes.filter_map(|home| match resolved(home) {
+            Cow::Owned(home) => Some(home),
+            Cow::Borrowed(_) => None,
+        });
+        let local_homes = local.homes().map(|home| resolved(home).into_owned());
+        let other_homes = respelt.chain(local_homes).collect();
         let final_names = (!listing.groups.is_empty())
             .then(|| FinalNames { names: vec![FinalName::NONE; listing.users.len()] });
         let policy = config.name_policy();
@@ -535,7 +536,7 @@ impl<'a> Planner<'a> {
             renamed_to: HashSet::new(),
             cached_homes,
             created_homes: KeyIndex::with_capacity(0),
-            respelt_homes,
+            other_homes,
             final_names,
             user_groups,
             policy,
@@ -571,7 +572,7 @@ impl<'a> Planner<'a> {
         let (users, new_users) = (self.users, &self.new_users);
         self.cached_homes.contains(home, |at| users[at].home())
             || self.db.meta.retired_homes.contains(home)
-            || self.respelt_homes.contains(home)
+            || self.other_homes.contains(home)
             || self.created_homes.contains(home, |at| self.new_home(&new_users[at]))
     }
 
@@ -931,8 +932,11 @@ impl<'a> Planner<'a> {
         if home == wanted {
             return;
         }
-        let whose = if self.db.meta.retired_homes.contains(&wanted) {
+        let retired = self.db.meta.retired_homes.iter().any(|h| resolved(h) == wanted.as_str());
+        let whose = if retired {
             "was the home of a deleted user (its files may still be there)"
+        } else if self.local.homes().any(|h| resolved(h) == wanted.as_str()) {
+            "is a local account's home (local accounts win)"
         } else {
             "belongs to another cache user (renamed since)"
         };

@@ -1599,3 +1599,37 @@ fn user_add_never_gives_the_home_of_a_deleted_user_spelt_another_way() {
     setup.add_manual("carol", AuthMethod::Local);
     assert_ne!(setup.user("carol").home, "/home/carol", "user add gave the retired /home/carol/");
 }
+
+// Review of 775fa70 (helper-50).
+
+/// A deleted user's home spelt the old way (`/home/alice@example.com/`) is not given again,
+/// and the warning says whose it was: a deleted user's.
+#[test]
+fn the_warning_for_a_respelt_retired_home_says_deleted_user() {
+    let setup = Setup::new("[sync]\ndelete_missing_users = true\nmax_delete_percent = 100\n");
+    let all = listing(vec![person("alice@example.com", "Alice"), person("bob@example.com", "Bob")]);
+    setup.sync(&all, SYNC).unwrap();
+    respell_home(&setup, "alice@example.com", "/home/alice@example.com/");
+    setup.sync(&listing(vec![person("bob@example.com", "Bob")]), SYNC).unwrap();
+    let outcome = setup.sync(&all, SYNC).unwrap();
+    let warnings = &outcome.report.warnings;
+    assert!(warnings.iter().any(|w| w.contains("deleted user")), "{warnings:?}");
+}
+
+/// A new user never gets a local account's home (/etc/passwd): local accounts win, in a sync
+/// as in a snapshot install.
+#[test]
+fn a_new_user_never_gets_a_local_accounts_home() {
+    let setup = Setup::new("");
+    let passwd = setup.dir.path().join("passwd");
+    let mut text = fs::read_to_string(&passwd).unwrap();
+    text.push_str("robert:x:1001:1001::/home/bob@example.com/:/bin/sh\n");
+    fs::write(&passwd, text).unwrap();
+    setup.sync(&listing(vec![person("bob@example.com", "Bob")]), SYNC).unwrap();
+    let bob = setup.user("bob@example.com");
+    assert_ne!(
+        crate::paths::resolved(&bob.home),
+        "/home/bob@example.com",
+        "the directory user got the local account robert's home"
+    );
+}
