@@ -5,7 +5,6 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::install;
@@ -29,19 +28,7 @@ fn setup(dir: &Path) -> (Config, LocalAccounts) {
     .unwrap();
     fs::write(dir.join("group"), format!("root:x:0:\n{}:x:{}:\n", LOCAL_GROUP.0, LOCAL_GROUP.1))
         .unwrap();
-    let path = dir.join("dircache.toml");
-    let text = format!(
-        "[cache]\ndir = {:?}\n[unix]\nuid_range = [200000, 299999]\nlocal_passwd = {:?}\nlocal_group = {:?}\n\
-         local_subuid = {:?}\nlocal_subgid = {:?}\n",
-        dir.join("cache"),
-        dir.join("passwd"),
-        dir.join("group"),
-        dir.join("subuid"),
-        dir.join("subgid"),
-    );
-    fs::write(&path, text).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-    let config = Config::load(&path).unwrap();
+    let config = super::tests::config_in(dir, "");
     let local = config.local_accounts().unwrap();
     (config, local)
 }

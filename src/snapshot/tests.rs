@@ -66,6 +66,11 @@ struct Host {
 fn write_config(dir: &Path, extra: &str) -> Config {
     fs::write(dir.join("passwd"), "root:x:0:0::/root:/bin/sh\nlocaluser:x:1000:1000::/l:/bin/sh\n")
         .unwrap();
+    config_in(dir, extra)
+}
+
+/// A config in `dir` whose local files are `dir`'s (written or not), loaded.
+pub(super) fn config_in(dir: &Path, extra: &str) -> Config {
     let path = dir.join("dircache.toml");
     let text = format!(
         "[cache]\ndir = {:?}\n[unix]\nuid_range = [200000, 299999]\nlocal_passwd = {:?}\nlocal_group = {:?}\n\
@@ -595,24 +600,21 @@ fn a_signed_snapshot_is_trusted_no_more_than_a_directory() {
 #[test]
 fn a_snapshot_shares_no_home_and_reuses_none_left_by_a_deleted_account() {
     let (publisher, host, mut server) = installed();
-    let mut db = publisher.cache().load().unwrap();
-    let taken = db.user("user5@example.com").unwrap().home.clone();
-    db.users.push(User { home: taken, ..sample_user("twin", 200_200) });
-    db.users.retain(|u| u.name != "user6@example.com");
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    let outcome = publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        let taken = db.user("user5@example.com").unwrap().home.clone();
+        db.users.push(User { home: taken, ..sample_user("twin", 200_200) });
+        db.users.retain(|u| u.name != "user6@example.com");
+    });
     let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(skipped, ["twin"]);
     assert!(outcome.report.deleted.contains(&"user6@example.com".to_string()));
 
     // user6's home is retired here: a new account of the publisher with it is refused.
-    let mut db = publisher.cache().load().unwrap();
-    db.users.retain(|u| u.name != "twin");
-    db.users.push(User { home: "/home/user6@example.com".into(), ..sample_user("heir", 200_201) });
-    publisher.write(db);
-    publisher.publish_at(NOW + 200);
-    let outcome = host.pull(&mut server, NOW + 210).unwrap();
+    let outcome = publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
+        db.users.retain(|u| u.name != "twin");
+        db.users
+            .push(User { home: "/home/user6@example.com".into(), ..sample_user("heir", 200_201) });
+    });
     let skipped: Vec<&str> = outcome.report.skipped.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(skipped, ["heir"]);
     assert!(outcome.report.skipped[0].reason.contains("deleted on this host"));
@@ -630,11 +632,9 @@ fn a_local_disable_outlasts_pulls() {
             Ok::<(), crate::cache::CacheError>(())
         })
         .unwrap();
-    let mut db = publisher.cache().load().unwrap();
-    db.user_mut("user3@example.com").unwrap().full_name = "New Name".to_string();
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    host.pull(&mut server, NOW + 110).unwrap();
+    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.user_mut("user3@example.com").unwrap().full_name = "New Name".to_string();
+    });
     let user = host.db().user("user3@example.com").unwrap().clone();
     assert_eq!(user.full_name, "New Name");
     assert!(!user.enabled && user.disabled_by_admin);
@@ -902,20 +902,18 @@ fn a_snapshot_never_hands_out_the_ids_or_home_of_a_user_it_deletes() {
     let (publisher, host, mut server) = installed();
     let victim = host.db().user("user6@example.com").unwrap().clone();
     assert_eq!(victim.uid, victim.gid);
-    let mut db = publisher.cache().load().unwrap();
-    db.users.retain(|u| u.name != "user6@example.com");
-    db.groups.push(Group {
-        name: "dc-heirs".to_string(),
-        gid: victim.uid,
-        members: vec!["user3@example.com".to_string()],
-        origin: Origin::Icewarp,
-        directory_identity: None,
+    let outcome = publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.users.retain(|u| u.name != "user6@example.com");
+        db.groups.push(Group {
+            name: "dc-heirs".to_string(),
+            gid: victim.uid,
+            members: vec!["user3@example.com".to_string()],
+            origin: Origin::Icewarp,
+            directory_identity: None,
+        });
+        db.users.push(User { gid: victim.uid, ..sample_user("mallory", 200_300) });
+        db.users.push(User { home: victim.home.clone(), ..sample_user("heir", 200_301) });
     });
-    db.users.push(User { gid: victim.uid, ..sample_user("mallory", 200_300) });
-    db.users.push(User { home: victim.home.clone(), ..sample_user("heir", 200_301) });
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    let outcome = host.pull(&mut server, NOW + 110).unwrap();
     assert!(outcome.report.deleted.contains(&"user6@example.com".to_string()));
     let skipped: Vec<(&str, &str)> =
         outcome.report.skipped.iter().map(|s| (s.name.as_str(), s.reason.as_str())).collect();
@@ -934,11 +932,9 @@ fn a_snapshot_never_hands_out_the_ids_or_home_of_a_user_it_deletes() {
 fn a_published_user_on_a_host_groups_gid_is_skipped() {
     let (publisher, host, mut server) = installed();
     let staff_gid = host.db().groups.iter().find(|g| g.name == "dc-staff").unwrap().gid;
-    let mut db = publisher.cache().load().unwrap();
-    db.users.push(sample_user("mallory", staff_gid));
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    let outcome = publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.users.push(sample_user("mallory", staff_gid));
+    });
     let why = outcome.report.skipped.iter().find(|s| s.name == "mallory").map(|s| &s.reason);
     assert!(why.is_some_and(|r| r.contains("the gid of a group on this host")), "{why:?}");
     let db = host.db();
@@ -953,12 +949,10 @@ fn a_published_user_on_a_host_groups_gid_is_skipped() {
 fn a_user_moved_to_another_uid_keeps_its_home() {
     let (publisher, host, mut server) = installed();
     let old = host.db().user("user5@example.com").unwrap().clone();
-    let mut db = publisher.cache().load().unwrap();
-    let user5 = db.users.iter_mut().find(|u| u.name == "user5@example.com").unwrap();
-    (user5.uid, user5.gid) = (200_205, 200_205);
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    let outcome = host.pull(&mut server, NOW + 110).unwrap();
+    let outcome = publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        let user5 = db.users.iter_mut().find(|u| u.name == "user5@example.com").unwrap();
+        (user5.uid, user5.gid) = (200_205, 200_205);
+    });
     assert!(!outcome.report.skipped.iter().any(|s| s.name == "user5@example.com"));
     let moved = host.db().user("user5@example.com").unwrap().clone();
     assert_eq!((moved.uid, &moved.home), (200_205, &old.home));
@@ -969,25 +963,21 @@ fn a_user_moved_to_another_uid_keeps_its_home() {
 #[test]
 fn a_group_skipped_for_its_name_is_deleted_and_its_gid_retired() {
     let (publisher, host, mut server) = installed();
-    let mut db = publisher.cache().load().unwrap();
-    db.groups.push(Group {
-        name: "dc-ops".to_string(),
-        gid: 200_501,
-        members: vec!["alice".to_string()],
-        origin: Origin::Icewarp,
-        directory_identity: None,
+    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.groups.push(Group {
+            name: "dc-ops".to_string(),
+            gid: 200_501,
+            members: vec!["alice".to_string()],
+            origin: Origin::Icewarp,
+            directory_identity: None,
+        });
     });
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    host.pull(&mut server, NOW + 110).unwrap();
     assert!(host.db().groups.iter().any(|g| g.gid == 200_501));
     // dc-ops renamed to dc-staff's name (in another case): skipped as a duplicate name.
-    let mut db = publisher.cache().load().unwrap();
-    let ops = db.groups.iter_mut().find(|g| g.gid == 200_501).unwrap();
-    ops.name = "DC-STAFF".to_string();
-    publisher.write(db);
-    publisher.publish_at(NOW + 200);
-    let outcome = host.pull(&mut server, NOW + 210).unwrap();
+    let outcome = publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
+        let ops = db.groups.iter_mut().find(|g| g.gid == 200_501).unwrap();
+        ops.name = "DC-STAFF".to_string();
+    });
     let deleted: Vec<&str> = outcome.report.groups_deleted.iter().map(String::as_str).collect();
     assert_eq!(deleted, ["dc-ops"], "{outcome:?}");
     let db = host.db();
@@ -1015,34 +1005,6 @@ fn a_user_moved_twice_keeps_its_home() {
         let moved = host.db().user("user5@example.com").cloned();
         assert_eq!(moved.map(|m| (m.uid, m.home)), Some((uid, old.home.clone())), "move {step}");
     }
-}
-
-/// The same-name exception holds only when the host user at that home leaves the snapshot:
-/// a living account renamed in the same pull keeps its home to itself (its files; it could
-/// plant a ~/.profile for whoever got it). A sync never does this either.
-#[test]
-fn a_renamed_host_user_does_not_hand_its_home_to_a_new_uid() {
-    let (publisher, host, mut server) = installed();
-    let victim = host.db().user("user5@example.com").unwrap().clone();
-    let mut db = publisher.cache().load().unwrap();
-    let old = db.users.iter_mut().find(|u| u.uid == victim.uid).unwrap();
-    old.name = "carol".to_string();
-    old.home = "/home/carol".to_string();
-    db.users.push(User { home: victim.home.clone(), ..sample_user("user5@example.com", 200_205) });
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    host.pull(&mut server, NOW + 110).unwrap();
-    let db = host.db();
-    let carol = db.user("carol").expect("uid of the old owner kept, renamed");
-    assert_eq!(carol.uid, victim.uid);
-    let new = db.user("user5@example.com");
-    assert!(
-        new.is_none_or(|u| u.home != victim.home),
-        "uid {} got {} whose files live uid {} (carol) owns",
-        new.unwrap().uid,
-        victim.home,
-        carol.uid
-    );
 }
 
 /// A host group on a user's uid (an install before the group rule let one in) is the group's
@@ -1077,24 +1039,20 @@ fn a_legacy_host_group_on_a_users_uid_does_not_delete_the_user() {
 fn a_group_on_a_skipped_users_uid_does_not_block_the_user_later() {
     let (publisher, host, mut server) = installed();
     let taken = host.db().user("user5@example.com").unwrap().home.clone();
-    let mut db = publisher.cache().load().unwrap();
-    db.users.push(User { home: taken, ..sample_user("pat", 200_300) });
-    db.groups.push(Group {
-        name: "dc-pat".to_string(),
-        gid: 200_300,
-        members: vec![],
-        origin: Origin::Icewarp,
-        directory_identity: None,
+    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.users.push(User { home: taken, ..sample_user("pat", 200_300) });
+        db.groups.push(Group {
+            name: "dc-pat".to_string(),
+            gid: 200_300,
+            members: vec![],
+            origin: Origin::Icewarp,
+            directory_identity: None,
+        });
     });
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    host.pull(&mut server, NOW + 110).unwrap();
     // The publisher fixes pat's home.
-    let mut db = publisher.cache().load().unwrap();
-    db.user_mut("pat").unwrap().home = "/home/pat".to_string();
-    publisher.write(db);
-    publisher.publish_at(NOW + 200);
-    let outcome = host.pull(&mut server, NOW + 210).unwrap();
+    let outcome = publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
+        db.user_mut("pat").unwrap().home = "/home/pat".to_string();
+    });
     let why = outcome.report.skipped.iter().find(|s| s.name == "pat");
     assert!(why.is_none(), "{why:?}");
 }
@@ -1107,21 +1065,21 @@ fn a_group_on_a_skipped_users_uid_does_not_block_the_user_later() {
 fn a_renamed_host_user_does_not_hand_its_home_to_a_new_uid_at_the_next_pull() {
     let (publisher, host, mut server) = installed();
     let victim = host.db().user("user5@example.com").unwrap().clone();
-    let mut db = publisher.cache().load().unwrap();
-    let old = db.users.iter_mut().find(|u| u.uid == victim.uid).unwrap();
-    old.name = "carol".to_string();
-    old.home = "/home/carol".to_string();
-    db.users.push(User { home: victim.home.clone(), ..sample_user("user5@example.com", 200_205) });
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    host.pull(&mut server, NOW + 110).unwrap();
+    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        let old = db.users.iter_mut().find(|u| u.uid == victim.uid).unwrap();
+        old.name = "carol".to_string();
+        old.home = "/home/carol".to_string();
+        db.users
+            .push(User { home: victim.home.clone(), ..sample_user("user5@example.com", 200_205) });
+    });
     assert!(host.db().user("user5@example.com").is_none_or(|u| u.home != victim.home));
     // The publisher touches anything and publishes again: the same users.
     change(&publisher, "Changed");
     publisher.publish_at(NOW + 200);
     host.pull(&mut server, NOW + 210).unwrap();
     let db = host.db();
-    let carol = db.user("carol").unwrap();
+    let carol = db.user("carol").expect("uid of the old owner kept, renamed");
+    assert_eq!(carol.uid, victim.uid);
     let new = db.user("user5@example.com");
     assert!(
         new.is_none_or(|u| u.home != victim.home),
@@ -1138,16 +1096,12 @@ fn a_renamed_host_user_does_not_hand_its_home_to_a_new_uid_at_the_next_pull() {
 fn a_home_left_by_a_changed_home_goes_to_no_one_else() {
     let (publisher, host, mut server) = installed();
     let victim = host.db().user("user5@example.com").unwrap().clone();
-    let mut db = publisher.cache().load().unwrap();
-    db.user_mut("user5@example.com").unwrap().home = "/home/elsewhere".to_string();
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    host.pull(&mut server, NOW + 110).unwrap();
-    let mut db = publisher.cache().load().unwrap();
-    db.users.push(User { home: victim.home.clone(), ..sample_user("eve", 200_300) });
-    publisher.write(db);
-    publisher.publish_at(NOW + 200);
-    host.pull(&mut server, NOW + 210).unwrap();
+    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        db.user_mut("user5@example.com").unwrap().home = "/home/elsewhere".to_string();
+    });
+    publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
+        db.users.push(User { home: victim.home.clone(), ..sample_user("eve", 200_300) });
+    });
     let eve = host.db().user("eve").cloned();
     assert!(
         eve.as_ref().is_none_or(|e| e.home != victim.home),
@@ -1163,19 +1117,15 @@ fn a_home_left_by_a_changed_home_goes_to_no_one_else() {
 fn a_moved_users_old_home_is_not_handed_out_after_it_moves_home() {
     let (publisher, host, mut server) = installed();
     let old = host.db().user("user5@example.com").unwrap().clone();
-    let mut db = publisher.cache().load().unwrap();
-    let user5 = db.users.iter_mut().find(|u| u.name == "user5@example.com").unwrap();
-    (user5.uid, user5.gid) = (200_205, 200_205);
-    publisher.write(db);
-    publisher.publish_at(NOW + 100);
-    host.pull(&mut server, NOW + 110).unwrap();
+    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
+        let user5 = db.users.iter_mut().find(|u| u.name == "user5@example.com").unwrap();
+        (user5.uid, user5.gid) = (200_205, 200_205);
+    });
     assert_eq!(host.db().user("user5@example.com").unwrap().home, old.home);
-    let mut db = publisher.cache().load().unwrap();
-    db.user_mut("user5@example.com").unwrap().home = "/home/elsewhere".to_string();
-    db.users.push(User { home: old.home.clone(), ..sample_user("eve", 200_300) });
-    publisher.write(db);
-    publisher.publish_at(NOW + 200);
-    host.pull(&mut server, NOW + 210).unwrap();
+    publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
+        db.user_mut("user5@example.com").unwrap().home = "/home/elsewhere".to_string();
+        db.users.push(User { home: old.home.clone(), ..sample_user("eve", 200_300) });
+    });
     // Same pull: refused (uid 200205 still held it on the host). Next pull: ...
     change(&publisher, "Changed");
     publisher.publish_at(NOW + 300);

@@ -1441,22 +1441,24 @@ fn a_missing_user_is_out_of_its_groups_until_it_returns() {
 
 // ----- review findings on 4baebbd (helper-44); each failed before its fix -----
 
+/// alice and bob in the group team, synced; alice then switched to a local password.
+fn team_with_a_local_password_user(extra: &str) -> (Setup, Listing) {
+    let setup = Setup::new(extra);
+    let mut list =
+        listing(vec![named("alice@example.com", "alice"), named("bob@example.com", "bob")]);
+    list.groups = vec![group(&list, "team", &["alice@example.com", "bob@example.com"])];
+    setup.sync(&list, SYNC).unwrap();
+    setup.change("alice", UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() });
+    (setup, list)
+}
+
 /// A missing user with a local password (`user set --auth local` on a directory account) is
 /// kept enabled, but out of its groups, its own list included (initgroups answers from it),
 /// whatever delete_missing_users says.
 #[test]
 fn a_missing_local_password_user_is_out_of_its_groups() {
     for extra in ["", "[sync]\ndelete_missing_users = true\n"] {
-        let setup = Setup::new(extra);
-        let mut list =
-            listing(vec![named("alice@example.com", "alice"), named("bob@example.com", "bob")]);
-        list.groups = vec![group(&list, "team", &["alice@example.com", "bob@example.com"])];
-        setup.sync(&list, SYNC).unwrap();
-        setup.change(
-            "alice",
-            UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() },
-        );
-
+        let (setup, _) = team_with_a_local_password_user(extra);
         let mut without = listing(vec![named("bob@example.com", "bob")]);
         without.groups = vec![group(&without, "team", &["bob@example.com"])];
         setup.sync_at(&without, SYNC, 2_000).unwrap();
@@ -1497,15 +1499,7 @@ fn a_repeated_identity_treats_a_local_password_user_as_a_missing_one() {
 #[test]
 fn a_missing_local_password_user_is_withdrawn_once_and_restored_on_return() {
     for extra in ["", "[sync]\ndelete_missing_users = true\n"] {
-        let setup = Setup::new(extra);
-        let mut list =
-            listing(vec![named("alice@example.com", "alice"), named("bob@example.com", "bob")]);
-        list.groups = vec![group(&list, "team", &["alice@example.com", "bob@example.com"])];
-        setup.sync(&list, SYNC).unwrap();
-        setup.change(
-            "alice",
-            UserChanges { auth: Some(AuthMethod::Local), ..UserChanges::default() },
-        );
+        let (setup, list) = team_with_a_local_password_user(extra);
         let mut without = listing(vec![named("bob@example.com", "bob")]);
         without.groups = vec![group(&without, "team", &["bob@example.com"])];
         let first = setup.sync_at(&without, SYNC, 2_000).unwrap();
