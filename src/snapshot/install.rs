@@ -438,9 +438,9 @@ mod tests {
                 &["/srv/alice/bob", "/srv/al/ice"],
             ),
             (
-                "/srv/{name}/work",
-                &["/srv/alice/work", "/srv/alice/work.200005", "/srv/alice/work/"],
-                &["/srv/alice", "/srv//work", "/srv/a/b/work"],
+                "/home/{name}/mail",
+                &["/home/alice/mail", "/home/alice/mail.200005", "/home/alice/mail/"],
+                &["/home/alice", "/home//mail", "/home/a/b/mail"],
             ),
         ] {
             config.unix.home = template.to_string();
