@@ -9,6 +9,7 @@
 //! Read as files, never through NSS (the NSS module must not recurse into itself, and the
 //! PAM module must not trust a lookup that dircache itself could answer).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
@@ -444,9 +445,11 @@ impl LocalAccounts {
         self.index().ids.iter().copied()
     }
 
-    /// The home directories of the local users (passwd's sixth field), in file order.
-    pub fn homes(&self) -> impl Iterator<Item = &str> + '_ {
-        self.texts[0].lines().filter_map(|line| line.split(':').nth(5)).filter(|h| !h.is_empty())
+    /// The home directories of the local users (passwd's sixth field), in file order, as
+    /// the kernel resolves them (`crate::paths::resolved`: homes are compared so).
+    pub fn homes(&self) -> impl Iterator<Item = Cow<'_, str>> + '_ {
+        let fields = self.texts[0].lines().filter_map(|line| line.split(':').nth(5));
+        fields.filter(|home| !home.is_empty()).map(crate::paths::resolved)
     }
 
     /// The subordinate uid and gid ranges of local users, in file order.

@@ -124,7 +124,7 @@ pub fn add_user<'a>(
     };
     let mut homes = db.homes_taken();
     // Local accounts win: their homes too (resolved, as `homes_taken` gives the others).
-    homes.extend(local.homes().map(|home| crate::paths::resolved(home).into_owned().into()));
+    homes.extend(local.homes());
     let home = config.free_home(&new.name, uid, |home| homes.contains(home));
     db.users.push(User {
         home,

@@ -148,7 +148,7 @@ impl Held {
                 .iter()
                 .map(|u| (resolved(&u.home).into_owned(), (u.uid, fold_name(&u.name))))
                 .collect(),
-            local_homes: local.homes().map(|h| resolved(h).into_owned()).collect(),
+            local_homes: local.homes().map(Cow::into_owned).collect(),
         }
     }
 
@@ -166,10 +166,11 @@ impl Held {
         if user.gid != user.uid && private_group(&user.gid) {
             return Some(format!("its gid {} is another user's private group", user.gid));
         }
-        if self.local_homes.contains(&*resolved(&user.home)) {
+        let home = resolved(&user.home);
+        if self.local_homes.contains(&*home) {
             return Some(format!("the home {:?} is a local account's", user.home));
         }
-        let (uid, name) = self.homes.get(&*resolved(&user.home))?;
+        let (uid, name) = self.homes.get(&*home)?;
         // The same account moved to another uid (same name; a rebuilt publisher) keeps its
         // home, but only if its old uid is gone from the snapshot: else that is another,
         // living account, whose files the home holds.

@@ -514,7 +514,7 @@ impl<'a> Planner<'a> {
             Cow::Owned(home) => Some(home),
             Cow::Borrowed(_) => None,
         });
-        let local_homes = local.homes().map(|home| resolved(home).into_owned());
+        let local_homes = local.homes().map(Cow::into_owned);
         let other_homes = respelt.chain(local_homes).collect();
         let final_names = (!listing.groups.is_empty())
             .then(|| FinalNames { names: vec![FinalName::NONE; listing.users.len()] });
@@ -935,7 +935,7 @@ impl<'a> Planner<'a> {
         let retired = self.db.meta.retired_homes.iter().any(|h| resolved(h) == wanted.as_str());
         let whose = if retired {
             "was the home of a deleted user (its files may still be there)"
-        } else if self.local.homes().any(|h| resolved(h) == wanted.as_str()) {
+        } else if self.local.homes().any(|home| home == wanted.as_str()) {
             "is a local account's home (local accounts win)"
         } else {
             "belongs to another cache user (renamed since)"
