@@ -15,15 +15,24 @@ use nss_fixture::{group, lines, module_dir, standard_db, stdout, user, Fixture};
 use testbed::{namespace_or_skip, text};
 
 fn nsswitch_with_dircache(dir: &Path) -> std::path::PathBuf {
+    nsswitch_with(
+        dir,
+        &["passwd: files dircache", "group: files dircache", "shadow: files dircache"],
+    )
+}
+
+/// A copy of /etc/nsswitch.conf in `dir` with the lines of `databases` (`"protocols: …"`)
+/// replacing the machine's lines of those databases.
+fn nsswitch_with(dir: &Path, databases: &[&str]) -> std::path::PathBuf {
     let original = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+    let replaced: Vec<&str> =
+        databases.iter().map(|line| line.split(':').next().unwrap().trim()).collect();
     let mut edited: Vec<String> = original
         .lines()
-        .filter(|l| !["passwd:", "group:", "shadow:"].iter().any(|db| l.starts_with(db)))
+        .filter(|l| !replaced.iter().any(|db| l.trim_start().starts_with(&format!("{db}:"))))
         .map(str::to_string)
         .collect();
-    edited.push("passwd: files dircache".into());
-    edited.push("group: files dircache".into());
-    edited.push("shadow: files dircache".into());
+    edited.extend(databases.iter().map(|line| line.to_string()));
     let path = dir.join("nsswitch.conf");
     fs::write(&path, edited.join("\n") + "\n").unwrap();
     path
@@ -37,6 +46,19 @@ fn real_glibc(fx: &Fixture, program: &str, args: &[&str]) -> Output {
 /// As [`real_glibc`], with `pam_d` (when given) mounted over /etc/pam.d.
 fn real_glibc_with_pam(fx: &Fixture, pam_d: Option<&Path>, program: &str, args: &[&str]) -> Output {
     let nsswitch = nsswitch_with_dircache(fx.dir.path());
+    in_namespace(fx, &nsswitch, pam_d, program, args, &[])
+}
+
+/// `program ARGS` with `nsswitch` mounted over /etc/nsswitch.conf (and `pam_d`, when given,
+/// over /etc/pam.d), the module on LD_LIBRARY_PATH, `env` added.
+fn in_namespace(
+    fx: &Fixture,
+    nsswitch: &Path,
+    pam_d: Option<&Path>,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let pam_mount = pam_d.map_or(String::new(), |dir| {
         format!("mount --bind '{}' /etc/pam.d || exit 99; ", dir.display())
     });
@@ -46,7 +68,7 @@ fn real_glibc_with_pam(fx: &Fixture, pam_d: Option<&Path>, program: &str, args: 
             r#"mount --bind "$1" /etc/nsswitch.conf || exit 99; {pam_mount}shift; exec "$@""#
         ))
         .arg("sh")
-        .arg(&nsswitch)
+        .arg(nsswitch)
         .arg(program)
         .args(args)
         .env("LD_LIBRARY_PATH", module_dir(fx.dir.path()))
@@ -55,6 +77,7 @@ fn real_glibc_with_pam(fx: &Fixture, pam_d: Option<&Path>, program: &str, args: 
         .env_remove("DIRCACHE_LOCAL_GROUP")
         .env_remove("LD_PRELOAD")
         .env("LC_ALL", "C")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -198,5 +221,113 @@ fn real_glibc_shadow_entries_satisfy_pam_unix_account_checks() {
             "real_glibc_shadow_entries_satisfy_pam_unix_account_checks (pam_unix part)",
             Some("pamtester is not installed".to_string()),
         );
+    }
+}
+
+/// The functions of hosts and networks: the only ones the module leaves undefined
+/// (`nss_module/src/unserved.rs` says why).
+const HOSTS_AND_NETWORKS: [&str; 15] = [
+    "endhostent",
+    "getcanonname_r",
+    "gethostbyaddr2_r",
+    "gethostbyaddr_r",
+    "gethostbyname2_r",
+    "gethostbyname3_r",
+    "gethostbyname4_r",
+    "gethostbyname_r",
+    "gethostent_r",
+    "sethostent",
+    "endnetent",
+    "getnetbyaddr_r",
+    "getnetbyname_r",
+    "getnetent_r",
+    "setnetent",
+];
+
+/// glibc looks up every function of every database when it loads a module, whatever was
+/// asked; each name the module lacks costs a failed `dlsym` on the first lookup of every
+/// process. Read off glibc's own trace (`LD_DEBUG=symbols`): the names it looks up, and the
+/// ones it fails to find.
+#[test]
+fn real_glibc_finds_every_function_it_looks_up_but_those_of_hosts_and_networks() {
+    let test = "real_glibc_finds_every_function_it_looks_up_but_those_of_hosts_and_networks";
+    if !namespace_or_skip(test) {
+        return;
+    }
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let nsswitch = nsswitch_with_dircache(fx.dir.path());
+    let args = ["passwd", "alice@example.com"];
+    let out = in_namespace(&fx, &nsswitch, None, "getent", &args, &[("LD_DEBUG", "symbols")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let trace = String::from_utf8_lossy(&out.stderr);
+    let names_after = |marker: &str| -> std::collections::BTreeSet<String> {
+        let prefix = format!("{marker}_nss_dircache_");
+        trace
+            .split(prefix.as_str())
+            .skip(1)
+            .map(|rest| rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next())
+            .map(|name| name.unwrap_or_default().to_string())
+            .collect()
+    };
+    let looked_up = names_after("symbol=");
+    let missing = names_after("undefined symbol: ");
+    assert!(looked_up.len() >= 60, "glibc looked up only {looked_up:?}:\n{trace}");
+    assert!(looked_up.contains("getpwnam_r") && looked_up.contains("getprotobyname_r"));
+    let expected: std::collections::BTreeSet<String> =
+        HOSTS_AND_NETWORKS.iter().map(|name| name.to_string()).collect();
+    assert_eq!(missing, expected, "looked up: {looked_up:?}");
+}
+
+/// For the databases the module does not serve, its functions answer as if it had none: a
+/// line that names `dircache` gives what a line naming a module that does not exist gives,
+/// with glibc's default actions, with `[UNAVAIL=return]` (UNAVAIL is what glibc makes of a
+/// missing function) and with `[!UNAVAIL=return]` (any other status would stop the lookup).
+#[test]
+fn real_glibc_databases_the_module_does_not_serve_answer_as_without_it() {
+    let test = "real_glibc_databases_the_module_does_not_serve_answer_as_without_it";
+    if !namespace_or_skip(test) {
+        return;
+    }
+    let fx = Fixture::new();
+    fx.commit(&standard_db());
+    let queries = [
+        "protocols tcp",
+        "protocols 17",
+        "protocols",
+        "services ssh",
+        "services 22/tcp",
+        "services",
+        "rpc portmapper",
+        "rpc 100000",
+        "rpc",
+        "ethers localhost",
+        "aliases postmaster",
+        "aliases",
+        "gshadow root",
+        "gshadow",
+        "netgroup trusted-hosts",
+    ];
+    let script: String = queries
+        .iter()
+        .map(|query| format!("echo '== {query}'; getent {query}; echo \"exit $?\"; "))
+        .collect();
+    let databases = ["protocols", "services", "rpc", "ethers", "aliases", "gshadow", "netgroup"];
+    let answers = |module: &str, action: &str| -> String {
+        let lines: Vec<String> =
+            databases.iter().map(|db| format!("{db}: {module} {action} files")).collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let nsswitch = nsswitch_with(fx.dir.path(), &lines);
+        let out = in_namespace(&fx, &nsswitch, None, "sh", &["-c", &script], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        stdout(&out)
+    };
+    for action in ["", "[UNAVAIL=return]", "[!UNAVAIL=return]"] {
+        let with_module = answers("dircache", action);
+        let without = answers("no-such-module", action);
+        assert_eq!(with_module, without, "action {action:?}");
+        // Not vacuous: `files` answered after the module, or the action stopped the lookup.
+        let tcp_found = with_module.lines().any(|line| line.starts_with("tcp "));
+        assert_eq!(tcp_found, action != "[UNAVAIL=return]", "action {action:?}:\n{with_module}");
     }
 }

@@ -50,6 +50,8 @@ extern "C" {
 mod no_cancel;
 use no_cancel::NoCancel;
 
+mod unserved;
+
 static STATE: Mutex<Option<Nss<MmapMapper>>> = Mutex::new(None);
 
 /// A cache file: a read-only private mapping of all of it, unmapped when dropped, and until

@@ -1,0 +1,84 @@
+//! The NSS functions of the databases dircache does not serve, each answering UNAVAIL at
+//! once: what glibc makes of a function a module lacks.
+//!
+//! Why define them at all: when glibc (2.33 and later) loads an NSS module it looks up every
+//! function name of every database, 64 of them, whatever the database asked for. A name the
+//! module lacks fails its `dlsym`, and glibc builds a "symbol not found" error message on the
+//! heap for each failure and throws it away: about 900 instructions per name, paid on the
+//! first lookup of every process (`ls -l`, `id`, sshd's children). Defining the names takes
+//! that off the first lookup (issue 12 §2, README PERFORMANCE).
+//!
+//! Only databases for which glibc treats "the function returned UNAVAIL without touching
+//! errno" exactly as "the module has no such function" (README, NSS):
+//! their callers pass the status to `__nss_next2`, which takes the nsswitch.conf action for
+//! UNAVAIL either way. Not hosts and networks: `getaddrinfo` takes a different path when a
+//! module has `gethostbyname4_r`, and their `get*by*_r` set `h_errno` by whether any module
+//! was called at all. The stubs read none of their arguments and write nothing, so they cannot
+//! fault, panic or change `errno`: no `catch_unwind` and no cancellation guard are needed.
+
+use std::os::raw::{c_char, c_int, c_void};
+
+use dircache::nss::NSS_STATUS_UNAVAIL;
+use libc::size_t;
+
+/// Defines each named function with glibc's parameter list (nss.h, "Types of functions
+/// exported from NSS service modules"; struct pointers as `*mut c_void`), returning UNAVAIL.
+macro_rules! unavailable {
+    ($($name:ident($($param:ty),*);)*) => {
+        $(
+            #[no_mangle]
+            pub extern "C" fn $name($(_: $param),*) -> c_int {
+                NSS_STATUS_UNAVAIL
+            }
+        )*
+    };
+}
+
+unavailable! {
+    // aliases
+    _nss_dircache_setaliasent();
+    _nss_dircache_endaliasent();
+    _nss_dircache_getaliasent_r(*mut c_void, *mut c_char, size_t, *mut c_int);
+    _nss_dircache_getaliasbyname_r(*const c_char, *mut c_void, *mut c_char, size_t, *mut c_int);
+    // ethers
+    _nss_dircache_setetherent(c_int);
+    _nss_dircache_endetherent();
+    _nss_dircache_getetherent_r(*mut c_void, *mut c_char, size_t, *mut c_int);
+    _nss_dircache_gethostton_r(*const c_char, *mut c_void, *mut c_char, size_t, *mut c_int);
+    _nss_dircache_getntohost_r(*const c_void, *mut c_void, *mut c_char, size_t, *mut c_int);
+    // gshadow
+    _nss_dircache_setsgent(c_int);
+    _nss_dircache_endsgent();
+    _nss_dircache_getsgent_r(*mut c_void, *mut c_char, size_t, *mut c_int);
+    _nss_dircache_getsgnam_r(*const c_char, *mut c_void, *mut c_char, size_t, *mut c_int);
+    // netgroup
+    _nss_dircache_setnetgrent(*const c_char, *mut c_void);
+    _nss_dircache_endnetgrent(*mut c_void);
+    _nss_dircache_getnetgrent_r(*mut c_void, *mut c_char, size_t, *mut c_int);
+    // protocols
+    _nss_dircache_setprotoent(c_int);
+    _nss_dircache_endprotoent();
+    _nss_dircache_getprotoent_r(*mut c_void, *mut c_char, size_t, *mut c_int);
+    _nss_dircache_getprotobyname_r(*const c_char, *mut c_void, *mut c_char, size_t, *mut c_int);
+    _nss_dircache_getprotobynumber_r(c_int, *mut c_void, *mut c_char, size_t, *mut c_int);
+    // publickey
+    _nss_dircache_getpublickey(*const c_char, *mut c_char, *mut c_int);
+    _nss_dircache_getsecretkey(*const c_char, *mut c_char, *mut c_char, *mut c_int);
+    _nss_dircache_netname2user(*mut c_char, *mut u32, *mut u32, *mut c_int, *mut u32, *mut c_int);
+    // rpc
+    _nss_dircache_setrpcent(c_int);
+    _nss_dircache_endrpcent();
+    _nss_dircache_getrpcent_r(*mut c_void, *mut c_char, size_t, *mut c_int);
+    _nss_dircache_getrpcbyname_r(*const c_char, *mut c_void, *mut c_char, size_t, *mut c_int);
+    _nss_dircache_getrpcbynumber_r(c_int, *mut c_void, *mut c_char, size_t, *mut c_int);
+    // services
+    _nss_dircache_setservent(c_int);
+    _nss_dircache_endservent();
+    _nss_dircache_getservent_r(*mut c_void, *mut c_char, size_t, *mut c_int);
+    _nss_dircache_getservbyname_r(
+        *const c_char, *const c_char, *mut c_void, *mut c_char, size_t, *mut c_int
+    );
+    _nss_dircache_getservbyport_r(
+        c_int, *const c_char, *mut c_void, *mut c_char, size_t, *mut c_int
+    );
+}
