@@ -46,29 +46,30 @@ fn real_glibc(fx: &Fixture, program: &str, args: &[&str]) -> Output {
 /// As [`real_glibc`], with `pam_d` (when given) mounted over /etc/pam.d.
 fn real_glibc_with_pam(fx: &Fixture, pam_d: Option<&Path>, program: &str, args: &[&str]) -> Output {
     let nsswitch = nsswitch_with_dircache(fx.dir.path());
-    in_namespace(fx, &nsswitch, pam_d, program, args, &[])
+    let mut mounts = vec![(nsswitch.as_path(), "/etc/nsswitch.conf")];
+    mounts.extend(pam_d.map(|dir| (dir, "/etc/pam.d")));
+    in_namespace(fx, &mounts, program, args, &[])
 }
 
-/// `program ARGS` with `nsswitch` mounted over /etc/nsswitch.conf (and `pam_d`, when given,
-/// over /etc/pam.d), the module on LD_LIBRARY_PATH, `env` added.
+/// `program ARGS` in a private mount namespace with each `(source, target)` of `mounts`
+/// bind-mounted, the module on LD_LIBRARY_PATH, `env` added.
 fn in_namespace(
     fx: &Fixture,
-    nsswitch: &Path,
-    pam_d: Option<&Path>,
+    mounts: &[(&Path, &str)],
     program: &str,
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Output {
-    let pam_mount = pam_d.map_or(String::new(), |dir| {
-        format!("mount --bind '{}' /etc/pam.d || exit 99; ", dir.display())
-    });
+    let binds: String = mounts
+        .iter()
+        .map(|(source, target)| {
+            format!("mount --bind '{}' '{target}' || exit 99; ", source.display())
+        })
+        .collect();
     Command::new("unshare")
         .args(["-m", "--", "sh", "-c"])
-        .arg(format!(
-            r#"mount --bind "$1" /etc/nsswitch.conf || exit 99; {pam_mount}shift; exec "$@""#
-        ))
+        .arg(format!(r#"{binds}exec "$@""#))
         .arg("sh")
-        .arg(nsswitch)
         .arg(program)
         .args(args)
         .env("LD_LIBRARY_PATH", module_dir(fx.dir.path()))
@@ -258,7 +259,8 @@ fn real_glibc_finds_every_function_it_looks_up_but_those_of_hosts_and_networks()
     fx.commit(&standard_db());
     let nsswitch = nsswitch_with_dircache(fx.dir.path());
     let args = ["passwd", "alice@example.com"];
-    let out = in_namespace(&fx, &nsswitch, None, "getent", &args, &[("LD_DEBUG", "symbols")]);
+    let mounts = [(nsswitch.as_path(), "/etc/nsswitch.conf")];
+    let out = in_namespace(&fx, &mounts, "getent", &args, &[("LD_DEBUG", "symbols")]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let trace = String::from_utf8_lossy(&out.stderr);
     let names_after = |marker: &str| -> std::collections::BTreeSet<String> {
@@ -279,55 +281,97 @@ fn real_glibc_finds_every_function_it_looks_up_but_those_of_hosts_and_networks()
     assert_eq!(missing, expected, "looked up: {looked_up:?}");
 }
 
-/// For the databases the module does not serve, its functions answer as if it had none: a
-/// line that names `dircache` gives what a line naming a module that does not exist gives,
-/// with glibc's default actions, with `[UNAVAIL=return]` (UNAVAIL is what glibc makes of a
-/// missing function) and with `[!UNAVAIL=return]` (any other status would stop the lookup).
+/// The files of the databases the module does not serve, as a fixture: the test does not
+/// depend on what the machine has installed (netbase, an MTA's aliases).
+const UNSERVED_FILES: [(&str, &str); 7] = [
+    ("protocols", "ip 0 IP\ntcp 6 TCP\nudp 17 UDP\n"),
+    ("services", "ssh 22/tcp\nsmtp 25/tcp mail\n"),
+    ("rpc", "portmapper 100000 portmap sunrpc rpcbind\n"),
+    ("ethers", "02:00:00:00:00:01 printer\n"),
+    ("aliases", "postmaster: root\n"),
+    ("gshadow", "root:*::\nstaff:!::alice\n"),
+    ("netgroup", "trusted (printer,-,)\n"),
+];
+
+/// For the databases the module does not serve (`nss_module/src/unserved.rs`), its
+/// functions answer UNAVAIL: a line that names `dircache` first gives what a line naming a
+/// module that does not exist gives, with glibc's default actions, with `[UNAVAIL=return]`
+/// (UNAVAIL is what glibc makes of a missing function) and with `[!UNAVAIL=return]` (any
+/// other status would stop the lookup); after `files`, `files`' answers stand.
 #[test]
-fn real_glibc_databases_the_module_does_not_serve_answer_as_without_it() {
-    let test = "real_glibc_databases_the_module_does_not_serve_answer_as_without_it";
+fn real_glibc_databases_the_module_does_not_serve_answer_unavailable() {
+    let test = "real_glibc_databases_the_module_does_not_serve_answer_unavailable";
     if !namespace_or_skip(test) {
         return;
     }
     let fx = Fixture::new();
     fx.commit(&standard_db());
+    let etc = fx.dir.path().join("etc");
+    fs::create_dir_all(&etc).unwrap();
+    for file in ["passwd", "group", "ld.so.cache"] {
+        if Path::new("/etc").join(file).exists() {
+            fs::copy(Path::new("/etc").join(file), etc.join(file)).unwrap();
+        }
+    }
+    for (file, text) in UNSERVED_FILES {
+        fs::write(etc.join(file), text).unwrap();
+    }
     let queries = [
         "protocols tcp",
         "protocols 17",
+        "protocols nosuch",
         "protocols",
         "services ssh",
-        "services 22/tcp",
+        "services 25/tcp",
+        "services nosuch",
         "services",
         "rpc portmapper",
         "rpc 100000",
+        "rpc nosuch",
         "rpc",
-        "ethers localhost",
+        "ethers printer",
+        "ethers 02:00:00:00:00:01",
+        "ethers nosuch",
         "aliases postmaster",
+        "aliases nosuch",
         "aliases",
-        "gshadow root",
+        "gshadow staff",
+        "gshadow nosuch",
         "gshadow",
-        "netgroup trusted-hosts",
+        "netgroup trusted",
+        "netgroup nosuch",
     ];
     let script: String = queries
         .iter()
         .map(|query| format!("echo '== {query}'; getent {query}; echo \"exit $?\"; "))
         .collect();
-    let databases = ["protocols", "services", "rpc", "ethers", "aliases", "gshadow", "netgroup"];
-    let answers = |module: &str, action: &str| -> String {
+    let answers = |sources: &str| -> String {
         let lines: Vec<String> =
-            databases.iter().map(|db| format!("{db}: {module} {action} files")).collect();
-        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let nsswitch = nsswitch_with(fx.dir.path(), &lines);
-        let out = in_namespace(&fx, &nsswitch, None, "sh", &["-c", &script], &[]);
+            UNSERVED_FILES.iter().map(|(db, _)| format!("{db}: {sources}")).collect();
+        let mut conf = lines.join("\n");
+        conf.push_str("\npasswd: files\ngroup: files\n");
+        fs::write(etc.join("nsswitch.conf"), conf).unwrap();
+        let out = in_namespace(&fx, &[(etc.as_path(), "/etc")], "sh", &["-c", &script], &[]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         stdout(&out)
     };
-    for action in ["", "[UNAVAIL=return]", "[!UNAVAIL=return]"] {
-        let with_module = answers("dircache", action);
-        let without = answers("no-such-module", action);
-        assert_eq!(with_module, without, "action {action:?}");
-        // Not vacuous: `files` answered after the module, or the action stopped the lookup.
-        let tcp_found = with_module.lines().any(|line| line.starts_with("tcp "));
-        assert_eq!(tcp_found, action != "[UNAVAIL=return]", "action {action:?}:\n{with_module}");
+    let files_alone = answers("files");
+    // Not vacuous: `files` alone finds every key of the fixtures and none of the others.
+    for block in files_alone.split("== ").skip(1) {
+        let found = block.trim_end().ends_with("exit 0");
+        assert_eq!(found, !block.contains("nosuch"), "{block}");
     }
+    for action in ["", "[UNAVAIL=return]", "[!UNAVAIL=return]"] {
+        let with_module = answers(&format!("dircache {action} files"));
+        let without = answers(&format!("no-such-module {action} files"));
+        assert_eq!(with_module, without, "action {action:?}");
+        if action == "[UNAVAIL=return]" {
+            // Nothing is answered: each query's block is its title and its exit status.
+            let answered = with_module.lines().filter(|l| !l.starts_with("== ")).count();
+            assert_eq!(answered, queries.len(), "{with_module}");
+        } else {
+            assert_eq!(with_module, files_alone, "action {action:?}");
+        }
+    }
+    assert_eq!(answers("files dircache"), files_alone);
 }

@@ -1,20 +1,25 @@
-//! The NSS functions of the databases dircache does not serve, each answering UNAVAIL at
-//! once: what glibc makes of a function a module lacks.
+//! The NSS functions of the databases dircache does not serve (but hosts and networks), each
+//! answering UNAVAIL ("not available here") at once.
 //!
 //! Why define them at all: when glibc (2.33 and later) loads an NSS module it looks up every
 //! function name of every database, 64 of them, whatever the database asked for. A name the
 //! module lacks fails its `dlsym`, and glibc builds a "symbol not found" error message on the
 //! heap for each failure and throws it away: about 900 instructions per name, paid on the
-//! first lookup of every process (`ls -l`, `id`, sshd's children). Defining the names takes
-//! that off the first lookup (issue 12 §2, README PERFORMANCE).
+//! first lookup of every process (`ls -l`, `id`, sshd's children) (issue 12 §2, README
+//! PERFORMANCE).
 //!
-//! Only databases for which glibc treats "the function returned UNAVAIL without touching
-//! errno" exactly as "the module has no such function" (README, NSS):
-//! their callers pass the status to `__nss_next2`, which takes the nsswitch.conf action for
-//! UNAVAIL either way. Not hosts and networks: `getaddrinfo` takes a different path when a
-//! module has `gethostbyname4_r`, and their `get*by*_r` set `h_errno` by whether any module
-//! was called at all. The stubs read none of their arguments and write nothing, so they cannot
-//! fault, panic or change `errno`: no `catch_unwind` and no cancellation guard are needed.
+//! What they change: nothing where no nsswitch.conf line names dircache for these databases
+//! (installing the package names it on passwd, group and shadow only). Where one does, and
+//! dircache comes first, they give what glibc makes of a missing function (UNAVAIL, errno
+//! untouched), under any action. After another source, dircache's UNAVAIL is the last status
+//! where a missing function would have left the other source's (`files dircache`: a key
+//! `files` lacks ends UNAVAIL, not NOTFOUND; `[SUCCESS=continue]` or `[SUCCESS=merge]` before
+//! dircache end on its UNAVAIL): as for any module that has the functions and no data.
+//! `dircache-sync check` warns about such lines (README, NSS). Not hosts and networks: for
+//! them glibc takes other paths by which functions a module has (`getaddrinfo` with
+//! `gethostbyname4_r`, `h_errno` by whether any module was called), even when dircache is
+//! first. The stubs read none of their arguments and write nothing, so they cannot fault,
+//! panic or change `errno`: no `catch_unwind` and no cancellation guard are needed.
 
 use std::os::raw::{c_char, c_int, c_void};
 

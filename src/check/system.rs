@@ -73,7 +73,25 @@ pub fn nsswitch_sources(text: &str, database: &str) -> Option<Vec<String>> {
     })
 }
 
-/// The passwd and group lines of nsswitch.conf name dircache.
+/// The nsswitch.conf databases libnss_dircache has answers for; on any other line it
+/// answers UNAVAIL (README, NSS).
+const SERVED_DATABASES: [&str; 4] = ["passwd", "group", "shadow", "initgroups"];
+
+/// The databases other than [`SERVED_DATABASES`] whose nsswitch.conf line names dircache.
+pub(super) fn unserved_databases_naming_dircache(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.split('#').next()?.split_once(':'))
+        .map(|(name, _)| name.trim())
+        .filter(|name| !SERVED_DATABASES.contains(name))
+        .filter(|name| {
+            nsswitch_sources(text, name).is_some_and(|s| s.iter().any(|s| s == "dircache"))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The passwd and group lines of nsswitch.conf name dircache, and no line of a database it
+/// does not serve does.
 pub fn check_nsswitch(path: &Path) -> CheckResult {
     const NAME: &str = "nsswitch";
     let text = match fs::read_to_string(path) {
@@ -101,8 +119,24 @@ pub fn check_nsswitch(path: &Path) -> CheckResult {
             _ => missing.push(database),
         }
     }
-    if missing.is_empty() && not_last.is_empty() {
+    let unserved = unserved_databases_naming_dircache(&text);
+    if missing.is_empty() && not_last.is_empty() && unserved.is_empty() {
         return CheckResult::ok(NAME, format!("{} ({})", path.display(), lines.join("; ")));
+    }
+    if missing.is_empty() && not_last.is_empty() {
+        return CheckResult::with(
+            NAME,
+            Status::Warn,
+            format!(
+                "dircache is on the {} line(s) of {}: it serves only {}, and answers UNAVAIL \
+                 there",
+                unserved.join(" and "),
+                path.display(),
+                SERVED_DATABASES.join(", ")
+            ),
+            "remove `dircache` from those lines: after another source its UNAVAIL replaces \
+             that source's NOTFOUND (see libnss_dircache(8))",
+        );
     }
     if missing.is_empty() {
         return CheckResult::with(

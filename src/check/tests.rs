@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::cache::state_dir_problem;
 use super::directory::commented_example;
 use super::ids::SubordinateDefaults;
-use super::system::pam_file_uses_dircache;
+use super::system::{pam_file_uses_dircache, unserved_databases_naming_dircache};
 use super::*;
 use crate::config::Config;
 
@@ -59,6 +59,26 @@ fn nsswitch_with_dircache_before_another_source_warns() {
     assert!(result.message.contains("the passwd line"), "{result:?}");
     fs::write(&path, "passwd: files systemd dircache\ngroup: files dircache # x\n").unwrap();
     assert_eq!(check_nsswitch(&path).status, Status::Ok);
+}
+
+#[test]
+fn nsswitch_naming_dircache_for_a_database_it_does_not_serve_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nsswitch.conf");
+    let served = "passwd: files dircache\ngroup: files dircache\nshadow: files dircache\n\
+                  initgroups: files dircache\n";
+    fs::write(&path, format!("{served}protocols: files [NOTFOUND=return] dircache\n")).unwrap();
+    let result = check_nsswitch(&path);
+    assert_eq!(result.status, Status::Warn, "{result:?}");
+    assert!(result.message.contains("on the protocols line(s)"), "{result:?}");
+    assert!(result.hint.unwrap().contains("remove `dircache`"));
+    let named_elsewhere = "hosts: files dns # dircache\nservices: files # dircache\n";
+    fs::write(&path, format!("{served}{named_elsewhere}")).unwrap();
+    assert_eq!(check_nsswitch(&path).status, Status::Ok);
+    assert_eq!(
+        unserved_databases_naming_dircache("gshadow: dircache files\nrpc: dircache\n"),
+        ["gshadow", "rpc"]
+    );
 }
 
 #[test]
