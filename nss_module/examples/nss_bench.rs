@@ -34,7 +34,7 @@ use dircache::user::{sample_group, sample_picks, sample_user, AuthMethod, Origin
 use nss_dircache::MmapMapper;
 
 /// Processes per first-lookup figure (its median); odd.
-const FIRST_RUNS: usize = 21;
+const FIRST_RUNS: usize = 41;
 const WARM_LOOKUPS: usize = 20_000;
 const BUDGET: Duration = Duration::from_secs(3);
 const NSS_CACHE_SO: &str = "/usr/lib/x86_64-linux-gnu/libnss_cache.so.2";
