@@ -7,10 +7,10 @@
 mod testbed;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+
 use std::process::Command;
 
-use testbed::artifact;
+use testbed::{artifact, compile_c};
 
 const HARNESS: &str = r#"
 #include <dlfcn.h>
@@ -46,22 +46,6 @@ fn each_module_catches_its_panics_without_libgcc_s_in_a_c_program() {
         assert!(run.status.success(), "{module}: {stdout}{}", String::from_utf8_lossy(&run.stderr));
         assert_eq!(stdout.trim(), "caught=1 libgcc_s=0", "{module}");
     }
-}
-
-/// Builds the C program `source` as `dir/name` with the system's C compiler.
-fn compile_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
-    let source_file = dir.join(format!("{name}.c"));
-    fs::write(&source_file, source).unwrap();
-    let program = dir.join(name);
-    let built = Command::new("cc")
-        .arg(&source_file)
-        .arg("-o")
-        .arg(&program)
-        .args(flags)
-        .output()
-        .expect("cc runs (Rust builds need it)");
-    assert!(built.status.success(), "cc: {}", String::from_utf8_lossy(&built.stderr));
-    program
 }
 
 /// A thread cancelled (`pthread_cancel`) while it waits inside the NSS module (here on the

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use nss_fixture::{group, lines, module_dir, standard_db, stdout, user, Fixture};
-use testbed::{namespace_or_skip, text};
+use testbed::{compile_c, namespace_or_skip, text};
 
 fn nsswitch_with_dircache(dir: &Path) -> std::path::PathBuf {
     nsswitch_with(
@@ -225,9 +225,13 @@ fn real_glibc_shadow_entries_satisfy_pam_unix_account_checks() {
     }
 }
 
-/// The functions of hosts and networks: the only ones the module leaves undefined
+/// The functions of gshadow, hosts and networks: the only ones the module leaves undefined
 /// (`nss_module/src/unserved.rs` says why).
-const HOSTS_AND_NETWORKS: [&str; 15] = [
+const LEFT_UNDEFINED: [&str; 19] = [
+    "endsgent",
+    "getsgent_r",
+    "getsgnam_r",
+    "setsgent",
     "endhostent",
     "getcanonname_r",
     "gethostbyaddr2_r",
@@ -250,8 +254,9 @@ const HOSTS_AND_NETWORKS: [&str; 15] = [
 /// process. Read off glibc's own trace (`LD_DEBUG=symbols`): the names it looks up, and the
 /// ones it fails to find.
 #[test]
-fn real_glibc_finds_every_function_it_looks_up_but_those_of_hosts_and_networks() {
-    let test = "real_glibc_finds_every_function_it_looks_up_but_those_of_hosts_and_networks";
+fn real_glibc_finds_every_function_it_looks_up_but_those_of_gshadow_hosts_and_networks() {
+    let test =
+        "real_glibc_finds_every_function_it_looks_up_but_those_of_gshadow_hosts_and_networks";
     if !namespace_or_skip(test) {
         return;
     }
@@ -277,19 +282,18 @@ fn real_glibc_finds_every_function_it_looks_up_but_those_of_hosts_and_networks()
     assert!(looked_up.len() >= 60, "glibc looked up only {looked_up:?}:\n{trace}");
     assert!(looked_up.contains("getpwnam_r") && looked_up.contains("getprotobyname_r"));
     let expected: std::collections::BTreeSet<String> =
-        HOSTS_AND_NETWORKS.iter().map(|name| name.to_string()).collect();
+        LEFT_UNDEFINED.iter().map(|name| name.to_string()).collect();
     assert_eq!(missing, expected, "looked up: {looked_up:?}");
 }
 
 /// The files of the databases the module does not serve, as a fixture: the test does not
 /// depend on what the machine has installed (netbase, an MTA's aliases).
-const UNSERVED_FILES: [(&str, &str); 7] = [
+const UNSERVED_FILES: [(&str, &str); 6] = [
     ("protocols", "ip 0 IP\ntcp 6 TCP\nudp 17 UDP\n"),
     ("services", "ssh 22/tcp\nsmtp 25/tcp mail\n"),
     ("rpc", "portmapper 100000 portmap sunrpc rpcbind\n"),
     ("ethers", "02:00:00:00:00:01 printer\n"),
     ("aliases", "postmaster: root\n"),
-    ("gshadow", "root:*::\nstaff:!::alice\n"),
     ("netgroup", "trusted (printer,-,)\n"),
 ];
 
@@ -335,12 +339,16 @@ fn real_glibc_databases_the_module_does_not_serve_answer_unavailable() {
         "aliases postmaster",
         "aliases nosuch",
         "aliases",
-        "gshadow staff",
-        "gshadow nosuch",
-        "gshadow",
         "netgroup trusted",
         "netgroup nosuch",
     ];
+    // A running nscd would answer services and netgroup from the machine's own files.
+    let no_nscd = fx.dir.path().join("no-nscd");
+    fs::create_dir_all(&no_nscd).unwrap();
+    let mut mounts = vec![(etc.as_path(), "/etc")];
+    if Path::new("/run/nscd").is_dir() {
+        mounts.push((no_nscd.as_path(), "/run/nscd"));
+    }
     let script: String = queries
         .iter()
         .map(|query| format!("echo '== {query}'; getent {query}; echo \"exit $?\"; "))
@@ -351,15 +359,15 @@ fn real_glibc_databases_the_module_does_not_serve_answer_unavailable() {
         let mut conf = lines.join("\n");
         conf.push_str("\npasswd: files\ngroup: files\n");
         fs::write(etc.join("nsswitch.conf"), conf).unwrap();
-        let out = in_namespace(&fx, &[(etc.as_path(), "/etc")], "sh", &["-c", &script], &[]);
+        let out = in_namespace(&fx, &mounts, "sh", &["-c", &script], &[]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         stdout(&out)
     };
     let files_alone = answers("files");
     // Not vacuous: `files` alone finds every key of the fixtures and none of the others.
     for block in files_alone.split("== ").skip(1) {
-        let found = block.trim_end().ends_with("exit 0");
-        assert_eq!(found, !block.contains("nosuch"), "{block}");
+        let answered = block.trim_end().ends_with("exit 0") && block.lines().count() > 2;
+        assert_eq!(answered, !block.contains("nosuch"), "{block}");
     }
     for action in ["", "[UNAVAIL=return]", "[!UNAVAIL=return]"] {
         let with_module = answers(&format!("dircache {action} files"));
@@ -374,4 +382,41 @@ fn real_glibc_databases_the_module_does_not_serve_answer_unavailable() {
         }
     }
     assert_eq!(answers("files dircache"), files_alone);
+
+    // What getent cannot show (it exits 2 for NOTFOUND and UNAVAIL alike), as documented:
+    // after `files`, a key it lacks ends on dircache's UNAVAIL, `getprotobyname_r` returning
+    // the caller's errno (EBADF, set before the call), where without the module it ends on
+    // `files`' NOTFOUND and 0.
+    let probe = compile_c(fx.dir.path(), "protocol", PROTOCOL_PROBE, &[]);
+    let probe = probe.to_str().unwrap();
+    let status = |sources: &str, name: &str| -> String {
+        fs::write(etc.join("nsswitch.conf"), format!("protocols: {sources}\n")).unwrap();
+        let out = in_namespace(&fx, &mounts, probe, &[name], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        stdout(&out).trim().to_string()
+    };
+    for sources in ["files", "files no-such-module", "dircache files", "files dircache"] {
+        assert_eq!(status(sources, "tcp"), "rc=0 found=1", "{sources}");
+    }
+    for sources in ["files", "files no-such-module", "dircache files"] {
+        assert_eq!(status(sources, "nosuch"), "rc=0 found=0", "{sources}");
+    }
+    assert_eq!(status("files dircache", "nosuch"), format!("rc={} found=0", libc::EBADF));
 }
+
+/// `getprotobyname_r(argv[1])` with errno set to EBADF before the call: its return value
+/// and whether it found an entry.
+const PROTOCOL_PROBE: &str = r#"
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    struct protoent entry, *result = NULL;
+    char buffer[1024];
+    if (argc != 2) return 2;
+    errno = EBADF;
+    int rc = getprotobyname_r(argv[1], &entry, buffer, sizeof buffer, &result);
+    printf("rc=%d found=%d\n", rc, result != NULL);
+    return 0;
+}
+"#;

@@ -1,5 +1,5 @@
-//! The NSS functions of the databases dircache does not serve (but hosts and networks), each
-//! answering UNAVAIL ("not available here") at once.
+//! The NSS functions of the databases dircache does not serve (but gshadow, hosts and
+//! networks), each answering UNAVAIL ("not available here") at once.
 //!
 //! Why define them at all: when glibc (2.33 and later) loads an NSS module it looks up every
 //! function name of every database, 64 of them, whatever the database asked for. A name the
@@ -11,12 +11,15 @@
 //! What they change: nothing where no nsswitch.conf line names dircache for these databases
 //! (installing the package names it on passwd, group and shadow only). Where one does, and
 //! dircache comes first, they give what glibc makes of a missing function (UNAVAIL, errno
-//! untouched), under any action. After another source, dircache's UNAVAIL is the last status
-//! where a missing function would have left the other source's (`files dircache`: a key
-//! `files` lacks ends UNAVAIL, not NOTFOUND; `[SUCCESS=continue]` or `[SUCCESS=merge]` before
-//! dircache end on its UNAVAIL): as for any module that has the functions and no data.
-//! `dircache-sync check` warns about such lines (README, NSS). Not hosts and networks: for
-//! them glibc takes other paths by which functions a module has (`getaddrinfo` with
+//! untouched) under the `return` and `continue` actions. After another source, dircache's
+//! UNAVAIL is the last status where a missing function would have left the other source's
+//! (`protocols: files dircache`: a key `files` lacks ends UNAVAIL, `getprotobyname_r`
+//! returning the caller's errno, not NOTFOUND and 0; `files [SUCCESS=continue] dircache`
+//! ends on the UNAVAIL): as for any module that has the functions and no data.
+//! `dircache-sync check` warns about such lines (README, NSS). Left out: gshadow, which
+//! glibc reads from the `group` line when nsswitch.conf has no `gshadow` line, so these
+//! functions would be used wherever dircache serves groups; hosts and networks, for which
+//! glibc takes other paths by which functions a module has (`getaddrinfo` with
 //! `gethostbyname4_r`, `h_errno` by whether any module was called), even when dircache is
 //! first. The stubs read none of their arguments and write nothing, so they cannot fault,
 //! panic or change `errno`: no `catch_unwind` and no cancellation guard are needed.
@@ -51,11 +54,6 @@ unavailable! {
     _nss_dircache_getetherent_r(*mut c_void, *mut c_char, size_t, *mut c_int);
     _nss_dircache_gethostton_r(*const c_char, *mut c_void, *mut c_char, size_t, *mut c_int);
     _nss_dircache_getntohost_r(*const c_void, *mut c_void, *mut c_char, size_t, *mut c_int);
-    // gshadow
-    _nss_dircache_setsgent(c_int);
-    _nss_dircache_endsgent();
-    _nss_dircache_getsgent_r(*mut c_void, *mut c_char, size_t, *mut c_int);
-    _nss_dircache_getsgnam_r(*const c_char, *mut c_void, *mut c_char, size_t, *mut c_int);
     // netgroup
     _nss_dircache_setnetgrent(*const c_char, *mut c_void);
     _nss_dircache_endnetgrent(*mut c_void);

@@ -59,39 +59,63 @@ pub fn check_pam(pam_dir: &Path) -> CheckResult {
 }
 
 /// The services (sources) of one nsswitch.conf database, in order, without `[…]`
-/// actions and comments; `None` when the file has no line for it.
+/// actions and comments; `None` when the file has no line for it. As glibc reads the file:
+/// the last line of a database counts, and a source's name ends at `[`.
 pub fn nsswitch_sources(text: &str, database: &str) -> Option<Vec<String>> {
-    text.lines().find_map(|line| {
-        let line = line.split('#').next().unwrap_or("");
-        let (name, rest) = line.split_once(':')?;
-        (name.trim() == database).then(|| {
-            rest.split_whitespace()
-                .filter(|word| !word.starts_with('['))
-                .map(str::to_string)
-                .collect()
-        })
+    nsswitch_lines(text)
+        .filter(|(name, _)| *name == database)
+        .map(|(_, rest)| sources_of(rest))
+        .last()
+}
+
+/// Each line's database name and what follows its `:`, comments removed.
+fn nsswitch_lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines().filter_map(|line| {
+        let (name, rest) = line.split('#').next()?.split_once(':')?;
+        Some((name.trim(), rest))
     })
 }
 
-/// The nsswitch.conf databases libnss_dircache has answers for; on any other line it
-/// answers UNAVAIL (README, NSS).
-const SERVED_DATABASES: [&str; 4] = ["passwd", "group", "shadow", "initgroups"];
-
-/// The databases other than [`SERVED_DATABASES`] whose nsswitch.conf line names dircache.
-pub(super) fn unserved_databases_naming_dircache(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|line| line.split('#').next()?.split_once(':'))
-        .map(|(name, _)| name.trim())
-        .filter(|name| !SERVED_DATABASES.contains(name))
-        .filter(|name| {
-            nsswitch_sources(text, name).is_some_and(|s| s.iter().any(|s| s == "dircache"))
-        })
-        .map(str::to_string)
-        .collect()
+/// The sources of a line's `rest`, each `[…]` action taken out wherever it stands.
+fn sources_of(rest: &str) -> Vec<String> {
+    let mut plain = String::with_capacity(rest.len());
+    let mut in_action = false;
+    for c in rest.chars() {
+        match c {
+            '[' | ']' => {
+                in_action = c == '[';
+                plain.push(' ');
+            }
+            _ if !in_action => plain.push(c),
+            _ => {}
+        }
+    }
+    plain.split_whitespace().map(str::to_string).collect()
 }
 
-/// The passwd and group lines of nsswitch.conf name dircache, and no line of a database it
-/// does not serve does.
+/// The nsswitch.conf databases libnss_dircache has answers for; on any other line it is of
+/// no use, and for some databases answers UNAVAIL (README, NSS).
+const SERVED_DATABASES: [&str; 4] = ["passwd", "group", "shadow", "initgroups"];
+
+/// The databases other than [`SERVED_DATABASES`] whose nsswitch.conf line names dircache,
+/// each once, in the order of the file.
+pub(super) fn unserved_databases_naming_dircache(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (name, _) in nsswitch_lines(text) {
+        let names_dircache = || {
+            nsswitch_sources(text, name)
+                .is_some_and(|sources| sources.iter().any(|s| s == "dircache"))
+        };
+        if !SERVED_DATABASES.contains(&name) && !names.iter().any(|n| n == name) && names_dircache()
+        {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+/// The passwd and group lines of nsswitch.conf name dircache, last, and no line of a
+/// database it does not serve names it.
 pub fn check_nsswitch(path: &Path) -> CheckResult {
     const NAME: &str = "nsswitch";
     let text = match fs::read_to_string(path) {
@@ -120,49 +144,64 @@ pub fn check_nsswitch(path: &Path) -> CheckResult {
         }
     }
     let unserved = unserved_databases_naming_dircache(&text);
-    if missing.is_empty() && not_last.is_empty() && unserved.is_empty() {
-        return CheckResult::ok(NAME, format!("{} ({})", path.display(), lines.join("; ")));
-    }
-    if missing.is_empty() && not_last.is_empty() {
+    let also_unserved = || {
+        if unserved.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", unserved_message(&unserved))
+        }
+    };
+    if !missing.is_empty() {
+        let (lines, verb) = if missing.len() == 1 { ("line", "does") } else { ("lines", "do") };
+        let missing = missing.join(" and ");
         return CheckResult::with(
             NAME,
-            Status::Warn,
+            Status::Fail,
             format!(
-                "dircache is on the {} line(s) of {}: it serves only {}, and answers UNAVAIL \
-                 there",
-                unserved.join(" and "),
+                "the {missing} {lines} of {} {verb} not name dircache{}",
                 path.display(),
-                SERVED_DATABASES.join(", ")
+                also_unserved()
             ),
-            "remove `dircache` from those lines: after another source its UNAVAIL replaces \
-             that source's NOTFOUND (see libnss_dircache(8))",
+            format!(
+                "add `dircache` at the end of the {missing} {lines}, after `files` and every \
+                 other source (installing the package does this unless a line was edited by \
+                 hand; see libnss_dircache(8))"
+            ),
         );
     }
-    if missing.is_empty() {
+    if !not_last.is_empty() {
         return CheckResult::with(
             NAME,
             Status::Warn,
             format!(
-                "dircache is not the last source on the {} line(s) of {} ({})",
+                "dircache is not the last source on the {} line(s) of {} ({}){}",
                 not_last.join(" and "),
                 path.display(),
-                lines.join("; ")
+                lines.join("; "),
+                also_unserved()
             ),
             "move `dircache` to the end, so that no dircache user can hide an account of \
              another source (see SECURITY.md)",
         );
     }
-    let (lines, verb) = if missing.len() == 1 { ("line", "does") } else { ("lines", "do") };
-    let missing = missing.join(" and ");
-    CheckResult::with(
-        NAME,
-        Status::Fail,
-        format!("the {missing} {lines} of {} {verb} not name dircache", path.display()),
-        format!(
-            "add `dircache` at the end of the {missing} {lines}, after `files` and every other \
-             source (installing the package does this unless a line was edited by hand; see \
-             libnss_dircache(8))"
-        ),
+    if !unserved.is_empty() {
+        return CheckResult::with(
+            NAME,
+            Status::Warn,
+            format!("{} ({})", unserved_message(&unserved), path.display()),
+            "remove `dircache` from those lines: for aliases, ethers, netgroup, protocols, \
+             publickey, rpc and services it answers UNAVAIL, which after another source \
+             replaces that source's NOTFOUND (see libnss_dircache(8))",
+        );
+    }
+    CheckResult::ok(NAME, format!("{} ({})", path.display(), lines.join("; ")))
+}
+
+fn unserved_message(unserved: &[String]) -> String {
+    format!(
+        "dircache is on the {} line(s), but serves only {}",
+        unserved.join(" and "),
+        SERVED_DATABASES.join(", ")
     )
 }
 

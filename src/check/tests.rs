@@ -37,6 +37,8 @@ fn nsswitch_sources_skip_actions_and_comments() {
     assert_eq!(nsswitch_sources(text, "passwd").unwrap(), ["files", "systemd"]);
     assert_eq!(nsswitch_sources(text, "group").unwrap(), ["files", "dircache"]);
     assert_eq!(nsswitch_sources(text, "shadow"), None);
+    let spaced = "passwd: files[NOTFOUND=return] sss [ !UNAVAIL=return ] dircache\n";
+    assert_eq!(nsswitch_sources(spaced, "passwd").unwrap(), ["files", "sss", "dircache"]);
 }
 
 #[test]
@@ -79,6 +81,16 @@ fn nsswitch_naming_dircache_for_a_database_it_does_not_serve_warns() {
         unserved_databases_naming_dircache("gshadow: dircache files\nrpc: dircache\n"),
         ["gshadow", "rpc"]
     );
+    // As glibc: the last line of a database counts; a source's name ends at `[`.
+    let text =
+        "rpc: files dircache\nrpc: files\nethers: files\nethers: dircache[NOTFOUND=return]\n\
+                aliases: files dircache\naliases: dircache files\n";
+    assert_eq!(unserved_databases_naming_dircache(text), ["ethers", "aliases"]);
+    // Shown beside a problem of the served lines too.
+    fs::write(&path, "passwd: files\ngroup: files dircache\nservices: files dircache\n").unwrap();
+    let result = check_nsswitch(&path);
+    assert_eq!(result.status, Status::Fail, "{result:?}");
+    assert!(result.message.contains("on the services line(s)"), "{result:?}");
 }
 
 #[test]

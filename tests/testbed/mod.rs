@@ -414,3 +414,19 @@ pub fn may_skip(test: &str, why: Option<String>) -> bool {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
     false
 }
+
+/// Builds the C program `source` as `dir/name` with the system's C compiler.
+pub fn compile_c(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    let source_file = dir.join(format!("{name}.c"));
+    fs::write(&source_file, source).unwrap();
+    let program = dir.join(name);
+    let built = Command::new("cc")
+        .arg(&source_file)
+        .arg("-o")
+        .arg(&program)
+        .args(flags)
+        .output()
+        .expect("cc runs (Rust builds need it)");
+    assert!(built.status.success(), "cc: {}", String::from_utf8_lossy(&built.stderr));
+    program
+}
