@@ -525,12 +525,16 @@ fn measure_initgroups(dir: &Path, backend: &Backend, n: u32) -> [f64; 3] {
 
 /// The median of [`FIRST_RUNS`] runs of each of `count` measurements, taken in turns (one
 /// run of each, then the next round): a slower moment of the machine falls on every
-/// backend alike rather than on whichever was measured then. `measure(i)` prints ns.
+/// backend alike rather than on whichever was measured then. Each round starts one further
+/// along, so that no measurement always runs right after the same one (a process that
+/// scans a 100 MB /etc/passwd leaves the next one cold caches; one of the same backend, warm
+/// ones). `measure(i)` prints ns.
 fn interleaved_medians(count: usize, measure: impl Fn(usize) -> String) -> Vec<f64> {
     let mut runs = vec![Vec::with_capacity(FIRST_RUNS); count];
-    for _ in 0..FIRST_RUNS {
-        for (i, samples) in runs.iter_mut().enumerate() {
-            samples.push(measure(i).trim().parse().unwrap_or(f64::NAN));
+    for round in 0..FIRST_RUNS {
+        for turn in 0..count {
+            let i = (round + turn) % count;
+            runs[i].push(measure(i).trim().parse().unwrap_or(f64::NAN));
         }
     }
     runs.iter_mut()
