@@ -45,7 +45,7 @@ mod abi;
 mod visibility;
 
 pub use abi::*;
-use visibility::{grantable_name, printable, query_name};
+use visibility::{grantable_name, printable, query_name, Vetted};
 
 /// Environment variables the module reads with `secure_getenv` (ignored in setuid programs).
 /// The one spelling of each: the NSS module, the PAM module (which must agree with NSS on the
@@ -404,17 +404,22 @@ impl<M: Mapper> Nss<M> {
     // ----- lookups -----
 
     pub fn passwd_by_name(&mut self, name: &[u8]) -> Reply<Arc<PublicUser>> {
-        let Some(name) = query_name(name) else {
+        let Some(asked) = query_name(name) else {
             return Reply::NotFound;
         };
-        self.cached_user(|| Query::UserName(fold_name(name)), |tables| tables.users.by_name(name))
+        let name = asked.as_str();
+        self.cached_user(
+            || Query::UserName(fold_name(name)),
+            |tables| tables.users.by_name(name),
+            Some(asked),
+        )
     }
 
     pub fn passwd_by_uid(&mut self, uid: u32) -> Reply<Arc<PublicUser>> {
         if is_reserved(uid) {
             return Reply::NotFound;
         }
-        self.cached_user(|| Query::Uid(uid), |tables| tables.users.by_id(uid))
+        self.cached_user(|| Query::Uid(uid), |tables| tables.users.by_id(uid), None)
     }
 
     pub fn group_by_name(&mut self, name: &[u8]) -> Reply<Arc<GroupEntry>> {
@@ -438,7 +443,7 @@ impl<M: Mapper> Nss<M> {
         if let Some(local) = local {
             return self.granted_group_by_name(&tables, local);
         }
-        let Some(name) = directory else {
+        let Some(name) = directory.map(Vetted::as_str) else {
             return Reply::NotFound;
         };
         let key = Query::GroupName(fold_name(name));
@@ -503,9 +508,10 @@ impl<M: Mapper> Nss<M> {
     /// user record alone: no walk over every group. Only gids `getgrgid` would answer (for a
     /// local group: a grant that lists the user) are included.
     pub fn supplementary_gids(&mut self, user: &[u8]) -> Reply<Arc<[u32]>> {
-        let Some(name) = query_name(user) else {
+        let Some(asked) = query_name(user) else {
             return Reply::NotFound;
         };
+        let name = asked.as_str();
         let tables = match self.read_local().and_then(|()| self.prepare()) {
             Ok(tables) => tables,
             Err(problem) => return self.unavailable(problem),
@@ -515,7 +521,7 @@ impl<M: Mapper> Nss<M> {
             return found_or_not(hit.clone());
         }
         let answer = match broken(tables.users.by_name(name)) {
-            Ok(Some(user)) if self.user_visible(&tables, &user) => {
+            Ok(Some(user)) if self.user_visible(&tables, &user, Some(asked)) => {
                 self.visible_gids(&tables, &user).map(|gids| Some(gids.into()))
             }
             Ok(_) => Ok(None),
@@ -600,7 +606,7 @@ impl<M: Mapper> Nss<M> {
         let reply = loop {
             match walk.tables.users.next(walk.cursor) {
                 Ok(Some((user, next))) => {
-                    if let Some(entry) = self.accept_user(&walk.tables, user) {
+                    if let Some(entry) = self.accept_user(&walk.tables, user, None) {
                         match pack(&entry) {
                             Some(packed) => {
                                 walk.cursor = next;
@@ -701,6 +707,7 @@ impl<M: Mapper> Nss<M> {
         &mut self,
         key: impl FnOnce() -> Query,
         find: impl FnOnce(&Tables<M::Map>) -> Result<Option<PublicUser>, CacheError>,
+        asked: Option<Vetted>,
     ) -> Reply<Arc<PublicUser>> {
         let tables = match self.prepare() {
             Ok(tables) => tables,
@@ -712,8 +719,8 @@ impl<M: Mapper> Nss<M> {
         if let Some(Cached::User(hit)) = key.as_ref().and_then(|key| self.recall(key)) {
             return found_or_not(hit.clone());
         }
-        let answer =
-            broken(find(&tables)).map(|user| user.and_then(|u| self.accept_user(&tables, u)));
+        let answer = broken(find(&tables))
+            .map(|user| user.and_then(|u| self.accept_user(&tables, u, asked)));
         let answer = answer.map(|user| user.map(Arc::new));
         match (key, answer) {
             (Some(key), answer) => self.remember(key, answer, Cached::User),

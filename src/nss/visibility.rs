@@ -24,11 +24,23 @@ fn servable(name: &str) -> Result<(), NameError> {
     NamePolicy::default().check(name)
 }
 
+/// A name a caller asked for that the name policy accepts: only [`query_name`] makes one.
+/// A record of exactly this name needs no second check of the policy (the same built-in
+/// policy on the same bytes): a lookup by name checks one name instead of two.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Vetted<'a>(&'a str);
+
+impl<'a> Vetted<'a> {
+    pub(super) fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
 /// A name asked for by a caller: anything that could not be served is simply unknown.
-pub(super) fn query_name(name: &[u8]) -> Option<&str> {
+pub(super) fn query_name(name: &[u8]) -> Option<Vetted<'_>> {
     let name = std::str::from_utf8(name).ok()?;
     servable(name).ok()?;
-    Some(name)
+    Some(Vetted(name))
 }
 
 /// A name asked for that could be a local group granted by `[unix.local_groups]`: any name
@@ -53,8 +65,10 @@ pub(super) fn bad_field(value: &str) -> Option<&'static str> {
     }
 }
 
-fn check_user(user: &PublicUser) -> Result<(), String> {
-    servable(&user.name).map_err(|e| e.to_string())?;
+fn check_user(user: &PublicUser, asked: Option<Vetted>) -> Result<(), String> {
+    if asked.map(Vetted::as_str) != Some(user.name.as_str()) {
+        servable(&user.name).map_err(|e| e.to_string())?;
+    }
     for id in [user.uid, user.gid] {
         if is_reserved(id) {
             return Err(format!("id {id} is reserved"));
@@ -89,9 +103,15 @@ impl<M: Mapper> Nss<M> {
     }
 
     /// Whether a user record may be shown: not when a field would break the passwd format
-    /// (logged once), nor when its name or an id is local.
-    pub(super) fn user_visible(&mut self, tables: &Tables<M::Map>, user: &PublicUser) -> bool {
-        if let Err(reason) = check_user(user) {
+    /// (logged once), nor when its name or an id is local. `asked`: the name the caller
+    /// asked for, when the record was found by it.
+    pub(super) fn user_visible(
+        &mut self,
+        tables: &Tables<M::Map>,
+        user: &PublicUser,
+        asked: Option<Vetted>,
+    ) -> bool {
+        if let Err(reason) = check_user(user, asked) {
             self.log_once(format!(
                 "skipping the user record {:?} (uid {}): {reason}",
                 printable(&user.name),
@@ -107,8 +127,9 @@ impl<M: Mapper> Nss<M> {
         &mut self,
         tables: &Tables<M::Map>,
         user: PublicUser,
+        asked: Option<Vetted>,
     ) -> Option<PublicUser> {
-        self.user_visible(tables, &user).then_some(user)
+        self.user_visible(tables, &user, asked).then_some(user)
     }
 
     /// Whether the group `name` of `gid` may be shown at all (its members aside).
@@ -191,7 +212,7 @@ impl<M: Mapper> Nss<M> {
         tables: &Tables<M::Map>,
         user: &PublicUser,
     ) -> Result<Option<GroupEntry>, Problem> {
-        if user.gid != user.uid || !self.user_visible(tables, user) {
+        if user.gid != user.uid || !self.user_visible(tables, user, None) {
             return Ok(None);
         }
         if self.groups_of(tables)?.by_name(&user.name).map_err(Problem::broken)?.is_some() {
