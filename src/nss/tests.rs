@@ -1321,3 +1321,26 @@ fn grants_of_a_generation_removed_under_the_reader_are_an_error_not_none() {
     let tables = current.refresh().unwrap();
     assert!(tables.grants(&ReadMapper).unwrap().is_some());
 }
+
+/// A record that `by_name` finds for a vetted name but whose name is spelled otherwise (here
+/// it starts with the Kelvin sign, which folds to `k`) goes through the name policy again:
+/// only a record of exactly the vetted bytes skips that check.
+#[test]
+fn a_record_found_by_a_vetted_name_but_spelled_otherwise_is_checked_again() {
+    let fx = Fixture::new();
+    let mut db = sample_db();
+    db.users.push(user("\u{212A}ate@example.com", 200_040, &["dc-staff"]));
+    db.users.push(user("Eve@example.com", 200_041, &[]));
+    fx.commit(&db);
+    let mut nss = fx.nss();
+    // The first answer of a process is not kept; the second goes through the LRU.
+    for _ in 0..2 {
+        assert_eq!(nss.passwd_by_name(b"kate@example.com"), Reply::NotFound);
+        assert_eq!(nss.passwd_by_name(b"KATE@example.com"), Reply::NotFound);
+        assert_eq!(nss.shadow_by_name(b"kate@example.com"), Reply::NotFound);
+        assert_eq!(nss.supplementary_gids(b"kate@example.com"), Reply::NotFound);
+        assert_eq!(nss.passwd_by_uid(200_040), Reply::NotFound);
+        assert_eq!(nss.group_by_gid(200_040), Reply::NotFound);
+        assert_eq!(found(nss.passwd_by_name(b"eve@example.com")).name, "Eve@example.com");
+    }
+}

@@ -26,7 +26,9 @@ fn servable(name: &str) -> Result<(), NameError> {
 
 /// A name a caller asked for that the name policy accepts: only [`query_name`] makes one.
 /// A record of exactly this name needs no second check of the policy (the same built-in
-/// policy on the same bytes): a lookup by name checks one name instead of two.
+/// policy on the same bytes): a lookup by name checks one name instead of two. This holds
+/// while [`servable`] is a pure function of the name; should the module ever apply a
+/// configured policy, both checks must use the same one.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Vetted<'a>(&'a str);
 
@@ -66,6 +68,8 @@ pub(super) fn bad_field(value: &str) -> Option<&'static str> {
 }
 
 fn check_user(user: &PublicUser, asked: Option<Vetted>) -> Result<(), String> {
+    // Exact byte equality, never `same_name` or a folded comparison: `by_name` also finds
+    // records spelled otherwise (other case, a Kelvin sign for `k`), which must be checked.
     if asked.map(Vetted::as_str) != Some(user.name.as_str()) {
         servable(&user.name).map_err(|e| e.to_string())?;
     }
