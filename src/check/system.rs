@@ -98,20 +98,23 @@ fn sources_of(rest: &str) -> Vec<String> {
 const SERVED_DATABASES: [&str; 4] = ["passwd", "group", "shadow", "initgroups"];
 
 /// The databases other than [`SERVED_DATABASES`] whose nsswitch.conf line names dircache,
-/// each once, in the order of the file.
+/// each once, in the order of the file (the last line of a database counts, as for glibc).
 pub(super) fn unserved_databases_naming_dircache(text: &str) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for (name, _) in nsswitch_lines(text) {
-        let names_dircache = || {
-            nsswitch_sources(text, name)
-                .is_some_and(|sources| sources.iter().any(|s| s == "dircache"))
-        };
-        if !SERVED_DATABASES.contains(&name) && !names.iter().any(|n| n == name) && names_dircache()
-        {
-            names.push(name.to_string());
+    let mut databases: Vec<(&str, Vec<String>)> = Vec::new();
+    for (name, rest) in nsswitch_lines(text) {
+        let sources = sources_of(rest);
+        match databases.iter_mut().find(|(seen, _)| *seen == name) {
+            Some(entry) => entry.1 = sources,
+            None => databases.push((name, sources)),
         }
     }
-    names
+    databases
+        .into_iter()
+        .filter(|(name, sources)| {
+            !SERVED_DATABASES.contains(name) && sources.iter().any(|s| s == "dircache")
+        })
+        .map(|(name, _)| name.to_string())
+        .collect()
 }
 
 /// The passwd and group lines of nsswitch.conf name dircache, last, and no line of a

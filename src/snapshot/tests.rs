@@ -1102,12 +1102,11 @@ fn a_home_left_by_a_changed_home_goes_to_no_one_else() {
     publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
         db.users.push(User { home: victim.home.clone(), ..sample_user("eve", 200_300) });
     });
-    let eve = host.db().user("eve").cloned();
-    assert!(
-        eve.as_ref().is_none_or(|e| e.home != victim.home),
-        "eve (uid 200300) got {}, the files of living uid {}",
-        victim.home,
-        victim.uid
+    assert_home_not_given(
+        &host,
+        "eve",
+        &victim.home,
+        &format!("the files of living uid {}", victim.uid),
     );
 }
 
@@ -1130,13 +1129,14 @@ fn a_moved_users_old_home_is_not_handed_out_after_it_moves_home() {
     change(&publisher, "Changed");
     publisher.publish_at(NOW + 300);
     host.pull(&mut server, NOW + 310).unwrap();
-    let eve = host.db().user("eve").cloned();
-    assert!(
-        eve.as_ref().is_none_or(|e| e.home != old.home),
-        "eve got {}, left by uid {} (deleted) and then by uid 200205",
-        old.home,
-        old.uid
-    );
+    let why = format!("left by uid {} (deleted) and then by uid 200205", old.uid);
+    assert_home_not_given(&host, "eve", &old.home, &why);
+}
+
+/// `name`, if the host has it, did not get `home` (`why` it must not).
+fn assert_home_not_given(host: &Host, name: &str, home: &str, why: &str) {
+    let got = host.db().user(name).map(|user| user.home.clone());
+    assert_ne!(got.as_deref(), Some(home), "{name} got {home}, {why}");
 }
 
 /// A home changed and changed back (publisher's typo fixed) must not cost the account.
