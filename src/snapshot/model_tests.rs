@@ -420,13 +420,15 @@ fn explore(seeds: u64, aliases: bool, options: &Options) -> BTreeSet<String> {
     report
 }
 
-#[test]
-fn model_attacker_snapshots_ids_and_homes() {
-    let seeds =
-        std::env::var("DIRCACHE_MODEL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3000);
-    let options =
-        Options { allow_moved: true, group_renames: false, alias_homes: false, local_homes: false };
-    let report = explore(seeds, false, &options);
+/// How many random sequences a model test explores: `DIRCACHE_MODEL_SEEDS`, default 3,000.
+fn model_seeds() -> u64 {
+    std::env::var("DIRCACHE_MODEL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3000)
+}
+
+/// Explores [`model_seeds`] attacker sequences with `options` and
+/// fails with every kind of violation found.
+fn attacker_model_holds(aliases: bool, options: &Options) {
+    let report = explore(model_seeds(), aliases, options);
     for line in &report {
         eprintln!("{line}");
     }
@@ -434,16 +436,17 @@ fn model_attacker_snapshots_ids_and_homes() {
 }
 
 #[test]
+fn model_attacker_snapshots_ids_and_homes() {
+    let options =
+        Options { allow_moved: true, group_renames: false, alias_homes: false, local_homes: false };
+    attacker_model_holds(false, &options);
+}
+
+#[test]
 fn model_attacker_snapshots_home_aliases_and_local_homes() {
-    let seeds =
-        std::env::var("DIRCACHE_MODEL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3000);
     let options =
         Options { allow_moved: true, group_renames: false, alias_homes: true, local_homes: true };
-    let report = explore(seeds, true, &options);
-    for line in &report {
-        eprintln!("{line}");
-    }
-    assert!(report.is_empty(), "{} kinds of violation", report.len());
+    attacker_model_holds(true, &options);
 }
 
 /// A legitimate publisher (a sync's rules): ids from one counter, never reused; homes
@@ -528,14 +531,13 @@ impl LegitPublisher {
 
 #[test]
 fn model_legitimate_publishers_never_make_a_host_delete_or_skip() {
-    let seeds =
-        std::env::var("DIRCACHE_MODEL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3000);
+    let seeds = model_seeds();
     let dir = tempfile::tempdir().unwrap();
     let (config, local) = setup(dir.path());
     let options =
         Options { allow_moved: false, group_renames: true, alias_homes: true, local_homes: true };
     let mut failures = Vec::new();
-    for seed in 1..=seeds as u64 {
+    for seed in 1..=seeds {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut publisher = LegitPublisher { next: 200_011, ..LegitPublisher::default() };
         let mut db = Db::default();

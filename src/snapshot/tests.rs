@@ -1173,15 +1173,24 @@ fn publish_and_pull(
     host.pull(server, at + 10).unwrap()
 }
 
+/// Pull 1 of the retired-gid scenarios: user x (uid 200300) with primary gid 200301, an id
+/// nobody else holds (a sync never makes one). Whether the host took x with it: a host may
+/// refuse x outright, and then 200301 was never anyone's here.
+fn pull_x_with_a_primary_gid_of_its_own(
+    publisher: &Publisher,
+    host: &Host,
+    server: &mut FakeServer,
+) -> bool {
+    publish_and_pull(publisher, host, server, NOW + 100, |db| {
+        db.users.push(User { gid: 200_301, ..sample_user("x", 200_300) });
+    });
+    host.db().user("x").is_some_and(|x| x.gid == 200_301)
+}
+
 #[test]
 fn a_deleted_users_primary_gid_is_no_new_users_uid() {
     let (publisher, host, mut server) = installed();
-    // Pull 1: x's primary gid is an id nobody else holds (a sync never makes one).
-    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
-        db.users.push(User { gid: 200_301, ..sample_user("x", 200_300) });
-    });
-    // (A host may refuse x outright: then 200301 was never anyone's here.)
-    let held = host.db().user("x").is_some_and(|x| x.gid == 200_301);
+    let held = pull_x_with_a_primary_gid_of_its_own(&publisher, &host, &mut server);
     // Pull 2: x is gone, y takes x's gid as its uid (and private group).
     publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
         db.users.retain(|u| u.name != "x");
@@ -1224,10 +1233,7 @@ fn a_retired_group_gid_is_no_new_groups() {
 #[test]
 fn a_dangling_primary_gid_becomes_a_new_groups() {
     let (publisher, host, mut server) = installed();
-    publish_and_pull(&publisher, &host, &mut server, NOW + 100, |db| {
-        db.users.push(User { gid: 200_301, ..sample_user("x", 200_300) });
-    });
-    let held = host.db().user("x").is_some_and(|x| x.gid == 200_301);
+    let held = pull_x_with_a_primary_gid_of_its_own(&publisher, &host, &mut server);
     // x is deleted and a new group takes x's primary gid in the same pull.
     publish_and_pull(&publisher, &host, &mut server, NOW + 200, |db| {
         db.users.retain(|u| u.name != "x");
